@@ -1,0 +1,3 @@
+module github.com/stskms/stskms
+
+go 1.26

@@ -1,0 +1,92 @@
+package sts
+
+import "fmt"
+
+// PAN is a meter primary account number: IIN ‖ DRN ‖ PAN check digit, 18
+// digits. The IIN is "600727" with an 11-digit DRN, or "0000" with a 13-digit
+// DRN; the DRN (decoder reference number, the meter number) ends in its own
+// Luhn check digit. A PAN value is always valid.
+type PAN struct {
+	digits string // 18 digits
+	iinLen int    // 6 or 4
+}
+
+// NewPAN builds a PAN from an IIN and a DRN (with its check digit), adding
+// the PAN check digit.
+func NewPAN(iin, drn string) (PAN, error) {
+	if err := checkIINDRN(iin, drn); err != nil {
+		return PAN{}, err
+	}
+	body := iin + drn
+	return PAN{digits: body + string('0'+luhn(body)), iinLen: len(iin)}, nil
+}
+
+// ParsePAN parses an 18-digit PAN and checks both check digits.
+func ParsePAN(s string) (PAN, error) {
+	if len(s) != 18 || !allDigits(s) {
+		return PAN{}, fmt.Errorf("%w: PAN must be 18 digits", ErrRange)
+	}
+	iinLen := 6
+	if s[:4] == "0000" {
+		iinLen = 4
+	}
+	p, err := NewPAN(s[:iinLen], s[iinLen:17])
+	if err != nil {
+		return PAN{}, err
+	}
+	if p.digits != s {
+		return PAN{}, fmt.Errorf("%w: PAN %s (check digit should be %c)", ErrCheckDigit, s, p.digits[17])
+	}
+	return p, nil
+}
+
+func checkIINDRN(iin, drn string) error {
+	if !allDigits(iin) || !allDigits(drn) {
+		return fmt.Errorf("%w: IIN and DRN must be decimal digits", ErrRange)
+	}
+	switch {
+	case len(iin) == 6 && iin[:4] != "0000" && len(drn) == 11:
+	case iin == "0000" && len(drn) == 13:
+	default:
+		return fmt.Errorf("%w: IIN %q with a %d-digit DRN (want a 6-digit IIN with an 11-digit DRN, or IIN 0000 with a 13-digit DRN)",
+			ErrRange, iin, len(drn))
+	}
+	body, check := drn[:len(drn)-1], drn[len(drn)-1]
+	if want := '0' + luhn(body); check != want {
+		return fmt.Errorf("%w: DRN %s (check digit should be %c)", ErrCheckDigit, drn, want)
+	}
+	return nil
+}
+
+// String returns the 18 digits.
+func (p PAN) String() string { return p.digits }
+
+// IIN returns the issuer identification number ("600727" or "0000").
+func (p PAN) IIN() string { return p.digits[:p.iinLen] }
+
+// DRN returns the decoder reference number with its check digit.
+func (p PAN) DRN() string { return p.digits[p.iinLen:17] }
+
+// IsZero reports whether p is the zero value (no PAN).
+func (p PAN) IsZero() bool { return p.digits == "" }
+
+// LuhnDigit returns the Luhn (mod 10) check digit of a string of decimal
+// digits: every second digit from the rightmost is doubled.
+func LuhnDigit(digits string) (byte, error) {
+	if !allDigits(digits) {
+		return 0, fmt.Errorf("%w: %q is not decimal digits", ErrRange, digits)
+	}
+	return '0' + luhn(digits), nil
+}
+
+func luhn(digits string) byte {
+	sum := 0
+	for i := len(digits) - 1; i >= 0; i -= 2 {
+		d := int(digits[i]-'0') * 2
+		sum += d/10 + d%10
+		if i > 0 {
+			sum += int(digits[i-1] - '0')
+		}
+	}
+	return byte((10 - sum%10) % 10)
+}
