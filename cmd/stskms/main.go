@@ -1,0 +1,145 @@
+// Command stskms is the one binary of stskms, an STS prepayment key
+// management system: token engine, meter simulator, and (in later issues)
+// security module, KMC and e-mail gateway. Run "stskms help" for the
+// subcommands; every subcommand has --help.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// command is one subcommand; a group has sub-commands instead of run.
+type command struct {
+	summary string
+	run     func(env *env, args []string) error
+	sub     map[string]*command
+}
+
+// env is what a command writes to and reads from.
+type env struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// errUsage marks an error the command already explained with its usage;
+// the exit status is 2.
+var errUsage = errors.New("usage")
+
+func commands() map[string]*command {
+	return map[string]*command{
+		"token": {summary: "make, decode and inspect STS tokens", sub: map[string]*command{
+			"decoder-key": {summary: "derive a meter's decoder key (DKGA02/DKGA04)", run: runDecoderKey},
+			"encode":      {summary: "encode a credit, management or test token", run: runEncode},
+			"keychange":   {summary: "make the key change token set for a new decoder key", run: runKeyChange},
+			"decode":      {summary: "decode a 20-digit token with a decoder key", run: runDecode},
+		}},
+		"demo": {summary: "show tokens issued and accepted by a simulated meter", run: runDemo},
+		"bench": {summary: "measure stskms", sub: map[string]*command{
+			"tokens": {summary: "the fixed token workload of four cases (µs/token, tokens/s, digest)", run: runBenchTokens},
+		}},
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	e := &env{stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	name := "stskms"
+	cmds := commands()
+	for {
+		if len(args) == 0 || isHelp(args[0]) {
+			printGroup(e.stdout, name, cmds)
+			if len(args) == 0 {
+				return 2
+			}
+			return 0
+		}
+		c, ok := cmds[args[0]]
+		if !ok {
+			fmt.Fprintf(e.stderr, "%s: unknown command %q (see %s help)\n", name, args[0], name)
+			return 2
+		}
+		name += " " + args[0]
+		args = args[1:]
+		if c.sub == nil {
+			return report(e, name, c.run(e, args))
+		}
+		cmds = c.sub
+	}
+}
+
+func report(e *env, name string, err error) int {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	}
+	fmt.Fprintf(e.stderr, "%s: %s\n", name, oneLine(err.Error()))
+	return 1
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func isHelp(arg string) bool {
+	return arg == "help" || arg == "-h" || arg == "--help" || arg == "-help"
+}
+
+func printGroup(w io.Writer, name string, cmds map[string]*command) {
+	fmt.Fprintf(w, "Usage: %s <command> [flags]\n\nCommands:\n", name)
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-12s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprintf(w, "\nRun '%s <command> --help' for a command's flags.\n", name)
+}
+
+// newFlags returns a flag set whose usage goes to stdout (for --help) and
+// whose errors come back to the caller.
+func newFlags(e *env, name, synopsis, description string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stdout)
+	fs.Usage = func() {
+		fmt.Fprintf(e.stdout, "Usage: stskms %s %s\n\n%s\n\nFlags:\n", name, synopsis, description)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags that may come before or after positional arguments and
+// returns the positional ones.
+func parse(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		fs.SetOutput(io.Discard)
+		err := fs.Parse(args)
+		fs.SetOutput(e.stdout)
+		if errors.Is(err, flag.ErrHelp) {
+			fs.Usage()
+			return nil, err
+		}
+		if err != nil {
+			fmt.Fprintf(e.stderr, "stskms %s: %v\n", fs.Name(), err)
+			return nil, errUsage
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}

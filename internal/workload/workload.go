@@ -1,0 +1,193 @@
+// Package workload is the fixed token benchmark of
+// docs/bench-workload.md: four cases (STA and MISTY1 suites, reused key or a
+// key derived per token), the same inputs and the same digests as other STS
+// engines, so stskms can be timed side by side with them.
+package workload
+
+import (
+	"encoding/hex"
+	"fmt"
+	"hash/fnv"
+	"time"
+
+	"github.com/stskms/stskms/sts"
+	"github.com/stskms/stskms/sts/dkga"
+	"github.com/stskms/stskms/sts/sta"
+)
+
+// Case is one benchmark case.
+type Case struct {
+	Name       string // as in the workload file
+	DeriveEach bool   // a new meter, and so a new decoder key, every token
+	DefaultN   int
+	// Digest is the FNV-1a-64 digest of the tokens at DefaultN (EA07 cases:
+	// with the production STA tables).
+	Digest string
+	suite  suite
+}
+
+// suite is the algorithm pair of a case.
+type suite struct {
+	alg        dkga.Algorithm
+	ea         sts.EA
+	sgc        uint32
+	vendingKey string
+}
+
+var (
+	staSuite    = suite{dkga.DKGA02, sts.EA07, 123456, "abababababababab"}
+	misty1Suite = suite{dkga.DKGA04, sts.EA11, 123457, "abababababababab949494949494949401234567"}
+)
+
+// Cases returns the four cases in the workload file's order.
+func Cases() []Case {
+	return []Case{
+		{"sta_dkga02_derive_each", true, 500, "c041a707ea07ba1d", staSuite},
+		{"sta_dkga02_reuse_key", false, 100_000, "f4a2aa7a322fe7d4", staSuite},
+		{"misty1_dkga04_derive_each", true, 500, "d7d0f655ee17f2c6", misty1Suite},
+		{"misty1_dkga04_reuse_key", false, 100_000, "dae836293bc83b17", misty1Suite},
+	}
+}
+
+// NeedsSTA reports whether the case encrypts with EA07.
+func (c Case) NeedsSTA() bool { return c.suite.ea == sts.EA07 }
+
+// Result is the outcome of one run.
+type Result struct {
+	Case    string
+	N       int
+	Digest  string
+	Elapsed time.Duration
+}
+
+// PerToken returns the mean time per token.
+func (r Result) PerToken() time.Duration { return r.Elapsed / time.Duration(r.N) }
+
+// TokensPerSecond returns the throughput.
+func (r Result) TokensPerSecond() float64 { return float64(r.N) / r.Elapsed.Seconds() }
+
+// WarmupStart is the first token index of the warm-up.
+const WarmupStart = 50_000_000
+
+// Run makes tokens 0..n−1 of the case after a warm-up of warmup tokens
+// (indices from WarmupStart) and times them. tables are the STA tables for
+// EA07 cases.
+func Run(c Case, n, warmup int, tables *sta.Tables) (Result, error) {
+	r, err := newRunner(c, tables)
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := r.tokens(WarmupStart, warmup); err != nil {
+		return Result{}, err
+	}
+	start := time.Now()
+	digest, err := r.tokens(0, n)
+	elapsed := time.Since(start)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Case: c.Name, N: n, Digest: fmt.Sprintf("%016x", digest), Elapsed: elapsed}, nil
+}
+
+// runner makes the tokens of one case.
+type runner struct {
+	c      Case
+	gen    *dkga.Generator
+	tables *sta.Tables
+	cipher sts.Cipher // the reused key's cipher
+	params dkga.Params
+	buf    []byte
+}
+
+// The fixed inputs of every token.
+var (
+	issueStart = time.Date(2004, 3, 1, 13, 55, 0, 0, time.UTC)
+	fixedPAN   = "600727000000000009"
+)
+
+func newRunner(c Case, tables *sta.Tables) (*runner, error) {
+	if c.NeedsSTA() && tables == nil {
+		return nil, fmt.Errorf("case %s needs STA tables", c.Name)
+	}
+	vk, err := hex.DecodeString(c.suite.vendingKey)
+	if err != nil {
+		return nil, err
+	}
+	gen, err := dkga.New(c.suite.alg, vk)
+	if err != nil {
+		return nil, err
+	}
+	pan, err := sts.ParsePAN(fixedPAN)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{c: c, gen: gen, tables: tables, buf: make([]byte, 0, sts.Digits+1), params: dkga.Params{
+		KeyType: sts.DUTK, SGC: c.suite.sgc, TI: 1, KRN: 1, PAN: pan,
+		BaseDate: sts.BaseDate1993, EA: c.suite.ea,
+	}}
+	if !c.DeriveEach {
+		r.cipher, err = r.deriveCipher()
+	}
+	return r, err
+}
+
+func (r *runner) deriveCipher() (sts.Cipher, error) {
+	dk, err := r.gen.DecoderKey(r.params)
+	if err != nil {
+		return nil, err
+	}
+	return sts.NewCipher(r.c.suite.ea, dk, r.tables)
+}
+
+// tokens makes n tokens from index first and returns their digest.
+func (r *runner) tokens(first, n int) (uint64, error) {
+	h := fnv.New64a()
+	for i := first; i < first+n; i++ {
+		tok, err := r.token(i)
+		if err != nil {
+			return 0, err
+		}
+		h.Write(tok)
+	}
+	return h.Sum64(), nil
+}
+
+// token returns token i's digits followed by a newline.
+func (r *runner) token(i int) ([]byte, error) {
+	c := r.cipher
+	if r.c.DeriveEach {
+		pan, err := meterPAN(i)
+		if err != nil {
+			return nil, err
+		}
+		r.params.PAN = pan
+		if c, err = r.deriveCipher(); err != nil {
+			return nil, err
+		}
+	}
+	tid, err := sts.BaseDate1993.TID(issueStart.Add(time.Duration(5*(i%1_000_000)) * time.Minute))
+	if err != nil {
+		return nil, err
+	}
+	amount, err := sts.EncodeAmount(10 * uint64(1+i*7919%100_000))
+	if err != nil {
+		return nil, err
+	}
+	n, err := sts.Encode(sts.Credit{Sub: sts.Electricity, TID: tid, RND: uint8(i & 0xF), Amount: amount}, c)
+	if err != nil {
+		return nil, err
+	}
+	r.buf = append(n.AppendDigits(r.buf[:0]), '\n')
+	return r.buf, nil
+}
+
+// meterPAN is the PAN of meter i in the derive-each cases: IIN 600727,
+// manufacturer code 04, serial i.
+func meterPAN(i int) (sts.PAN, error) {
+	body := fmt.Sprintf("04%08d", i%100_000_000)
+	check, err := sts.LuhnDigit(body)
+	if err != nil {
+		return sts.PAN{}, err
+	}
+	return sts.NewPAN("600727", body+string(check))
+}
