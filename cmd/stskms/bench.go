@@ -23,7 +23,7 @@ type benchLine struct {
 }
 
 func runBenchTokens(e *env, args []string) error {
-	fs := newFlags(e, "bench tokens", "[--json] [--n-derive N] [--n-reuse N] [--sta-tables FILE]",
+	fs := newFlags("bench tokens", "[--json] [--n-derive N] [--n-reuse N] [--sta-tables FILE]",
 		"Runs the fixed token workload (docs/bench-workload.md) on one goroutine: four cases,\n"+
 			"µs/token, tokens/s and the digest of the tokens, plus the cost of the case's crypto\n"+
 			"primitives (the floor) and the ratio to it. EA07 digests match the reference only with\n"+
@@ -34,7 +34,7 @@ func runBenchTokens(e *env, args []string) error {
 	warmup := fs.Int("warmup", 20_000, "warm-up tokens per case (indices from 50 000 000)")
 	var tablesPath string
 	addTablesFlag(e, fs, &tablesPath)
-	if _, err := parse(e, fs, args); err != nil {
+	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
 	if *nDerive < 1 || *nReuse < 1 || *warmup < 0 {

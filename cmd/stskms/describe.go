@@ -75,8 +75,8 @@ func describe(b sts.Block) (fields, error) {
 	tok, err := b.Token()
 	fs = append(fs, tokenFields(tok)...)
 	fs = append(fs, field{"crc_ok", crcOK})
-	if err == nil && !crcOK {
-		err = sts.ErrCRC
+	if !crcOK {
+		err = sts.ErrCRC // takes precedence: the fields of a wrong-key block are noise
 	}
 	if err != nil {
 		fs = append(fs, field{"error", err.Error()})

@@ -108,32 +108,49 @@ func printGroup(w io.Writer, name string, cmds map[string]*command) {
 	fmt.Fprintf(w, "\nRun '%s <command> --help' for a command's flags.\n", name)
 }
 
-// newFlags returns a flag set whose usage goes to stdout (for --help) and
-// whose errors come back to the caller.
-func newFlags(e *env, name, synopsis, description string) *flag.FlagSet {
+// flagSet is a subcommand's flags with its help text.
+type flagSet struct {
+	*flag.FlagSet
+	synopsis, description string
+}
+
+// newFlags returns the flag set of a subcommand; --help prints its usage to
+// stdout, errors come back to the caller.
+func newFlags(name, synopsis, description string) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stdout)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stdout, "Usage: stskms %s %s\n\n%s\n\nFlags:\n", name, synopsis, description)
-		fs.PrintDefaults()
-	}
-	return fs
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return &flagSet{fs, synopsis, description}
+}
+
+func (fs *flagSet) usage(w io.Writer) {
+	fmt.Fprintf(w, "Usage: stskms %s %s\n\n%s\n\nFlags:\n", fs.Name(), fs.synopsis, fs.description)
+	printFlags(w, fs.FlagSet)
+}
+
+// printFlags lists the flags GNU-style, as the documentation writes them.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		def := ""
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "-1" {
+			def = fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, "  --%-12s %s%s\n", f.Name, f.Usage, def)
+	})
 }
 
 // parse parses flags that may come before or after positional arguments and
 // returns the positional ones.
-func parse(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
+func (fs *flagSet) parse(e *env, args []string) ([]string, error) {
 	var positional []string
 	for {
-		fs.SetOutput(io.Discard)
 		err := fs.Parse(args)
-		fs.SetOutput(e.stdout)
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			fs.usage(e.stdout)
 			return nil, err
 		}
 		if err != nil {
-			fmt.Fprintf(e.stderr, "stskms %s: %v\n", fs.Name(), err)
+			fmt.Fprintf(e.stderr, "stskms %s: %v (see --help)\n", fs.Name(), err)
 			return nil, errUsage
 		}
 		if fs.NArg() == 0 {

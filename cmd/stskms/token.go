@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math/big"
 	"strings"
@@ -35,7 +34,7 @@ type cipherFlags struct {
 	staTables string
 }
 
-func addCipherFlags(e *env, fs *flag.FlagSet, keyFlag, keyHelp string) *cipherFlags {
+func addCipherFlags(e *env, fs *flagSet, keyFlag, keyHelp string) *cipherFlags {
 	c := &cipherFlags{}
 	fs.StringVar(&c.ea, "ea", "07", "encryption algorithm: 07 (STA), 09 (DEA) or 11 (MISTY1)")
 	fs.Var(&c.key, keyFlag, keyHelp)
@@ -43,7 +42,7 @@ func addCipherFlags(e *env, fs *flag.FlagSet, keyFlag, keyHelp string) *cipherFl
 	return c
 }
 
-func addTablesFlag(e *env, fs *flag.FlagSet, path *string) {
+func addTablesFlag(e *env, fs *flagSet, path *string) {
 	fs.StringVar(path, "sta-tables", e.getenv("STSKMS_STA_TABLES"),
 		"EA07 STA table file (default $STSKMS_STA_TABLES)")
 }
@@ -81,7 +80,7 @@ func (c *cipherFlags) cipherFor(key []byte) (sts.Cipher, error) {
 }
 
 func runDecoderKey(e *env, args []string) error {
-	fs := newFlags(e, "token decoder-key", "--dkga 02|04 --vk HEX --vk-type KT --sgc N --ti N --krn N (--pan PAN | --iin IIN --drn DRN) [--bdt Y] [--ea E]",
+	fs := newFlags("token decoder-key", "--dkga 02|04 --vk HEX --vk-type KT --sgc N --ti N --krn N (--pan PAN | --iin IIN --drn DRN) [--bdt Y] [--ea E]",
 		"Derives a meter's decoder key from a vending key and prints it in hex (canonical byte order).")
 	alg := fs.String("dkga", "02", "decoder key generation algorithm: 02 or 04")
 	var vk hexKey
@@ -90,7 +89,7 @@ func runDecoderKey(e *env, args []string) error {
 	var p meterFlags
 	p.add(fs)
 	ea := fs.String("ea", "", "encryption algorithm the key is for: 07, 09 or 11 (default 07 for DKGA02, 11 for DKGA04)")
-	if _, err := parse(e, fs, args); err != nil {
+	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
 	a, err := dkga.ParseAlgorithm(*alg)
@@ -123,7 +122,7 @@ type meterFlags struct {
 	bdt           int
 }
 
-func (m *meterFlags) add(fs *flag.FlagSet) {
+func (m *meterFlags) add(fs *flagSet) {
 	fs.UintVar(&m.sgc, "sgc", 0, "supply group code (6 digits)")
 	fs.UintVar(&m.ti, "ti", 1, "tariff index (2 digits)")
 	fs.UintVar(&m.krn, "krn", 1, "key revision number 1..15")
@@ -176,7 +175,7 @@ type tokenFlags struct {
 	register, rate, pad, wmf, mfr, control uint64
 }
 
-func (t *tokenFlags) add(fs *flag.FlagSet) {
+func (t *tokenFlags) add(fs *flagSet) {
 	fs.IntVar(&t.class, "class", 0, "token class: 0 credit, 1 test, 2 management")
 	fs.IntVar(&t.subclass, "subclass", 0, "token subclass")
 	fs.Int64Var(&t.tid, "tid", -1, "token identifier: minutes since the base date (or --time)")
@@ -195,13 +194,13 @@ func (t *tokenFlags) add(fs *flag.FlagSet) {
 }
 
 func runEncode(e *env, args []string) error {
-	fs := newFlags(e, "token encode", "--class C --subclass S [--ea E --dk HEX] (--tid N | --time T --bdt Y) [--rnd N] [fields]",
+	fs := newFlags("token encode", "--class C --subclass S [--ea E --dk HEX] (--tid N | --time T --bdt Y) [--rnd N] [fields]",
 		"Encodes one credit (class 0), test (class 1, no key) or management (class 2) token and\n"+
 			"prints its 20 digits. Key change tokens come from 'stskms token keychange'.")
 	var t tokenFlags
 	t.add(fs)
 	c := addCipherFlags(e, fs, "dk", "decoder key in hex, canonical order (not for class 1)")
-	if _, err := parse(e, fs, args); err != nil {
+	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
 	tok, note, err := t.token()
@@ -356,7 +355,7 @@ func exactTenths(s string) bool {
 func tenthsString(v uint64) string { return fmt.Sprintf("%d.%d", v/10, v%10) }
 
 func runKeyChange(e *env, args []string) error {
-	fs := newFlags(e, "token keychange", "--ea E --dk OLDHEX --new-dk NEWHEX --new-kt N --new-krn N --new-ti N --new-ken N --rollover 0|1 [--new-sgc N]",
+	fs := newFlags("token keychange", "--ea E --dk OLDHEX --new-dk NEWHEX --new-kt N --new-krn N --new-ti N --new-ken N --rollover 0|1 [--new-sgc N]",
 		"Prints the key change token set, one token per line in section order: 1st and 2nd\n"+
 			"for a 64-bit key, then 3rd and 4th for a 128-bit (EA11) key. The tokens are\n"+
 			"encrypted under the old key and carry the new one.")
@@ -369,7 +368,7 @@ func runKeyChange(e *env, args []string) error {
 	ken := fs.Uint("new-ken", 255, "key expiry number of the new key (255: none)")
 	rollover := fs.Uint("rollover", 0, "1 for a TID rollover key change (new base date)")
 	sgc := fs.Uint("new-sgc", 0, "supply group code of the new key (carried by 128-bit sets)")
-	if _, err := parse(e, fs, args); err != nil {
+	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
 	if *kt > 3 || *krn > 15 || *ti > 255 || *ken > 255 || *rollover > 1 || *sgc > sts.MaxSGC {
@@ -398,12 +397,12 @@ func runKeyChange(e *env, args []string) error {
 }
 
 func runDecode(e *env, args []string) error {
-	fs := newFlags(e, "token decode", "[--ea E --dk HEX] [--json] DIGITS",
+	fs := newFlags("token decode", "[--ea E --dk HEX] [--json] DIGITS",
 		"Decodes a 20-digit token: class, subclass and every field. Class 1 tokens need no key.\n"+
 			"With --json it prints an object (crc_ok false and exit status 1 on a CRC mismatch).")
 	c := addCipherFlags(e, fs, "dk", "decoder key in hex")
 	asJSON := fs.Bool("json", false, "print a JSON object")
-	pos, err := parse(e, fs, args)
+	pos, err := fs.parse(e, args)
 	if err != nil {
 		return err
 	}

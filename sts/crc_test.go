@@ -1,0 +1,142 @@
+package sts
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// crcUpdateBitwise feeds one byte into a CRC-16/MODBUS register bit by bit
+// (reflected polynomial 0xA001), the loop of crc16_modbus in
+// ../shared/notes/sts-token-check.py and the Go sketch of notes §2.
+func crcUpdateBitwise(crc uint16, b byte) uint16 {
+	crc ^= uint16(b)
+	for range 8 {
+		if crc&1 != 0 {
+			crc = crc>>1 ^ 0xA001
+		} else {
+			crc >>= 1
+		}
+	}
+	return crc
+}
+
+func crcBitwise(data []byte) uint16 {
+	crc := uint16(0xFFFF)
+	for _, b := range data {
+		crc = crcUpdateBitwise(crc, b)
+	}
+	return crc
+}
+
+// crcTableDriven runs crcTable exactly as checksum does.
+func crcTableDriven(data []byte) uint16 {
+	crc := uint16(0xFFFF)
+	for _, b := range data {
+		crc = crc>>8 ^ crcTable[byte(crc)^b]
+	}
+	return crc
+}
+
+func TestCRCModbusCheckValue(t *testing.T) {
+	// CRC-16/MODBUS check value: the register after "123456789" is 0x4B37
+	// (catalogue of parametrised CRC algorithms, CRC-16/MODBUS "check";
+	// also printed by ../shared/notes/sts-token-check.py). The CRC field of
+	// a data block is that register byte-swapped (notes §2), 0x374B.
+	data := []byte("123456789")
+	tests := []struct {
+		name string
+		crc  func([]byte) uint16
+	}{
+		{"table-driven", crcTableDriven},
+		{"bitwise reference", crcBitwise},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := tt.crc(data)
+			if reg != 0x4B37 {
+				t.Errorf("register = %#04x, want 0x4B37", reg)
+			}
+			if field := reg<<8 | reg>>8; field != 0x374B {
+				t.Errorf("byte-swapped field = %#04x, want 0x374B", field)
+			}
+		})
+	}
+}
+
+func TestCRCTableEntries(t *testing.T) {
+	// Each table entry is the register after shifting byte i through a zero
+	// register (standard byte-wise table construction).
+	for i := range 256 {
+		if want := crcUpdateBitwise(0, byte(i)); crcTable[i] != want {
+			t.Errorf("crcTable[%#02x] = %#04x, want %#04x", i, crcTable[i], want)
+		}
+	}
+}
+
+// refChecksum is notes §2: MODBUS over the 50-bit value payload|class<<48
+// as 7 bytes big-endian, register byte-swapped.
+func refChecksum(class Class, payload uint64) uint16 {
+	v := payload | uint64(class)<<48
+	var b [7]byte
+	for i := 6; i >= 0; i-- {
+		b[i] = byte(v)
+		v >>= 8
+	}
+	crc := crcBitwise(b[:])
+	return crc<<8 | crc>>8
+}
+
+func TestChecksumMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		class := Class(r.UintN(4))
+		payload := r.Uint64() >> 16
+		if got, want := checksum(class, payload), refChecksum(class, payload); got != want {
+			t.Fatalf("checksum(%d, %#012x) = %#04x, want %#04x", class, payload, got, want)
+		}
+	}
+	// Edge payloads.
+	for _, payload := range []uint64{0, 1<<48 - 1, 1 << 47, 1} {
+		for class := range Class(4) {
+			if got, want := checksum(class, payload), refChecksum(class, payload); got != want {
+				t.Errorf("checksum(%d, %#012x) = %#04x, want %#04x", class, payload, got, want)
+			}
+		}
+	}
+}
+
+func TestChecksumClass1Vectors(t *testing.T) {
+	// Class 1 tokens are not encrypted, so the CRC can be read off the
+	// token. Blocks and CRC fields computed by
+	// ../shared/notes/sts-token-check.py (check_class1) from the
+	// NectarAPI CTSA02 vectors (notes §2).
+	tests := []struct {
+		token string
+		block uint64
+		crc   uint16
+	}{
+		{"56493153725450313471", 0x0FFFFFFFFF005EFF, 0x5EFF},
+		{"02305843005052951967", 0x1FFFFFFF00001D9F, 0x1D9F},
+	}
+	for _, tt := range tests {
+		t.Run(tt.token, func(t *testing.T) {
+			n, err := ParseNumber(tt.token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			class, block := n.untranspose()
+			if class != ClassTest || block != tt.block {
+				t.Fatalf("untranspose = class %d block %#016x, want class 1 block %#016x", class, block, tt.block)
+			}
+			if got := checksum(class, block>>16); got != tt.crc {
+				t.Errorf("checksum = %#04x, want %#04x", got, tt.crc)
+			}
+			if got := withCRC(class, block>>16); got != tt.block {
+				t.Errorf("withCRC = %#016x, want %#016x", got, tt.block)
+			}
+			if got := transpose(class, block).String(); got != tt.token {
+				t.Errorf("transpose = %s, want %s", got, tt.token)
+			}
+		})
+	}
+}

@@ -1,0 +1,403 @@
+package sts_test
+
+import (
+	"crypto/des"
+	"encoding/binary"
+	"errors"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/stskms/stskms/sts"
+	"github.com/stskms/stskms/sts/misty1"
+	"github.com/stskms/stskms/sts/sta"
+)
+
+func TestEncodeErrors(t *testing.T) {
+	c := mustCipher(t, sts.EA11, misty1KeyHex)
+	tests := []struct {
+		name string
+		tok  sts.Token
+		c    sts.Cipher
+		want error
+	}{
+		{"credit TID 2^24", sts.Credit{TID: sts.MaxTID + 1}, c, sts.ErrRange},
+		{"credit TID max uint32", sts.Credit{TID: 1<<32 - 1}, c, sts.ErrRange},
+		{"credit RND 16", sts.Credit{RND: 16}, c, sts.ErrRange},
+		{"credit subclass 5", sts.Credit{Sub: 5}, c, sts.ErrReserved},
+		{"credit subclass 15", sts.Credit{Sub: 15}, c, sts.ErrReserved},
+		{"management TID 2^24", sts.Management{Sub: sts.ClearCredit, TID: 1 << 24}, c, sts.ErrRange},
+		{"management RND 16", sts.Management{Sub: sts.ClearCredit, RND: 16}, c, sts.ErrRange},
+		{"management 1st key section", sts.Management{Sub: sts.DecoderKey1}, c, sts.ErrReserved},
+		{"management 2nd key section", sts.Management{Sub: sts.DecoderKey2}, c, sts.ErrReserved},
+		{"management 3rd key section", sts.Management{Sub: sts.DecoderKey3}, c, sts.ErrReserved},
+		{"management 4th key section", sts.Management{Sub: sts.DecoderKey4}, c, sts.ErrReserved},
+		{"management subclass 10", sts.Management{Sub: 10}, c, sts.ErrReserved},
+		{"test 1 mfr code 100", sts.Test{Sub: sts.TestDisplay1, MfrCode: 100}, nil, sts.ErrRange},
+		{"test 2 mfr code 10000", sts.Test{Sub: sts.TestDisplay2, MfrCode: 10000}, nil, sts.ErrRange},
+		{"test 1 control 37 bits", sts.Test{Sub: sts.TestDisplay1, Control: 1 << 36}, nil, sts.ErrRange},
+		{"test 2 control 29 bits", sts.Test{Sub: sts.TestDisplay2, Control: 1 << 28}, nil, sts.ErrRange},
+		{"test subclass 2", sts.Test{Sub: 2}, nil, sts.ErrReserved},
+		{"key change subclass 0", sts.KeyChange{Sub: 0}, c, sts.ErrReserved},
+		{"key change subclass 5", sts.KeyChange{Sub: 5}, c, sts.ErrReserved},
+		{"1st section key type 4", sts.KeyChange{Sub: sts.DecoderKey1, KeyType: 4}, c, sts.ErrRange},
+		{"1st section KRN 16", sts.KeyChange{Sub: sts.DecoderKey1, KRN: 16}, c, sts.ErrRange},
+		{"1st section KEN high 16", sts.KeyChange{Sub: sts.DecoderKey1, KENHigh: 16}, c, sts.ErrRange},
+		{"2nd section KEN low 16", sts.KeyChange{Sub: sts.DecoderKey2, KENLow: 16}, c, sts.ErrRange},
+		{"3rd section SGC part 13 bits", sts.KeyChange{Sub: sts.DecoderKey3, SGCPart: 0x1000}, c, sts.ErrRange},
+		{"4th section SGC part 13 bits", sts.KeyChange{Sub: sts.DecoderKey4, SGCPart: 0xFFFF}, c, sts.ErrRange},
+		{"credit without key", sts.Credit{Amount: 1}, nil, sts.ErrNoKey},
+		{"management without key", sts.Management{Sub: sts.ClearTamper}, nil, sts.ErrNoKey},
+		{"key change without key", sts.KeyChange{Sub: sts.DecoderKey2}, nil, sts.ErrNoKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, err := sts.Encode(tt.tok, tt.c)
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Encode = %s, %v; want %v", n, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEncodeDecodeLimits(t *testing.T) {
+	// The largest value of every field is accepted and comes back.
+	tests := []struct {
+		name string
+		tok  sts.Token
+	}{
+		{"credit max fields", sts.Credit{Sub: sts.ElectricityCurrency, TID: sts.MaxTID, RND: 15, Amount: 0xFFFF}},
+		{"credit zero", sts.Credit{}},
+		{"management max fields", sts.Management{Sub: sts.WaterMeterFactor, TID: sts.MaxTID, RND: 15, Value: 0xFFFF}},
+		{"test 1 max fields", sts.Test{Sub: sts.TestDisplay1, MfrCode: 99, Control: 1<<36 - 1}},
+		{"test 2 max fields", sts.Test{Sub: sts.TestDisplay2, MfrCode: 9999, Control: 1<<28 - 1}},
+		{"1st section max fields", sts.KeyChange{Sub: sts.DecoderKey1, KeyPart: 1<<32 - 1, KeyType: sts.DCTK, Rollover: true, KRN: 15, KENHigh: 15}},
+		{"2nd section max fields", sts.KeyChange{Sub: sts.DecoderKey2, KeyPart: 1<<32 - 1, TI: 255, KENLow: 15}},
+		{"3rd section max fields", sts.KeyChange{Sub: sts.DecoderKey3, KeyPart: 1<<32 - 1, SGCPart: 0xFFF}},
+		{"4th section max fields", sts.KeyChange{Sub: sts.DecoderKey4, KeyPart: 1<<32 - 1, SGCPart: 0xFFF}},
+	}
+	for _, cc := range testCiphers(t) {
+		for _, tt := range tests {
+			t.Run(cc.name+"/"+tt.name, func(t *testing.T) {
+				n, err := sts.Encode(tt.tok, cc.c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := sts.DecodeString(n.String(), cc.c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, tt.tok) {
+					t.Errorf("decoded %#v, want %#v", got, tt.tok)
+				}
+			})
+		}
+	}
+}
+
+func TestTestTokensNeedNoKey(t *testing.T) {
+	// Class 1 tokens are sent in clear (notes §1.5): the same digits with
+	// any cipher or none. 56493153725450313471 is the NJ CTSA02 vector
+	// (mfr code 0, all-ones control; sts-token-check.py check_class1).
+	tok := sts.Test{Sub: sts.TestDisplay1, MfrCode: 0, Control: 1<<36 - 1}
+	for _, c := range []sts.Cipher{nil, mustCipher(t, sts.EA11, misty1KeyHex), mustCipher(t, sts.EA09, des64KeyHex)} {
+		n, err := sts.Encode(tok, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.String() != "56493153725450313471" {
+			t.Errorf("Encode = %s, want 56493153725450313471", n)
+		}
+		got, err := sts.Decode(n, c)
+		if err != nil || got != tok {
+			t.Errorf("Decode = %#v, %v", got, err)
+		}
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	c := mustCipher(t, sts.EA11, misty1KeyHex)
+	other := mustCipher(t, sts.EA11, otherMISTY1KeyHex)
+	credit, err := sts.Encode(sts.Credit{TID: 5871660, RND: 5, Amount: 1}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A vector token (class 0, NJ-STS_531_1_0_04_CTSA01-step1Test) with
+	// its last digit changed: 59386323472137426967 → …6968.
+	mistyped := mustParseNumber(t, "59386323472137426968")
+	tests := []struct {
+		name string
+		n    sts.Number
+		c    sts.Cipher
+		want error
+	}{
+		{"another meter's key", credit, other, sts.ErrCRC},
+		{"another algorithm", credit, mustCipher(t, sts.EA09, des64KeyHex), sts.ErrCRC},
+		{"mistyped digit", mistyped, c, sts.ErrCRC},
+		{"no key for class 0", credit, nil, sts.ErrNoKey},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tok, err := sts.Decode(tt.n, tt.c); !errors.Is(err, tt.want) {
+				t.Errorf("Decode = %#v, %v; want %v", tok, err, tt.want)
+			}
+		})
+	}
+	// The vector itself decodes.
+	if _, err := sts.DecodeString("59386323472137426967", c); err != nil {
+		t.Errorf("vector: %v", err)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	c := mustCipher(t, sts.EA11, misty1KeyHex)
+	tok := sts.Management{Sub: sts.ClearCredit, TID: 5871660, RND: 5, Value: 0xFFFF}
+	n, err := sts.Encode(tok, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := sts.Open(n, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// By hand from notes §1.4: value 16..31, TID 32..55, RND 56..59, subclass 60..63.
+	const want = 0x1_5_5997AC_FFFF
+	if b.Class != sts.ClassManagement || b.Bits>>16 != want || !b.CRCValid() || b.Subclass() != sts.ClearCredit {
+		t.Errorf("Open = {%d %#016x}, CRC valid %v; want payload %#012x", b.Class, b.Bits, b.CRCValid(), uint64(want))
+	}
+	b.Bits ^= 1 << 40
+	if b.CRCValid() {
+		t.Error("CRCValid after flipping a payload bit")
+	}
+}
+
+func TestEA09(t *testing.T) {
+	// DES known answer: key 133457799BBCDFF1, plaintext 0123456789ABCDEF →
+	// 85E813540F0AB405 (J. Orlin Grabbe, "The DES Algorithm Illustrated").
+	t.Run("known answer", func(t *testing.T) {
+		c := mustCipher(t, sts.EA09, "133457799bbcdff1")
+		if got := c.Encrypt64(0x0123456789ABCDEF); got != 0x85E813540F0AB405 {
+			t.Errorf("Encrypt64 = %#016x, want 0x85e813540f0ab405", got)
+		}
+		if got := c.Decrypt64(0x85E813540F0AB405); got != 0x0123456789ABCDEF {
+			t.Errorf("Decrypt64 = %#016x, want 0x0123456789abcdef", got)
+		}
+	})
+	t.Run("crypto/des on big-endian bytes", func(t *testing.T) {
+		key := mustHex(t, des64KeyHex)
+		c := mustCipher(t, sts.EA09, des64KeyHex)
+		ref, err := des.NewCipher(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(7, 8))
+		var buf [8]byte
+		for range 1000 {
+			v := r.Uint64()
+			binary.BigEndian.PutUint64(buf[:], v)
+			ref.Encrypt(buf[:], buf[:])
+			want := binary.BigEndian.Uint64(buf[:])
+			if got := c.Encrypt64(v); got != want {
+				t.Fatalf("Encrypt64(%#016x) = %#016x, crypto/des gives %#016x", v, got, want)
+			}
+			if got := c.Decrypt64(want); got != v {
+				t.Fatalf("Decrypt64(%#016x) = %#016x, want %#016x", want, got, v)
+			}
+		}
+	})
+	t.Run("parity bits ignored", func(t *testing.T) {
+		// Flipping the low (parity) bit of every key byte gives the same
+		// cipher (FIPS 46).
+		key := mustHex(t, des64KeyHex)
+		for i := range key {
+			key[i] ^= 1
+		}
+		a := mustCipher(t, sts.EA09, des64KeyHex)
+		b, err := sts.NewCipher(sts.EA09, key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Encrypt64(42) != b.Encrypt64(42) {
+			t.Error("parity bits change the cipher")
+		}
+	})
+	t.Run("tokens", func(t *testing.T) {
+		c := mustCipher(t, sts.EA09, des64KeyHex)
+		for _, tok := range []sts.Token{
+			sts.Credit{Sub: sts.Electricity, TID: 5871715, RND: 5, Amount: 0x7FEA},
+			sts.Management{Sub: sts.MaximumPowerLimit, TID: 5871715, RND: 3, Value: 1000},
+			sts.KeyChange{Sub: sts.DecoderKey1, KeyPart: 0xE653341F, KeyType: sts.DUTK, KRN: 2, KENHigh: 0xF},
+			sts.KeyChange{Sub: sts.DecoderKey2, KeyPart: 0x9D5BF36F, TI: 1, KENLow: 0xF},
+		} {
+			n, err := sts.Encode(tok, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := sts.DecodeString(n.String(), c)
+			if err != nil || !reflect.DeepEqual(got, tok) {
+				t.Errorf("%#v: decoded %#v, %v", tok, got, err)
+			}
+		}
+	})
+}
+
+func TestNewCipher(t *testing.T) {
+	k8, k16 := mustHex(t, des64KeyHex), mustHex(t, misty1KeyHex)
+	t.Run("EA11 is MISTY1", func(t *testing.T) {
+		c, err := sts.NewCipher(sts.EA11, k16, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, _ := misty1.New(k16)
+		if _, ok := c.(*misty1.Cipher); !ok || c.Encrypt64(1) != ref.Encrypt64(1) {
+			t.Errorf("NewCipher(EA11) = %T", c)
+		}
+	})
+	t.Run("EA07 is STA", func(t *testing.T) {
+		c, err := sts.NewCipher(sts.EA07, k8, sta.TestTables())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, _ := sta.TestTables().NewCipher(k8)
+		if _, ok := c.(*sta.Cipher); !ok || c.Encrypt64(1) != ref.Encrypt64(1) {
+			t.Errorf("NewCipher(EA07) = %T", c)
+		}
+	})
+	tests := []struct {
+		name   string
+		ea     sts.EA
+		key    []byte
+		tables *sta.Tables
+		want   error
+	}{
+		{"EA07 7-byte key", sts.EA07, k8[:7], sta.TestTables(), sts.ErrKey},
+		{"EA07 16-byte key", sts.EA07, k16, sta.TestTables(), sts.ErrKey},
+		{"EA07 without tables", sts.EA07, k8, nil, sts.ErrKey},
+		{"EA09 16-byte key", sts.EA09, k16, nil, sts.ErrKey},
+		{"EA09 no key", sts.EA09, nil, nil, sts.ErrKey},
+		{"EA11 8-byte key", sts.EA11, k8, nil, sts.ErrKey},
+		{"EA11 17-byte key", sts.EA11, append(k16, 0), nil, sts.ErrKey},
+		{"unknown EA 0", 0, k8, nil, sts.ErrRange},
+		{"unknown EA 8", 8, k8, nil, sts.ErrRange},
+		{"unknown EA 10", 10, k16, nil, sts.ErrRange},
+		{"unknown EA 12", 12, k16, nil, sts.ErrRange},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if c, err := sts.NewCipher(tt.ea, tt.key, tt.tables); !errors.Is(err, tt.want) {
+				t.Errorf("NewCipher = %T, %v; want %v", c, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEA(t *testing.T) {
+	// Codes from notes §5: STA "07", DEA "09", MISTY1 "11".
+	tests := []struct {
+		in      []string
+		ea      sts.EA
+		code    string
+		keySize int
+	}{
+		{[]string{"07", "7"}, sts.EA07, "07", 8},
+		{[]string{"09", "9"}, sts.EA09, "09", 8},
+		{[]string{"11"}, sts.EA11, "11", 16},
+	}
+	for _, tt := range tests {
+		for _, in := range tt.in {
+			if got, err := sts.ParseEA(in); err != nil || got != tt.ea {
+				t.Errorf("ParseEA(%q) = %d, %v; want %d", in, got, err, tt.ea)
+			}
+		}
+		if got := tt.ea.String(); got != tt.code {
+			t.Errorf("EA(%d).String() = %q, want %q", uint8(tt.ea), got, tt.code)
+		}
+		if got := tt.ea.KeySize(); got != tt.keySize {
+			t.Errorf("EA%s.KeySize() = %d, want %d", tt.ea, got, tt.keySize)
+		}
+	}
+	for _, in := range []string{"", "0", "00", "08", "10", "011", "STA", " 7"} {
+		if got, err := sts.ParseEA(in); !errors.Is(err, sts.ErrRange) {
+			t.Errorf("ParseEA(%q) = %d, %v; want ErrRange", in, got, err)
+		}
+	}
+	for _, ea := range []sts.EA{0, 8, 10, 12, 255} {
+		if ea.KeySize() != 0 {
+			t.Errorf("EA(%d).KeySize() = %d, want 0", uint8(ea), ea.KeySize())
+		}
+	}
+}
+
+func TestSubclassName(t *testing.T) {
+	// Names of the class/subclass pairs of notes §1.3.
+	defined := map[sts.Class][]string{
+		sts.ClassCredit: {"electricity", "water", "gas", "connection time", "electricity currency"},
+		sts.ClassTest:   {"initiate meter test/display 1", "initiate meter test/display 2"},
+		sts.ClassManagement: {
+			"set maximum power limit", "clear credit", "set tariff rate",
+			"set 1st section decoder key", "set 2nd section decoder key", "clear tamper condition",
+			"set maximum phase power unbalance limit", "set water meter factor",
+			"set 3rd section decoder key", "set 4th section decoder key",
+		},
+	}
+	for class := range sts.Class(4) {
+		for sub := range sts.Subclass(16) {
+			name, err := sts.SubclassName(class, sub)
+			names := defined[class]
+			if int(sub) < len(names) {
+				if err != nil || name != names[sub] {
+					t.Errorf("SubclassName(%d, %d) = %q, %v; want %q", class, sub, name, err, names[sub])
+				}
+				continue
+			}
+			if !errors.Is(err, sts.ErrReserved) {
+				t.Errorf("SubclassName(%d, %d) = %q, %v; want ErrReserved", class, sub, name, err)
+			}
+		}
+	}
+	if _, err := sts.SubclassName(4, 0); !errors.Is(err, sts.ErrReserved) {
+		t.Errorf("SubclassName(4, 0): err = %v, want ErrReserved", err)
+	}
+	// The named constants sit at the positions notes §1.3 gives.
+	consts := []struct {
+		class sts.Class
+		sub   sts.Subclass
+		want  uint8
+	}{
+		{sts.ClassCredit, sts.ElectricityCurrency, 4},
+		{sts.ClassTest, sts.TestDisplay2, 1},
+		{sts.ClassManagement, sts.DecoderKey1, 3},
+		{sts.ClassManagement, sts.DecoderKey2, 4},
+		{sts.ClassManagement, sts.ClearTamper, 5},
+		{sts.ClassManagement, sts.MaximumPhasePowerUnbalanceLimit, 6},
+		{sts.ClassManagement, sts.WaterMeterFactor, 7},
+		{sts.ClassManagement, sts.DecoderKey3, 8},
+		{sts.ClassManagement, sts.DecoderKey4, 9},
+	}
+	for _, c := range consts {
+		if uint8(c.sub) != c.want {
+			t.Errorf("class %d subclass constant = %d, want %d", c.class, c.sub, c.want)
+		}
+	}
+}
+
+func TestStringers(t *testing.T) {
+	tests := []struct {
+		got, want string
+	}{
+		{sts.ClassCredit.String(), "credit"},
+		{sts.ClassTest.String(), "test"},
+		{sts.ClassManagement.String(), "management"},
+		{sts.ClassReserved.String(), "reserved class 3"},
+		{sts.DITK.String(), "DITK"},
+		{sts.DDTK.String(), "DDTK"},
+		{sts.DUTK.String(), "DUTK"},
+		{sts.DCTK.String(), "DCTK"},
+		{sts.KeyType(4).String(), "KeyType(4)"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("String() = %q, want %q", tt.got, tt.want)
+		}
+	}
+}
