@@ -161,6 +161,9 @@ func AssembleKey(keySize int, sections []KeyChange) (NewKey, error) {
 		if s == 0 || s > want || got[s] != nil {
 			return NewKey{}, fmt.Errorf("%w: key change section %d in a %d-section set", ErrRange, s, want)
 		}
+		if _, err := sections[i].payload(); err != nil {
+			return NewKey{}, err
+		}
 		got[s] = &sections[i]
 	}
 	if len(sections) != want {

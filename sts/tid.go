@@ -39,7 +39,10 @@ func (b BaseDate) Valid() bool {
 
 // ShortCode is the two-digit code of the base date ("93", "14", "35"), an
 // input to DKGA04.
-func (b BaseDate) ShortCode() string { return fmt.Sprintf("%02d", b%100) }
+func (b BaseDate) ShortCode() string {
+	yy := b % 100
+	return string([]byte{byte('0' + yy/10), byte('0' + yy%10)})
+}
 
 // Start is the instant the base date's TIDs count from.
 func (b BaseDate) Start() time.Time { return time.Date(int(b), 1, 1, 0, 0, 0, 0, time.UTC) }

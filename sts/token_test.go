@@ -161,7 +161,7 @@ func TestOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	// By hand from notes §1.4: value 16..31, TID 32..55, RND 56..59, subclass 60..63.
-	const want = 0x1_5_5997AC_FFFF
+	const want = 0x1_5_59982C_FFFF // TID 5871660 = 0x59982C
 	if b.Class != sts.ClassManagement || b.Bits>>16 != want || !b.CRCValid() || b.Subclass() != sts.ClearCredit {
 		t.Errorf("Open = {%d %#016x}, CRC valid %v; want payload %#012x", b.Class, b.Bits, b.CRCValid(), uint64(want))
 	}
