@@ -1,0 +1,108 @@
+package meter
+
+import (
+	"slices"
+
+	"github.com/stskms/stskms/sts"
+)
+
+// keyChanges is the whitelist of key type changes, current key type → new
+// key type, from meter-and-key-rules.md §B.4 (IEC 62055-41 §6.5.2.1,
+// §6.5.2.3.4, §6.5.2.3.5 and STS 600-10-1 §4.1.3):
+//
+//	DITK → DDTK, DUTK, DCTK   the key set at manufacture or repair is replaced
+//	DUTK → DUTK, DDTK
+//	DCTK → DCTK
+//	DDTK → DUTK, DCTK         a default-keyed meter moves to a utility key
+//	DDTK → DDTK               renewal of the default key
+//
+// Every other change is a KeyTypeError; in particular no change leads to a
+// DITK, which is loaded only at manufacture or repair. The DDTK rows are
+// inferred: the public excerpts do not give the full §6.5 matrix.
+var keyChanges = map[[2]sts.KeyType]bool{
+	{sts.DITK, sts.DDTK}: true,
+	{sts.DITK, sts.DUTK}: true,
+	{sts.DITK, sts.DCTK}: true,
+	{sts.DUTK, sts.DUTK}: true,
+	{sts.DUTK, sts.DDTK}: true,
+	{sts.DCTK, sts.DCTK}: true,
+	{sts.DDTK, sts.DUTK}: true,
+	{sts.DDTK, sts.DCTK}: true,
+	{sts.DDTK, sts.DDTK}: true,
+}
+
+// keyChange stages a key change section (already decrypted and CRC-checked
+// under the current key) and, once the set is complete, installs the new
+// key. Key change tokens carry no TID and are not checked against the TID
+// memory or the key expiry number.
+func (m *Meter) keyChange(t sts.KeyChange) Result {
+	keySize := m.key.info.EA.KeySize()
+	setSize := keySize / 4 // each section carries 32 key bits
+	if t.Section() > setSize {
+		return Result{Outcome: FunctionError}
+	}
+	staged := stage(m.staged, t)
+	if len(staged) < setSize {
+		m.staged = staged
+		return Result{Outcome: sectionEntered[t.Section()]}
+	}
+	nk, err := sts.AssembleKey(keySize, staged)
+	if err != nil {
+		return Result{Outcome: outcomeOf(err)}
+	}
+	defer clear(nk.Key)
+	return m.install(nk)
+}
+
+// stage returns the staged sections with t added in place of an earlier
+// entry of the same section. It leaves staged as it is.
+func stage(staged []sts.KeyChange, t sts.KeyChange) []sts.KeyChange {
+	next := slices.DeleteFunc(slices.Clone(staged), func(s sts.KeyChange) bool { return s.Sub == t.Sub })
+	return append(next, t)
+}
+
+// install switches to the key of a complete key change set, or rejects the
+// set without changing anything.
+//
+// Rollover: IEC 62055-41 says a set with the rollover bit resets the TID
+// memory and goes with a change of base date, but how a meter learns the
+// new base date is not public. Our rule: the meter moves to the next base
+// date (1993 → 2014 → 2035); a rollover from 2035 is a RangeError.
+func (m *Meter) install(nk sts.NewKey) Result {
+	info := m.key.info
+	if !keyChanges[[2]sts.KeyType{info.KeyType, nk.KeyType}] {
+		return Result{Outcome: KeyTypeError}
+	}
+	if nk.Rollover {
+		next, ok := nextBaseDate(info.BaseDate)
+		if !ok {
+			return Result{Outcome: RangeError}
+		}
+		info.BaseDate = next
+	}
+	c, err := sts.NewCipher(info.EA, nk.Key, m.tables)
+	if err != nil {
+		return Result{Outcome: outcomeOf(err)}
+	}
+	info.KeyType, info.KRN, info.TI, info.KEN = nk.KeyType, nk.KRN, nk.TI, nk.KEN
+	if len(nk.Key) == 16 {
+		info.SGC = nk.SGC
+	}
+	if nk.Rollover {
+		m.tids.reset()
+	}
+	m.key = decoderKey{info: info, cipher: c}
+	m.staged = nil
+	return Result{Outcome: KeyChanged}
+}
+
+// nextBaseDate returns the base date after b, if there is one.
+func nextBaseDate(b sts.BaseDate) (sts.BaseDate, bool) {
+	switch b {
+	case sts.BaseDate1993:
+		return sts.BaseDate2014, true
+	case sts.BaseDate2014:
+		return sts.BaseDate2035, true
+	}
+	return 0, false
+}

@@ -1,0 +1,177 @@
+package meter_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/stskms/stskms/meter"
+	"github.com/stskms/stskms/sts"
+)
+
+// keyChangeTokens issues the key change set of nk under c.
+func keyChangeTokens(t testing.TB, c sts.Cipher, nk sts.NewKey) []string {
+	t.Helper()
+	set, err := sts.KeyChangeTokens(nk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digits := make([]string, len(set))
+	for i, kc := range set {
+		digits[i] = issue(t, c, kc)
+	}
+	return digits
+}
+
+// changeKey enters a key change set and checks its last section changes
+// the key with the given outcome.
+func (f *fixture) changeKey(nk sts.NewKey, want meter.Outcome) {
+	f.t.Helper()
+	set := keyChangeTokens(f.t, f.c, nk)
+	for _, digits := range set[:len(set)-1] {
+		if r := f.m.Enter(digits); r.Outcome.Rejected() {
+			f.t.Fatalf("section rejected: %v", r.Outcome)
+		}
+	}
+	f.enter(set[len(set)-1], want)
+}
+
+func TestKeyTypeChanges(t *testing.T) {
+	tests := []struct {
+		from, to sts.KeyType
+		want     meter.Outcome
+	}{
+		{sts.DITK, sts.DDTK, meter.KeyChanged},
+		{sts.DITK, sts.DUTK, meter.KeyChanged},
+		{sts.DITK, sts.DCTK, meter.KeyChanged},
+		{sts.DUTK, sts.DUTK, meter.KeyChanged},
+		{sts.DUTK, sts.DDTK, meter.KeyChanged},
+		{sts.DCTK, sts.DCTK, meter.KeyChanged},
+		{sts.DDTK, sts.DUTK, meter.KeyChanged},
+		{sts.DDTK, sts.DCTK, meter.KeyChanged},
+		{sts.DDTK, sts.DDTK, meter.KeyChanged},
+		{sts.DITK, sts.DITK, meter.KeyTypeError},
+		{sts.DUTK, sts.DITK, meter.KeyTypeError},
+		{sts.DDTK, sts.DITK, meter.KeyTypeError},
+		{sts.DCTK, sts.DITK, meter.KeyTypeError},
+		{sts.DUTK, sts.DCTK, meter.KeyTypeError},
+		{sts.DCTK, sts.DUTK, meter.KeyTypeError},
+		{sts.DCTK, sts.DDTK, meter.KeyTypeError},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%v→%v", tt.from, tt.to), func(t *testing.T) {
+			f := newFixture(t, func(c *meter.Config) { c.KeyType = tt.from })
+			f.changeKey(sts.NewKey{Key: otherKey, KeyType: tt.to, KRN: 2, KEN: 255}, tt.want)
+			if got := f.m.KeyInfo().KeyType; tt.want == meter.KeyChanged && got != tt.to {
+				t.Errorf("key type %v, want %v", got, tt.to)
+			}
+		})
+	}
+}
+
+func TestRollover(t *testing.T) {
+	tests := []struct {
+		from, to sts.BaseDate
+		want     meter.Outcome
+	}{
+		{sts.BaseDate1993, sts.BaseDate2014, meter.KeyChanged},
+		{sts.BaseDate2014, sts.BaseDate2035, meter.KeyChanged},
+		{sts.BaseDate2035, sts.BaseDate2035, meter.RangeError},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.from), func(t *testing.T) {
+			f := newFixture(t, func(c *meter.Config) { c.BaseDate = tt.from })
+			f.enter(f.issue(electricity(t, 5000, 10)), meter.Accepted)
+			f.changeKey(sts.NewKey{Key: otherKey, KeyType: sts.DUTK, KRN: 2, KEN: 255, Rollover: true}, tt.want)
+			if got := f.m.KeyInfo().BaseDate; got != tt.to {
+				t.Errorf("base date %v, want %v", got, tt.to)
+			}
+			if tids := f.m.TIDs(); tt.want == meter.KeyChanged && len(tids) != 0 {
+				t.Errorf("TIDs %v after rollover, want none", tids)
+			}
+		})
+	}
+}
+
+// TestKeyChange64 changes a 64-bit DES key: two sections, the supply group
+// code is kept, and a 3rd section is a function this meter lacks.
+func TestKeyChange64(t *testing.T) {
+	f := newFixture(t, func(c *meter.Config) { c.EA, c.Key = sts.EA09, desKey })
+	third := f.issue(sts.KeyChange{Sub: sts.DecoderKey3})
+	f.enter(third, meter.FunctionError)
+
+	newKey := []byte{1, 2, 3, 4, 5, 6, 7, 8}
+	f.changeKey(sts.NewKey{Key: newKey, KeyType: sts.DUTK, KRN: 3, TI: 7, KEN: 0x80, SGC: 999}, meter.KeyChanged)
+	want := keyInfo(testConfig())
+	want.EA, want.KRN, want.TI, want.KEN = sts.EA09, 3, 7, 0x80
+	if got := f.m.KeyInfo(); got != want {
+		t.Errorf("key %+v, want %+v", got, want)
+	}
+	enter(t, f.m, issue(t, newCipher(t, sts.EA09, newKey, nil), electricity(t, 200, 10)), meter.Accepted)
+}
+
+// TestKeyChangeStaging checks what happens to staged sections.
+func TestKeyChangeStaging(t *testing.T) {
+	setA := sts.NewKey{Key: otherKey, KeyType: sts.DUTK, KRN: 2, KEN: 255}
+	setB := sts.NewKey{Key: testKey, KeyType: sts.DUTK, KRN: 3, KEN: 255}
+	tests := []struct {
+		name  string
+		steps func(f *fixture, a, b []string)
+		krn   uint8 // KRN of the key the meter ends with
+	}{
+		{"re-entered section replaces the staged one", func(f *fixture, a, b []string) {
+			f.enter(a[0], meter.FirstKCTEntered)
+			f.enter(b[0], meter.FirstKCTEntered)
+			f.enter(b[1], meter.SecondKCTEntered)
+			f.enter(b[2], meter.ThirdKCTEntered)
+			f.enter(b[3], meter.KeyChanged)
+		}, 3},
+		{"repeated section stays staged", func(f *fixture, a, _ []string) {
+			f.enter(a[3], meter.FourthKCTEntered)
+			f.enter(a[3], meter.FourthKCTEntered)
+			f.enter(a[0], meter.FirstKCTEntered)
+			f.enter(a[1], meter.SecondKCTEntered)
+			f.enter(a[2], meter.KeyChanged)
+		}, 2},
+		{"accepted token discards staged sections", func(f *fixture, a, _ []string) {
+			f.enter(a[0], meter.FirstKCTEntered)
+			f.enter(a[1], meter.SecondKCTEntered)
+			f.enter(a[2], meter.ThirdKCTEntered)
+			f.enter(f.issue(electricity(f.t, 200, 10)), meter.Accepted)
+			f.enter(a[3], meter.FourthKCTEntered)
+		}, 1},
+		{"rejected token keeps staged sections", func(f *fixture, a, _ []string) {
+			f.enter(a[0], meter.FirstKCTEntered)
+			f.enter(a[1], meter.SecondKCTEntered)
+			f.enter(f.issue(electricity(f.t, 100, 10)), meter.UsedError)
+			f.enter("1234", meter.FormatError)
+			f.enter(a[2], meter.ThirdKCTEntered)
+			f.enter(a[3], meter.KeyChanged)
+		}, 2},
+		{"rejected set stays staged", func(f *fixture, a, _ []string) {
+			toDITK := keyChangeTokens(f.t, f.c, sts.NewKey{Key: otherKey, KeyType: sts.DITK, KEN: 255})
+			f.enter(a[0], meter.FirstKCTEntered)
+			f.enter(a[1], meter.SecondKCTEntered)
+			f.enter(a[2], meter.ThirdKCTEntered)
+			f.enter(toDITK[0], meter.FirstKCTEntered)
+			f.enter(a[3], meter.KeyTypeError)
+			f.enter(a[0], meter.FirstKCTEntered)
+			f.enter(a[3], meter.KeyChanged)
+		}, 2},
+		{"key change tokens are not remembered", func(f *fixture, _, _ []string) {
+			f.changeKey(setA, meter.KeyChanged)
+			if got := f.m.TIDs(); !slices.Equal(got, []uint32{100}) {
+				f.t.Errorf("TIDs %v, want [100]", got)
+			}
+		}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			tt.steps(f, keyChangeTokens(t, f.c, setA), keyChangeTokens(t, f.c, setB))
+			if got := f.m.KeyInfo().KRN; got != tt.krn {
+				t.Errorf("KRN %d, want %d", got, tt.krn)
+			}
+		})
+	}
+}
