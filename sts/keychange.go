@@ -57,6 +57,12 @@ func isKeyChange(sub Subclass) bool { return sectionOf(sub) != 0 }
 // always 0.
 const keyChangeReservedBit = 1 << 34
 
+// Encode encodes the section under c, the meter's current (old) key.
+func (t KeyChange) Encode(c Cipher) (Number, error) {
+	p, err := t.payload()
+	return encode(ClassManagement, p, err, c)
+}
+
 func (t KeyChange) payload() (uint64, error) {
 	p := uint64(t.KeyPart) | uint64(t.Sub)<<44
 	switch t.Sub {

@@ -46,12 +46,18 @@ func (n Number) AppendDigits(dst []byte) []byte {
 	return appendPadded(dst, r)
 }
 
-// appendPadded appends v < 10^10 as exactly ten digits.
+// digitPairs holds "00" to "99".
+const digitPairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+	"8081828384858687888990919293949596979899"
+
+// appendPadded appends v < 10^10 as exactly ten digits, two at a time.
 func appendPadded(dst []byte, v uint64) []byte {
 	var buf [10]byte
-	for i := 9; i >= 0; i-- {
-		buf[i] = byte('0' + v%10)
-		v /= 10
+	for i := 8; i >= 0; i -= 2 {
+		pair := v % 100 * 2
+		buf[i], buf[i+1] = digitPairs[pair], digitPairs[pair+1]
+		v /= 100
 	}
 	return append(dst, buf[:]...)
 }

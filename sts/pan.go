@@ -17,8 +17,9 @@ func NewPAN(iin, drn string) (PAN, error) {
 	if err := checkIINDRN(iin, drn); err != nil {
 		return PAN{}, err
 	}
-	body := iin + drn
-	return PAN{digits: body + string('0'+luhn(body)), iinLen: len(iin)}, nil
+	var buf [18]byte
+	body := append(append(buf[:0], iin...), drn...)
+	return PAN{digits: string(append(body, '0'+luhnBytes(body))), iinLen: len(iin)}, nil
 }
 
 // ParsePAN parses an 18-digit PAN and checks both check digits.
@@ -79,14 +80,21 @@ func LuhnDigit(digits string) (byte, error) {
 	return '0' + luhn(digits), nil
 }
 
-func luhn(digits string) byte {
+func luhn(digits string) byte { return luhnBytes([]byte(digits)) }
+
+// doubledDigitSum[d] is the digit sum of 2·d.
+var doubledDigitSum = [10]int{0, 2, 4, 6, 8, 1, 3, 5, 7, 9}
+
+func luhnBytes(digits []byte) byte {
 	sum := 0
-	for i := len(digits) - 1; i >= 0; i -= 2 {
-		d := int(digits[i]-'0') * 2
-		sum += d/10 + d%10
-		if i > 0 {
-			sum += int(digits[i-1] - '0')
+	double := true // the rightmost digit is doubled
+	for i := len(digits) - 1; i >= 0; i-- {
+		d := int(digits[i] - '0')
+		if double {
+			d = doubledDigitSum[d%10]
 		}
+		sum += d
+		double = !double
 	}
 	return byte((10 - sum%10) % 10)
 }

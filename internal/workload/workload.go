@@ -173,7 +173,7 @@ func (r *runner) token(i int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := sts.Encode(sts.Credit{Sub: sts.Electricity, TID: tid, RND: uint8(i & 0xF), Amount: amount}, c)
+	n, err := sts.Credit{Sub: sts.Electricity, TID: tid, RND: uint8(i & 0xF), Amount: amount}.Encode(c)
 	if err != nil {
 		return nil, err
 	}
@@ -184,10 +184,17 @@ func (r *runner) token(i int) ([]byte, error) {
 // meterPAN is the PAN of meter i in the derive-each cases: IIN 600727,
 // manufacturer code 04, serial i.
 func meterPAN(i int) (sts.PAN, error) {
-	body := fmt.Sprintf("04%08d", i%100_000_000)
-	check, err := sts.LuhnDigit(body)
+	var drn [11]byte
+	drn[0], drn[1] = '0', '4'
+	serial := i % 100_000_000
+	for j := 9; j >= 2; j-- {
+		drn[j] = byte('0' + serial%10)
+		serial /= 10
+	}
+	check, err := sts.LuhnDigit(string(drn[:10]))
 	if err != nil {
 		return sts.PAN{}, err
 	}
-	return sts.NewPAN("600727", body+string(check))
+	drn[10] = check
+	return sts.NewPAN("600727", string(drn[:]))
 }
