@@ -152,43 +152,21 @@ func checkUnchanged(t testing.TB, before state, m *meter.Meter) {
 
 // Rejections.
 
-// forge returns a token whose data block is the XOR of the blocks of three
-// tokens of one class, encrypted under c. The sts API builds only valid
-// tokens; this is how a test gets a reserved subclass with a valid CRC.
-// CRC-16 is affine over GF(2), so the XOR of an odd number of blocks of
-// equal length has a valid CRC. The block is turned into a token number by
-// a cipher that encrypts it in place of the block sts.Encode hands over.
-func forge(t testing.TB, c sts.Cipher, toks ...sts.Token) string {
+// forge returns a token of any class and subclass, reserved ones too:
+// payload (data block bits 16..63) with a valid CRC, encrypted under c.
+func forge(t testing.TB, c sts.Cipher, class sts.Class, payload uint64) string {
 	t.Helper()
-	var block uint64
-	for _, tok := range toks {
-		n, err := sts.Encode(tok, identity{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := sts.Open(n, identity{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		block ^= b.Bits
+	n, err := sts.Seal(sts.NewBlock(class, payload), c)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return issue(t, substitute{c, block}, toks[0])
+	return n.String()
 }
 
-// identity is a Cipher that does not encrypt, to see plain data blocks.
-type identity struct{}
-
-func (identity) Encrypt64(b uint64) uint64 { return b }
-func (identity) Decrypt64(b uint64) uint64 { return b }
-
-// substitute is a Cipher whose encryption ignores its input and encrypts
-// block.
-type substitute struct {
-	sts.Cipher
-	block uint64
+// forged is a token func for forge.
+func forged(class sts.Class, payload uint64) func(f *fixture) string {
+	return func(f *fixture) string { return forge(f.t, f.c, class, payload) }
 }
-
-func (s substitute) Encrypt64(uint64) uint64 { return s.Cipher.Encrypt64(s.block) }
 
 func TestRejections(t *testing.T) {
 	tests := []struct {
@@ -229,12 +207,10 @@ func TestRejections(t *testing.T) {
 			want: meter.RangeError},
 		{name: "range: clear register 100", token: token(sts.Management{Sub: sts.ClearCredit, TID: 200, Value: 100}),
 			want: meter.RangeError},
-		{name: "function: credit subclass 5", token: func(f *fixture) string {
-			return forge(f.t, f.c, credit(f.t, sts.Water, 200, 1), credit(f.t, sts.ElectricityCurrency, 200, 1), electricity(f.t, 200, 1))
-		}, want: meter.FunctionError},
-		{name: "function: management subclass 10", token: func(f *fixture) string {
-			return forge(f.t, f.c, sts.KeyChange{Sub: sts.DecoderKey3}, sts.Management{Sub: sts.TariffRate}, sts.Management{Sub: sts.MaximumPowerLimit})
-		}, want: meter.FunctionError},
+		{name: "function: credit subclass 5", token: forged(sts.ClassCredit, 5<<44|200<<16|1), want: meter.FunctionError},
+		{name: "function: management subclass 10", token: forged(sts.ClassManagement, 10<<44|200<<16), want: meter.FunctionError},
+		{name: "function: test subclass 2", token: forged(sts.ClassTest, 2<<44|1<<16), want: meter.FunctionError},
+		{name: "function: class 3", token: forged(sts.ClassReserved, 200<<16), want: meter.FunctionError},
 		{name: "manufacturer code", token: token(sts.Test{Sub: sts.TestDisplay2, MfrCode: 4321, Control: 1}),
 			want: meter.MfrCodeError},
 		{name: "manufacturer code: 2 digits", token: token(sts.Test{Sub: sts.TestDisplay1, MfrCode: 12, Control: 1}),
