@@ -2,6 +2,7 @@ package workload
 
 import (
 	"os"
+	"runtime"
 	"testing"
 
 	"github.com/stskms/stskms/sts"
@@ -79,7 +80,7 @@ func BenchmarkPrimitives(b *testing.B) {
 			for i := uint64(0); b.Loop(); i++ {
 				sink += p.Op(i)
 			}
-			keep(sink)
+			runtime.KeepAlive(sink)
 		})
 	}
 }
