@@ -75,26 +75,24 @@ func (p PAN) IsZero() bool { return p.digits == "" }
 // digits: every second digit from the rightmost is doubled.
 func LuhnDigit(digits string) (byte, error) {
 	if !allDigits(digits) {
-		return 0, fmt.Errorf("%w: %q is not decimal digits", ErrRange, digits)
+		return 0, fmt.Errorf("%w: Luhn check digit of a non-digit string", ErrRange)
 	}
 	return '0' + luhn(digits), nil
 }
 
 func luhn(digits string) byte { return luhnBytes([]byte(digits)) }
 
-// doubledDigitSum[d] is the digit sum of 2·d.
-var doubledDigitSum = [10]int{0, 2, 4, 6, 8, 1, 3, 5, 7, 9}
+// doubledDigitSum[d] is the digit sum of 2·d (indexed by d&15, so the
+// compiler needs no bounds check; only 0..9 occur).
+var doubledDigitSum = [16]int{0, 2, 4, 6, 8, 1, 3, 5, 7, 9}
 
 func luhnBytes(digits []byte) byte {
 	sum := 0
-	double := true // the rightmost digit is doubled
-	for i := len(digits) - 1; i >= 0; i-- {
-		d := int(digits[i] - '0')
-		if double {
-			d = doubledDigitSum[d%10]
-		}
-		sum += d
-		double = !double
+	for i := len(digits) - 1; i >= 0; i -= 2 { // the rightmost digit is doubled
+		sum += doubledDigitSum[(digits[i]-'0')&15]
+	}
+	for i := len(digits) - 2; i >= 0; i -= 2 {
+		sum += int(digits[i] - '0')
 	}
 	return byte((10 - sum%10) % 10)
 }

@@ -44,8 +44,26 @@ func (b BaseDate) ShortCode() string {
 	return string([]byte{byte('0' + yy/10), byte('0' + yy%10)})
 }
 
-// Start is the instant the base date's TIDs count from.
-func (b BaseDate) Start() time.Time { return time.Date(int(b), 1, 1, 0, 0, 0, 0, time.UTC) }
+// baseStarts are the instants of the three base dates, made once.
+var baseStarts = [3]time.Time{
+	time.Date(1993, 1, 1, 0, 0, 0, 0, time.UTC),
+	time.Date(2014, 1, 1, 0, 0, 0, 0, time.UTC),
+	time.Date(2035, 1, 1, 0, 0, 0, 0, time.UTC),
+}
+
+// Start is the instant the base date's TIDs count from (00:00 UTC on 1
+// January of its year).
+func (b BaseDate) Start() time.Time {
+	switch b {
+	case BaseDate1993:
+		return baseStarts[0]
+	case BaseDate2014:
+		return baseStarts[1]
+	case BaseDate2035:
+		return baseStarts[2]
+	}
+	return time.Date(int(b), 1, 1, 0, 0, 0, 0, time.UTC)
+}
 
 // TID returns the token identifier of an issue time: whole minutes since the
 // base date, in UTC. Before the base date, or 2^24 minutes or more after it
