@@ -1,0 +1,156 @@
+package keyagree_test
+
+import (
+	"crypto/ecdh"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stskms/stskms/keyagree"
+)
+
+// vectorFile holds every value kms-vectors.py prints for the proposal
+// scheme: computed by ../shared/notes/kms-vectors.py; kms-records.md §3.7.
+// Never edit an expected value; a failure means our code is wrong.
+const vectorFile = "testdata/kms-vectors.json"
+
+type kmsVectors struct {
+	Source string `json:"source"`
+	Inputs struct {
+		SMLabel    string `json:"sm_label"`
+		KMCLabel   string `json:"kmc_label"`
+		SMID       string `json:"smid"`
+		KMCID      string `json:"kmcid"`
+		TReq       string `json:"t_req"`
+		SMModel    string `json:"sm_model"`
+		SMFirmware string `json:"sm_firmware"`
+		TIssue     string `json:"t_issue"`
+		VKHex      string `json:"vk_hex"`
+	} `json:"inputs"`
+	Expected struct {
+		PubSMHex       string `json:"pub_sm_hex"`
+		PubKMCHex      string `json:"pub_kmc_hex"`
+		PKECDH         string `json:"pk_ecdh"`
+		PKECDHCRC      string `json:"pk_ecdh_crc"`
+		FingerprintHex string `json:"fingerprint_hex"`
+		ZHex           string `json:"z_hex"`
+		KReqHex        string `json:"k_req_hex"`
+		VKLoadReq      string `json:"vkload_req"`
+		TagHex         string `json:"tag_hex"`
+		VKLoadReqCRC   string `json:"vkload_req_crc"`
+		NonceHex       string `json:"nonce_hex"`
+		KEKHex         string `json:"kek_hex"`
+		KMACHex        string `json:"k_mac_hex"`
+		KLFHdr         string `json:"klf_hdr"`
+		KLFHdrCRC      string `json:"klf_hdr_crc"`
+		IVHex          string `json:"iv_hex"`
+		KCVHex         string `json:"kcv_hex"`
+		CTHex          string `json:"ct_hex"`
+		VKRec          string `json:"vk_rec"`
+		VKRecCRC       string `json:"vk_rec_crc"`
+		MACHex         string `json:"mac_hex"`
+		KLFEnd         string `json:"klf_end"`
+		KLFEndCRC      string `json:"klf_end_crc"`
+	} `json:"expected"`
+}
+
+func loadVectors(tb testing.TB) *kmsVectors {
+	tb.Helper()
+	b, err := os.ReadFile(vectorFile)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v := new(kmsVectors)
+	if err := json.Unmarshal(b, v); err != nil {
+		tb.Fatal(err)
+	}
+	return v
+}
+
+func mustHex(tb testing.TB, s string) []byte {
+	tb.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func upperHex(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }
+
+func mustTestKey(tb testing.TB, label string) *ecdh.PrivateKey {
+	tb.Helper()
+	k, err := keyagree.TestKey(label)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+// crcModbus is CRC-16/MODBUS (kms-records.md §2.3: poly 0x8005 reflected,
+// init 0xFFFF), the ten-line crc16_modbus of kms-vectors.py, used here only
+// to check that the stored record strings are self-consistent. Package
+// records owns the production CRC.
+func crcModbus(s string) string {
+	c := uint16(0xFFFF)
+	for i := 0; i < len(s); i++ {
+		c ^= uint16(s[i])
+		for range 8 {
+			if c&1 != 0 {
+				c = c>>1 ^ 0xA001
+			} else {
+				c >>= 1
+			}
+		}
+	}
+	return fmt.Sprintf("%04X", c)
+}
+
+// withCRC appends the CRC of a record prefix that ends with "|", as rec()
+// of kms-vectors.py does.
+func withCRC(prefix string) string { return prefix + crcModbus(prefix) }
+
+// fixture is the §3.7 scenario with every derived value recomputed by this
+// package: both test keys, Z, K_req and the KLF keys.
+type fixture struct {
+	v        *kmsVectors
+	sm, kmc  *ecdh.PrivateKey
+	z        []byte
+	kReq     []byte
+	nonce    []byte
+	iv       []byte
+	vk       []byte
+	keys     *keyagree.KLFKeys
+	signed   string // VKLOAD.REQ.1 through the "|" before TAG
+	vkAAD    string // VK.1 through the "|" before IV
+	ct       []byte
+	mac      []byte
+	macInput []string
+}
+
+func newFixture(tb testing.TB) *fixture {
+	tb.Helper()
+	f := &fixture{v: loadVectors(tb)}
+	in, want := &f.v.Inputs, &f.v.Expected
+	f.sm, f.kmc = mustTestKey(tb, in.SMLabel), mustTestKey(tb, in.KMCLabel)
+	var err error
+	if f.z, err = keyagree.SharedSecret(f.sm, f.kmc.PublicKey()); err != nil {
+		tb.Fatal(err)
+	}
+	if f.kReq, err = keyagree.RequestKey(f.z, in.TReq, in.SMID, in.KMCID); err != nil {
+		tb.Fatal(err)
+	}
+	f.signed = "VKLOAD.REQ.1|" + in.SMID + "|" + in.KMCID + "|" + in.TReq + "|" +
+		in.SMModel + "|" + in.SMFirmware + "|" + want.PubSMHex + "|"
+	f.nonce, f.iv, f.vk = mustHex(tb, want.NonceHex), mustHex(tb, want.IVHex), mustHex(tb, in.VKHex)
+	if f.keys, err = keyagree.DeriveKLFKeys(f.z, f.nonce, in.SMID, in.KMCID, in.TReq); err != nil {
+		tb.Fatal(err)
+	}
+	f.vkAAD = "VK.1|1|123456|1|2|2014|02|07|255|20250101T000000Z|20260101T000000Z|FFFFFFFF|" + want.KCVHex + "|"
+	f.ct, f.mac = mustHex(tb, want.CTHex), mustHex(tb, want.MACHex)
+	f.macInput = []string{want.KLFHdr, want.VKRec}
+	return f
+}
