@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -87,8 +86,7 @@ func benchCase(c workload.Case, n, warmup int, tables *sta.Tables) (benchLine, e
 
 func printBenchLine(e *env, l benchLine, asJSON bool) {
 	if asJSON {
-		out, _ := json.Marshal(l)
-		fmt.Fprintln(e.stdout, string(out))
+		printJSON(e.stdout, l)
 		return
 	}
 	verdict := "no reference digest"

@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -233,8 +232,7 @@ func (d *demo) print(e *env, asJSON bool) error {
 	for _, s := range d.steps {
 		failed = failed || !s.OK
 		if asJSON {
-			out, _ := json.Marshal(s)
-			fmt.Fprintln(e.stdout, string(out))
+			printJSON(e.stdout, s)
 			continue
 		}
 		mark := "ok  "

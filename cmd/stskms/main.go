@@ -5,6 +5,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,7 +16,7 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
 // command is one subcommand; a group has sub-commands instead of run.
@@ -27,6 +28,7 @@ type command struct {
 
 // env is what a command writes to and reads from.
 type env struct {
+	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
 }
@@ -43,6 +45,10 @@ func commands() map[string]*command {
 			"keychange":   {summary: "make the key change token set for a new decoder key", run: runKeyChange},
 			"decode":      {summary: "decode a 20-digit token with a decoder key", run: runDecode},
 		}},
+		"records": {summary: "parse and wrap KMS records (PK.ECDH.1, VKLOAD.REQ.1, Key Load File)", sub: map[string]*command{
+			"parse": {summary: "print every record in a mail body or file as JSON, with its CRC checks", run: runRecordsParse},
+			"wrap":  {summary: "turn one-line records into Record-in-Email form", run: runRecordsWrap},
+		}},
 		"demo": {summary: "show tokens issued and accepted by a simulated meter", run: runDemo},
 		"bench": {summary: "measure stskms", sub: map[string]*command{
 			"tokens": {summary: "the fixed token workload of four cases (µs/token, tokens/s, digest)", run: runBenchTokens},
@@ -50,8 +56,8 @@ func commands() map[string]*command {
 	}
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	e := &env{stdout: stdout, stderr: stderr, getenv: os.Getenv}
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	name := "stskms"
 	cmds := commands()
 	for {
@@ -84,9 +90,20 @@ func report(e *env, name string, err error) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errSilent):
+		return 1
 	}
 	fmt.Fprintf(e.stderr, "%s: %s\n", name, oneLine(err.Error()))
 	return 1
+}
+
+// printJSON prints v as one line of JSON.
+func printJSON(w io.Writer, v any) {
+	out, err := json.Marshal(v)
+	if err != nil {
+		out, _ = json.Marshal(map[string]string{"error": err.Error()})
+	}
+	fmt.Fprintln(w, string(out))
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math/big"
 	"strings"
@@ -426,8 +425,7 @@ func runDecode(e *env, args []string) error {
 	}
 	fields, err := describe(b)
 	if *asJSON {
-		out, _ := json.Marshal(fields)
-		fmt.Fprintln(e.stdout, string(out))
+		printJSON(e.stdout, fields)
 	} else if err == nil {
 		fmt.Fprintln(e.stdout, fields.text())
 	}
