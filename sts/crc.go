@@ -17,15 +17,33 @@ var crcTable = func() (t [256]uint16) {
 	return t
 }()
 
+// crcCByte is the byte that CRC_C, the CRC of currency credit tokens, feeds
+// into the register after the seven bytes of the ordinary CRC. Pinned by the
+// 45 currency tokens of STS 531-1-07/-11 Ed. 2.2 (docs/tokens.md §3).
+const crcCByte = 0x01
+
+// usesCRCC reports whether a data block takes CRC_C instead of the ordinary
+// CRC: class 0 subclasses 4..7, the currency credit tokens (IEC 62055-41
+// §6.3.7). Reserved subclasses 5..7 included, so that NewBlock makes their
+// blocks as the Ed. 2.2 data does.
+func usesCRCC(class Class, payload uint64) bool {
+	return class == ClassCredit && payload>>44&0xC == 4
+}
+
 // checksum returns the CRC field of a data block: CRC-16/MODBUS (initial
 // value 0xFFFF, no final XOR) over the 50-bit value bits16..63 | class<<48
 // written as 7 bytes big-endian, with the two bytes of the register swapped.
-// docs/tokens.md pins the byte swap with the class 1 vectors.
+// docs/tokens.md pins the byte swap with the class 1 vectors. Currency
+// credit tokens (usesCRCC) take CRC_C: the same register fed one more byte,
+// crcCByte, before the swap.
 func checksum(class Class, payload uint64) uint16 {
 	v := payload | uint64(class)<<48
 	crc := uint16(0xFFFF)
 	for shift := 48; shift >= 0; shift -= 8 {
 		crc = crc>>8 ^ crcTable[byte(crc)^byte(v>>shift)]
+	}
+	if usesCRCC(class, payload) {
+		crc = crc>>8 ^ crcTable[byte(crc)^crcCByte]
 	}
 	return crc<<8 | crc>>8
 }

@@ -74,15 +74,20 @@ func TestCRCTableEntries(t *testing.T) {
 }
 
 // refChecksum is notes §2: MODBUS over the 50-bit value payload|class<<48
-// as 7 bytes big-endian, register byte-swapped.
+// as 7 bytes big-endian, register byte-swapped; for class 0 subclasses
+// 4..7 (currency) CRC_C, the same over the 7 bytes and one byte 0x01
+// (docs/tokens.md §3).
 func refChecksum(class Class, payload uint64) uint16 {
 	v := payload | uint64(class)<<48
-	var b [7]byte
+	b := make([]byte, 7)
 	for i := 6; i >= 0; i-- {
 		b[i] = byte(v)
 		v >>= 8
 	}
-	crc := crcBitwise(b[:])
+	if sub := payload >> 44 & 0xF; class == ClassCredit && sub >= 4 && sub <= 7 {
+		b = append(b, 0x01)
+	}
+	crc := crcBitwise(b)
 	return crc<<8 | crc>>8
 }
 
@@ -117,6 +122,11 @@ func TestChecksumClass1Vectors(t *testing.T) {
 	}{
 		{"56493153725450313471", 0x0FFFFFFFFF005EFF, 0x5EFF},
 		{"02305843005052951967", 0x1FFFFFFF00001D9F, 0x1D9F},
+		// Class 1 subclass 2 (reserved here), STS 531-1-07/-11 Ed. 2.2
+		// CTSA24 steps 5 and 6 (testdata/extra/tokens-ed22.json): the
+		// ordinary CRC, not CRC_C.
+		{"02305843009347914912", 0x2000000000000CA0, 0x0CA0},
+		{"03440750115445279822", 0x2FC0000000000C4E, 0x0C4E},
 	}
 	for _, tt := range tests {
 		t.Run(tt.token, func(t *testing.T) {
@@ -138,5 +148,47 @@ func TestChecksumClass1Vectors(t *testing.T) {
 				t.Errorf("transpose = %s, want %s", got, tt.token)
 			}
 		})
+	}
+}
+
+// TestChecksumCurrencyBlocks pins CRC_C with the data blocks of the 15
+// EA11 currency tokens of STS 531-1-11 Ed. 2.2 CTSA20 (tokens in
+// testdata/extra/tokens-ed22.json), decrypted with MISTY1 under their
+// DKGA04 key: CRC-16/MODBUS over the usual 7 bytes and one byte 0x01. The
+// ordinary CRC matches none of them.
+func TestChecksumCurrencyBlocks(t *testing.T) {
+	blocks := []uint64{
+		0x406D6F5160AA72F9, 0x416D6F5278E3D5EA, 0x416D6F5378E4D626, 0x416D6F54BF4A1ACF,
+		0x416D6F55FFEE6027, 0x426D6F563FFF5F0F, 0x426D6F5780002EE7, 0x426D6F8FC0001593,
+		0x436D6F90000002BB, 0x446D6F9100007587, 0x456D6F96800065DB, 0x476D6F97C0004633,
+		0x486D6F9860A9C455, 0x496D6F9ABF49AD17, 0x4B6D6F9BFFFFF89F,
+	}
+	for _, b := range blocks {
+		payload := b >> 16
+		if !usesCRCC(ClassCredit, payload) {
+			t.Fatalf("block %#016x: subclass %d does not take CRC_C", b, payload>>44)
+		}
+		if got := checksum(ClassCredit, payload); got != uint16(b) {
+			t.Errorf("block %#016x: checksum = %#04x, want %#04x", b, got, uint16(b))
+		}
+		if got := refChecksum(ClassCredit, payload); got != uint16(b) {
+			t.Errorf("block %#016x: reference = %#04x, want %#04x", b, got, uint16(b))
+		}
+		var plain [7]byte
+		for i := range plain {
+			plain[i] = byte(payload >> (48 - 8*i))
+		}
+		if reg := crcBitwise(plain[:]); reg<<8|reg>>8 == uint16(b) {
+			t.Errorf("block %#016x: the ordinary CRC matches too", b)
+		}
+	}
+	// CRC_C is for class 0 subclasses 4..7 only.
+	for class := range Class(4) {
+		for sub := range uint64(16) {
+			want := class == ClassCredit && sub >= 4 && sub <= 7
+			if got := usesCRCC(class, sub<<44|0x123456789AB); got != want {
+				t.Errorf("usesCRCC(class %d, subclass %d) = %v", class, sub, got)
+			}
+		}
 	}
 }

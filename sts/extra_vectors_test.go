@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"os"
 	"reflect"
 	"strconv"
@@ -288,4 +289,247 @@ func be64(b []byte) uint64 {
 		v = v<<8 | uint64(x)
 	}
 	return v
+}
+
+// STS 531-1-07/-11 Ed. 2.2 vectors that need the Ed. 2.2 token rules
+// (testdata/extra/tokens-ed22.json, from mohamedkhamis/STSCompliancePOS;
+// see testdata/extra/README.md):
+//
+//   - currency20: currency credit tokens, class 0 subclasses 4..7, with
+//     CRC_C and the 20-bit CurrencyAmount (docs/tokens.md §3, §5).
+//     Subclass 4 goes through NewCurrencyCredit, Encode and Decode;
+//     subclasses 5..7, reserved for typed tokens, through NewBlock, Seal
+//     and Open.
+//   - block20: class 2 subclass 10 and class 1 subclass 2, reserved for
+//     typed tokens, as data blocks with the ordinary CRC.
+//   - keychange_set20: a 64-bit three-token key change set
+//     (NewKey.ThreeTokens, docs/tokens.md §13).
+const ed22File = "testdata/extra/tokens-ed22.json"
+
+type ed22Vector struct {
+	stsvec.Vector
+	in struct {
+		CurrencyUnits string `json:"currency_units"`
+		ValueHex      string `json:"value_hex"`
+		ThreeTokens   bool   `json:"three_tokens"`
+	}
+	tokens []string // expected.tokens20 of a keychange_set20
+}
+
+func loadEd22Vectors(t *testing.T) []ed22Vector {
+	t.Helper()
+	data, err := os.ReadFile(ed22File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, err := stsvec.Load(ed22File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw []struct {
+		Inputs   json.RawMessage `json:"inputs"`
+		Expected struct {
+			Tokens20 []string `json:"tokens20"`
+		} `json:"expected"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		t.Fatalf("%s: %v", ed22File, err)
+	}
+	out := make([]ed22Vector, len(vs))
+	for i := range vs {
+		out[i].Vector = vs[i]
+		if err := json.Unmarshal(raw[i].Inputs, &out[i].in); err != nil {
+			t.Fatalf("%s: %s: %v", ed22File, vs[i].ID, err)
+		}
+		out[i].tokens = raw[i].Expected.Tokens20
+	}
+	return out
+}
+
+func TestEd22Vectors(t *testing.T) {
+	tables := productionTables(t)
+	skipped := 0
+	for _, v := range loadEd22Vectors(t) {
+		if v.Keyed() && v.EA() == sts.EA07 && tables == nil {
+			skipped++
+			continue
+		}
+		t.Run(v.ID, func(t *testing.T) {
+			t.Parallel()
+			c, err := v.Cipher(tables)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch v.Kind {
+			case "currency20":
+				checkCurrencyVector(t, &v, c)
+			case "block20":
+				checkBlockVector(t, &v, c)
+			case "keychange_set20":
+				checkKeyChangeSetVector(t, &v, c)
+			default:
+				t.Fatalf("unknown kind %q", v.Kind)
+			}
+		})
+	}
+	if skipped > 0 {
+		t.Run("EA07-production-tables", func(t *testing.T) {
+			t.Skipf("%d EA07 vectors skipped: they need the production STA tables (set STSKMS_STA_TABLES)", skipped)
+		})
+	}
+}
+
+// checkSealed seals the block of a payload, compares the digits and opens
+// them back to the same block with a valid CRC.
+func checkSealed(t *testing.T, class sts.Class, payload uint64, c sts.Cipher, want string) {
+	t.Helper()
+	b := sts.NewBlock(class, payload)
+	n, err := sts.Seal(b, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := n.String(); got != want {
+		t.Errorf("token = %s, want %s (block %#016x)", got, want, b.Bits)
+	}
+	back, err := sts.Open(mustParseNumber(t, want), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back != b || !back.CRCValid() {
+		t.Errorf("Open(%s) = %+v (CRC valid %v), want %+v", want, back, back.CRCValid(), b)
+	}
+}
+
+func checkCurrencyVector(t *testing.T, v *ed22Vector, c sts.Cipher) {
+	in := &v.Inputs
+	units, ok := new(big.Int).SetString(v.in.CurrencyUnits, 10)
+	if !ok {
+		t.Fatalf("currency_units %q", v.in.CurrencyUnits)
+	}
+	a, err := sts.EncodeCurrencyAmount(units)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := sts.NewCurrencyCredit(in.Subclass, in.TID, a)
+	payload := uint64(tok.Amount) | uint64(tok.TID)<<16 | uint64(tok.RND)<<40 | uint64(tok.Sub)<<44
+	checkSealed(t, sts.ClassCredit, payload, c, v.Expected.Token20)
+	if in.Subclass != sts.ElectricityCurrency {
+		return // 5..7: reserved for typed tokens
+	}
+	n, err := tok.Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := n.String(); got != v.Expected.Token20 {
+		t.Errorf("Encode = %s, want %s", got, v.Expected.Token20)
+	}
+	back, err := sts.DecodeString(v.Expected.Token20, c)
+	if err != nil {
+		t.Fatalf("decode %s: %v", v.Expected.Token20, err)
+	}
+	if back != tok || back.(sts.Credit).Currency() != a {
+		t.Errorf("decoded %+v, want %+v", back, tok)
+	}
+}
+
+func checkBlockVector(t *testing.T, v *ed22Vector, c sts.Cipher) {
+	in := &v.Inputs
+	var payload uint64
+	switch in.Class {
+	case sts.ClassManagement:
+		value, err := strconv.ParseUint(v.in.ValueHex, 16, 16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload = value | uint64(in.TID)<<16 | uint64(in.RND)<<40 | uint64(in.Subclass)<<44
+	case sts.ClassTest:
+		// The class 1 subclass 0 layout: 8-bit manufacturer code, 36-bit control.
+		payload = uint64(in.MfrCode) | in.Control<<8 | uint64(in.Subclass)<<44
+	default:
+		t.Fatalf("class %d", in.Class)
+	}
+	checkSealed(t, in.Class, payload, c, v.Expected.Token20)
+}
+
+func checkKeyChangeSetVector(t *testing.T, v *ed22Vector, c sts.Cipher) {
+	in := &v.Inputs
+	key, err := v.NewDecoderKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ti, err := strconv.ParseUint(in.NewTI, 10, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sgc, err := strconv.ParseUint(in.NewSGC, 10, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nk := sts.NewKey{Key: key, KeyType: in.NewKeyType, KRN: in.NewKRN, TI: uint8(ti), KEN: in.NewKEN,
+		Rollover: in.Rollover == 1, SGC: uint32(sgc), ThreeTokens: v.in.ThreeTokens}
+	set, err := sts.KeyChangeTokens(nk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(set) != len(v.tokens) {
+		t.Fatalf("%d tokens, want %d", len(set), len(v.tokens))
+	}
+	var decoded []sts.KeyChange
+	for i, s := range set {
+		n, err := s.Encode(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := n.String(); got != v.tokens[i] {
+			t.Errorf("token %d = %s, want %s", i+1, got, v.tokens[i])
+		}
+		back, err := sts.DecodeString(v.tokens[i], c)
+		if err != nil {
+			t.Fatalf("decode %s: %v", v.tokens[i], err)
+		}
+		if back != s {
+			t.Errorf("token %d decoded %+v, want %+v", i+1, back, s)
+		}
+		decoded = append(decoded, back.(sts.KeyChange))
+	}
+	got, err := sts.AssembleKey(len(key), decoded)
+	if err != nil || !reflect.DeepEqual(got, nk) {
+		t.Errorf("AssembleKey = %+v, %v; want %+v", got, err, nk)
+	}
+}
+
+// TestEd22VectorsAreAdditional: every Ed. 2.2 vector has an id and a source,
+// no id repeats one of another vector file, and no single token repeats
+// one of another file. (The 2nd token of the three-token set is the 2nd
+// token of POS-EA07-CTSA05-step1 in tokens-extra.json; the source lists it
+// in both sets, and its notes say so.)
+func TestEd22VectorsAreAdditional(t *testing.T) {
+	ids := map[string]bool{}
+	tokens := map[string]string{}
+	for _, v := range loadVectors(t, vectorFile) {
+		ids[v.ID] = true
+		tokens[v.Expected.Token20] = v.ID
+	}
+	for _, path := range []string{extraTokenFile, extraDecoderKeyFile} {
+		for _, v := range loadExtraVectors(t, path) {
+			ids[v.ID] = true
+			tokens[v.Expected.Token20] = v.ID
+		}
+	}
+	delete(tokens, "")
+	for _, v := range loadEd22Vectors(t) {
+		if v.ID == "" || v.Source == "" {
+			t.Errorf("vector %q has no id or source", v.ID)
+		}
+		if ids[v.ID] {
+			t.Errorf("id %s repeated", v.ID)
+		}
+		ids[v.ID] = true
+		if tok := v.Expected.Token20; tok != "" {
+			if id, ok := tokens[tok]; ok {
+				t.Errorf("%s repeats token %s of %s", v.ID, tok, id)
+			}
+			tokens[tok] = v.ID
+		}
+	}
 }

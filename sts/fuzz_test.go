@@ -90,11 +90,17 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Add(uint8(2), uint8(0), uint64(0), uint64(1<<36-1), uint32(0), uint8(0), uint8(0))          // CTSA02 test 1
 	f.Add(uint8(2), uint8(1), uint64(0), uint64(1<<28-1), uint32(0), uint8(0), uint8(2))          // CTSA02 test 2
 	// Key change sections of the 128-bit set of TestKeyChangeAssemble: control bytes are KT, KRN,
-	// KEN high, TI, KEN low, then SGC part at bits 40..55 and rollover at bit 56.
+	// KEN high, TI, KEN low, then SGC part at bits 40..55, rollover at bit 56 and the
+	// three-token flag at bit 57.
 	f.Add(uint8(3), uint8(0), uint64(0xF94B6ED3), uint64(2|1<<8|0xF<<16|1<<56), uint32(0), uint8(0), uint8(4))
 	f.Add(uint8(3), uint8(1), uint64(0x7EA3C41D), uint64(1<<24|0xF<<32), uint32(0), uint8(0), uint8(0))
 	f.Add(uint8(3), uint8(2), uint64(0x53C3BFDB), uint64(123457&0xFFF)<<40, uint32(0), uint8(0), uint8(2))
 	f.Add(uint8(3), uint8(3), uint64(0x113E2D3A), uint64(123457>>12)<<40, uint32(0), uint8(0), uint8(4))
+	// The three-token 64-bit set of STS 531-1-07 Ed. 2.2 CTSA05 step 4 (1st section, 3rd token).
+	f.Add(uint8(3), uint8(0), uint64(0x7F78CDD2), uint64(2|1<<8|0xF<<16|1<<57), uint32(0), uint8(0), uint8(0))
+	f.Add(uint8(3), uint8(2), uint64(0x2F1<<20), uint64(0x031)<<40, uint32(0), uint8(0), uint8(0))
+	// Currency credit, EA11 CTSA20 step 15 (-1.82044E+14): RND and Amount hold the currency field.
+	f.Add(uint8(0), uint8(4), uint64(0xFFFF), uint64(0), uint32(0x6D6F9B), uint8(0xB), uint8(4))
 	f.Add(uint8(0), uint8(5), uint64(1), uint64(0), uint32(1<<24), uint8(16), uint8(1)) // invalid, raw
 	ciphers := testCiphers(f)
 	f.Fuzz(func(t *testing.T, kind, sub uint8, value, control uint64, tid uint32, rnd, flags uint8) {
@@ -167,7 +173,7 @@ func buildToken(kind, sub uint8, value, control uint64, tid uint32, rnd uint8, r
 	// control; only the section's own fields are set.
 	kt, krn, kenHigh := sts.KeyType(control), uint8(control>>8), uint8(control>>16)
 	ti, kenLow, sgc := uint8(control>>24), uint8(control>>32), uint16(control>>40)
-	rollover := control>>56&1 == 1
+	rollover, threeTokens := control>>56&1 == 1, control>>57&1 == 1
 	if !raw {
 		s = []sts.Subclass{sts.DecoderKey1, sts.DecoderKey2, sts.DecoderKey3, sts.DecoderKey4}[sub%4]
 		kt, krn, kenHigh, kenLow, sgc = kt&3, krn&0xF, kenHigh&0xF, kenLow&0xF, sgc&0xFFF
@@ -175,7 +181,7 @@ func buildToken(kind, sub uint8, value, control uint64, tid uint32, rnd uint8, r
 	kc := sts.KeyChange{Sub: s, KeyPart: uint32(value)}
 	switch s {
 	case sts.DecoderKey1:
-		kc.KeyType, kc.KRN, kc.KENHigh, kc.Rollover = kt, krn, kenHigh, rollover
+		kc.KeyType, kc.KRN, kc.KENHigh, kc.Rollover, kc.ThreeTokens = kt, krn, kenHigh, rollover, threeTokens
 		return kc, kt <= 3 && krn <= 0xF && kenHigh <= 0xF
 	case sts.DecoderKey2:
 		kc.TI, kc.KENLow = ti, kenLow

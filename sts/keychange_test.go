@@ -48,6 +48,19 @@ func TestKeyChangeAssemble(t *testing.T) {
 			[]uint32{0, 0},
 		},
 		{
+			// Three tokens (STS 531-1-07 Ed. 2.2 CTSA05 step 4): the 3rd
+			// carries the SGC in data block bits 36..59, i.e. SGC bits
+			// 11..0 at the top of KeyPart and bits 23..12 in SGCPart.
+			"64-bit three tokens",
+			sts.NewKey{Key: mustHex(t, des64KeyHex), KeyType: sts.DUTK, KRN: 1, TI: 2, KEN: 255, SGC: 201457, ThreeTokens: true},
+			[]uint32{0xE653341F, 0x9D5BF36F, 0x2F1 << 20},
+		},
+		{
+			"64-bit three tokens max SGC rollover",
+			sts.NewKey{Key: mustHex(t, "0123456789abcdef"), KeyType: sts.DCTK, KRN: 15, TI: 255, KEN: 0x5A, Rollover: true, SGC: sts.MaxSGC, ThreeTokens: true},
+			[]uint32{0x01234567, 0x89ABCDEF, sts.MaxSGC & 0xFFF << 20},
+		},
+		{
 			"128-bit DUTK rollover",
 			sts.NewKey{Key: mustHex(t, misty1KeyHex), KeyType: sts.DUTK, KRN: 1, TI: 1, KEN: 255, Rollover: true, SGC: 123457},
 			// 1st bytes 0..3, 2nd bytes 12..15, 3rd bytes 4..7, 4th bytes 8..11.
@@ -82,6 +95,9 @@ func TestKeyChangeAssemble(t *testing.T) {
 			if len(secs) == 4 && (uint32(secs[2].SGCPart) != tt.nk.SGC&0xFFF || uint32(secs[3].SGCPart) != tt.nk.SGC>>12) {
 				t.Errorf("SGC split %#03x/%#03x, want %d", secs[2].SGCPart, secs[3].SGCPart, tt.nk.SGC)
 			}
+			if secs[0].ThreeTokens != (len(secs) == 3) || len(secs) == 3 && uint32(secs[2].SGCPart) != tt.nk.SGC>>12 {
+				t.Errorf("three-token flag %v, 3rd token SGC part %#03x", secs[0].ThreeTokens, secs[2].SGCPart)
+			}
 			// Through the wire: encrypt under the old key, decode.
 			var decoded []sts.KeyChange
 			for _, s := range secs {
@@ -99,7 +115,7 @@ func TestKeyChangeAssemble(t *testing.T) {
 				t.Errorf("decoded sections %+v, want %+v", decoded, secs)
 			}
 			perms := permutations(decoded)
-			if want := map[int]int{2: 2, 4: 24}[len(secs)]; len(perms) != want {
+			if want := map[int]int{2: 2, 3: 6, 4: 24}[len(secs)]; len(perms) != want {
 				t.Fatalf("%d permutations, want %d", len(perms), want)
 			}
 			for _, p := range perms {
@@ -148,6 +164,8 @@ func TestKeyChangeTokensErrors(t *testing.T) {
 		{"key type 4", sts.NewKey{Key: k8, KeyType: 4, KRN: 1}, sts.ErrRange},
 		{"KRN 16", sts.NewKey{Key: k8, KRN: 16}, sts.ErrRange},
 		{"SGC 7 digits", sts.NewKey{Key: k16, KRN: 1, SGC: sts.MaxSGC + 1}, sts.ErrRange},
+		{"three tokens, SGC 7 digits", sts.NewKey{Key: k8, KRN: 1, SGC: sts.MaxSGC + 1, ThreeTokens: true}, sts.ErrRange},
+		{"three tokens, 128-bit key", sts.NewKey{Key: k16, KRN: 1, SGC: 1, ThreeTokens: true}, sts.ErrRange},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -168,6 +186,16 @@ func TestAssembleKeyErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	s1, s2, s3, s4 := set16[0], set16[1], set16[2], set16[3]
+	set3, err := sts.KeyChangeTokens(sts.NewKey{Key: mustHex(t, des64KeyHex), KeyType: sts.DUTK, KRN: 1, KEN: 255, SGC: 201457, ThreeTokens: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t1, t2, t3 := set3[0], set3[1], set3[2]
+	lowBits, bigSGC := t3, t3
+	lowBits.KeyPart |= 1
+	bigSGC.SGCPart = 0xFFF // SGC 4 194 303
+	flagged16 := s1
+	flagged16.ThreeTokens = true
 	tests := []struct {
 		name     string
 		keySize  int
@@ -183,6 +211,14 @@ func TestAssembleKeyErrors(t *testing.T) {
 		{"8: 3rd instead of 2nd", 8, []sts.KeyChange{set8[0], s3}, sts.ErrRange},
 		{"8: 4th section", 8, []sts.KeyChange{s4, set8[0], set8[1]}, sts.ErrRange},
 		{"8: not a section", 8, []sts.KeyChange{set8[0], {Sub: sts.ClearCredit}}, sts.ErrRange},
+		{"8: three tokens, 3rd missing", 8, []sts.KeyChange{t1, t2}, sts.ErrRange},
+		{"8: three tokens, 1st missing", 8, []sts.KeyChange{t2, t3}, sts.ErrRange},
+		{"8: three tokens and a 4th", 8, []sts.KeyChange{t1, t2, t3, s4}, sts.ErrRange},
+		{"8: three tokens, 3rd bits 16..35 set", 8, []sts.KeyChange{t1, t2, lowBits}, sts.ErrRange},
+		{"8: three tokens, SGC 7 digits", 8, []sts.KeyChange{t1, t2, bigSGC}, sts.ErrRange},
+		{"8: unflagged 1st with a 3rd token", 8, []sts.KeyChange{set8[0], t2, t3}, sts.ErrRange},
+		{"16: three-token flag", 16, []sts.KeyChange{flagged16, s2, s3, s4}, sts.ErrRange},
+		{"16: three-token set", 16, set3, sts.ErrRange},
 		{"16: missing 4th", 16, []sts.KeyChange{s1, s2, s3}, sts.ErrRange},
 		{"16: missing 1st", 16, []sts.KeyChange{s2, s3, s4}, sts.ErrRange},
 		{"16: only 64-bit part", 16, []sts.KeyChange{s1, s2}, sts.ErrRange},

@@ -68,11 +68,12 @@ func TestDecodeReserved(t *testing.T) {
 	}
 }
 
-func TestDecodeKeyChangeReservedBit(t *testing.T) {
-	// Notes §1.4: bit 50 of the 1st section's data block (RES / "3KCT")
-	// is reserved and 0; it is payload bit 34.
-	if keyChangeReservedBit<<16 != 1<<50 {
-		t.Fatalf("keyChangeReservedBit is data block bit %#x, want bit 50", uint64(keyChangeReservedBit)<<16)
+func TestDecodeKeyChangeThreeTokensBit(t *testing.T) {
+	// Bit 50 of the 1st section's data block ("3KCT", reserved in the
+	// notes) is set in the three-token 64-bit set of STS 531-1-07 Ed. 2.2
+	// CTSA05 step 4; it is payload bit 34.
+	if keyChangeThreeTokensBit<<16 != 1<<50 {
+		t.Fatalf("keyChangeThreeTokensBit is data block bit %#x, want bit 50", uint64(keyChangeThreeTokensBit)<<16)
 	}
 	c := internalMISTY1(t)
 	first := KeyChange{Sub: DecoderKey1, KeyPart: 0xF94B6ED3, KeyType: DUTK, KRN: 1, KENHigh: 0xF}
@@ -90,15 +91,21 @@ func TestDecodeKeyChangeReservedBit(t *testing.T) {
 		}
 	})
 	t.Run("set", func(t *testing.T) {
-		if _, err := Decode(craft(c, ClassManagement, p|keyChangeReservedBit), c); !errors.Is(err, ErrRange) {
-			t.Errorf("err = %v, want ErrRange", err)
+		tok, err := Decode(craft(c, ClassManagement, p|keyChangeThreeTokensBit), c)
+		want := first
+		want.ThreeTokens = true
+		if err != nil || tok != want {
+			t.Errorf("Decode = %+v, %v; want %+v", tok, err, want)
+		}
+		if q, err := want.payload(); err != nil || q != p|keyChangeThreeTokensBit {
+			t.Errorf("payload = %#x, %v; want %#x", q, err, p|keyChangeThreeTokensBit)
 		}
 	})
-	// Bit 50 is only reserved in the 1st section: in the 2nd it is TI bit 2.
+	// Bit 50 is the flag only in the 1st section: in the 2nd it is TI bit 2.
 	t.Run("2nd section TI bit", func(t *testing.T) {
 		second := KeyChange{Sub: DecoderKey2, KeyPart: 1, TI: 4}
 		p, err := second.payload()
-		if err != nil || p&keyChangeReservedBit == 0 {
+		if err != nil || p&keyChangeThreeTokensBit == 0 {
 			t.Fatalf("payload = %#x, %v", p, err)
 		}
 		tok, err := Decode(craft(c, ClassManagement, p), c)

@@ -4,6 +4,7 @@ import (
 	"crypto/des"
 	"encoding/binary"
 	"errors"
+	"math/big"
 	"math/rand/v2"
 	"reflect"
 	"testing"
@@ -398,6 +399,144 @@ func TestStringers(t *testing.T) {
 	for _, tt := range tests {
 		if tt.got != tt.want {
 			t.Errorf("String() = %q, want %q", tt.got, tt.want)
+		}
+	}
+}
+
+func bigInt(tb testing.TB, s string) *big.Int {
+	tb.Helper()
+	v, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		tb.Fatalf("bad integer %q", s)
+	}
+	return v
+}
+
+// TestEncodeCurrencyAmount: values in 0.00001 currency units. The Ed. 2.2
+// rows are the CTSA20 amounts (currency units × 10^5) with the fields
+// their tokens carry (testdata/extra/tokens-ed22.json).
+func TestEncodeCurrencyAmount(t *testing.T) {
+	const neg = 1 << 19
+	field := func(e, m uint32) sts.CurrencyAmount { return sts.CurrencyAmount(e<<14 | m) }
+	max := "182034444444444444444444444444442624" // 16383·10^31 + 2^14·(10^31 − 1)/9
+	tests := []struct {
+		name  string
+		value string
+		want  sts.CurrencyAmount
+	}{
+		{"zero", "0", 0},
+		{"one unit", "1", field(0, 1)},
+		{"Ed2.2 1", "100000", field(1, 8362)},
+		{"Ed2.2 16383", "1638300000", field(5, 14563)},
+		{"Ed2.2 16384", "1638400000", field(5, 14564)},
+		{"Ed2.2 180224", "18022400000", field(6, 16202)},
+		{"Ed2.2 1818624", "181862400000", field(7, 16366)},
+		{"Ed2.2 18202624", "1820262400000", field(8, 16383)},
+		{"Ed2.2 182042624", "18204262400000", field(10, 0)},
+		{"Ed2.2 1820442624", "182044262400000", field(11, 0)},
+		{"Ed2.2 18204442624", "1820444262400000", field(12, 0)},
+		{"Ed2.2 1.82044E+14", "18204400000000000000", field(16, 0)},
+		{"Ed2.2 1.82044E+20", "18204400000000000000000000", field(22, 0)},
+		{"Ed2.2 1.82044E+29", "18204400000000000000000000000000000", field(31, 0)},
+		{"Ed2.2 -1", "-100000", neg | field(1, 8361)},
+		{"Ed2.2 -180224", "-18022400000", neg | field(6, 16201)},
+		{"Ed2.2 -1.82044E+14", "-18204400000000000000", neg | field(15, 16383)},
+		{"exact range start", "16384", field(1, 0)},
+		{"exact range end", "180214", field(1, 16383)},
+		{"gap, credit rounds up", "180215", field(2, 0)},
+		{"gap, debit rounds to smaller magnitude", "-180215", neg | field(1, 16383)},
+		{"largest", max, field(31, 16383)},
+		{"largest debit", "-" + max, neg | field(31, 16383)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := bigInt(t, tt.value)
+			got, err := sts.EncodeCurrencyAmount(v)
+			if err != nil || got != tt.want {
+				t.Fatalf("EncodeCurrencyAmount(%s) = %#05x, %v; want %#05x", v, got, err, tt.want)
+			}
+			// Rounding is towards +∞ and to the nearest field that way.
+			if got.Value().Cmp(v) < 0 {
+				t.Errorf("value %s below %s", got.Value(), v)
+			}
+			if got.Negative() != (v.Sign() < 0) || got.Exponent() != int(tt.want>>14&31) || got.Mantissa() != uint16(tt.want&0x3FFF) {
+				t.Errorf("fields: negative %v, exponent %d, mantissa %d", got.Negative(), got.Exponent(), got.Mantissa())
+			}
+		})
+	}
+	for _, s := range []string{"182034444444444444444444444444442625", "-182034444444444444444444444444442625", "1" + max} {
+		if a, err := sts.EncodeCurrencyAmount(bigInt(t, s)); !errors.Is(err, sts.ErrAmountTooLarge) {
+			t.Errorf("EncodeCurrencyAmount(%s) = %#05x, %v; want ErrAmountTooLarge", s, a, err)
+		}
+	}
+}
+
+// TestCurrencyAmountFields: every field except negative zero comes back
+// from its value, and the positive fields of exponents 0..3 have the value
+// of the same Amount field.
+func TestCurrencyAmountFields(t *testing.T) {
+	for a := range sts.CurrencyAmount(1 << 20) {
+		if a < 1<<16 && a.Value().Uint64() != sts.Amount(a).Value() {
+			t.Fatalf("field %#05x: value %s, Amount value %d", a, a.Value(), sts.Amount(a).Value())
+		}
+		if a&0x7FFF != 0 && a%97 != 0 { // a sample keeps the test fast
+			continue
+		}
+		want := a
+		if a == 1<<19 {
+			want = 0 // −0 encodes as 0
+		}
+		if got, err := sts.EncodeCurrencyAmount(a.Value()); err != nil || got != want {
+			t.Fatalf("EncodeCurrencyAmount(%s) = %#05x, %v; want %#05x", a.Value(), got, err, want)
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		a := sts.CurrencyAmount(r.UintN(1 << 20))
+		if a == 1<<19 {
+			continue
+		}
+		if got, err := sts.EncodeCurrencyAmount(a.Value()); err != nil || got != a {
+			t.Fatalf("EncodeCurrencyAmount(%s) = %#05x, %v; want %#05x", a.Value(), got, err, a)
+		}
+		// One unit more is the next field up (or the same field rounded up).
+		next := new(big.Int).Add(a.Value(), big.NewInt(1))
+		if got, err := sts.EncodeCurrencyAmount(next); err == nil && got.Value().Cmp(next) < 0 {
+			t.Fatalf("EncodeCurrencyAmount(%s) = %s, below", next, got.Value())
+		}
+	}
+}
+
+// TestCurrencyCredit: a currency credit token holds its CurrencyAmount in
+// RND and Amount, takes CRC_C and decodes back.
+func TestCurrencyCredit(t *testing.T) {
+	a := sts.CurrencyAmount(1<<19 | 15<<14 | 16383)
+	tok := sts.NewCurrencyCredit(sts.ElectricityCurrency, 0x6D6F9B, a)
+	if tok.RND != 0xB || tok.Amount != 0xFFFF || tok.Currency() != a {
+		t.Fatalf("NewCurrencyCredit = %+v, Currency %#05x", tok, tok.Currency())
+	}
+	if got := sts.NewCurrencyCredit(sts.ElectricityCurrency, 1, a|1<<20).Currency(); got != a {
+		t.Errorf("bits above 19 kept: %#x", got)
+	}
+	for _, cc := range testCiphers(t) {
+		n, err := tok.Encode(cc.c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := sts.Open(n, cc.c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.Bits>>16 != 0x4B6D6F9BFFFF || !b.CRCValid() {
+			t.Errorf("%s: block %#016x, CRC valid %v", cc.name, b.Bits, b.CRCValid())
+		}
+		// The block of EA11 CTSA20 step 15 (-1.82044E+14): CRC_C 0xF89F.
+		if uint16(b.Bits) != 0xF89F {
+			t.Errorf("%s: CRC field %#04x, want 0xF89F", cc.name, uint16(b.Bits))
+		}
+		got, err := sts.Decode(n, cc.c)
+		if err != nil || got != tok {
+			t.Errorf("%s: Decode = %+v, %v; want %+v", cc.name, got, err, tok)
 		}
 	}
 }
