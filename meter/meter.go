@@ -16,6 +16,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 
 	"github.com/stskms/stskms/sts"
@@ -63,7 +64,17 @@ type Config struct {
 	// RegisterLimit is the capacity of each credit register in tenths; 0
 	// means DefaultRegisterLimit.
 	RegisterLimit uint64
+	// CurrencyLimit is the capacity of each currency register in units of
+	// 0.00001 of the currency; nil means DefaultCurrencyLimit. New copies
+	// it.
+	CurrencyLimit *big.Int
 }
+
+// DefaultCurrencyLimit returns the default capacity of a currency register
+// in units of 0.00001 of the currency: the largest magnitude a currency
+// credit token carries (sts.CurrencyAmount field 0x7FFFF, about 1.8·10^30
+// currency units), so that an empty register takes any token.
+func DefaultCurrencyLimit() *big.Int { return sts.CurrencyAmount(0x7FFFF).Value() }
 
 // check reports the first field of c that is out of range. The key, its
 // algorithm and the tables are checked by sts.NewCipher.
@@ -83,6 +94,8 @@ func (c *Config) check() error {
 		return invalid("manufacture TID %d", c.ManufacturedTID)
 	case c.TIDMemory < 0:
 		return invalid("TID memory size %d", c.TIDMemory)
+	case c.CurrencyLimit != nil && c.CurrencyLimit.Sign() < 0:
+		return invalid("currency register limit %s", c.CurrencyLimit)
 	}
 	return nil
 }
@@ -123,12 +136,26 @@ type decoderKey struct {
 // Validation: every token must decode under the current key (format, CRC,
 // reserved class or subclass). A class 0 or class 2 token is then checked
 // for old, used and key expiry (sts.KeyExpired against the KEN), in that
-// order; a credit token also for the DDTK rule (no credit while the meter
-// holds a default key) and the register limit, a management token for the
-// range of its value. A class 1 token needs manufacturer code 0 or the
-// meter's. Key change sections carry no TID and are staged until their
-// set is complete; the set is then checked for the key type change and
-// the rollover.
+// order; a credit token (sts.Credit or sts.CurrencyCredit) also for the
+// DDTK rule (no credit while the meter holds a default key) and the
+// register limit, a management token for the range of its value. A class
+// 1 token needs manufacturer code 0 or the meter's. Key change sections
+// carry no TID and are staged until their set is complete; the set is then
+// checked for the key type change and the rollover.
+//
+// Registers: a credit register per subclass in tenths of its unit
+// (Balance), credited by sts.Credit tokens (subclasses 0..3), and a
+// currency register per currency subclass 4..7 in units of 0.00001 of the
+// currency (CurrencyBalance), credited by sts.CurrencyCredit tokens (only
+// subclass 4 decodes; 5..7 are reserved). A currency credit adds its
+// signed amount: a negative amount is a debit. A currency register holds 0
+// up to Config.CurrencyLimit; a credit that would take it above the limit
+// or a debit that would take it below zero is an OverflowError, never a
+// wrap or a clamp. Below zero is an overflow, not a range error, because
+// the token itself is well-formed: only the register cannot take it, as
+// with a credit above the limit. A clear credit token of register 4..7
+// clears the currency register of that subclass (of all registers: every
+// one).
 //
 // A rejected token changes nothing in the meter: registers, settings, TID
 // memory, key and staged key change sections are as before.
@@ -144,6 +171,8 @@ type Meter struct {
 	tids          tidMemory
 	registers     [16]uint64 // credit registers in tenths, one per subclass as clear credit addresses them
 	registerLimit uint64
+	currency      [numCurrency]*big.Int // currency registers of subclasses 4..7, in 0.00001 units; replaced, never mutated
+	currencyLimit *big.Int
 
 	maxPower          uint64 // watts
 	maxPhaseUnbalance uint64 // watts
@@ -162,7 +191,11 @@ func New(cfg Config) (*Meter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
-	return &Meter{
+	limit := DefaultCurrencyLimit()
+	if cfg.CurrencyLimit != nil {
+		limit = new(big.Int).Set(cfg.CurrencyLimit)
+	}
+	m := &Meter{
 		pan:     cfg.PAN,
 		mfrCode: cfg.MfrCode,
 		tables:  cfg.STATables,
@@ -172,7 +205,10 @@ func New(cfg Config) (*Meter, error) {
 		}},
 		tids:          newTIDMemory(cmp.Or(cfg.TIDMemory, DefaultTIDMemory), cfg.ManufacturedTID),
 		registerLimit: cmp.Or(cfg.RegisterLimit, DefaultRegisterLimit),
-	}, nil
+		currencyLimit: limit,
+	}
+	m.clearCurrency()
+	return m, nil
 }
 
 // Enter processes a token typed on the keypad: 20 decimal digits, spaces
@@ -209,6 +245,8 @@ func (m *Meter) apply(tok sts.Token) Result {
 		return m.keyChange(t)
 	case sts.Credit:
 		r = m.credit(t)
+	case sts.CurrencyCredit:
+		r = m.currencyCredit(t)
 	case sts.Management:
 		r = m.manage(t)
 	case sts.Test:
@@ -251,6 +289,37 @@ func (m *Meter) credit(t sts.Credit) Result {
 	return Result{Outcome: Accepted, Credited: amount, Balance: balance + amount}
 }
 
+// firstCurrency is the first currency subclass and numCurrency the number
+// of currency registers (subclasses 4..7).
+const (
+	firstCurrency = sts.ElectricityCurrency
+	numCurrency   = 4
+)
+
+// currencyCredit applies a class 0 currency credit token: the same TID,
+// key expiry and DDTK checks as credit, then the signed amount into the
+// currency register, which must stay within 0..currencyLimit.
+func (m *Meter) currencyCredit(t sts.CurrencyCredit) Result {
+	if o := m.checkTID(t.TID); o != Accepted {
+		return Result{Outcome: o}
+	}
+	if m.key.info.KeyType == sts.DDTK {
+		return Result{Outcome: DDTKError}
+	}
+	i := int(t.Sub) - int(firstCurrency)
+	if i < 0 || i >= numCurrency { // Decode gives subclass 4 only
+		return Result{Outcome: FunctionError}
+	}
+	amount := t.Amount.Value()
+	balance := new(big.Int).Add(m.currency[i], amount)
+	if balance.Sign() < 0 || balance.Cmp(m.currencyLimit) > 0 {
+		return Result{Outcome: OverflowError}
+	}
+	m.tids.insert(t.TID)
+	m.currency[i] = balance
+	return Result{Outcome: Accepted, CurrencyCredited: amount, CurrencyBalance: new(big.Int).Set(balance)}
+}
+
 // allRegisters is the ClearCredit register value that clears every
 // register.
 const allRegisters = 0xFFFF
@@ -284,9 +353,19 @@ func (m *Meter) manage(t sts.Management) Result {
 func (m *Meter) clearCredit(register uint16) {
 	if register == allRegisters {
 		m.registers = [16]uint64{}
+		m.clearCurrency()
 		return
 	}
 	m.registers[register] = 0
+	if i := int(register) - int(firstCurrency); i >= 0 && i < numCurrency {
+		m.currency[i] = new(big.Int)
+	}
+}
+
+func (m *Meter) clearCurrency() {
+	for i := range m.currency {
+		m.currency[i] = new(big.Int)
+	}
 }
 
 // test accepts a class 1 test/display token addressed to every meter
@@ -300,13 +379,25 @@ func (m *Meter) test(t sts.Test) Result {
 
 // Balance returns the credit register of a subclass, in tenths of its
 // unit. The meter has a register for each of the 16 subclasses that a
-// clear credit token addresses; class 0 tokens credit subclasses 0..4.
-// Balance is 0 for a subclass above 15.
+// clear credit token addresses; sts.Credit tokens credit subclasses 0..3.
+// Balance is 0 for a subclass above 15, and for the currency subclasses
+// 4..7, whose credit is in CurrencyBalance.
 func (m *Meter) Balance(sub sts.Subclass) uint64 {
 	if int(sub) >= len(m.registers) {
 		return 0
 	}
 	return m.registers[sub]
+}
+
+// CurrencyBalance returns the currency register of a currency subclass
+// (4..7), in units of 0.00001 of the currency: never negative, at most
+// Config.CurrencyLimit. It is a new big.Int on every call; 0 for any other
+// subclass.
+func (m *Meter) CurrencyBalance(sub sts.Subclass) *big.Int {
+	if i := int(sub) - int(firstCurrency); i >= 0 && i < numCurrency {
+		return new(big.Int).Set(m.currency[i])
+	}
+	return new(big.Int)
 }
 
 // MaximumPowerLimit returns the maximum power limit in watts; 0 if none was

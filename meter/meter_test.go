@@ -2,6 +2,7 @@ package meter_test
 
 import (
 	"errors"
+	"math/big"
 	"reflect"
 	"slices"
 	"testing"
@@ -108,9 +109,26 @@ func electricity(t testing.TB, tid uint32, tenths uint64) sts.Credit {
 	return credit(t, sts.Electricity, tid, tenths)
 }
 
+// currency is an electricity currency credit of a decimal amount, rounded
+// towards +∞ to what the token carries (negative for a debit). Exact up to
+// 0.16383, in steps of 0.0001 up to 1.80214, of 0.001 up to 18.18524, ….
+func currency(t testing.TB, tid uint32, amount string) sts.CurrencyCredit {
+	t.Helper()
+	units, err := sts.ParseCurrency(amount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := sts.EncodeCurrencyAmount(units)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sts.CurrencyCredit{Sub: sts.ElectricityCurrency, TID: tid, Amount: a}
+}
+
 // state is everything a meter shows of itself.
 type state struct {
 	balances          [16]uint64
+	currency          [4]string // currency registers of subclasses 4..7, decimal
 	tids              []uint32
 	key               meter.KeyInfo
 	maxPower          uint64
@@ -132,6 +150,9 @@ func snapshot(m *meter.Meter) state {
 	}
 	for sub := range s.balances {
 		s.balances[sub] = m.Balance(sts.Subclass(sub))
+	}
+	for i := range s.currency {
+		s.currency[i] = sts.FormatCurrency(m.CurrencyBalance(sts.ElectricityCurrency + sts.Subclass(i)))
 	}
 	return s
 }
@@ -203,11 +224,37 @@ func TestRejections(t *testing.T) {
 			token: token(electricity(t, 200, 101)), want: meter.OverflowError},
 		{name: "overflow: second credit", config: func(c *meter.Config) { c.RegisterLimit = 100 },
 			setup: enterToken(electricity(t, 200, 60)), token: token(electricity(t, 201, 41)), want: meter.OverflowError},
+		{name: "currency: old", token: token(currency(t, 99, "1")), want: meter.OldError},
+		{name: "currency: used", setup: enterToken(electricity(t, 200, 10)), token: token(currency(t, 200, "1")),
+			want: meter.UsedError},
+		{name: "currency: replay", setup: enterToken(currency(t, 200, "1")), token: token(currency(t, 200, "1")),
+			want: meter.UsedError},
+		{name: "currency: key expired", config: func(c *meter.Config) { c.KEN = 0x10 },
+			token: token(currency(t, 0x11_0000, "1")), want: meter.KeyExpiredError},
+		{name: "currency: DDTK", config: func(c *meter.Config) { c.KeyType = sts.DDTK },
+			token: token(currency(t, 200, "1")), want: meter.DDTKError},
+		{name: "currency: DDTK debit", config: func(c *meter.Config) { c.KeyType = sts.DDTK },
+			token: token(currency(t, 200, "-1")), want: meter.DDTKError},
+		{name: "currency: overflow", config: func(c *meter.Config) { c.CurrencyLimit = big.NewInt(10_000) },
+			token: token(currency(t, 200, "0.10001")), want: meter.OverflowError},
+		{name: "currency: overflow, second credit", config: func(c *meter.Config) { c.CurrencyLimit = big.NewInt(10_000) },
+			setup: enterToken(currency(t, 200, "0.06")), token: token(currency(t, 201, "0.04001")), want: meter.OverflowError},
+		{name: "currency: overflow by rounding", config: func(c *meter.Config) { c.CurrencyLimit = big.NewInt(100_000) },
+			token: token(currency(t, 200, "1")), want: meter.OverflowError}, // 1 encodes as 1.00004
+		{name: "currency: overflow at the default limit", setup: enterToken(currency(t, 200, "1820344444444444444444444444444.42624")),
+			token: token(currency(t, 201, "0.00001")), want: meter.OverflowError},
+		{name: "currency: debit of an empty register", token: token(currency(t, 200, "-0.00001")), want: meter.OverflowError},
+		{name: "currency: debit below zero", setup: enterToken(currency(t, 200, "0.1")),
+			token: token(currency(t, 201, "-0.10001")), want: meter.OverflowError},
+		{name: "currency: tenths credit does not count", setup: enterToken(electricity(t, 200, 1000)),
+			token: token(currency(t, 201, "-1")), want: meter.OverflowError},
 		{name: "range: clear register 16", token: token(sts.Management{Sub: sts.ClearCredit, TID: 200, Value: 16}),
 			want: meter.RangeError},
 		{name: "range: clear register 100", token: token(sts.Management{Sub: sts.ClearCredit, TID: 200, Value: 100}),
 			want: meter.RangeError},
 		{name: "function: credit subclass 5", token: forged(sts.ClassCredit, 5<<44|200<<16|1), want: meter.FunctionError},
+		{name: "function: water currency (subclass 5)", token: forged(sts.ClassCredit, 5<<44|1<<40|200<<16|0xFFFF), want: meter.FunctionError},
+		{name: "function: time currency (subclass 7)", token: forged(sts.ClassCredit, 7<<44|200<<16|1), want: meter.FunctionError},
 		{name: "function: management subclass 10", token: forged(sts.ClassManagement, 10<<44|200<<16), want: meter.FunctionError},
 		{name: "function: test subclass 2", token: forged(sts.ClassTest, 2<<44|1<<16), want: meter.FunctionError},
 		{name: "function: class 3", token: forged(sts.ClassReserved, 200<<16), want: meter.FunctionError},
@@ -261,6 +308,30 @@ func TestAccepted(t *testing.T) {
 			s.balances[sts.Electricity] = 100
 			s.tids = []uint32{100, 200}
 		}},
+		{"currency credit", nil, currency(t, 200, "0.12345"), func(s *state) {
+			s.currency[0] = "0.12345"
+			s.tids = []uint32{100, 200}
+		}},
+		{"currency credit, rounded up", nil, currency(t, 200, "1"), func(s *state) {
+			s.currency[0] = "1.00004" // Ed. 2.2 CTSA20 step 1
+			s.tids = []uint32{100, 200}
+		}},
+		{"currency credit of zero", nil, currency(t, 200, "0"), func(s *state) {
+			s.tids = []uint32{100, 200}
+		}},
+		{"currency debit of zero (sign bit, no magnitude)", nil,
+			sts.CurrencyCredit{Sub: sts.ElectricityCurrency, TID: 200, Amount: 1 << 19}, func(s *state) {
+				s.tids = []uint32{100, 200}
+			}},
+		{"currency credit up to the limit", func(c *meter.Config) { c.CurrencyLimit = big.NewInt(1_000_024) },
+			currency(t, 200, "10.00024"), func(s *state) {
+				s.currency[0] = "10.00024"
+				s.tids = []uint32{100, 200}
+			}},
+		{"currency credit at key expiry", func(c *meter.Config) { c.KEN = 0x10 }, currency(t, 0x10_FFFF, "3.00024"), func(s *state) {
+			s.currency[0] = "3.00024"
+			s.tids = []uint32{100, 0x10_FFFF}
+		}},
 		{"maximum power limit", nil, sts.Management{Sub: sts.MaximumPowerLimit, TID: 200, Value: 0x416a}, func(s *state) {
 			s.maxPower = 20_004
 			s.tids = []uint32{100, 200}
@@ -310,6 +381,100 @@ func TestCreditResult(t *testing.T) {
 		if r.Credited != 250 || r.Balance != want {
 			t.Errorf("credit %d: credited %d, balance %d; want 250, %d", i, r.Credited, r.Balance, want)
 		}
+	}
+}
+
+// TestCurrencyResult: currency credits and debits report the signed amount
+// and the new balance, in 0.00001 units, and leave the tenths registers
+// alone.
+func TestCurrencyResult(t *testing.T) {
+	f := newFixture(t, nil)
+	steps := []struct {
+		amount            string
+		credited, balance string
+	}{
+		// Amounts the encoder rounds towards +∞: a credit up, a debit to a
+		// smaller magnitude (Ed. 2.2 CTSA20: 1 → 1.00004, −1 → −0.99994).
+		{"12.34567", "12.34624", "12.34624"},
+		{"-2.5", "-2.49924", "9.84700"},
+		{"1", "1.00004", "10.84704"},
+		{"-1", "-0.99994", "9.84710"},
+		// Exact amounts (exponent 0: up to 0.16383).
+		{"-0.16383", "-0.16383", "9.68327"},
+		{"-9.68", "-9.67924", "0.00403"},
+		{"-0.00403", "-0.00403", "0.00000"}, // down to exactly zero
+		{"0.00001", "0.00001", "0.00001"},
+	}
+	for i, s := range steps {
+		tok := currency(t, 200+uint32(i), s.amount)
+		r := f.enter(f.issue(tok), meter.Accepted)
+		if r.Token != tok {
+			t.Errorf("step %d: token %+v, want %+v", i, r.Token, tok)
+		}
+		got, bal := sts.FormatCurrency(r.CurrencyCredited), sts.FormatCurrency(r.CurrencyBalance)
+		if got != s.credited || bal != s.balance || r.Credited != 0 || r.Balance != 0 {
+			t.Errorf("step %d (%s): credited %s, balance %s (tenths %d, %d); want %s, %s",
+				i, s.amount, got, bal, r.Credited, r.Balance, s.credited, s.balance)
+		}
+		if r.CurrencyCredited.Cmp(tok.Amount.Value()) != 0 {
+			t.Errorf("step %d: credited %s, token value %s", i, r.CurrencyCredited, tok.Amount.Value())
+		}
+		if b := f.m.CurrencyBalance(sts.ElectricityCurrency); b.Cmp(r.CurrencyBalance) != 0 {
+			t.Errorf("step %d: CurrencyBalance %s, result %s", i, b, r.CurrencyBalance)
+		}
+		// The result and the accessor are copies.
+		r.CurrencyBalance.SetInt64(-7)
+		f.m.CurrencyBalance(sts.ElectricityCurrency).SetInt64(-7)
+		if b := sts.FormatCurrency(f.m.CurrencyBalance(sts.ElectricityCurrency)); b != s.balance {
+			t.Fatalf("step %d: balance changed through a copy: %s", i, b)
+		}
+	}
+	if f.m.Balance(sts.ElectricityCurrency) != 0 || f.m.Balance(sts.Electricity) != 0 {
+		t.Error("a currency credit changed a tenths register")
+	}
+	for _, sub := range []sts.Subclass{sts.Electricity, sts.ConnectionTime, 5, 7, 8, 15, 16} {
+		if b := f.m.CurrencyBalance(sub); b.Sign() != 0 {
+			t.Errorf("CurrencyBalance(%d) = %s, want 0", sub, b)
+		}
+	}
+	// A tenths credit reports no currency.
+	r := f.enter(f.issue(electricity(t, 300, 5)), meter.Accepted)
+	if r.CurrencyCredited != nil || r.CurrencyBalance != nil {
+		t.Errorf("credit result: currency %v, %v; want nil", r.CurrencyCredited, r.CurrencyBalance)
+	}
+}
+
+// TestClearCurrency: a clear credit token of register 4 or of all
+// registers clears the electricity currency register; another register
+// leaves it.
+func TestClearCurrency(t *testing.T) {
+	for _, tt := range []struct {
+		register uint16
+		want     string
+	}{{4, "0.00000"}, {0xFFFF, "0.00000"}, {0, "5.00024"}, {5, "5.00024"}} {
+		f := newFixture(t, nil)
+		f.enter(f.issue(currency(t, 200, "5.00024")), meter.Accepted)
+		f.enter(f.issue(sts.Management{Sub: sts.ClearCredit, TID: 201, Value: tt.register}), meter.Accepted)
+		if got := sts.FormatCurrency(f.m.CurrencyBalance(sts.ElectricityCurrency)); got != tt.want {
+			t.Errorf("clear register %d: balance %s, want %s", tt.register, got, tt.want)
+		}
+		debit := meter.Accepted
+		if tt.want == "0.00000" {
+			debit = meter.OverflowError
+		}
+		f.enter(f.issue(currency(t, 202, "-0.00001")), debit)
+	}
+}
+
+// TestCurrencyLimitIsCopied: New copies Config.CurrencyLimit.
+func TestCurrencyLimitIsCopied(t *testing.T) {
+	limit := big.NewInt(100_000)
+	f := newFixture(t, func(c *meter.Config) { c.CurrencyLimit = limit })
+	limit.SetInt64(0)
+	f.enter(f.issue(currency(t, 200, "1")), meter.OverflowError) // 1.00004 > 1
+	f.enter(f.issue(currency(t, 201, "0.99994")), meter.Accepted)
+	if got := meter.DefaultCurrencyLimit(); got.String() != "182034444444444444444444444444442624" {
+		t.Errorf("DefaultCurrencyLimit() = %s", got)
 	}
 }
 
@@ -403,6 +568,7 @@ func TestNew(t *testing.T) {
 		{"manufacture TID", func(c *meter.Config) { c.ManufacturedTID = sts.MaxTID + 1 }},
 		{"TID memory", func(c *meter.Config) { c.TIDMemory = -1 }},
 		{"manufacturer code", func(c *meter.Config) { c.MfrCode = 10_000 }},
+		{"currency limit", func(c *meter.Config) { c.CurrencyLimit = big.NewInt(-1) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -478,6 +644,8 @@ func FuzzEnter(f *testing.F) {
 	set := keyChangeTokens(f, c, sts.NewKey{Key: otherKey, KeyType: sts.DUTK, KRN: 2, KEN: 255})
 	for _, seed := range []string{
 		issue(f, c, electricity(f, 200, 10)),
+		issue(f, c, currency(f, 201, "-12.5")),
+		issue(f, c, currency(f, 202, "12.5")),
 		issue(f, c, sts.Management{Sub: sts.ClearCredit, TID: 300, Value: 0xFFFF}),
 		issue(f, c, sts.Test{Sub: sts.TestDisplay2, MfrCode: 1234, Control: 1}),
 		set[1], set[2], set[3],

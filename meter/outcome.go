@@ -2,6 +2,7 @@ package meter
 
 import (
 	"fmt"
+	"math/big"
 
 	"github.com/stskms/stskms/sts"
 )
@@ -32,7 +33,8 @@ const (
 	// (code 3, as ThirdKCTEntered).
 	FourthKCTEntered
 
-	// OverflowError: the credit register would exceed its limit (code 4).
+	// OverflowError: the credit register would exceed its limit, or a
+	// currency debit would take a currency register below zero (code 4).
 	OverflowError
 	// KeyTypeError: the key change set would make an illegal key type
 	// change (code 5).
@@ -127,4 +129,12 @@ type Result struct {
 	Credited uint64
 	// Balance is that register's new balance, in tenths.
 	Balance uint64
+	// CurrencyCredited is the signed amount an accepted currency credit
+	// token (sts.CurrencyCredit) added to its currency register, in units
+	// of 0.00001 of the currency: negative for a debit. nil for every
+	// other token; Credited and Balance are 0 for a currency credit.
+	CurrencyCredited *big.Int
+	// CurrencyBalance is that currency register's new balance, in units of
+	// 0.00001 (a copy); nil for every other token.
+	CurrencyBalance *big.Int
 }

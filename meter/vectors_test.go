@@ -2,6 +2,7 @@ package meter_test
 
 import (
 	"fmt"
+	"math/big"
 	"os"
 	"reflect"
 	"slices"
@@ -19,6 +20,7 @@ const (
 	vectorFile        = "../sts/testdata/tokens.json"
 	staTestVectorFile = "../sts/testdata/tokens-sta-test.json"
 	staTestTableFile  = "../sts/sta/testdata/sta-test-tables.json"
+	ed22File          = "../sts/testdata/extra/tokens-ed22.json"
 )
 
 // suite is one vector file with the STA tables its EA07 vectors need (nil
@@ -150,16 +152,17 @@ func checkTestVector(t *testing.T, v *stsvec.Vector) {
 }
 
 // checkRegisterVector enters a class 0 or class 2 vector into a meter that
-// has credit in registers 0..4 and a tamper condition, so that every
-// effect shows.
+// has credit in registers 0..3, currency in register 4 and a tamper
+// condition, so that every effect shows.
 func checkRegisterVector(t *testing.T, v *stsvec.Vector, tables *sta.Tables) {
 	t.Parallel()
 	m := newMeter(t, vectorConfig(t, v, tables))
 	c := vectorCipher(t, v, tables)
-	for sub := range sts.ElectricityCurrency + 1 {
+	for sub := range sts.ConnectionTime + 1 {
 		tid := v.Inputs.TID - 5 + uint32(sub)
 		enter(t, m, issue(t, c, credit(t, sub, tid, 10*uint64(sub+1))), meter.Accepted)
 	}
+	enter(t, m, issue(t, c, currency(t, v.Inputs.TID-1, "0.00005")), meter.Accepted)
 	m.Tamper()
 	want := vectorEffect(t, snapshot(m), v)
 
@@ -191,14 +194,102 @@ func vectorEffect(t *testing.T, s state, v *stsvec.Vector) state {
 		s.maxPhaseUnbalance = fieldWatts(t, in.MPPULFieldHex)
 	case in.Subclass == sts.ClearCredit && in.Register == 0xFFFF:
 		s.balances = [16]uint64{}
+		s.currency = [4]string{"0.00000", "0.00000", "0.00000", "0.00000"}
 	case in.Subclass == sts.ClearCredit:
 		s.balances[in.Register] = 0
+		if in.Register >= 4 && in.Register <= 7 {
+			s.currency[in.Register-4] = "0.00000"
+		}
 	case in.Subclass == sts.ClearTamper:
 		s.tampered = false
 	default:
 		t.Fatalf("no expected effect for class %d subclass %d", in.Class, in.Subclass)
 	}
 	return s
+}
+
+// TestCurrencyVectors enters the currency credit tokens of STS 531-1-07/-11
+// Ed. 2.2 (../sts/testdata/extra/tokens-ed22.json, CTSA20–23; EA07 ones
+// only with the production tables named by STSKMS_STA_TABLES) into a
+// meter holding their key. Subclass 4: a credit is accepted with the
+// decoded amount as the new balance and is used when entered again; a
+// debit is an overflow on the empty register (nothing changes), and
+// accepted after a credit that covers it. Subclasses 5..7 are reserved:
+// a function error.
+func TestCurrencyVectors(t *testing.T) {
+	var production *sta.Tables
+	if path := os.Getenv("STSKMS_STA_TABLES"); path != "" {
+		production = loadTables(t, path)
+	}
+	vs, err := stsvec.Load(ed22File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran, skipped := 0, 0
+	for _, v := range vs {
+		if v.Kind != "currency20" {
+			continue
+		}
+		if v.EA() == sts.EA07 && production == nil {
+			skipped++
+			continue
+		}
+		ran++
+		t.Run(v.ID, func(t *testing.T) { checkCurrencyVector(t, &v, production) })
+	}
+	if ran == 0 {
+		t.Fatal("no currency vectors")
+	}
+	if skipped > 0 {
+		t.Run("EA07-production-tables", func(t *testing.T) {
+			t.Skipf("%d EA07 currency vectors skipped: they need the production STA tables (set STSKMS_STA_TABLES)", skipped)
+		})
+	}
+}
+
+func checkCurrencyVector(t *testing.T, v *stsvec.Vector, tables *sta.Tables) {
+	t.Parallel()
+	in := &v.Inputs
+	m := newMeter(t, vectorConfig(t, v, tables))
+	if in.Subclass != sts.ElectricityCurrency {
+		enter(t, m, v.Expected.Token20, meter.FunctionError)
+		return
+	}
+	tok := vectorToken(t, v).(sts.CurrencyCredit)
+	amount := tok.Amount.Value()
+	units, _ := new(big.Int).SetString(in.CurrencyUnits, 10)
+	if units.Sign() != amount.Sign() {
+		t.Fatalf("decoded amount %s, vector %s", amount, units)
+	}
+	balance := new(big.Int)
+	if amount.Sign() < 0 {
+		enter(t, m, v.Expected.Token20, meter.OverflowError)
+		// Cover the debit, then some: a credit of the same magnitude
+		// plus one unit, rounded up by the encoder.
+		cover, err := sts.EncodeCurrencyAmount(new(big.Int).Sub(big.NewInt(1), amount))
+		if err != nil {
+			t.Fatal(err)
+		}
+		enter(t, m, issue(t, vectorCipher(t, v, tables), sts.CurrencyCredit{Sub: in.Subclass, TID: in.TID - 1, Amount: cover}), meter.Accepted)
+		balance = cover.Value()
+	}
+	balance.Add(balance, amount)
+	want := snapshot(m)
+	want.currency[0] = sts.FormatCurrency(balance)
+	want.tids = withTID(want.tids, in.TID)
+
+	r := enter(t, m, v.Expected.Token20, meter.Accepted)
+	if r.Token != tok {
+		t.Errorf("token %+v, want %+v", r.Token, tok)
+	}
+	if r.CurrencyCredited.Cmp(amount) != 0 || r.CurrencyBalance.Cmp(balance) != 0 {
+		t.Errorf("credited %s, balance %s; want %s, %s", r.CurrencyCredited, r.CurrencyBalance, amount, balance)
+	}
+	if got := m.CurrencyBalance(sts.ElectricityCurrency); got.Cmp(balance) != 0 {
+		t.Errorf("CurrencyBalance %s, want %s", got, balance)
+	}
+	checkState(t, m, want)
+	enter(t, m, v.Expected.Token20, meter.UsedError)
 }
 
 // fieldWatts decodes a vector's 16-bit power field.

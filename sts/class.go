@@ -34,7 +34,7 @@ const (
 	Water               Subclass = 1 // 0.1 m³
 	Gas                 Subclass = 2 // 0.1 m³
 	ConnectionTime      Subclass = 3 // 0.1 of the time unit
-	ElectricityCurrency Subclass = 4 // 0.1 of the currency unit (see docs/tokens.md)
+	ElectricityCurrency Subclass = 4 // 0.00001 of the currency unit: a CurrencyCredit token (docs/tokens.md §5)
 )
 
 // Class 1 (test) subclasses.

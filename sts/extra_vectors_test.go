@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"os"
@@ -297,9 +298,9 @@ func be64(b []byte) uint64 {
 //
 //   - currency20: currency credit tokens, class 0 subclasses 4..7, with
 //     CRC_C and the 20-bit CurrencyAmount (docs/tokens.md §3, §5).
-//     Subclass 4 goes through NewCurrencyCredit, Encode and Decode;
+//     Subclass 4 goes through CurrencyCredit, Encode and Decode;
 //     subclasses 5..7, reserved for typed tokens, through NewBlock, Seal
-//     and Open.
+//     and Open. Plain decimal amounts also go through ParseCurrency.
 //   - block20: class 2 subclass 10 and class 1 subclass 2, reserved for
 //     typed tokens, as data blocks with the ordinary CRC.
 //   - keychange_set20: a 64-bit three-token key change set
@@ -309,9 +310,9 @@ const ed22File = "testdata/extra/tokens-ed22.json"
 type ed22Vector struct {
 	stsvec.Vector
 	in struct {
-		CurrencyUnits string `json:"currency_units"`
-		ValueHex      string `json:"value_hex"`
-		ThreeTokens   bool   `json:"three_tokens"`
+		CurrencyAmount string `json:"currency_amount"`
+		ValueHex       string `json:"value_hex"`
+		ThreeTokens    bool   `json:"three_tokens"`
 	}
 	tokens []string // expected.tokens20 of a keychange_set20
 }
@@ -402,21 +403,41 @@ func checkSealed(t *testing.T, class sts.Class, payload uint64, c sts.Cipher, wa
 
 func checkCurrencyVector(t *testing.T, v *ed22Vector, c sts.Cipher) {
 	in := &v.Inputs
-	units, ok := new(big.Int).SetString(v.in.CurrencyUnits, 10)
+	units, ok := new(big.Int).SetString(in.CurrencyUnits, 10)
 	if !ok {
-		t.Fatalf("currency_units %q", v.in.CurrencyUnits)
+		t.Fatalf("currency_units %q", in.CurrencyUnits)
 	}
 	a, err := sts.EncodeCurrencyAmount(units)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := sts.NewCurrencyCredit(in.Subclass, in.TID, a)
-	payload := uint64(tok.Amount) | uint64(tok.TID)<<16 | uint64(tok.RND)<<40 | uint64(tok.Sub)<<44
+	// The block by hand (docs/tokens.md §1): field bits 15..0 at 16..31,
+	// TID at 32..55, field bits 19..16 at 56..59, subclass at 60..63.
+	payload := uint64(a&0xFFFF) | uint64(in.TID)<<16 | uint64(a>>16&0xF)<<40 | uint64(in.Subclass)<<44
 	checkSealed(t, sts.ClassCredit, payload, c, v.Expected.Token20)
+	// ParseCurrency reads the source's plain decimal amounts (not the
+	// E-notation ones) as currency_units.
+	if got, err := sts.ParseCurrency(v.in.CurrencyAmount); err == nil && got.Cmp(units) != 0 {
+		t.Errorf("ParseCurrency(%q) = %s, want %s", v.in.CurrencyAmount, got, units)
+	}
+	tok, err := v.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sts.CurrencyCredit{Sub: in.Subclass, TID: in.TID, Amount: a}
+	if tok != want {
+		t.Fatalf("vector token %+v, want %+v", tok, want)
+	}
 	if in.Subclass != sts.ElectricityCurrency {
+		if _, err := want.Encode(c); !errors.Is(err, sts.ErrReserved) {
+			t.Errorf("Encode subclass %d: %v, want ErrReserved", in.Subclass, err)
+		}
+		if _, err := sts.DecodeString(v.Expected.Token20, c); !errors.Is(err, sts.ErrReserved) {
+			t.Errorf("Decode subclass %d: %v, want ErrReserved", in.Subclass, err)
+		}
 		return // 5..7: reserved for typed tokens
 	}
-	n, err := tok.Encode(c)
+	n, err := want.Encode(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,8 +448,8 @@ func checkCurrencyVector(t *testing.T, v *ed22Vector, c sts.Cipher) {
 	if err != nil {
 		t.Fatalf("decode %s: %v", v.Expected.Token20, err)
 	}
-	if back != tok || back.(sts.Credit).Currency() != a {
-		t.Errorf("decoded %+v, want %+v", back, tok)
+	if back != want || back.(sts.CurrencyCredit).Amount.Value().Cmp(a.Value()) != 0 {
+		t.Errorf("decoded %+v, want %+v", back, want)
 	}
 }
 

@@ -82,9 +82,10 @@ func FuzzDecode(f *testing.F) {
 // under EA07 (test tables), EA09 and EA11. Unless raw&1 is set, fields are
 // first masked into range so that most inputs are valid.
 func FuzzRoundTrip(f *testing.F) {
-	// kind: 0 credit, 1 management, 2 test, 3 key change.
+	// kind: 0 credit (subclasses 4..7: currency credit, value the 20-bit
+	// field), 1 management, 2 test, 3 key change.
 	f.Add(uint8(0), uint8(0), uint64(0x7FEA), uint64(0), uint32(5871715), uint8(5), uint8(0))     // credit 180004
-	f.Add(uint8(0), uint8(4), uint64(0xFFFF), uint64(0), uint32(sts.MaxTID), uint8(15), uint8(2)) // currency, max
+	f.Add(uint8(0), uint8(4), uint64(0xFFFFF), uint64(0), uint32(sts.MaxTID), uint8(0), uint8(2)) // currency, max
 	f.Add(uint8(1), uint8(1), uint64(0xFFFF), uint64(0), uint32(5871660), uint8(5), uint8(4))     // clear credit
 	f.Add(uint8(1), uint8(0), uint64(1000), uint64(0), uint32(5871660), uint8(5), uint8(0))       // MPL
 	f.Add(uint8(2), uint8(0), uint64(0), uint64(1<<36-1), uint32(0), uint8(0), uint8(0))          // CTSA02 test 1
@@ -99,8 +100,8 @@ func FuzzRoundTrip(f *testing.F) {
 	// The three-token 64-bit set of STS 531-1-07 Ed. 2.2 CTSA05 step 4 (1st section, 3rd token).
 	f.Add(uint8(3), uint8(0), uint64(0x7F78CDD2), uint64(2|1<<8|0xF<<16|1<<57), uint32(0), uint8(0), uint8(0))
 	f.Add(uint8(3), uint8(2), uint64(0x2F1<<20), uint64(0x031)<<40, uint32(0), uint8(0), uint8(0))
-	// Currency credit, EA11 CTSA20 step 15 (-1.82044E+14): RND and Amount hold the currency field.
-	f.Add(uint8(0), uint8(4), uint64(0xFFFF), uint64(0), uint32(0x6D6F9B), uint8(0xB), uint8(4))
+	// Currency credit, EA11 CTSA20 step 15 (-1.82044E+14): field 0xBFFFF.
+	f.Add(uint8(0), uint8(4), uint64(0xBFFFF), uint64(0), uint32(0x6D6F9B), uint8(0), uint8(4))
 	f.Add(uint8(0), uint8(5), uint64(1), uint64(0), uint32(1<<24), uint8(16), uint8(1)) // invalid, raw
 	ciphers := testCiphers(f)
 	f.Fuzz(func(t *testing.T, kind, sub uint8, value, control uint64, tid uint32, rnd, flags uint8) {
@@ -144,8 +145,16 @@ func buildToken(kind, sub uint8, value, control uint64, tid uint32, rnd uint8, r
 		if !raw {
 			s, tid, rnd = s%5, tid&sts.MaxTID, rnd&0xF
 		}
+		if s >= 4 && s <= 7 {
+			if !raw {
+				value &= 1<<20 - 1
+			}
+			a := sts.CurrencyAmount(value) // 32 bits of value
+			return sts.CurrencyCredit{Sub: s, TID: tid, Amount: a},
+				s == 4 && tid <= sts.MaxTID && a < 1<<20
+		}
 		return sts.Credit{Sub: s, TID: tid, RND: rnd, Amount: sts.Amount(value)},
-			s <= 4 && tid <= sts.MaxTID && rnd <= 0xF
+			s <= 3 && tid <= sts.MaxTID && rnd <= 0xF
 	case 1:
 		if !raw {
 			s = []sts.Subclass{0, 1, 2, 5, 6, 7}[sub%6]

@@ -1,12 +1,9 @@
 package sts
 
-import (
-	"fmt"
-	"math/big"
-)
+import "fmt"
 
-// Token is the content of one STS token. Credit, Management, Test and
-// KeyChange are the Tokens; Decode returns one of them.
+// Token is the content of one STS token. Credit, CurrencyCredit,
+// Management, Test and KeyChange are the Tokens; Decode returns one of them.
 type Token interface {
 	Class() Class
 	Subclass() Subclass
@@ -91,6 +88,8 @@ func (b Block) Token() (Token, error) {
 	}
 	var t Token
 	switch {
+	case b.Class == ClassCredit && sub == ElectricityCurrency:
+		t = CurrencyCredit{Sub: sub, TID: tidField(p), Amount: currencyField(p)}
 	case b.Class == ClassCredit:
 		t = Credit{Sub: sub, TID: tidField(p), RND: rndField(p), Amount: Amount(p)}
 	case b.Class == ClassTest:
@@ -134,116 +133,14 @@ func DecodeString(digits string, c Cipher) (Token, error) {
 func tidField(p uint64) uint32 { return uint32(p>>16) & MaxTID }
 func rndField(p uint64) uint8  { return uint8(p>>40) & 0xF }
 
-// Credit is a class 0 transfer-credit token.
-//
-// An ElectricityCurrency token has no RND and no Amount of its own: the
-// 20-bit CurrencyAmount takes both places (Currency and NewCurrencyCredit
-// convert), and the token carries CRC_C instead of the ordinary CRC
-// (docs/tokens.md §3, §5).
+// Credit is a class 0 transfer-credit token of an Electricity, Water, Gas
+// or ConnectionTime register. Currency credit (subclass 4) is a
+// CurrencyCredit token.
 type Credit struct {
-	Sub    Subclass // Electricity, Water, Gas, ConnectionTime or ElectricityCurrency
+	Sub    Subclass // Electricity, Water, Gas or ConnectionTime
 	TID    uint32   // minutes since the meter's base date
-	RND    uint8    // 4-bit random number; for currency, CurrencyAmount bits 19..16
-	Amount Amount   // in tenths of the subclass's unit; for currency, CurrencyAmount bits 15..0
-}
-
-// NewCurrencyCredit returns the currency credit token of subclass sub
-// (ElectricityCurrency; the other currency subclasses, 5..7, are reserved
-// for Encode) carrying a: its bits 19..16 go into RND, bits 15..0 into
-// Amount. Bits of a above 19 are ignored.
-func NewCurrencyCredit(sub Subclass, tid uint32, a CurrencyAmount) Credit {
-	return Credit{Sub: sub, TID: tid, RND: uint8(a>>16) & 0xF, Amount: Amount(a)}
-}
-
-// Currency reads a currency credit token's RND and Amount as the one
-// CurrencyAmount they hold.
-func (t Credit) Currency() CurrencyAmount {
-	return CurrencyAmount(t.RND&0xF)<<16 | CurrencyAmount(t.Amount)
-}
-
-// CurrencyAmount is the transfer amount of a currency credit token (class 0
-// subclasses 4..7), a 20-bit field: bit 19 the sign, bits 18..14 the
-// exponent e (0..31), bits 13..0 the mantissa m. The magnitude is, as for
-// Amount but with 32 exponents,
-//
-//	m·10^e + Σ_{i=1..e} 2^14·10^(i−1)
-//
-// in units of 0.00001 of the currency. In the data block bits 15..0 of the
-// field sit where a credit token's amount is (bits 16..31) and bits 19..16
-// where its RND is (bits 56..59). Pinned by the 45 currency tokens of
-// STS 531-1-07/-11 Ed. 2.2 (docs/tokens.md §5).
-type CurrencyAmount uint32
-
-// Negative reports whether the sign bit is set.
-func (a CurrencyAmount) Negative() bool { return a>>19&1 == 1 }
-
-// Exponent returns the 5-bit exponent.
-func (a CurrencyAmount) Exponent() int { return int(a>>14) & 31 }
-
-// Mantissa returns the 14-bit mantissa.
-func (a CurrencyAmount) Mantissa() uint16 { return uint16(a) & 0x3FFF }
-
-// Value returns the signed amount in units of 0.00001 of the currency.
-func (a CurrencyAmount) Value() *big.Int {
-	e := a.Exponent()
-	v := new(big.Int).Mul(big.NewInt(int64(a.Mantissa())), currencyPow10[e])
-	v.Add(v, currencyBase[e])
-	if a.Negative() {
-		v.Neg(v)
-	}
-	return v
-}
-
-// currencyPow10[e] is 10^e and currencyBase[e] the magnitude of mantissa 0
-// with exponent e, 2^14·(10^e − 1)/9.
-var currencyPow10, currencyBase = func() (p, b [32]*big.Int) {
-	for e := range p {
-		p[e] = new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(e)), nil)
-		b[e] = new(big.Int).Sub(p[e], big.NewInt(1))
-		b[e].Mul(b[e], big.NewInt(1<<14))
-		b[e].Div(b[e], big.NewInt(9))
-	}
-	return p, b
-}()
-
-// currencyMax returns the largest magnitude exponent e represents.
-func currencyMax(e int) *big.Int {
-	v := new(big.Int).Mul(big.NewInt(16_383), currencyPow10[e])
-	return v.Add(v, currencyBase[e])
-}
-
-// EncodeCurrencyAmount encodes v, a signed amount in units of 0.00001 of the
-// currency. A value that is not representable is rounded towards +∞: a
-// credit up, a debit to the next smaller magnitude (Ed. 2.2 CTSA20: 1 →
-// 1.00004, −1 → −0.99994). A magnitude above the largest representable one
-// is ErrAmountTooLarge. Zero is encoded without the sign bit.
-func EncodeCurrencyAmount(v *big.Int) (CurrencyAmount, error) {
-	mag := new(big.Int).Abs(v)
-	up := v.Sign() > 0
-	for e := range 32 {
-		if mag.Cmp(currencyMax(e)) > 0 {
-			continue
-		}
-		var m int64
-		switch d := new(big.Int).Sub(mag, currencyBase[e]); {
-		case d.Sign() < 0: // between the ranges of e−1 and e
-			if !up {
-				e, m = e-1, 16_383
-			}
-		default:
-			q, r := d.QuoRem(d, currencyPow10[e], new(big.Int))
-			m = q.Int64()
-			if up && r.Sign() != 0 {
-				m++ // at most 16 383: mag ≤ currencyMax(e)
-			}
-		}
-		a := CurrencyAmount(e)<<14 | CurrencyAmount(m)
-		if v.Sign() < 0 {
-			a |= 1 << 19
-		}
-		return a, nil
-	}
-	return 0, fmt.Errorf("%w: currency amount %s (magnitude above %s)", ErrAmountTooLarge, v, currencyMax(31))
+	RND    uint8    // 4-bit random number
+	Amount Amount   // in tenths of the subclass's unit
 }
 
 // Class returns ClassCredit.
@@ -258,8 +155,14 @@ func (t Credit) Encode(c Cipher) (Number, error) {
 	return encode(ClassCredit, p, err, c)
 }
 
+// payload rejects subclass 4 with ErrReserved: it is not a subclass of
+// Credit (as the key change subclasses are not of Management), and its
+// amount field is a CurrencyAmount that Amount cannot hold.
 func (t Credit) payload() (uint64, error) {
-	if t.Sub > ElectricityCurrency {
+	switch {
+	case t.Sub == ElectricityCurrency:
+		return 0, fmt.Errorf("%w: credit subclass 4 (electricity currency) is a CurrencyCredit token, not a Credit", ErrReserved)
+	case t.Sub > ElectricityCurrency:
 		return 0, fmt.Errorf("%w: credit subclass %d", ErrReserved, t.Sub)
 	}
 	return timed(t.Sub, t.TID, t.RND, uint16(t.Amount))

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/stskms/stskms/sts"
@@ -25,8 +26,16 @@ func TestEncodeErrors(t *testing.T) {
 		{"credit TID 2^24", sts.Credit{TID: sts.MaxTID + 1}, c, sts.ErrRange},
 		{"credit TID max uint32", sts.Credit{TID: 1<<32 - 1}, c, sts.ErrRange},
 		{"credit RND 16", sts.Credit{RND: 16}, c, sts.ErrRange},
+		{"credit subclass 4 is currency", sts.Credit{Sub: sts.ElectricityCurrency, Amount: 1}, c, sts.ErrReserved},
 		{"credit subclass 5", sts.Credit{Sub: 5}, c, sts.ErrReserved},
 		{"credit subclass 15", sts.Credit{Sub: 15}, c, sts.ErrReserved},
+		{"currency subclass 0", sts.CurrencyCredit{Sub: sts.Electricity, Amount: 1}, c, sts.ErrReserved},
+		{"currency subclass 3", sts.CurrencyCredit{Sub: sts.ConnectionTime}, c, sts.ErrReserved},
+		{"currency subclass 5 (water currency)", sts.CurrencyCredit{Sub: 5}, c, sts.ErrReserved},
+		{"currency subclass 7 (time currency)", sts.CurrencyCredit{Sub: 7}, c, sts.ErrReserved},
+		{"currency subclass 15", sts.CurrencyCredit{Sub: 15}, c, sts.ErrReserved},
+		{"currency amount 21 bits", sts.CurrencyCredit{Sub: sts.ElectricityCurrency, Amount: 1 << 20}, c, sts.ErrRange},
+		{"currency TID 2^24", sts.CurrencyCredit{Sub: sts.ElectricityCurrency, TID: sts.MaxTID + 1}, c, sts.ErrRange},
 		{"management TID 2^24", sts.Management{Sub: sts.ClearCredit, TID: 1 << 24}, c, sts.ErrRange},
 		{"management RND 16", sts.Management{Sub: sts.ClearCredit, RND: 16}, c, sts.ErrRange},
 		{"management 1st key section", sts.Management{Sub: sts.DecoderKey1}, c, sts.ErrReserved},
@@ -48,6 +57,7 @@ func TestEncodeErrors(t *testing.T) {
 		{"3rd section SGC part 13 bits", sts.KeyChange{Sub: sts.DecoderKey3, SGCPart: 0x1000}, c, sts.ErrRange},
 		{"4th section SGC part 13 bits", sts.KeyChange{Sub: sts.DecoderKey4, SGCPart: 0xFFFF}, c, sts.ErrRange},
 		{"credit without key", sts.Credit{Amount: 1}, nil, sts.ErrNoKey},
+		{"currency credit without key", sts.CurrencyCredit{Sub: sts.ElectricityCurrency, Amount: 1}, nil, sts.ErrNoKey},
 		{"management without key", sts.Management{Sub: sts.ClearTamper}, nil, sts.ErrNoKey},
 		{"key change without key", sts.KeyChange{Sub: sts.DecoderKey2}, nil, sts.ErrNoKey},
 	}
@@ -67,8 +77,11 @@ func TestEncodeDecodeLimits(t *testing.T) {
 		name string
 		tok  sts.Token
 	}{
-		{"credit max fields", sts.Credit{Sub: sts.ElectricityCurrency, TID: sts.MaxTID, RND: 15, Amount: 0xFFFF}},
+		{"credit max fields", sts.Credit{Sub: sts.ConnectionTime, TID: sts.MaxTID, RND: 15, Amount: 0xFFFF}},
 		{"credit zero", sts.Credit{}},
+		{"currency credit max fields", sts.CurrencyCredit{Sub: sts.ElectricityCurrency, TID: sts.MaxTID, Amount: 1<<20 - 1}},
+		{"currency credit zero", sts.CurrencyCredit{Sub: sts.ElectricityCurrency}},
+		{"currency credit negative zero", sts.CurrencyCredit{Sub: sts.ElectricityCurrency, Amount: 1 << 19}},
 		{"management max fields", sts.Management{Sub: sts.WaterMeterFactor, TID: sts.MaxTID, RND: 15, Value: 0xFFFF}},
 		{"test 1 max fields", sts.Test{Sub: sts.TestDisplay1, MfrCode: 99, Control: 1<<36 - 1}},
 		{"test 2 max fields", sts.Test{Sub: sts.TestDisplay2, MfrCode: 9999, Control: 1<<28 - 1}},
@@ -453,7 +466,7 @@ func TestEncodeCurrencyAmount(t *testing.T) {
 			v := bigInt(t, tt.value)
 			got, err := sts.EncodeCurrencyAmount(v)
 			if err != nil || got != tt.want {
-				t.Fatalf("EncodeCurrencyAmount(%s) = %#05x, %v; want %#05x", v, got, err, tt.want)
+				t.Fatalf("EncodeCurrencyAmount(%s) = %#05x, %v; want %#05x", v, uint32(got), err, uint32(tt.want))
 			}
 			// Rounding is towards +∞ and to the nearest field that way.
 			if got.Value().Cmp(v) < 0 {
@@ -466,7 +479,7 @@ func TestEncodeCurrencyAmount(t *testing.T) {
 	}
 	for _, s := range []string{"182034444444444444444444444444442625", "-182034444444444444444444444444442625", "1" + max} {
 		if a, err := sts.EncodeCurrencyAmount(bigInt(t, s)); !errors.Is(err, sts.ErrAmountTooLarge) {
-			t.Errorf("EncodeCurrencyAmount(%s) = %#05x, %v; want ErrAmountTooLarge", s, a, err)
+			t.Errorf("EncodeCurrencyAmount(%s) = %#05x, %v; want ErrAmountTooLarge", s, uint32(a), err)
 		}
 	}
 }
@@ -477,7 +490,7 @@ func TestEncodeCurrencyAmount(t *testing.T) {
 func TestCurrencyAmountFields(t *testing.T) {
 	for a := range sts.CurrencyAmount(1 << 20) {
 		if a < 1<<16 && a.Value().Uint64() != sts.Amount(a).Value() {
-			t.Fatalf("field %#05x: value %s, Amount value %d", a, a.Value(), sts.Amount(a).Value())
+			t.Fatalf("field %#05x: value %s, Amount value %d", uint32(a), a.Value(), sts.Amount(a).Value())
 		}
 		if a&0x7FFF != 0 && a%97 != 0 { // a sample keeps the test fast
 			continue
@@ -487,7 +500,7 @@ func TestCurrencyAmountFields(t *testing.T) {
 			want = 0 // −0 encodes as 0
 		}
 		if got, err := sts.EncodeCurrencyAmount(a.Value()); err != nil || got != want {
-			t.Fatalf("EncodeCurrencyAmount(%s) = %#05x, %v; want %#05x", a.Value(), got, err, want)
+			t.Fatalf("EncodeCurrencyAmount(%s) = %#05x, %v; want %#05x", a.Value(), uint32(got), err, uint32(want))
 		}
 	}
 	r := rand.New(rand.NewPCG(3, 4))
@@ -497,7 +510,7 @@ func TestCurrencyAmountFields(t *testing.T) {
 			continue
 		}
 		if got, err := sts.EncodeCurrencyAmount(a.Value()); err != nil || got != a {
-			t.Fatalf("EncodeCurrencyAmount(%s) = %#05x, %v; want %#05x", a.Value(), got, err, a)
+			t.Fatalf("EncodeCurrencyAmount(%s) = %#05x, %v; want %#05x", a.Value(), uint32(got), err, uint32(a))
 		}
 		// One unit more is the next field up (or the same field rounded up).
 		next := new(big.Int).Add(a.Value(), big.NewInt(1))
@@ -508,20 +521,21 @@ func TestCurrencyAmountFields(t *testing.T) {
 }
 
 // TestCurrencyCredit: a currency credit token holds its CurrencyAmount in
-// RND and Amount, takes CRC_C and decodes back.
+// the RND and amount positions, takes CRC_C and decodes back as a
+// CurrencyCredit.
 func TestCurrencyCredit(t *testing.T) {
 	a := sts.CurrencyAmount(1<<19 | 15<<14 | 16383)
-	tok := sts.NewCurrencyCredit(sts.ElectricityCurrency, 0x6D6F9B, a)
-	if tok.RND != 0xB || tok.Amount != 0xFFFF || tok.Currency() != a {
-		t.Fatalf("NewCurrencyCredit = %+v, Currency %#05x", tok, tok.Currency())
-	}
-	if got := sts.NewCurrencyCredit(sts.ElectricityCurrency, 1, a|1<<20).Currency(); got != a {
-		t.Errorf("bits above 19 kept: %#x", got)
+	tok := sts.CurrencyCredit{Sub: sts.ElectricityCurrency, TID: 0x6D6F9B, Amount: a}
+	if tok.Class() != sts.ClassCredit || tok.Subclass() != sts.ElectricityCurrency {
+		t.Errorf("class %d subclass %d", tok.Class(), tok.Subclass())
 	}
 	for _, cc := range testCiphers(t) {
 		n, err := tok.Encode(cc.c)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if boxed, err := sts.Encode(tok, cc.c); err != nil || boxed != n {
+			t.Errorf("%s: Encode = %s, %v; method gives %s", cc.name, boxed, err, n)
 		}
 		b, err := sts.Open(n, cc.c)
 		if err != nil {
@@ -537,6 +551,90 @@ func TestCurrencyCredit(t *testing.T) {
 		got, err := sts.Decode(n, cc.c)
 		if err != nil || got != tok {
 			t.Errorf("%s: Decode = %+v, %v; want %+v", cc.name, got, err, tok)
+		}
+	}
+	// Subclass 4 never decodes as a Credit, whatever its field.
+	c := mustCipher(t, sts.EA11, misty1KeyHex)
+	n, err := sts.Seal(sts.NewBlock(sts.ClassCredit, 4<<44|5<<40|200<<16|1), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := sts.Decode(n, c)
+	if want := (sts.CurrencyCredit{Sub: sts.ElectricityCurrency, TID: 200, Amount: 5<<16 | 1}); err != nil || got != want {
+		t.Errorf("Decode = %#v, %v; want %#v", got, err, want)
+	}
+}
+
+func TestParseCurrency(t *testing.T) {
+	tests := []struct {
+		in, want string // want in units of 0.00001
+	}{
+		{"0", "0"},
+		{"-0", "0"},
+		{"1", "100000"},
+		{"12.34567", "1234567"},
+		{"-12.34567", "-1234567"},
+		{"0.5", "50000"},
+		{".5", "50000"},
+		{"5.", "500000"},
+		{"-.00001", "-1"},
+		{"007.10", "710000"},
+		{"12.345670000", "1234567"}, // zeros beyond the fifth decimal are exact
+		{"12.345671", "1234568"},    // a credit rounds up
+		{"0.000000001", "1"},        // …to the next unit
+		{"-12.345679", "-1234567"},  // a debit rounds towards zero (+∞)
+		{"-0.000009", "0"},          // …possibly to zero
+		{"1820344444444444444444444444444.42624", "182034444444444444444444444444442624"}, // the largest currency amount
+	}
+	for _, tt := range tests {
+		got, err := sts.ParseCurrency(tt.in)
+		if err != nil || got.String() != tt.want {
+			t.Errorf("ParseCurrency(%q) = %v, %v; want %s", tt.in, got, err, tt.want)
+		}
+	}
+	for _, in := range []string{"", "-", ".", "-.", "+1", "1e5", "1.82044E+14", " 1", "1 ", "1,5", "1.2.3", "--1", "0x10", "١"} {
+		if got, err := sts.ParseCurrency(in); !errors.Is(err, sts.ErrRange) {
+			t.Errorf("ParseCurrency(%q) = %v, %v; want ErrRange", in, got, err)
+		}
+	}
+	long := strings.Repeat("9", 65)
+	if got, err := sts.ParseCurrency(long); !errors.Is(err, sts.ErrAmountTooLarge) {
+		t.Errorf("ParseCurrency(65 digits) = %v, %v; want ErrAmountTooLarge", got, err)
+	}
+	if got, err := sts.ParseCurrency("000" + long[1:]); err != nil || got.Cmp(bigInt(t, long[1:]+"00000")) != 0 {
+		t.Errorf("ParseCurrency(64 digits, leading zeros) = %v, %v", got, err)
+	}
+}
+
+func TestFormatCurrency(t *testing.T) {
+	tests := []struct {
+		units, want string
+	}{
+		{"0", "0.00000"},
+		{"1", "0.00001"},
+		{"-1", "-0.00001"},
+		{"99999", "0.99999"},
+		{"100000", "1.00000"},
+		{"1234567", "12.34567"},
+		{"-99994", "-0.99994"},
+		{"18204400000000000000000000000000000", "182044000000000000000000000000.00000"},
+	}
+	for _, tt := range tests {
+		v := bigInt(t, tt.units)
+		if got := sts.FormatCurrency(v); got != tt.want {
+			t.Errorf("FormatCurrency(%s) = %q, want %q", v, got, tt.want)
+		}
+		if back, err := sts.ParseCurrency(tt.want); err != nil || back.Cmp(v) != 0 {
+			t.Errorf("ParseCurrency(%q) = %v, %v; want %s", tt.want, back, err, v)
+		}
+	}
+	// CurrencyAmount.String is the formatted value (Ed. 2.2 CTSA20: 1 →
+	// 1.00004, −1 → −0.99994); −0 prints as 0.
+	for a, want := range map[sts.CurrencyAmount]string{
+		1<<14 | 8362: "1.00004", 1<<19 | 1<<14 | 8361: "-0.99994", 1 << 19: "0.00000", 1: "0.00001",
+	} {
+		if got := a.String(); got != want {
+			t.Errorf("CurrencyAmount(%#05x).String() = %q, want %q", uint32(a), got, want)
 		}
 	}
 }

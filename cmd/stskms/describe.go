@@ -63,6 +63,14 @@ func (d decimalTenths) String() string { return tenthsString(uint64(d)) }
 
 func (d decimalTenths) MarshalJSON() ([]byte, error) { return []byte(d.String()), nil }
 
+// decimalCurrency is a currency amount that prints as a signed JSON number
+// of currency units with five decimals, e.g. -0.99994.
+type decimalCurrency sts.CurrencyAmount
+
+func (d decimalCurrency) String() string { return sts.CurrencyAmount(d).String() }
+
+func (d decimalCurrency) MarshalJSON() ([]byte, error) { return []byte(d.String()), nil }
+
 // describe lists the class, subclass, CRC verdict and every field of an
 // opened token. The error is the token's verdict: nil, sts.ErrCRC, or why
 // its fields do not parse.
@@ -90,6 +98,8 @@ func tokenFields(tok sts.Token) fields {
 	switch t := tok.(type) {
 	case sts.Credit:
 		return fields{{"tid", t.TID}, {"rnd", t.RND}, {"amount", decimalTenths(t.Amount.Value())}}
+	case sts.CurrencyCredit:
+		return fields{{"tid", t.TID}, {"rnd", nil}, {"amount", decimalCurrency(t.Amount)}}
 	case sts.Management:
 		return fields{{"tid", t.TID}, {"rnd", t.RND}, managementValue(t)}
 	case sts.Test:

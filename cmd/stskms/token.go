@@ -180,8 +180,8 @@ func (t *tokenFlags) add(fs *flagSet) {
 	fs.Int64Var(&t.tid, "tid", -1, "token identifier: minutes since the base date (or --time)")
 	fs.StringVar(&t.issued, "time", "", "issue time, RFC 3339 (instead of --tid; with --bdt)")
 	fs.IntVar(&t.bdt, "bdt", 1993, "base date of --time: 1993, 2014 or 2035")
-	fs.IntVar(&t.rnd, "rnd", -1, "4-bit random number 0..15 (default: random)")
-	fs.StringVar(&t.amount, "amount", "", "class 0: credit in the subclass's unit, e.g. 25.6 (kWh)")
+	fs.IntVar(&t.rnd, "rnd", -1, "4-bit random number 0..15 (default: random; currency credit has none)")
+	fs.StringVar(&t.amount, "amount", "", "class 0: credit in the subclass's unit, e.g. 25.6 (kWh); subclass 4: currency, signed, e.g. -12.34567")
 	fs.Uint64Var(&t.mpl, "mpl", 0, "class 2/0: maximum power limit in watts")
 	fs.Uint64Var(&t.mppul, "mppul", 0, "class 2/6: maximum phase power unbalance limit in watts")
 	fs.Uint64Var(&t.register, "register", 0xFFFF, "class 2/1: register to clear (65535 = all)")
@@ -194,8 +194,9 @@ func (t *tokenFlags) add(fs *flagSet) {
 
 func runEncode(e *env, args []string) error {
 	fs := newFlags("token encode", "--class C --subclass S [--ea E --dk HEX] (--tid N | --time T --bdt Y) [--rnd N] [fields]",
-		"Encodes one credit (class 0), test (class 1, no key) or management (class 2) token and\n"+
-			"prints its 20 digits. Key change tokens come from 'stskms token keychange'.")
+		"Encodes one credit (class 0; subclass 4 is currency credit), test (class 1, no key) or\n"+
+			"management (class 2) token and prints its 20 digits. Key change tokens come from\n"+
+			"'stskms token keychange'.")
 	var t tokenFlags
 	t.add(fs)
 	c := addCipherFlags(e, fs, "dk", "decoder key in hex, canonical order (not for class 1)")
@@ -245,6 +246,9 @@ func (t *tokenFlags) credit(sub sts.Subclass) (sts.Token, string, error) {
 	if t.amount == "" {
 		return nil, "", fmt.Errorf("a credit token needs --amount")
 	}
+	if sub == sts.ElectricityCurrency {
+		return t.currencyCredit(sub)
+	}
 	tenths, err := sts.ParseTenths(t.amount)
 	if err != nil {
 		return nil, "", err
@@ -262,6 +266,31 @@ func (t *tokenFlags) credit(sub sts.Subclass) (sts.Token, string, error) {
 		note = fmt.Sprintf("amount %s is not encodable; encoded %s", t.amount, tenthsString(a.Value()))
 	}
 	return sts.Credit{Sub: sub, TID: tid, RND: rnd, Amount: a}, note, nil
+}
+
+// currencyCredit builds a currency credit token: --amount in currency
+// units, signed, no RND.
+func (t *tokenFlags) currencyCredit(sub sts.Subclass) (sts.Token, string, error) {
+	if t.rnd >= 0 {
+		return nil, "", fmt.Errorf("a currency credit token has no RND: drop --rnd")
+	}
+	units, err := sts.ParseCurrency(t.amount)
+	if err != nil {
+		return nil, "", err
+	}
+	a, err := sts.EncodeCurrencyAmount(units)
+	if err != nil {
+		return nil, "", err
+	}
+	tid, err := t.resolveTID()
+	if err != nil {
+		return nil, "", err
+	}
+	var note string
+	if a.Value().Cmp(units) != 0 || !exactCurrency(t.amount) {
+		note = fmt.Sprintf("amount %s is not encodable; encoded %s", t.amount, a)
+	}
+	return sts.CurrencyCredit{Sub: sub, TID: tid, Amount: a}, note, nil
 }
 
 func (t *tokenFlags) management(sub sts.Subclass) (sts.Token, string, error) {
@@ -349,6 +378,13 @@ func (t *tokenFlags) resolveTID() (uint32, error) {
 func exactTenths(s string) bool {
 	_, frac, _ := strings.Cut(s, ".")
 	return len(frac) <= 1 || strings.Trim(frac[1:], "0") == ""
+}
+
+// exactCurrency reports whether a decimal has no non-zero digit after the
+// fifth decimal place, so ParseCurrency did not round it.
+func exactCurrency(s string) bool {
+	_, frac, _ := strings.Cut(s, ".")
+	return len(frac) <= 5 || strings.Trim(frac[5:], "0") == ""
 }
 
 func tenthsString(v uint64) string { return fmt.Sprintf("%d.%d", v/10, v%10) }

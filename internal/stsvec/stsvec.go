@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"os"
 	"strconv"
 
@@ -48,6 +49,7 @@ type Inputs struct {
 	TID           uint32       `json:"tid"`
 	RND           uint8        `json:"rnd"`
 	AmountTenths  uint64       `json:"amount_tenths"`
+	CurrencyUnits string       `json:"currency_units"` // currency credit, in 0.00001 units (decimal integer)
 	MPL           uint64       `json:"mpl"`
 	MPLFieldHex   string       `json:"mpl_field_hex"`
 	MPPUL         uint64       `json:"mppul"`
@@ -155,12 +157,21 @@ func (v *Vector) Cipher(tables *sta.Tables) (sts.Cipher, error) {
 	return sts.NewCipher(v.EA(), dk, tables)
 }
 
-// Token builds the token the vector describes.
+// Token builds the token the vector describes: for a class 0 vector with
+// currency_units an sts.CurrencyCredit (whose Encode refuses the reserved
+// currency subclasses 5..7).
 func (v *Vector) Token() (sts.Token, error) {
 	in := &v.Inputs
 	switch {
 	case in.Class == sts.ClassTest:
 		return sts.Test{Sub: in.Subclass, MfrCode: in.MfrCode, Control: in.Control}, nil
+	case in.Class == sts.ClassCredit && in.CurrencyUnits != "":
+		units, ok := new(big.Int).SetString(in.CurrencyUnits, 10)
+		if !ok {
+			return nil, fmt.Errorf("currency_units %q is not an integer", in.CurrencyUnits)
+		}
+		a, err := sts.EncodeCurrencyAmount(units)
+		return sts.CurrencyCredit{Sub: in.Subclass, TID: in.TID, Amount: a}, err
 	case in.Class == sts.ClassCredit:
 		a, err := sts.EncodeAmount(in.AmountTenths)
 		return sts.Credit{Sub: in.Subclass, TID: in.TID, RND: in.RND, Amount: a}, err
