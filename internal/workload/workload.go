@@ -94,10 +94,15 @@ type runner struct {
 	c      Case
 	gen    *dkga.Generator
 	tables *sta.Tables
-	cipher sts.Cipher // the reused key's cipher
+	cipher sts.Cipher // the current decoder key's cipher
 	params dkga.Params
+	key    []byte // the current decoder key
 	buf    []byte
 }
+
+// resettable is a cipher that can take a new key without allocating
+// (*sta.Cipher, *misty1.Cipher).
+type resettable interface{ Reset(key []byte) error }
 
 // The fixed inputs of every token.
 var (
@@ -125,18 +130,21 @@ func newRunner(c Case, tables *sta.Tables) (*runner, error) {
 		KeyType: sts.DUTK, SGC: c.suite.sgc, TI: 1, KRN: 1, PAN: pan,
 		BaseDate: sts.BaseDate1993, EA: c.suite.ea,
 	}}
-	if !c.DeriveEach {
-		r.cipher, err = r.deriveCipher()
-	}
-	return r, err
+	return r, r.rekey()
 }
 
-func (r *runner) deriveCipher() (sts.Cipher, error) {
-	dk, err := r.gen.DecoderKey(r.params)
-	if err != nil {
-		return nil, err
+// rekey derives the decoder key of r.params and keys r.cipher with it,
+// reusing the cipher and the key buffer when it can.
+func (r *runner) rekey() error {
+	var err error
+	if r.key, err = r.gen.AppendDecoderKey(r.key[:0], r.params); err != nil {
+		return err
 	}
-	return sts.NewCipher(r.c.suite.ea, dk, r.tables)
+	if c, ok := r.cipher.(resettable); ok {
+		return c.Reset(r.key)
+	}
+	r.cipher, err = sts.NewCipher(r.c.suite.ea, r.key, r.tables)
+	return err
 }
 
 // tokens makes n tokens from index first and returns their digest.
@@ -154,14 +162,13 @@ func (r *runner) tokens(first, n int) (uint64, error) {
 
 // token returns token i's digits followed by a newline.
 func (r *runner) token(i int) ([]byte, error) {
-	c := r.cipher
 	if r.c.DeriveEach {
 		pan, err := meterPAN(i)
 		if err != nil {
 			return nil, err
 		}
 		r.params.PAN = pan
-		if c, err = r.deriveCipher(); err != nil {
+		if err := r.rekey(); err != nil {
 			return nil, err
 		}
 	}
@@ -173,7 +180,7 @@ func (r *runner) token(i int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := sts.Credit{Sub: sts.Electricity, TID: tid, RND: uint8(i & 0xF), Amount: amount}.Encode(c)
+	n, err := sts.Credit{Sub: sts.Electricity, TID: tid, RND: uint8(i & 0xF), Amount: amount}.Encode(r.cipher)
 	if err != nil {
 		return nil, err
 	}

@@ -91,12 +91,13 @@ func (p *Params) check() error {
 // cipher or MAC state between calls, so deriving many meters' keys costs one
 // DES block or one HMAC each. A Generator is not safe for concurrent use.
 type Generator struct {
-	alg Algorithm
-	des interface{ Encrypt(dst, src []byte) }
-	vk  uint64 // DKGA02: the vending key, which is XORed into the output
-	mac hash.Hash
-	msg []byte
-	sum []byte
+	alg   Algorithm
+	des   interface{ Encrypt(dst, src []byte) }
+	vk    uint64  // DKGA02: the vending key, which is XORed into the output
+	block [8]byte // DKGA02: the DES block, kept to spare an allocation
+	mac   hash.Hash
+	msg   []byte
+	sum   []byte
 }
 
 // New returns a Generator for a vending key.
@@ -126,13 +127,19 @@ func New(alg Algorithm, vendingKey []byte) (*Generator, error) {
 
 // DecoderKey derives the decoder key of a meter.
 func (g *Generator) DecoderKey(p Params) ([]byte, error) {
+	return g.AppendDecoderKey(nil, p)
+}
+
+// AppendDecoderKey appends the decoder key of a meter to dst, so a caller
+// deriving many keys can reuse one buffer.
+func (g *Generator) AppendDecoderKey(dst []byte, p Params) ([]byte, error) {
 	if err := p.check(); err != nil {
 		return nil, err
 	}
 	if g.alg == DKGA02 {
-		return g.dkga02(&p), nil
+		return g.dkga02(dst, &p), nil
 	}
-	return g.dkga04(&p)
+	return g.dkga04(dst, &p)
 }
 
 // dkga02: X = PANBlock ⊕ CtlBlock, DK = DES_VK(X) ⊕ X ⊕ VK.
@@ -140,7 +147,7 @@ func (g *Generator) DecoderKey(p Params) ([]byte, error) {
 // PANBlock is PAN digits 2..17 (the IIN without its first digit, the DRN
 // with its check digit, not the PAN check digit) as 16 hex nibbles; for a
 // DCTK the DRN digits are zero. CtlBlock is KT ‖ SGC ‖ TI ‖ KRN ‖ FFFFFF.
-func (g *Generator) dkga02(p *Params) []byte {
+func (g *Generator) dkga02(dst []byte, p *Params) []byte {
 	pan := p.PAN.String()[1:17]
 	panBlock := nibbles(pan)
 	if p.KeyType == sts.DCTK {
@@ -150,11 +157,10 @@ func (g *Generator) dkga02(p *Params) []byte {
 	ctl := uint64(p.KeyType)<<60 | bcd(uint64(p.SGC), 6)<<36 | bcd(uint64(p.TI), 2)<<28 |
 		uint64(p.KRN)<<24 | 0xFFFFFF
 	x := panBlock ^ ctl
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], x)
-	g.des.Encrypt(buf[:], buf[:])
-	binary.BigEndian.PutUint64(buf[:], binary.BigEndian.Uint64(buf[:])^x^g.vk)
-	return buf[:]
+	buf := g.block[:]
+	binary.BigEndian.PutUint64(buf, x)
+	g.des.Encrypt(buf, buf)
+	return binary.BigEndian.AppendUint64(dst, binary.BigEndian.Uint64(buf)^x^g.vk)
 }
 
 // nibbles reads decimal digits as hex nibbles ("0072" → 0x0072).
@@ -180,7 +186,7 @@ func bcd(v uint64, n int) uint64 {
 // the byte string of docs/tokens.md: the label "04" and base date, EA and
 // TI codes, a zero byte, then SGC, KT, KRN and PAN, then the key length in
 // bits as a 32-bit big-endian number.
-func (g *Generator) dkga04(p *Params) ([]byte, error) {
+func (g *Generator) dkga04(dst []byte, p *Params) ([]byte, error) {
 	size := p.EA.KeySize()
 	if size == 0 {
 		return nil, fmt.Errorf("%w: encryption algorithm %d", ErrParams, uint8(p.EA))
@@ -204,7 +210,7 @@ func (g *Generator) dkga04(p *Params) ([]byte, error) {
 	g.mac.Reset()
 	g.mac.Write(m)
 	g.sum = g.mac.Sum(g.sum[:0])
-	return append([]byte(nil), g.sum[:size]...), nil
+	return append(dst, g.sum[:size]...), nil
 }
 
 // appendDigits appends v as n ASCII decimal digits.

@@ -68,6 +68,16 @@ func (t *Tables) NewCipher64(key uint64) *Cipher {
 	return &Cipher{t: t, k: firstRegister(key)}
 }
 
+// Reset switches c to an 8-byte key in canonical order, keeping its tables,
+// without allocating (as misty1.Cipher.Reset does).
+func (c *Cipher) Reset(key []byte) error {
+	if len(key) != keySize {
+		return KeySizeError(len(key))
+	}
+	c.Rekey(binary.BigEndian.Uint64(key))
+	return nil
+}
+
 // Rekey switches c to key, keeping its tables, without allocating.
 func (c *Cipher) Rekey(key uint64) {
 	c.k = firstRegister(key)
