@@ -1,0 +1,346 @@
+// Package audit is the append-only, hash-chained audit log that the security
+// module and the KMC share: every token issued, every key loaded, every
+// registry or slot change is written to it in the same database transaction
+// as the change itself, before the answer leaves, so that the change and its
+// record commit together or not at all. [Log.Verify] (behind `stskms audit
+// verify`) detects any record edited, removed, reordered or added past the
+// end.
+//
+// It imports the standard library and package store only.
+//
+// # What is logged
+//
+// A caller logs an [Entry]: who (Actor, the authenticated role or user),
+// what (Action, such as "token.issue", "klf.load", "slot.install"), on what
+// (Subject, such as an SMID or a meter PAN) and a small JSON object of
+// Details. The log is readable by every auditor and exported in clear: it
+// must never hold key material or other secrets — no clear or wrapped keys,
+// key components, passwords or PINs, in Details or anywhere else.
+// Identifiers such as a key revision, a KCV or a fingerprint are fine.
+//
+// Details must be an I-JSON object (RFC 7493: UTF-8, no duplicate member
+// names) nested at most [MaxDepth] deep, whose numbers are integers in
+// ±(2⁵³−1) (amounts in minor units; write anything else as a string). It is
+// stored, returned and hashed in its RFC 8785 (JCS) canonical form: no
+// white space, members sorted by the UTF-16 code units of their names,
+// integers in plain decimal, strings with only '"', '\\' and the control
+// characters escaped (\b \t \n \f \r, otherwise \u00xx). At most
+// [MaxDetails] bytes in that form. Actor, Action and Subject are UTF-8
+// without control characters, at most [MaxField] bytes; Actor and Action
+// may not be empty. Anything else is refused with an [*EntryError].
+//
+// # The chain
+//
+// Records are numbered Seq = 1, 2, 3, … without gaps. Each carries the time
+// it was appended (UTC, nanoseconds), its entry, Prev (the Hash of the record
+// before it) and its own Hash:
+//
+//	Hash = SHA-256(
+//	    "stskms-audit-v1" 0x00        16 bytes: ASCII tag and a zero byte
+//	    Seq                           8 bytes, big-endian two's complement
+//	    Time                          8 bytes, big-endian two's complement:
+//	                                  nanoseconds since 1970-01-01T00:00:00Z
+//	    len(Actor)   Actor            4 bytes big-endian length, then UTF-8
+//	    len(Action)  Action           idem
+//	    len(Subject) Subject          idem
+//	    len(Details) Details          idem, the canonical JSON as stored
+//	    Prev                          32 bytes
+//	)
+//
+// The first record's Prev is the log's genesis value,
+//
+//	genesis = SHA-256("stskms-audit-genesis-v1" 0x00 || LogID)
+//
+// where LogID is 16 random bytes chosen when the log is created, so that no
+// record of one log (another installation's, a test database's) can pass
+// for one of another. An auditor can recompute all of it with any tool; in
+// Python, for a row r of audit_log (text columns as UTF-8 bytes):
+//
+//	lp = lambda b: struct.pack(">I", len(b)) + b
+//	h = hashlib.sha256(b"stskms-audit-v1\0" + struct.pack(">qq", r.seq, r.at_ns)
+//	    + lp(r.actor) + lp(r.action) + lp(r.subject) + lp(r.details) + r.prev).digest()
+//
+// # Storage
+//
+// Migrations of component "audit" create two tables: audit_log (seq, at_ns,
+// actor, action, subject, details, prev, hash), one row per record, which
+// triggers make append-only (UPDATE, DELETE and, on PostgreSQL, TRUNCATE
+// fail), and audit_head, one row (log_id, seq, hash) naming the last record.
+// [Log.Append] updates the head first in the caller's transaction: that row
+// serialises appenders on both back ends, which is what makes Seq gapless
+// and the chain linear. On SQLite a transaction holds the one write lock
+// from its start. On PostgreSQL a transaction of [Log.Tx] queues for the
+// head before it takes its snapshot; one of a plain [store.DB.Tx] that
+// meets a concurrent appender fails with a serialization failure and is run
+// again. A rolled-back transaction leaves neither a record nor a gap.
+//
+// The triggers only stop mistakes: whoever can run DDL can drop them. The
+// hash chain is what detects tampering. It cannot, by itself, detect the
+// tail of the log removed together with a rewind of the head; for that,
+// keep a [Report]'s Records and Head outside the database (print them,
+// mail them, sign them) and compare later.
+package audit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stskms/stskms/store"
+)
+
+// component is the name of the log's schema in store's migrations.
+const component = "audit"
+
+// migrations is the schema of the log. Released steps never change.
+var migrations = []store.Migration{{
+	Version: 1,
+	Name:    "hash-chained log and its head",
+	SQL: `CREATE TABLE audit_log (
+		seq     BIGINT PRIMARY KEY,
+		at_ns   BIGINT NOT NULL,
+		actor   TEXT NOT NULL,
+		action  TEXT NOT NULL,
+		subject TEXT NOT NULL,
+		details TEXT NOT NULL,
+		prev    {{blob}} NOT NULL,
+		hash    {{blob}} NOT NULL
+	);
+	CREATE TABLE audit_head (
+		one    BIGINT PRIMARY KEY CHECK (one = 1),
+		log_id {{blob}} NOT NULL,
+		seq    BIGINT NOT NULL,
+		hash   {{blob}} NOT NULL
+	)`,
+	Func: createLog,
+}}
+
+// appendOnly makes audit_log refuse changes other than INSERT, per dialect.
+var appendOnly = map[store.Dialect][]string{
+	store.SQLite: {
+		`CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+		BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`,
+		`CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+		BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END`,
+	},
+	store.PostgreSQL: {
+		`CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql
+		AS 'BEGIN RAISE EXCEPTION ''audit_log is append-only''; END'`,
+		`CREATE TRIGGER audit_log_no_change BEFORE UPDATE OR DELETE ON audit_log
+		FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()`,
+		`CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+		FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()`,
+	},
+}
+
+// createLog chooses the log's id and writes its empty head.
+func createLog(ctx context.Context, tx *store.Tx) error {
+	var id [16]byte
+	rand.Read(id[:])
+	g := genesis(id)
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_head (one, log_id, seq, hash) VALUES (1, $1, 0, $2)`,
+		id[:], g[:]); err != nil {
+		return err
+	}
+	for _, q := range appendOnly[tx.Dialect()] {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Log is the audit log of one database. It is safe for concurrent use, and
+// several processes may append to the same database at once.
+type Log struct {
+	db  *store.DB
+	id  [16]byte
+	now func() time.Time // the clock; tests set it
+}
+
+// Open migrates the log's tables in db (component "audit"), creating an
+// empty log with a new id the first time, and returns it.
+func Open(ctx context.Context, db *store.DB) (*Log, error) {
+	if err := db.Migrate(ctx, component, migrations); err != nil {
+		return nil, fmt.Errorf("audit: failed to migrate: %w", err)
+	}
+	var id []byte
+	if err := db.QueryRow(ctx, `SELECT log_id FROM audit_head WHERE one = 1`).Scan(&id); err != nil {
+		return nil, fmt.Errorf("audit: failed to read the log's head: %w", err)
+	}
+	l := &Log{db: db, now: time.Now}
+	if copy(l.id[:], id) != len(l.id) || len(id) != len(l.id) {
+		return nil, fmt.Errorf("audit: the log's id has %d bytes, want %d", len(id), len(l.id))
+	}
+	return l, nil
+}
+
+// ID returns the log's id, chosen at random when it was created, from which
+// its genesis value is derived.
+func (l *Log) ID() [16]byte { return l.id }
+
+// Append adds e to the log inside tx, the caller's transaction, so that the
+// change the record is about and the record commit together or not at all.
+// It returns the record as it will stand once tx commits; if tx is rolled
+// back, there is no record and its Seq will be used by the next one.
+//
+// tx must be a transaction of the log's database, best one of [Log.Tx]:
+// appends are serialised by the log's head, which Append updates and holds
+// for the rest of tx. In a transaction of Log.Tx, and on SQLite in any,
+// concurrent appenders wait for each other; in a plain DB.Tx on PostgreSQL
+// they fail with a serialization failure and are retried, which under load
+// can starve. As a function given to Tx may run more than once, use the
+// Record of the run that committed.
+//
+// An entry that breaks the rules of the package doc is refused with an
+// *EntryError before anything is written, leaving tx usable.
+func (l *Log) Append(ctx context.Context, tx *store.Tx, e Entry) (Record, error) {
+	p, err := e.prepare()
+	if err != nil {
+		return Record{}, err
+	}
+	return l.append(ctx, tx, p)
+}
+
+// Tx is [store.DB.Tx] for a transaction that appends to the log: it runs
+// fn in a serializable transaction of the log's database, which fn may fill
+// with any work of its own and Append calls.
+//
+// On PostgreSQL it first queues for the log's head (LOCK TABLE audit_head
+// IN EXCLUSIVE MODE, before the transaction's snapshot is taken), so that
+// appending transactions run one after the other instead of failing and
+// being retried: under a steady load, the retries of a transaction that
+// appends inside a plain DB.Tx can starve (every attempt overlaps with a
+// newer appender and fails) until DB.Tx gives up with store.ErrContention.
+// Plain SELECTs, and so Verify and Records, do not wait. Such transactions
+// are serialised from their start, so keep them short. On SQLite, where a
+// transaction holds the write lock from its start anyway, Tx is DB.Tx.
+func (l *Log) Tx(ctx context.Context, fn func(tx *store.Tx) error) error {
+	if l.db.Dialect() != store.PostgreSQL {
+		return l.db.Tx(ctx, fn)
+	}
+	return l.db.Tx(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Exec(ctx, `LOCK TABLE audit_head IN EXCLUSIVE MODE`); err != nil {
+			return fmt.Errorf("audit: failed to lock the log's head: %w", err)
+		}
+		return fn(tx)
+	})
+}
+
+// AppendNow adds e to the log in a transaction of its own (see [Log.Tx]), for
+// events that change nothing else in the database (a log-in, a self-test
+// failure).
+func (l *Log) AppendNow(ctx context.Context, e Entry) (Record, error) {
+	p, err := e.prepare()
+	if err != nil {
+		return Record{}, err
+	}
+	var r Record
+	err = l.Tx(ctx, func(tx *store.Tx) error {
+		var err error
+		r, err = l.append(ctx, tx, p)
+		return err
+	})
+	if err != nil {
+		return Record{}, err
+	}
+	return r, nil
+}
+
+func (l *Log) append(ctx context.Context, tx *store.Tx, p prepared) (Record, error) {
+	t := l.now().UTC().Round(0)
+	ns := t.UnixNano()
+	if !time.Unix(0, ns).Equal(t) {
+		return Record{}, fmt.Errorf("audit: failed to append: clock reads %v, outside the years 1678 to 2262", t)
+	}
+	var seq int64
+	var prev []byte
+	err := tx.QueryRow(ctx, `UPDATE audit_head SET seq = seq + 1 WHERE one = 1 RETURNING seq, hash`).Scan(&seq, &prev)
+	if errors.Is(err, store.ErrNotFound) {
+		return Record{}, fmt.Errorf("audit: failed to append: %w", &ChainError{Kind: Truncated, Reason: "the head is missing"})
+	}
+	if err != nil {
+		return Record{}, fmt.Errorf("audit: failed to append: %w", err)
+	}
+	r := Record{Seq: seq, Time: time.Unix(0, ns).UTC(), Entry: p.entry()}
+	if copy(r.Prev[:], prev) != len(r.Prev) || len(prev) != len(r.Prev) {
+		return Record{}, fmt.Errorf("audit: failed to append: %w",
+			&ChainError{Seq: seq - 1, Kind: Truncated, Reason: "the head's hash is malformed"})
+	}
+	r.Hash = hashRecord(seq, ns, p.actor, p.action, p.subject, p.details, &r.Prev)
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_log (seq, at_ns, actor, action, subject, details, prev, hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		seq, ns, p.actor, p.action, p.subject, string(p.details), r.Prev[:], r.Hash[:]); err != nil {
+		return Record{}, fmt.Errorf("audit: failed to append record %d: %w", seq, err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE audit_head SET hash = $1 WHERE one = 1`, r.Hash[:]); err != nil {
+		return Record{}, fmt.Errorf("audit: failed to append record %d: %w", seq, err)
+	}
+	return r, nil
+}
+
+// Record is an Entry as the log holds it. In a Record, Details is always a
+// json.RawMessage holding the canonical JSON that was hashed.
+type Record struct {
+	Seq int64 // 1, 2, 3, … in the order of appending, without gaps
+	// Time is when it was appended, in UTC to the nanosecond, by the
+	// appending process's clock: across processes it may not follow Seq,
+	// which is the order.
+	Time time.Time
+	Entry
+	Prev [32]byte // Hash of the record before, or the log's genesis value
+	Hash [32]byte // SHA-256 over the record as the package doc says
+}
+
+// selectRecords is the query of Records and Verify, followed by a WHERE.
+const selectRecords = `SELECT seq, at_ns, actor, action, subject, details, prev, hash FROM audit_log `
+
+// Records calls fn with every record whose Seq is from or more, in Seq
+// order, streaming them from the database, until fn returns an error, which
+// Records then returns as is. It does not verify the chain (Verify does);
+// a record whose prev or hash column is not 32 bytes long ends it with a
+// *ChainError of kind Edited.
+func (l *Log) Records(ctx context.Context, from int64, fn func(Record) error) error {
+	rows, err := l.db.Query(ctx, selectRecords+`WHERE seq >= $1 ORDER BY seq`, from)
+	if err != nil {
+		return fmt.Errorf("audit: failed to read records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r Record
+		if err := scanRecord(rows, &r); err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("audit: failed to read records: %w", err)
+	}
+	return nil
+}
+
+// scanner is *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// scanRecord reads a row of selectRecords into r.
+func scanRecord(rows scanner, r *Record) error {
+	var ns int64
+	var details string
+	var prev, hash []byte
+	if err := rows.Scan(&r.Seq, &ns, &r.Actor, &r.Action, &r.Subject, &details, &prev, &hash); err != nil {
+		return fmt.Errorf("audit: failed to read records: %w", err)
+	}
+	r.Time = time.Unix(0, ns).UTC()
+	r.Details = json.RawMessage(details)
+	if len(prev) != len(r.Prev) || len(hash) != len(r.Hash) {
+		return &ChainError{Seq: r.Seq, Kind: Edited, Reason: "prev or hash is not 32 bytes long"}
+	}
+	copy(r.Prev[:], prev)
+	copy(r.Hash[:], hash)
+	return nil
+}
