@@ -49,7 +49,9 @@ func commands() map[string]*command {
 			"parse": {summary: "print every record in a mail body or file as JSON, with its CRC checks", run: runRecordsParse},
 			"wrap":  {summary: "turn one-line records into Record-in-Email form", run: runRecordsWrap},
 		}},
-		"demo": {summary: "show tokens issued and accepted by a simulated meter", run: runDemo},
+		"kmc":     kmcCommand(),
+		"gateway": gatewayCommand(),
+		"demo":    {summary: "show tokens issued and accepted by a simulated meter", run: runDemo},
 		"bench": {summary: "measure stskms", sub: map[string]*command{
 			"tokens": {summary: "the fixed token workload of four cases (µs/token, tokens/s, digest)", run: runBenchTokens},
 		}},

@@ -26,6 +26,7 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("STSKMS_STA_TABLES", "")
+			env.Setenv("GORACE", "atexit_sleep_ms=0") // race-built children need not linger 1 s
 			return os.WriteFile(filepath.Join(env.WorkDir, "sta-test-tables.json"), tables, 0o644)
 		},
 	})

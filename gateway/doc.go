@@ -1,0 +1,41 @@
+// Package gateway is the KMS E-mail Gateway of STS 600-9-2: security-module
+// owners reach the KMC by plain e-mail. It accepts request mail over SMTP or
+// LMTP, stores it before answering 250, decides by the rules of
+// STS 600-9-2 §4 and §8.2 and RFC 3834 whether to reply at all, runs the
+// requested service against the KMC, and queues and sends exactly one final
+// reply per accepted request, whose X-Gateway-Result header follows
+// STS 600-9-2 §8.3.2. docs/gateway.md is the integrator's guide.
+//
+// # Services
+//
+// The Subject starts with the service code: {KMS:Help}, {KMS:GetPublicKey},
+// {KMS:GetKlfStsEd2} (a VKLOAD.REQ.1 in the body or in a file-of-records
+// attachment; the Key Load File comes back as a text/plain attachment) and
+// {KMS:SmUpdateStsEd2} (STS Association senders only). Services lists
+// them; HelpText and docs/gateway.md are generated from the same
+// definitions and from Codes.
+//
+// # Rooms
+//
+//   - Decide (policy.go) is the pure "reply or ignore, and why" of a parsed
+//     mail (ParseMessage, message.go), one rule per Reason.
+//   - Result and Codes (result.go, codes.go) are the wire vocabulary;
+//     errors are data (*ServiceError), rendered only by Result.Header.
+//   - The queue (queue.go) is a state machine in package store: a message
+//     is received, claimed by a worker with a lease, and finished (replied,
+//     ignored, failed) in the same transaction that stores its reply in
+//     the outbox; a crashed worker's claim expires and is taken over. The
+//     KMC's IssueKLF is idempotent per request, so a retried request gets
+//     the same Key Load File.
+//   - The sender (sender.go) sends the outbox through a relay with
+//     exponential back-off.
+//   - Flood protection (ratelimit.go): token buckets per reply address,
+//     domain and module; deferral, then blocks stored in the database.
+//   - Sender authenticity (auth.go): SPF, DKIM and DMARC, recorded or
+//     required.
+//
+// The gateway reaches the KMC only through the KMC interface; it imports
+// records, records/armor and store, never kmc, sm or keystore. Client-facing
+// text is generic: causes of failures go to the log (log/slog), never into
+// a reply.
+package gateway

@@ -1,0 +1,315 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	netsmtp "net/smtp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/stskms/stskms/store"
+	"github.com/stskms/stskms/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+// clock is a settable clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// sinkMsg is one message the sink relay took.
+type sinkMsg struct {
+	from   string
+	to     []string
+	notify []smtp.DSNNotify
+	data   []byte
+}
+
+// sink is a real go-smtp server acting as the gateway's relay: it records
+// what it is given. fail, if set, may refuse a message.
+type sink struct {
+	mu     sync.Mutex
+	msgs   []sinkMsg
+	fail   func(n int) error // n counts DATA commands from 1
+	n      int
+	notify chan struct{}
+	addr   string
+	srv    *smtp.Server
+}
+
+func newSink(t testing.TB, setup ...func(*smtp.Server, *sink)) *sink {
+	s := &sink{notify: make(chan struct{}, 1000)}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }))
+	srv.Domain = "relay.test"
+	srv.EnableDSN = true
+	srv.AllowInsecureAuth = true
+	srv.ErrorLog = nopLogger{}
+	for _, f := range setup {
+		f(srv, s)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr, s.srv = l.Addr().String(), srv
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return s
+}
+
+func (s *sink) messages() []sinkMsg {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]sinkMsg(nil), s.msgs...)
+}
+
+func (s *sink) reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.msgs = nil
+}
+
+type sinkSession struct {
+	s      *sink
+	from   string
+	to     []string
+	notify []smtp.DSNNotify
+}
+
+func (ss *sinkSession) Reset()        { ss.from, ss.to, ss.notify = "", nil, nil }
+func (ss *sinkSession) Logout() error { return nil }
+func (ss *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+	ss.from = from
+	return nil
+}
+func (ss *sinkSession) Rcpt(to string, o *smtp.RcptOptions) error {
+	ss.to = append(ss.to, to)
+	if o != nil {
+		ss.notify = o.Notify
+	}
+	return nil
+}
+func (ss *sinkSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s := ss.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n++
+	if s.fail != nil {
+		if err := s.fail(s.n); err != nil {
+			return err
+		}
+	}
+	s.msgs = append(s.msgs, sinkMsg{from: ss.from, to: ss.to, notify: ss.notify, data: b})
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// testLogger logs to the test's log while the test runs.
+func testLogger(t testing.TB) *slog.Logger {
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.done = true
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct {
+	mu   sync.Mutex
+	t    testing.TB
+	done bool
+}
+
+func (w *testWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimSpace(string(b)))
+	}
+	return len(b), nil
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Printf(string, ...any) {}
+func (nopLogger) Println(...any)        {}
+
+// harness is a gateway with its database, a fake KMC, a sink relay and a
+// listening SMTP server.
+type harness struct {
+	t     testing.TB
+	db    *store.DB
+	clock *clock
+	kmc   *fakeKMC
+	sink  *sink
+	cfg   Config
+	gw    *Gateway
+	srv   *smtp.Server
+	addr  string
+	opts  ServerOptions
+}
+
+func newHarness(t testing.TB, db *store.DB, edit func(*Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, db: db, clock: newClock(), sink: newSink(t)}
+	h.kmc = newFakeKMC(t, h.clock.Now)
+	h.cfg = Config{
+		Address:     gwAddr,
+		STSASenders: []string{"registry@sts.example.org"},
+		Now:         h.clock.Now,
+		Limits:      &Limits{}, // no flood protection unless a test sets it
+		Logger:      testLogger(t),
+	}
+	if edit != nil {
+		edit(&h.cfg)
+	}
+	h.start()
+	return h
+}
+
+// start makes the gateway and its server (again, after a crash).
+func (h *harness) start() {
+	h.t.Helper()
+	gw, err := New(context.Background(), h.db, h.kmc, &Relay{Addr: h.sink.addr, Hostname: "kms.example.com"}, h.cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.gw = gw
+	h.srv = gw.NewServer(h.opts)
+	h.srv.ErrorLog = nopLogger{}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.addr = l.Addr().String()
+	go h.srv.Serve(l)
+	srv := h.srv
+	h.t.Cleanup(func() { srv.Close() })
+}
+
+// restart simulates a crash and restart of the gateway process: a new
+// Gateway on the same database, its old one abandoned mid-work.
+func (h *harness) restart() {
+	h.t.Helper()
+	h.srv.Close()
+	h.start()
+}
+
+// send submits a message over SMTP with net/smtp, as a mail client's
+// server would.
+func (h *harness) send(from string, to []string, raw string) error {
+	return netsmtp.SendMail(h.addr, nil, from, to, []byte(raw))
+}
+
+// request sends a request from alice to the gateway, failing the test if
+// the gateway does not take it.
+func (h *harness) request(raw string) {
+	h.t.Helper()
+	if err := h.send(alice, []string{gwAddr}, raw); err != nil {
+		h.t.Fatalf("send: %v", err)
+	}
+}
+
+// drain processes and sends until there is nothing due.
+func (h *harness) drain() {
+	h.t.Helper()
+	ctx := context.Background()
+	for {
+		p, err := h.gw.ProcessNext(ctx)
+		if err != nil {
+			h.t.Fatalf("ProcessNext: %v", err)
+		}
+		s, err := h.gw.SendNext(ctx)
+		if err != nil {
+			h.t.Fatalf("SendNext: %v", err)
+		}
+		if !p && !s {
+			return
+		}
+	}
+}
+
+// replies returns what the relay got, parsed.
+func (h *harness) replies() []*parsedReply {
+	h.t.Helper()
+	var out []*parsedReply
+	for _, m := range h.sink.messages() {
+		out = append(out, readReply(h.t, m.data))
+	}
+	return out
+}
+
+// one returns the only reply, failing otherwise.
+func (h *harness) one() *parsedReply {
+	h.t.Helper()
+	r := h.replies()
+	if len(r) != 1 {
+		h.t.Fatalf("%d replies, want 1", len(r))
+	}
+	return r[0]
+}
+
+// queue returns the queue.
+func (h *harness) queue() []QueueEntry {
+	h.t.Helper()
+	q, err := h.gw.Queue(context.Background())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return q
+}
+
+func netDial(addr string) (net.Conn, error) { return net.Dial("tcp", addr) }
+
+var errCrash = errors.New("simulated crash")
+
+// crashAt makes the gateway stop at point once, as if killed there.
+func (h *harness) crashAt(point string) {
+	var once sync.Once
+	h.gw.hook = func(p string) error {
+		crash := false
+		if p == point {
+			once.Do(func() { crash = true })
+		}
+		if crash {
+			return errCrash
+		}
+		return nil
+	}
+}
+
+// each runs fn on SQLite and PostgreSQL.
+func each(t *testing.T, fn func(t *testing.T, db *store.DB)) { storetest.Each(t, fn) }
+
+// subjectOf returns the decoded Subject of a reply.
+func subjectOf(p *parsedReply) string { return strings.TrimSpace(p.header.Get("Subject")) }

@@ -1,0 +1,504 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/stskms/stskms/store"
+)
+
+// component is the gateway's schema in store's migrations.
+const component = "gateway"
+
+// migrations is the schema of the mail queue. Released steps never change.
+//
+// gateway_mail holds every accepted message and its state:
+//
+//	received ──claim──▶ processing ──finish──▶ replied | ignored | failed
+//	    ▲                   │
+//	    └──── defer ────────┘   (rate limit, transient failure: next_ns later)
+//
+// A claim sets lease_ns and bumps attempts, which is the claim's fencing
+// token: finish and defer only apply while attempts is still the claim's, so
+// a worker whose lease expired and was taken over can change nothing. A
+// claim whose lease expired (its worker crashed) is claimed again.
+//
+// gateway_outbox holds every reply, written in the same transaction as the
+// state change it answers, at most one per (mail, kind): the final result
+// ("final") and the notices ("deferred", "blocked"). It is sent from there:
+// pending ──▶ sending (leased) ──▶ sent | failed.
+//
+// gateway_block holds the blocks of the flood protection.
+var migrations = []store.Migration{{
+	Version: 1,
+	Name:    "mail queue, outbox and blocks",
+	SQL: `CREATE TABLE gateway_mail (
+		id          {{autoid}},
+		ref         TEXT   NOT NULL UNIQUE,
+		received_ns BIGINT NOT NULL,
+		mail_from   TEXT   NOT NULL,
+		rcpt        TEXT   NOT NULL,
+		remote_addr TEXT   NOT NULL,
+		helo        TEXT   NOT NULL,
+		size        BIGINT NOT NULL,
+		truncated   BIGINT NOT NULL,
+		raw         {{blob}} NOT NULL,
+		state       TEXT   NOT NULL,
+		attempts    BIGINT NOT NULL,
+		next_ns     BIGINT NOT NULL,
+		lease_ns    BIGINT NOT NULL,
+		admitted    BIGINT NOT NULL,
+		reason      TEXT   NOT NULL,
+		service     TEXT   NOT NULL,
+		result      TEXT   NOT NULL,
+		auth        TEXT   NOT NULL,
+		done_ns     BIGINT NOT NULL
+	);
+	CREATE INDEX gateway_mail_due ON gateway_mail (state, next_ns, id);
+	CREATE INDEX gateway_mail_lease ON gateway_mail (state, lease_ns);
+	CREATE TABLE gateway_outbox (
+		id          {{autoid}},
+		mail_id     BIGINT NOT NULL REFERENCES gateway_mail (id),
+		kind        TEXT   NOT NULL,
+		env_from    TEXT   NOT NULL,
+		rcpt        TEXT   NOT NULL,
+		message_id  TEXT   NOT NULL,
+		result      TEXT   NOT NULL,
+		data        {{blob}} NOT NULL,
+		state       TEXT   NOT NULL,
+		attempts    BIGINT NOT NULL,
+		next_ns     BIGINT NOT NULL,
+		lease_ns    BIGINT NOT NULL,
+		last_error  TEXT   NOT NULL,
+		created_ns  BIGINT NOT NULL,
+		sent_ns     BIGINT NOT NULL,
+		UNIQUE (mail_id, kind)
+	);
+	CREATE INDEX gateway_outbox_due ON gateway_outbox (state, next_ns, id);
+	CREATE INDEX gateway_outbox_lease ON gateway_outbox (state, lease_ns);
+	CREATE TABLE gateway_block (
+		block_key  TEXT   PRIMARY KEY,
+		until_ns   BIGINT NOT NULL,
+		created_ns BIGINT NOT NULL,
+		reason     TEXT   NOT NULL
+	)`,
+}}
+
+// States of a request mail.
+const (
+	StateReceived   = "received"
+	StateProcessing = "processing"
+	StateReplied    = "replied"
+	StateIgnored    = "ignored"
+	StateFailed     = "failed"
+)
+
+// States of a reply in the outbox.
+const (
+	OutPending = "pending"
+	OutSending = "sending"
+	OutSent    = "sent"
+	OutFailed  = "failed"
+)
+
+// Kinds of replies: at most one of each per request.
+const (
+	kindFinal    = "final"
+	kindDeferred = "deferred"
+	kindBlocked  = "blocked"
+)
+
+// errLostClaim: the claim's lease expired and another worker took the
+// message over; the work done under it is dropped.
+var errLostClaim = errors.New("gateway: claim lost to another worker")
+
+func newRef() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func ns(t time.Time) int64 { return t.UnixNano() }
+
+// accept stores a received message, state received, due now. It returns
+// once the transaction is committed (durable).
+func (g *Gateway) accept(ctx context.Context, env Envelope, raw []byte, size int64, truncated bool) (string, error) {
+	ref := newRef()
+	now := ns(env.Received)
+	err := g.db.Tx(ctx, func(tx *store.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO gateway_mail (ref, received_ns, mail_from, rcpt, remote_addr, helo,
+			size, truncated, raw, state, attempts, next_ns, lease_ns, admitted, reason, service, result, auth, done_ns)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $2, 0, 0, '', '', '', '', 0)`,
+			ref, now, env.From, strings.Join(env.To, "\n"), env.RemoteAddr, env.Helo, size, b2i(truncated), raw, StateReceived)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("gateway: failed to store message: %w", err)
+	}
+	g.mailReady.kick()
+	return ref, nil
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// claimed is a request mail claimed by a worker.
+type claimed struct {
+	id       int64
+	ref      string
+	attempts int64 // the claim's fencing token
+	admitted bool
+	env      Envelope
+	raw      []byte
+	size     int64
+	trunc    bool
+	deferred bool // a Deferred notice was queued already
+}
+
+// claim takes the next due request mail (received and due, or processing
+// with an expired lease), or returns nil.
+func (g *Gateway) claim(ctx context.Context) (*claimed, error) {
+	now := g.now()
+	var c *claimed
+	err := g.db.Tx(ctx, func(tx *store.Tx) error {
+		c = nil
+		id, err := due(ctx, tx, "gateway_mail", StateReceived, StateProcessing, now)
+		if err != nil || id == 0 {
+			return err
+		}
+		cl := &claimed{id: id}
+		var from, rcpt string
+		var received, trunc, admitted, notices int64
+		err = tx.QueryRow(ctx, `SELECT m.ref, m.attempts, m.admitted, m.mail_from, m.rcpt, m.remote_addr, m.helo,
+			m.received_ns, m.raw, m.size, m.truncated,
+			(SELECT COUNT(*) FROM gateway_outbox o WHERE o.mail_id = m.id AND o.kind = $2)
+			FROM gateway_mail m WHERE m.id = $1`, id, kindDeferred).Scan(
+			&cl.ref, &cl.attempts, &admitted, &from, &rcpt, &cl.env.RemoteAddr, &cl.env.Helo,
+			&received, &cl.raw, &cl.size, &trunc, &notices)
+		if err != nil {
+			return err
+		}
+		cl.attempts++
+		cl.admitted, cl.trunc, cl.deferred = admitted != 0, trunc != 0, notices > 0
+		cl.env.From = from
+		if rcpt != "" {
+			cl.env.To = strings.Split(rcpt, "\n")
+		}
+		cl.env.Received = time.Unix(0, received)
+		if _, err := tx.Exec(ctx, `UPDATE gateway_mail SET state = $2, attempts = $3, lease_ns = $4 WHERE id = $1`,
+			id, StateProcessing, cl.attempts, ns(now.Add(g.cfg.Lease))); err != nil {
+			return err
+		}
+		c = cl
+		return nil
+	})
+	return c, err
+}
+
+// due returns the id of the next row of table to claim at now (0 if none):
+// a leased row whose lease expired (its worker died), else the earliest
+// waiting row that is due. Each is one index range scan.
+func due(ctx context.Context, tx *store.Tx, table, waiting, leased string, now time.Time) (int64, error) {
+	var id int64
+	err := tx.QueryRow(ctx, `SELECT id FROM `+table+` WHERE state = $1 AND lease_ns <= $2 LIMIT 1`,
+		leased, ns(now)).Scan(&id)
+	if errors.Is(err, store.ErrNotFound) {
+		err = tx.QueryRow(ctx, `SELECT id FROM `+table+` WHERE state = $1 AND next_ns <= $2
+			ORDER BY next_ns, id LIMIT 1`, waiting, ns(now)).Scan(&id)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	return id, err
+}
+
+// outMsg is a reply to queue.
+type outMsg struct {
+	kind      string
+	to        []string
+	messageID string
+	result    Result
+	data      []byte
+}
+
+// mailUpdate is how a worker leaves a claimed mail.
+type mailUpdate struct {
+	state    string // StateReceived (deferred), StateReplied, StateIgnored, StateFailed
+	next     time.Time
+	admitted bool
+	reason   Reason
+	service  string
+	result   string
+	auth     string
+	block    *blockRecord
+	out      []outMsg
+}
+
+type blockRecord struct {
+	key    string
+	until  time.Time
+	reason string
+}
+
+// finish applies u to the claimed mail and queues its replies, in one
+// transaction, if the claim still holds; else errLostClaim.
+func (g *Gateway) finish(ctx context.Context, c *claimed, u mailUpdate) error {
+	now := g.now()
+	err := g.db.Tx(ctx, func(tx *store.Tx) error {
+		var done int64
+		if u.state != StateReceived {
+			done = ns(now)
+		}
+		next := ns(u.next)
+		if u.next.IsZero() {
+			next = ns(now)
+		}
+		res, err := tx.Exec(ctx, `UPDATE gateway_mail SET state = $3, next_ns = $4, lease_ns = 0, admitted = $5,
+			reason = $6, service = $7, result = $8, auth = $9, done_ns = $10
+			WHERE id = $1 AND attempts = $2 AND state = $11`,
+			c.id, c.attempts, u.state, next, b2i(u.admitted), string(u.reason), u.service, u.result, u.auth, done,
+			StateProcessing)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return errLostClaim
+		}
+		if b := u.block; b != nil {
+			if _, err := tx.Exec(ctx, `INSERT INTO gateway_block (block_key, until_ns, created_ns, reason)
+				VALUES ($1, $2, $3, $4)
+				ON CONFLICT (block_key) DO UPDATE SET until_ns = excluded.until_ns,
+					created_ns = excluded.created_ns, reason = excluded.reason`,
+				b.key, ns(b.until), ns(now), b.reason); err != nil {
+				return err
+			}
+		}
+		for _, o := range u.out {
+			if _, err := tx.Exec(ctx, `INSERT INTO gateway_outbox (mail_id, kind, env_from, rcpt, message_id, result,
+				data, state, attempts, next_ns, lease_ns, last_error, created_ns, sent_ns)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 0, '', $9, 0)
+				ON CONFLICT (mail_id, kind) DO NOTHING`,
+				c.id, o.kind, g.cfg.EnvelopeSender, strings.Join(o.to, "\n"), o.messageID, o.result.Header(),
+				o.data, OutPending, ns(now)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil && len(u.out) > 0 {
+		g.outReady.kick()
+	}
+	return err
+}
+
+// activeBlock returns the end of the block on any of keys, or the zero
+// time.
+func (g *Gateway) activeBlock(ctx context.Context, keys []string) (time.Time, string, error) {
+	now := ns(g.now())
+	for _, k := range keys {
+		var until int64
+		err := g.db.QueryRow(ctx, `SELECT until_ns FROM gateway_block WHERE block_key = $1 AND until_ns > $2`,
+			k, now).Scan(&until)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return time.Time{}, "", err
+		}
+		return time.Unix(0, until), k, nil
+	}
+	return time.Time{}, "", nil
+}
+
+// Block is an active block of the flood protection.
+type Block struct {
+	// Key is what is blocked: "addr:<address>", "domain:<domain>" or
+	// "module:<vendor>:<id>".
+	Key     string
+	Until   time.Time
+	Created time.Time
+	Reason  string
+}
+
+// Blocks lists the blocks in force.
+func (g *Gateway) Blocks(ctx context.Context) ([]Block, error) {
+	rows, err := g.db.Query(ctx, `SELECT block_key, until_ns, created_ns, reason FROM gateway_block
+		WHERE until_ns > $1 ORDER BY block_key`, ns(g.now()))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Block
+	for rows.Next() {
+		var b Block
+		var until, created int64
+		if err := rows.Scan(&b.Key, &until, &created, &b.Reason); err != nil {
+			return nil, err
+		}
+		b.Until, b.Created = time.Unix(0, until).UTC(), time.Unix(0, created).UTC()
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// Unblock lifts the block on key; it reports whether there was one. The
+// in-process rate of the key is reset too.
+func (g *Gateway) Unblock(ctx context.Context, key string) (bool, error) {
+	res, err := g.db.Exec(ctx, `DELETE FROM gateway_block WHERE block_key = $1`, key)
+	if err != nil {
+		return false, err
+	}
+	g.limits.reset(key)
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// outbound is a reply claimed for sending.
+type outbound struct {
+	id       int64
+	attempts int64
+	from     string
+	to       []string
+	data     []byte
+	created  time.Time
+}
+
+// claimOut takes the next reply due for sending, or returns nil.
+func (g *Gateway) claimOut(ctx context.Context) (*outbound, error) {
+	now := g.now()
+	var o *outbound
+	err := g.db.Tx(ctx, func(tx *store.Tx) error {
+		o = nil
+		id, err := due(ctx, tx, "gateway_outbox", OutPending, OutSending, now)
+		if err != nil || id == 0 {
+			return err
+		}
+		ob := &outbound{id: id}
+		var rcpt string
+		var created int64
+		if err := tx.QueryRow(ctx, `SELECT attempts, env_from, rcpt, data, created_ns FROM gateway_outbox WHERE id = $1`,
+			id).Scan(&ob.attempts, &ob.from, &rcpt, &ob.data, &created); err != nil {
+			return err
+		}
+		ob.attempts++
+		ob.to = strings.Split(rcpt, "\n")
+		ob.created = time.Unix(0, created)
+		if _, err := tx.Exec(ctx, `UPDATE gateway_outbox SET state = $2, attempts = $3, lease_ns = $4 WHERE id = $1`,
+			id, OutSending, ob.attempts, ns(now.Add(g.cfg.Lease))); err != nil {
+			return err
+		}
+		o = ob
+		return nil
+	})
+	return o, err
+}
+
+// finishOut records the outcome of a send: sent, failed for good, or
+// pending again at next.
+func (g *Gateway) finishOut(ctx context.Context, o *outbound, state string, next time.Time, lastErr string) error {
+	now := g.now()
+	return g.db.Tx(ctx, func(tx *store.Tx) error {
+		var sent int64
+		if state == OutSent {
+			sent = ns(now)
+		}
+		if len(lastErr) > 500 {
+			lastErr = lastErr[:500]
+		}
+		res, err := tx.Exec(ctx, `UPDATE gateway_outbox SET state = $3, next_ns = $4, lease_ns = 0, last_error = $5,
+			sent_ns = $6 WHERE id = $1 AND attempts = $2 AND state = $7`,
+			o.id, o.attempts, state, ns(next), lastErr, sent, OutSending)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n != 1 {
+			return errLostClaim
+		}
+		return nil
+	})
+}
+
+// QueueEntry is one request mail and its replies, for operators and tests.
+type QueueEntry struct {
+	ID       int64
+	Ref      string
+	Received time.Time
+	From     string
+	State    string
+	Attempts int
+	Reason   string
+	Service  string
+	Result   string
+	Auth     string
+	Replies  []OutboxEntry
+}
+
+// OutboxEntry is one reply.
+type OutboxEntry struct {
+	Kind      string
+	To        []string
+	MessageID string
+	Result    string
+	State     string
+	Attempts  int
+	LastError string
+}
+
+// Queue lists the request mails, oldest first, with their replies.
+func (g *Gateway) Queue(ctx context.Context) ([]QueueEntry, error) {
+	rows, err := g.db.Query(ctx, `SELECT id, ref, received_ns, mail_from, state, attempts, reason, service, result, auth
+		FROM gateway_mail ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	var out []QueueEntry
+	idx := map[int64]int{}
+	for rows.Next() {
+		var e QueueEntry
+		var received, attempts int64
+		if err := rows.Scan(&e.ID, &e.Ref, &received, &e.From, &e.State, &attempts, &e.Reason, &e.Service,
+			&e.Result, &e.Auth); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		e.Received, e.Attempts = time.Unix(0, received).UTC(), int(attempts)
+		idx[e.ID] = len(out)
+		out = append(out, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = g.db.Query(ctx, `SELECT mail_id, kind, rcpt, message_id, result, state, attempts, last_error
+		FROM gateway_outbox ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, attempts int64
+		var o OutboxEntry
+		var rcpt string
+		if err := rows.Scan(&id, &o.Kind, &rcpt, &o.MessageID, &o.Result, &o.State, &attempts, &o.LastError); err != nil {
+			return nil, err
+		}
+		o.To, o.Attempts = strings.Split(rcpt, "\n"), int(attempts)
+		if i, ok := idx[id]; ok {
+			out[i].Replies = append(out[i].Replies, o)
+		}
+	}
+	return out, rows.Err()
+}

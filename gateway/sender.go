@@ -1,0 +1,199 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Sender hands a reply to the mail system.
+type Sender interface {
+	// Send delivers msg from the envelope sender from ("" is <>) to the
+	// recipients. An error wrapping ErrPermanent will not succeed if
+	// tried again; any other is retried.
+	Send(ctx context.Context, from string, to []string, msg []byte) error
+}
+
+// ErrPermanent marks a send the relay refused for good (5xx).
+var ErrPermanent = errors.New("gateway: relay refused the message permanently")
+
+// Relay sends replies through an SMTP relay (submission): the site's MTA,
+// Postfix on loopback, or a provider's submission port.
+type Relay struct {
+	// Addr is host:port of the relay.
+	Addr string
+	// Hostname is the name given in EHLO (default "localhost").
+	Hostname string
+	// TLS, if set, is used for STARTTLS, which is then required: a relay
+	// that does not offer it is an error. Without TLS, STARTTLS is used
+	// only if the relay offers it, with the system's roots and Addr's
+	// host name (never on loopback, where there is nothing to protect).
+	TLS *tls.Config
+	// Username and Password, if set, authenticate with AUTH PLAIN, only
+	// over TLS or to a loopback relay.
+	Username, Password string
+	// Timeout bounds one send (default 1 minute).
+	Timeout time.Duration
+}
+
+// Send implements Sender. It asks the relay not to send delivery status
+// notifications (RCPT NOTIFY=NEVER, RFC 3834 §3.3) where the relay offers
+// DSN.
+func (r *Relay) Send(ctx context.Context, from string, to []string, msg []byte) (err error) {
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	defer func() {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) && se.Code >= 500 {
+			err = fmt.Errorf("%w: %w", ErrPermanent, err)
+		} else if err != nil {
+			err = fmt.Errorf("gateway: relay %s: %w", r.Addr, err)
+		}
+	}()
+	name := r.Hostname
+	if name == "" {
+		name = "localhost"
+	}
+	host, _, _ := net.SplitHostPort(r.Addr)
+	loopback := isLoopback(host)
+
+	c, err := r.dial(ctx, timeout, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { c.Close() }()
+	if err := c.Hello(name); err != nil {
+		return err
+	}
+	offered, _ := c.Extension("STARTTLS")
+	secure := false
+	switch {
+	case r.TLS != nil && !offered:
+		return errors.New("relay does not offer STARTTLS")
+	case r.TLS != nil || offered && !loopback:
+		// go-smtp starts TLS only on a fresh connection.
+		c.Close()
+		cfg := r.TLS
+		if cfg == nil {
+			cfg = &tls.Config{ServerName: host}
+		}
+		if c, err = r.dial(ctx, timeout, cfg); err != nil {
+			return err
+		}
+		if err := c.Hello(name); err != nil {
+			return err
+		}
+		secure = true
+	}
+	if r.Username != "" {
+		if !secure && !loopback {
+			return errors.New("refusing to send the relay password without TLS")
+		}
+		if err := c.Auth(sasl.NewPlainClient("", r.Username, r.Password)); err != nil {
+			return err
+		}
+	}
+	if err := c.Mail(from, nil); err != nil {
+		return err
+	}
+	var ropts *smtp.RcptOptions
+	if ok, _ := c.Extension("DSN"); ok {
+		ropts = &smtp.RcptOptions{Notify: []smtp.DSNNotify{smtp.DSNNotifyNever}}
+	}
+	for _, rcpt := range to {
+		if err := c.Rcpt(rcpt, ropts); err != nil {
+			return err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	c.Quit()
+	return nil
+}
+
+// dial connects to the relay, with STARTTLS under cfg if not nil; the
+// connection closes when ctx ends.
+func (r *Relay) dial(ctx context.Context, timeout time.Duration, cfg *tls.Config) (*smtp.Client, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", r.Addr)
+	if err != nil {
+		return nil, err
+	}
+	context.AfterFunc(ctx, func() { conn.Close() })
+	var c *smtp.Client
+	if cfg != nil {
+		if c, err = smtp.NewClientStartTLS(conn, cfg); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("STARTTLS: %w", err)
+		}
+	} else {
+		c = smtp.NewClient(conn)
+	}
+	c.CommandTimeout, c.SubmissionTimeout = timeout, timeout
+	return c, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// SendNext sends the next due reply, if any, and reports whether there was
+// one. A failed send is retried with exponential back-off (RetryBase,
+// doubling up to RetryMax) until GiveUpAfter, or given up at once on a
+// permanent refusal.
+func (g *Gateway) SendNext(ctx context.Context) (bool, error) {
+	if g.sender == nil {
+		return false, ErrNotConfigured
+	}
+	o, err := g.claimOut(ctx)
+	if err != nil || o == nil {
+		return false, err
+	}
+	if err := g.at("sending"); err != nil {
+		return true, err
+	}
+	serr := g.sender.Send(ctx, g.cfg.EnvelopeSender, o.to, o.data)
+	if serr == nil {
+		if err := g.at("sent"); err != nil {
+			return true, err
+		}
+	}
+	now := g.now()
+	state, next, msg := OutSent, now, ""
+	switch {
+	case serr == nil:
+	case errors.Is(serr, ErrPermanent) || now.Sub(o.created) >= g.cfg.GiveUpAfter:
+		state, msg = OutFailed, serr.Error()
+		g.log.Error("gateway: reply not delivered, giving up", "id", o.id, "err", serr)
+	default:
+		next, msg = now.Add(g.backoff(o.attempts)), serr.Error()
+		state = OutPending
+		g.log.Warn("gateway: reply not delivered, will retry", "id", o.id, "err", serr, "next", next)
+	}
+	if err := g.finishOut(ctx, o, state, next, msg); err != nil && !errors.Is(err, errLostClaim) {
+		return true, err
+	}
+	return true, nil
+}

@@ -1,0 +1,447 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stskms/stskms/records"
+	"github.com/stskms/stskms/records/armor"
+)
+
+// ProcessNext processes the next due request mail, if any, and reports
+// whether there was one. Run calls it in a loop; tests call it directly.
+func (g *Gateway) ProcessNext(ctx context.Context) (bool, error) {
+	if g.kmc == nil {
+		return false, ErrNotConfigured
+	}
+	c, err := g.claim(ctx)
+	if err != nil || c == nil {
+		return false, err
+	}
+	if err := g.at("claimed"); err != nil {
+		return true, err
+	}
+	err = g.process(ctx, c)
+	if errors.Is(err, errLostClaim) {
+		g.log.Warn("gateway: claim lost; another worker took the mail over", "ref", c.ref)
+		return true, nil
+	}
+	return true, err
+}
+
+// job is a request made ready for its service.
+type job struct {
+	request string      // GetKlfStsEd2: the one-line VKLOAD.REQ.1
+	module  string      // GetKlfStsEd2: "vendor:id" of its SMID, if it parses
+	file    *Attachment // SmUpdateStsEd2: the update file
+	fail    *Result     // a final error found while preparing
+}
+
+// outcome is what a service produced.
+type outcome struct {
+	result Result
+	body   string
+	file   *replyFile
+}
+
+func (g *Gateway) process(ctx context.Context, c *claimed) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("gateway: panic processing %s: %v", c.ref, p)
+		}
+	}()
+	log := g.log.With("ref", c.ref)
+	if c.attempts > int64(g.cfg.MaxAttempts) {
+		log.Error("gateway: giving up: processing kept failing", "attempts", c.attempts)
+		return g.finish(ctx, c, mailUpdate{state: StateFailed, reason: ExhaustedAttempts})
+	}
+	in := ParseMessage(c.env, c.raw, c.size, c.trunc)
+	d := Decide(in, &g.policy)
+	u := mailUpdate{reason: d.Reason, admitted: c.admitted}
+	if d.Service != nil {
+		u.service = d.Service.Name
+	}
+	if d.Action == Ignore {
+		log.Info("gateway: ignored", "reason", d.Reason, "from", c.env.From)
+		u.state = StateIgnored
+		return g.finish(ctx, c, u)
+	}
+	auth := g.authenticate(ctx, c, in)
+	u.auth = auth.String()
+	if !auth.acceptable(g.cfg.Auth) {
+		log.Info("gateway: ignored: sender not authenticated", "auth", auth.String())
+		u.state, u.reason = StateIgnored, NotAuthenticated
+		return g.finish(ctx, c, u)
+	}
+	var j job
+	if d.Result == nil {
+		j = g.prepare(in, d)
+	}
+	now := g.now()
+	keys := g.cfg.Limits.keys(d.To, j.module)
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.key
+	}
+	if !c.admitted {
+		// A request deferred before a block is still served: its notice
+		// promised it.
+		until, key, err := g.activeBlock(ctx, names)
+		if err != nil {
+			return err
+		}
+		if !until.IsZero() {
+			log.Info("gateway: ignored: blocked", "key", key, "until", until)
+			u.state, u.reason = StateIgnored, BlockedSender
+			return g.finish(ctx, c, u)
+		}
+		delay, over := g.limits.admit(now, keys)
+		if over != "" {
+			until := now.Add(g.cfg.Limits.BlockFor)
+			log.Warn("gateway: blocking", "key", over, "until", until)
+			u.state, u.reason = StateIgnored, BlockedSender
+			u.block = &blockRecord{key: over, until: until, reason: "rate limit"}
+			if g.limits.notice(now, d.To[0]) {
+				r := Result{Kind: Notice, Code: Blocked, Text: codeText(Blocked), Params: []string{stamp(until)}}
+				if err := g.addReply(&u, c, in, d.To, kindBlocked, r, noticeBody(r, d), nil); err != nil {
+					return err
+				}
+			}
+			return g.finish(ctx, c, u)
+		}
+		u.admitted = true
+		if delay > 0 {
+			next := now.Add(delay)
+			log.Info("gateway: deferred: rate limit", "until", next)
+			return g.deferMail(ctx, c, in, d, u, next, "Too many requests: yours will be processed at the time given; you don't need to do anything")
+		}
+	}
+
+	out, err := g.execute(ctx, c, in, d, j)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if c.attempts < int64(g.cfg.MaxAttempts) {
+			next := now.Add(g.backoff(c.attempts))
+			log.Warn("gateway: deferred: transient failure", "err", err, "attempt", c.attempts, "next", next)
+			return g.deferMail(ctx, c, in, d, u, next, "Processing failed but will be retried; you don't need to do anything")
+		}
+		log.Error("gateway: transient failures exhausted the attempts", "err", err, "attempt", c.attempts)
+		out = errorOutcome(errorResult(EInternal), d)
+	}
+	if err := g.at("executed"); err != nil {
+		return err
+	}
+	u.state, u.result = StateReplied, out.result.Header()
+	if err := g.addReply(&u, c, in, d.To, kindFinal, out.result, out.body, out.file); err != nil {
+		return err
+	}
+	if err := g.finish(ctx, c, u); err != nil {
+		return err
+	}
+	log.Info("gateway: replied", "service", u.service, "result", out.result.String())
+	return nil
+}
+
+// deferMail puts a claimed mail back, due at next, with one Deferred
+// notice per request (if the notice limits allow).
+func (g *Gateway) deferMail(ctx context.Context, c *claimed, in *Inbound, d Decision, u mailUpdate, next time.Time, msg string) error {
+	u.state, u.next = StateReceived, next
+	if !c.deferred && g.limits.notice(g.now(), d.To[0]) {
+		r := Result{Kind: Notice, Code: Deferred, Text: msg, Params: []string{stamp(next)}}
+		u.result = r.Header()
+		if err := g.addReply(&u, c, in, d.To, kindDeferred, r, noticeBody(r, d), nil); err != nil {
+			return err
+		}
+	}
+	return g.finish(ctx, c, u)
+}
+
+// addReply composes a reply and adds it to u.
+func (g *Gateway) addReply(u *mailUpdate, c *claimed, in *Inbound, to []string, kind string, r Result, body string, file *replyFile) error {
+	id := fmt.Sprintf("%s.%s.%d@%s", c.ref, kind, g.now().UnixNano(), g.cfg.Hostname)
+	data, err := composeReply(&replyMail{
+		From: g.from, To: to, Subject: in.Subject, InReplyTo: in.MessageID, References: in.References,
+		MessageID: id, Date: g.now(), Result: r, Body: body, File: file,
+	})
+	if err != nil {
+		return fmt.Errorf("gateway: failed to compose reply: %w", err)
+	}
+	u.out = append(u.out, outMsg{kind: kind, to: to, messageID: id, result: r, data: data})
+	return nil
+}
+
+// stamp formats a time as records do, YYYYMMDDTHHMMSSZ (UTC).
+func stamp(t time.Time) string { return t.UTC().Format(records.TimeLayout) }
+
+// recordType is the record a {KMS:GetKlfStsEd2} request carries.
+const recordType = "VKLOAD.REQ.1"
+
+// prepare finds what the service needs in the request.
+func (g *Gateway) prepare(in *Inbound, d Decision) job {
+	var j job
+	fail := func(code string, params ...string) job {
+		r := errorResult(code, params...)
+		j.fail = &r
+		return j
+	}
+	switch d.Service {
+	case ServiceGetKlfStsEd2:
+		var found []string
+		var fault error
+		add := func(blocks []armor.Block) {
+			for _, b := range blocks {
+				if b.Type == recordType && !contains(found, b.Body) {
+					found = append(found, b.Body)
+				}
+			}
+		}
+		blocks, err := armor.Find([]byte(in.Text))
+		add(blocks)
+		fault = firstFault(err)
+		for _, a := range in.Attachments {
+			blocks, err := armor.ParseFile(a.Data)
+			if err != nil {
+				return fail(ERecordFormat, "the attachment is not a file of records: "+describeFault(firstFault(err)))
+			}
+			add(blocks)
+		}
+		switch {
+		case len(found) == 0 && fault != nil:
+			return fail(ERecordFormat, describeFault(fault))
+		case len(found) == 0:
+			return fail(ERecordFormat, "no STS:VKLOAD.REQ.1 block found")
+		case len(found) > 1:
+			return fail(ERecordFormat, strconv.Itoa(len(found))+" different VKLOAD.REQ.1 blocks; send one")
+		}
+		j.request = found[0]
+		if req, _ := records.ParseVKLoadReq(j.request); req != nil {
+			j.module = req.SMID.Vendor + ":" + req.SMID.ID
+		}
+	case ServiceSmUpdateStsEd2:
+		if len(in.Attachments) == 1 {
+			j.file = &in.Attachments[0]
+		}
+	}
+	return j
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// firstFault returns the first *armor.Error of a Find or ParseFile error
+// about a VKLOAD.REQ.1 block (or of no known type), or nil.
+func firstFault(err error) error {
+	if err == nil {
+		return nil
+	}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	for _, e := range errs {
+		var ae *armor.Error
+		if errors.As(e, &ae) && (ae.Type == "" || ae.Type == recordType) {
+			return ae
+		}
+	}
+	return nil
+}
+
+// describeFault says what was wrong with a block in the requester's terms:
+// where, and which rule (never more than the sender's own text).
+func describeFault(err error) string {
+	var ae *armor.Error
+	if !errors.As(err, &ae) {
+		return "malformed record block"
+	}
+	what := strings.TrimPrefix(ae.Err.Error(), "armor: ")
+	if ae.Line > 0 {
+		return fmt.Sprintf("block at line %d: %s", ae.Line, what)
+	}
+	return what
+}
+
+// execute runs the service. A non-nil error is transient.
+func (g *Gateway) execute(ctx context.Context, c *claimed, in *Inbound, d Decision, j job) (outcome, error) {
+	if d.Result != nil {
+		return errorOutcome(*d.Result, d), nil
+	}
+	if j.fail != nil {
+		return errorOutcome(*j.fail, d), nil
+	}
+	// A KMC call must end well within the lease, or another worker would
+	// take the request over while it runs.
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.Lease/2)
+	defer cancel()
+	switch d.Service {
+	case ServiceHelp:
+		r := Result{Kind: Success, Text: "Instructions for the KMS E-mail Gateway services"}
+		return outcome{result: r, body: HelpText(g.cfg.Address)}, nil
+
+	case ServiceGetPublicKey:
+		info, err := g.kmc.PublicKey(ctx)
+		if err != nil {
+			if r, final := classify(err); final {
+				return errorOutcome(r, d), nil
+			}
+			return outcome{}, err
+		}
+		block, err := armor.Wrap(info.Record)
+		if err != nil || !isFingerprint(info.Fingerprint) {
+			return outcome{}, errInternal("KMC public key unusable: %v", err)
+		}
+		var b textBuilder
+		b.line("KMC Public Key Fingerprint: " + info.Fingerprint)
+		b.blank()
+		b.line("Public Key in STS600-4-2 Record-In-Email format:")
+		b.WriteString(string(block))
+		b.blank()
+		b.para("Check the fingerprint against the one the KMC publishes out of band before you install the key.")
+		b.WriteString(footerText)
+		r := Result{Kind: Success, Text: "KMC public key " + info.Fingerprint}
+		return outcome{result: r, body: b.String()}, nil
+
+	case ServiceGetKlfStsEd2:
+		klf, err := g.kmc.IssueKLF(ctx, KLFRequest{ID: c.ref, Request: j.request, ReplyTo: d.To})
+		if err != nil {
+			if r, final := classify(err); final {
+				return errorOutcome(r, d), nil
+			}
+			return outcome{}, err
+		}
+		data, err := armor.File(klf.Bodies...)
+		if err != nil || len(klf.Bodies) < 3 {
+			return outcome{}, errInternal("KMC returned an unusable Key Load File: %v", err)
+		}
+		id, at := klfName(klf, g.now())
+		name := armor.FileName(id, at, "klf")
+		nvk := len(klf.Bodies) - 2
+		var b textBuilder
+		b.para(fmt.Sprintf("The Key Load File for security module %s is attached as %s. It holds %d vending key(s), "+
+			"wrapped so that only that security module can load them.", id, name, nvk))
+		b.para("Load the file into the security module that made the request; it answers that request only.")
+		b.WriteString(footerText)
+		r := Result{Kind: Success, Text: fmt.Sprintf("Key Load File for security module %s attached (%d vending keys)", id, nvk)}
+		return outcome{result: r, body: b.String(), file: &replyFile{Name: name, Data: data}}, nil
+
+	case ServiceSmUpdateStsEd2:
+		if !g.stsaSender(in, d) {
+			return errorOutcome(errorResult(ENotAuthorisedSender), d), nil
+		}
+		if j.file == nil {
+			return errorOutcome(errorResult(EAttachment, "no attachment"), d), nil
+		}
+		summary, err := g.kmc.ApplyRegistryUpdate(ctx, RegistryUpdate{ID: c.ref, File: j.file.Data,
+			FileName: j.file.Filename, Sender: d.To[0]})
+		if err != nil {
+			if r, final := classify(err); final {
+				return errorOutcome(r, d), nil
+			}
+			return outcome{}, err
+		}
+		r := Result{Kind: Success, Text: summary}
+		var b textBuilder
+		b.para("The registry update was applied: " + headerSafe(summary))
+		b.WriteString(footerText)
+		return outcome{result: r, body: b.String()}, nil
+	}
+	return outcome{}, errInternal("no service %v", d.Service)
+}
+
+// stsaSender reports whether the request's From and every reply address
+// are configured STS Association senders.
+func (g *Gateway) stsaSender(in *Inbound, d Decision) bool {
+	if len(in.From) == 0 || !containsAddress(g.cfg.STSASenders, in.From[0]) {
+		return false
+	}
+	for _, a := range d.To {
+		if !containsAddress(g.cfg.STSASenders, a) {
+			return false
+		}
+	}
+	return true
+}
+
+// klfName returns the SM id and the issue time of a Key Load File, from
+// its header, or from its SMID and now.
+func klfName(klf KLF, now time.Time) (string, time.Time) {
+	if h, _ := records.ParseKLFHeader(klf.Bodies[0]); h != nil {
+		return h.SMID.ID, h.IssueTime
+	}
+	if p, _ := records.ParsePKID(klf.SMID); p.ID != "" {
+		return p.ID, now
+	}
+	return "klf", now
+}
+
+func isFingerprint(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// errorOutcome is the reply of a final error.
+func errorOutcome(r Result, d Decision) outcome {
+	var b textBuilder
+	what := "Your request"
+	if d.Service != nil {
+		what += " " + d.Service.Subject()
+	}
+	b.para(what + " could not be processed.")
+	b.line("Error: " + r.Code)
+	b.wrap(r.Text, "", "")
+	if len(r.Params) > 0 {
+		b.wrap("Detail: "+headerSafe(strings.Join(r.Params, "; ")), "", "")
+	}
+	b.blank()
+	if r.Code == EUnknownService {
+		b.para("The services are " + serviceList() + ".")
+	}
+	if r.Code == ENotPlainText {
+		b.para("The gateway reads only plain text. In Outlook choose Format Text > Plain Text; " +
+			"in Gmail choose More options > Plain text mode; in Thunderbird hold Shift when you click Write.")
+	}
+	b.WriteString(footerText)
+	return outcome{result: r, body: b.String()}
+}
+
+// noticeBody is the text of a notice.
+func noticeBody(r Result, d Decision) string {
+	var b textBuilder
+	what := "Your request"
+	if d.Service != nil {
+		what += " " + d.Service.Subject()
+	}
+	b.para(what + " was received.")
+	b.line("Notice: " + r.Code)
+	b.wrap(r.Text, "", "")
+	if len(r.Params) > 0 {
+		b.line("Time: " + r.Params[0] + " (UTC)")
+	}
+	b.blank()
+	b.WriteString(footerText)
+	return b.String()
+}
+
+const footerText = "-- \r\nThis is an automatic reply of the STS KMS E-mail Gateway.\r\n" +
+	"Send an e-mail with the Subject {KMS:Help} for instructions.\r\n"

@@ -1,0 +1,175 @@
+package kmc
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is the stable code of a refused Key Load File request, as the e-mail
+// gateway puts it into X-Gateway-Result (Error<TAB>code<TAB>description…,
+// STS 600-9-2 §8.3.2): a CamelCase identifier with prefix E. The codes
+// follow ../shared/notes/kms-records.md §3.6; docs/kmc.md lists them all.
+// A code, once published, never changes its meaning.
+type Code string
+
+// The codes of IssueKLF, IssueKLFWith and IssueKLFText, in the order the
+// checks run.
+const (
+	// ERecordFormat: no VKLOAD.REQ.1, more than one, or one that does not
+	// parse (a field, a PKID, a public key); also an SMID whose key hash
+	// does not name the request's public key.
+	ERecordFormat Code = "ERecordFormat"
+	// ERecordCrc: the request is well-formed but a CRC does not verify.
+	ERecordCrc Code = "ERecordCrc"
+	// EUnknownKmc: the request names a KMC key (KMCID) that is not one of
+	// this KMC's keys.
+	EUnknownKmc Code = "EUnknownKmc"
+	// EKmcKeyExpired: the request names a key of this KMC that is past its
+	// expiry.
+	EKmcKeyExpired Code = "EKmcKeyExpired"
+	// EVkloadExpired: the request time is outside the freshness window
+	// around the KMC's clock (the seed's own example code).
+	EVkloadExpired Code = "EVkloadExpired"
+	// ETagInvalid: the request's tag does not verify: it was not made by
+	// the holder of the SM key it names, or was altered.
+	ETagInvalid Code = "ETagInvalid"
+	// EUnknownSm: the security module is not in the registry (or is
+	// registered with another public key).
+	EUnknownSm Code = "EUnknownSm"
+	// EVkloadReplayed: a Key Load File was already issued for this request
+	// (same SMID and request time).
+	EVkloadReplayed Code = "EVkloadReplayed"
+	// ESmRevoked: the security module's registration is revoked.
+	ESmRevoked Code = "ESmRevoked"
+	// ESmNotCertified: a live KMC and a module that is virtual (software)
+	// or not certified (STS 600-10-1 §4.5).
+	ESmNotCertified Code = "ESmNotCertified"
+	// ENotAuthorisedSender: an address the file is to be sent to is not
+	// registered for the module.
+	ENotAuthorisedSender Code = "ENotAuthorisedSender"
+	// ESmNotAuthorised: the module holds no key-use authorisation valid now.
+	ESmNotAuthorised Code = "ESmNotAuthorised"
+	// ENoVendingKeys: the module is authorised, but no vending key it is
+	// authorised for may be issued (none generated, or all past EXP).
+	ENoVendingKeys Code = "ENoVendingKeys"
+	// EInternal: the KMC failed (database, key custody); trying again
+	// later may succeed.
+	EInternal Code = "EInternal"
+)
+
+// Codes lists every code, in the order of the checks.
+var Codes = []Code{ERecordFormat, ERecordCrc, EUnknownKmc, EKmcKeyExpired, EVkloadExpired, ETagInvalid,
+	EUnknownSm, EVkloadReplayed, ESmRevoked, ESmNotCertified, ENotAuthorisedSender, ESmNotAuthorised, ENoVendingKeys,
+	EInternal}
+
+// descriptions are the client-facing texts: what went wrong and what to
+// do, never internal detail.
+var descriptions = map[Code]string{
+	ERecordFormat:        "The VKLOAD.REQ.1 is missing or malformed; send exactly one request record, unaltered, in plain text",
+	ERecordCrc:           "A CRC of the VKLOAD.REQ.1 does not verify; the request was altered in transit, send it again unaltered",
+	EUnknownKmc:          "The VKLOAD.REQ.1 is made for a KMC key this KMC does not hold; get the current public key ({KMS:GetPublicKey}) and make a new request",
+	EKmcKeyExpired:       "The KMC key the VKLOAD.REQ.1 is made for has expired; get the current public key ({KMS:GetPublicKey}) and make a new request",
+	EVkloadExpired:       "The VKLOADREQ is stale; generate a fresh VKLOADREQ and try again",
+	ETagInvalid:          "The tag of the VKLOAD.REQ.1 does not verify; make a new request with the security module",
+	EUnknownSm:           "The security module is not registered with this KMC; ask the KMC operator to register it",
+	EVkloadReplayed:      "A Key Load File was already issued for this VKLOAD.REQ.1; generate a fresh request",
+	ESmRevoked:           "The security module's registration is revoked; contact the KMC operator",
+	ESmNotCertified:      "This KMC issues Key Load Files only to certified hardware security modules",
+	ENotAuthorisedSender: "The reply address is not registered to receive this security module's Key Load Files; send the request from a registered address",
+	ESmNotAuthorised:     "The security module holds no key-use authorisation; ask the KMC operator for one",
+	ENoVendingKeys:       "No vending key the security module is authorised for can be issued; contact the KMC operator",
+	EInternal:            "The KMC could not process the request; try again later",
+}
+
+// Description returns the code's client-facing description (with guidance
+// on how to proceed), or "" for an unknown code.
+func (c Code) Description() string { return descriptions[c] }
+
+// Error is a refused Key Load File request: a stable Code, the
+// client-facing Params (SMID, request time, …: values the requester sent or
+// may know) and, for the KMC's own log only, the underlying cause. The
+// wire layer renders Code, Code.Description() and Params; it must not send
+// Error() or the cause to a requester.
+type Error struct {
+	Code   Code
+	Params []string
+	// Err is the cause, with detail for the operator's log (never key
+	// material); may be nil.
+	Err error
+}
+
+// Error returns e.g. "kmc: EVkloadExpired: request made 20250103T120000Z,
+// now 20250103T130000Z".
+func (e *Error) Error() string {
+	if e.Err == nil {
+		return "kmc: " + string(e.Code)
+	}
+	return "kmc: " + string(e.Code) + ": " + e.Err.Error()
+}
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// refuse returns an *Error of code c with a cause formatted like
+// fmt.Errorf (so %w wraps).
+func refuse(c Code, params []string, format string, args ...any) *Error {
+	return &Error{Code: c, Params: params, Err: fmt.Errorf(format, args...)}
+}
+
+// internal wraps an unexpected failure as EInternal.
+func internal(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Code: EInternal, Err: err}
+}
+
+// CodeOf returns the code of err: that of the *Error in its chain, "" for
+// nil, EInternal for any other error.
+func CodeOf(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EInternal
+}
+
+// Errors of the administration functions (supply groups, vending keys,
+// registry, authorisations, KMC keys). Callers test them with errors.Is;
+// the returned errors wrap them with which object and which value, never
+// with key material.
+var (
+	// ErrInvalid: an argument out of its range or form (an SGC of 7 digits,
+	// DKGA 03, an e-mail address that does not parse, …).
+	ErrInvalid = errors.New("kmc: invalid argument")
+	// ErrNotFound: no such supply group, vending key, module, authorisation
+	// or KMC key.
+	ErrNotFound = errors.New("kmc: not found")
+	// ErrExists: the object exists already (a supply group, a module, the
+	// KMC's identity), or a KRN is still held by a vending key that may be
+	// issued.
+	ErrExists = errors.New("kmc: exists already")
+	// ErrMode: the operation is refused in this KMC's mode (a virtual
+	// module registered with a live KMC), or the key custody's mode does
+	// not match the KMC's.
+	ErrMode = errors.New("kmc: refused in this mode")
+	// ErrRevoked: the module or authorisation is revoked already.
+	ErrRevoked = errors.New("kmc: revoked")
+	// ErrVariant: a variant rule: a vending module may not be authorised
+	// for initialization keys.
+	ErrVariant = errors.New("kmc: not allowed for the module's variant")
+	// ErrDualControl: a key import without components from at least two
+	// different officers.
+	ErrDualControl = errors.New("kmc: dual control: components from at least two different officers needed")
+	// ErrKCV: a key component or an imported key does not match its key
+	// check value.
+	ErrKCV = errors.New("kmc: key check value mismatch")
+	// ErrNoIdentity: the KMC has no identity yet (Setup was not run).
+	ErrNoIdentity = errors.New("kmc: KMC not set up")
+	// ErrNoCurrentKey: every KMC key has expired; rotate.
+	ErrNoCurrentKey = errors.New("kmc: no unexpired KMC key")
+)

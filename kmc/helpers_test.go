@@ -1,0 +1,257 @@
+package kmc_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stskms/stskms/keyagree"
+	"github.com/stskms/stskms/keyload"
+	"github.com/stskms/stskms/keystore"
+	"github.com/stskms/stskms/kmc"
+	"github.com/stskms/stskms/records"
+	"github.com/stskms/stskms/records/armor"
+	"github.com/stskms/stskms/store"
+	"github.com/stskms/stskms/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
+
+// t0 is the tests' "now": every world starts its clock here.
+var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// clock is a settable clock, safe for concurrent use.
+type clock struct{ ns atomic.Int64 }
+
+func newClock(t time.Time) *clock { c := &clock{}; c.set(t); return c }
+func (c *clock) now() time.Time   { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *clock) set(t time.Time)  { c.ns.Store(t.UnixNano()) }
+func (c *clock) add(d time.Duration) {
+	c.ns.Add(int64(d))
+}
+
+// liveCustody is a test key store that claims to be a production one, so
+// that a live KMC can be tested without Argon2id's cost; the custody's
+// mode check is tested with the real thing in dir_test.go.
+type liveCustody struct{ keystore.Custody }
+
+func (liveCustody) TestMode() bool { return false }
+
+// world is a KMC on a fresh database with a test key store.
+type world struct {
+	t       testing.TB
+	ctx     context.Context
+	db      *store.DB
+	k       *kmc.KMC
+	clock   *clock
+	custody keystore.Custody
+}
+
+const actor = "officer:test"
+
+// newWorld sets up a KMC in mode on db, its clock at t0.
+func newWorld(t testing.TB, db *store.DB, mode kmc.Mode) *world {
+	t.Helper()
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "keystore")
+	if err := keystore.InitTest(dir); err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := keystore.UnlockTest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sealed.Lock)
+	var custody keystore.Custody = sealed
+	if mode == kmc.ModeLive {
+		custody = liveCustody{sealed}
+	}
+	w := &world{t: t, ctx: ctx, db: db, clock: newClock(t0), custody: custody}
+	w.k, err = kmc.New(ctx, kmc.Config{DB: db, Custody: custody, Now: w.clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.k.Setup(ctx, actor, kmc.Identity{Vendor: "TestKMC", ID: "K0001", Mode: mode}, 0); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (w *world) addSGC(sgcs ...int) {
+	w.t.Helper()
+	for _, sgc := range sgcs {
+		if _, err := w.k.AddSupplyGroup(w.ctx, actor, sgc, "test group"); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+}
+
+// attrs returns usable attributes of a DKGA04/EA11 key of type kt, active
+// since a day before t0, issuable for a year and usable for two.
+func attrs(sgc int, kt kmc.KeyType) kmc.VKAttributes {
+	return kmc.VKAttributes{SGC: sgc, Type: kt, BDT: 2014, DKGA: 4, EA: 11, KEN: 255,
+		ACT: t0.Add(-24 * time.Hour), EXP: t0.AddDate(1, 0, 0), IUT: t0.AddDate(2, 0, 0), CLM: 0xFFFFFFFF}
+}
+
+func (w *world) genKey(a kmc.VKAttributes) kmc.VendingKey {
+	w.t.Helper()
+	v, err := w.k.GenerateVendingKey(w.ctx, actor, a)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return v
+}
+
+// sm is the security module's side: a deterministic test key.
+type sm struct {
+	mod      keyload.Module
+	model    string
+	firmware string
+}
+
+// newSM makes the module "TestVendor:<id>" with the test key of label.
+func newSM(t testing.TB, label, id string) *sm {
+	t.Helper()
+	key, err := keyagree.TestKey(label)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkid, err := records.NewPKID(records.SMID, "TestVendor", id, time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC), key.PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &sm{mod: keyload.Module{Key: key, PKID: pkid}, model: "Test-SSM-1", firmware: "SSM1V100"}
+}
+
+func (s *sm) smid() string { return s.mod.PKID.String() }
+
+// record is the module as the registry takes it.
+func (s *sm) record(v kmc.Variant, virtual, certified bool) kmc.SM {
+	return kmc.SM{SMID: s.mod.PKID, PublicKey: s.mod.Key.PublicKey(), Model: s.model, Firmware: s.firmware,
+		Variant: v, Virtual: virtual, Certified: certified, Emails: []string{"ops@utility.example"}}
+}
+
+// register registers s as a virtual module of variant v (test mode).
+func (w *world) register(s *sm, v kmc.Variant) {
+	w.t.Helper()
+	if _, err := w.k.RegisterSM(w.ctx, actor, s.record(v, true, false)); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+func (w *world) grant(s *sm, sgc int, types ...kmc.KeyType) kmc.KUA {
+	w.t.Helper()
+	a, err := w.k.Grant(w.ctx, actor, s.smid(), kmc.KUA{SGC: sgc, Types: kmc.TypesOf(types...), Until: t0.AddDate(1, 0, 0)})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return a
+}
+
+// pk returns the KMC's current PK.ECDH.1 as the module gets it: from the
+// published text.
+func (w *world) pk() *records.PKECDH {
+	w.t.Helper()
+	key, err := w.k.CurrentKey(w.ctx)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return parsePublished(w.t, key)
+}
+
+func parsePublished(t testing.TB, key kmc.Key) *records.PKECDH {
+	t.Helper()
+	text, err := kmc.FormatPublicKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks, err := armor.Find(text)
+	if err != nil || len(blocks) != 1 {
+		t.Fatalf("published key: %d blocks, %v", len(blocks), err)
+	}
+	pk, err := records.ParsePKECDH(blocks[0].Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pk
+}
+
+// request is the module's VKLOAD.REQ.1 for pk at time at.
+func (s *sm) request(t testing.TB, pk *records.PKECDH, at time.Time) *records.VKLoadReq {
+	t.Helper()
+	req, err := keyload.NewRequest(s.mod, pk, at, s.model, s.firmware)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// open loads a KLF on the module's side and returns its keys.
+func (s *sm) open(t testing.TB, pk *records.PKECDH, req *records.VKLoadReq, klf *kmc.KLF) []keyload.VendingKey {
+	t.Helper()
+	blocks, err := armor.ParseFile(klf.File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := make([]string, len(blocks))
+	for i, b := range blocks {
+		bodies[i] = b.Body
+	}
+	keys, err := keyload.Open(s.mod, keyload.Pending{KMC: pk, RequestTime: req.Time}, bodies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+// wantCode fails unless err is a *kmc.Error of code c.
+func wantCode(t testing.TB, err error, c kmc.Code) {
+	t.Helper()
+	var e *kmc.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error %v, want a *kmc.Error %s", err, c)
+	}
+	if e.Code != c {
+		t.Fatalf("code %s (%v), want %s", e.Code, err, c)
+	}
+}
+
+// keyID describes a key by what a KLF and the KMC both show.
+type keyID struct {
+	SGC, KRN, KT int
+	KCV          string
+}
+
+func kcvOf(t testing.TB, key []byte) string {
+	t.Helper()
+	kcv, err := keyagree.KCV(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hexU(kcv)
+}
+
+func hexU(b []byte) string {
+	const digits = "0123456789ABCDEF"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&15])
+	}
+	return string(out)
+}
+
+// openErr is open that returns the error.
+func openErr(s *sm, pk *records.PKECDH, req *records.VKLoadReq, klf *kmc.KLF) ([]keyload.VendingKey, error) {
+	blocks, err := armor.ParseFile(klf.File)
+	if err != nil {
+		return nil, err
+	}
+	bodies := make([]string, len(blocks))
+	for i, b := range blocks {
+		bodies[i] = b.Body
+	}
+	return keyload.Open(s.mod, keyload.Pending{KMC: pk, RequestTime: req.Time}, bodies)
+}

@@ -1,0 +1,165 @@
+package kmc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/stskms/stskms/audit"
+	"github.com/stskms/stskms/records"
+	"github.com/stskms/stskms/store"
+)
+
+// KUA is a key-use authorisation: security module SMID may receive the
+// vending keys of supply group SGC of the given types, in Key Load Files
+// issued from From until Until.
+type KUA struct {
+	// ID numbers the authorisation.
+	ID int64
+	// SMID is the module's full SMID text.
+	SMID string
+	SGC  int
+	// Types are the key types the module may receive.
+	Types KeyTypes
+	// From and Until bound when the KMC issues under the authorisation:
+	// From ≤ t < Until.
+	From, Until time.Time
+
+	GrantedAt time.Time
+	GrantedBy string
+	// RevokedAt is zero unless the authorisation was revoked.
+	RevokedAt time.Time
+	RevokedBy string
+}
+
+// Valid reports whether the authorisation allows issuing at t.
+func (a KUA) Valid(t time.Time) bool {
+	return a.RevokedAt.IsZero() && !t.Before(a.From) && t.Before(a.Until)
+}
+
+// Grant authorises a registered, unrevoked module for a supply group's
+// keys of the given types, from a.From until a.Until (From defaults to
+// now). A vending module cannot be authorised for initialization keys
+// (ErrVariant). The returned KUA carries its ID.
+func (k *KMC) Grant(ctx context.Context, actor string, smRef string, a KUA) (KUA, error) {
+	if a.Types == 0 || a.Types&^TypesOf(KeyInit, VDDK, VUDK, VCDK) != 0 {
+		return KUA{}, fmt.Errorf("%w: no key types", ErrInvalid)
+	}
+	if a.SGC < 0 || a.SGC > MaxSGC {
+		return KUA{}, fmt.Errorf("%w: SGC %d is not 6 digits", ErrInvalid, a.SGC)
+	}
+	now := k.now().UTC().Truncate(time.Second)
+	if a.From.IsZero() {
+		a.From = now
+	}
+	a.From, a.Until = a.From.UTC().Truncate(time.Second), a.Until.UTC().Truncate(time.Second)
+	if !a.From.Before(a.Until) || a.Until.Year() > 9999 {
+		return KUA{}, fmt.Errorf("%w: want from < until, have %s and %s", ErrInvalid,
+			a.From.Format(records.TimeLayout), a.Until.Format(records.TimeLayout))
+	}
+	a.GrantedAt, a.GrantedBy, a.RevokedAt, a.RevokedBy = now, actor, time.Time{}, ""
+	err := k.tx(ctx, func(tx *store.Tx) error {
+		sm, err := findSM(ctx, tx.Query, smRef)
+		if err != nil {
+			return err
+		}
+		if sm.Revoked {
+			return fmt.Errorf("%w: security module %s", ErrRevoked, sm.SMID)
+		}
+		if !sm.Variant.mayReceive(KeyInit) && a.Types.Has(KeyInit) {
+			return fmt.Errorf("%w: %s is a vending module; initialization keys go to manufacturing modules only", ErrVariant, sm.SMID)
+		}
+		if err := requireSGC(ctx, tx, a.SGC); err != nil {
+			return err
+		}
+		a.SMID = sm.SMID.String()
+		if err := tx.QueryRow(ctx, `INSERT INTO kuas (smid, sgc, kt_mask, valid_from, valid_until, granted_at, granted_by,
+			revoked_at, revoked_by) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, '') RETURNING id`,
+			a.SMID, a.SGC, int64(a.Types), a.From.Unix(), a.Until.Unix(), now.Unix(), actor).Scan(&a.ID); err != nil {
+			return err
+		}
+		_, err = k.log.Append(ctx, tx, audit.Entry{Actor: actor, Action: "kua.grant", Subject: a.SMID,
+			Details: map[string]any{"kua": a.ID, "sgc": sgcText(a.SGC), "types": a.Types.String(),
+				"from": a.From.Format(records.TimeLayout), "until": a.Until.Format(records.TimeLayout)}})
+		return err
+	})
+	if err != nil {
+		return KUA{}, fmt.Errorf("kmc: failed to grant: %w", err)
+	}
+	return a, nil
+}
+
+// RevokeKUA revokes an authorisation: no Key Load File issued from then on
+// carries keys under it. ErrRevoked if it is revoked already.
+func (k *KMC) RevokeKUA(ctx context.Context, actor string, id int64) (KUA, error) {
+	var a KUA
+	err := k.tx(ctx, func(tx *store.Tx) error {
+		var err error
+		a, err = scanKUA(tx.QueryRow(ctx, `SELECT `+kuaColumns+` FROM kuas WHERE id = $1`, id))
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: authorisation %d", ErrNotFound, id)
+		}
+		if err != nil {
+			return err
+		}
+		if !a.RevokedAt.IsZero() {
+			return fmt.Errorf("%w: authorisation %d", ErrRevoked, id)
+		}
+		a.RevokedAt, a.RevokedBy = k.now().UTC().Truncate(time.Second), actor
+		if _, err := tx.Exec(ctx, `UPDATE kuas SET revoked_at = $1, revoked_by = $2 WHERE id = $3`,
+			a.RevokedAt.Unix(), actor, id); err != nil {
+			return err
+		}
+		_, err = k.log.Append(ctx, tx, audit.Entry{Actor: actor, Action: "kua.revoke", Subject: a.SMID,
+			Details: map[string]any{"kua": a.ID, "sgc": sgcText(a.SGC), "types": a.Types.String()}})
+		return err
+	})
+	if err != nil {
+		return KUA{}, fmt.Errorf("kmc: failed to revoke the authorisation: %w", err)
+	}
+	return a, nil
+}
+
+const kuaColumns = `id, smid, sgc, kt_mask, valid_from, valid_until, granted_at, granted_by, revoked_at, revoked_by`
+
+func scanKUA(row interface{ Scan(...any) error }) (KUA, error) {
+	var a KUA
+	var sgc, mask, from, until, granted, revoked int64
+	if err := row.Scan(&a.ID, &a.SMID, &sgc, &mask, &from, &until, &granted, &a.GrantedBy, &revoked, &a.RevokedBy); err != nil {
+		return KUA{}, err
+	}
+	a.SGC, a.Types = int(sgc), KeyTypes(mask)
+	a.From, a.Until, a.GrantedAt = time.Unix(from, 0).UTC(), time.Unix(until, 0).UTC(), time.Unix(granted, 0).UTC()
+	if revoked != 0 {
+		a.RevokedAt = time.Unix(revoked, 0).UTC()
+	}
+	return a, nil
+}
+
+// KUAs returns the authorisations of the module named by smRef (as for
+// FindSM), or of every module if smRef is empty, revoked ones included.
+func (k *KMC) KUAs(ctx context.Context, smRef string) ([]KUA, error) {
+	q, args := `SELECT `+kuaColumns+` FROM kuas ORDER BY id`, []any(nil)
+	if smRef != "" {
+		sm, err := k.FindSM(ctx, smRef)
+		if err != nil {
+			return nil, err
+		}
+		q, args = `SELECT `+kuaColumns+` FROM kuas WHERE smid = $1 ORDER BY id`, []any{sm.SMID.String()}
+	}
+	rows, err := k.db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("kmc: failed to read authorisations: %w", err)
+	}
+	defer rows.Close()
+	var out []KUA
+	for rows.Next() {
+		a, err := scanKUA(rows)
+		if err != nil {
+			return nil, fmt.Errorf("kmc: failed to read authorisations: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
