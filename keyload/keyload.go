@@ -71,18 +71,48 @@ func NewRequest(sm Module, kmc *records.PKECDH, at time.Time, model, firmware st
 		SMID: sm.PKID, KMCID: kmc.KMCID, Time: at.UTC().Truncate(time.Second),
 		Model: model, Firmware: firmware, PublicKey: sm.Key.PublicKey(),
 	}
-	kReq, err := requestKey(sm.Key, kmc.PublicKey, req)
+	z, err := keyagree.SharedSecret(sm.Key, kmc.PublicKey)
 	if err != nil {
 		return nil, err
 	}
-	signed, err := req.TagInput()
-	if err != nil {
-		return nil, err
-	}
-	if req.Tag, err = keyagree.RequestTag(kReq, signed); err != nil {
+	defer clear(z)
+	if err := SignRequest(z, req); err != nil {
 		return nil, err
 	}
 	return req, nil
+}
+
+// SignRequest sets the tag of a request from Z, the shared secret of the
+// SM's key and the KMC's: for an SM whose private key stays in custody,
+// which computes Z (NewRequest does the rest for a key in memory).
+func SignRequest(z []byte, req *records.VKLoadReq) error {
+	kReq, err := requestKeyUnder(z, req)
+	if err != nil {
+		return err
+	}
+	defer clear(kReq)
+	signed, err := req.TagInput()
+	if err != nil {
+		return err
+	}
+	req.Tag, err = keyagree.RequestTag(kReq, signed)
+	return err
+}
+
+// VerifyTag checks a request's tag under Z in constant time
+// (keyagree.ErrTagMismatch if wrong): VerifyRequest's last step, for a KMC
+// whose private key stays in custody.
+func VerifyTag(z []byte, req *records.VKLoadReq) error {
+	kReq, err := requestKeyUnder(z, req)
+	if err != nil {
+		return err
+	}
+	defer clear(kReq)
+	signed, err := req.TagInput()
+	if err != nil {
+		return err
+	}
+	return keyagree.VerifyRequestTag(kReq, signed, req.Tag)
 }
 
 // checkKMCKey checks that a PK.ECDH.1 names its key and is not expired.
@@ -96,13 +126,8 @@ func checkKMCKey(kmc *records.PKECDH, at time.Time) error {
 	return nil
 }
 
-// requestKey derives K_req from one side's private key and the other's
-// public key.
-func requestKey(own *ecdh.PrivateKey, peer *ecdh.PublicKey, req *records.VKLoadReq) ([]byte, error) {
-	z, err := keyagree.SharedSecret(own, peer)
-	if err != nil {
-		return nil, err
-	}
+// requestKeyUnder derives K_req from Z and the request's names and time.
+func requestKeyUnder(z []byte, req *records.VKLoadReq) ([]byte, error) {
 	return keyagree.RequestKey(z, req.Time.Format(records.TimeLayout), req.SMID.String(), req.KMCID.String())
 }
 
@@ -124,15 +149,12 @@ func VerifyRequest(kmc Module, req *records.VKLoadReq, now time.Time, window tim
 	if d := now.Sub(req.Time); d > window || d < -window {
 		return fmt.Errorf("%w: made %s, now %s", ErrStale, req.Time.Format(records.TimeLayout), now.UTC().Format(records.TimeLayout))
 	}
-	kReq, err := requestKey(kmc.Key, req.PublicKey, req)
+	z, err := keyagree.SharedSecret(kmc.Key, req.PublicKey)
 	if err != nil {
 		return err
 	}
-	signed, err := req.TagInput()
-	if err != nil {
-		return err
-	}
-	return keyagree.VerifyRequestTag(kReq, signed, req.Tag)
+	defer clear(z)
+	return VerifyTag(z, req)
 }
 
 // samePKID compares two PKIDs by their text, which is what the records

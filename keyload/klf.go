@@ -1,7 +1,6 @@
 package keyload
 
 import (
-	"crypto/ecdh"
 	"crypto/rand"
 	"crypto/subtle"
 	"fmt"
@@ -41,6 +40,18 @@ func (v VendingKey) String() string {
 // only the requesting SM can derive) and KLF.END.1. random supplies the
 // nonce and the IVs (crypto/rand.Reader if nil).
 func Issue(kmc Module, req *records.VKLoadReq, keys []VendingKey, at time.Time, random io.Reader) ([]string, error) {
+	z, err := keyagree.SharedSecret(kmc.Key, req.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(z)
+	return IssueUnder(z, req, keys, at, random)
+}
+
+// IssueUnder is Issue with Z, the shared secret of the KMC's key and the
+// SM's, computed by the caller: for a KMC whose private key stays in
+// custody.
+func IssueUnder(z []byte, req *records.VKLoadReq, keys []VendingKey, at time.Time, random io.Reader) ([]string, error) {
 	if random == nil {
 		random = rand.Reader
 	}
@@ -52,7 +63,7 @@ func Issue(kmc Module, req *records.VKLoadReq, keys []VendingKey, at time.Time, 
 	if _, err := io.ReadFull(random, hdr.Nonce); err != nil {
 		return nil, err
 	}
-	fileKeys, err := deriveFileKeys(kmc.Key, req.PublicKey, hdr)
+	fileKeys, err := fileKeysUnder(z, hdr)
 	if err != nil {
 		return nil, err
 	}
@@ -79,13 +90,9 @@ func Issue(kmc Module, req *records.VKLoadReq, keys []VendingKey, at time.Time, 
 	return append(bodies, end), nil
 }
 
-// deriveFileKeys derives the file's KEK and MAC key from the file header.
-func deriveFileKeys(own *ecdh.PrivateKey, peer *ecdh.PublicKey, hdr *records.KLFHeader) (*keyagree.KLFKeys, error) {
-	z, err := keyagree.SharedSecret(own, peer)
-	if err != nil {
-		return nil, err
-	}
-	defer clear(z)
+// fileKeysUnder derives the file's KEK and MAC key from Z and the file
+// header.
+func fileKeysUnder(z []byte, hdr *records.KLFHeader) (*keyagree.KLFKeys, error) {
 	return keyagree.DeriveKLFKeys(z, hdr.Nonce, hdr.SMID.String(), hdr.KMCID.String(), hdr.RequestTime.Format(records.TimeLayout))
 }
 
@@ -132,14 +139,26 @@ func Open(sm Module, pending Pending, bodies []string) ([]VendingKey, error) {
 	if err := sm.check(ErrWrongSM); err != nil {
 		return nil, err
 	}
-	if len(bodies) < 3 {
-		return nil, fmt.Errorf("%w: %d records", ErrStructure, len(bodies))
-	}
-	hdr, err := openHeader(sm, pending, bodies[0], len(bodies)-2)
+	z, err := keyagree.SharedSecret(sm.Key, pending.KMC.PublicKey)
 	if err != nil {
 		return nil, err
 	}
-	fileKeys, err := deriveFileKeys(sm.Key, pending.KMC.PublicKey, hdr)
+	defer clear(z)
+	return OpenUnder(z, sm.PKID, pending, bodies)
+}
+
+// OpenUnder is Open with Z, the shared secret of the SM's key (named by
+// smid) and the pending request's KMC key, computed by the caller: for an
+// SM whose private key stays in custody.
+func OpenUnder(z []byte, smid records.PKID, pending Pending, bodies []string) ([]VendingKey, error) {
+	if len(bodies) < 3 {
+		return nil, fmt.Errorf("%w: %d records", ErrStructure, len(bodies))
+	}
+	hdr, err := openHeader(smid, pending, bodies[0], len(bodies)-2)
+	if err != nil {
+		return nil, err
+	}
+	fileKeys, err := fileKeysUnder(z, hdr)
 	if err != nil {
 		return nil, err
 	}
@@ -159,13 +178,13 @@ func Open(sm Module, pending Pending, bodies []string) ([]VendingKey, error) {
 	return keys, nil
 }
 
-func openHeader(sm Module, pending Pending, body string, count int) (*records.KLFHeader, error) {
+func openHeader(smid records.PKID, pending Pending, body string, count int) (*records.KLFHeader, error) {
 	hdr, err := records.ParseKLFHeader(body)
 	if err != nil {
 		return nil, err
 	}
 	switch {
-	case !samePKID(hdr.SMID, sm.PKID):
+	case !samePKID(hdr.SMID, smid):
 		return nil, fmt.Errorf("%w: file is for %s", ErrWrongSM, hdr.SMID)
 	case !samePKID(hdr.KMCID, pending.KMC.KMCID):
 		return nil, fmt.Errorf("%w: file is from %s", ErrWrongKMC, hdr.KMCID)

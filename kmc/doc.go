@@ -33,9 +33,8 @@
 //
 // The KMC's ECDH private keys never leave the custody, which gives the
 // shared secret Z of ECDH instead. The KMC's half of the protocol of
-// docs/formats.md §7 (the tag check and the file) is therefore written
-// here over Z, with package keyagree's primitives; it is tested byte for
-// byte against keyload.Issue, and every test opens the files it makes with
+// docs/formats.md §7 is package keyload's, over Z (keyload.VerifyTag and
+// keyload.IssueUnder); every test opens the files it makes with
 // keyload.Open, the module's side.
 //
 // # Trust rules

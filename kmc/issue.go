@@ -189,7 +189,7 @@ func (k *KMC) IssueKLFWith(ctx context.Context, actor string, req *records.VKLoa
 		return nil, internal(fmt.Errorf("kmc: ECDH with %s: %w", key.Name, err))
 	}
 	defer clear(z)
-	if err := checkTag(z, req); err != nil {
+	if err := keyload.VerifyTag(z, req); err != nil {
 		if errors.Is(err, keyagree.ErrTagMismatch) {
 			return nil, refuse(ETagInvalid, []string{smid}, "%w", err)
 		}
@@ -369,7 +369,7 @@ func (k *KMC) makeKLF(z []byte, req *records.VKLoadReq, sm SM, keys []authorised
 		klf.Keys[i] = IssuedKey{ID: ak.info.ID, SGC: ak.info.SGC, KRN: ak.info.KRN, Type: ak.info.Type, KCV: ak.info.KCV}
 	}
 	var err error
-	if klf.Bodies, err = buildKLF(z, req, vks, klf.IssueTime, nil); err != nil {
+	if klf.Bodies, err = keyload.IssueUnder(z, req, vks, klf.IssueTime, nil); err != nil {
 		return nil, err
 	}
 	if klf.File, err = armor.File(klf.Bodies...); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/keyagree"
+	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/store"
 )
@@ -214,7 +215,7 @@ func (k *KMC) verifyTag(ctx context.Context, key Key, req *records.VKLoadReq) er
 		return err
 	}
 	defer clear(z)
-	return checkTag(z, req)
+	return keyload.VerifyTag(z, req)
 }
 
 // smColumns is the select list scanSM reads.
