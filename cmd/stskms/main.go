@@ -52,6 +52,7 @@ func commands() map[string]*command {
 		"kmc":     kmcCommand(),
 		"gateway": gatewayCommand(),
 		"demo":    {summary: "show tokens issued and accepted by a simulated meter", run: runDemo},
+		"sm":      smCommand(),
 		"bench": {summary: "measure stskms", sub: map[string]*command{
 			"tokens": {summary: "the fixed token workload of four cases (µs/token, tokens/s, digest)", run: runBenchTokens},
 		}},

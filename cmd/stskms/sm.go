@@ -1,0 +1,755 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/stskms/stskms/keystore"
+	"github.com/stskms/stskms/records"
+	"github.com/stskms/stskms/records/armor"
+	"github.com/stskms/stskms/sm"
+	"github.com/stskms/stskms/sts"
+	"github.com/stskms/stskms/sts/sta"
+)
+
+// smCommand is "stskms sm": the software security module (package sm).
+func smCommand() *command {
+	return &command{summary: "the software security module: init, KEK slots, key loading, tokens, audit", sub: map[string]*command{
+		"init":      {summary: "make a new module (--variant vending|manufacturing [--test])", run: runSMInit},
+		"identify":  {summary: "print the module's SMID, variant, virtual flag, firmware ids and test mode", run: runSMIdentify},
+		"selftest":  {summary: "run the known-answer tests and the integrity check of the stored state", run: runSMSelftest},
+		"registers": {summary: "list the vending key registers (never their keys)", run: runSMRegisters},
+		"slot": {summary: "KEK slots: install a KMC key, request and load a Key Load File", sub: map[string]*command{
+			"install": {summary: "install a PK.ECDH.1 into a KEK slot (officer)", run: runSMSlotInstall},
+			"request": {summary: "make a VKLOAD.REQ.1 from a slot, in Record-in-Email form (officer)", run: runSMSlotRequest},
+			"load":    {summary: "load the Key Load File answering a slot's request, all or nothing (officer)", run: runSMSlotLoad},
+			"delete":  {summary: "empty a KEK slot (officer)", run: runSMSlotDelete},
+			"list":    {summary: "list the KEK slots", run: runSMSlotList},
+		}},
+		"vend": {summary: "issue and verify tokens (operator)", sub: map[string]*command{
+			"credit":    {summary: "a class 0 credit token", run: runSMVendCredit},
+			"manage":    {summary: "a class 2 management token", run: runSMVendManage},
+			"keychange": {summary: "a key change token set", run: runSMVendKeyChange},
+			"test":      {summary: "a class 1 test/display token", run: runSMVendTest},
+			"verify":    {summary: "decode a token under a meter's key", run: runSMVendVerify},
+		}},
+		"audit": {summary: "the module's audit log (auditor)", sub: map[string]*command{
+			"verify": {summary: "verify the hash chain of the audit log", run: runSMAuditVerify},
+		}},
+	}}
+}
+
+// smFlags are the flags every sm subcommand has.
+type smFlags struct {
+	dir, as, tables string
+	json            bool
+}
+
+func addSMFlags(e *env, fs *flagSet) *smFlags {
+	f := &smFlags{}
+	fs.StringVar(&f.dir, "dir", e.getenv("STSKMS_SM_DIR"), "module directory (default $STSKMS_SM_DIR)")
+	fs.StringVar(&f.as, "as", defaultActor(), "your name, for the audit log")
+	fs.BoolVar(&f.json, "json", false, "print JSON")
+	return f
+}
+
+func addSMTablesFlag(e *env, fs *flagSet, f *smFlags) {
+	addTablesFlag(e, fs, &f.tables)
+}
+
+func defaultActor() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "cli"
+}
+
+// smCredentials reads the officers' credentials of a production module from
+// standard input, one "NAME=PASSPHRASE" per line. (An interim: the network
+// API will authenticate officers itself.)
+func smCredentials(e *env) ([]keystore.Component, error) {
+	var creds []keystore.Component
+	sc := bufio.NewScanner(e.stdin)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if line == "" {
+			continue
+		}
+		name, pass, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("officer credentials on standard input are NAME=PASSPHRASE lines")
+		}
+		creds = append(creds, keystore.Component{Officer: name, Passphrase: []byte(pass)})
+	}
+	return creds, sc.Err()
+}
+
+func zeroCreds(creds []keystore.Component) {
+	for i := range creds {
+		creds[i].Zero()
+	}
+}
+
+// openSM opens the module of --dir: a test module from its file, a
+// production one with the officers' credentials from standard input.
+// A module in its error state is refused here with its reason, except
+// where allowFault (identify, selftest).
+func openSM(e *env, f *smFlags, allowFault bool) (*sm.Module, error) {
+	if f.dir == "" {
+		return nil, fmt.Errorf("give the module directory with --dir (or $STSKMS_SM_DIR)")
+	}
+	info, err := sm.Stat(f.dir)
+	if err != nil {
+		return nil, err
+	}
+	opts := sm.Options{}
+	if !info.Test {
+		if opts.Officers, err = smCredentials(e); err != nil {
+			return nil, err
+		}
+		defer zeroCreds(opts.Officers)
+	}
+	if f.tables != "" {
+		if opts.STATables, err = sta.LoadTables(f.tables); err != nil {
+			return nil, err
+		}
+	}
+	m, err := sm.Open(context.Background(), f.dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	if info.Test && !f.json {
+		fmt.Fprintln(e.stderr, "stskms sm: "+sm.TestWarning)
+	}
+	if fault := m.Fault(); fault != nil && !allowFault {
+		m.Close()
+		return nil, fault
+	}
+	return m, nil
+}
+
+func runSMInit(e *env, args []string) error {
+	fs := newFlags("sm init", "--dir DIR --variant vending|manufacturing [--test] [--dsn DSN] [--vendor V] [--id ID]",
+		"Makes a new security module in DIR (which must not exist or be empty): key custody with\n"+
+			"the module's P-384 key, its SMID, the database and the live-KMC list. The variant is\n"+
+			"fixed for the module's life. A production module splits its storage key among the\n"+
+			"officers whose NAME=PASSPHRASE lines come on standard input (at least two); --test\n"+
+			"makes a TEST-ONLY module that unlocks from a file beside it and protects nothing.")
+	f := addSMFlags(e, fs)
+	variant := fs.String("variant", "", "vending or manufacturing (required)")
+	test := fs.Bool("test", false, "a TEST-ONLY module (its unlock material in DIR)")
+	dsn := fs.String("dsn", "", "database: a postgres:// URL (default: SQLite in DIR)")
+	vendor := fs.String("vendor", sm.DefaultVendor, "SMID vendor")
+	id := fs.String("id", "", "SMID id (default: 8 random digits)")
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	if f.dir == "" {
+		return fmt.Errorf("give the module directory with --dir")
+	}
+	v, err := sm.ParseVariant(*variant)
+	if err != nil {
+		return err
+	}
+	opts := sm.Options{DSN: *dsn, Vendor: *vendor, ID: *id}
+	if !*test {
+		if opts.Officers, err = smCredentials(e); err != nil {
+			return err
+		}
+		defer zeroCreds(opts.Officers)
+	}
+	ident, err := sm.Init(context.Background(), f.dir, v, *test, opts)
+	if err != nil {
+		return err
+	}
+	printIdentity(e, ident, f.json)
+	return nil
+}
+
+func printIdentity(e *env, id sm.Identity, asJSON bool) {
+	if asJSON {
+		printJSON(e.stdout, id)
+		return
+	}
+	fmt.Fprintf(e.stdout, "SMID      %s\nvariant   %s\nmodel     %s\nfirmware  sts6=%s http=%s\nvirtual   %v\ntest      %v\npublic key %X\n",
+		id.SMID, id.Variant, id.Model, id.Firmware[sm.APISTS6], id.Firmware[sm.APIHTTP], id.Virtual, id.Test, id.PublicKey.Bytes())
+	if id.Test {
+		fmt.Fprintln(e.stdout, sm.TestWarning)
+	}
+}
+
+func runSMIdentify(e *env, args []string) error {
+	fs := newFlags("sm identify", "--dir DIR [--json]",
+		"Prints the module's identity: SMID, variant, model, firmware identifier of each API,\n"+
+			"virtual (always true) and test mode; and its error state if a self-test failed.")
+	f := addSMFlags(e, fs)
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	m, err := openSM(e, f, true)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	printIdentity(e, m.Identify(), f.json)
+	if fault := m.Fault(); fault != nil {
+		return fault
+	}
+	return nil
+}
+
+func runSMSelftest(e *env, args []string) error {
+	fs := newFlags("sm selftest", "--dir DIR [--json]",
+		"Runs the known-answer tests (DES, STA, MISTY1, DKGA02/04, HMAC, AES-GCM, ECDH) and the\n"+
+			"integrity check of the stored state (identity, audit chain, registers, slots).\n"+
+			"Exit status 1 if any fails: the module then refuses all service.")
+	f := addSMFlags(e, fs)
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	m, err := openSM(e, f, true)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	rep, err := m.Selftest(context.Background(), sm.Auditor.As(f.as))
+	if err != nil {
+		return err
+	}
+	if f.json {
+		printJSON(e.stdout, rep)
+	} else {
+		for _, r := range rep.Results {
+			mark := "ok  "
+			if !r.OK {
+				mark = "FAIL"
+			}
+			detail := ""
+			if r.Detail != "" {
+				detail = ": " + r.Detail
+			}
+			fmt.Fprintf(e.stdout, "%s %s%s\n", mark, r.Name, detail)
+		}
+	}
+	if fault := m.Fault(); fault != nil {
+		return fault
+	}
+	return nil
+}
+
+func runSMRegisters(e *env, args []string) error {
+	fs := newFlags("sm registers", "--dir DIR [--json]",
+		"Lists the vending key registers: SGC, KRN, KT, BDT, DKGA, EA, KEN, ACT, IUT, credit limit\n"+
+			"left and loaded, KCV. Never a key.")
+	f := addSMFlags(e, fs)
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	m, err := openSM(e, f, false)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	regs, err := m.Registers(context.Background(), sm.Auditor.As(f.as))
+	if err != nil {
+		return err
+	}
+	for _, r := range regs {
+		if f.json {
+			printJSON(e.stdout, r)
+			continue
+		}
+		fmt.Fprintf(e.stdout, "SGC %06d KRN %d KT %d BDT %d DKGA%s EA%s KEN %d ACT %s IUT %s CLM %d/%d KCV %s\n",
+			r.SGC, r.KRN, r.KT, r.BDT, r.DKGA, r.EA, r.KEN, r.ACT.Format(records.TimeLayout), r.IUT.Format(records.TimeLayout),
+			r.CLM, r.CLMLoaded, r.KCV)
+	}
+	return nil
+}
+
+// readRecord reads the one record of type typ from a file (Record-in-Email
+// or one line) or standard input ("-").
+func readRecord(e *env, path, typ string) (string, error) {
+	var data []byte
+	var err error
+	if path == "-" {
+		data, err = io.ReadAll(e.stdin)
+	} else {
+		data, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return "", err
+	}
+	blocks, _ := findRecords(data)
+	for _, b := range blocks {
+		if b.Type == typ {
+			return b.Body, nil
+		}
+	}
+	return "", fmt.Errorf("no %s record in %s", typ, path)
+}
+
+func runSMSlotInstall(e *env, args []string) error {
+	fs := newFlags("sm slot install", "--dir DIR --record FILE --fingerprint HEX --test-kmc [--slot N]",
+		"Installs a KMC key (a PK.ECDH.1 record, in Record-in-Email form or one line; - for\n"+
+			"standard input) into a KEK slot. Type the fingerprint the KMC published out of band;\n"+
+			"--test-kmc declares the KMC a test KMC, which this virtual module requires. KMCs on\n"+
+			"DIR/live-kmcs.txt (the STS Association's KMC always) are refused.")
+	f := addSMFlags(e, fs)
+	path := fs.String("record", "", "PK.ECDH.1 file (- for standard input)")
+	fp := fs.String("fingerprint", "", "the KMC public key fingerprint, 16 hex digits")
+	testKMC := fs.Bool("test-kmc", false, "declare the KMC a test KMC")
+	slot := fs.Int("slot", 0, "slot number (default: the first free one)")
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return fmt.Errorf("give the PK.ECDH.1 record with --record")
+	}
+	body, err := readRecord(e, *path, records.PKECDHSpec.Type())
+	if err != nil {
+		return err
+	}
+	m, err := openSM(e, f, false)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	s, err := m.InstallSlot(context.Background(), sm.Officer.As(f.as),
+		sm.InstallRequest{Record: body, Fingerprint: *fp, TestKMC: *testKMC, Slot: *slot})
+	if err != nil {
+		return err
+	}
+	printSlot(e, s, f.json)
+	return nil
+}
+
+func printSlot(e *env, s sm.Slot, asJSON bool) {
+	if asJSON {
+		printJSON(e.stdout, s)
+		return
+	}
+	line := fmt.Sprintf("slot %d %s %s fingerprint %s expiry %s", s.Number, s.State, s.KMCID, s.Fingerprint,
+		s.Expiry.Format(records.TimeLayout))
+	if !s.RequestTime.IsZero() {
+		line += " t_req " + s.RequestTime.Format(records.TimeLayout)
+	}
+	fmt.Fprintln(e.stdout, line)
+}
+
+func runSMSlotRequest(e *env, args []string) error {
+	fs := newFlags("sm slot request", "--dir DIR [--slot N]",
+		"Makes a VKLOAD.REQ.1 from a slot and prints it in Record-in-Email form, to mail to the\n"+
+			"KMC with subject {KMS:GetKlfStsEd2}. The slot waits in LOADING for the Key Load File.")
+	f := addSMFlags(e, fs)
+	slot := fs.Int("slot", 1, "slot number")
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	m, err := openSM(e, f, false)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	req, err := m.Request(context.Background(), sm.Officer.As(f.as), *slot)
+	if err != nil {
+		return err
+	}
+	body, err := req.Format()
+	if err != nil {
+		return err
+	}
+	if f.json {
+		printJSON(e.stdout, map[string]string{"record": body, "t_req": req.Time.Format(records.TimeLayout)})
+		return nil
+	}
+	out, err := armor.Wrap(body)
+	if err != nil {
+		return err
+	}
+	_, err = e.stdout.Write(out)
+	return err
+}
+
+func runSMSlotLoad(e *env, args []string) error {
+	fs := newFlags("sm slot load", "--dir DIR --klf FILE [--slot N]",
+		"Loads the Key Load File (a file of records, or a mail body holding them; - for standard\n"+
+			"input) that answers the slot's pending request: all keys or none.")
+	f := addSMFlags(e, fs)
+	path := fs.String("klf", "", "Key Load File (- for standard input)")
+	slot := fs.Int("slot", 1, "slot number")
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return fmt.Errorf("give the Key Load File with --klf")
+	}
+	data, err := readInput(e, []string{*path})
+	if err != nil {
+		return err
+	}
+	bodies, err := sm.KLFBodies(data)
+	if err != nil {
+		return err
+	}
+	m, err := openSM(e, f, false)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	regs, err := m.LoadKLF(context.Background(), sm.Officer.As(f.as), *slot, bodies)
+	if err != nil {
+		return err
+	}
+	for _, r := range regs {
+		if f.json {
+			printJSON(e.stdout, r)
+			continue
+		}
+		fmt.Fprintf(e.stdout, "loaded SGC %06d KRN %d KT %d KCV %s CLM %d\n", r.SGC, r.KRN, r.KT, r.KCV, r.CLMLoaded)
+	}
+	return nil
+}
+
+func runSMSlotDelete(e *env, args []string) error {
+	fs := newFlags("sm slot delete", "--dir DIR --slot N",
+		"Empties a KEK slot. The registers loaded through it stay.")
+	f := addSMFlags(e, fs)
+	slot := fs.Int("slot", 0, "slot number")
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	m, err := openSM(e, f, false)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return m.DeleteSlot(context.Background(), sm.Officer.As(f.as), *slot)
+}
+
+func runSMSlotList(e *env, args []string) error {
+	fs := newFlags("sm slot list", "--dir DIR [--json]", "Lists the KEK slots that hold a KMC key.")
+	f := addSMFlags(e, fs)
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	m, err := openSM(e, f, false)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	slots, err := m.Slots(context.Background(), sm.Auditor.As(f.as))
+	if err != nil {
+		return err
+	}
+	for _, s := range slots {
+		printSlot(e, s, f.json)
+	}
+	return nil
+}
+
+// smMeterFlags name a meter and the register of its key.
+type smMeterFlags struct {
+	pan          string
+	sgc, krn, ti uint
+	kt           uint
+}
+
+func (m *smMeterFlags) add(fs *flagSet) {
+	fs.StringVar(&m.pan, "pan", "", "meter PAN, 18 digits")
+	fs.UintVar(&m.sgc, "sgc", 0, "supply group code of the meter's key")
+	fs.UintVar(&m.krn, "krn", 1, "key revision number of the meter's key")
+	fs.UintVar(&m.kt, "kt", uint(sts.DUTK), "key type of the meter's key: 0 DITK, 1 DDTK, 2 DUTK, 3 DCTK")
+	fs.UintVar(&m.ti, "ti", 1, "the meter's tariff index")
+}
+
+func (m *smMeterFlags) meterKey() (sm.MeterKey, error) {
+	if m.pan == "" {
+		return sm.MeterKey{}, fmt.Errorf("give the meter's --pan")
+	}
+	pan, err := sts.ParsePAN(m.pan)
+	if err != nil {
+		return sm.MeterKey{}, err
+	}
+	if m.sgc > sts.MaxSGC || m.krn > 15 || m.kt > 3 || m.ti > 99 {
+		return sm.MeterKey{}, fmt.Errorf("%w: --sgc, --krn, --kt or --ti", sts.ErrRange)
+	}
+	return sm.MeterKey{PAN: pan, TI: uint8(m.ti), RegisterKey: sm.RegisterKey{SGC: uint32(m.sgc), KRN: uint8(m.krn), KT: sts.KeyType(m.kt)}}, nil
+}
+
+// printIssued prints the tokens, one per line, or the whole answer as JSON.
+func printIssued(e *env, ans sm.Issued, asJSON bool) {
+	if asJSON {
+		printJSON(e.stdout, ans)
+		return
+	}
+	for _, t := range ans.Tokens {
+		fmt.Fprintln(e.stdout, t)
+	}
+}
+
+// parseSubclass reads a subclass by number or by one of the names.
+func parseSubclass(s string, names map[string]sts.Subclass) (sts.Subclass, error) {
+	if v, ok := names[s]; ok {
+		return v, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 4)
+	if err != nil {
+		keys := make([]string, 0, len(names))
+		for k := range names {
+			keys = append(keys, k)
+		}
+		return 0, fmt.Errorf("unknown subclass %q (a number, or one of %s)", s, strings.Join(slices.Sorted(slices.Values(keys)), ", "))
+	}
+	return sts.Subclass(n), nil
+}
+
+var creditSubclasses = map[string]sts.Subclass{
+	"electricity": sts.Electricity, "water": sts.Water, "gas": sts.Gas, "time": sts.ConnectionTime,
+	"currency": sts.ElectricityCurrency,
+}
+
+func runSMVendCredit(e *env, args []string) error {
+	fs := newFlags("sm vend credit", "--dir DIR --pan PAN --sgc N [--krn N --kt N --ti N] --amount A [--subclass S] [--request-id ID]",
+		"Issues a credit token and prints it. --amount is in the subclass's unit (25.6 kWh) or,\n"+
+			"for --subclass currency, in currency units with up to 5 decimals (negative: a debit).\n"+
+			"A --request-id given again returns the same token, never a second one.")
+	f := addSMFlags(e, fs)
+	addSMTablesFlag(e, fs, f)
+	var mf smMeterFlags
+	mf.add(fs)
+	sub := fs.String("subclass", "electricity", "electricity, water, gas, time, currency, or a number")
+	amount := fs.String("amount", "", "the credit, e.g. 25.6")
+	id := fs.String("request-id", "", "request id, for a safe retry")
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	mk, err := mf.meterKey()
+	if err != nil {
+		return err
+	}
+	s, err := parseSubclass(*sub, creditSubclasses)
+	if err != nil {
+		return err
+	}
+	req := sm.CreditRequest{ID: *id, Meter: mk, Sub: s}
+	switch {
+	case *amount == "":
+		return fmt.Errorf("give the --amount")
+	case s == sts.ElectricityCurrency:
+		if req.Currency, err = sts.ParseCurrency(*amount); err != nil {
+			return err
+		}
+	default:
+		if req.Amount, err = sts.ParseTenths(*amount); err != nil {
+			return err
+		}
+	}
+	m, err := openSM(e, f, false)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	ans, err := m.Credit(context.Background(), sm.Operator.As(f.as), req)
+	if err != nil {
+		return err
+	}
+	printIssued(e, ans, f.json)
+	return nil
+}
+
+var managementSubclasses = map[string]sts.Subclass{
+	"max-power": sts.MaximumPowerLimit, "clear-credit": sts.ClearCredit, "tariff-rate": sts.TariffRate,
+	"clear-tamper": sts.ClearTamper, "max-phase-unbalance": sts.MaximumPhasePowerUnbalanceLimit,
+	"water-meter-factor": sts.WaterMeterFactor,
+}
+
+func runSMVendManage(e *env, args []string) error {
+	fs := newFlags("sm vend manage", "--dir DIR --pan PAN --sgc N [--krn N --kt N --ti N] --subclass S --value N [--request-id ID]",
+		"Issues a management token and prints it: max-power and max-phase-unbalance take watts,\n"+
+			"clear-credit the register (65535 = all), tariff-rate the rate, water-meter-factor the\n"+
+			"factor, clear-tamper 0.")
+	f := addSMFlags(e, fs)
+	addSMTablesFlag(e, fs, f)
+	var mf smMeterFlags
+	mf.add(fs)
+	sub := fs.String("subclass", "", "max-power, clear-credit, tariff-rate, clear-tamper, max-phase-unbalance, water-meter-factor, or a number")
+	value := fs.Uint64("value", 0, "the token's value")
+	id := fs.String("request-id", "", "request id, for a safe retry")
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	mk, err := mf.meterKey()
+	if err != nil {
+		return err
+	}
+	s, err := parseSubclass(*sub, managementSubclasses)
+	if err != nil {
+		return err
+	}
+	m, err := openSM(e, f, false)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	ans, err := m.Manage(context.Background(), sm.Operator.As(f.as), sm.ManagementRequest{ID: *id, Meter: mk, Sub: s, Value: *value})
+	if err != nil {
+		return err
+	}
+	printIssued(e, ans, f.json)
+	return nil
+}
+
+func runSMVendKeyChange(e *env, args []string) error {
+	fs := newFlags("sm vend keychange", "--dir DIR --pan PAN --sgc N [--krn N --kt N --ti N] --to-krn N [--to-sgc N --to-kt N --to-ti N] [--three] [--request-id ID]",
+		"Issues the key change token set that moves the meter to the key of register\n"+
+			"(--to-sgc, --to-krn, --to-kt) with tariff index --to-ti, and prints its tokens in the\n"+
+			"order to enter them. A register of the next base date makes a rollover set.")
+	f := addSMFlags(e, fs)
+	addSMTablesFlag(e, fs, f)
+	var mf smMeterFlags
+	mf.add(fs)
+	toSGC := fs.Int("to-sgc", -1, "SGC of the new key (default: the meter's)")
+	toKRN := fs.Uint("to-krn", 0, "KRN of the new key (required)")
+	toKT := fs.Int("to-kt", -1, "key type of the new key (default: the meter's)")
+	toTI := fs.Int("to-ti", -1, "tariff index of the new key (default: the meter's)")
+	three := fs.Bool("three", false, "a 64-bit set of three tokens, the 3rd carrying the SGC")
+	id := fs.String("request-id", "", "request id, for a safe retry")
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	mk, err := mf.meterKey()
+	if err != nil {
+		return err
+	}
+	to := mk.RegisterKey
+	if *toKRN == 0 || *toKRN > 15 {
+		return fmt.Errorf("give the new key's --to-krn (1..15)")
+	}
+	to.KRN = uint8(*toKRN)
+	if *toSGC >= 0 {
+		if *toSGC > sts.MaxSGC {
+			return fmt.Errorf("%w: --to-sgc", sts.ErrRange)
+		}
+		to.SGC = uint32(*toSGC)
+	}
+	if *toKT >= 0 {
+		if *toKT > 3 {
+			return fmt.Errorf("%w: --to-kt", sts.ErrRange)
+		}
+		to.KT = sts.KeyType(*toKT)
+	}
+	ti := mk.TI
+	if *toTI >= 0 {
+		if *toTI > 99 {
+			return fmt.Errorf("%w: --to-ti", sts.ErrRange)
+		}
+		ti = uint8(*toTI)
+	}
+	m, err := openSM(e, f, false)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	ans, err := m.KeyChange(context.Background(), sm.Operator.As(f.as),
+		sm.KeyChangeRequest{ID: *id, Meter: mk, To: to, TI: ti, ThreeTokens: *three})
+	if err != nil {
+		return err
+	}
+	printIssued(e, ans, f.json)
+	return nil
+}
+
+func runSMVendTest(e *env, args []string) error {
+	fs := newFlags("sm vend test", "--dir DIR [--subclass 0|1] [--mfr N] [--control N] [--request-id ID]",
+		"Issues a class 1 initiate test/display token (not encrypted, no register).")
+	f := addSMFlags(e, fs)
+	sub := fs.Uint("subclass", 0, "0 (2-digit manufacturer code, 36-bit control) or 1 (4-digit, 28-bit)")
+	mfr := fs.Uint("mfr", 0, "manufacturer code (0 = all meters)")
+	control := fs.Uint64("control", 1, "control bits: the tests and displays to initiate")
+	id := fs.String("request-id", "", "request id, for a safe retry")
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	if *sub > 15 || *mfr > 0xFFFF {
+		return fmt.Errorf("%w: --subclass or --mfr", sts.ErrRange)
+	}
+	m, err := openSM(e, f, false)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	ans, err := m.Test(context.Background(), sm.Operator.As(f.as),
+		sm.TestRequest{ID: *id, Sub: sts.Subclass(*sub), MfrCode: uint16(*mfr), Control: *control})
+	if err != nil {
+		return err
+	}
+	printIssued(e, ans, f.json)
+	return nil
+}
+
+func runSMVendVerify(e *env, args []string) error {
+	fs := newFlags("sm vend verify", "--dir DIR --pan PAN --sgc N [--krn N --kt N --ti N] TOKEN",
+		"Decodes a token under the meter's key and prints it as JSON (a key change section\n"+
+			"without its key bits).")
+	f := addSMFlags(e, fs)
+	addSMTablesFlag(e, fs, f)
+	var mf smMeterFlags
+	mf.add(fs)
+	pos, err := fs.parse(e, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("give one token")
+	}
+	mk, err := mf.meterKey()
+	if err != nil {
+		return err
+	}
+	m, err := openSM(e, f, false)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	v, err := m.Verify(context.Background(), sm.Operator.As(f.as), sm.VerifyRequest{Meter: mk, Token: pos[0]})
+	if err != nil {
+		return err
+	}
+	printJSON(e.stdout, v)
+	return nil
+}
+
+func runSMAuditVerify(e *env, args []string) error {
+	fs := newFlags("sm audit verify", "--dir DIR [--json]",
+		"Verifies the hash chain of the module's audit log: every record in order, none edited,\n"+
+			"removed, reordered or added past the head. Keep the printed count and head outside\n"+
+			"the module to detect a later removal of the log's tail.")
+	f := addSMFlags(e, fs)
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	m, err := openSM(e, f, true)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	rep, err := m.VerifyAudit(context.Background(), sm.Auditor.As(f.as))
+	if err != nil {
+		return err
+	}
+	if f.json {
+		printJSON(e.stdout, map[string]any{"records": rep.Records, "head": hex.EncodeToString(rep.Head[:]),
+			"log_id": hex.EncodeToString(rep.LogID[:])})
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "audit log verified: %d records, head %x\n", rep.Records, rep.Head)
+	return nil
+}

@@ -1,0 +1,751 @@
+package sm
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/stskms/stskms/audit"
+	"github.com/stskms/stskms/store"
+	"github.com/stskms/stskms/sts"
+)
+
+// MeterKey names a meter and the decoder key it holds: its PAN and tariff
+// index, and the register (SGC, KRN, KT) its decoder key derives from.
+// The register also gives the base date, DKGA and EA.
+type MeterKey struct {
+	PAN sts.PAN
+	TI  uint8
+	RegisterKey
+}
+
+func (k MeterKey) describe() string {
+	return fmt.Sprintf("%s|%d|%06d|%d|%d", k.PAN, k.TI, k.SGC, k.KRN, k.KT)
+}
+
+// CreditRequest asks for a class 0 transfer credit token.
+type CreditRequest struct {
+	// ID is the request id (see Issued). Empty: the module makes one up,
+	// and the request cannot be retried safely.
+	ID    string
+	Meter MeterKey
+	// Sub is Electricity, Water, Gas, ConnectionTime or
+	// ElectricityCurrency.
+	Sub sts.Subclass
+	// Amount is the credit in tenths of the subclass's unit (subclasses
+	// 0..3), rounded up to the next value a token can carry.
+	Amount uint64
+	// Currency is the amount of a currency credit token (subclass 4) in
+	// units of 0.00001 of the currency; negative for a debit.
+	Currency *big.Int
+}
+
+// ManagementRequest asks for a class 2 register-type management token.
+type ManagementRequest struct {
+	ID    string
+	Meter MeterKey
+	// Sub is MaximumPowerLimit, ClearCredit, TariffRate, ClearTamper,
+	// MaximumPhasePowerUnbalanceLimit or WaterMeterFactor.
+	Sub sts.Subclass
+	// Value is the watts of a power limit, or the 16-bit value of the
+	// other subclasses (the register to clear, 0xFFFF for all; the tariff
+	// rate; the water meter factor; 0 for clear tamper).
+	Value uint64
+}
+
+// KeyChangeRequest asks for the key change token set that moves a meter
+// from its current decoder key (Meter) to the one derived from another
+// register (To) with tariff index TI.
+//
+// The set is 2 tokens for a 64-bit key (3 with ThreeTokens, the 3rd
+// carrying the SGC) and 4 for a 128-bit key. The new register must use the
+// same encryption algorithm. Its base date is the meter's or the next one
+// (1993 → 2014 → 2035): in that case the set has the rollover bit, and the
+// meter clears its TID memory and counts TIDs from the new base date.
+type KeyChangeRequest struct {
+	ID          string
+	Meter       MeterKey
+	To          RegisterKey
+	TI          uint8
+	ThreeTokens bool
+}
+
+// TestRequest asks for a class 1 initiate meter test/display token, which
+// is not encrypted and needs no register.
+type TestRequest struct {
+	ID      string
+	Sub     sts.Subclass // TestDisplay1 or TestDisplay2
+	MfrCode uint16
+	Control uint64
+}
+
+// Issued is the module's answer to a token request.
+//
+// Idempotency: the answer is stored with the request id in the transaction
+// that issues the tokens, so a request repeated with the same id (a retry
+// after a lost answer) gets the stored answer again, Replayed set, and never
+// a second token; the same id with another request is refused
+// (ErrRequestReused).
+type Issued struct {
+	RequestID string       `json:"request_id"`
+	Tokens    []string     `json:"tokens"`
+	Class     sts.Class    `json:"class"`
+	Subclass  sts.Subclass `json:"subclass"`
+	// TID is the token identifier of a class 0 or 2 token (0 for the
+	// others).
+	TID uint32 `json:"tid,omitempty"`
+	// Amount is the credit the token carries as encoded (tenths, rounded
+	// up), Currency that of a currency token (currency units, 5 decimals).
+	Amount   uint64 `json:"amount,omitempty"`
+	Currency string `json:"currency,omitempty"`
+	// CLM is the register's credit limit left after a credit token.
+	CLM uint32 `json:"clm,omitempty"`
+	// Rollover is set on a key change set that changes the base date.
+	Rollover bool `json:"rollover,omitempty"`
+	// AuditSeq is the number of the audit record of the issue.
+	AuditSeq int64     `json:"audit_seq"`
+	Time     time.Time `json:"time"`
+	Replayed bool      `json:"replayed,omitempty"`
+}
+
+// MaxRequestID is the longest request id, in bytes.
+const MaxRequestID = 128
+
+// errStale reruns a request whose register was reloaded between its
+// preparation and its transaction.
+var errStale = errors.New("sm: register reloaded meanwhile")
+
+// job is one token request: what it is (for the idempotency digest and the
+// audit), and its transaction.
+type job struct {
+	op      string // permission and audit action
+	id      string
+	digest  string
+	subject string
+	now     time.Time
+	// checked: the caller looked for a stored answer already.
+	checked bool
+	// run does the request's checks and writes inside tx, filling ans and
+	// returning the audit details.
+	run func(tx *store.Tx, ans *Issued) (map[string]any, error)
+}
+
+func newJob(op, id, description, subject string, now time.Time) (*job, error) {
+	if id == "" {
+		var b [16]byte
+		rand.Read(b[:])
+		id = "auto-" + hex.EncodeToString(b[:])
+	}
+	if err := checkRequestID(id); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(op + "|" + description))
+	return &job{op: op, id: id, digest: hex.EncodeToString(sum[:]), subject: subject, now: now}, nil
+}
+
+func checkRequestID(id string) error {
+	if len(id) > MaxRequestID {
+		return refuse(ErrInvalidRequest, "request id of %d bytes (at most %d)", len(id), MaxRequestID)
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c <= ' ' || c > '~' {
+			return refuse(ErrInvalidRequest, "request id byte %d is not printable ASCII", i)
+		}
+	}
+	return nil
+}
+
+// stored returns the stored answer of the job's request id, if any.
+func (m *Module) stored(ctx context.Context, tx *store.Tx, j *job) (Issued, bool, error) {
+	q := `SELECT digest, answer FROM sm_request WHERE id = $1`
+	var row *store.Row
+	if tx != nil {
+		row = tx.QueryRow(ctx, q, j.id)
+	} else {
+		row = m.db.QueryRow(ctx, q, j.id)
+	}
+	var digest, answer string
+	err := row.Scan(&digest, &answer)
+	if errors.Is(err, store.ErrNotFound) {
+		return Issued{}, false, nil
+	}
+	if err != nil {
+		return Issued{}, false, err
+	}
+	if digest != j.digest {
+		return Issued{}, true, refuse(ErrRequestReused, "%q", j.id)
+	}
+	var ans Issued
+	if err := json.Unmarshal([]byte(answer), &ans); err != nil {
+		return Issued{}, true, refuseCause(ErrIntegrity, err, "stored answer of %q", j.id)
+	}
+	ans.Replayed = true
+	return ans, true, nil
+}
+
+// issue runs a job: the stored answer if its id was seen, else its
+// transaction, which also appends the audit record and stores the answer,
+// so the token, its audit record and its answer commit together. The
+// transaction may be shared with other requests (group commit, group.go).
+func (m *Module) issue(ctx context.Context, a Actor, j *job) (Issued, error) {
+	if !j.checked {
+		if ans, ok, err := m.stored(ctx, nil, j); ok || err != nil {
+			return ans, err
+		}
+	}
+	var ans Issued
+	err := m.submit(func(tx *store.Tx) error {
+		stored, ok, err := m.stored(ctx, tx, j)
+		if ok || err != nil {
+			ans = stored
+			return err
+		}
+		ans = Issued{RequestID: j.id, Time: j.now.UTC()}
+		details, err := j.run(tx, &ans)
+		if err != nil {
+			return err
+		}
+		details["request_id"] = j.id
+		details["tokens_sha256"] = tokenHashes(ans.Tokens)
+		rec, err := m.log.Append(ctx, tx, audit.Entry{Actor: a.String(), Action: j.op, Subject: j.subject, Details: details})
+		if err != nil {
+			return err
+		}
+		ans.AuditSeq = rec.Seq
+		answer, err := json.Marshal(ans)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO sm_request (id, digest, answer, at_ns) VALUES ($1, $2, $3, $4)`,
+			j.id, j.digest, string(answer), j.now.UnixNano())
+		return err
+	})
+	if errors.Is(err, store.ErrConflict) {
+		// Another process committed the same request id first.
+		if stored, ok, err2 := m.stored(ctx, nil, j); ok {
+			return stored, err2
+		}
+	}
+	return ans, err
+}
+
+// TokenHash identifies a token in the audit log without making the log a
+// store of unused tokens: the first 8 bytes of SHA-256 of its 20 digits,
+// in hex.
+func TokenHash(digits string) string {
+	sum := sha256.Sum256([]byte(digits))
+	return hex.EncodeToString(sum[:8])
+}
+
+func tokenHashes(tokens []string) []string {
+	out := make([]string, len(tokens))
+	for i, t := range tokens {
+		out[i] = TokenHash(t)
+	}
+	return out
+}
+
+// Credit issues a class 0 credit token (operator; SM?VC). The module
+// refuses a key type its variant may not use for credit (05), a missing
+// register (28), a key before ACT or after IUT (43, 42), a TID past the
+// KEN (41) or too far ahead of the clock (44), a subclass that is not
+// credit (48), an amount out of range (63), and a credit beyond the
+// register's credit limit CLM (31). In one transaction it decrements the
+// CLM by the amount encoded (for currency: by 0.01 units, rounded up; a
+// debit costs nothing and gives nothing back), records the TID, appends the
+// audit record and stores the answer.
+func (m *Module) Credit(ctx context.Context, a Actor, req CreditRequest) (Issued, error) {
+	if err := m.ready(a, "token.credit"); err != nil {
+		return Issued{}, err
+	}
+	var tok creditToken
+	switch {
+	case req.Sub <= sts.ConnectionTime:
+		amt, err := sts.EncodeAmount(req.Amount)
+		if err != nil || req.Amount == 0 {
+			return Issued{}, refuseCause(ErrRange, err, "amount %d tenths", req.Amount)
+		}
+		tok = creditToken{sub: req.Sub, amount: amt, cost: amt.Value()}
+	case req.Sub == sts.ElectricityCurrency:
+		if req.Currency == nil {
+			return Issued{}, refuse(ErrRange, "a currency credit needs a currency amount")
+		}
+		amt, err := sts.EncodeCurrencyAmount(req.Currency)
+		if err != nil {
+			return Issued{}, refuseCause(ErrRange, err, "currency amount")
+		}
+		tok = creditToken{sub: req.Sub, currency: amt, isCurrency: true, cost: currencyCost(amt.Value())}
+	default:
+		return Issued{}, refuse(ErrSubclass, "class 0 subclass %d is not a credit this module issues", req.Sub)
+	}
+	if err := m.checkCredit(req.Meter.KT); err != nil {
+		return Issued{}, err
+	}
+	desc := fmt.Sprintf("%s|%d|%d|%v", req.Meter.describe(), req.Sub, req.Amount, req.Currency)
+	return m.withRegister(ctx, a, "token.credit", req.ID, desc, req.Meter, func(j *job, r *Register, c sts.Cipher) {
+		rnd := randomNibble()
+		j.run = func(tx *store.Tx, ans *Issued) (map[string]any, error) {
+			clm, err := m.lockRegister(ctx, tx, r)
+			if err != nil {
+				return nil, err
+			}
+			if uint64(clm) < tok.cost {
+				return nil, refuse(ErrCreditLimit, "%v has %d left, the token needs %d", r.RegisterKey, clm, tok.cost)
+			}
+			tid, err := m.nextTID(ctx, tx, req.Meter, r, j.now)
+			if err != nil {
+				return nil, err
+			}
+			n, err := tok.encode(tid, rnd, c)
+			if err != nil {
+				return nil, refuseCause(ErrRange, err, "token")
+			}
+			res, err := tx.Exec(ctx, `UPDATE sm_register SET clm = clm - $1 WHERE sgc = $2 AND krn = $3 AND kt = $4 AND clm >= $1`,
+				int64(tok.cost), int64(r.SGC), int64(r.KRN), int64(r.KT))
+			if err != nil {
+				return nil, err
+			}
+			if k, err := res.RowsAffected(); err != nil || k != 1 {
+				return nil, refuse(ErrCreditLimit, "%v", r.RegisterKey)
+			}
+			if err := setTID(ctx, tx, req.Meter, tid); err != nil {
+				return nil, err
+			}
+			ans.Tokens = []string{n.String()}
+			ans.Class, ans.Subclass, ans.TID, ans.CLM = sts.ClassCredit, tok.sub, tid, clm-uint32(tok.cost)
+			details := map[string]any{"subclass": int(tok.sub), "tid": tid, "cost": int64(tok.cost), "clm": int64(ans.CLM),
+				"ti": int(req.Meter.TI), "sgc": int(r.SGC), "krn": int(r.KRN), "kt": int(r.KT)}
+			if tok.isCurrency {
+				ans.Currency = tok.currency.String()
+				details["currency"] = ans.Currency
+			} else {
+				ans.Amount = tok.amount.Value()
+				details["amount"] = int64(ans.Amount)
+			}
+			return details, nil
+		}
+	})
+}
+
+// creditToken is a credit token before its TID and RND.
+type creditToken struct {
+	sub        sts.Subclass
+	amount     sts.Amount
+	currency   sts.CurrencyAmount
+	isCurrency bool
+	cost       uint64 // what it takes from the credit limit
+}
+
+func (t creditToken) encode(tid uint32, rnd uint8, c sts.Cipher) (sts.Number, error) {
+	if t.isCurrency {
+		return sts.CurrencyCredit{Sub: t.sub, TID: tid, Amount: t.currency}.Encode(c)
+	}
+	return sts.Credit{Sub: t.sub, TID: tid, RND: rnd, Amount: t.amount}.Encode(c)
+}
+
+// currencyCost is what a currency credit of v (units of 0.00001) takes
+// from the credit limit: 0.01 units, rounded up; nothing for a debit.
+func currencyCost(v *big.Int) uint64 {
+	if v.Sign() <= 0 {
+		return 0
+	}
+	q, r := new(big.Int).QuoRem(v, big.NewInt(1000), new(big.Int))
+	if r.Sign() > 0 {
+		q.Add(q, big.NewInt(1))
+	}
+	if !q.IsUint64() {
+		return 1 << 63
+	}
+	return q.Uint64()
+}
+
+// Manage issues a class 2 management token (operator; SM?VM), under every
+// key type and in both variants, with the checks of Credit but the credit
+// limit.
+func (m *Module) Manage(ctx context.Context, a Actor, req ManagementRequest) (Issued, error) {
+	if err := m.ready(a, "token.manage"); err != nil {
+		return Issued{}, err
+	}
+	var value uint16
+	switch req.Sub {
+	case sts.MaximumPowerLimit, sts.MaximumPhasePowerUnbalanceLimit:
+		amt, err := sts.EncodeAmount(req.Value)
+		if err != nil {
+			return Issued{}, refuseCause(ErrRange, err, "%d W", req.Value)
+		}
+		value = uint16(amt)
+	case sts.ClearCredit, sts.TariffRate, sts.ClearTamper, sts.WaterMeterFactor:
+		if req.Value > 0xFFFF {
+			return Issued{}, refuse(ErrRange, "value %d (16 bits)", req.Value)
+		}
+		value = uint16(req.Value)
+	default:
+		return Issued{}, refuse(ErrSubclass, "class 2 subclass %d is not a management token (key changes: KeyChange)", req.Sub)
+	}
+	desc := fmt.Sprintf("%s|%d|%d", req.Meter.describe(), req.Sub, req.Value)
+	return m.withRegister(ctx, a, "token.manage", req.ID, desc, req.Meter, func(j *job, r *Register, c sts.Cipher) {
+		rnd := randomNibble()
+		j.run = func(tx *store.Tx, ans *Issued) (map[string]any, error) {
+			if _, err := m.lockRegister(ctx, tx, r); err != nil {
+				return nil, err
+			}
+			tid, err := m.nextTID(ctx, tx, req.Meter, r, j.now)
+			if err != nil {
+				return nil, err
+			}
+			n, err := sts.Management{Sub: req.Sub, TID: tid, RND: rnd, Value: value}.Encode(c)
+			if err != nil {
+				return nil, refuseCause(ErrRange, err, "token")
+			}
+			if err := setTID(ctx, tx, req.Meter, tid); err != nil {
+				return nil, err
+			}
+			ans.Tokens = []string{n.String()}
+			ans.Class, ans.Subclass, ans.TID = sts.ClassManagement, req.Sub, tid
+			return map[string]any{"subclass": int(req.Sub), "tid": tid, "value": int64(req.Value), "ti": int(req.Meter.TI),
+				"sgc": int(r.SGC), "krn": int(r.KRN), "kt": int(r.KT)}, nil
+		}
+	})
+}
+
+// withRegister prepares a request on one register outside the transaction
+// (read the register, check ACT and IUT, derive the meter's cipher: work
+// that need not hold the write lock) and issues it; a register reloaded in
+// between makes it start again.
+func (m *Module) withRegister(ctx context.Context, a Actor, op, id, desc string, mk MeterKey,
+	prepare func(j *job, r *Register, c sts.Cipher)) (Issued, error) {
+	now := m.now()
+	j, err := newJob(op, id, desc, mk.PAN.String(), now)
+	if err != nil {
+		return Issued{}, err
+	}
+	// A stored answer is returned before anything else is checked: a
+	// retry gets its token even if the register has gone or expired since.
+	if ans, ok, err := m.stored(ctx, nil, j); ok || err != nil {
+		return ans, err
+	}
+	j.checked = true
+	for range 3 {
+		r, err := m.register(ctx, mk.RegisterKey)
+		if err != nil {
+			return Issued{}, err
+		}
+		if err := r.checkTime(now); err != nil {
+			return Issued{}, err
+		}
+		c, err := m.decoderCipher(ctx, &r, mk.PAN, mk.TI)
+		if err != nil {
+			return Issued{}, err
+		}
+		prepare(j, &r, c)
+		ans, err := m.issue(ctx, a, j)
+		if !errors.Is(err, errStale) {
+			return ans, err
+		}
+	}
+	return Issued{}, refuse(ErrNoRegister, "%v keeps being reloaded", mk.RegisterKey)
+}
+
+// lockRegister re-reads a register in the transaction and returns its
+// credit limit left; errStale if it was reloaded since r was read.
+func (m *Module) lockRegister(ctx context.Context, tx *store.Tx, r *Register) (uint32, error) {
+	var clm, gen int64
+	err := tx.QueryRow(ctx, `SELECT clm, gen FROM sm_register WHERE sgc = $1 AND krn = $2 AND kt = $3`,
+		int64(r.SGC), int64(r.KRN), int64(r.KT)).Scan(&clm, &gen)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, refuse(ErrNoRegister, "%v", r.RegisterKey)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if gen != r.gen {
+		return 0, errStale
+	}
+	return uint32(clm), nil
+}
+
+// nextTID returns the TID of the next token for a meter and key: the
+// minutes since the key's base date now, or one more than the last TID
+// issued for that meter and key if that is later, so that two tokens in
+// the same minute never share a TID. It refuses a TID more than the
+// module's window ahead of the clock or beyond 24 bits (44), and one whose
+// top 8 bits exceed the key's KEN (41).
+func (m *Module) nextTID(ctx context.Context, tx *store.Tx, mk MeterKey, r *Register, now time.Time) (uint32, error) {
+	clock, err := r.BDT.TID(now)
+	if err != nil {
+		return 0, refuseCause(ErrTIDWindow, err, "base date %d", r.BDT)
+	}
+	last, err := lastTID(ctx, tx, mk.PAN, mk.RegisterKey)
+	if err != nil {
+		return 0, err
+	}
+	tid := max(int64(clock), last+1)
+	switch {
+	case tid > sts.MaxTID:
+		return 0, refuse(ErrTIDWindow, "TID %d beyond 24 bits: change the meter's key with a rollover", tid)
+	case tid-int64(clock) > int64(m.window):
+		return 0, refuse(ErrTIDWindow, "TID %d would run %d minutes ahead of the clock (at most %d)", tid, tid-int64(clock), m.window)
+	case sts.KeyExpired(uint32(tid), r.KEN):
+		return 0, refuse(ErrKeyExpired, "TID %d, KEN %d", tid, r.KEN)
+	}
+	return uint32(tid), nil
+}
+
+// lastTID is the last TID issued for a meter and key, or -1.
+func lastTID(ctx context.Context, tx *store.Tx, pan sts.PAN, k RegisterKey) (int64, error) {
+	var last int64
+	err := tx.QueryRow(ctx, `SELECT tid FROM sm_tid WHERE pan = $1 AND sgc = $2 AND krn = $3 AND kt = $4`,
+		pan.String(), int64(k.SGC), int64(k.KRN), int64(k.KT)).Scan(&last)
+	if errors.Is(err, store.ErrNotFound) {
+		return -1, nil
+	}
+	return last, err
+}
+
+func setTID(ctx context.Context, tx *store.Tx, mk MeterKey, tid uint32) error {
+	_, err := tx.Exec(ctx, `INSERT INTO sm_tid (pan, sgc, krn, kt, tid) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (pan, sgc, krn, kt) DO UPDATE SET tid = excluded.tid`,
+		mk.PAN.String(), int64(mk.SGC), int64(mk.KRN), int64(mk.KT), int64(tid))
+	return err
+}
+
+// KeyChange issues a key change token set (operator; SM?VK): the new
+// decoder key derived from register To for the meter, in 2, 3 or 4 tokens
+// encrypted under the meter's current key. The variant rules (05), both
+// registers (28, 43, 42) and the base-date rule (94) are checked. Without
+// rollover the new key's TIDs continue from the old key's, since the
+// meter keeps its TID memory.
+func (m *Module) KeyChange(ctx context.Context, a Actor, req KeyChangeRequest) (Issued, error) {
+	if err := m.ready(a, "token.keychange"); err != nil {
+		return Issued{}, err
+	}
+	if err := m.checkKeyChange(req.Meter.KT, req.To.KT); err != nil {
+		return Issued{}, err
+	}
+	now := m.now()
+	desc := fmt.Sprintf("%s|%06d|%d|%d|%d|%v", req.Meter.describe(), req.To.SGC, req.To.KRN, req.To.KT, req.TI, req.ThreeTokens)
+	j, err := newJob("token.keychange", req.ID, desc, req.Meter.PAN.String(), now)
+	if err != nil {
+		return Issued{}, err
+	}
+	if ans, ok, err := m.stored(ctx, nil, j); ok || err != nil {
+		return ans, err
+	}
+	j.checked = true
+	for range 3 {
+		if err := m.prepareKeyChange(ctx, j, req); err != nil {
+			return Issued{}, err
+		}
+		ans, err := m.issue(ctx, a, j)
+		if !errors.Is(err, errStale) {
+			return ans, err
+		}
+	}
+	return Issued{}, refuse(ErrNoRegister, "the registers keep being reloaded")
+}
+
+func (m *Module) prepareKeyChange(ctx context.Context, j *job, req KeyChangeRequest) error {
+	oldR, err := m.register(ctx, req.Meter.RegisterKey)
+	if err != nil {
+		return err
+	}
+	newR, err := m.register(ctx, req.To)
+	if err != nil {
+		return err
+	}
+	for _, r := range []*Register{&oldR, &newR} {
+		if err := r.checkTime(j.now); err != nil {
+			return err
+		}
+	}
+	if oldR.EA != newR.EA {
+		return refuse(ErrAttribute, "the meter's key is EA%s, %v is EA%s", oldR.EA, newR.RegisterKey, newR.EA)
+	}
+	rollover := false
+	switch {
+	case newR.BDT == oldR.BDT:
+	case newR.BDT == nextBaseDate(oldR.BDT):
+		rollover = true
+	default:
+		return refuse(ErrAttribute, "base date %d after %d: a key change keeps the base date or moves to the next", newR.BDT, oldR.BDT)
+	}
+	if req.ThreeTokens && oldR.EA.KeySize() != 8 {
+		return refuse(ErrRange, "three-token sets are for 64-bit keys")
+	}
+	oldC, err := m.decoderCipher(ctx, &oldR, req.Meter.PAN, req.Meter.TI)
+	if err != nil {
+		return err
+	}
+	newDK, err := m.decoderKey(ctx, &newR, req.To, req.Meter.PAN, req.TI)
+	if err != nil {
+		return err
+	}
+	defer clear(newDK)
+	set, err := sts.KeyChangeTokens(sts.NewKey{Key: newDK, KeyType: req.To.KT, KRN: req.To.KRN, TI: req.TI, KEN: newR.KEN,
+		Rollover: rollover, SGC: req.To.SGC, ThreeTokens: req.ThreeTokens})
+	if err != nil {
+		return refuseCause(ErrRange, err, "key change set")
+	}
+	tokens := make([]string, len(set))
+	for i, t := range set {
+		n, err := t.Encode(oldC)
+		set[i].KeyPart = 0
+		if err != nil {
+			return refuseCause(ErrRange, err, "key change token")
+		}
+		tokens[i] = n.String()
+	}
+	newMeter := MeterKey{PAN: req.Meter.PAN, TI: req.TI, RegisterKey: req.To}
+	j.run = func(tx *store.Tx, ans *Issued) (map[string]any, error) {
+		for _, r := range []*Register{&oldR, &newR} {
+			if _, err := m.lockRegister(ctx, tx, r); err != nil {
+				return nil, err
+			}
+		}
+		if !rollover {
+			// The meter keeps its TID memory: the new key's TIDs
+			// continue after the old key's.
+			last, err := lastTID(ctx, tx, req.Meter.PAN, req.Meter.RegisterKey)
+			if err != nil {
+				return nil, err
+			}
+			cur, err := lastTID(ctx, tx, req.Meter.PAN, req.To)
+			if err != nil {
+				return nil, err
+			}
+			if last > cur {
+				if err := setTID(ctx, tx, newMeter, uint32(last)); err != nil {
+					return nil, err
+				}
+			}
+		}
+		ans.Tokens = tokens
+		ans.Class, ans.Subclass, ans.Rollover = sts.ClassManagement, sts.DecoderKey1, rollover
+		return map[string]any{"from": registerDetails(oldR.RegisterKey), "to": registerDetails(req.To),
+			"ti_from": int(req.Meter.TI), "ti_to": int(req.TI), "rollover": rollover, "bdt_from": int(oldR.BDT),
+			"bdt_to": int(newR.BDT), "tokens": len(tokens)}, nil
+	}
+	return nil
+}
+
+func registerDetails(k RegisterKey) map[string]any {
+	return map[string]any{"sgc": int(k.SGC), "krn": int(k.KRN), "kt": int(k.KT)}
+}
+
+// nextBaseDate is the base date a rollover moves to, or 0.
+func nextBaseDate(b sts.BaseDate) sts.BaseDate {
+	switch b {
+	case sts.BaseDate1993:
+		return sts.BaseDate2014
+	case sts.BaseDate2014:
+		return sts.BaseDate2035
+	}
+	return 0
+}
+
+// Test issues a class 1 test/display token (operator), in both variants.
+func (m *Module) Test(ctx context.Context, a Actor, req TestRequest) (Issued, error) {
+	if err := m.ready(a, "token.test"); err != nil {
+		return Issued{}, err
+	}
+	if req.Sub != sts.TestDisplay1 && req.Sub != sts.TestDisplay2 {
+		return Issued{}, refuse(ErrSubclass, "class 1 subclass %d", req.Sub)
+	}
+	n, err := sts.Test{Sub: req.Sub, MfrCode: req.MfrCode, Control: req.Control}.Encode(nil)
+	if err != nil {
+		return Issued{}, refuseCause(ErrRange, err, "test token")
+	}
+	j, err := newJob("token.test", req.ID, fmt.Sprintf("%d|%d|%d", req.Sub, req.MfrCode, req.Control), "", m.now())
+	if err != nil {
+		return Issued{}, err
+	}
+	j.run = func(tx *store.Tx, ans *Issued) (map[string]any, error) {
+		ans.Tokens = []string{n.String()}
+		ans.Class, ans.Subclass = sts.ClassTest, req.Sub
+		return map[string]any{"subclass": int(req.Sub), "mfr_code": int(req.MfrCode), "control": int64(req.Control)}, nil
+	}
+	return m.issue(ctx, a, j)
+}
+
+// VerifyRequest asks to decode a token made for a meter.
+type VerifyRequest struct {
+	Meter MeterKey
+	Token string
+}
+
+// Verified is a decoded token. A key change section is returned without
+// its key bits (PCI HSM B14: no key leaves the module in clear).
+type Verified struct {
+	Class    sts.Class    `json:"class"`
+	Subclass sts.Subclass `json:"subclass"`
+	Name     string       `json:"name"`
+	Token    sts.Token    `json:"token"`
+}
+
+// Verify decodes a token under a meter's decoder key (operator; SM?VT):
+// the register must exist and be within ACT and IUT, and a credit token is
+// refused under a key type the variant may not use (05), as STS 600-10-1
+// §4.1.3 forbids the decryption too. A token that does not decode is
+// ErrFormat (49). The check is audited.
+func (m *Module) Verify(ctx context.Context, a Actor, req VerifyRequest) (Verified, error) {
+	if err := m.ready(a, "token.verify"); err != nil {
+		return Verified{}, err
+	}
+	num, err := sts.ParseNumber(req.Token)
+	if err != nil {
+		return Verified{}, refuseCause(ErrFormat, err, "token")
+	}
+	now := m.now()
+	r, err := m.register(ctx, req.Meter.RegisterKey)
+	if err != nil {
+		return Verified{}, err
+	}
+	if err := r.checkTime(now); err != nil {
+		return Verified{}, err
+	}
+	c, err := m.decoderCipher(ctx, &r, req.Meter.PAN, req.Meter.TI)
+	if err != nil {
+		return Verified{}, err
+	}
+	blk, err := sts.Open(num, c)
+	if err != nil {
+		return Verified{}, refuseCause(ErrFormat, err, "token")
+	}
+	if blk.Class == sts.ClassCredit {
+		if err := m.checkCredit(req.Meter.KT); err != nil {
+			return Verified{}, err
+		}
+	}
+	t, err := sts.Decode(num, c)
+	if err != nil {
+		return Verified{}, refuseCause(ErrFormat, err, "token")
+	}
+	if kc, ok := t.(sts.KeyChange); ok {
+		kc.KeyPart = 0
+		t = kc
+	}
+	name, _ := sts.SubclassName(t.Class(), t.Subclass())
+	v := Verified{Class: t.Class(), Subclass: t.Subclass(), Name: name, Token: t}
+	err = m.tx(ctx, func(tx *store.Tx) error {
+		_, err := m.log.Append(ctx, tx, audit.Entry{Actor: a.String(), Action: "token.verify", Subject: req.Meter.PAN.String(),
+			Details: map[string]any{"token_sha256": TokenHash(num.String()), "class": int(v.Class), "subclass": int(v.Subclass),
+				"sgc": int(r.SGC), "krn": int(r.KRN), "kt": int(r.KT)}})
+		return err
+	})
+	if err != nil {
+		return Verified{}, err
+	}
+	return v, nil
+}
+
+func randomNibble() uint8 {
+	var b [1]byte
+	rand.Read(b[:])
+	return b[0] & 0xF
+}
