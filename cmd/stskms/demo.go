@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/stskms/stskms/loop"
 	"github.com/stskms/stskms/meter"
 	"github.com/stskms/stskms/sts"
 	"github.com/stskms/stskms/sts/dkga"
@@ -44,17 +47,30 @@ type demoSuite struct {
 }
 
 func runDemo(e *env, args []string) error {
-	fs := newFlags("demo", "[--json] [--sta-tables FILE]",
+	fs := newFlags("demo", "[--json] [--sta-tables FILE] | --loop [--json] [--keep DIR]",
 		"Shows the token engine end to end on a simulated meter: a vending key is made, a\n"+
 			"meter's decoder key derived, and a credit token, a management token, a test token\n"+
 			"and a key change set are issued and accepted; a replayed token and a token under the\n"+
 			"old key are rejected. DKGA04 + MISTY1 by default (public algorithms); DKGA02 + STA\n"+
-			"when STA tables are given. Exit status 1 if any step does not end as expected.")
+			"when STA tables are given. Exit status 1 if any step does not end as expected.\n\n"+
+			"--loop runs the whole loop instead, in a temporary directory on 127.0.0.1 with real\n"+
+			"SMTP: a test KMC and its gateway, a vending and a manufacturing module registered and\n"+
+			"authorised, the KMC key and a Key Load File fetched by mail for each, then tokens\n"+
+			"issued by the modules and entered into simulated meters.")
 	asJSON := fs.Bool("json", false, "one JSON object per step")
+	whole := fs.Bool("loop", false, "run the whole loop: KMC, gateway, modules, mail, meters")
+	keep := fs.String("keep", "", "with --loop: work in DIR (new or empty) and leave the state there")
 	var tablesPath string
 	addTablesFlag(e, fs, &tablesPath)
 	if _, err := fs.parse(e, args); err != nil {
 		return err
+	}
+	if *keep != "" && !*whole {
+		fmt.Fprintln(e.stderr, "stskms demo: --keep needs --loop")
+		return errUsage
+	}
+	if *whole {
+		return runDemoLoop(e, *keep, *asJSON)
 	}
 	tables, err := loadTables(tablesPath)
 	if err != nil {
@@ -247,6 +263,44 @@ func (d *demo) print(e *env, asJSON bool) error {
 	}
 	if failed {
 		return errDemoFailed
+	}
+	return nil
+}
+
+// runDemoLoop runs `stskms demo --loop`: one line (or JSON object) per
+// step of package loop.
+func runDemoLoop(e *env, dir string, asJSON bool) error {
+	if !asJSON {
+		fmt.Fprintln(e.stdout, "stskms demo --loop: test KMC, gateway and modules on 127.0.0.1 (TEST-ONLY keys made for this run)")
+	}
+	steps, err := loop.Run(context.Background(), loop.Options{Dir: dir})
+	for _, s := range steps {
+		ms := float64(s.Duration.Microseconds()) / 1000
+		if asJSON {
+			printJSON(e.stdout, struct {
+				loop.Step
+				Duration float64 `json:"ms"`
+			}{s, ms})
+			continue
+		}
+		mark := "ok  "
+		if !s.OK {
+			mark = "FAIL"
+		}
+		tokens := ""
+		if len(s.Tokens) > 0 {
+			tokens = " " + fmt.Sprint(s.Tokens)
+		}
+		fmt.Fprintf(e.stdout, "%s %-50s%s → %s %.2f ms\n", mark, s.Name, tokens, strings.TrimSpace(s.Outcome), ms)
+	}
+	if err != nil {
+		return err
+	}
+	if loop.Failed(steps) {
+		return errDemoFailed
+	}
+	if dir != "" && !asJSON {
+		fmt.Fprintf(e.stdout, "state kept in %s\n", dir)
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/internal/kmcgateway"
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/keystore"
@@ -997,50 +998,6 @@ func init() {
 		if err != nil {
 			return nil, nil, err
 		}
-		return kmcGateway{k}, k.Close, nil
+		return kmcgateway.New(k), k.Close, nil
 	}
-}
-
-// kmcGateway adapts a KMC to gateway.KMC.
-type kmcGateway struct{ k *kmc.KMC }
-
-var _ gateway.KMC = kmcGateway{}
-
-// PublicKey implements gateway.KMC.
-func (g kmcGateway) PublicKey(ctx context.Context) (gateway.PublicKeyInfo, error) {
-	key, err := g.k.CurrentKey(ctx)
-	if err != nil {
-		return gateway.PublicKeyInfo{}, &gateway.ServiceError{Code: gateway.EInternal, Temporary: true, Err: err}
-	}
-	return gateway.PublicKeyInfo{Fingerprint: key.Fingerprint.String(), Record: key.Body}, nil
-}
-
-// IssueKLF implements gateway.KMC: idempotent per request mail through
-// kmc.IssueOptions.Ref, and only to registered reply addresses.
-func (g kmcGateway) IssueKLF(ctx context.Context, r gateway.KLFRequest) (gateway.KLF, error) {
-	req, err := kmc.ParseRequest([]byte(r.Request))
-	if err != nil {
-		return gateway.KLF{}, gatewayError(err)
-	}
-	klf, err := g.k.IssueKLFWith(ctx, "gateway", req, kmc.IssueOptions{Ref: r.ID, ReplyTo: r.ReplyTo})
-	if err != nil {
-		return gateway.KLF{}, gatewayError(err)
-	}
-	return gateway.KLF{SMID: klf.SMID.String(), Bodies: klf.Bodies}, nil
-}
-
-// ApplyRegistryUpdate implements gateway.KMC: not available yet.
-func (g kmcGateway) ApplyRegistryUpdate(context.Context, gateway.RegistryUpdate) (string, error) {
-	return "", &gateway.ServiceError{Code: gateway.ENotAvailable, Err: errors.New("kmc: STS Association registry updates are not implemented yet")}
-}
-
-// gatewayError turns a KMC refusal into the gateway's: the same code,
-// description and params; EInternal and any other error are transient.
-func gatewayError(err error) error {
-	var ke *kmc.Error
-	if errors.As(err, &ke) {
-		return &gateway.ServiceError{Code: string(ke.Code), Description: ke.Code.Description(), Params: ke.Params,
-			Temporary: ke.Code == kmc.EInternal, Err: ke.Err}
-	}
-	return &gateway.ServiceError{Code: gateway.EInternal, Temporary: true, Err: err}
 }

@@ -1,0 +1,59 @@
+// Package kmcgateway is where the KMC and its e-mail gateway meet: it adapts
+// a *kmc.KMC to the gateway's small KMC interface, so that package gateway
+// never imports package kmc. `stskms gateway serve` and the whole-loop demo
+// both use it.
+package kmcgateway
+
+import (
+	"context"
+	"errors"
+
+	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/kmc"
+)
+
+// New returns the gateway's view of k.
+func New(k *kmc.KMC) gateway.KMC { return adapter{k} }
+
+type adapter struct{ k *kmc.KMC }
+
+// PublicKey implements gateway.KMC: the current key's fingerprint and
+// PK.ECDH.1.
+func (a adapter) PublicKey(ctx context.Context) (gateway.PublicKeyInfo, error) {
+	key, err := a.k.CurrentKey(ctx)
+	if err != nil {
+		return gateway.PublicKeyInfo{}, &gateway.ServiceError{Code: gateway.EInternal, Temporary: true, Err: err}
+	}
+	return gateway.PublicKeyInfo{Fingerprint: key.Fingerprint.String(), Record: key.Body}, nil
+}
+
+// IssueKLF implements gateway.KMC: idempotent per request mail through
+// kmc.IssueOptions.Ref, and only to registered reply addresses.
+func (a adapter) IssueKLF(ctx context.Context, r gateway.KLFRequest) (gateway.KLF, error) {
+	req, err := kmc.ParseRequest([]byte(r.Request))
+	if err != nil {
+		return gateway.KLF{}, serviceError(err)
+	}
+	klf, err := a.k.IssueKLFWith(ctx, "gateway", req, kmc.IssueOptions{Ref: r.ID, ReplyTo: r.ReplyTo})
+	if err != nil {
+		return gateway.KLF{}, serviceError(err)
+	}
+	return gateway.KLF{SMID: klf.SMID.String(), Bodies: klf.Bodies}, nil
+}
+
+// ApplyRegistryUpdate implements gateway.KMC: not available yet.
+func (a adapter) ApplyRegistryUpdate(context.Context, gateway.RegistryUpdate) (string, error) {
+	return "", &gateway.ServiceError{Code: gateway.ENotAvailable,
+		Err: errors.New("kmc: STS Association registry updates are not implemented yet")}
+}
+
+// serviceError turns a KMC refusal into the gateway's: the same code,
+// description and params; EInternal and any other error are transient.
+func serviceError(err error) error {
+	var ke *kmc.Error
+	if errors.As(err, &ke) {
+		return &gateway.ServiceError{Code: string(ke.Code), Description: ke.Code.Description(), Params: ke.Params,
+			Temporary: ke.Code == kmc.EInternal, Err: ke.Err}
+	}
+	return &gateway.ServiceError{Code: gateway.EInternal, Temporary: true, Err: err}
+}
