@@ -6,31 +6,6 @@ import (
 	"github.com/stskms/stskms/sts"
 )
 
-// keyChanges is the whitelist of key type changes, current key type → new
-// key type, from meter-and-key-rules.md §B.4 (IEC 62055-41 §6.5.2.1,
-// §6.5.2.3.4, §6.5.2.3.5 and STS 600-10-1 §4.1.3):
-//
-//	DITK → DDTK, DUTK, DCTK   the key set at manufacture or repair is replaced
-//	DUTK → DUTK, DDTK
-//	DCTK → DCTK
-//	DDTK → DUTK, DCTK         a default-keyed meter moves to a utility key
-//	DDTK → DDTK               renewal of the default key
-//
-// Every other change is a KeyTypeError; in particular no change leads to a
-// DITK, which is loaded only at manufacture or repair. The DDTK rows are
-// inferred: the public excerpts do not give the full §6.5 matrix.
-var keyChanges = map[[2]sts.KeyType]bool{
-	{sts.DITK, sts.DDTK}: true,
-	{sts.DITK, sts.DUTK}: true,
-	{sts.DITK, sts.DCTK}: true,
-	{sts.DUTK, sts.DUTK}: true,
-	{sts.DUTK, sts.DDTK}: true,
-	{sts.DCTK, sts.DCTK}: true,
-	{sts.DDTK, sts.DUTK}: true,
-	{sts.DDTK, sts.DCTK}: true,
-	{sts.DDTK, sts.DDTK}: true,
-}
-
 // keyChange stages a key change section (already decrypted and CRC-checked
 // under the current key) and, once the set is complete, installs the new
 // key. Key change tokens carry no TID and are not checked against the TID
@@ -70,7 +45,7 @@ func stage(staged []sts.KeyChange, t sts.KeyChange) []sts.KeyChange {
 // date (1993 → 2014 → 2035); a rollover from 2035 is a RangeError.
 func (m *Meter) install(nk sts.NewKey) Result {
 	info := m.key.info
-	if !keyChanges[[2]sts.KeyType{info.KeyType, nk.KeyType}] {
+	if !sts.KeyChangeAllowed(info.KeyType, nk.KeyType) { // IEC 62055-41 §6.5
 		return Result{Outcome: KeyTypeError}
 	}
 	if nk.Rollover {

@@ -32,27 +32,12 @@ func (m *Module) checkCredit(kt sts.KeyType) error {
 		m.ident.Variant, creditKeyTypes[m.ident.Variant], kt)
 }
 
-// keyChanges is the whitelist of key changes, current (parent) key type →
-// new key type, of IEC 62055-41 §6.5 as meter-and-key-rules.md §B.4 gives
-// it (the same table as the meter simulator's): DITK → DDTK, DUTK, DCTK;
-// DUTK → DUTK, DDTK; DCTK → DCTK; DDTK → DUTK, DCTK, DDTK. No change leads
-// to a DITK. A manufacturing module makes every one; a vending module every
-// one but those from a DITK.
-var keyChanges = map[[2]sts.KeyType]bool{
-	{sts.DITK, sts.DDTK}: true,
-	{sts.DITK, sts.DUTK}: true,
-	{sts.DITK, sts.DCTK}: true,
-	{sts.DUTK, sts.DUTK}: true,
-	{sts.DUTK, sts.DDTK}: true,
-	{sts.DCTK, sts.DCTK}: true,
-	{sts.DDTK, sts.DUTK}: true,
-	{sts.DDTK, sts.DCTK}: true,
-	{sts.DDTK, sts.DDTK}: true,
-}
-
-// checkKeyChange refuses a key change the variant may not make.
+// checkKeyChange refuses a key change IEC 62055-41 §6.5 does not allow
+// (sts.KeyChangeAllowed) or the variant may not make: a manufacturing
+// module makes every allowed one, a vending module every one but those
+// from a DITK.
 func (m *Module) checkKeyChange(from, to sts.KeyType) error {
-	if !keyChanges[[2]sts.KeyType{from, to}] {
+	if !sts.KeyChangeAllowed(from, to) {
 		return refuse(ErrKeyType, "no key change from %v to %v (IEC 62055-41 §6.5)", from, to)
 	}
 	if m.ident.Variant == Vending && from == sts.DITK {

@@ -257,3 +257,30 @@ func AssembleKey(keySize int, sections []KeyChange) (NewKey, error) {
 	}
 	return nk, nil
 }
+
+// keyChanges is the whitelist of key type changes, current (parent) key
+// type → new key type, of IEC 62055-41 §6.5 as far as public excerpts give
+// it (docs/tokens.md §15; §6.5.2.1, §6.5.2.3.4, §6.5.2.3.5 and STS 600-10-1
+// §4.1.3):
+//
+//	DITK → DDTK, DUTK, DCTK   the key set at manufacture or repair is replaced
+//	DUTK → DUTK, DDTK
+//	DCTK → DCTK
+//	DDTK → DUTK, DCTK         a default-keyed meter moves to a utility key
+//	DDTK → DDTK               renewal of the default key
+//
+// No change leads to a DITK, which is loaded only at manufacture or repair.
+// The DDTK rows are inferred: the public excerpts do not give the full
+// matrix.
+var keyChanges = map[[2]KeyType]bool{
+	{DITK, DDTK}: true, {DITK, DUTK}: true, {DITK, DCTK}: true,
+	{DUTK, DUTK}: true, {DUTK, DDTK}: true,
+	{DCTK, DCTK}: true,
+	{DDTK, DUTK}: true, {DDTK, DCTK}: true, {DDTK, DDTK}: true,
+}
+
+// KeyChangeAllowed reports whether a decoder key of type from may be
+// changed to one of type to (see keyChanges for the table and its source).
+// Meters and security modules both apply it; a vending module further
+// refuses every change from a DITK.
+func KeyChangeAllowed(from, to KeyType) bool { return keyChanges[[2]KeyType{from, to}] }

@@ -260,3 +260,21 @@ func TestKeyChangeKeyPartsBigEndian(t *testing.T) {
 		t.Errorf("key parts %#08x %#08x", secs[0].KeyPart, secs[1].KeyPart)
 	}
 }
+
+// TestKeyChangeAllowed pins the key change matrix of docs/tokens.md §15
+// (meter-and-key-rules.md §B.4): all 16 pairs.
+func TestKeyChangeAllowed(t *testing.T) {
+	allowed := map[[2]sts.KeyType]bool{
+		{sts.DITK, sts.DDTK}: true, {sts.DITK, sts.DUTK}: true, {sts.DITK, sts.DCTK}: true,
+		{sts.DUTK, sts.DUTK}: true, {sts.DUTK, sts.DDTK}: true,
+		{sts.DCTK, sts.DCTK}: true,
+		{sts.DDTK, sts.DUTK}: true, {sts.DDTK, sts.DCTK}: true, {sts.DDTK, sts.DDTK}: true,
+	}
+	for from := sts.DITK; from <= sts.DCTK; from++ {
+		for to := sts.DITK; to <= sts.DCTK; to++ {
+			if got := sts.KeyChangeAllowed(from, to); got != allowed[[2]sts.KeyType{from, to}] {
+				t.Errorf("KeyChangeAllowed(%v, %v) = %v", from, to, got)
+			}
+		}
+	}
+}
