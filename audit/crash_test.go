@@ -1,21 +1,19 @@
 package audit_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stskms/stskms/audit"
+	"github.com/stskms/stskms/internal/crashtest"
 	"github.com/stskms/stskms/store"
 )
 
@@ -42,42 +40,19 @@ func TestCrash(t *testing.T) {
 	reported := map[int64]bool{}
 	const rounds = 3
 	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashChild+"="+path)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
-		killAfter := 30 + rand.IntN(100) // reported commits
-		lines, killed := 0, false
-		for sc.Scan() {
-			seq, err := strconv.ParseInt(strings.TrimPrefix(sc.Text(), "committed "), 10, 64)
+		killAfter, lines := 30+rand.IntN(100), 0 // reported commits
+		crashtest.KillChild(t, "TestCrash", []string{crashChild + "=" + path}, 2*time.Millisecond, func(line string) bool {
+			seq, err := strconv.ParseInt(strings.TrimPrefix(line, "committed "), 10, 64)
 			if err != nil {
-				continue // not ours (the test framework's output)
+				return false // not ours (the test framework's output)
 			}
 			if reported[seq] {
 				t.Errorf("round %d: seq %d reported twice", round, seq)
 			}
 			reported[seq] = true
-			if lines++; lines == killAfter && !killed {
-				time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
-				cmd.Process.Signal(syscall.SIGKILL)
-				killed = true
-			}
-		}
-		err = cmd.Wait()
-		if !killed {
-			t.Fatalf("round %d: child stopped after %d commits: %v\n%s", round, lines, err, stderr.String())
-		}
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-			t.Fatalf("round %d: child ended with %v, not by SIGKILL\n%s", round, cmd.ProcessState, stderr.String())
-		}
+			lines++
+			return lines == killAfter
+		})
 	}
 
 	ctx := context.Background()

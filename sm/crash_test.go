@@ -1,21 +1,19 @@
 package sm_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stskms/stskms/audit"
+	"github.com/stskms/stskms/internal/crashtest"
 	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sts"
@@ -80,24 +78,12 @@ func TestCrashVendStorm(t *testing.T) {
 	replays := 0
 	const rounds = 3
 	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashVendStorm$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashChild+"="+dir, fmt.Sprintf("%s=%d", crashRound, round),
-			crashRetry+"="+strings.Join(inFlight, ","))
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
 		sent := map[string]bool{}
-		sc := bufio.NewScanner(out)
 		killAfter := 100 + rand.IntN(200)
-		issued, killed := 0, false
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
+		issued := 0
+		env := []string{crashChild + "=" + dir, fmt.Sprintf("%s=%d", crashRound, round), crashRetry + "=" + strings.Join(inFlight, ",")}
+		crashtest.KillChild(t, "TestCrashVendStorm", env, 3*time.Millisecond, func(line string) bool {
+			f := strings.Fields(line)
 			switch {
 			case len(f) == 2 && f[0] == "sent":
 				sent[f[1]] = true
@@ -111,20 +97,11 @@ func TestCrashVendStorm(t *testing.T) {
 				}
 				reported[id] = tok
 				delete(sent, id)
-				if issued++; issued == killAfter && !killed {
-					time.Sleep(time.Duration(rand.IntN(3000)) * time.Microsecond)
-					cmd.Process.Signal(syscall.SIGKILL)
-					killed = true
-				}
+				issued++
+				return issued == killAfter
 			}
-		}
-		err = cmd.Wait()
-		if !killed {
-			t.Fatalf("round %d: child stopped after %d tokens: %v\n%s", round, issued, err, stderr.String())
-		}
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-			t.Fatalf("round %d: child ended with %v, not by SIGKILL\n%s", round, cmd.ProcessState, stderr.String())
-		}
+			return false
+		})
 		inFlight = inFlight[:0]
 		for id := range sent {
 			inFlight = append(inFlight, id)
@@ -308,33 +285,13 @@ func TestCrashKLFLoad(t *testing.T) {
 	m.Close()
 
 	for round := range 3 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashKLFLoad$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashLoadChild+"="+dir)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
-		loads, killAt, killed := 0, 1+rand.IntN(2), false
-		for sc.Scan() {
-			if sc.Text() == "loaded" {
+		loads, killAt := 0, 1+rand.IntN(2)
+		crashtest.KillChild(t, "TestCrashKLFLoad", []string{crashLoadChild + "=" + dir}, 400*time.Millisecond, func(line string) bool {
+			if line == "loaded" {
 				loads++
 			}
-			if sc.Text() == "loading" && loads >= killAt && !killed {
-				time.Sleep(time.Duration(rand.IntN(400)) * time.Millisecond)
-				cmd.Process.Signal(syscall.SIGKILL)
-				killed = true
-			}
-		}
-		cmd.Wait()
-		if !killed {
-			t.Fatalf("round %d: child stopped by itself\n%s", round, stderr.String())
-		}
+			return line == "loading" && loads >= killAt
+		})
 
 		m, err := sm.Open(ctx, dir, sm.Options{})
 		if err != nil {

@@ -1,20 +1,18 @@
 package store_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stskms/stskms/internal/crashtest"
 	"github.com/stskms/stskms/store"
 )
 
@@ -47,40 +45,17 @@ func TestCrashDurability(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "crash.db")
 	reported := map[int64]bool{}
 	const rounds = 3
-	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashDurability$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashChild+"="+path)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		sc := bufio.NewScanner(out)
-		killAfter := 30 + rand.IntN(100) // reported commits
-		lines, killed := 0, false
-		for sc.Scan() {
-			id, err := strconv.ParseInt(strings.TrimPrefix(sc.Text(), "committed "), 10, 64)
+	for range rounds {
+		killAfter, lines := 30+rand.IntN(100), 0 // reported commits
+		crashtest.KillChild(t, "TestCrashDurability", []string{crashChild + "=" + path}, 2*time.Millisecond, func(line string) bool {
+			id, err := strconv.ParseInt(strings.TrimPrefix(line, "committed "), 10, 64)
 			if err != nil {
-				continue // not ours (the test framework's output)
+				return false // not ours (the test framework's output)
 			}
 			reported[id] = true
-			if lines++; lines == killAfter && !killed {
-				time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
-				cmd.Process.Signal(syscall.SIGKILL)
-				killed = true
-			}
-		}
-		err = cmd.Wait()
-		if !killed {
-			t.Fatalf("round %d: child stopped after %d commits: %v\n%s", round, lines, err, stderr.String())
-		}
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-			t.Fatalf("round %d: child ended with %v, not by SIGKILL\n%s", round, cmd.ProcessState, stderr.String())
-		}
+			lines++
+			return lines == killAfter
+		})
 	}
 
 	ctx := context.Background()

@@ -1,0 +1,59 @@
+// Package crashtest kills real processes for the project's crash tests: a
+// test re-executes its own test binary as a child that works (commits,
+// vends, loads keys) and reports on standard output, and the parent kills
+// it with SIGKILL at a moment the reports choose, then checks what
+// survived. It is for tests only.
+package crashtest
+
+import (
+	"bufio"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// KillChild runs the test named test of the current test binary as a child
+// with env added to its environment (the variable that makes it the child
+// and its arguments). Each line the child writes on standard output goes to
+// onLine, also after the kill (the pipe still holds what the child wrote
+// before it died); the first time onLine returns true the child is killed
+// with SIGKILL, after
+// a random pause of up to jitter so the kill lands anywhere in the work
+// that follows. KillChild returns once the child is gone, and fails t if it
+// ended before it was killed or by anything but SIGKILL.
+func KillChild(t testing.TB, test string, env []string, jitter time.Duration, onLine func(line string) (kill bool)) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if onLine(sc.Text()) && !killed {
+			if jitter > 0 {
+				time.Sleep(rand.N(jitter))
+			}
+			cmd.Process.Signal(syscall.SIGKILL)
+			killed = true
+		}
+	}
+	err = cmd.Wait()
+	if !killed {
+		t.Fatalf("%s: the child stopped before it was killed: %v\n%s", test, err, stderr.String())
+	}
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("%s: the child ended with %v, not by SIGKILL\n%s", test, cmd.ProcessState, stderr.String())
+	}
+}
