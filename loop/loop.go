@@ -14,7 +14,6 @@ package loop
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -24,14 +23,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stskms/stskms/gateway"
-	"github.com/stskms/stskms/internal/kmcgateway"
-	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/meter"
 	"github.com/stskms/stskms/records/armor"
 	"github.com/stskms/stskms/sm"
-	"github.com/stskms/stskms/store"
+	"github.com/stskms/stskms/smmail"
 	"github.com/stskms/stskms/sts"
 	"github.com/stskms/stskms/sts/dkga"
 )
@@ -143,7 +139,8 @@ type module struct {
 	dir    string
 	m      *sm.Module
 	id     sm.Identity
-	mail   *client
+	from   string
+	mail   *smmail.Client
 	slot   int
 	loaded []sm.Register
 }
@@ -154,13 +151,8 @@ type run struct {
 	dir     string
 	timeout time.Duration
 
-	k         *kmc.KMC
-	gwDB      *store.DB
-	srv       interface{ Close() error }
-	box       *mailbox
-	stopGW    context.CancelFunc
-	gwDone    chan error
-	submit    string
+	stack     *Stack
+	box       *smmail.Listener
 	fp        string // the KMC key's fingerprint, as given out of band
 	vend, mfr module
 
@@ -177,12 +169,8 @@ var (
 
 func (l *run) close() error {
 	var errs []error
-	if l.stopGW != nil {
-		l.stopGW()
-		<-l.gwDone
-	}
-	if l.srv != nil {
-		errs = append(errs, ignoreClosed(l.srv.Close()))
+	if l.stack != nil {
+		errs = append(errs, l.stack.Close())
 	}
 	if l.box != nil {
 		errs = append(errs, ignoreClosed(l.box.Close()))
@@ -191,12 +179,6 @@ func (l *run) close() error {
 		if m.m != nil {
 			errs = append(errs, m.m.Close())
 		}
-	}
-	if l.gwDB != nil {
-		errs = append(errs, l.gwDB.Close())
-	}
-	if l.k != nil {
-		errs = append(errs, l.k.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -211,40 +193,16 @@ func ignoreClosed(err error) error {
 // start makes the KMC in test mode, its gateway (SMTP on 127.0.0.1:0) and
 // the operators' mailbox, which is the gateway's relay.
 func (l *run) start() (string, []string, error) {
-	k, err := kmc.Init(l.ctx, filepath.Join(l.dir, "kmc"), kmc.InitOptions{Mode: kmc.ModeTest, Actor: actor})
-	if err != nil {
+	var err error
+	if l.box, err = smmail.Listen("127.0.0.1:0"); err != nil {
 		return "", nil, err
 	}
-	l.k = k
-	key, err := k.CurrentKey(l.ctx)
-	if err != nil {
+	if l.stack, err = StartKMCAndGateway(l.ctx, l.dir, l.box.Addr()); err != nil {
 		return "", nil, err
 	}
-	l.fp = key.Fingerprint.String() // published out of band
-	if l.box, err = newMailbox(); err != nil {
-		return "", nil, err
-	}
-	if l.gwDB, err = store.Open(l.ctx, "sqlite:"+filepath.Join(l.dir, "kmc", "gateway.db")); err != nil {
-		return "", nil, err
-	}
-	gw, err := gateway.New(l.ctx, l.gwDB, kmcgateway.New(k), &gateway.Relay{Addr: l.box.addr, Hostname: "kms.test"},
-		gateway.Config{Address: GatewayAddress, PollInterval: 100 * time.Millisecond})
-	if err != nil {
-		return "", nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	srv := gw.NewServer(gateway.ServerOptions{})
-	srv.ErrorLog = nopLogger{}
-	l.srv, l.submit = srv, ln.Addr().String()
-	go srv.Serve(ln) //nolint:errcheck // ends with Close
-	ctx, cancel := context.WithCancel(context.Background())
-	l.stopGW, l.gwDone = cancel, make(chan error, 1)
-	go func() { l.gwDone <- gw.Run(ctx) }()
-	return fmt.Sprintf("KMC %s (fingerprint %s), gateway %s on %s, relay %s", key.KMCID, l.fp, GatewayAddress,
-		l.submit, l.box.addr), nil, nil
+	l.fp = l.stack.Fingerprint // published out of band
+	return fmt.Sprintf("KMC %s (fingerprint %s), gateway %s on %s, relay %s", l.stack.KMCID, l.fp, GatewayAddress,
+		l.stack.Submit, l.box.Addr()), nil, nil
 }
 
 // createModules makes the two test modules.
@@ -263,70 +221,37 @@ func (l *run) createModules() (string, []string, error) {
 		if err != nil {
 			return "", nil, fmt.Errorf("%s module: %w", m.name, err)
 		}
-		*m.mod = module{name: m.name, dir: dir, m: mod, id: mod.Identify(),
-			mail: &client{submit: l.submit, gateway: GatewayAddress, from: m.from, box: l.box}}
+		*m.mod = module{name: m.name, dir: dir, m: mod, id: mod.Identify(), from: m.from,
+			mail: &smmail.Client{Submit: l.stack.Submit, Gateway: GatewayAddress, From: m.from, Mailbox: l.box,
+				Timeout: l.timeout, Hostname: "utility.test"}}
 	}
 	return fmt.Sprintf("%s, %s", l.vend.id.SMID, l.mfr.id.SMID), nil, nil
-}
-
-// importKey imports a fresh DKGA04/EA11 vending key under dual control
-// (two components) and returns it: the loop plays the meter manufacturer,
-// who knows the keys its meters are made with.
-func (l *run) importKey(krn int, kt kmc.KeyType) ([]byte, error) {
-	now := time.Now()
-	a := kmc.VKAttributes{SGC: SGC, KRN: krn, Type: kt, BDT: 2014, DKGA: 4, EA: 11, KEN: 255,
-		ACT: now.Add(-24 * time.Hour), EXP: now.AddDate(1, 0, 0), IUT: now.AddDate(2, 0, 0), CLM: 0xFFFFFFFF}
-	key := make([]byte, a.KeySize())
-	c1 := make([]byte, len(key))
-	c2 := make([]byte, len(key))
-	rand.Read(key)
-	rand.Read(c1)
-	subtle.XORBytes(c2, key, c1)
-	var comps []kmc.KeyComponent
-	for i, c := range [][]byte{c1, c2} {
-		kcv, err := keyagree.KCV(c)
-		if err != nil {
-			return nil, err
-		}
-		comps = append(comps, kmc.KeyComponent{Officer: fmt.Sprintf("officer%d", i+1), Value: c, KCV: kcv})
-	}
-	if _, err := l.k.ImportVendingKey(l.ctx, actor, a, comps, nil); err != nil {
-		return nil, err
-	}
-	return key, nil
 }
 
 // authorise adds the supply group and its keys, registers both modules and
 // grants them: the VUDKs (KRN 1 and 2) to the vending module, the
 // initialization key to the manufacturing one.
 func (l *run) authorise() (string, []string, error) {
-	if _, err := l.k.AddSupplyGroup(l.ctx, actor, SGC, "loop supply group"); err != nil {
+	if err := l.stack.AddSupplyGroup(l.ctx); err != nil {
 		return "", nil, err
 	}
 	var err error
-	if l.vuKey, err = l.importKey(1, kmc.VUDK); err != nil {
+	if l.vuKey, err = l.stack.ImportKey(l.ctx, 1, kmc.VUDK); err != nil {
 		return "", nil, err
 	}
-	if _, err = l.importKey(2, kmc.VUDK); err != nil {
+	if _, err = l.stack.ImportKey(l.ctx, 2, kmc.VUDK); err != nil {
 		return "", nil, err
 	}
-	if l.initKey, err = l.importKey(1, kmc.KeyInit); err != nil {
+	if l.initKey, err = l.stack.ImportKey(l.ctx, 1, kmc.KeyInit); err != nil {
 		return "", nil, err
 	}
-	until := time.Now().AddDate(1, 0, 0)
 	for _, g := range []struct {
 		m       *module
 		variant kmc.Variant
 		types   kmc.KeyTypes
 	}{{&l.vend, kmc.Vending, kmc.TypesOf(kmc.VUDK)}, {&l.mfr, kmc.Manufacturing, kmc.TypesOf(kmc.KeyInit)}} {
-		id := g.m.id
-		_, err := l.k.RegisterSM(l.ctx, actor, kmc.SM{SMID: id.SMID, PublicKey: id.PublicKey, Model: id.Model,
-			Firmware: id.Firmware[sm.APISTS6], Variant: g.variant, Virtual: true, Emails: []string{g.m.mail.from}})
-		if err != nil {
-			return "", nil, fmt.Errorf("register the %s module: %w", g.m.name, err)
-		}
-		if _, err := l.k.Grant(l.ctx, actor, id.SMID.String(), kmc.KUA{SGC: SGC, Types: g.types, Until: until}); err != nil {
-			return "", nil, fmt.Errorf("authorise the %s module: %w", g.m.name, err)
+		if err := l.stack.Authorise(l.ctx, g.m.id, g.variant, g.types, g.m.from); err != nil {
+			return "", nil, fmt.Errorf("the %s module: %w", g.m.name, err)
 		}
 	}
 	return fmt.Sprintf("SGC %d: vending VUDK KRN 1, 2; manufacturing INIT KRN 1 (DKGA04, EA11)", SGC), nil, nil
@@ -336,23 +261,15 @@ func (l *run) authorise() (string, []string, error) {
 // fingerprint line against the one given out of band, and installs the
 // record into a KEK slot (the module checks the fingerprint again).
 func (l *run) getPublicKey(m *module) (string, []string, error) {
-	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
-	defer cancel()
-	r, err := m.mail.request(ctx, "{KMS:GetPublicKey}", "")
+	r, err := m.mail.Request(l.ctx, smmail.GetPublicKey, "")
 	if err != nil {
 		return "", nil, err
 	}
-	got := ""
-	for _, line := range strings.Split(r.text, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "KMC Public Key Fingerprint:"); ok {
-			got = strings.TrimSpace(v)
-			break
-		}
-	}
+	got := r.Fingerprint()
 	if subtle.ConstantTimeCompare([]byte(got), []byte(l.fp)) != 1 {
 		return "", nil, fmt.Errorf("fingerprint %q in the reply, %q given out of band: %w", got, l.fp, errStep)
 	}
-	blocks, err := armor.Find([]byte(r.text))
+	blocks, err := r.Records()
 	if err != nil {
 		return "", nil, err
 	}
@@ -382,22 +299,13 @@ func (l *run) getKLF(m *module) (string, []string, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	ctx, cancel := context.WithTimeout(l.ctx, l.timeout)
-	defer cancel()
-	r, err := m.mail.request(ctx, "{KMS:GetKlfStsEd2}", "Please send the Key Load File.\r\n\r\n"+string(block))
+	r, err := m.mail.Request(l.ctx, smmail.GetKlf, "Please send the Key Load File.\r\n\r\n"+string(block))
 	if err != nil {
 		return "", nil, err
 	}
-	if len(r.files) != 1 {
-		return "", nil, fmt.Errorf("%d attachments in the reply, want the Key Load File: %w", len(r.files), errStep)
-	}
-	blocks, err := armor.ParseFile(r.files[0].data)
+	name, bodies, err := r.KLF()
 	if err != nil {
-		return "", nil, err
-	}
-	bodies := make([]string, len(blocks))
-	for i, b := range blocks {
-		bodies[i] = b.Body
+		return "", nil, fmt.Errorf("%w: %w", err, errStep)
 	}
 	regs, err := m.m.LoadKLF(l.ctx, officer, m.slot, bodies)
 	if err != nil {
@@ -408,7 +316,7 @@ func (l *run) getKLF(m *module) (string, []string, error) {
 	for _, g := range regs {
 		names = append(names, g.RegisterKey.String())
 	}
-	return fmt.Sprintf("%s loaded: %s", r.files[0].name, strings.Join(names, ", ")), nil, nil
+	return fmt.Sprintf("%s loaded: %s", name, strings.Join(names, ", ")), nil, nil
 }
 
 // newMeter makes a meter as it leaves the factory, with the decoder key

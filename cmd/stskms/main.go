@@ -55,6 +55,7 @@ func commands() map[string]*command {
 		"sm":      smCommand(),
 		"bench": {summary: "measure stskms", sub: map[string]*command{
 			"tokens": {summary: "the fixed token workload of four cases (µs/token, tokens/s, digest)", run: runBenchTokens},
+			"sm":     {summary: "credit tokens through a security module's HTTP API on loopback (tokens/s, p50, p99)", run: runSMBench},
 		}},
 	}
 }

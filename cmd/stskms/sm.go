@@ -27,12 +27,18 @@ func smCommand() *command {
 		"identify":  {summary: "print the module's SMID, variant, virtual flag, firmware ids and test mode", run: runSMIdentify},
 		"selftest":  {summary: "run the known-answer tests and the integrity check of the stored state", run: runSMSelftest},
 		"registers": {summary: "list the vending key registers (never their keys)", run: runSMRegisters},
+		"serve":     {summary: "serve the HTTP/JSON API (docs/sm-api.yaml) with bearer-token roles", run: runSMServe},
+		"bench":     {summary: "credit tokens through the HTTP API on loopback: tokens/s, p50/p99", run: runSMBench},
 		"slot": {summary: "KEK slots: install a KMC key, request and load a Key Load File", sub: map[string]*command{
 			"install": {summary: "install a PK.ECDH.1 into a KEK slot (officer)", run: runSMSlotInstall},
 			"request": {summary: "make a VKLOAD.REQ.1 from a slot, in Record-in-Email form (officer)", run: runSMSlotRequest},
 			"load":    {summary: "load the Key Load File answering a slot's request, all or nothing (officer)", run: runSMSlotLoad},
 			"delete":  {summary: "empty a KEK slot (officer)", run: runSMSlotDelete},
 			"list":    {summary: "list the KEK slots", run: runSMSlotList},
+		}},
+		"mail": {summary: "the integrator's mail client: fetch the KMC key and a Key Load File from a gateway", sub: map[string]*command{
+			"pubkey": {summary: "{KMS:GetPublicKey} by mail; install the key if it matches --fingerprint (officer)", run: runSMMailPubkey},
+			"klf":    {summary: "{KMS:GetKlfStsEd2} by mail for a slot's request; load the Key Load File (officer)", run: runSMMailKLF},
 		}},
 		"vend": {summary: "issue and verify tokens (operator)", sub: map[string]*command{
 			"credit":    {summary: "a class 0 credit token", run: runSMVendCredit},

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/records"
+	"github.com/stskms/stskms/records/armor"
+	"github.com/stskms/stskms/sm"
+	"github.com/stskms/stskms/smmail"
+)
+
+// smMailFlags are the flags of the "sm mail" commands: where requests go
+// and where replies come back.
+type smMailFlags struct {
+	gateway, smtp, from, listen, user string
+	imap, imapUser                    string
+	imapTLS                           bool
+	timeout, retryGap                 time.Duration
+	retries                           int
+}
+
+func addSMMailFlags(e *env, fs *flagSet) *smMailFlags {
+	m := &smMailFlags{}
+	fs.StringVar(&m.gateway, "gateway", e.getenv("STSKMS_GATEWAY"), "the KMC gateway's address (default $STSKMS_GATEWAY)")
+	fs.StringVar(&m.smtp, "smtp", e.getenv("STSKMS_SMTP"), "SMTP submission server HOST:PORT (default $STSKMS_SMTP); STARTTLS when offered, plain only on loopback")
+	fs.StringVar(&m.from, "from", e.getenv("STSKMS_FROM"), "your address, registered at the KMC for the module (default $STSKMS_FROM)")
+	fs.StringVar(&m.listen, "listen", e.getenv("STSKMS_LISTEN"), "receive the replies on a local SMTP listener at HOST:PORT (default $STSKMS_LISTEN)")
+	fs.StringVar(&m.imap, "imap", e.getenv("STSKMS_IMAP"), "or read the replies from an IMAP mailbox at HOST:PORT (default $STSKMS_IMAP); STARTTLS, plain only on loopback")
+	fs.StringVar(&m.imapUser, "imap-user", e.getenv("STSKMS_IMAP_USER"), "IMAP user name (password in $STSKMS_IMAP_PASSWORD)")
+	fs.BoolVar(&m.imapTLS, "imap-tls", false, "IMAP over implicit TLS (port 993) instead of STARTTLS")
+	fs.StringVar(&m.user, "smtp-user", e.getenv("STSKMS_SMTP_USER"), "AUTH PLAIN user name (password in $STSKMS_SMTP_PASSWORD)")
+	fs.DurationVar(&m.timeout, "timeout", smmail.DefaultTimeout, "how long to wait for the final reply")
+	fs.IntVar(&m.retries, "retries", smmail.DefaultRetries, "how many times to retry a failed submission")
+	fs.DurationVar(&m.retryGap, "retry-gap", smmail.DefaultRetryGap, "the wait between submission retries")
+	return m
+}
+
+// client checks the flags and starts the reply listener; close it after.
+func (m *smMailFlags) client(e *env) (*smmail.Client, smmail.Mailbox, error) {
+	switch {
+	case m.gateway == "":
+		return nil, nil, errors.New("give the gateway's address with --gateway")
+	case smmail.IsLive(m.gateway):
+		return nil, nil, smmail.ErrLiveKMC
+	case m.smtp == "":
+		return nil, nil, errors.New("give the SMTP submission server with --smtp HOST:PORT")
+	case m.from == "":
+		return nil, nil, errors.New("give your address, registered at the KMC, with --from")
+	case (m.listen == "") == (m.imap == ""):
+		return nil, nil, errors.New("give where the replies come: --listen HOST:PORT (a local SMTP listener) or --imap HOST:PORT")
+	}
+	var box smmail.Mailbox = &smmail.IMAP{Addr: m.imap, Username: m.imapUser, Password: e.getenv("STSKMS_IMAP_PASSWORD"),
+		ImplicitTLS: m.imapTLS}
+	if m.listen != "" {
+		l, err := smmail.Listen(m.listen)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reply listener: %w", err)
+		}
+		box = l
+	}
+	retries := m.retries
+	if retries == 0 {
+		retries = -1
+	}
+	c := &smmail.Client{Submit: m.smtp, Gateway: m.gateway, From: m.from, Mailbox: box,
+		Username: m.user, Password: e.getenv("STSKMS_SMTP_PASSWORD"),
+		Timeout: m.timeout, Retries: retries, RetryGap: m.retryGap,
+		Progress: func(msg string) { fmt.Fprintln(e.stderr, "stskms sm mail: "+msg) }}
+	return c, box, nil
+}
+
+// mailError explains a gateway Error: its code, the gateway's text and
+// what to do.
+func mailError(err error) error {
+	var ge *smmail.Error
+	if !errors.As(err, &ge) {
+		return err
+	}
+	kind := "error"
+	if ge.Result.Kind == gateway.Notice {
+		kind = "notice" // Blocked: the request was dropped
+	}
+	msg := fmt.Sprintf("the gateway answered %s with %s %s: %s", ge.Service, kind, ge.Code(), ge.Result.Text)
+	if len(ge.Result.Params) > 0 {
+		msg += " (" + strings.Join(ge.Result.Params, "; ") + ")"
+	}
+	if a := smmail.Advice(ge.Code()); a != "" && a != ge.Result.Text {
+		msg += "\n  what to do: " + a
+	}
+	return &mailErr{msg: msg, err: ge}
+}
+
+// mailErr is a gateway Error as the command line explains it; it unwraps
+// to the *smmail.Error.
+type mailErr struct {
+	msg string
+	err error
+}
+
+func (e *mailErr) Error() string { return e.msg }
+func (e *mailErr) Unwrap() error { return e.err }
+
+func runSMMailPubkey(e *env, args []string) error {
+	fs := newFlags("sm mail pubkey", "--dir DIR --gateway ADDR --smtp HOST:PORT --from ADDR (--listen HOST:PORT | --imap HOST:PORT) --fingerprint HEX --test-kmc [--slot N]",
+		"Sends {KMS:GetPublicKey} to the gateway, waits for the reply and shows the KMC key's\n"+
+			"fingerprint. The key is installed into a KEK slot only if the fingerprint matches the\n"+
+			"one the KMC published out of band (--fingerprint) and the officer declares the KMC a\n"+
+			"test KMC (--test-kmc) — never blindly. The live KMC's gateway is refused.")
+	f := addSMFlags(e, fs)
+	mf := addSMMailFlags(e, fs)
+	fp := fs.String("fingerprint", "", "the KMC public key fingerprint published out of band, 16 hex digits")
+	testKMC := fs.Bool("test-kmc", false, "declare the KMC a test KMC")
+	slot := fs.Int("slot", 0, "slot number (default: the first free one)")
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	if f.dir == "" {
+		return fmt.Errorf("give the module directory with --dir (or $STSKMS_SM_DIR)")
+	}
+	c, box, err := mf.client(e)
+	if err != nil {
+		return err
+	}
+	defer box.Close()
+	r, err := c.Request(context.Background(), smmail.GetPublicKey, "")
+	if err != nil {
+		return mailError(err)
+	}
+	got := r.Fingerprint()
+	blocks, err := r.Records()
+	if err != nil {
+		return fmt.Errorf("the reply's records: %w", err)
+	}
+	var body string
+	for _, b := range blocks {
+		if b.Type == records.PKECDHSpec.Type() {
+			if body != "" {
+				return errors.New("the reply holds more than one PK.ECDH.1; not installed")
+			}
+			body = b.Body
+		}
+	}
+	if body == "" {
+		return errors.New("the reply holds no PK.ECDH.1 record; not installed")
+	}
+	if rfp := records.Fingerprint(body).String(); got == "" || !strings.EqualFold(rfp, got) {
+		return fmt.Errorf("the reply's fingerprint line %q does not match its record's (%s); not installed", got, rfp)
+	}
+	fmt.Fprintf(e.stdout, "KMC public key fingerprint %s\n", got)
+	if *fp == "" {
+		return errors.New("not installed: compare the fingerprint with the one the KMC published out of band and give it with --fingerprint")
+	}
+	if subtle.ConstantTimeCompare([]byte(strings.ToUpper(strings.TrimSpace(*fp))), []byte(strings.ToUpper(got))) != 1 {
+		return fmt.Errorf("not installed: the fingerprint in the reply (%s) does not match --fingerprint %s", got, *fp)
+	}
+	if !*testKMC {
+		return errors.New("not installed: this virtual module takes only a test KMC's key; declare it with --test-kmc")
+	}
+	m, err := openSM(e, f, false)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	s, err := m.InstallSlot(context.Background(), sm.Officer.As(f.as),
+		sm.InstallRequest{Record: body, Fingerprint: *fp, TestKMC: true, Slot: *slot})
+	if err != nil {
+		return err
+	}
+	printSlot(e, s, f.json)
+	return nil
+}
+
+func runSMMailKLF(e *env, args []string) error {
+	fs := newFlags("sm mail klf", "--dir DIR --slot N --gateway ADDR --smtp HOST:PORT --from ADDR (--listen HOST:PORT | --imap HOST:PORT)",
+		"Makes a VKLOAD.REQ.1 from a slot, sends it to the gateway as {KMS:GetKlfStsEd2} with a\n"+
+			"unique subject tag, waits for the reply carrying the tag (following Notice replies),\n"+
+			"loads the attached Key Load File (all keys or none) and reports which registers\n"+
+			"changed. Every gateway Error is explained with its code. The live KMC's gateway is\n"+
+			"refused.")
+	f := addSMFlags(e, fs)
+	mf := addSMMailFlags(e, fs)
+	slot := fs.Int("slot", 1, "slot number")
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	c, box, err := mf.client(e)
+	if err != nil {
+		return err
+	}
+	defer box.Close()
+	m, err := openSM(e, f, false)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	ctx := context.Background()
+	officer := sm.Officer.As(f.as)
+	before, err := m.Registers(ctx, officer)
+	if err != nil {
+		return err
+	}
+	req, err := m.Request(ctx, officer, *slot)
+	if err != nil {
+		return err
+	}
+	body, err := req.Format()
+	if err != nil {
+		return err
+	}
+	block, err := armor.Wrap(body)
+	if err != nil {
+		return err
+	}
+	r, err := c.Request(ctx, smmail.GetKlf, "Please send the Key Load File.\r\n\r\n"+string(block))
+	if err != nil {
+		return mailError(err)
+	}
+	name, bodies, err := r.KLF()
+	if err != nil {
+		return err
+	}
+	regs, err := m.LoadKLF(ctx, officer, *slot, bodies)
+	if err != nil {
+		return fmt.Errorf("load %s: %w", name, err)
+	}
+	old := map[sm.RegisterKey]sm.Register{}
+	for _, g := range before {
+		old[g.RegisterKey] = g
+	}
+	if !f.json {
+		fmt.Fprintf(e.stdout, "loaded %s into slot %d: %d register(s)\n", name, *slot, len(regs))
+	}
+	for _, g := range regs {
+		change := "new"
+		if o, ok := old[g.RegisterKey]; ok {
+			change = "replaced (KCV was " + o.KCV + ")"
+			if o.KCV == g.KCV {
+				change = "reloaded (same key)"
+			}
+		}
+		if f.json {
+			printJSON(e.stdout, map[string]any{"register": g, "change": strings.Fields(change)[0]})
+			continue
+		}
+		fmt.Fprintf(e.stdout, "%s SGC %06d KRN %d KT %d KCV %s CLM %d\n", change, g.SGC, g.KRN, g.KT, g.KCV, g.CLMLoaded)
+	}
+	return nil
+}

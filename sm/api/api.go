@@ -1,0 +1,502 @@
+// Package api is the HTTP/JSON API of the software security module: the
+// operations of sm.Module over HTTP, documented as OpenAPI 3 in
+// docs/sm-api.yaml.
+//
+//	GET  /v1/identify     the module's identity (no authentication)
+//	GET  /v1/registers    the vending key registers (any role)
+//	POST /v1/credit       a credit token, or an array of them (operator)
+//	POST /v1/management   a management token (operator)
+//	POST /v1/keychange    a key change token set (operator)
+//	POST /v1/test         a test/display token (operator)
+//	POST /v1/verify       decode a token (operator)
+//
+// Callers authenticate with bearer tokens that the token file in the
+// module directory (TokenFile) maps to a role and a name; the module
+// checks the role of every operation. Token requests carry a request id
+// ("request_id", or the Idempotency-Key header): a retry with the same id
+// gets the stored answer, never a second token.
+//
+// Refusals are JSON {"code", "error"}: code is the STS6 status code of the
+// refusal (sm.Code) and the HTTP status says its kind (see httpStatus).
+//
+// Plain HTTP is served only on loopback addresses; any other address
+// needs TLS (Listen).
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/stskms/stskms/sm"
+	"github.com/stskms/stskms/sts"
+)
+
+// MaxBatch is the most credit requests one POST /v1/credit may carry.
+const MaxBatch = 1024
+
+// batchWorkers is how many requests of one batch run at once: enough to
+// fill the module's group commit, few enough not to crowd the database.
+var batchWorkers = 8
+
+// maxBody is the largest request body.
+const maxBody = 1 << 20
+
+// Server is the HTTP handler of the API.
+type Server struct {
+	m      *sm.Module
+	tokens *Tokens
+	mux    *http.ServeMux
+}
+
+// Routes lists the method and path of every operation (the OpenAPI test
+// compares it with docs/sm-api.yaml).
+var Routes = []string{
+	"GET /v1/identify",
+	"GET /v1/registers",
+	"POST /v1/credit",
+	"POST /v1/management",
+	"POST /v1/keychange",
+	"POST /v1/test",
+	"POST /v1/verify",
+}
+
+// New returns the API of m, authenticating callers with tokens.
+func New(m *sm.Module, tokens *Tokens) *Server {
+	s := &Server{m: m, tokens: tokens, mux: http.NewServeMux()}
+	handlers := []http.HandlerFunc{s.identify, s.registers, s.credit, s.management, s.keyChange, s.test, s.verify}
+	for i, r := range Routes {
+		s.mux.HandleFunc(r, handlers[i])
+	}
+	return s
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	s.mux.ServeHTTP(w, r)
+}
+
+// ErrorBody is the JSON of a refusal.
+type ErrorBody struct {
+	Code  sm.Code `json:"code"`
+	Error string  `json:"error"`
+}
+
+// httpStatus maps a module refusal to an HTTP status.
+func httpStatus(err error) int {
+	for _, c := range []struct {
+		status int
+		kinds  []error
+	}{
+		{http.StatusBadRequest, []error{sm.ErrInvalidRequest, sm.ErrFormat}},
+		{http.StatusForbidden, []error{sm.ErrRole, sm.ErrLiveKMC, sm.ErrNotTestKMC}},
+		{http.StatusNotFound, []error{sm.ErrNoRegister, sm.ErrNoSlot}},
+		{http.StatusConflict, []error{sm.ErrRequestReused, sm.ErrCreditLimit, sm.ErrSlotState, sm.ErrNotPending,
+			sm.ErrSlotsFull, sm.ErrRegistersFull, sm.ErrKeyExpired, sm.ErrKMCKeyExpired, sm.ErrAfterIUT,
+			sm.ErrBeforeACT, sm.ErrTIDWindow}},
+		{http.StatusUnprocessableEntity, []error{sm.ErrRange, sm.ErrSubclass, sm.ErrKeyType, sm.ErrVariant,
+			sm.ErrAttribute, sm.ErrMAC, sm.ErrFingerprint, sm.ErrNoTables}},
+		{http.StatusServiceUnavailable, []error{sm.ErrSelfTest, sm.ErrClosed, sm.ErrIntegrity}},
+	} {
+		for _, k := range c.kinds {
+			if errors.Is(err, k) {
+				return c.status
+			}
+		}
+	}
+	return http.StatusInternalServerError
+}
+
+// errorBody renders err: a module refusal with its code and words, any
+// other error as an internal error whose words are not shown.
+func errorBody(err error) (int, ErrorBody) {
+	var e *sm.Error
+	if errors.As(err, &e) {
+		return httpStatus(err), ErrorBody{Code: sm.CodeOf(err), Error: err.Error()}
+	}
+	if errors.Is(err, sts.ErrRange) {
+		return http.StatusUnprocessableEntity, ErrorBody{Code: sm.CodeRange, Error: err.Error()}
+	}
+	return http.StatusInternalServerError, ErrorBody{Code: sm.CodeExtended, Error: "internal error"}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	status, body := errorBody(err)
+	writeJSON(w, status, body)
+}
+
+func badRequest(w http.ResponseWriter, format string, args ...any) {
+	writeJSON(w, http.StatusBadRequest, ErrorBody{Code: sm.CodeFormat, Error: fmt.Sprintf(format, args...)})
+}
+
+// auth returns the caller of r, or answers 401 and returns false.
+func (s *Server) auth(w http.ResponseWriter, r *http.Request) (sm.Actor, bool) {
+	a, ok := s.tokens.Actor(bearer(r.Header.Get("Authorization")))
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="stskms-sm"`)
+		writeJSON(w, http.StatusUnauthorized, ErrorBody{Code: sm.CodeExtended, Error: "authentication required: a valid bearer token"})
+		return sm.Actor{}, false
+	}
+	return a, true
+}
+
+// decode reads the JSON body of r into v, refusing unknown fields.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		badRequest(w, "request body: %v", err)
+		return false
+	}
+	if err := decodeBytes(raw, v); err != nil {
+		badRequest(w, "request body: %v", err)
+		return false
+	}
+	return true
+}
+
+func decodeBytes(raw []byte, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("more than one JSON value")
+	}
+	return nil
+}
+
+// requestID is the id of a token request: the body's, else the
+// Idempotency-Key header.
+func requestID(r *http.Request, body string) string {
+	if body != "" {
+		return body
+	}
+	return r.Header.Get("Idempotency-Key")
+}
+
+// Meter is a meter key as JSON.
+type Meter struct {
+	PAN string `json:"pan"`
+	TI  uint8  `json:"ti"`
+	RegisterRef
+}
+
+// RegisterRef names a register as JSON.
+type RegisterRef struct {
+	SGC uint32      `json:"sgc"`
+	KRN uint8       `json:"krn"`
+	KT  sts.KeyType `json:"kt"`
+}
+
+func (r RegisterRef) key() sm.RegisterKey { return sm.RegisterKey{SGC: r.SGC, KRN: r.KRN, KT: r.KT} }
+
+func (m Meter) key() (sm.MeterKey, error) {
+	pan, err := sts.ParsePAN(m.PAN)
+	if err != nil {
+		return sm.MeterKey{}, fmt.Errorf("meter.pan: %w", err)
+	}
+	return sm.MeterKey{PAN: pan, TI: m.TI, RegisterKey: m.RegisterRef.key()}, nil
+}
+
+// MeterOf returns the JSON form of a meter key.
+func MeterOf(k sm.MeterKey) Meter {
+	return Meter{PAN: k.PAN.String(), TI: k.TI, RegisterRef: RegisterRef{SGC: k.SGC, KRN: k.KRN, KT: k.KT}}
+}
+
+// CreditRequest is the body of POST /v1/credit (or one element of an
+// array of them).
+type CreditRequest struct {
+	RequestID string       `json:"request_id,omitempty"`
+	Meter     Meter        `json:"meter"`
+	Subclass  sts.Subclass `json:"subclass"`
+	Amount    uint64       `json:"amount,omitempty"`
+	// Currency is the decimal amount of a currency token in units of
+	// 0.00001 of the currency (negative: a debit).
+	Currency string `json:"currency,omitempty"`
+}
+
+func (c CreditRequest) module(id string) (sm.CreditRequest, error) {
+	mk, err := c.Meter.key()
+	if err != nil {
+		return sm.CreditRequest{}, err
+	}
+	req := sm.CreditRequest{ID: id, Meter: mk, Sub: c.Subclass, Amount: c.Amount}
+	if c.Currency != "" {
+		v, ok := new(big.Int).SetString(c.Currency, 10)
+		if !ok {
+			return sm.CreditRequest{}, fmt.Errorf("%w: currency %q is not a decimal integer", sts.ErrRange, c.Currency)
+		}
+		req.Currency = v
+	}
+	return req, nil
+}
+
+// Result is one answer of a batch: the tokens, or the refusal.
+type Result struct {
+	*sm.Issued
+	*ErrorBody
+}
+
+// MarshalJSON writes the answer or the refusal.
+func (r Result) MarshalJSON() ([]byte, error) {
+	if r.ErrorBody != nil {
+		return json.Marshal(r.ErrorBody)
+	}
+	return json.Marshal(r.Issued)
+}
+
+// UnmarshalJSON reads an answer or a refusal.
+func (r *Result) UnmarshalJSON(b []byte) error {
+	var probe struct {
+		Code  sm.Code `json:"code"`
+		Error string  `json:"error"`
+	}
+	if err := json.Unmarshal(b, &probe); err != nil {
+		return err
+	}
+	if probe.Error != "" {
+		r.ErrorBody = &ErrorBody{Code: probe.Code, Error: probe.Error}
+		return nil
+	}
+	r.Issued = new(sm.Issued)
+	return json.Unmarshal(b, r.Issued)
+}
+
+// BatchAnswer is the answer to an array of credit requests: one result
+// per request, in order.
+type BatchAnswer struct {
+	Results []Result `json:"results"`
+}
+
+func (s *Server) credit(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.auth(w, r)
+	if !ok {
+		return
+	}
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		badRequest(w, "request body: %v", err)
+		return
+	}
+	if trimmed := strings.TrimLeft(string(raw), " \t\r\n"); strings.HasPrefix(trimmed, "[") {
+		var reqs []CreditRequest
+		if err := decodeBytes(raw, &reqs); err != nil {
+			badRequest(w, "request body: %v", err)
+			return
+		}
+		s.creditBatch(w, r.Context(), a, reqs)
+		return
+	}
+	var req CreditRequest
+	if err := decodeBytes(raw, &req); err != nil {
+		badRequest(w, "request body: %v", err)
+		return
+	}
+	mreq, err := req.module(requestID(r, req.RequestID))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ans, err := s.m.Credit(r.Context(), a, mreq)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// creditBatch issues a batch of credit tokens concurrently, so the
+// module's group commit makes them durable in few transactions. Each
+// request has its own outcome.
+func (s *Server) creditBatch(w http.ResponseWriter, ctx context.Context, a sm.Actor, reqs []CreditRequest) {
+	if len(reqs) == 0 || len(reqs) > MaxBatch {
+		badRequest(w, "a batch holds 1 to %d requests, not %d", MaxBatch, len(reqs))
+		return
+	}
+	results := make([]Result, len(reqs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, batchWorkers)
+	for i, req := range reqs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			mreq, err := req.module(req.RequestID)
+			if err == nil {
+				var ans sm.Issued
+				if ans, err = s.m.Credit(ctx, a, mreq); err == nil {
+					results[i] = Result{Issued: &ans}
+					return
+				}
+			}
+			_, body := errorBody(err)
+			results[i] = Result{ErrorBody: &body}
+		})
+	}
+	wg.Wait()
+	writeJSON(w, http.StatusOK, BatchAnswer{Results: results})
+}
+
+// ManagementRequest is the body of POST /v1/management.
+type ManagementRequest struct {
+	RequestID string       `json:"request_id,omitempty"`
+	Meter     Meter        `json:"meter"`
+	Subclass  sts.Subclass `json:"subclass"`
+	Value     uint64       `json:"value"`
+}
+
+func (s *Server) management(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.auth(w, r)
+	if !ok {
+		return
+	}
+	var req ManagementRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	mk, err := req.Meter.key()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ans, err := s.m.Manage(r.Context(), a, sm.ManagementRequest{ID: requestID(r, req.RequestID), Meter: mk, Sub: req.Subclass, Value: req.Value})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// KeyChangeRequest is the body of POST /v1/keychange.
+type KeyChangeRequest struct {
+	RequestID   string      `json:"request_id,omitempty"`
+	Meter       Meter       `json:"meter"`
+	To          RegisterRef `json:"to"`
+	TI          uint8       `json:"ti"`
+	ThreeTokens bool        `json:"three_tokens,omitempty"`
+}
+
+func (s *Server) keyChange(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.auth(w, r)
+	if !ok {
+		return
+	}
+	var req KeyChangeRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	mk, err := req.Meter.key()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ans, err := s.m.KeyChange(r.Context(), a, sm.KeyChangeRequest{ID: requestID(r, req.RequestID), Meter: mk, To: req.To.key(),
+		TI: req.TI, ThreeTokens: req.ThreeTokens})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// TestRequest is the body of POST /v1/test.
+type TestRequest struct {
+	RequestID string       `json:"request_id,omitempty"`
+	Subclass  sts.Subclass `json:"subclass"`
+	MfrCode   uint16       `json:"mfr_code"`
+	Control   uint64       `json:"control"`
+}
+
+func (s *Server) test(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.auth(w, r)
+	if !ok {
+		return
+	}
+	var req TestRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	ans, err := s.m.Test(r.Context(), a, sm.TestRequest{ID: requestID(r, req.RequestID), Sub: req.Subclass, MfrCode: req.MfrCode, Control: req.Control})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// VerifyRequest is the body of POST /v1/verify.
+type VerifyRequest struct {
+	Meter Meter  `json:"meter"`
+	Token string `json:"token"`
+}
+
+func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.auth(w, r)
+	if !ok {
+		return
+	}
+	var req VerifyRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	mk, err := req.Meter.key()
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	ans, err := s.m.Verify(r.Context(), a, sm.VerifyRequest{Meter: mk, Token: req.Token})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// IdentifyAnswer is the answer of GET /v1/identify: the module's identity
+// and whether it is in its error state.
+type IdentifyAnswer struct {
+	Identity sm.Identity `json:"identity"`
+	Fault    string      `json:"fault,omitempty"`
+}
+
+func (s *Server) identify(w http.ResponseWriter, r *http.Request) {
+	ans := IdentifyAnswer{Identity: s.m.Identify()}
+	if err := s.m.Fault(); err != nil {
+		ans.Fault = err.Error()
+	}
+	writeJSON(w, http.StatusOK, ans)
+}
+
+// RegistersAnswer is the answer of GET /v1/registers.
+type RegistersAnswer struct {
+	Registers []sm.Register `json:"registers"`
+}
+
+func (s *Server) registers(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.auth(w, r)
+	if !ok {
+		return
+	}
+	regs, err := s.m.Registers(r.Context(), a)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if regs == nil {
+		regs = []sm.Register{}
+	}
+	writeJSON(w, http.StatusOK, RegistersAnswer{Registers: regs})
+}

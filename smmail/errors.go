@@ -1,0 +1,102 @@
+package smmail
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/stskms/stskms/gateway"
+)
+
+// Error is an Error result of the gateway (or a Blocked notice, which
+// ends a request as surely): its code, the gateway's
+// description and parameters. errors.Is matches it against the sentinel of
+// its code (ErrUnknownService …), and CodeOf returns the code.
+type Error struct {
+	Service string
+	Result  gateway.Result
+	Reply   *Reply
+}
+
+func (e *Error) Error() string {
+	kind := "error"
+	if e.Result.Kind == gateway.Notice {
+		kind = "notice"
+	}
+	s := "smmail: " + e.Service + ": gateway " + kind + " " + e.Result.Code + ": " + e.Result.Text
+	if len(e.Result.Params) > 0 {
+		s += " (" + strings.Join(e.Result.Params, "; ") + ")"
+	}
+	return s
+}
+
+// Code returns the error code.
+func (e *Error) Code() string { return e.Result.Code }
+
+// Is reports whether target is the sentinel of e's code.
+func (e *Error) Is(target error) bool {
+	c, ok := target.(codeError)
+	return ok && string(c) == e.Result.Code
+}
+
+// codeError is the sentinel of one error code.
+type codeError string
+
+func (c codeError) Error() string { return "smmail: gateway error " + string(c) }
+
+// Sentinels, one per Error code of the gateway (package gateway, codes.go).
+var (
+	ErrUnknownService      error = codeError(gateway.EUnknownService)
+	ErrNotPlainText        error = codeError(gateway.ENotPlainText)
+	ErrAttachment          error = codeError(gateway.EAttachment)
+	ErrNotAuthorisedSender error = codeError(gateway.ENotAuthorisedSender)
+	ErrNotAvailable        error = codeError(gateway.ENotAvailable)
+	ErrRecordFormat        error = codeError(gateway.ERecordFormat)
+	ErrRecordCrc           error = codeError(gateway.ERecordCrc)
+	ErrUnknownKmc          error = codeError(gateway.EUnknownKmc)
+	ErrKmcKeyExpired       error = codeError(gateway.EKmcKeyExpired)
+	ErrVkloadExpired       error = codeError(gateway.EVkloadExpired)
+	ErrTagInvalid          error = codeError(gateway.ETagInvalid)
+	ErrUnknownSm           error = codeError(gateway.EUnknownSm)
+	ErrVkloadReplayed      error = codeError(gateway.EVkloadReplayed)
+	ErrSmRevoked           error = codeError(gateway.ESmRevoked)
+	ErrSmNotCertified      error = codeError(gateway.ESmNotCertified)
+	ErrSmNotAuthorised     error = codeError(gateway.ESmNotAuthorised)
+	ErrNoVendingKeys       error = codeError(gateway.ENoVendingKeys)
+	ErrInternal            error = codeError(gateway.EInternal)
+	// ErrBlocked: a Blocked notice; the gateway ignores requests until the
+	// time in its parameter, and dropped this one.
+	ErrBlocked error = codeError(gateway.Blocked)
+)
+
+// ErrorCode returns the sentinel of an error code: errors.Is(err,
+// ErrorCode("EUnknownSm")) is true for an Error carrying that code.
+func ErrorCode(code string) error { return codeError(code) }
+
+// CodeOf returns the gateway error code carried by err, or "".
+func CodeOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Result.Code
+	}
+	return ""
+}
+
+// Advice returns what the operator should do about an error code: the
+// gateway's published description, or "" for an unknown code.
+func Advice(code string) string {
+	for _, c := range gateway.Codes {
+		if c.Kind == gateway.Failure && c.Code == code {
+			return c.Description
+		}
+	}
+	return ""
+}
+
+// Other errors.
+var (
+	// ErrLiveKMC: the gateway address is the live KMC's; a software module
+	// never talks to it.
+	ErrLiveKMC = errors.New("smmail: refusing to mail the live KMC gateway (stsa_kmc_01@stskms.org.za): a software module never talks to the live KMC")
+	// ErrTimeout: no final reply came in time.
+	ErrTimeout = errors.New("smmail: no final reply in time")
+)

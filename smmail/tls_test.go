@@ -1,0 +1,112 @@
+package smmail
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"math/big"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// authSession is a fakeSession that needs AUTH PLAIN (user op, password
+// secret) over TLS before MAIL.
+type authSession struct {
+	fakeSession
+	conn   *smtp.Conn
+	authed bool
+}
+
+func (s *authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *authSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if _, ok := s.conn.TLSConnectionState(); !ok {
+			return errors.New("no TLS")
+		}
+		if user != "op" || pass != "secret" {
+			return errors.New("bad credentials")
+		}
+		s.authed = true
+		return nil
+	}), nil
+}
+func (s *authSession) Mail(from string, o *smtp.MailOptions) error {
+	if !s.authed {
+		return &smtp.SMTPError{Code: 530, Message: "authentication required"}
+	}
+	return s.fakeSession.Mail(from, o)
+}
+
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gw.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
+}
+
+// TestStartTLSAuth: a server that offers STARTTLS gets TLS, then AUTH PLAIN.
+func TestStartTLSAuth(t *testing.T) {
+	box, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer box.Close()
+	g := &fakeGateway{box: box, answer: func(subj string) []string { return []string{reply(subj, "Success\tok", "")} }}
+	cert, pool := selfSigned(t)
+	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &authSession{fakeSession: fakeSession{g: g}, conn: c}, nil
+	}))
+	srv.Domain = "gw.test"
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.ErrorLog = nopLogger{}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l) //nolint:errcheck // ends with Close
+	defer srv.Close()
+
+	c := &Client{Submit: l.Addr().String(), Gateway: "kmc@kms.test", From: "op@utility.test", Mailbox: box,
+		Username: "op", Password: "secret", TLSConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"},
+		Timeout: 5 * time.Second, Retries: -1}
+	if _, err := c.Request(context.Background(), GetPublicKey, ""); err != nil {
+		t.Fatal(err)
+	}
+	// Without credentials the server refuses (530, permanent: no retry).
+	c.Username = ""
+	if _, err := c.Request(context.Background(), GetPublicKey, ""); err == nil {
+		t.Fatal("sent without AUTH")
+	}
+	// An untrusted certificate is refused.
+	c.Username, c.TLSConfig = "op", &tls.Config{ServerName: "127.0.0.1"}
+	if _, err := c.Request(context.Background(), GetPublicKey, ""); err == nil {
+		t.Fatal("TLS to an untrusted certificate")
+	}
+	if g.got.Load() != 1 {
+		t.Errorf("%d requests reached the gateway, want 1", g.got.Load())
+	}
+}
