@@ -108,6 +108,14 @@ func zeroCreds(creds []keystore.Component) {
 // production one with the officers' credentials from standard input.
 // A module in its error state is refused here with its reason, except
 // where allowFault (identify, selftest).
+// open parses the command line and opens the module it names.
+func (f *smFlags) open(e *env, fs *flagSet, args []string, allowFault bool) (*sm.Module, error) {
+	if _, err := fs.parse(e, args); err != nil {
+		return nil, err
+	}
+	return openSM(e, f, allowFault)
+}
+
 func openSM(e *env, f *smFlags, allowFault bool) (*sm.Module, error) {
 	if f.dir == "" {
 		return nil, fmt.Errorf("give the module directory with --dir (or $STSKMS_SM_DIR)")
@@ -197,10 +205,7 @@ func runSMIdentify(e *env, args []string) error {
 		"Prints the module's identity: SMID, variant, model, firmware identifier of each API,\n"+
 			"virtual (always true) and test mode; and its error state if a self-test failed.")
 	f := addSMFlags(e, fs)
-	if _, err := fs.parse(e, args); err != nil {
-		return err
-	}
-	m, err := openSM(e, f, true)
+	m, err := f.open(e, fs, args, true)
 	if err != nil {
 		return err
 	}
@@ -218,10 +223,7 @@ func runSMSelftest(e *env, args []string) error {
 			"integrity check of the stored state (identity, audit chain, registers, slots).\n"+
 			"Exit status 1 if any fails: the module then refuses all service.")
 	f := addSMFlags(e, fs)
-	if _, err := fs.parse(e, args); err != nil {
-		return err
-	}
-	m, err := openSM(e, f, true)
+	m, err := f.open(e, fs, args, true)
 	if err != nil {
 		return err
 	}
@@ -256,10 +258,7 @@ func runSMRegisters(e *env, args []string) error {
 		"Lists the vending key registers: SGC, KRN, KT, BDT, DKGA, EA, KEN, ACT, IUT, credit limit\n"+
 			"left and loaded, KCV. Never a key.")
 	f := addSMFlags(e, fs)
-	if _, err := fs.parse(e, args); err != nil {
-		return err
-	}
-	m, err := openSM(e, f, false)
+	m, err := f.open(e, fs, args, false)
 	if err != nil {
 		return err
 	}
@@ -356,10 +355,7 @@ func runSMSlotRequest(e *env, args []string) error {
 			"KMC with subject {KMS:GetKlfStsEd2}. The slot waits in LOADING for the Key Load File.")
 	f := addSMFlags(e, fs)
 	slot := fs.Int("slot", 1, "slot number")
-	if _, err := fs.parse(e, args); err != nil {
-		return err
-	}
-	m, err := openSM(e, f, false)
+	m, err := f.open(e, fs, args, false)
 	if err != nil {
 		return err
 	}
@@ -429,10 +425,7 @@ func runSMSlotDelete(e *env, args []string) error {
 		"Empties a KEK slot. The registers loaded through it stay.")
 	f := addSMFlags(e, fs)
 	slot := fs.Int("slot", 0, "slot number")
-	if _, err := fs.parse(e, args); err != nil {
-		return err
-	}
-	m, err := openSM(e, f, false)
+	m, err := f.open(e, fs, args, false)
 	if err != nil {
 		return err
 	}
@@ -443,10 +436,7 @@ func runSMSlotDelete(e *env, args []string) error {
 func runSMSlotList(e *env, args []string) error {
 	fs := newFlags("sm slot list", "--dir DIR [--json]", "Lists the KEK slots that hold a KMC key.")
 	f := addSMFlags(e, fs)
-	if _, err := fs.parse(e, args); err != nil {
-		return err
-	}
-	m, err := openSM(e, f, false)
+	m, err := f.open(e, fs, args, false)
 	if err != nil {
 		return err
 	}
@@ -739,10 +729,7 @@ func runSMAuditVerify(e *env, args []string) error {
 			"removed, reordered or added past the head. Keep the printed count and head outside\n"+
 			"the module to detect a later removal of the log's tail.")
 	f := addSMFlags(e, fs)
-	if _, err := fs.parse(e, args); err != nil {
-		return err
-	}
-	m, err := openSM(e, f, true)
+	m, err := f.open(e, fs, args, true)
 	if err != nil {
 		return err
 	}
