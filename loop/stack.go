@@ -6,12 +6,9 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"net"
-	"path/filepath"
 	"time"
 
 	"github.com/stskms/stskms/gateway"
-	"github.com/stskms/stskms/internal/kmcgateway"
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/sm"
@@ -39,43 +36,10 @@ type Stack struct {
 }
 
 // StartKMCAndGateway makes a test-mode KMC in dir/kmc and starts its
-// gateway: SMTP on 127.0.0.1:0, replies relayed to relay (host:port).
-func StartKMCAndGateway(ctx context.Context, dir, relay string) (s *Stack, err error) {
-	s = &Stack{Address: GatewayAddress}
-	defer func() {
-		if err != nil {
-			s.Close()
-			s = nil
-		}
-	}()
-	if s.KMC, err = kmc.Init(ctx, filepath.Join(dir, "kmc"), kmc.InitOptions{Mode: kmc.ModeTest, Actor: actor}); err != nil {
-		return nil, err
-	}
-	key, err := s.KMC.CurrentKey(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s.Fingerprint, s.KMCID = key.Fingerprint.String(), fmt.Sprint(key.KMCID)
-	if s.gwDB, err = store.Open(ctx, "sqlite:"+filepath.Join(dir, "kmc", "gateway.db")); err != nil {
-		return nil, err
-	}
-	gw, err := gateway.New(ctx, s.gwDB, kmcgateway.New(s.KMC), &gateway.Relay{Addr: relay, Hostname: "kms.test"},
-		gateway.Config{Address: GatewayAddress, PollInterval: 100 * time.Millisecond})
-	if err != nil {
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	srv := gw.NewServer(gateway.ServerOptions{})
-	srv.ErrorLog = nopLogger{}
-	s.srv, s.Submit = srv, ln.Addr().String()
-	go srv.Serve(ln) //nolint:errcheck // ends with Close
-	gctx, cancel := context.WithCancel(context.Background())
-	s.stop, s.gwDone = cancel, make(chan error, 1)
-	go func() { s.gwDone <- gw.Run(gctx) }()
-	return s, nil
+// gateway with the default configuration: SMTP on 127.0.0.1:0, replies
+// relayed to relay (host:port).
+func StartKMCAndGateway(ctx context.Context, dir, relay string) (*Stack, error) {
+	return StartKMCAndGatewayConfig(ctx, dir, relay, gateway.Config{})
 }
 
 // Close stops the gateway and closes the KMC.
