@@ -70,11 +70,34 @@ var Routes = []string{
 // New returns the API of m, authenticating callers with tokens.
 func New(m *sm.Module, tokens *Tokens) *Server {
 	s := &Server{m: m, tokens: tokens, mux: http.NewServeMux()}
-	handlers := []http.HandlerFunc{s.identify, s.registers, s.credit, s.management, s.keyChange, s.test, s.verify}
+	handlers := []http.HandlerFunc{s.identify, s.registers, s.credit,
+		handle(s, s.management), handle(s, s.keyChange), handle(s, s.test), handle(s, s.verify)}
 	for i, r := range Routes {
 		s.mux.HandleFunc(r, handlers[i])
 	}
 	return s
+}
+
+// handle makes the handler of an operation with a JSON body of type T: it
+// authenticates the caller, decodes the body, calls op and writes its
+// answer or its error.
+func handle[T any](s *Server, op func(ctx context.Context, a sm.Actor, r *http.Request, req T) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		a, ok := s.auth(w, r)
+		if !ok {
+			return
+		}
+		var req T
+		if !decode(w, r, &req) {
+			return
+		}
+		ans, err := op(r.Context(), a, r, req)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, ans)
+	}
 }
 
 // ServeHTTP serves the API.
@@ -358,26 +381,12 @@ type ManagementRequest struct {
 	Value     uint64       `json:"value"`
 }
 
-func (s *Server) management(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.auth(w, r)
-	if !ok {
-		return
-	}
-	var req ManagementRequest
-	if !decode(w, r, &req) {
-		return
-	}
+func (s *Server) management(ctx context.Context, a sm.Actor, r *http.Request, req ManagementRequest) (any, error) {
 	mk, err := req.Meter.key()
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	ans, err := s.m.Manage(r.Context(), a, sm.ManagementRequest{ID: requestID(r, req.RequestID), Meter: mk, Sub: req.Subclass, Value: req.Value})
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ans)
+	return s.m.Manage(ctx, a, sm.ManagementRequest{ID: requestID(r, req.RequestID), Meter: mk, Sub: req.Subclass, Value: req.Value})
 }
 
 // KeyChangeRequest is the body of POST /v1/keychange.
@@ -389,27 +398,13 @@ type KeyChangeRequest struct {
 	ThreeTokens bool        `json:"three_tokens,omitempty"`
 }
 
-func (s *Server) keyChange(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.auth(w, r)
-	if !ok {
-		return
-	}
-	var req KeyChangeRequest
-	if !decode(w, r, &req) {
-		return
-	}
+func (s *Server) keyChange(ctx context.Context, a sm.Actor, r *http.Request, req KeyChangeRequest) (any, error) {
 	mk, err := req.Meter.key()
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	ans, err := s.m.KeyChange(r.Context(), a, sm.KeyChangeRequest{ID: requestID(r, req.RequestID), Meter: mk, To: req.To.key(),
+	return s.m.KeyChange(ctx, a, sm.KeyChangeRequest{ID: requestID(r, req.RequestID), Meter: mk, To: req.To.key(),
 		TI: req.TI, ThreeTokens: req.ThreeTokens})
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ans)
 }
 
 // TestRequest is the body of POST /v1/test.
@@ -420,21 +415,8 @@ type TestRequest struct {
 	Control   uint64       `json:"control"`
 }
 
-func (s *Server) test(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.auth(w, r)
-	if !ok {
-		return
-	}
-	var req TestRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	ans, err := s.m.Test(r.Context(), a, sm.TestRequest{ID: requestID(r, req.RequestID), Sub: req.Subclass, MfrCode: req.MfrCode, Control: req.Control})
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ans)
+func (s *Server) test(ctx context.Context, a sm.Actor, r *http.Request, req TestRequest) (any, error) {
+	return s.m.Test(ctx, a, sm.TestRequest{ID: requestID(r, req.RequestID), Sub: req.Subclass, MfrCode: req.MfrCode, Control: req.Control})
 }
 
 // VerifyRequest is the body of POST /v1/verify.
@@ -443,26 +425,12 @@ type VerifyRequest struct {
 	Token string `json:"token"`
 }
 
-func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.auth(w, r)
-	if !ok {
-		return
-	}
-	var req VerifyRequest
-	if !decode(w, r, &req) {
-		return
-	}
+func (s *Server) verify(ctx context.Context, a sm.Actor, _ *http.Request, req VerifyRequest) (any, error) {
 	mk, err := req.Meter.key()
 	if err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	ans, err := s.m.Verify(r.Context(), a, sm.VerifyRequest{Meter: mk, Token: req.Token})
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ans)
+	return s.m.Verify(ctx, a, sm.VerifyRequest{Meter: mk, Token: req.Token})
 }
 
 // IdentifyAnswer is the answer of GET /v1/identify: the module's identity
