@@ -30,6 +30,7 @@ import (
 	"github.com/stskms/stskms/smmail"
 	"github.com/stskms/stskms/sts"
 	"github.com/stskms/stskms/sts/dkga"
+	"github.com/stskms/stskms/sts/sta"
 )
 
 // Step is the result of one step of the loop.
@@ -55,6 +56,33 @@ type Options struct {
 	Dir string
 	// MailTimeout bounds the wait for each reply (default 30 s).
 	MailTimeout time.Duration
+	// STATables, when set, make the loop run DKGA02 + EA07 (STA) with
+	// these tables in the modules and the meters; without them it runs
+	// DKGA04 + EA11 (MISTY1), whose algorithms are public.
+	STATables *sta.Tables
+}
+
+// Suite is the key derivation and encryption algorithm pair of a loop run.
+type Suite struct {
+	DKGA   dkga.Algorithm
+	EA     sts.EA
+	Tables *sta.Tables // EA07 only
+}
+
+// String is e.g. "DKGA04 + MISTY1".
+func (s Suite) String() string {
+	if s.EA == sts.EA07 {
+		return "DKGA02 + STA"
+	}
+	return "DKGA04 + MISTY1"
+}
+
+// SuiteOf returns the suite Run uses with o.
+func SuiteOf(o Options) Suite {
+	if o.STATables != nil {
+		return Suite{DKGA: dkga.DKGA02, EA: sts.EA07, Tables: o.STATables}
+	}
+	return Suite{DKGA: dkga.DKGA04, EA: sts.EA11}
 }
 
 // Addresses and codes of the loop.
@@ -95,7 +123,7 @@ func Run(ctx context.Context, o Options) (steps []Step, err error) {
 	} else if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	l := &run{ctx: ctx, dir: dir, timeout: o.MailTimeout}
+	l := &run{ctx: ctx, dir: dir, timeout: o.MailTimeout, suite: SuiteOf(o)}
 	defer func() {
 		if cerr := l.close(); err == nil {
 			err = cerr
@@ -112,8 +140,9 @@ func Run(ctx context.Context, o Options) (steps []Step, err error) {
 		{"vending: {KMS:GetKlfStsEd2} by mail, load", func() (string, []string, error) { return l.getKLF(&l.vend) }},
 		{"manufacturing: {KMS:GetPublicKey} by mail, install", func() (string, []string, error) { return l.getPublicKey(&l.mfr) }},
 		{"manufacturing: {KMS:GetKlfStsEd2} by mail, load", func() (string, []string, error) { return l.getKLF(&l.mfr) }},
-		{"credit 25.6 kWh (DKGA04 + MISTY1)", l.credit},
+		{"credit 25.6 kWh (" + l.suite.String() + ")", l.credit},
 		{"the same credit token again", l.replay},
+		{"set maximum power limit 5000 W", l.powerLimit},
 		{"key change to KRN 2", l.keyChange},
 		{"credit 10.0 kWh under the new key", l.creditNewKey},
 		{"manufacturing: credit under DITK, fresh meter", l.manufacturingCredit},
@@ -150,6 +179,7 @@ type run struct {
 	ctx     context.Context
 	dir     string
 	timeout time.Duration
+	suite   Suite
 
 	stack     *Stack
 	box       *smmail.Listener
@@ -214,10 +244,11 @@ func (l *run) createModules() (string, []string, error) {
 		from    string
 	}{{&l.vend, "vending", sm.Vending, VendingAddress}, {&l.mfr, "manufacturing", sm.Manufacturing, ManufacturingAddress}} {
 		dir := filepath.Join(l.dir, "sm-"+m.name)
-		if _, err := sm.Init(l.ctx, dir, m.variant, true, sm.Options{}); err != nil {
+		opts := sm.Options{STATables: l.suite.Tables}
+		if _, err := sm.Init(l.ctx, dir, m.variant, true, opts); err != nil {
 			return "", nil, fmt.Errorf("%s module: %w", m.name, err)
 		}
-		mod, err := sm.Open(l.ctx, dir, sm.Options{})
+		mod, err := sm.Open(l.ctx, dir, opts)
 		if err != nil {
 			return "", nil, fmt.Errorf("%s module: %w", m.name, err)
 		}
@@ -236,13 +267,14 @@ func (l *run) authorise() (string, []string, error) {
 		return "", nil, err
 	}
 	var err error
-	if l.vuKey, err = l.stack.ImportKey(l.ctx, 1, kmc.VUDK); err != nil {
+	alg := Algorithms{DKGA: int(l.suite.DKGA), EA: int(l.suite.EA)}
+	if l.vuKey, err = l.stack.ImportKeyWith(l.ctx, 1, kmc.VUDK, alg); err != nil {
 		return "", nil, err
 	}
-	if _, err = l.stack.ImportKey(l.ctx, 2, kmc.VUDK); err != nil {
+	if _, err = l.stack.ImportKeyWith(l.ctx, 2, kmc.VUDK, alg); err != nil {
 		return "", nil, err
 	}
-	if l.initKey, err = l.stack.ImportKey(l.ctx, 1, kmc.KeyInit); err != nil {
+	if l.initKey, err = l.stack.ImportKeyWith(l.ctx, 1, kmc.KeyInit, alg); err != nil {
 		return "", nil, err
 	}
 	for _, g := range []struct {
@@ -254,7 +286,7 @@ func (l *run) authorise() (string, []string, error) {
 			return "", nil, fmt.Errorf("the %s module: %w", g.m.name, err)
 		}
 	}
-	return fmt.Sprintf("SGC %d: vending VUDK KRN 1, 2; manufacturing INIT KRN 1 (DKGA04, EA11)", SGC), nil, nil
+	return fmt.Sprintf("SGC %d: vending VUDK KRN 1, 2; manufacturing INIT KRN 1 (DKGA%02d, EA%02d)", SGC, alg.DKGA, alg.EA), nil, nil
 }
 
 // getPublicKey asks the gateway for the KMC key by mail, checks the
@@ -322,12 +354,12 @@ func (l *run) getKLF(m *module) (string, []string, error) {
 // newMeter makes a meter as it leaves the factory, with the decoder key
 // of type kt derived from vending key vk (register KRN krn) as the module
 // derives it.
-func newMeter(pan sts.PAN, vk []byte, krn uint8, kt sts.KeyType) (*meter.Meter, error) {
-	g, err := dkga.New(dkga.DKGA04, vk)
+func (l *run) newMeter(pan sts.PAN, vk []byte, krn uint8, kt sts.KeyType) (*meter.Meter, error) {
+	g, err := dkga.New(l.suite.DKGA, vk)
 	if err != nil {
 		return nil, err
 	}
-	dk, err := g.DecoderKey(dkga.Params{KeyType: kt, SGC: SGC, TI: 1, KRN: krn, PAN: pan, BaseDate: sts.BaseDate2014, EA: sts.EA11})
+	dk, err := g.DecoderKey(dkga.Params{KeyType: kt, SGC: SGC, TI: 1, KRN: krn, PAN: pan, BaseDate: sts.BaseDate2014, EA: l.suite.EA})
 	if err != nil {
 		return nil, err
 	}
@@ -335,8 +367,8 @@ func newMeter(pan sts.PAN, vk []byte, krn uint8, kt sts.KeyType) (*meter.Meter, 
 	if err != nil {
 		return nil, err
 	}
-	return meter.New(meter.Config{PAN: pan, MfrCode: 4, EA: sts.EA11, Key: dk, KeyType: kt, KRN: krn, TI: 1, KEN: 255,
-		SGC: SGC, BaseDate: sts.BaseDate2014, ManufacturedTID: made})
+	return meter.New(meter.Config{PAN: pan, MfrCode: 4, EA: l.suite.EA, Key: dk, KeyType: kt, KRN: krn, TI: 1, KEN: 255,
+		SGC: SGC, BaseDate: sts.BaseDate2014, ManufacturedTID: made, STATables: l.suite.Tables})
 }
 
 func meterKey(pan sts.PAN, krn uint8, kt sts.KeyType) sm.MeterKey {
@@ -365,7 +397,7 @@ func (l *run) credit() (string, []string, error) {
 		return "", nil, err
 	}
 	l.pan = pan
-	if l.meter, err = newMeter(pan, l.vuKey, 1, sts.DUTK); err != nil {
+	if l.meter, err = l.newMeter(pan, l.vuKey, 1, sts.DUTK); err != nil {
 		return "", nil, err
 	}
 	iss, err := l.vend.m.Credit(l.ctx, operator, sm.CreditRequest{Meter: meterKey(pan, 1, sts.DUTK), Sub: sts.Electricity, Amount: 256})
@@ -378,6 +410,19 @@ func (l *run) credit() (string, []string, error) {
 
 func (l *run) replay() (string, []string, error) {
 	return enter(l.meter, l.lastCredit, meter.UsedError)
+}
+
+func (l *run) powerLimit() (string, []string, error) {
+	iss, err := l.vend.m.Manage(l.ctx, operator, sm.ManagementRequest{Meter: meterKey(l.pan, 1, sts.DUTK),
+		Sub: sts.MaximumPowerLimit, Value: 5000})
+	if err != nil {
+		return "", nil, err
+	}
+	out, tokens, err := enter(l.meter, iss.Tokens, meter.Accepted)
+	if err == nil {
+		out += fmt.Sprintf(" (limit %d W)", l.meter.MaximumPowerLimit())
+	}
+	return out, tokens, err
 }
 
 func (l *run) keyChange() (string, []string, error) {
@@ -398,7 +443,7 @@ func (l *run) creditNewKey() (string, []string, error) {
 }
 
 func (l *run) manufacturingCredit() (string, []string, error) {
-	fresh, err := newMeter(l.pan, l.initKey, 1, sts.DITK)
+	fresh, err := l.newMeter(l.pan, l.initKey, 1, sts.DITK)
 	if err != nil {
 		return "", nil, err
 	}

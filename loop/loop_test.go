@@ -4,19 +4,33 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stskms/stskms/loop"
+	"github.com/stskms/stskms/sts/sta"
 )
 
 // TestLoop is the CI test of the whole loop (issue 8): every step ends as
 // expected, in seconds.
 func TestLoop(t *testing.T) {
+	runLoop(t, loop.Options{Dir: filepath.Join(t.TempDir(), "loop"), MailTimeout: 20 * time.Second}, "DKGA04 + MISTY1")
+}
+
+// TestLoopEA07: with STA tables (here the public test tables) the same loop
+// runs DKGA02 + EA07 from the KMC's key to the meter.
+func TestLoopEA07(t *testing.T) {
+	runLoop(t, loop.Options{Dir: filepath.Join(t.TempDir(), "loop"), MailTimeout: 20 * time.Second,
+		STATables: sta.TestTables()}, "DKGA02 + STA")
+}
+
+func runLoop(t *testing.T, o loop.Options, suite string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
-	steps, err := loop.Run(ctx, loop.Options{Dir: filepath.Join(t.TempDir(), "loop"), MailTimeout: 20 * time.Second})
+	steps, err := loop.Run(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,8 +40,11 @@ func TestLoop(t *testing.T) {
 	if loop.Failed(steps) {
 		t.Fatal("a step failed")
 	}
-	if len(steps) != 13 {
-		t.Fatalf("%d steps, want 13", len(steps))
+	if len(steps) != 14 {
+		t.Fatalf("%d steps, want 14", len(steps))
+	}
+	if !strings.Contains(steps[7].Name, suite) {
+		t.Errorf("step %q, want the suite %s", steps[7].Name, suite)
 	}
 	t.Logf("whole loop: %v", time.Since(start).Round(time.Millisecond))
 }

@@ -65,13 +65,21 @@ func (s *Stack) Close() error {
 	return errors.Join(errs...)
 }
 
+// Algorithms are the DKGA and EA numbers of a vending key.
+type Algorithms struct{ DKGA, EA int }
+
 // ImportKey imports a fresh DKGA04/EA11 vending key of SGC under dual
 // control (two components) and returns it: the caller plays the meter
 // manufacturer, who knows the keys its meters are made with. The supply
 // group must exist (AddSupplyGroup).
 func (s *Stack) ImportKey(ctx context.Context, krn int, kt kmc.KeyType) ([]byte, error) {
+	return s.ImportKeyWith(ctx, krn, kt, Algorithms{DKGA: 4, EA: 11})
+}
+
+// ImportKeyWith is ImportKey for a vending key of the given algorithms.
+func (s *Stack) ImportKeyWith(ctx context.Context, krn int, kt kmc.KeyType, alg Algorithms) ([]byte, error) {
 	now := time.Now()
-	a := kmc.VKAttributes{SGC: SGC, KRN: krn, Type: kt, BDT: 2014, DKGA: 4, EA: 11, KEN: 255,
+	a := kmc.VKAttributes{SGC: SGC, KRN: krn, Type: kt, BDT: 2014, DKGA: alg.DKGA, EA: alg.EA, KEN: 255,
 		ACT: now.Add(-24 * time.Hour), EXP: now.AddDate(1, 0, 0), IUT: now.AddDate(2, 0, 0), CLM: 0xFFFFFFFF}
 	key := make([]byte, a.KeySize())
 	c1 := make([]byte, len(key))

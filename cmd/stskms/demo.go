@@ -47,34 +47,39 @@ type demoSuite struct {
 }
 
 func runDemo(e *env, args []string) error {
-	fs := newFlags("demo", "[--json] [--sta-tables FILE] | --loop [--json] [--keep DIR]",
-		"Shows the token engine end to end on a simulated meter: a vending key is made, a\n"+
-			"meter's decoder key derived, and a credit token, a management token, a test token\n"+
-			"and a key change set are issued and accepted; a replayed token and a token under the\n"+
-			"old key are rejected. DKGA04 + MISTY1 by default (public algorithms); DKGA02 + STA\n"+
-			"when STA tables are given. Exit status 1 if any step does not end as expected.\n\n"+
-			"--loop runs the whole loop instead, in a temporary directory on 127.0.0.1 with real\n"+
-			"SMTP: a test KMC and its gateway, a vending and a manufacturing module registered and\n"+
-			"authorised, the KMC key and a Key Load File fetched by mail for each, then tokens\n"+
-			"issued by the modules and entered into simulated meters.")
+	fs := newFlags("demo", "[--json] [--keep DIR] [--sta-tables FILE] | --tokens [--json] [--sta-tables FILE]",
+		"Runs the whole stskms loop in a temporary directory, on the embedded defaults,\n"+
+			"with real SMTP on 127.0.0.1 and nothing else: a KMC in test mode and its e-mail\n"+
+			"gateway; a vending and a manufacturing security module, registered and authorised;\n"+
+			"for each, the KMC key ({KMS:GetPublicKey}, fingerprint checked) and a Key Load File\n"+
+			"({KMS:GetKlfStsEd2}) fetched by mail and loaded; then tokens the modules issue are\n"+
+			"entered into simulated meters: credit accepted, the same token rejected as used, a\n"+
+			"management token, a key change to the next KRN, credit under the new key, a\n"+
+			"manufacturing module's credit under DITK on a fresh meter, and a vending module's\n"+
+			"DITK credit refused. DKGA04 + MISTY1 by default (public algorithms); DKGA02 + EA07\n"+
+			"when STA tables are given. One line per step; exit status 1 if any step does not\n"+
+			"end as expected. All keys are TEST-ONLY, made for the run.\n\n"+
+			"--tokens shows the token engine alone instead: a vending key, a meter's decoder\n"+
+			"key, and credit, management, test and key change tokens on a simulated meter.")
 	asJSON := fs.Bool("json", false, "one JSON object per step")
-	whole := fs.Bool("loop", false, "run the whole loop: KMC, gateway, modules, mail, meters")
-	keep := fs.String("keep", "", "with --loop: work in DIR (new or empty) and leave the state there")
+	tokensOnly := fs.Bool("tokens", false, "show the token engine alone, without KMC, gateway and modules")
+	keep := fs.String("keep", "", "work in DIR (new or empty) and leave the state there")
+	fs.Bool("loop", true, "the whole loop (the default; kept for scripts)")
 	var tablesPath string
 	addTablesFlag(e, fs, &tablesPath)
 	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
-	if *keep != "" && !*whole {
-		fmt.Fprintln(e.stderr, "stskms demo: --keep needs --loop")
+	if *keep != "" && *tokensOnly {
+		fmt.Fprintln(e.stderr, "stskms demo: --keep is for the whole loop, not --tokens")
 		return errUsage
-	}
-	if *whole {
-		return runDemoLoop(e, *keep, *asJSON)
 	}
 	tables, err := loadTables(tablesPath)
 	if err != nil {
 		return err
+	}
+	if !*tokensOnly {
+		return runDemoLoop(e, loop.Options{Dir: *keep, STATables: tables}, *asJSON)
 	}
 	d, err := newDemo(tables)
 	if err != nil {
@@ -267,13 +272,15 @@ func (d *demo) print(e *env, asJSON bool) error {
 	return nil
 }
 
-// runDemoLoop runs `stskms demo --loop`: one line (or JSON object) per
-// step of package loop.
-func runDemoLoop(e *env, dir string, asJSON bool) error {
+// runDemoLoop runs `stskms demo`: one line (or JSON object) per step of
+// package loop.
+func runDemoLoop(e *env, o loop.Options, asJSON bool) error {
+	dir := o.Dir
 	if !asJSON {
-		fmt.Fprintln(e.stdout, "stskms demo --loop: test KMC, gateway and modules on 127.0.0.1 (TEST-ONLY keys made for this run)")
+		fmt.Fprintf(e.stdout, "stskms demo: test KMC, gateway and modules on 127.0.0.1, %s (TEST-ONLY keys made for this run)\n",
+			loop.SuiteOf(o))
 	}
-	steps, err := loop.Run(context.Background(), loop.Options{Dir: dir})
+	steps, err := loop.Run(context.Background(), o)
 	for _, s := range steps {
 		ms := float64(s.Duration.Microseconds()) / 1000
 		if asJSON {
