@@ -31,6 +31,9 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+	// inspect, when set, receives a command's flags instead of the
+	// command running (stskms config check|show).
+	inspect func(*flagSet)
 }
 
 // errUsage marks an error the command already explained with its usage;
@@ -51,8 +54,9 @@ func commands() map[string]*command {
 		}},
 		"kmc":     kmcCommand(),
 		"gateway": gatewayCommand(),
-		"demo":    {summary: "show tokens issued and accepted by a simulated meter", run: runDemo},
+		"demo":    {summary: "run the whole loop on 127.0.0.1: KMC, gateway, modules, mail, meters (--tokens: the token engine alone)", run: runDemo},
 		"sm":      smCommand(),
+		"config":  configCommand(),
 		"bench": {summary: "measure stskms", sub: map[string]*command{
 			"tokens":  {summary: "the fixed token workload of four cases (µs/token, tokens/s, digest)", run: runBenchTokens},
 			"gateway": {summary: "{KMS:GetKlfStsEd2} mails through a KMC and its gateway on loopback (requests/s, p50, p99)", run: runBenchGateway},
@@ -142,6 +146,7 @@ func newFlags(name, synopsis, description string) *flagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
+	fs.String(configFlag, "", "configuration file (default $"+configEnv+"; see docs/config.md)")
 	return &flagSet{fs, synopsis, description}
 }
 
@@ -152,18 +157,36 @@ func (fs *flagSet) usage(w io.Writer) {
 
 // printFlags lists the flags GNU-style, as the documentation writes them.
 func printFlags(w io.Writer, fs *flag.FlagSet) {
+	width := 12
+	fs.VisitAll(func(f *flag.Flag) { width = max(width, len(f.Name)) })
 	fs.VisitAll(func(f *flag.Flag) {
 		def := ""
 		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "-1" {
 			def = fmt.Sprintf(" (default %s)", f.DefValue)
 		}
-		fmt.Fprintf(w, "  --%-12s %s%s\n", f.Name, f.Usage, def)
+		fmt.Fprintf(w, "  --%-*s %s%s\n", width, f.Name, f.Usage, def)
 	})
 }
 
-// parse parses flags that may come before or after positional arguments and
+// parse parses flags that may come before or after positional arguments,
+// completes them from the environment and the configuration file, and
 // returns the positional ones.
 func (fs *flagSet) parse(e *env, args []string) ([]string, error) {
+	if e.inspect != nil {
+		e.inspect(fs)
+		return nil, flag.ErrHelp
+	}
+	positional, err := fs.parseArgs(e, args)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := fs.applySettings(e); err != nil {
+		return nil, err
+	}
+	return positional, nil
+}
+
+func (fs *flagSet) parseArgs(e *env, args []string) ([]string, error) {
 	var positional []string
 	for {
 		err := fs.Parse(args)

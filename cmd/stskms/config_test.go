@@ -1,0 +1,209 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestEveryCommandCanBeInspected: config check and config show read a
+// command's flags by running it with env.inspect set; every command must
+// stop in parse then, before doing anything.
+func TestEveryCommandCanBeInspected(t *testing.T) {
+	var walk func(cmds map[string]*command, path []string)
+	n := 0
+	walk = func(cmds map[string]*command, path []string) {
+		for name, c := range cmds {
+			p := append(append([]string(nil), path...), name)
+			if c.sub != nil {
+				walk(c.sub, p)
+				continue
+			}
+			fs, err := inspectFlags(&env{getenv: func(string) string { return "" }}, p)
+			if err != nil {
+				t.Errorf("%s: %v", strings.Join(p, " "), err)
+				continue
+			}
+			if fs.Lookup(configFlag) == nil {
+				t.Errorf("%s: no --config", strings.Join(p, " "))
+			}
+			n++
+		}
+	}
+	walk(commands(), nil)
+	if n < 40 {
+		t.Errorf("only %d commands inspected", n)
+	}
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "stskms.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestSettingsPrecedence: flag, then the command's variable, then its
+// group's, then the command's section, then its group's, then the default.
+func TestSettingsPrecedence(t *testing.T) {
+	file := writeConfig(t, `
+[demo]
+json = true
+keep = "from-file"
+`)
+	vars := map[string]string{}
+	e := &env{getenv: func(k string) string { return vars[k] }}
+	settle := func(args ...string) map[string]setting {
+		t.Helper()
+		fs := newFlags("demo", "", "")
+		fs.Bool("json", false, "")
+		fs.String("keep", "", "")
+		fs.String("sta-tables", "default", "")
+		if err := fs.Parse(append([]string{"--config", file}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := fs.applySettings(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]setting{}
+		for _, s := range got {
+			m[s.Name] = s
+		}
+		return m
+	}
+	s := settle()
+	if s["keep"].Value != "from-file" || s["keep"].Source != fromFile || s["json"].Value != "true" {
+		t.Errorf("file: %+v", s)
+	}
+	if s["sta-tables"].Value != "default" || s["sta-tables"].Source != fromDefault {
+		t.Errorf("default: %+v", s["sta-tables"])
+	}
+	vars["STSKMS_DEMO_KEEP"] = "from-env"
+	if s = settle(); s["keep"].Value != "from-env" || s["keep"].From != "$STSKMS_DEMO_KEEP" {
+		t.Errorf("env: %+v", s["keep"])
+	}
+	if s = settle("--keep", "from-flag"); s["keep"].Value != "from-flag" || s["keep"].Source != fromFlag {
+		t.Errorf("flag: %+v", s["keep"])
+	}
+}
+
+// TestGroupSections: [gateway] applies to every gateway command, and the
+// command's own section and variable win over the group's.
+func TestGroupSections(t *testing.T) {
+	file := writeConfig(t, `
+[gateway]
+dir = "group"
+listen = "ignored by commands without --listen"
+[gateway.serve]
+dir = "own"
+`)
+	vars := map[string]string{"STSKMS_GATEWAY_DB": "postgres://group-env"}
+	e := &env{getenv: func(k string) string { return vars[k] }}
+	for _, tc := range []struct {
+		cmd      string
+		dir, db  string
+		wantFrom string
+	}{
+		{"gateway serve", "own", "postgres://group-env", "[gateway.serve]"},
+		{"gateway blocks", "group", "postgres://group-env", "[gateway]"},
+	} {
+		fs, err := inspectFlags(e, strings.Fields(tc.cmd))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fs.Set(configFlag, file); err != nil {
+			t.Fatal(err)
+		}
+		got, err := fs.applySettings(e)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.cmd, err)
+		}
+		for _, s := range got {
+			switch s.Name {
+			case "dir":
+				if s.Value != tc.dir || !strings.HasSuffix(s.From, tc.wantFrom) {
+					t.Errorf("%s: dir %+v", tc.cmd, s)
+				}
+			case "db":
+				if s.Value != tc.db || s.Source != fromEnv {
+					t.Errorf("%s: db %+v", tc.cmd, s)
+				}
+			}
+		}
+	}
+}
+
+// TestConfigErrors: bad files and values are refused with errConfig and a
+// message that names the place.
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ name, text, want string }{
+		{"syntax", "[demo\njson = true", "toml"},
+		{"outside a section", "json = true", "outside any section"},
+		{"typo in own section", "[demo]\njsn = true", `unknown setting "jsn"`},
+		{"bad value", "[demo]\njson = \"maybe\"", "[demo] json"},
+		{"table value", "[demo]\njson = { a = 1 }", "not a setting"},
+		{"date value", "[demo]\nkeep = 1979-05-27", "not a setting"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := newFlags("demo", "", "")
+			fs.Bool("json", false, "")
+			fs.String("keep", "", "")
+			if err := fs.Parse([]string{"--config", writeConfig(t, tc.text)}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := fs.applySettings(&env{getenv: func(string) string { return "" }})
+			if !errors.Is(err, errConfig) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want errConfig with %q", err, tc.want)
+			}
+		})
+	}
+	t.Run("bad env value", func(t *testing.T) {
+		fs := newFlags("demo", "", "")
+		fs.Bool("json", false, "")
+		_, err := fs.applySettings(&env{getenv: func(k string) string {
+			if k == "STSKMS_DEMO_JSON" {
+				return "perhaps"
+			}
+			return ""
+		}})
+		if !errors.Is(err, errConfig) || !strings.Contains(err.Error(), "$STSKMS_DEMO_JSON") {
+			t.Errorf("error %v", err)
+		}
+	})
+}
+
+func TestEnvNames(t *testing.T) {
+	got := strings.Join(envNames([]string{"gateway", "serve"}, "max-message-bytes"), " ")
+	if got != "STSKMS_GATEWAY_SERVE_MAX_MESSAGE_BYTES STSKMS_GATEWAY_MAX_MESSAGE_BYTES" {
+		t.Error(got)
+	}
+}
+
+// FuzzConfig: no configuration file makes loading or checking panic.
+func FuzzConfig(f *testing.F) {
+	f.Add("[gateway.serve]\nlisten = \"127.0.0.1:25\"\n[gateway]\ndir = \"x\"\n")
+	f.Add("[demo]\njson = [true, [1]]\n")
+	f.Add("[a.b.c.d]\nx = 1.5\n")
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, text string) {
+		path := filepath.Join(dir, "c.toml")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		tree, err := loadConfig(path)
+		if err != nil {
+			return
+		}
+		checkTree(tree, map[string]*command{"demo": {run: runDemo}}, nil)
+		fs := newFlags("demo", "", "")
+		fs.Bool("json", false, "")
+		fs.String("keep", "", "")
+		fs.Set(configFlag, path)
+		fs.applySettings(&env{getenv: func(string) string { return "" }})
+	})
+}
