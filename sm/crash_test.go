@@ -48,30 +48,9 @@ func TestCrashVendStorm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "sm")
-	if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	m, err := sm.Open(ctx, dir, sm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kmc := defaultKMC(t)
-	s, err := m.InstallSlot(ctx, officer, sm.InstallRequest{Record: kmc.record, Fingerprint: kmc.fp, TestKMC: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := m.Request(ctx, officer, s.Number)
-	if err != nil {
-		t.Fatal(err)
-	}
 	k := vk(crashSGC, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA04)
 	k.ACT, k.IUT, k.CLM = time.Now().AddDate(-1, 0, 0), time.Now().AddDate(1, 0, 0), 50_000_000
-	if _, err := m.LoadKLF(ctx, officer, s.Number, kmc.answer(t, req, time.Now(), k)); err != nil {
-		t.Fatal(err)
-	}
-	m.Close()
+	dir := newLoadedModuleDir(t, k)
 
 	reported := map[string]string{} // request id → token, as the children reported
 	var inFlight []string
@@ -109,7 +88,8 @@ func TestCrashVendStorm(t *testing.T) {
 		t.Logf("round %d: %d tokens reported, %d requests in flight at the kill", round, issued, len(inFlight))
 	}
 
-	m, err = sm.Open(ctx, dir, sm.Options{})
+	ctx := context.Background()
+	m, err := sm.Open(ctx, dir, sm.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,33 +237,12 @@ func TestCrashKLFLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "sm")
-	if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	m, err := sm.Open(ctx, dir, sm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kmc := defaultKMC(t)
-	s, err := m.InstallSlot(ctx, officer, sm.InstallRequest{Record: kmc.record, Fingerprint: kmc.fp, TestKMC: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := m.Request(ctx, officer, s.Number)
-	if err != nil {
-		t.Fatal(err)
-	}
 	keys := make([]keyload.VendingKey, crashLoadKeys)
 	for i := range keys {
 		keys[i] = crashLoadKey(i)
 	}
-	if _, err := m.LoadKLF(ctx, officer, s.Number, kmc.answer(t, req, time.Now(), keys...)); err != nil {
-		t.Fatal(err)
-	}
-	m.Close()
-
+	dir := newLoadedModuleDir(t, keys...)
+	ctx := context.Background()
 	for round := range 3 {
 		loads, killAt := 0, 1+rand.IntN(2)
 		crashtest.KillChild(t, "TestCrashKLFLoad", []string{crashLoadChild + "=" + dir}, 400*time.Millisecond, func(line string) bool {
@@ -363,4 +322,34 @@ func runCrashLoadChild(t *testing.T, dir string) {
 		}
 		fmt.Println("loaded")
 	}
+}
+
+// newLoadedModuleDir makes a test vending module in a new directory, loads
+// keys into it through a KEK slot of the default test KMC, closes it and
+// returns the directory, for a child process to open.
+func newLoadedModuleDir(t *testing.T, keys ...keyload.VendingKey) string {
+	t.Helper()
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "sm")
+	if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sm.Open(ctx, dir, sm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	kmc := defaultKMC(t)
+	s, err := m.InstallSlot(ctx, officer, sm.InstallRequest{Record: kmc.record, Fingerprint: kmc.fp, TestKMC: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := m.Request(ctx, officer, s.Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.LoadKLF(ctx, officer, s.Number, kmc.answer(t, req, time.Now(), keys...)); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
