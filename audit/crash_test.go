@@ -6,8 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,23 +35,14 @@ func TestCrash(t *testing.T) {
 		t.Skip("short")
 	}
 	path := filepath.Join(t.TempDir(), "crash.db")
-	reported := map[int64]bool{}
 	const rounds = 3
-	for round := range rounds {
-		killAfter, lines := 30+rand.IntN(100), 0 // reported commits
-		crashtest.KillChild(t, "TestCrash", []string{crashChild + "=" + path}, 2*time.Millisecond, func(line string) bool {
-			seq, err := strconv.ParseInt(strings.TrimPrefix(line, "committed "), 10, 64)
-			if err != nil {
-				return false // not ours (the test framework's output)
-			}
-			if reported[seq] {
-				t.Errorf("round %d: seq %d reported twice", round, seq)
-			}
-			reported[seq] = true
-			lines++
-			return lines == killAfter
-		})
-	}
+	reported := map[int64]bool{}
+	crashtest.KillCommitting(t, "TestCrash", []string{crashChild + "=" + path}, rounds, func(round int, seq int64) {
+		if reported[seq] {
+			t.Errorf("round %d: seq %d reported twice", round, seq)
+		}
+		reported[seq] = true
+	})
 
 	ctx := context.Background()
 	db, err := store.Open(ctx, path)

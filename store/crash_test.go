@@ -6,8 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -43,20 +41,11 @@ func TestCrashDurability(t *testing.T) {
 		t.Skip("short")
 	}
 	path := filepath.Join(t.TempDir(), "crash.db")
-	reported := map[int64]bool{}
 	const rounds = 3
-	for range rounds {
-		killAfter, lines := 30+rand.IntN(100), 0 // reported commits
-		crashtest.KillChild(t, "TestCrashDurability", []string{crashChild + "=" + path}, 2*time.Millisecond, func(line string) bool {
-			id, err := strconv.ParseInt(strings.TrimPrefix(line, "committed "), 10, 64)
-			if err != nil {
-				return false // not ours (the test framework's output)
-			}
-			reported[id] = true
-			lines++
-			return lines == killAfter
-		})
-	}
+	reported := map[int64]bool{}
+	crashtest.KillCommitting(t, "TestCrashDurability", []string{crashChild + "=" + path}, rounds, func(_ int, id int64) {
+		reported[id] = true
+	})
 
 	ctx := context.Background()
 	db, err := store.Open(ctx, path)

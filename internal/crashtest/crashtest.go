@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -55,5 +56,25 @@ func KillChild(t testing.TB, test string, env []string, jitter time.Duration, on
 	}
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("%s: the child ended with %v, not by SIGKILL\n%s", test, cmd.ProcessState, stderr.String())
+	}
+}
+
+// KillCommitting runs the child rounds times and kills it, each time, after
+// a random number (30 to 129) of the "committed N" lines it writes; onCommit
+// gets each N with its round. Other lines (the test framework's) are
+// ignored.
+func KillCommitting(t testing.TB, test string, env []string, rounds int, onCommit func(round int, n int64)) {
+	t.Helper()
+	for round := range rounds {
+		killAfter, lines := 30+rand.IntN(100), 0
+		KillChild(t, test, env, 2*time.Millisecond, func(line string) bool {
+			n, err := strconv.ParseInt(strings.TrimPrefix(line, "committed "), 10, 64)
+			if err != nil || !strings.HasPrefix(line, "committed ") {
+				return false
+			}
+			onCommit(round, n)
+			lines++
+			return lines == killAfter
+		})
 	}
 }
