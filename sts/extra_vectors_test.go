@@ -140,20 +140,7 @@ func checkExtraToken(t *testing.T, v *extraVector, tables *sta.Tables) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := sts.Encode(tok, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := n.String(); got != v.Expected.Token20 {
-		t.Errorf("token = %s, want %s", got, v.Expected.Token20)
-	}
-	back, err := sts.DecodeString(v.Expected.Token20, c)
-	if err != nil {
-		t.Fatalf("decode %s: %v", v.Expected.Token20, err)
-	}
-	if !reflect.DeepEqual(back, tok) {
-		t.Errorf("decoded %+v, want %+v", back, tok)
-	}
+	checkRoundTrip(t, tok, c, v.Expected.Token20)
 }
 
 func (v *extraVector) token() (sts.Token, error) {
