@@ -82,12 +82,17 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stskms/stskms/store"
 )
@@ -159,6 +164,12 @@ type Log struct {
 	db  *store.DB
 	id  [16]byte
 	now func() time.Time // the clock; tests set it
+
+	// guess is the head as the last AppendBatch of this handle left it,
+	// which saves the next one reading it; it is only ever a guess,
+	// checked by the update that moves the head.
+	mu    sync.Mutex
+	guess head
 }
 
 // Open migrates the log's tables in db (component "audit"), creating an
@@ -251,19 +262,15 @@ func (l *Log) AppendNow(ctx context.Context, e Entry) (Record, error) {
 }
 
 func (l *Log) append(ctx context.Context, tx *store.Tx, p prepared) (Record, error) {
-	t := l.now().UTC().Round(0)
-	ns := t.UnixNano()
-	if !time.Unix(0, ns).Equal(t) {
-		return Record{}, fmt.Errorf("audit: failed to append: clock reads %v, outside the years 1678 to 2262", t)
+	ns, err := l.stamp()
+	if err != nil {
+		return Record{}, err
 	}
 	var seq int64
 	var prev []byte
-	err := tx.QueryRow(ctx, `UPDATE audit_head SET seq = seq + 1 WHERE one = 1 RETURNING seq, hash`).Scan(&seq, &prev)
-	if errors.Is(err, store.ErrNotFound) {
-		return Record{}, fmt.Errorf("audit: failed to append: %w", &ChainError{Kind: Truncated, Reason: "the head is missing"})
-	}
+	err = tx.QueryRow(ctx, `UPDATE audit_head SET seq = seq + 1 WHERE one = 1 RETURNING seq, hash`).Scan(&seq, &prev)
 	if err != nil {
-		return Record{}, fmt.Errorf("audit: failed to append: %w", err)
+		return Record{}, headError(err)
 	}
 	r := Record{Seq: seq, Time: time.Unix(0, ns).UTC(), Entry: p.entry()}
 	if copy(r.Prev[:], prev) != len(r.Prev) || len(prev) != len(r.Prev) {
@@ -280,6 +287,260 @@ func (l *Log) append(ctx context.Context, tx *store.Tx, p prepared) (Record, err
 		return Record{}, fmt.Errorf("audit: failed to append record %d: %w", seq, err)
 	}
 	return r, nil
+}
+
+// AppendBatch adds es to the log inside tx, in order, as [Log.Append] would
+// one after the other, but with one update of the head and multi-row
+// inserts, for callers that log many events in one transaction (a group
+// commit of token requests). It returns the records as they will stand once
+// tx commits, one per entry. An entry that breaks the rules of the package
+// doc is refused with an *EntryError before anything is written, leaving tx
+// usable. All records of a batch carry the same Time.
+func (l *Log) AppendBatch(ctx context.Context, tx *store.Tx, es []Entry) ([]Record, error) {
+	ps := make([]prepared, len(es))
+	var buf bytes.Buffer
+	for i, e := range es {
+		var err error
+		if ps[i], err = e.prepareQuick(&buf); err != nil {
+			return nil, err
+		}
+	}
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	ns, err := l.stamp()
+	if err != nil {
+		return nil, err
+	}
+	rs, err := l.moveHead(ctx, tx, ps, ns)
+	if err != nil {
+		return nil, err
+	}
+	for lo := 0; lo < len(rs); lo += batchRows {
+		if err := insertRecords(ctx, tx, rs[lo:min(lo+batchRows, len(rs))], ps[lo:], ns); err != nil {
+			return nil, err
+		}
+	}
+	return rs, nil
+}
+
+// moveHead makes the records of ps and moves the head past them: in one
+// update if the head is where the handle's guess says, else by reading it
+// (moving its seq), then writing the last hash.
+func (l *Log) moveHead(ctx context.Context, tx *store.Tx, ps []prepared, ns int64) ([]Record, error) {
+	l.mu.Lock()
+	g := l.guess
+	l.mu.Unlock()
+	if g.seq > 0 {
+		rs := chain(ps, ns, g.seq+1, g.hash)
+		last := &rs[len(rs)-1]
+		res, err := tx.Exec(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE one = 1 AND seq = $3 AND hash = $4`,
+			last.Seq, last.Hash[:], g.seq, g.hash[:])
+		if err != nil {
+			return nil, headError(err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 1 {
+			l.setGuess(last)
+			return rs, nil
+		}
+	}
+	var seq int64
+	var prev []byte
+	err := tx.QueryRow(ctx, `UPDATE audit_head SET seq = seq + $1 WHERE one = 1 RETURNING seq, hash`, int64(len(ps))).Scan(&seq, &prev)
+	if err != nil {
+		return nil, headError(err)
+	}
+	first := seq - int64(len(ps)) + 1
+	if len(prev) != len(g.hash) {
+		return nil, fmt.Errorf("audit: failed to append: %w",
+			&ChainError{Seq: first - 1, Kind: Truncated, Reason: "the head's hash is malformed"})
+	}
+	rs := chain(ps, ns, first, [32]byte(prev))
+	last := &rs[len(rs)-1]
+	if _, err := tx.Exec(ctx, `UPDATE audit_head SET hash = $1 WHERE one = 1`, last.Hash[:]); err != nil {
+		return nil, fmt.Errorf("audit: failed to append record %d: %w", seq, err)
+	}
+	l.setGuess(last)
+	return rs, nil
+}
+
+// setGuess remembers r as the head the log will have if its transaction
+// commits.
+func (l *Log) setGuess(r *Record) {
+	l.mu.Lock()
+	l.guess = head{id: l.id, seq: r.Seq, hash: r.Hash}
+	l.mu.Unlock()
+}
+
+// chain makes the records of ps, numbered from first, the first one's
+// Prev being prev.
+func chain(ps []prepared, ns, first int64, prev [32]byte) []Record {
+	rs := make([]Record, len(ps))
+	for i, p := range ps {
+		r := &rs[i]
+		*r = Record{Seq: first + int64(i), Time: time.Unix(0, ns).UTC(), Entry: p.entry(), Prev: prev}
+		r.Hash = hashRecord(r.Seq, ns, p.actor, p.action, p.subject, p.details, &r.Prev)
+		prev = r.Hash
+	}
+	return rs
+}
+
+// prepareQuick is prepare, writing the canonical form of Details directly
+// when they are a map[string]any of the plain values a program logs
+// (quickCanonical), instead of encoding them and parsing the encoding.
+func (e Entry) prepareQuick(buf *bytes.Buffer) (prepared, error) {
+	m, ok := e.Details.(map[string]any)
+	if !ok || m == nil {
+		return e.prepare()
+	}
+	buf.Reset()
+	if !quickCanonical(buf, m, 1) || buf.Len() > MaxDetails {
+		return e.prepare()
+	}
+	e.Details = nil
+	p, err := e.prepare()
+	p.details = bytes.Clone(buf.Bytes())
+	return p, err
+}
+
+// quickCanonical writes the canonical form (see the package doc) of an
+// object at nesting depth depth whose member names are ASCII and whose
+// values are strings (UTF-8), integers in ±(2⁵³−1), booleans, nil, string
+// slices or such objects, as canonicalDetails would. It reports false,
+// leaving out in any state, for anything else, which takes the general
+// path.
+func quickCanonical(out *bytes.Buffer, m map[string]any, depth int) bool {
+	if depth > MaxDepth {
+		return false
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		for i := 0; i < len(k); i++ {
+			if k[i] >= utf8.RuneSelf {
+				return false
+			}
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		writeString(out, k)
+		out.WriteByte(':')
+		if !quickValue(out, m[k], depth) {
+			return false
+		}
+	}
+	out.WriteByte('}')
+	return true
+}
+
+// quickValue writes one value of quickCanonical.
+func quickValue(out *bytes.Buffer, v any, depth int) bool {
+	switch x := v.(type) {
+	case string:
+		if !utf8.ValidString(x) {
+			return false
+		}
+		writeString(out, x)
+	case int:
+		return quickInt(out, int64(x))
+	case int64:
+		return quickInt(out, x)
+	case uint32:
+		return quickInt(out, int64(x))
+	case bool:
+		out.WriteString(strconv.FormatBool(x))
+	case nil:
+		out.WriteString("null")
+	case []string:
+		if x == nil {
+			out.WriteString("null")
+			return true
+		}
+		if depth+1 > MaxDepth {
+			return false
+		}
+		out.WriteByte('[')
+		for i, s := range x {
+			if i > 0 {
+				out.WriteByte(',')
+			}
+			if !quickValue(out, s, depth+1) {
+				return false
+			}
+		}
+		out.WriteByte(']')
+	case map[string]any:
+		if x == nil {
+			out.WriteString("null")
+			return true
+		}
+		return quickCanonical(out, x, depth+1)
+	default:
+		return false
+	}
+	return true
+}
+
+func quickInt(out *bytes.Buffer, v int64) bool {
+	if v > maxSafeInt || v < -maxSafeInt {
+		return false
+	}
+	out.WriteString(strconv.FormatInt(v, 10))
+	return true
+}
+
+// batchRows is the most records one INSERT of AppendBatch writes (8
+// parameters each, well within both back ends' limits).
+const batchRows = 500
+
+// insertRecords writes rs, whose prepared entries are ps, in one INSERT.
+func insertRecords(ctx context.Context, tx *store.Tx, rs []Record, ps []prepared, ns int64) error {
+	q := make([]byte, 0, 96+len(rs)*48)
+	q = append(q, "INSERT INTO audit_log (seq, at_ns, actor, action, subject, details, prev, hash) VALUES "...)
+	args := make([]any, 0, 8*len(rs))
+	for i := range rs {
+		r, p := &rs[i], ps[i]
+		if i > 0 {
+			q = append(q, ',')
+		}
+		if tx.Dialect() == store.SQLite {
+			// Plain placeholders: the SQLite driver finds a numbered one
+			// by a search through all of them, slow to bind by the
+			// hundred.
+			q = append(q, "(?, ?, ?, ?, ?, ?, ?, ?)"...)
+		} else {
+			n := len(args)
+			q = fmt.Appendf(q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8)
+		}
+		args = append(args, r.Seq, ns, p.actor, p.action, p.subject, string(p.details), r.Prev[:], r.Hash[:])
+	}
+	if _, err := tx.Exec(ctx, string(q), args...); err != nil {
+		return fmt.Errorf("audit: failed to append records %d to %d: %w", rs[0].Seq, rs[len(rs)-1].Seq, err)
+	}
+	return nil
+}
+
+// stamp reads the clock for a record, in nanoseconds.
+func (l *Log) stamp() (int64, error) {
+	t := l.now().UTC().Round(0)
+	ns := t.UnixNano()
+	if !time.Unix(0, ns).Equal(t) {
+		return 0, fmt.Errorf("audit: failed to append: clock reads %v, outside the years 1678 to 2262", t)
+	}
+	return ns, nil
+}
+
+// headError is the error of a failed update of the head.
+func headError(err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("audit: failed to append: %w", &ChainError{Kind: Truncated, Reason: "the head is missing"})
+	}
+	return fmt.Errorf("audit: failed to append: %w", err)
 }
 
 // Record is an Entry as the log holds it. In a Record, Details is always a

@@ -34,6 +34,28 @@ const (
 	ESmNotCertified  = "ESmNotCertified"
 	ESmNotAuthorised = "ESmNotAuthorised"
 	ENoVendingKeys   = "ENoVendingKeys"
+
+	// The KMC's codes of {KMS:SmUpdateStsEd2}, the STS Association's
+	// signed registry update (package kmc, docs/kmc.md), in the order of
+	// its checks; a KMC without an STSA key answers ENotAvailable. Each
+	// means that nothing of the update was applied.
+
+	// ESmUpdateRecord: the update file is malformed; param: the position
+	// of the faulty record (0: the file as a whole).
+	ESmUpdateRecord = "ESmUpdateRecord"
+	// ESmUpdateUnknownKey: the update names an STSA key the KMC is not
+	// configured with; param: the key id.
+	ESmUpdateUnknownKey = "ESmUpdateUnknownKey"
+	// ESmUpdateSignature: the signature does not verify; param: the key
+	// id.
+	ESmUpdateSignature = "ESmUpdateSignature"
+	// ESmUpdateStale: the update's sequence number is not greater than
+	// the last applied; params: its number, the last applied.
+	ESmUpdateStale = "ESmUpdateStale"
+	// ESmUpdateConflict: a record contradicts the registry or another
+	// record; params: the record's position, the SMID.
+	ESmUpdateConflict = "ESmUpdateConflict"
+
 	// EInternal: the KMC or the gateway failed, even after retries.
 	EInternal = "EInternal"
 )
@@ -78,6 +100,11 @@ var Codes = []CodeInfo{
 	{Failure, ESmNotCertified, "This KMC issues Key Load Files only to certified hardware security modules", ""},
 	{Failure, ESmNotAuthorised, "The security module holds no key-use authorisation; ask the KMC operator for one", ""},
 	{Failure, ENoVendingKeys, "No vending key the security module is authorised for can be issued; contact the KMC operator", ""},
+	{Failure, ESmUpdateRecord, "The registry update file is malformed (the parameter names the record, 0 for the whole file); nothing was applied, correct the file and send it again", "the record's position in the file"},
+	{Failure, ESmUpdateUnknownKey, "The registry update is signed with a key this KMC is not configured with; nothing was applied, ask the KMC operator to configure your key", "the key id"},
+	{Failure, ESmUpdateSignature, "The signature of the registry update does not verify; nothing was applied, sign the file again and send it unaltered", "the key id"},
+	{Failure, ESmUpdateStale, "The registry update's sequence number is not greater than that of the last update applied; nothing was applied, send a newer update", "its sequence number, the last applied"},
+	{Failure, ESmUpdateConflict, "A record of the registry update contradicts the KMC's registry or another record; nothing was applied, contact the KMC operator", "the record's position, the SMID"},
 	{Failure, EInternal, "The KMC could not process the request; try again later", ""},
 	{Notice, Deferred, "Your request will be processed later; you don't need to do anything", "the earliest time it will be processed, YYYYMMDDTHHMMSSZ (UTC)"},
 	{Notice, Blocked, "Too many requests: requests from your address are ignored until the time given; this request was dropped", "the end of the block, YYYYMMDDTHHMMSSZ (UTC)"},

@@ -29,8 +29,15 @@
 //     the same Key Load File.
 //   - The sender (sender.go) sends the outbox through a relay with
 //     exponential back-off.
-//   - Flood protection (ratelimit.go): token buckets per reply address,
-//     domain and module; deferral, then blocks stored in the database.
+//   - Bounces (dsn.go, dsn_store.go): with a bounce address each reply is
+//     sent from its VERP address bounce+<id>.<tag>@domain; ParseBounce reads
+//     RFC 3464 reports (best-effort other bounces), matched to a reply only
+//     by that address or its ENVID, never answered.
+//   - Flood protection (ratelimit.go, ratestore.go): token buckets per reply
+//     address, domain and module, stored in the database and shared by
+//     every process on it; deferral, then blocks.
+//   - Operations: Prometheus metrics (metrics.go, MetricsHandler) and queue
+//     administration (admin.go: List, Retry, RetryFailed, Purge).
 //   - Sender authenticity (auth.go): SPF, DKIM and DMARC, recorded or
 //     required.
 //

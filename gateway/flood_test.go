@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/stskms/stskms/store"
+	"github.com/stskms/stskms/store/storetest"
 )
 
 // helpN is the n-th Help request of a test, told apart by its Subject.
@@ -33,16 +34,20 @@ func kinds(rs []*parsedReply) []string {
 	return out
 }
 
+// floodLimits: two at once, then one a minute per address; a wait over
+// 150 s blocks for an hour.
+func floodLimits(c *Config) {
+	c.Limits = &Limits{Address: Limit{Every: time.Minute, Burst: 2}, MaxDefer: 150 * time.Second,
+		BlockFor: time.Hour, Notices: Limit{Every: time.Minute, Burst: 10}, NoticesTotal: Limit{Every: time.Second, Burst: 100}}
+}
+
 // TestRateLimit: over the first limit requests are deferred with one
 // Deferred notice each and answered later; over the second the sender is
 // blocked, with one Blocked notice carrying the end time; a blocked
 // sender's new requests are dropped without reply until the block ends.
 func TestRateLimit(t *testing.T) {
 	each(t, func(t *testing.T, db *store.DB) {
-		h := newHarness(t, db, func(c *Config) {
-			c.Limits = &Limits{Address: Limit{Every: time.Minute, Burst: 2}, MaxDefer: 150 * time.Second,
-				BlockFor: time.Hour, Notices: Limit{Every: time.Minute, Burst: 10}, NoticesTotal: Limit{Every: time.Second, Burst: 100}}
-		})
+		h := newHarness(t, db, floodLimits)
 		t0 := h.clock.Now()
 		for i := range 5 {
 			h.request(helpN(i))
@@ -97,6 +102,182 @@ func TestRateLimit(t *testing.T) {
 			t.Errorf("queue: %+v, %+v", q[4], q[5])
 		}
 	})
+}
+
+// TestRateLimitShared: two gateway processes on one database (each its own
+// connection pool) draw from the same buckets: requests from one sender
+// spread over both are deferred and blocked exactly as by one gateway.
+func TestRateLimitShared(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, floodLimits)
+		h2 := &harness{t: t, db: storetest.Reopen(t, db), clock: h.clock, kmc: h.kmc, sink: h.sink, cfg: h.cfg}
+		h2.start()
+		gws := []*harness{h, h2}
+		for i := range 6 {
+			g := gws[i%2]
+			g.request(helpN(i))
+			g.drain()
+		}
+		want := []string{"final #0", "final #1", "Deferred #2", "Deferred #3", "Blocked #4"}
+		if got := kinds(h.replies()); !reflect.DeepEqual(got, want) {
+			t.Fatalf("replies %q, want %q", got, want)
+		}
+		h.clock.Advance(2 * time.Minute)
+		h2.drain()
+		h.drain()
+		want = append(want, "final #2", "final #3")
+		if got := kinds(h.replies()); !reflect.DeepEqual(got, want) {
+			t.Fatalf("replies %q, want %q", got, want)
+		}
+		for _, g := range gws {
+			if b, err := g.gw.Blocks(context.Background()); err != nil || len(b) != 1 || b[0].Key != "addr:"+alice {
+				t.Errorf("Blocks = %+v, %v", b, err)
+			}
+		}
+	})
+}
+
+// TestRateLimitSharedConcurrent: two gateway processes running at once on
+// one database, taking requests of one sender in parallel, admit exactly
+// what one bucket holds: Burst at once, one deferred within MaxDefer, the
+// rest blocked.
+func TestRateLimitSharedConcurrent(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, func(c *Config) {
+			c.Limits = &Limits{Address: Limit{Every: time.Hour, Burst: 4}, MaxDefer: 90 * time.Minute, BlockFor: time.Hour,
+				Notices: Limit{Every: time.Minute, Burst: 100}, NoticesTotal: Limit{Every: time.Second, Burst: 100}}
+			c.Workers, c.PollInterval = 3, 20*time.Millisecond
+		})
+		h2 := &harness{t: t, db: storetest.Reopen(t, db), clock: h.clock, kmc: h.kmc, sink: h.sink, cfg: h.cfg}
+		h2.start()
+		const n = 10
+		for i := range n {
+			[]*harness{h, h2}[i%2].request(helpN(i))
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 2)
+		go func() { done <- h.gw.Run(ctx) }()
+		go func() { done <- h2.gw.Run(ctx) }()
+		defer func() { cancel(); <-done; <-done }()
+		deadline := time.Now().Add(time.Minute) // only stops a hung test
+		for {
+			count := map[string]int{}
+			for _, e := range h.queue() {
+				switch {
+				case e.State == StateReceived && e.Result != "":
+					count["deferred"]++
+				case e.State == StateIgnored && e.Reason == string(BlockedSender):
+					count["blocked"]++
+				default:
+					count[e.State]++
+				}
+			}
+			if count[StateReplied]+count["deferred"]+count["blocked"] == n {
+				if count[StateReplied] != 4 || count["deferred"] != 1 {
+					t.Fatalf("%v, want 4 replied, 1 deferred, 5 blocked", count)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not done: %v", count)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+}
+
+// TestRateLimitRestart: the buckets survive a restart of the gateway.
+func TestRateLimitRestart(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, floodLimits)
+		h.request(helpN(0))
+		h.request(helpN(1))
+		h.drain()
+		h.restart()
+		h.clock.Advance(30 * time.Second)
+		h.request(helpN(2))
+		h.drain()
+		want := []string{"final #0", "final #1", "Deferred #2"}
+		rs := h.replies()
+		if got := kinds(rs); !reflect.DeepEqual(got, want) {
+			t.Fatalf("replies %q, want %q", got, want)
+		}
+		if p := rs[2].result.Params; !reflect.DeepEqual(p, []string{stamp(h.clock.Now().Add(30 * time.Second))}) {
+			t.Errorf("Deferred params %q", p)
+		}
+	})
+}
+
+// TestRateLimitCrashAfterAdmit: a gateway that took the tokens of a
+// request and crashed before deferring it took them once: the request
+// taken over is neither charged again nor processed before its time.
+func TestRateLimitCrashAfterAdmit(t *testing.T) {
+	each(t, func(t *testing.T, db *store.DB) {
+		h := newHarness(t, db, func(c *Config) { floodLimits(c); c.Lease = 10 * time.Second })
+		h.request(helpN(0))
+		h.request(helpN(1))
+		h.drain()
+		h.request(helpN(2))
+		ctx := context.Background()
+		c, err := h.gw.claim(ctx)
+		if err != nil || c == nil {
+			t.Fatalf("claim = %v, %v", c, err)
+		}
+		keys := h.cfg.Limits.keys([]string{alice}, "")
+		if d, over, err := h.gw.limits.admit(ctx, db, c, h.clock.Now(), keys); d != time.Minute || over != "" || err != nil {
+			t.Fatalf("admit = %v, %q, %v", d, over, err)
+		}
+		// The worker dies here, before it puts the mail back.
+		h.restart()
+		h.clock.Advance(30 * time.Second) // the lease is over, the deferral not
+		h.drain()
+		if got := kinds(h.replies()); !reflect.DeepEqual(got, []string{"final #0", "final #1"}) {
+			t.Fatalf("replies %q before the deferral's end", got)
+		}
+		h.clock.Advance(30 * time.Second)
+		h.request(helpN(3)) // charged after #2 only: one minute more
+		h.drain()
+		want := []string{"final #0", "final #1", "final #2", "Deferred #3"}
+		rs := h.replies()
+		if got := kinds(rs); !reflect.DeepEqual(got, want) {
+			t.Fatalf("replies %q, want %q", got, want)
+		}
+		if p := rs[3].result.Params; !reflect.DeepEqual(p, []string{stamp(h.clock.Now().Add(time.Minute))}) {
+			t.Errorf("Deferred params %q", p)
+		}
+	})
+}
+
+// TestBucket: the arithmetic of a stored bucket.
+func TestBucket(t *testing.T) {
+	lim := Limit{Every: time.Minute, Burst: 2}
+	sec := int64(time.Second)
+	b := fullBucket(0, lim)
+	for i, want := range []time.Duration{0, 0, time.Minute, 2 * time.Minute} {
+		var wait time.Duration
+		var ok bool
+		if b, wait, ok = b.take(lim); !ok || wait != want {
+			t.Fatalf("take %d: wait %v, %v; want %v", i, wait, ok, want)
+		}
+	}
+	if f := b.fill(90*sec, lim); f.tokens != -tokenUnit/2 || f.at != 90*sec {
+		t.Errorf("fill after 90 s: %+v", f)
+	}
+	if f := b.fill(-sec, lim); f != b {
+		t.Errorf("fill with the clock behind: %+v", f)
+	}
+	if f := b.fill(1<<62, lim); f != fullBucket(1<<62, lim) {
+		t.Errorf("fill after ages: %+v", f)
+	}
+	if _, _, ok := fullBucket(0, Limit{Every: time.Minute}).take(Limit{Every: time.Minute}); ok {
+		t.Error("a bucket of burst 0 gave a token")
+	}
+	if _, ok := mulDiv(1<<62, 1<<62, 3, false); ok {
+		t.Error("mulDiv overflow not reported")
+	}
+	if q, ok := mulDiv(7, 3, 2, true); q != 11 || !ok {
+		t.Errorf("mulDiv(7, 3, 2, ceil) = %d, %v", q, ok)
+	}
 }
 
 // TestRateLimitDomainModule: the domain and the module have buckets of
@@ -278,6 +459,41 @@ func TestRelayRetry(t *testing.T) {
 		h.drain()
 		if r := h.queue()[1].Replies[0]; r.State != OutFailed || r.Attempts != 1 || !strings.Contains(r.LastError, "550") {
 			t.Errorf("outbox %+v", r)
+		}
+	})
+}
+
+// BenchmarkAdmit measures the flood protection's share of a request: the
+// transaction that refills and takes from the stored buckets of a
+// {KMS:GetKlfStsEd2} request (address, domain, module — all of one sender,
+// so every request writes the same rows) and admits the mail.
+func BenchmarkAdmit(b *testing.B) {
+	storetest.EachB(b, func(b *testing.B, db *store.DB) {
+		ctx := context.Background()
+		lim := Limit{Every: time.Nanosecond, Burst: 1 << 20}
+		h := &harness{t: b, db: db, clock: newClock(), sink: newSink(b)}
+		h.kmc = newFakeKMC(b, h.clock.Now)
+		h.cfg = Config{Address: gwAddr, Now: h.clock.Now,
+			Limits: &Limits{Address: lim, Domain: lim, Module: lim, MaxDefer: time.Hour, BlockFor: time.Hour}}
+		h.start()
+		claims := make([]*claimed, b.N)
+		for i := range claims {
+			env := Envelope{From: alice, To: []string{gwAddr}, Received: h.clock.Now()}
+			if _, err := h.gw.accept(ctx, env, []byte(helpN(i)), 100, false); err != nil {
+				b.Fatal(err)
+			}
+			c, err := h.gw.claim(ctx)
+			if err != nil || c == nil {
+				b.Fatalf("claim = %v, %v", c, err)
+			}
+			claims[i] = c
+		}
+		keys := h.cfg.Limits.keys([]string{alice}, "TestVendor:94000001")
+		b.ResetTimer()
+		for _, c := range claims {
+			if d, over, err := h.gw.limits.admit(ctx, db, c, h.clock.Now(), keys); d != 0 || over != "" || err != nil {
+				b.Fatalf("admit = %v, %q, %v", d, over, err)
+			}
 		}
 	})
 }

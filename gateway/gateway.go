@@ -27,9 +27,13 @@ type Config struct {
 	// Hostname names the gateway in Message-IDs and SMTP greetings
 	// (default: the domain of Address).
 	Hostname string
-	// EnvelopeSender is the MAIL FROM of replies: "" (the default) is the
-	// null reverse-path <>, so nothing ever bounces back to the gateway
-	// (RFC 3834 §3.3); or a dedicated address that never auto-replies.
+	// EnvelopeSender is the bounce address: "" (the default) sends
+	// replies from the null reverse-path <>, so nothing ever bounces back
+	// to the gateway (RFC 3834 §3.3). An address (a dedicated one, never
+	// the gateway's) sends each reply from its VERP form
+	// local+<id>.<tag>@domain, asks the relay for failure and delay
+	// notifications, and makes the server accept mail to it: bounces,
+	// recorded against the reply they name, never answered (dsn.go).
 	EnvelopeSender string
 
 	// MaxMessageBytes: larger requests are ignored (default 128 KiB).
@@ -76,14 +80,15 @@ type Config struct {
 // Gateway is the KMS e-mail gateway: it accepts request mail (Backend),
 // stores it, processes it (Run) and queues and sends the replies.
 type Gateway struct {
-	cfg    Config
-	db     *store.DB
-	kmc    KMC
-	sender Sender
-	policy Policy
-	from   netmail.Address
-	limits *limiter
-	log    *slog.Logger
+	cfg     Config
+	db      *store.DB
+	kmc     KMC
+	sender  Sender
+	policy  Policy
+	from    netmail.Address
+	limits  *limiter
+	log     *slog.Logger
+	metrics *metrics
 
 	mailReady, outReady signal
 
@@ -142,6 +147,9 @@ func New(ctx context.Context, db *store.DB, kmc KMC, sender Sender, cfg Config) 
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if err := checkBounceAddress(cfg); err != nil {
+		return nil, err
+	}
 	if err := db.Migrate(ctx, component, migrations); err != nil {
 		return nil, fmt.Errorf("gateway: failed to migrate: %w", err)
 	}
@@ -149,14 +157,35 @@ func New(ctx context.Context, db *store.DB, kmc KMC, sender Sender, cfg Config) 
 	if cfg.EnvelopeSender != "" {
 		own = []string{cfg.EnvelopeSender}
 	}
-	return &Gateway{
+	g := &Gateway{
 		cfg: cfg, db: db, kmc: kmc, sender: sender,
 		policy: Policy{Addresses: append([]string{cfg.Address}, cfg.Aliases...), Own: own,
 			MaxMessageBytes: cfg.MaxMessageBytes},
 		from:   netmail.Address{Name: cfg.FromName, Address: cfg.Address},
 		limits: newLimiter(*cfg.Limits),
 		log:    cfg.Logger,
-	}, nil
+	}
+	g.metrics = newMetrics(g)
+	return g, nil
+}
+
+// checkBounceAddress checks Config.EnvelopeSender: empty, or an address
+// that is not one the gateway takes requests on.
+func checkBounceAddress(cfg Config) error {
+	a := cfg.EnvelopeSender
+	if a == "" {
+		return nil
+	}
+	if p, err := netmail.ParseAddress(a); err != nil || p.Address != a || !strings.Contains(a, "@") {
+		return fmt.Errorf("gateway: bad envelope sender %q: want a bare address", a)
+	}
+	if local, _ := splitAddress(a); strings.Contains(local, "+") {
+		return fmt.Errorf("gateway: envelope sender %q: no '+' in its local part (it is the VERP delimiter)", a)
+	}
+	if containsAddress(append([]string{cfg.Address}, cfg.Aliases...), a) {
+		return fmt.Errorf("gateway: envelope sender %q: must not be an address requests go to", a)
+	}
+	return nil
 }
 
 // ErrNotConfigured: the gateway has no KMC or no sender.

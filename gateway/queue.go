@@ -87,7 +87,7 @@ var migrations = []store.Migration{{
 		created_ns BIGINT NOT NULL,
 		reason     TEXT   NOT NULL
 	)`,
-}}
+}, migrationRate, migrationDSN}
 
 // States of a request mail.
 const (
@@ -104,6 +104,9 @@ const (
 	OutSending = "sending"
 	OutSent    = "sent"
 	OutFailed  = "failed"
+	// OutBounced: the relay took the reply, then a bounce reported that
+	// its delivery failed (schema_dsn.go).
+	OutBounced = "bounced"
 )
 
 // Kinds of replies: at most one of each per request.
@@ -156,6 +159,7 @@ type claimed struct {
 	id       int64
 	ref      string
 	attempts int64 // the claim's fencing token
+	tries    int64 // attempts since the last operator retry
 	admitted bool
 	env      Envelope
 	raw      []byte
@@ -177,17 +181,18 @@ func (g *Gateway) claim(ctx context.Context) (*claimed, error) {
 		}
 		cl := &claimed{id: id}
 		var from, rcpt string
-		var received, trunc, admitted, notices int64
-		err = tx.QueryRow(ctx, `SELECT m.ref, m.attempts, m.admitted, m.mail_from, m.rcpt, m.remote_addr, m.helo,
+		var received, trunc, admitted, notices, base int64
+		err = tx.QueryRow(ctx, `SELECT m.ref, m.attempts, m.retry_base, m.admitted, m.mail_from, m.rcpt, m.remote_addr, m.helo,
 			m.received_ns, m.raw, m.size, m.truncated,
 			(SELECT COUNT(*) FROM gateway_outbox o WHERE o.mail_id = m.id AND o.kind = $2)
 			FROM gateway_mail m WHERE m.id = $1`, id, kindDeferred).Scan(
-			&cl.ref, &cl.attempts, &admitted, &from, &rcpt, &cl.env.RemoteAddr, &cl.env.Helo,
+			&cl.ref, &cl.attempts, &base, &admitted, &from, &rcpt, &cl.env.RemoteAddr, &cl.env.Helo,
 			&received, &cl.raw, &cl.size, &trunc, &notices)
 		if err != nil {
 			return err
 		}
 		cl.attempts++
+		cl.tries = cl.attempts - base
 		cl.admitted, cl.trunc, cl.deferred = admitted != 0, trunc != 0, notices > 0
 		cl.env.From = from
 		if rcpt != "" {
@@ -241,6 +246,11 @@ type mailUpdate struct {
 	auth     string
 	block    *blockRecord
 	out      []outMsg
+	// limited is "deferred" or "blocked" when the flood protection
+	// decided (for the metrics).
+	limited string
+	// bounce, for a mail to the bounce address, is the bounce to record.
+	bounce *bounceUpdate
 }
 
 type blockRecord struct {
@@ -254,6 +264,11 @@ type blockRecord struct {
 func (g *Gateway) finish(ctx context.Context, c *claimed, u mailUpdate) error {
 	now := g.now()
 	err := g.db.Tx(ctx, func(tx *store.Tx) error {
+		if u.bounce != nil {
+			if err := g.recordBounce(ctx, tx, c.id, now, u.bounce); err != nil {
+				return err
+			}
+		}
 		var done int64
 		if u.state != StateReceived {
 			done = ns(now)
@@ -286,16 +301,19 @@ func (g *Gateway) finish(ctx context.Context, c *claimed, u mailUpdate) error {
 		}
 		for _, o := range u.out {
 			if _, err := tx.Exec(ctx, `INSERT INTO gateway_outbox (mail_id, kind, env_from, rcpt, message_id, result,
-				data, state, attempts, next_ns, lease_ns, last_error, created_ns, sent_ns)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 0, '', $9, 0)
+				data, state, attempts, next_ns, lease_ns, last_error, created_ns, sent_ns, bounce_tag)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, 0, '', $9, 0, $10)
 				ON CONFLICT (mail_id, kind) DO NOTHING`,
 				c.id, o.kind, g.cfg.EnvelopeSender, strings.Join(o.to, "\n"), o.messageID, o.result.Header(),
-				o.data, OutPending, ns(now)); err != nil {
+				o.data, OutPending, ns(now), newBounceTag()); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err == nil {
+		g.metrics.finished(&u)
+	}
 	if err == nil && len(u.out) > 0 {
 		g.outReady.kick()
 	}
@@ -353,13 +371,15 @@ func (g *Gateway) Blocks(ctx context.Context) ([]Block, error) {
 }
 
 // Unblock lifts the block on key; it reports whether there was one. The
-// in-process rate of the key is reset too.
+// stored rate bucket of the key is reset too.
 func (g *Gateway) Unblock(ctx context.Context, key string) (bool, error) {
 	res, err := g.db.Exec(ctx, `DELETE FROM gateway_block WHERE block_key = $1`, key)
 	if err != nil {
 		return false, err
 	}
-	g.limits.reset(key)
+	if err := g.limits.reset(ctx, g.db, key); err != nil {
+		return false, err
+	}
 	n, err := res.RowsAffected()
 	return n > 0, err
 }
@@ -368,10 +388,15 @@ func (g *Gateway) Unblock(ctx context.Context, key string) (bool, error) {
 type outbound struct {
 	id       int64
 	attempts int64
+	tries    int64 // attempts since the last operator retry
 	from     string
 	to       []string
 	data     []byte
 	created  time.Time
+	kind     string
+	tag      string    // its bounce tag
+	ref      string    // the request's reference
+	received time.Time // when the request was accepted
 }
 
 // claimOut takes the next reply due for sending, or returns nil.
@@ -386,14 +411,16 @@ func (g *Gateway) claimOut(ctx context.Context) (*outbound, error) {
 		}
 		ob := &outbound{id: id}
 		var rcpt string
-		var created int64
-		if err := tx.QueryRow(ctx, `SELECT attempts, env_from, rcpt, data, created_ns FROM gateway_outbox WHERE id = $1`,
-			id).Scan(&ob.attempts, &ob.from, &rcpt, &ob.data, &created); err != nil {
+		var created, received, base int64
+		if err := tx.QueryRow(ctx, `SELECT o.attempts, o.retry_base, o.env_from, o.rcpt, o.data, o.created_ns, o.kind, o.bounce_tag,
+			m.ref, m.received_ns FROM gateway_outbox o JOIN gateway_mail m ON m.id = o.mail_id WHERE o.id = $1`,
+			id).Scan(&ob.attempts, &base, &ob.from, &rcpt, &ob.data, &created, &ob.kind, &ob.tag, &ob.ref, &received); err != nil {
 			return err
 		}
 		ob.attempts++
+		ob.tries = ob.attempts - base
 		ob.to = strings.Split(rcpt, "\n")
-		ob.created = time.Unix(0, created)
+		ob.created, ob.received = time.Unix(0, created), time.Unix(0, received)
 		if _, err := tx.Exec(ctx, `UPDATE gateway_outbox SET state = $2, attempts = $3, lease_ns = $4 WHERE id = $1`,
 			id, OutSending, ob.attempts, ns(now.Add(g.cfg.Lease))); err != nil {
 			return err
@@ -448,6 +475,7 @@ type QueueEntry struct {
 
 // OutboxEntry is one reply.
 type OutboxEntry struct {
+	ID        int64
 	Kind      string
 	To        []string
 	MessageID string
@@ -455,12 +483,25 @@ type OutboxEntry struct {
 	State     string
 	Attempts  int
 	LastError string
+	// BounceStatus and BounceDiagnostic are the Status and
+	// Diagnostic-Code of the bounce that failed it (state bounced).
+	BounceStatus     string `json:",omitempty"`
+	BounceDiagnostic string `json:",omitempty"`
 }
 
 // Queue lists the request mails, oldest first, with their replies.
-func (g *Gateway) Queue(ctx context.Context) ([]QueueEntry, error) {
-	rows, err := g.db.Query(ctx, `SELECT id, ref, received_ns, mail_from, state, attempts, reason, service, result, auth
-		FROM gateway_mail ORDER BY id`)
+func (g *Gateway) Queue(ctx context.Context) ([]QueueEntry, error) { return g.List(ctx, "") }
+
+// List lists the request mails in state (a mail state, or an outbox state
+// one of their replies is in; "" for all), oldest first, with their
+// replies. An unknown state is an *AdminError.
+func (g *Gateway) List(ctx context.Context, state string) ([]QueueEntry, error) {
+	if state != "" && !validState(state) {
+		return nil, &AdminError{Reason: fmt.Sprintf("no state %q (want one of %s)", state, strings.Join(allStates(), ", "))}
+	}
+	rows, err := g.db.Query(ctx, `SELECT id, ref, received_ns, mail_from, state, attempts - retry_base, reason, service, result, auth
+		FROM gateway_mail WHERE $1 = '' OR state = $1
+			OR id IN (SELECT mail_id FROM gateway_outbox WHERE state = $1) ORDER BY id`, state)
 	if err != nil {
 		return nil, err
 	}
@@ -482,8 +523,8 @@ func (g *Gateway) Queue(ctx context.Context) ([]QueueEntry, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = g.db.Query(ctx, `SELECT mail_id, kind, rcpt, message_id, result, state, attempts, last_error
-		FROM gateway_outbox ORDER BY id`)
+	rows, err = g.db.Query(ctx, `SELECT id, mail_id, kind, rcpt, message_id, result, state, attempts - retry_base, last_error,
+		bounce_status, bounce_diag FROM gateway_outbox ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}
@@ -492,7 +533,8 @@ func (g *Gateway) Queue(ctx context.Context) ([]QueueEntry, error) {
 		var id, attempts int64
 		var o OutboxEntry
 		var rcpt string
-		if err := rows.Scan(&id, &o.Kind, &rcpt, &o.MessageID, &o.Result, &o.State, &attempts, &o.LastError); err != nil {
+		if err := rows.Scan(&o.ID, &id, &o.Kind, &rcpt, &o.MessageID, &o.Result, &o.State, &attempts, &o.LastError,
+			&o.BounceStatus, &o.BounceDiagnostic); err != nil {
 			return nil, err
 		}
 		o.To, o.Attempts = strings.Split(rcpt, "\n"), int(attempts)

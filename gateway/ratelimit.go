@@ -1,11 +1,10 @@
 package gateway
 
 import (
+	"math/bits"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Limit is a token bucket: Burst requests at once, then one more every
@@ -33,9 +32,10 @@ type Limit struct {
 // (NoticesTotal); without one, no notice is sent (the request is still
 // deferred or dropped), so the gateway cannot feed a loop or a flood.
 //
-// The buckets live in the process (golang.org/x/time/rate); blocks are
-// stored, so they hold across restarts and processes. See docs/gateway.md
-// for the plan for several processes.
+// The buckets and the blocks are stored in the gateway's database
+// (ratestore.go), so they hold across restarts, and every gateway process
+// on one database draws from the same buckets: N processes admit what one
+// would. There is no in-process limiter.
 type Limits struct {
 	Address, Domain, Module Limit
 	MaxDefer                time.Duration
@@ -86,95 +86,106 @@ func (l *Limits) keys(to []string, module string) []limitKey {
 	return out
 }
 
-// limiter holds the buckets.
+// tokenUnit is the fixed-point unit of a bucket's token count: a bucket
+// holds tokens/tokenUnit tokens, so that refilling by the elapsed time is
+// exact integer arithmetic in both databases.
+const tokenUnit = 1_000_000_000
+
+// bucket is the state of one token bucket: its tokens (in tokenUnit, below
+// zero when requests were deferred against it) as of Unix time at (ns).
+type bucket struct {
+	tokens, at int64
+}
+
+// fullBucket is the bucket of a key never seen, or idle long enough.
+func fullBucket(now int64, lim Limit) bucket {
+	return bucket{tokens: int64(lim.Burst) * tokenUnit, at: now}
+}
+
+// fill returns b refilled at now: one token per lim.Every since b.at, at
+// most lim.Burst. A clock behind b.at adds nothing.
+func (b bucket) fill(now int64, lim Limit) bucket {
+	if now <= b.at {
+		return b
+	}
+	full := fullBucket(now, lim)
+	gain, ok := mulDiv(now-b.at, tokenUnit, lim.Every.Nanoseconds(), false)
+	if !ok || gain >= full.tokens-b.tokens {
+		return full
+	}
+	return bucket{tokens: b.tokens + gain, at: now}
+}
+
+// take takes one token from b (filled to now). It returns the bucket after
+// and how long until its count is back at zero, which is how long the
+// request must wait; ok is false if the bucket can never hold a token
+// (Burst < 1).
+func (b bucket) take(lim Limit) (after bucket, wait time.Duration, ok bool) {
+	if lim.Burst < 1 {
+		return b, 0, false
+	}
+	b.tokens -= tokenUnit
+	if b.tokens >= 0 {
+		return b, 0, true
+	}
+	d, ok := mulDiv(-b.tokens, lim.Every.Nanoseconds(), tokenUnit, true)
+	return b, time.Duration(d), ok
+}
+
+// mulDiv returns a·b/c for a, b ≥ 0 and c > 0, rounded down or (ceil) up,
+// and false if the result does not fit an int64.
+func mulDiv(a, b, c int64, ceil bool) (int64, bool) {
+	if a < 0 || b < 0 || c <= 0 {
+		return 0, false
+	}
+	hi, lo := bits.Mul64(uint64(a), uint64(b))
+	if hi >= uint64(c) {
+		return 0, false
+	}
+	q, r := bits.Div64(hi, lo, uint64(c))
+	if ceil && r > 0 {
+		q++
+	}
+	if q > 1<<63-1 {
+		return 0, false
+	}
+	return int64(q), true
+}
+
+// limiter applies Limits to the buckets stored in the gateway's database
+// (ratestore.go).
 type limiter struct {
 	limits Limits
+	// idle is how long after its last use any bucket is full again, so
+	// that its row can be dropped.
+	idle time.Duration
 
 	mu      sync.Mutex
-	buckets map[string]*rate.Limiter
 	sweepAt time.Time
 }
 
 func newLimiter(l Limits) *limiter {
-	return &limiter{limits: l, buckets: map[string]*rate.Limiter{}}
+	idle := l.MaxDefer
+	var longest time.Duration
+	for _, lim := range []Limit{l.Address, l.Domain, l.Module, l.Notices, l.NoticesTotal} {
+		if lim.Every > 0 {
+			longest = max(longest, time.Duration(lim.Burst+1)*lim.Every)
+		}
+	}
+	return &limiter{limits: l, idle: idle + longest}
 }
 
-// sweepEvery is how often full (idle) buckets are dropped.
+// sweepEvery is how often a process drops the rows of idle buckets.
 const sweepEvery = time.Minute
 
-// bucket returns the bucket of key, making it full if new. l.mu is held.
-func (l *limiter) bucket(now time.Time, key string, lim Limit) *rate.Limiter {
-	if now.After(l.sweepAt) {
-		for k, b := range l.buckets {
-			if b.TokensAt(now) >= float64(b.Burst()) {
-				delete(l.buckets, k)
-			}
-		}
-		l.sweepAt = now.Add(sweepEvery)
-	}
-	b, ok := l.buckets[key]
-	if !ok {
-		b = rate.NewLimiter(rate.Every(lim.Every), lim.Burst)
-		l.buckets[key] = b
-	}
-	return b
-}
-
-// admit takes one token from each key's bucket at now. It returns how long
-// the request must wait for all of them (0: go ahead), or, if that is over
-// MaxDefer, the key that overflowed, having taken nothing.
-func (l *limiter) admit(now time.Time, keys []limitKey) (delay time.Duration, over string) {
+// sweepDue reports whether the idle buckets should be dropped now, and if
+// so, when the next sweep is.
+func (l *limiter) sweepDue(now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var taken []*rate.Reservation
-	for _, k := range keys {
-		if k.limit.Every <= 0 {
-			continue
-		}
-		r := l.bucket(now, k.key, k.limit).ReserveN(now, 1)
-		d := r.DelayFrom(now)
-		if !r.OK() || d > l.limits.MaxDefer {
-			if r.OK() {
-				r.CancelAt(now)
-			}
-			for _, t := range taken {
-				t.CancelAt(now)
-			}
-			return 0, k.key
-		}
-		taken = append(taken, r)
-		delay = max(delay, d)
+	if now.Before(l.sweepAt) {
+		return false
 	}
-	return delay, ""
-}
-
-// notice reports whether a notice to addr may go out at now, and takes
-// its tokens if so.
-func (l *limiter) notice(now time.Time, addr string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var per, total *rate.Limiter
-	if l.limits.Notices.Every > 0 {
-		per = l.bucket(now, "notice:"+strings.ToLower(addr), l.limits.Notices)
-		if per.TokensAt(now) < 1 {
-			return false
-		}
-	}
-	if l.limits.NoticesTotal.Every > 0 {
-		total = l.bucket(now, "notices", l.limits.NoticesTotal)
-		if !total.AllowN(now, 1) {
-			return false
-		}
-	}
-	if per != nil {
-		per.AllowN(now, 1)
-	}
+	l.sweepAt = now.Add(sweepEvery)
 	return true
-}
-
-// reset forgets the bucket of key (an operator lifted its block).
-func (l *limiter) reset(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.buckets, key)
 }

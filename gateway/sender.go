@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -42,9 +43,11 @@ type Relay struct {
 	Timeout time.Duration
 }
 
-// Send implements Sender. It asks the relay not to send delivery status
-// notifications (RCPT NOTIFY=NEVER, RFC 3834 §3.3) where the relay offers
-// DSN.
+// Send implements Sender. Where the relay offers DSN (RFC 3461) it asks,
+// for the null sender <>, for no delivery status notifications at all
+// (RCPT NOTIFY=NEVER, RFC 3834 §3.3); for a bounce address, for
+// notifications of failure and delay with the headers only (NOTIFY=FAILURE,DELAY,
+// RET=HDRS) and, if the address is a VERP one (local+ID@domain), ENVID=ID.
 func (r *Relay) Send(ctx context.Context, from string, to []string, msg []byte) (err error) {
 	timeout := r.Timeout
 	if timeout <= 0 {
@@ -103,12 +106,9 @@ func (r *Relay) Send(ctx context.Context, from string, to []string, msg []byte) 
 			return err
 		}
 	}
-	if err := c.Mail(from, nil); err != nil {
+	mopts, ropts := dsnOptions(c, from)
+	if err := c.Mail(from, mopts); err != nil {
 		return err
-	}
-	var ropts *smtp.RcptOptions
-	if ok, _ := c.Extension("DSN"); ok {
-		ropts = &smtp.RcptOptions{Notify: []smtp.DSNNotify{smtp.DSNNotifyNever}}
 	}
 	for _, rcpt := range to {
 		if err := c.Rcpt(rcpt, ropts); err != nil {
@@ -127,6 +127,23 @@ func (r *Relay) Send(ctx context.Context, from string, to []string, msg []byte) 
 	}
 	c.Quit()
 	return nil
+}
+
+// dsnOptions are the DSN parameters of a send from from, if the relay
+// offers DSN.
+func dsnOptions(c *smtp.Client, from string) (*smtp.MailOptions, *smtp.RcptOptions) {
+	if ok, _ := c.Extension("DSN"); !ok {
+		return nil, nil
+	}
+	if from == "" {
+		return nil, &smtp.RcptOptions{Notify: []smtp.DSNNotify{smtp.DSNNotifyNever}}
+	}
+	m := &smtp.MailOptions{Return: smtp.DSNReturnHeaders}
+	local, _ := splitAddress(from)
+	if _, id, ok := strings.Cut(local, "+"); ok {
+		m.EnvelopeID = id
+	}
+	return m, &smtp.RcptOptions{Notify: []smtp.DSNNotify{smtp.DSNNotifyFailure, smtp.DSNNotifyDelayed}}
 }
 
 // dial connects to the relay, with STARTTLS under cfg if not nil; the
@@ -174,7 +191,7 @@ func (g *Gateway) SendNext(ctx context.Context) (bool, error) {
 	if err := g.at("sending"); err != nil {
 		return true, err
 	}
-	serr := g.sender.Send(ctx, g.cfg.EnvelopeSender, o.to, o.data)
+	serr := g.sender.Send(ctx, g.envelopeFrom(o), o.to, o.data)
 	if serr == nil {
 		if err := g.at("sent"); err != nil {
 			return true, err
@@ -184,15 +201,20 @@ func (g *Gateway) SendNext(ctx context.Context) (bool, error) {
 	state, next, msg := OutSent, now, ""
 	switch {
 	case serr == nil:
+		g.log.Info("gateway: reply sent", "ref", o.ref, "id", o.id, "kind", o.kind, "latency", now.Sub(o.received))
 	case errors.Is(serr, ErrPermanent) || now.Sub(o.created) >= g.cfg.GiveUpAfter:
 		state, msg = OutFailed, serr.Error()
-		g.log.Error("gateway: reply not delivered, giving up", "id", o.id, "err", serr)
+		g.log.Error("gateway: reply not delivered, giving up", "ref", o.ref, "id", o.id, "err", serr)
 	default:
-		next, msg = now.Add(g.backoff(o.attempts)), serr.Error()
+		next, msg = now.Add(g.backoff(o.tries)), serr.Error()
 		state = OutPending
-		g.log.Warn("gateway: reply not delivered, will retry", "id", o.id, "err", serr, "next", next)
+		g.log.Warn("gateway: reply not delivered, will retry", "ref", o.ref, "id", o.id, "err", serr, "next", next)
 	}
-	if err := g.finishOut(ctx, o, state, next, msg); err != nil && !errors.Is(err, errLostClaim) {
+	err = g.finishOut(ctx, o, state, next, msg)
+	if err == nil {
+		g.metrics.sent(o, state, now)
+	}
+	if err != nil && !errors.Is(err, errLostClaim) {
 		return true, err
 	}
 	return true, nil

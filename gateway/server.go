@@ -54,6 +54,7 @@ var _ smtp.Backend = (*Gateway)(nil)
 
 // NewSession implements smtp.Backend.
 func (g *Gateway) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	g.metrics.sessions.Inc()
 	s := &session{g: g, helo: c.Hostname()}
 	if a := c.Conn().RemoteAddr(); a != nil {
 		s.remote = a.String()
@@ -87,15 +88,15 @@ func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil && opts.Size > s.g.cfg.MaxAcceptBytes {
-		return errTooBig
+		return s.g.metrics.reject("too-big", errTooBig)
 	}
 	s.from = from
 	return nil
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if !containsAddress(s.g.policy.Addresses, to) {
-		return errNoSuchUser
+	if _, bounce := s.g.bounceRcpt(to); !bounce && !containsAddress(s.g.policy.Addresses, to) {
+		return s.g.metrics.reject("no-such-recipient", errNoSuchUser)
 	}
 	s.rcpts = append(s.rcpts, to)
 	return nil
@@ -116,13 +117,13 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
-			return err // 552 from the server's own limit
+			return s.g.metrics.reject("too-big", err) // 552 from the server's own limit
 		}
 		if errors.Is(err, smtp.ErrTooLongLine) {
-			return errLineTooLong
+			return s.g.metrics.reject("line-too-long", errLineTooLong)
 		}
 		s.g.log.Error("gateway: message not read", "err", err)
-		return errStore
+		return s.g.metrics.reject("read-error", errStore)
 	}
 	raw, truncated := buf.Bytes(), n > limit
 	if truncated {
@@ -131,10 +132,13 @@ func (s *session) Data(r io.Reader) error {
 	env := Envelope{From: s.from, To: s.rcpts, RemoteAddr: s.remote, Helo: s.helo, Received: s.g.now()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := s.g.accept(ctx, env, raw, n, truncated); err != nil {
+	ref, err := s.g.accept(ctx, env, raw, n, truncated)
+	if err != nil {
 		s.g.log.Error("gateway: message not stored", "err", err, "from", s.from)
-		return errStore
+		return s.g.metrics.reject("store-error", errStore)
 	}
+	s.g.metrics.accepted.Inc()
+	s.g.log.Info("gateway: message accepted", "ref", ref, "from", s.from, "size", n, "remote", s.remote)
 	return nil
 }
 

@@ -55,9 +55,12 @@ func (g *Gateway) process(ctx context.Context, c *claimed) (err error) {
 		}
 	}()
 	log := g.log.With("ref", c.ref)
-	if c.attempts > int64(g.cfg.MaxAttempts) {
-		log.Error("gateway: giving up: processing kept failing", "attempts", c.attempts)
+	if c.tries > int64(g.cfg.MaxAttempts) {
+		log.Error("gateway: giving up: processing kept failing", "attempts", c.tries)
 		return g.finish(ctx, c, mailUpdate{state: StateFailed, reason: ExhaustedAttempts})
+	}
+	if g.isBounce(c.env) {
+		return g.processBounce(ctx, c)
 	}
 	in := ParseMessage(c.env, c.raw, c.size, c.trunc)
 	d := Decide(in, &g.policy)
@@ -99,13 +102,18 @@ func (g *Gateway) process(ctx context.Context, c *claimed) (err error) {
 			u.state, u.reason = StateIgnored, BlockedSender
 			return g.finish(ctx, c, u)
 		}
-		delay, over := g.limits.admit(now, keys)
+		delay, over, err := g.limits.admit(ctx, g.db, c, now, keys)
+		if err != nil {
+			return err
+		}
 		if over != "" {
 			until := now.Add(g.cfg.Limits.BlockFor)
 			log.Warn("gateway: blocking", "key", over, "until", until)
 			u.state, u.reason = StateIgnored, BlockedSender
 			u.block = &blockRecord{key: over, until: until, reason: "rate limit"}
-			if g.limits.notice(now, d.To[0]) {
+			if ok, err := g.limits.notice(ctx, g.db, now, d.To[0]); err != nil {
+				return err
+			} else if ok {
 				r := Result{Kind: Notice, Code: Blocked, Text: codeText(Blocked), Params: []string{stamp(until)}}
 				if err := g.addReply(&u, c, in, d.To, kindBlocked, r, noticeBody(r, d), nil); err != nil {
 					return err
@@ -117,6 +125,7 @@ func (g *Gateway) process(ctx context.Context, c *claimed) (err error) {
 		if delay > 0 {
 			next := now.Add(delay)
 			log.Info("gateway: deferred: rate limit", "until", next)
+			u.limited = "deferred"
 			return g.deferMail(ctx, c, in, d, u, next, "Too many requests: yours will be processed at the time given; you don't need to do anything")
 		}
 	}
@@ -126,12 +135,12 @@ func (g *Gateway) process(ctx context.Context, c *claimed) (err error) {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if c.attempts < int64(g.cfg.MaxAttempts) {
-			next := now.Add(g.backoff(c.attempts))
-			log.Warn("gateway: deferred: transient failure", "err", err, "attempt", c.attempts, "next", next)
+		if c.tries < int64(g.cfg.MaxAttempts) {
+			next := now.Add(g.backoff(c.tries))
+			log.Warn("gateway: deferred: transient failure", "err", err, "attempt", c.tries, "next", next)
 			return g.deferMail(ctx, c, in, d, u, next, "Processing failed but will be retried; you don't need to do anything")
 		}
-		log.Error("gateway: transient failures exhausted the attempts", "err", err, "attempt", c.attempts)
+		log.Error("gateway: transient failures exhausted the attempts", "err", err, "attempt", c.tries)
 		out = errorOutcome(errorResult(EInternal), d)
 	}
 	if err := g.at("executed"); err != nil {
@@ -144,7 +153,8 @@ func (g *Gateway) process(ctx context.Context, c *claimed) (err error) {
 	if err := g.finish(ctx, c, u); err != nil {
 		return err
 	}
-	log.Info("gateway: replied", "service", u.service, "result", out.result.String())
+	log.Info("gateway: replied", "service", u.service, "result", resultCode(out.result),
+		"latency", g.now().Sub(c.env.Received))
 	return nil
 }
 
@@ -152,7 +162,14 @@ func (g *Gateway) process(ctx context.Context, c *claimed) (err error) {
 // notice per request (if the notice limits allow).
 func (g *Gateway) deferMail(ctx context.Context, c *claimed, in *Inbound, d Decision, u mailUpdate, next time.Time, msg string) error {
 	u.state, u.next = StateReceived, next
-	if !c.deferred && g.limits.notice(g.now(), d.To[0]) {
+	ok, err := !c.deferred, error(nil)
+	if ok {
+		ok, err = g.limits.notice(ctx, g.db, g.now(), d.To[0])
+	}
+	if err != nil {
+		return err
+	}
+	if ok {
 		r := Result{Kind: Notice, Code: Deferred, Text: msg, Params: []string{stamp(next)}}
 		u.result = r.Header()
 		if err := g.addReply(&u, c, in, d.To, kindDeferred, r, noticeBody(r, d), nil); err != nil {

@@ -59,6 +59,15 @@ type Custody interface {
 // Compile-time check that the sealed file store is a Custody.
 var _ Custody = (*Sealed)(nil)
 
+// Kinds of custody, as a module or KMC directory records which one it was
+// initialised with (so that it is opened with the same one).
+const (
+	// KindSealed is the sealed file store of this package (the default).
+	KindSealed = "sealed"
+	// KindPKCS11 is a PKCS#11 token (package keystore/pkcs11).
+	KindPKCS11 = "pkcs11"
+)
+
 // TestModeWarning is the text callers show when a Custody is in test mode.
 const TestModeWarning = "TEST MODE: the key store is unlocked from a file kept beside it; its keys are NOT protected and must never be used for live keys"
 

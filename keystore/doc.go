@@ -91,10 +91,13 @@
 //
 // # Imports
 //
-// The standard library and golang.org/x/crypto/argon2, nothing else. A
-// PKCS#11 back end (crypto11 with SoftHSM2 or a hardware token) will live in
-// its own package so that cgo stays out of the default build; [Custody] is
-// shaped for it: the ECDH private keys and the storage key become
-// non-extractable token objects, ECDH is CKM_ECDH1_DERIVE, Seal and Open
-// are CKM_AES_GCM, and Lock is a logout.
+// The standard library and golang.org/x/crypto/argon2, nothing else. The
+// PKCS#11 back end (crypto11, with SoftHSM2 or a hardware token) lives in
+// its own package, keystore/pkcs11, so that cgo stays out of this one:
+// there the ECDH private keys and the storage key are non-extractable
+// token objects, ECDH is CKM_ECDH1_DERIVE, Seal and Open are CKM_AES_GCM
+// in the same blob format as [Sealed.Seal], and Lock closes the sessions.
+// Package keystore/custodytest holds the contract tests both back ends
+// pass. A directory records which kind it was initialised with
+// ([KindSealed], [KindPKCS11]).
 package keystore

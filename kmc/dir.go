@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/keystore"
+	"github.com/stskms/stskms/keystore/pkcs11"
 	"github.com/stskms/stskms/store"
 )
 
@@ -20,7 +21,9 @@ import (
 const (
 	// ConfigFile is the KMC's configuration in its directory.
 	ConfigFile = "kmc.json"
-	// KeystoreDir is the key custody's directory inside the KMC's.
+	// KeystoreDir is the key custody's directory inside the KMC's: the
+	// sealed store, or for a PKCS#11 custody its configuration
+	// (keystore/pkcs11.json).
 	KeystoreDir = "keystore"
 	// DefaultDBFile is the SQLite database in the KMC's directory, unless
 	// another database is configured.
@@ -38,6 +41,7 @@ type dirConfig struct {
 	Version  int    `json:"version"`
 	Mode     Mode   `json:"mode"`
 	Database string `json:"database"`
+	Custody  string `json:"custody,omitempty"` // keystore.KindSealed (also when absent) or keystore.KindPKCS11
 }
 
 // InitOptions describe a new KMC directory.
@@ -57,8 +61,18 @@ type InitOptions struct {
 	Database string
 	// Officers are the security officers and passphrases of a live KMC's
 	// custody (at least two: every one is needed to unlock). Not used in
-	// test mode. Init does not keep or modify them.
+	// test mode, nor with PKCS11. Init does not keep or modify them.
 	Officers []keystore.Component
+	// PKCS11, if not nil, puts a live KMC's keys into that PKCS#11 token
+	// (package keystore/pkcs11) instead of the sealed store: its ECDH
+	// private keys and its storage key become non-extractable token
+	// objects. Init keeps a copy of the configuration in dir/keystore and
+	// records the choice, so OpenDir needs only the PIN. A test-mode KMC
+	// cannot have one (its custody must be the TEST-ONLY sealed store).
+	PKCS11 *pkcs11.Config
+	// PIN is the token's user PIN with PKCS11. Init does not keep it; the
+	// caller clears it.
+	PIN []byte
 	// Actor is who sets the KMC up, for the audit log ("system" if empty).
 	Actor string
 	// Now is the clock (time.Now if nil).
@@ -68,7 +82,7 @@ type InitOptions struct {
 // Init makes a new KMC in dir, which must not exist or be empty: the key
 // custody in dir/keystore (test mode: keystore.InitTest, its unlock
 // material in the clear beside it; live mode: keystore.Init with the
-// officers' passphrases), the database (SQLite dir/kmc.db by default), the
+// officers' passphrases, or a PKCS#11 token with o.PKCS11), the database (SQLite dir/kmc.db by default), the
 // KMC's identity and first key pair, and dir/kmc.json, written last. It
 // returns the KMC open and unlocked; Close it when done.
 func Init(ctx context.Context, dir string, o InitOptions) (*KMC, error) {
@@ -90,23 +104,21 @@ func Init(ctx context.Context, dir string, o InitOptions) (*KMC, error) {
 	if o.Actor == "" {
 		o.Actor = "system"
 	}
+	if mode == ModeTest && o.PKCS11 != nil {
+		return nil, fmt.Errorf("%w: a test KMC's custody is the TEST-ONLY sealed store, never a PKCS#11 token", ErrMode)
+	}
 	if err := prepareDir(dir); err != nil {
 		return nil, err
 	}
-	ksDir := filepath.Join(dir, KeystoreDir)
-	if mode == ModeTest {
-		err = keystore.InitTest(ksDir)
-	} else {
-		err = keystore.Init(ksDir, o.Officers)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("kmc: failed to make the key custody: %w", err)
-	}
-	cfg := dirConfig{Format: configFormat, Version: 1, Mode: mode, Database: o.Database}
+	cfg := dirConfig{Format: configFormat, Version: 1, Mode: mode, Database: o.Database, Custody: keystore.KindSealed}
 	if cfg.Database == "" {
 		cfg.Database = "sqlite:" + DefaultDBFile
 	}
-	k, err := openDir(ctx, dir, cfg, o.Officers, o.Now, 0)
+	custody, err := initCustody(filepath.Join(dir, KeystoreDir), &cfg, o)
+	if err != nil {
+		return nil, fmt.Errorf("kmc: failed to make the key custody: %w", err)
+	}
+	k, err := openDB(ctx, dir, cfg, custody, o.Now, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +132,40 @@ func Init(ctx context.Context, dir string, o InitOptions) (*KMC, error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+// initCustody makes the KMC's key custody in ksDir and returns it
+// unlocked, recording its kind in cfg.
+func initCustody(ksDir string, cfg *dirConfig, o InitOptions) (keystore.Custody, error) {
+	switch {
+	case cfg.Mode == ModeTest:
+		if err := keystore.InitTest(ksDir); err != nil {
+			return nil, err
+		}
+		return keystore.UnlockTest(ksDir)
+	case o.PKCS11 != nil:
+		if err := pkcs11.WriteConfig(ksDir, *o.PKCS11); err != nil {
+			return nil, err
+		}
+		cfg.Custody = keystore.KindPKCS11
+		t, err := pkcs11.Init(*o.PKCS11, o.PIN)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	if err := keystore.Init(ksDir, o.Officers); err != nil {
+		return nil, err
+	}
+	return unlockSealed(ksDir, o.Officers)
+}
+
+// unlockSealed unlocks a live KMC's sealed store.
+func unlockSealed(ksDir string, officers []keystore.Component) (keystore.Custody, error) {
+	if len(officers) == 0 {
+		return nil, fmt.Errorf("%w: a live KMC unlocks only with every officer's passphrase", ErrMode)
+	}
+	return keystore.Unlock(ksDir, officers)
 }
 
 // prepareDir makes dir (0700) or checks that it is empty.
@@ -166,9 +212,13 @@ func writeFile(path string, data []byte) error {
 
 // OpenOptions are what OpenDir needs besides the directory.
 type OpenOptions struct {
-	// Officers are every officer's passphrase: required for a live KMC,
-	// ignored in test mode (whose custody unlocks from its file).
+	// Officers are every officer's passphrase: required for a live KMC on
+	// the sealed store, ignored in test mode (whose custody unlocks from
+	// its file) and with a PKCS#11 custody.
 	Officers []keystore.Component
+	// PIN is the user PIN of a KMC whose custody is a PKCS#11 token. The
+	// KMC does not keep it; the caller clears it.
+	PIN []byte
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
 	// Window is the request freshness window (DefaultWindow if 0).
@@ -183,6 +233,17 @@ func DirMode(dir string) (Mode, error) {
 		return "", err
 	}
 	return cfg.Mode, nil
+}
+
+// DirCustody reads the kind of key custody recorded in dir/kmc.json
+// (keystore.KindSealed or keystore.KindPKCS11) without unlocking anything,
+// so that a tool knows whether to ask for passphrases or a PIN.
+func DirCustody(dir string) (string, error) {
+	cfg, err := readConfig(dir)
+	if err != nil {
+		return "", err
+	}
+	return cfg.Custody, nil
 }
 
 func readConfig(dir string) (dirConfig, error) {
@@ -205,18 +266,30 @@ func readConfig(dir string) (dirConfig, error) {
 	if _, err := ParseMode(string(cfg.Mode)); err != nil {
 		return dirConfig{}, err
 	}
+	switch cfg.Custody {
+	case "":
+		cfg.Custody = keystore.KindSealed
+	case keystore.KindSealed, keystore.KindPKCS11:
+	default:
+		return dirConfig{}, fmt.Errorf("kmc: %s: unknown custody %q", filepath.Join(dir, ConfigFile), cfg.Custody)
+	}
 	return cfg, nil
 }
 
 // OpenDir opens the KMC in dir: it unlocks the custody (test mode from its
-// TEST-ONLY file, live mode with every officer's passphrase), opens the
-// database and checks that the KMC was set up. Close it when done.
+// TEST-ONLY file, live mode with every officer's passphrase or the PIN of
+// its PKCS#11 token), opens the database and checks that the KMC was set
+// up. Close it when done.
 func OpenDir(ctx context.Context, dir string, o OpenOptions) (*KMC, error) {
 	cfg, err := readConfig(dir)
 	if err != nil {
 		return nil, err
 	}
-	k, err := openDir(ctx, dir, cfg, o.Officers, o.Now, o.Window)
+	custody, err := openCustody(filepath.Join(dir, KeystoreDir), cfg, o)
+	if err != nil {
+		return nil, fmt.Errorf("kmc: failed to unlock the key custody: %w", err)
+	}
+	k, err := openDB(ctx, dir, cfg, custody, o.Now, o.Window)
 	if err != nil {
 		return nil, err
 	}
@@ -227,21 +300,28 @@ func OpenDir(ctx context.Context, dir string, o OpenOptions) (*KMC, error) {
 	return k, nil
 }
 
-func openDir(ctx context.Context, dir string, cfg dirConfig, officers []keystore.Component, now func() time.Time, window time.Duration) (*KMC, error) {
-	ksDir := filepath.Join(dir, KeystoreDir)
-	var custody *keystore.Sealed
-	var err error
-	if cfg.Mode == ModeTest {
-		custody, err = keystore.UnlockTest(ksDir)
-	} else {
-		if len(officers) == 0 {
-			return nil, fmt.Errorf("%w: a live KMC unlocks only with every officer's passphrase", ErrMode)
+// openCustody unlocks the custody of a KMC directory as cfg says.
+func openCustody(ksDir string, cfg dirConfig, o OpenOptions) (keystore.Custody, error) {
+	switch {
+	case cfg.Custody == keystore.KindPKCS11:
+		pc, err := pkcs11.LoadConfig(filepath.Join(ksDir, pkcs11.ConfigFileName))
+		if err != nil {
+			return nil, err
 		}
-		custody, err = keystore.Unlock(ksDir, officers)
+		t, err := pkcs11.Open(pc, o.PIN)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
+	case cfg.Mode == ModeTest:
+		return keystore.UnlockTest(ksDir)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("kmc: failed to unlock the key custody: %w", err)
-	}
+	return unlockSealed(ksDir, o.Officers)
+}
+
+// openDB opens the database of cfg and the KMC on it and custody, which it
+// locks if it fails. Close releases both.
+func openDB(ctx context.Context, dir string, cfg dirConfig, custody keystore.Custody, now func() time.Time, window time.Duration) (*KMC, error) {
 	dsn := cfg.Database
 	if p, ok := strings.CutPrefix(dsn, "sqlite:"); ok && !filepath.IsAbs(p) {
 		dsn = "sqlite:" + filepath.Join(dir, p)

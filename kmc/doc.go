@@ -23,7 +23,10 @@
 //     group, key types, from/until; revocable);
 //   - [KMC.IssueKLF]: the checks of a VKLOAD.REQ.1 and the Key Load File
 //     answering it, every refusal an [*Error] with a stable [Code] for the
-//     gateway to render.
+//     gateway to render;
+//   - [KMC.ApplyRegistryUpdate]: the STS Association's signed registry
+//     update (certified, revoked), all or nothing; [KMC.Prune] drops seen
+//     requests too old to matter.
 //
 // Every change — a key made, imported or retired, a registry change, an
 // authorisation, a file issued (which keys, by KCV) — is written to the
@@ -31,8 +34,9 @@
 //
 // # Key custody and the protocol
 //
-// The KMC's ECDH private keys never leave the custody, which gives the
-// shared secret Z of ECDH instead. The KMC's half of the protocol of
+// The KMC's ECDH private keys never leave the custody — a sealed store, or
+// a PKCS#11 token with InitOptions.PKCS11 (package keystore/pkcs11) —
+// which gives the shared secret Z of ECDH instead. The KMC's half of the protocol of
 // docs/formats.md §7 is package keyload's, over Z (keyload.VerifyTag and
 // keyload.IssueUnder); every test opens the files it makes with
 // keyload.Open, the module's side.

@@ -62,6 +62,41 @@ var Codes = []Code{ERecordFormat, ERecordCrc, EUnknownKmc, EKmcKeyExpired, EVklo
 	EUnknownSm, EVkloadReplayed, ESmRevoked, ESmNotCertified, ENotAuthorisedSender, ESmNotAuthorised, ENoVendingKeys,
 	EInternal}
 
+// The codes of ApplyRegistryUpdate, the STS Association's registry update
+// ({KMS:SmUpdateStsEd2}), in the order its checks run. They are not in
+// Codes, which lists those of a Key Load File request.
+const (
+	// ENotAvailable: the KMC has no STS Association key configured, so it
+	// takes no registry update (the gateway's code of the same name).
+	ENotAvailable Code = "ENotAvailable"
+	// ESmUpdateRecord: the update is not a file of SMREG records as
+	// docs/formats.md §9 defines it: a record that does not parse, a CRC,
+	// an SMID whose key hash does not name its public key, a record out of
+	// place or counts that disagree. Params: the record's position (0 for
+	// the file as a whole).
+	ESmUpdateRecord Code = "ESmUpdateRecord"
+	// ESmUpdateUnknownKey: the update names an STS Association key this KMC
+	// is not configured with. Params: the key id.
+	ESmUpdateUnknownKey Code = "ESmUpdateUnknownKey"
+	// ESmUpdateSignature: the signature does not verify under the key the
+	// update names. Params: the key id.
+	ESmUpdateSignature Code = "ESmUpdateSignature"
+	// ESmUpdateStale: the update's sequence number is not greater than
+	// that of the last update applied (a replay, or one overtaken).
+	// Params: its sequence number, the last applied.
+	ESmUpdateStale Code = "ESmUpdateStale"
+	// ESmUpdateConflict: a record contradicts the registry or another
+	// record: a module listed twice, another variant than registered, a
+	// module registered as virtual (or a software model) listed by the STS
+	// Association. Params: the record's position, the SMID.
+	ESmUpdateConflict Code = "ESmUpdateConflict"
+)
+
+// UpdateCodes lists the codes of ApplyRegistryUpdate, in the order of its
+// checks; EInternal applies too.
+var UpdateCodes = []Code{ENotAvailable, ESmUpdateRecord, ESmUpdateUnknownKey, ESmUpdateSignature, ESmUpdateStale,
+	ESmUpdateConflict}
+
 // descriptions are the client-facing texts: what went wrong and what to
 // do, never internal detail.
 var descriptions = map[Code]string{
@@ -79,6 +114,13 @@ var descriptions = map[Code]string{
 	ESmNotAuthorised:     "The security module holds no key-use authorisation; ask the KMC operator for one",
 	ENoVendingKeys:       "No vending key the security module is authorised for can be issued; contact the KMC operator",
 	EInternal:            "The KMC could not process the request; try again later",
+
+	ENotAvailable:       "This service is not available at this KMC; contact the KMC operator",
+	ESmUpdateRecord:     "The registry update file is malformed (the parameter names the record, 0 for the whole file); nothing was applied, correct the file and send it again",
+	ESmUpdateUnknownKey: "The registry update is signed with a key this KMC is not configured with; nothing was applied, ask the KMC operator to configure your key",
+	ESmUpdateSignature:  "The signature of the registry update does not verify; nothing was applied, sign the file again and send it unaltered",
+	ESmUpdateStale:      "The registry update's sequence number is not greater than that of the last update applied; nothing was applied, send a newer update",
+	ESmUpdateConflict:   "A record of the registry update contradicts the KMC's registry or another record; nothing was applied, contact the KMC operator",
 }
 
 // Description returns the code's client-facing description (with guidance

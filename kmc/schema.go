@@ -101,4 +101,32 @@ var migrations = []store.Migration{{
 		klf     TEXT NOT NULL,
 		PRIMARY KEY (smid, t_req)
 	)`,
+}, {
+	Version: 2,
+	Name:    "STS Association keys and registry updates; seen requests by time, for pruning",
+	SQL: `CREATE INDEX seen_requests_t_req ON seen_requests (t_req);
+	CREATE TABLE stsa_keys (
+		key_id     TEXT PRIMARY KEY,
+		public_key {{blob}} NOT NULL,
+		added_at   BIGINT NOT NULL,
+		added_by   TEXT NOT NULL
+	);
+	CREATE TABLE sm_updates (
+		update_seq  BIGINT PRIMARY KEY,
+		key_id      TEXT NOT NULL,
+		t_issue     BIGINT NOT NULL,
+		applied_at  BIGINT NOT NULL,
+		applied_by  TEXT NOT NULL,
+		n_sm        BIGINT NOT NULL,
+		n_added     BIGINT NOT NULL,
+		n_changed   BIGINT NOT NULL,
+		n_unchanged BIGINT NOT NULL
+	);
+	CREATE TABLE sm_update_answers (
+		ref         TEXT PRIMARY KEY,
+		answered_at BIGINT NOT NULL,
+		update_seq  BIGINT NOT NULL,
+		code        TEXT NOT NULL,
+		params      TEXT NOT NULL
+	)`,
 }}

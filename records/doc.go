@@ -1,8 +1,10 @@
 // Package records parses, formats and validates the key management records
 // of STS 600-4-2 style that a security module (SM) and the key management
 // centre (KMC) exchange: the public key identifiers KMCID.1 and SMID.1
-// (PKID), the KMC key record PK.ECDH.1, the load request VKLOAD.REQ.1 and
-// the Key Load File records KLF.HDR.1, VK.1 and KLF.END.1.
+// (PKID), the KMC key record PK.ECDH.1, the load request VKLOAD.REQ.1,
+// the Key Load File records KLF.HDR.1, VK.1 and KLF.END.1, and the STS
+// Association's signed registry update SMREG.HDR.1, SMREG.SM.1 and
+// SMREG.END.1 (ParseSMRegUpdate, SignSMRegUpdate).
 //
 // A record is one line of printable ASCII,
 //
@@ -11,7 +13,7 @@
 // with a CRC-16/MODBUS of everything before it, the last "|" included, as
 // four upper-case hex digits; a PKID has the same shape with ":" and its
 // own CRC. A record type is a Spec, a list of declared fields (IDENT,
-// PKID, timestamp, hex, P-384 public key, decimal); one generic parser
+// PKID, timestamp, hex, P-384 public key, decimal, choice); one generic parser
 // (Parse, Spec.Parse) and formatter (New, Record.String) work from the
 // declarations, and typed views (PKECDH, VKLoadReq, KLFHeader, VK, KLFEnd)
 // sit on top.

@@ -39,6 +39,8 @@ var (
 	ErrDecimal = errors.New("records: bad decimal")
 	// ErrRange: a decimal value outside its declared range or set.
 	ErrRange = errors.New("records: value out of range")
+	// ErrChoice: a choice field holding none of its tokens.
+	ErrChoice = errors.New("records: not one of the allowed values")
 	// ErrCRC: a printed CRC-16/MODBUS differs from the computed one. The
 	// error is a *CRCError.
 	ErrCRC = errors.New("records: CRC mismatch")

@@ -34,6 +34,9 @@ const (
 	// (zero-padded) when Digits > 0, else without leading zeros; its value
 	// lies in [Min, Max] and, when OneOf is not empty, in OneOf.
 	KindDecimal
+	// KindChoice is one of a fixed list of tokens (Choices), such as "Y" or
+	// "N", compared exactly (case matters).
+	KindChoice
 )
 
 // String returns the kind's name as docs/formats.md uses it.
@@ -51,6 +54,8 @@ func (k Kind) String() string {
 		return "P-384 public key"
 	case KindDecimal:
 		return "decimal"
+	case KindChoice:
+		return "choice"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -90,6 +95,8 @@ type Field struct {
 	// OneOf, when not empty, lists the only values a decimal field may
 	// take.
 	OneOf []uint64
+	// Choices lists the tokens a choice field may take (each an IDENT).
+	Choices []string
 	// PKIDType is the type a PKID field must have; empty accepts either.
 	PKIDType PKIDType
 	// KeyField names the public-key field of the same record whose key
@@ -144,6 +151,12 @@ func DecimalSetField(name string, digits int, values ...uint64) Field {
 	return f
 }
 
+// ChoiceField declares a field that takes exactly one of the given tokens
+// (each an IDENT), e.g. ChoiceField("certified", "Y", "N").
+func ChoiceField(name string, choices ...string) Field {
+	return Field{Name: name, Kind: KindChoice, Choices: choices}
+}
+
 // value is one parsed or constructed field. text is the field as printed
 // (canonical, since parsing is strict) except for a PKID, which formats
 // from pkid with a recomputed CRC.
@@ -186,6 +199,8 @@ func (f *Field) parse(text string) (v value, crc CRCCheck, ferr *FieldError) {
 		v.b, v.pub, ferr = parsePublicKey(text)
 	case KindDecimal:
 		v.n, ferr = f.parseDecimal(text)
+	case KindChoice:
+		ferr = f.checkChoice(text)
 	default:
 		ferr = fieldErr("", ErrSpec, "field kind %v", f.Kind)
 	}
@@ -448,4 +463,14 @@ func (f *Field) formatDecimal(v uint64) string {
 		return string(appendDigits(nil, v, f.Digits))
 	}
 	return strconv.FormatUint(v, 10)
+}
+
+// checkChoice accepts exactly one of the field's tokens.
+func (f *Field) checkChoice(s string) *FieldError {
+	for _, c := range f.Choices {
+		if s == c {
+			return nil
+		}
+	}
+	return fieldErr("", ErrChoice, "%s, want one of %v", quote(s), f.Choices)
 }

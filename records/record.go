@@ -147,6 +147,7 @@ func (s *Spec) fieldError(name string, e *FieldError) *FieldError {
 //	KindHex        []byte
 //	KindPublicKey  *ecdh.PublicKey on P-384, or the 97-byte point as []byte
 //	KindDecimal    any integer type
+//	KindChoice     string (one of the field's Choices)
 //
 // Errors are *FieldError (or *CRCError for a PKID text with a bad CRC).
 func New(s *Spec, values ...any) (*Record, error) {

@@ -97,7 +97,7 @@ var (
 const MaxVKRecords = 9999
 
 // builtin are the specs Parse and Lookup know.
-var builtin = []*Spec{PKECDHSpec, VKLoadReqSpec, KLFHeaderSpec, VKSpec, KLFEndSpec}
+var builtin = []*Spec{PKECDHSpec, VKLoadReqSpec, KLFHeaderSpec, VKSpec, KLFEndSpec, SMRegHeaderSpec, SMRegSMSpec, SMRegEndSpec}
 
 // Lookup returns the built-in spec of a record type ("VK.1"), or nil.
 func Lookup(typ string) *Spec {
@@ -137,7 +137,7 @@ func NewSpec(typ string, fields ...Field) (*Spec, error) {
 	}
 	s := &Spec{typ: typ, fields: make([]Field, len(fields))}
 	for i, f := range fields {
-		f.OneOf = slices.Clone(f.OneOf)
+		f.OneOf, f.Choices = slices.Clone(f.OneOf), slices.Clone(f.Choices)
 		s.fields[i] = f
 		if !validFieldName(f.Name) {
 			return nil, specErr(f.Name, "field name %s", quote(f.Name))
@@ -171,6 +171,15 @@ func (s *Spec) checkField(f *Field) string {
 			}
 		}
 	case KindTime, KindPublicKey:
+	case KindChoice:
+		if len(f.Choices) == 0 {
+			return "choice without tokens"
+		}
+		for _, c := range f.Choices {
+			if checkIdent(c) != nil {
+				return "choice token " + quote(c) + " is not an IDENT"
+			}
+		}
 	case KindHex:
 		if f.MinLen < 1 || f.MinLen > f.MaxLen {
 			return "hex length " + strconv.Itoa(f.MinLen) + ".." + strconv.Itoa(f.MaxLen) + " bytes"
@@ -260,7 +269,7 @@ func (s *Spec) Type() string { return s.typ }
 func (s *Spec) Fields() []Field {
 	fs := slices.Clone(s.fields)
 	for i := range fs {
-		fs[i].OneOf = slices.Clone(fs[i].OneOf)
+		fs[i].OneOf, fs[i].Choices = slices.Clone(fs[i].OneOf), slices.Clone(fs[i].Choices)
 	}
 	return fs
 }

@@ -19,7 +19,11 @@ func TestBuiltinSpecs(t *testing.T) {
 		"KLF.HDR.1":    "smid:PKID kmcid:PKID t_req:timestamp t_issue:timestamp nonce:hex n_vk:decimal",
 		"VK.1": "seq:decimal sgc:decimal krn:decimal kt:decimal bdt:decimal dkga:decimal ea:decimal ken:decimal " +
 			"act:timestamp iut:timestamp clm:hex kcv:hex iv:hex ct:hex",
-		"KLF.END.1": "n_vk:decimal mac:hex",
+		"KLF.END.1":   "n_vk:decimal mac:hex",
+		"SMREG.HDR.1": "stsa_key:hex t_issue:timestamp update_seq:decimal n_sm:decimal",
+		"SMREG.SM.1": "seq:decimal smid:PKID public_key:P-384 public key model:IDENT firmware:IDENT " +
+			"variant:choice certified:choice revoked:choice",
+		"SMREG.END.1": "n_sm:decimal signature:hex",
 	}
 	specs := records.Specs()
 	if len(specs) != len(want) {
@@ -117,6 +121,8 @@ func TestNewSpecErrors(t *testing.T) {
 		{"PKID key field missing", "X.1", []records.Field{records.PKIDField("a", records.SMID, "k")}},
 		{"PKID key field not a key", "X.1", []records.Field{records.PKIDField("a", records.SMID, "t"), ok}},
 		{"unknown kind", "X.1", []records.Field{{Name: "a"}}},
+		{"choice without tokens", "X.1", []records.Field{records.ChoiceField("a")}},
+		{"choice token not an IDENT", "X.1", []records.Field{records.ChoiceField("a", "Y", "no way")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -207,7 +213,8 @@ func TestTimeTruncation(t *testing.T) {
 func TestKindString(t *testing.T) {
 	for k, want := range map[records.Kind]string{
 		records.KindIdent: "IDENT", records.KindPKID: "PKID", records.KindTime: "timestamp", records.KindHex: "hex",
-		records.KindPublicKey: "P-384 public key", records.KindDecimal: "decimal", 0: "Kind(0)",
+		records.KindPublicKey: "P-384 public key", records.KindDecimal: "decimal", records.KindChoice: "choice",
+		0: "Kind(0)",
 	} {
 		if k.String() != want {
 			t.Errorf("Kind(%d).String() = %s, want %s", k, k, want)

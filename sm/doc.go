@@ -5,7 +5,8 @@
 //
 // A module lives in a directory: its key custody (package keystore: the
 // module's P-384 ECDH key pair and the storage key that seals every
-// vending key), DIR/sm.json (SMID, variant, where the database is), the
+// vending key; a sealed store by default, or non-extractable objects in a
+// PKCS#11 token with Options.PKCS11, package keystore/pkcs11), DIR/sm.json (SMID, variant, where the database is), the
 // live-KMC list, and by default its SQLite database (package store; a
 // PostgreSQL database lets several module processes share TID, credit-limit
 // and audit state). docs/sm.md describes the model and maps each

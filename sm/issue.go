@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -122,19 +121,29 @@ const MaxRequestID = 128
 var errStale = errors.New("sm: register reloaded meanwhile")
 
 // job is one token request: what it is (for the idempotency digest and the
-// audit), and its transaction.
+// audit), its preparation and its part of a transaction.
 type job struct {
 	op      string // permission and audit action
 	id      string
 	digest  string
 	subject string
 	now     time.Time
-	// checked: the caller looked for a stored answer already.
-	checked bool
-	// run does the request's checks and writes inside tx, filling ans and
-	// returning the audit details.
-	run func(tx *store.Tx, ans *Issued) (map[string]any, error)
+	// prepare, if set, does the work that needs no transaction (read the
+	// register, check its times, derive the meter's cipher) and sets run.
+	// It runs again when run finds the register reloaded meanwhile.
+	prepare func(ctx context.Context) error
+	// tids are the meters and keys whose last TID run reads.
+	tids []tidKey
+	// run does the request's checks inside tx, then records its changes
+	// in b (never failing after that), filling ans and returning the audit
+	// details. Its ctx is the committer's, not the caller's: a caller who
+	// gives up once its request is submitted does not fail the others.
+	run func(ctx context.Context, tx *store.Tx, b *batch, ans *Issued) (map[string]any, error)
 }
+
+// maxRounds is how many times a request is prepared before the module
+// gives up on a register that keeps being reloaded.
+const maxRounds = 3
 
 func newJob(op, id, description, subject string, now time.Time) (*job, error) {
 	if id == "" {
@@ -162,77 +171,115 @@ func checkRequestID(id string) error {
 }
 
 // stored returns the stored answer of the job's request id, if any.
-func (m *Module) stored(ctx context.Context, tx *store.Tx, j *job) (Issued, bool, error) {
-	q := `SELECT digest, answer FROM sm_request WHERE id = $1`
-	var row *store.Row
-	if tx != nil {
-		row = tx.QueryRow(ctx, q, j.id)
-	} else {
-		row = m.db.QueryRow(ctx, q, j.id)
-	}
+func (m *Module) stored(ctx context.Context, j *job) (Issued, bool, error) {
 	var digest, answer string
-	err := row.Scan(&digest, &answer)
+	err := m.db.QueryRow(ctx, `SELECT digest, answer FROM sm_request WHERE id = $1`, j.id).Scan(&digest, &answer)
 	if errors.Is(err, store.ErrNotFound) {
 		return Issued{}, false, nil
 	}
 	if err != nil {
 		return Issued{}, false, err
 	}
-	if digest != j.digest {
-		return Issued{}, true, refuse(ErrRequestReused, "%q", j.id)
-	}
-	var ans Issued
-	if err := json.Unmarshal([]byte(answer), &ans); err != nil {
-		return Issued{}, true, refuseCause(ErrIntegrity, err, "stored answer of %q", j.id)
-	}
-	ans.Replayed = true
-	return ans, true, nil
+	return decodeStored(j, digest, answer)
 }
 
-// issue runs a job: the stored answer if its id was seen, else its
-// transaction, which also appends the audit record and stores the answer,
-// so the token, its audit record and its answer commit together. The
-// transaction may be shared with other requests (group commit, group.go).
+// issue runs one job (see issueAll).
 func (m *Module) issue(ctx context.Context, a Actor, j *job) (Issued, error) {
-	if !j.checked {
-		if ans, ok, err := m.stored(ctx, nil, j); ok || err != nil {
-			return ans, err
+	ans, errs := m.issueAll(ctx, a, []*job{j})
+	return ans[0], errs[0]
+}
+
+// issueAll runs jobs, each with its own outcome: the stored answer if its
+// id was seen, else its part of a transaction, which appends its audit
+// record and stores its answer, so the token, its audit record and its
+// answer commit together. The transactions are shared with other requests
+// (group commit, group.go). A job refused by its preparation gets the
+// stored answer of its id if there is one: a retry gets its token even if
+// the register has gone or expired since.
+func (m *Module) issueAll(ctx context.Context, a Actor, jobs []*job) ([]Issued, []error) {
+	answers := make([]Issued, len(jobs))
+	errs := make([]error, len(jobs))
+	todo := make([]int, len(jobs))
+	for i := range todo {
+		todo[i] = i
+	}
+	for round := 0; len(todo) > 0; round++ {
+		if round == maxRounds {
+			for _, i := range todo {
+				errs[i] = refuse(ErrNoRegister, "the register of request %q keeps being reloaded", jobs[i].id)
+			}
+			break
+		}
+		var ready []int
+		var txs []txJob
+		for _, i := range todo {
+			if err := m.prepareJob(ctx, jobs[i]); err != nil {
+				answers[i], errs[i] = m.refused(ctx, jobs[i], err)
+				continue
+			}
+			ready = append(ready, i)
+			txs = append(txs, txJob{id: jobs[i].id, tids: jobs[i].tids, fn: m.txFunc(a, jobs[i], &answers[i])})
+		}
+		todo = todo[:0]
+		for k, err := range m.submit(txs) {
+			i := ready[k]
+			switch {
+			case errors.Is(err, errStale), errors.Is(err, errPending):
+				todo = append(todo, i)
+			case err != nil:
+				// A refusal or a conflict (another process committed
+				// the same request id first): the transaction may have
+				// counted on the id being new (group.go).
+				answers[i], errs[i] = m.refused(ctx, jobs[i], err)
+			}
 		}
 	}
-	var ans Issued
-	err := m.submit(func(tx *store.Tx) error {
-		stored, ok, err := m.stored(ctx, tx, j)
+	for i, err := range errs {
+		if err != nil && !answers[i].Replayed {
+			answers[i] = Issued{}
+		}
+	}
+	return answers, errs
+}
+
+func (m *Module) prepareJob(ctx context.Context, j *job) error {
+	if j.prepare == nil {
+		return nil
+	}
+	return j.prepare(ctx)
+}
+
+// refused returns the stored answer of a job refused with err, or err.
+func (m *Module) refused(ctx context.Context, j *job, err error) (Issued, error) {
+	var e *Error
+	if !errors.As(err, &e) && !errors.Is(err, store.ErrConflict) {
+		return Issued{}, err
+	}
+	if ans, ok, err2 := m.stored(ctx, j); ok || err2 != nil {
+		return ans, err2
+	}
+	return Issued{}, err
+}
+
+// txFunc is the part of j in a transaction: its stored answer, or its run
+// and the audit entry and answer it adds to the batch.
+func (m *Module) txFunc(a Actor, j *job, ans *Issued) func(ctx context.Context, tx *store.Tx, b *batch) error {
+	return func(ctx context.Context, tx *store.Tx, b *batch) error {
+		stored, ok, err := b.lookup(j)
 		if ok || err != nil {
-			ans = stored
+			*ans = stored
 			return err
 		}
-		ans = Issued{RequestID: j.id, Time: j.now.UTC()}
-		details, err := j.run(tx, &ans)
+		*ans = Issued{RequestID: j.id, Time: j.now.UTC()}
+		details, err := j.run(ctx, tx, b, ans)
 		if err != nil {
 			return err
 		}
 		details["request_id"] = j.id
 		details["tokens_sha256"] = tokenHashes(ans.Tokens)
-		rec, err := m.log.Append(ctx, tx, audit.Entry{Actor: a.String(), Action: j.op, Subject: j.subject, Details: details})
-		if err != nil {
-			return err
-		}
-		ans.AuditSeq = rec.Seq
-		answer, err := json.Marshal(ans)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO sm_request (id, digest, answer, at_ns) VALUES ($1, $2, $3, $4)`,
-			j.id, j.digest, string(answer), j.now.UnixNano())
-		return err
-	})
-	if errors.Is(err, store.ErrConflict) {
-		// Another process committed the same request id first.
-		if stored, ok, err2 := m.stored(ctx, nil, j); ok {
-			return stored, err2
-		}
+		b.issue(j, audit.Entry{Actor: a.String(), Action: j.op, Subject: j.subject, Details: details}, ans)
+		return nil
 	}
-	return ans, err
 }
 
 // TokenHash identifies a token in the audit log without making the log a
@@ -264,41 +311,79 @@ func (m *Module) Credit(ctx context.Context, a Actor, req CreditRequest) (Issued
 	if err := m.ready(a, "token.credit"); err != nil {
 		return Issued{}, err
 	}
+	j, err := m.creditJob(req)
+	if err != nil {
+		return Issued{}, err
+	}
+	return m.issue(ctx, a, j)
+}
+
+// CreditBatch issues credit tokens as Credit does, for many requests at
+// once, sharing transactions: out[i] and errs[i] are the answer to or
+// refusal of reqs[i]. The requests are checked and their tokens made
+// independently: one refused leaves the others be.
+func (m *Module) CreditBatch(ctx context.Context, a Actor, reqs []CreditRequest) (out []Issued, errs []error) {
+	out, errs = make([]Issued, len(reqs)), make([]error, len(reqs))
+	if err := m.ready(a, "token.credit"); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return out, errs
+	}
+	var jobs []*job
+	var at []int
+	for i, req := range reqs {
+		j, err := m.creditJob(req)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		jobs, at = append(jobs, j), append(at, i)
+	}
+	answers, jerrs := m.issueAll(ctx, a, jobs)
+	for k, i := range at {
+		out[i], errs[i] = answers[k], jerrs[k]
+	}
+	return out, errs
+}
+
+// creditJob checks a credit request and makes its job.
+func (m *Module) creditJob(req CreditRequest) (*job, error) {
 	var tok creditToken
 	switch {
 	case req.Sub <= sts.ConnectionTime:
 		amt, err := sts.EncodeAmount(req.Amount)
 		if err != nil || req.Amount == 0 {
-			return Issued{}, refuseCause(ErrRange, err, "amount %d tenths", req.Amount)
+			return nil, refuseCause(ErrRange, err, "amount %d tenths", req.Amount)
 		}
 		tok = creditToken{sub: req.Sub, amount: amt, cost: amt.Value()}
 	case req.Sub == sts.ElectricityCurrency:
 		if req.Currency == nil {
-			return Issued{}, refuse(ErrRange, "a currency credit needs a currency amount")
+			return nil, refuse(ErrRange, "a currency credit needs a currency amount")
 		}
 		amt, err := sts.EncodeCurrencyAmount(req.Currency)
 		if err != nil {
-			return Issued{}, refuseCause(ErrRange, err, "currency amount")
+			return nil, refuseCause(ErrRange, err, "currency amount")
 		}
 		tok = creditToken{sub: req.Sub, currency: amt, isCurrency: true, cost: currencyCost(amt.Value())}
 	default:
-		return Issued{}, refuse(ErrSubclass, "class 0 subclass %d is not a credit this module issues", req.Sub)
+		return nil, refuse(ErrSubclass, "class 0 subclass %d is not a credit this module issues", req.Sub)
 	}
 	if err := m.checkCredit(req.Meter.KT); err != nil {
-		return Issued{}, err
+		return nil, err
 	}
 	desc := fmt.Sprintf("%s|%d|%d|%v", req.Meter.describe(), req.Sub, req.Amount, req.Currency)
-	return m.withRegister(ctx, a, "token.credit", req.ID, desc, req.Meter, func(j *job, r *Register, c sts.Cipher) {
+	return m.registerJob("token.credit", req.ID, desc, req.Meter, func(j *job, r *Register, c sts.Cipher) {
 		rnd := randomNibble()
-		j.run = func(tx *store.Tx, ans *Issued) (map[string]any, error) {
-			clm, err := m.lockRegister(ctx, tx, r)
+		j.run = func(ctx context.Context, tx *store.Tx, b *batch, ans *Issued) (map[string]any, error) {
+			clm, err := m.lockRegister(ctx, tx, b, r)
 			if err != nil {
 				return nil, err
 			}
 			if uint64(clm) < tok.cost {
 				return nil, refuse(ErrCreditLimit, "%v has %d left, the token needs %d", r.RegisterKey, clm, tok.cost)
 			}
-			tid, err := m.nextTID(ctx, tx, req.Meter, r, j.now)
+			tid, err := m.nextTID(ctx, tx, b, req.Meter, r, j.now)
 			if err != nil {
 				return nil, err
 			}
@@ -306,17 +391,8 @@ func (m *Module) Credit(ctx context.Context, a Actor, req CreditRequest) (Issued
 			if err != nil {
 				return nil, refuseCause(ErrRange, err, "token")
 			}
-			res, err := tx.Exec(ctx, `UPDATE sm_register SET clm = clm - $1 WHERE sgc = $2 AND krn = $3 AND kt = $4 AND clm >= $1`,
-				int64(tok.cost), int64(r.SGC), int64(r.KRN), int64(r.KT))
-			if err != nil {
-				return nil, err
-			}
-			if k, err := res.RowsAffected(); err != nil || k != 1 {
-				return nil, refuse(ErrCreditLimit, "%v", r.RegisterKey)
-			}
-			if err := setTID(ctx, tx, req.Meter, tid); err != nil {
-				return nil, err
-			}
+			b.spend(r.RegisterKey, tok.cost)
+			b.setTID(req.Meter, tid)
 			ans.Tokens = []string{n.String()}
 			ans.Class, ans.Subclass, ans.TID, ans.CLM = sts.ClassCredit, tok.sub, tid, clm-uint32(tok.cost)
 			details := map[string]any{"subclass": int(tok.sub), "tid": tid, "cost": int64(tok.cost), "clm": int64(ans.CLM),
@@ -389,13 +465,13 @@ func (m *Module) Manage(ctx context.Context, a Actor, req ManagementRequest) (Is
 		return Issued{}, refuse(ErrSubclass, "class 2 subclass %d is not a management token (key changes: KeyChange)", req.Sub)
 	}
 	desc := fmt.Sprintf("%s|%d|%d", req.Meter.describe(), req.Sub, req.Value)
-	return m.withRegister(ctx, a, "token.manage", req.ID, desc, req.Meter, func(j *job, r *Register, c sts.Cipher) {
+	j, err := m.registerJob("token.manage", req.ID, desc, req.Meter, func(j *job, r *Register, c sts.Cipher) {
 		rnd := randomNibble()
-		j.run = func(tx *store.Tx, ans *Issued) (map[string]any, error) {
-			if _, err := m.lockRegister(ctx, tx, r); err != nil {
+		j.run = func(ctx context.Context, tx *store.Tx, b *batch, ans *Issued) (map[string]any, error) {
+			if _, err := m.lockRegister(ctx, tx, b, r); err != nil {
 				return nil, err
 			}
-			tid, err := m.nextTID(ctx, tx, req.Meter, r, j.now)
+			tid, err := m.nextTID(ctx, tx, b, req.Meter, r, j.now)
 			if err != nil {
 				return nil, err
 			}
@@ -403,71 +479,60 @@ func (m *Module) Manage(ctx context.Context, a Actor, req ManagementRequest) (Is
 			if err != nil {
 				return nil, refuseCause(ErrRange, err, "token")
 			}
-			if err := setTID(ctx, tx, req.Meter, tid); err != nil {
-				return nil, err
-			}
+			b.setTID(req.Meter, tid)
 			ans.Tokens = []string{n.String()}
 			ans.Class, ans.Subclass, ans.TID = sts.ClassManagement, req.Sub, tid
 			return map[string]any{"subclass": int(req.Sub), "tid": tid, "value": int64(req.Value), "ti": int(req.Meter.TI),
 				"sgc": int(r.SGC), "krn": int(r.KRN), "kt": int(r.KT)}, nil
 		}
 	})
-}
-
-// withRegister prepares a request on one register outside the transaction
-// (read the register, check ACT and IUT, derive the meter's cipher: work
-// that need not hold the write lock) and issues it; a register reloaded in
-// between makes it start again.
-func (m *Module) withRegister(ctx context.Context, a Actor, op, id, desc string, mk MeterKey,
-	prepare func(j *job, r *Register, c sts.Cipher)) (Issued, error) {
-	now := m.now()
-	j, err := newJob(op, id, desc, mk.PAN.String(), now)
 	if err != nil {
 		return Issued{}, err
 	}
-	// A stored answer is returned before anything else is checked: a
-	// retry gets its token even if the register has gone or expired since.
-	if ans, ok, err := m.stored(ctx, nil, j); ok || err != nil {
-		return ans, err
-	}
-	j.checked = true
-	for range 3 {
-		r, err := m.register(ctx, mk.RegisterKey)
-		if err != nil {
-			return Issued{}, err
-		}
-		if err := r.checkTime(now); err != nil {
-			return Issued{}, err
-		}
-		c, err := m.decoderCipher(ctx, &r, mk.PAN, mk.TI)
-		if err != nil {
-			return Issued{}, err
-		}
-		prepare(j, &r, c)
-		ans, err := m.issue(ctx, a, j)
-		if !errors.Is(err, errStale) {
-			return ans, err
-		}
-	}
-	return Issued{}, refuse(ErrNoRegister, "%v keeps being reloaded", mk.RegisterKey)
+	return m.issue(ctx, a, j)
 }
 
-// lockRegister re-reads a register in the transaction and returns its
-// credit limit left; errStale if it was reloaded since r was read.
-func (m *Module) lockRegister(ctx context.Context, tx *store.Tx, r *Register) (uint32, error) {
-	var clm, gen int64
-	err := tx.QueryRow(ctx, `SELECT clm, gen FROM sm_register WHERE sgc = $1 AND krn = $2 AND kt = $3`,
-		int64(r.SGC), int64(r.KRN), int64(r.KT)).Scan(&clm, &gen)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, refuse(ErrNoRegister, "%v", r.RegisterKey)
-	}
+// registerJob makes the job of a request on one register, whose
+// preparation (outside the transaction: work that need not hold the write
+// lock) reads the register, checks ACT and IUT, derives the meter's cipher
+// and calls prepare. The register comes from the cache (cache.go) if it is
+// there; if the cached copy fails a check, the register is read again.
+func (m *Module) registerJob(op, id, desc string, mk MeterKey,
+	prepare func(j *job, r *Register, c sts.Cipher)) (*job, error) {
+	j, err := newJob(op, id, desc, mk.PAN.String(), m.now())
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	if gen != r.gen {
-		return 0, errStale
+	j.tids = []tidKey{mk.tidKey()}
+	j.prepare = func(ctx context.Context) error {
+		r, cached := m.cache.register(mk.RegisterKey)
+		c, err := m.meterCipher(ctx, j, &r, cached, mk)
+		if err != nil && cached {
+			m.forget(mk.RegisterKey)
+			c, err = m.meterCipher(ctx, j, &r, false, mk)
+		}
+		if err != nil {
+			return err
+		}
+		prepare(j, &r, c)
+		return nil
 	}
-	return uint32(clm), nil
+	return j, nil
+}
+
+// meterCipher reads register r (unless cached), checks its times and
+// derives the meter's cipher.
+func (m *Module) meterCipher(ctx context.Context, j *job, r *Register, cached bool, mk MeterKey) (sts.Cipher, error) {
+	if !cached {
+		var err error
+		if *r, err = m.register(ctx, mk.RegisterKey); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.checkTime(j.now); err != nil {
+		return nil, err
+	}
+	return m.decoderCipher(ctx, r, mk.PAN, mk.TI)
 }
 
 // nextTID returns the TID of the next token for a meter and key: the
@@ -476,12 +541,12 @@ func (m *Module) lockRegister(ctx context.Context, tx *store.Tx, r *Register) (u
 // the same minute never share a TID. It refuses a TID more than the
 // module's window ahead of the clock or beyond 24 bits (44), and one whose
 // top 8 bits exceed the key's KEN (41).
-func (m *Module) nextTID(ctx context.Context, tx *store.Tx, mk MeterKey, r *Register, now time.Time) (uint32, error) {
+func (m *Module) nextTID(ctx context.Context, tx *store.Tx, b *batch, mk MeterKey, r *Register, now time.Time) (uint32, error) {
 	clock, err := r.BDT.TID(now)
 	if err != nil {
 		return 0, refuseCause(ErrTIDWindow, err, "base date %d", r.BDT)
 	}
-	last, err := lastTID(ctx, tx, mk.PAN, mk.RegisterKey)
+	last, err := b.lastTID(ctx, tx, mk.PAN, mk.RegisterKey)
 	if err != nil {
 		return 0, err
 	}
@@ -495,24 +560,6 @@ func (m *Module) nextTID(ctx context.Context, tx *store.Tx, mk MeterKey, r *Regi
 		return 0, refuse(ErrKeyExpired, "TID %d, KEN %d", tid, r.KEN)
 	}
 	return uint32(tid), nil
-}
-
-// lastTID is the last TID issued for a meter and key, or -1.
-func lastTID(ctx context.Context, tx *store.Tx, pan sts.PAN, k RegisterKey) (int64, error) {
-	var last int64
-	err := tx.QueryRow(ctx, `SELECT tid FROM sm_tid WHERE pan = $1 AND sgc = $2 AND krn = $3 AND kt = $4`,
-		pan.String(), int64(k.SGC), int64(k.KRN), int64(k.KT)).Scan(&last)
-	if errors.Is(err, store.ErrNotFound) {
-		return -1, nil
-	}
-	return last, err
-}
-
-func setTID(ctx context.Context, tx *store.Tx, mk MeterKey, tid uint32) error {
-	_, err := tx.Exec(ctx, `INSERT INTO sm_tid (pan, sgc, krn, kt, tid) VALUES ($1, $2, $3, $4, $5)
-		ON CONFLICT (pan, sgc, krn, kt) DO UPDATE SET tid = excluded.tid`,
-		mk.PAN.String(), int64(mk.SGC), int64(mk.KRN), int64(mk.KT), int64(tid))
-	return err
 }
 
 // KeyChange issues a key change token set (operator; SM?VK): the new
@@ -534,20 +581,9 @@ func (m *Module) KeyChange(ctx context.Context, a Actor, req KeyChangeRequest) (
 	if err != nil {
 		return Issued{}, err
 	}
-	if ans, ok, err := m.stored(ctx, nil, j); ok || err != nil {
-		return ans, err
-	}
-	j.checked = true
-	for range 3 {
-		if err := m.prepareKeyChange(ctx, j, req); err != nil {
-			return Issued{}, err
-		}
-		ans, err := m.issue(ctx, a, j)
-		if !errors.Is(err, errStale) {
-			return ans, err
-		}
-	}
-	return Issued{}, refuse(ErrNoRegister, "the registers keep being reloaded")
+	j.prepare = func(ctx context.Context) error { return m.prepareKeyChange(ctx, j, req) }
+	j.tids = []tidKey{req.Meter.tidKey(), {pan: req.Meter.PAN.String(), RegisterKey: req.To}}
+	return m.issue(ctx, a, j)
 }
 
 func (m *Module) prepareKeyChange(ctx context.Context, j *job, req KeyChangeRequest) error {
@@ -602,27 +638,25 @@ func (m *Module) prepareKeyChange(ctx context.Context, j *job, req KeyChangeRequ
 		tokens[i] = n.String()
 	}
 	newMeter := MeterKey{PAN: req.Meter.PAN, TI: req.TI, RegisterKey: req.To}
-	j.run = func(tx *store.Tx, ans *Issued) (map[string]any, error) {
+	j.run = func(ctx context.Context, tx *store.Tx, b *batch, ans *Issued) (map[string]any, error) {
 		for _, r := range []*Register{&oldR, &newR} {
-			if _, err := m.lockRegister(ctx, tx, r); err != nil {
+			if _, err := m.lockRegister(ctx, tx, b, r); err != nil {
 				return nil, err
 			}
 		}
 		if !rollover {
 			// The meter keeps its TID memory: the new key's TIDs
 			// continue after the old key's.
-			last, err := lastTID(ctx, tx, req.Meter.PAN, req.Meter.RegisterKey)
+			last, err := b.lastTID(ctx, tx, req.Meter.PAN, req.Meter.RegisterKey)
 			if err != nil {
 				return nil, err
 			}
-			cur, err := lastTID(ctx, tx, req.Meter.PAN, req.To)
+			cur, err := b.lastTID(ctx, tx, req.Meter.PAN, req.To)
 			if err != nil {
 				return nil, err
 			}
 			if last > cur {
-				if err := setTID(ctx, tx, newMeter, uint32(last)); err != nil {
-					return nil, err
-				}
+				b.setTID(newMeter, uint32(last))
 			}
 		}
 		ans.Tokens = tokens
@@ -665,7 +699,7 @@ func (m *Module) Test(ctx context.Context, a Actor, req TestRequest) (Issued, er
 	if err != nil {
 		return Issued{}, err
 	}
-	j.run = func(tx *store.Tx, ans *Issued) (map[string]any, error) {
+	j.run = func(ctx context.Context, tx *store.Tx, b *batch, ans *Issued) (map[string]any, error) {
 		ans.Tokens = []string{n.String()}
 		ans.Class, ans.Subclass = sts.ClassTest, req.Sub
 		return map[string]any{"subclass": int(req.Sub), "mfr_code": int(req.MfrCode), "control": int64(req.Control)}, nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/keystore"
+	"github.com/stskms/stskms/keystore/pkcs11"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/sts/sta"
@@ -29,7 +30,9 @@ const (
 	// where the database is. Init writes it last: a directory without it
 	// holds no module.
 	ModuleFile = "sm.json"
-	// KeystoreDir is DIR/keystore, the key custody (package keystore).
+	// KeystoreDir is DIR/keystore, the key custody: the sealed store
+	// (package keystore), or for a PKCS#11 custody its configuration
+	// (DIR/keystore/pkcs11.json, package keystore/pkcs11).
 	KeystoreDir = "keystore"
 	// DatabaseFile is DIR/sm.db, the SQLite database unless Init was given
 	// a PostgreSQL DSN.
@@ -65,8 +68,19 @@ type Options struct {
 	// Officers are the security officers' credentials. Init of a
 	// production module makes one storage key component per officer (at
 	// least two) and Open needs all of them (dual control, PCI HSM B7/B8).
-	// A test module ignores them.
+	// A test module, and one whose custody is PKCS#11, ignore them.
 	Officers []keystore.Component
+	// PKCS11, if not nil, makes Init keep the module's keys in that
+	// PKCS#11 token (package keystore/pkcs11) instead of the sealed store:
+	// the module's ECDH private key and its storage key become
+	// non-extractable token objects. Init records the choice (and a copy
+	// of the configuration in DIR/keystore), so Open needs only the PIN.
+	// A test module cannot have one.
+	PKCS11 *pkcs11.Config
+	// PIN is the token's user PIN, for Init and Open of a module whose
+	// custody is PKCS#11. The module does not keep it; the caller clears
+	// it.
+	PIN []byte
 	// DSN is the database for Init: "" for SQLite in DIR/sm.db, or a
 	// postgres:// URL (several module processes may then share TID,
 	// credit-limit and audit state). It is recorded in DIR/sm.json; keep
@@ -105,15 +119,17 @@ type moduleFile struct {
 	SMID     string  `json:"smid"`
 	Variant  Variant `json:"variant"`
 	Test     bool    `json:"test"`
-	Database string  `json:"database"` // "sqlite:sm.db" (relative to DIR), a postgres:// URL, or "external"
+	Database string  `json:"database"`          // "sqlite:sm.db" (relative to DIR), a postgres:// URL, or "external"
+	Custody  string  `json:"custody,omitempty"` // keystore.KindSealed (also when absent) or keystore.KindPKCS11
 	Warning  string  `json:"warning,omitempty"`
 }
 
 const moduleFormat = "stskms-sm/1"
 
 // Init makes a new module in dir, which must not exist (its parent must) or
-// be empty: key custody in DIR/keystore (keystore.InitTest if test, else
-// keystore.Init with opts.Officers), a P-384 ECDH key pair inside it, the
+// be empty: key custody in DIR/keystore (keystore.InitTest if test, a
+// PKCS#11 token if opts.PKCS11, else keystore.Init with opts.Officers), a
+// P-384 ECDH key pair inside it, the
 // SMID naming that key, the database with the identity sealed in it and an
 // audit record of the initialisation, the live-KMC list, and DIR/sm.json
 // last. The variant can never change afterwards.
@@ -124,6 +140,9 @@ const moduleFormat = "stskms-sm/1"
 func Init(ctx context.Context, dir string, variant Variant, test bool, opts Options) (Identity, error) {
 	if variant != Vending && variant != Manufacturing {
 		return Identity{}, fmt.Errorf("sm: invalid variant %d", uint8(variant))
+	}
+	if test && opts.PKCS11 != nil {
+		return Identity{}, refuse(ErrInvalidRequest, "a test module's custody is the TEST-ONLY sealed store, never a PKCS#11 token")
 	}
 	if err := emptyDir(dir); err != nil {
 		return Identity{}, err
@@ -151,18 +170,7 @@ func Init(ctx context.Context, dir string, variant Variant, test bool, opts Opti
 	if exists > 0 {
 		return Identity{}, refuse(ErrModuleExists, "the database holds another module's identity")
 	}
-	ksDir := filepath.Join(dir, KeystoreDir)
-	var custody keystore.Custody
-	var err error
-	if test {
-		if err = keystore.InitTest(ksDir); err == nil {
-			custody, err = keystore.UnlockTest(ksDir)
-		}
-	} else {
-		if err = keystore.Init(ksDir, opts.Officers); err == nil {
-			custody, err = keystore.Unlock(ksDir, opts.Officers)
-		}
-	}
+	custody, kind, err := initCustody(filepath.Join(dir, KeystoreDir), test, opts)
 	if err != nil {
 		return Identity{}, fmt.Errorf("sm: failed to make the key custody: %w", err)
 	}
@@ -213,7 +221,7 @@ func Init(ctx context.Context, dir string, variant Variant, test bool, opts Opti
 	if err := writeFile(dir, LiveKMCFile, []byte(liveKMCFileText)); err != nil {
 		return Identity{}, err
 	}
-	mf := moduleFile{Format: moduleFormat, SMID: smid.String(), Variant: variant, Test: test, Database: database}
+	mf := moduleFile{Format: moduleFormat, SMID: smid.String(), Variant: variant, Test: test, Database: database, Custody: kind}
 	if test {
 		mf.Warning = TestWarning
 	}
@@ -222,6 +230,56 @@ func Init(ctx context.Context, dir string, variant Variant, test bool, opts Opti
 		return Identity{}, err
 	}
 	return ident, nil
+}
+
+// initCustody makes the module's key custody in ksDir and returns it
+// unlocked, with its kind: the TEST-ONLY sealed store, a PKCS#11 token
+// (whose configuration is kept in ksDir), or the sealed store split among
+// the officers.
+func initCustody(ksDir string, test bool, opts Options) (keystore.Custody, string, error) {
+	switch {
+	case test:
+		if err := keystore.InitTest(ksDir); err != nil {
+			return nil, "", err
+		}
+		c, err := keystore.UnlockTest(ksDir)
+		return c, keystore.KindSealed, err
+	case opts.PKCS11 != nil:
+		if err := pkcs11.WriteConfig(ksDir, *opts.PKCS11); err != nil {
+			return nil, "", err
+		}
+		c, err := pkcs11.Init(*opts.PKCS11, opts.PIN)
+		if err != nil {
+			return nil, "", err
+		}
+		return c, keystore.KindPKCS11, nil
+	}
+	if err := keystore.Init(ksDir, opts.Officers); err != nil {
+		return nil, "", err
+	}
+	c, err := keystore.Unlock(ksDir, opts.Officers)
+	return c, keystore.KindSealed, err
+}
+
+// openCustody unlocks the key custody of a module described by mf.
+func openCustody(ksDir string, mf moduleFile, opts Options) (keystore.Custody, error) {
+	switch {
+	case mf.Custody == keystore.KindPKCS11:
+		cfg, err := pkcs11.LoadConfig(filepath.Join(ksDir, pkcs11.ConfigFileName))
+		if err != nil {
+			return nil, err
+		}
+		t, err := pkcs11.Open(cfg, opts.PIN)
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
+	case mf.Custody != "" && mf.Custody != keystore.KindSealed:
+		return nil, refuse(ErrIdentity, "%s: unknown custody %q", ModuleFile, mf.Custody)
+	case mf.Test:
+		return keystore.UnlockTest(ksDir)
+	}
+	return keystore.Unlock(ksDir, opts.Officers)
 }
 
 // Module is an open security module. It is safe for concurrent use.
@@ -242,6 +300,7 @@ type Module struct {
 	fault    atomic.Pointer[Error]
 	lastTest atomic.Pointer[SelftestReport]
 	closed   atomic.Bool
+	cache    regCache // registers and their keys while open (cache.go)
 
 	// Group commit (group.go).
 	queue     chan *pending
@@ -251,7 +310,8 @@ type Module struct {
 
 // Open opens the module in dir: unlocks its key custody (a test module
 // from its file; a production one with every officer's credential in
-// opts.Officers), opens its database, checks that the sealed identity, the
+// opts.Officers, or with opts.PIN if its custody is a PKCS#11 token),
+// opens its database, checks that the sealed identity, the
 // database and the key custody belong together (ErrIdentity otherwise),
 // and runs the self-tests. If a self-test fails, Open still returns the
 // module, in its error state: every service is refused with ErrSelfTest
@@ -261,13 +321,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	ksDir := filepath.Join(dir, KeystoreDir)
-	var custody keystore.Custody
-	if mf.Test {
-		custody, err = keystore.UnlockTest(ksDir)
-	} else {
-		custody, err = keystore.Unlock(ksDir, opts.Officers)
-	}
+	custody, err := openCustody(filepath.Join(dir, KeystoreDir), mf, opts)
 	if err != nil {
 		return nil, fmt.Errorf("sm: failed to unlock the key custody: %w", err)
 	}
@@ -577,6 +631,9 @@ type ModuleInfo struct {
 	SMID    string  `json:"smid"`
 	Variant Variant `json:"variant"`
 	Test    bool    `json:"test"`
+	// Custody is keystore.KindSealed or keystore.KindPKCS11: whether Open
+	// needs the officers or the token's PIN.
+	Custody string `json:"custody"`
 }
 
 // Stat reads DIR/sm.json (ErrNoModule if there is none). It is not
@@ -586,5 +643,9 @@ func Stat(dir string) (ModuleInfo, error) {
 	if err != nil {
 		return ModuleInfo{}, err
 	}
-	return ModuleInfo{SMID: mf.SMID, Variant: mf.Variant, Test: mf.Test}, nil
+	custody := mf.Custody
+	if custody == "" {
+		custody = keystore.KindSealed
+	}
+	return ModuleInfo{SMID: mf.SMID, Variant: mf.Variant, Test: mf.Test, Custody: custody}, nil
 }

@@ -141,9 +141,26 @@ func (r *Register) checkTime(now time.Time) error {
 	return nil
 }
 
-// vendingKey unseals the register's key; the caller clears it.
+// vendingKey unseals the register's key, or copies it from the cache
+// (cache.go) if it was unsealed from the same sealed key and attributes;
+// the caller clears it.
 func (m *Module) vendingKey(ctx context.Context, r *Register) ([]byte, error) {
-	vk, err := m.custody.Open(ctx, r.sealed, r.aad(m.ident.SMID.String()))
+	aad := r.aad(m.ident.SMID.String())
+	if vk, ok := m.cache.key(r, aad); ok {
+		return vk, nil
+	}
+	vk, err := m.openVendingKey(ctx, r, aad)
+	if err != nil {
+		return nil, err
+	}
+	m.cache.put(r, aad, vk)
+	return vk, nil
+}
+
+// openVendingKey unseals the register's key from custody; the caller
+// clears it.
+func (m *Module) openVendingKey(ctx context.Context, r *Register, aad []byte) ([]byte, error) {
+	vk, err := m.custody.Open(ctx, r.sealed, aad)
 	if err != nil {
 		return nil, refuseCause(ErrIntegrity, err, "the key of %v does not open with its attributes", r.RegisterKey)
 	}
@@ -151,9 +168,9 @@ func (m *Module) vendingKey(ctx context.Context, r *Register) ([]byte, error) {
 }
 
 // checkRegister is the integrity check of one register: its key opens
-// with its attributes and matches its KCV.
+// from custody with its attributes and matches its KCV.
 func (m *Module) checkRegister(ctx context.Context, r *Register) error {
-	vk, err := m.vendingKey(ctx, r)
+	vk, err := m.openVendingKey(ctx, r, r.aad(m.ident.SMID.String()))
 	if err != nil {
 		return err
 	}

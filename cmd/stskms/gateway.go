@@ -5,13 +5,17 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/stskms/stskms/gateway"
@@ -23,7 +27,8 @@ import (
 func gatewayCommand() *command {
 	return &command{summary: "the KMS e-mail gateway (STS 600-9-2): serve, queue, blocks", sub: map[string]*command{
 		"serve":     {summary: "accept request mail over SMTP or LMTP and answer it through a relay", run: runGatewayServe},
-		"queue":     {summary: "list the request mails and their replies, one JSON object per line", run: runGatewayQueue},
+		"queue":     {summary: "administer the queue: list [--state S] [--json], retry ID…|--failed, purge --older-than D", run: runGatewayQueue},
+		"bounces":   {summary: "list the bounces received for replies, one JSON object per line", run: runGatewayBounces},
 		"blocks":    {summary: "list the senders blocked by the flood protection", run: runGatewayBlocks},
 		"unblock":   {summary: "lift a block (addr:<address>, domain:<domain> or module:<vendor>:<id>)", run: runGatewayUnblock},
 		"help-text": {summary: "print the {KMS:Help} reply the gateway sends", run: runGatewayHelpText},
@@ -61,13 +66,14 @@ func (f gatewayDBFlags) open(ctx context.Context) (*store.DB, error) {
 }
 
 // openGatewayAdmin opens the gateway for the queue and block commands (no KMC,
-// no relay).
-func openGatewayAdmin(ctx context.Context, f gatewayDBFlags) (*gateway.Gateway, func(), error) {
+// no relay); what they change is logged as JSON lines on standard error.
+func openGatewayAdmin(ctx context.Context, e *env, f gatewayDBFlags) (*gateway.Gateway, func(), error) {
 	db, err := f.open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	gw, err := gateway.New(ctx, db, nil, nil, gateway.Config{Address: "gateway@localhost"})
+	gw, err := gateway.New(ctx, db, nil, nil, gateway.Config{Address: "gateway@localhost",
+		Logger: slog.New(slog.NewJSONHandler(e.stderr, nil))})
 	if err != nil {
 		db.Close()
 		return nil, nil, err
@@ -97,7 +103,8 @@ func runGatewayServe(e *env, args []string) error {
 	relayTLS := fs.Bool("relay-starttls", false, "require STARTTLS with the relay (else used when offered, off loopback)")
 	relayUser := fs.String("relay-user", "", "user name for AUTH PLAIN at the relay")
 	hostname := fs.String("hostname", "", "host name in greetings and Message-IDs (default: the address's domain)")
-	envSender := fs.String("envelope-sender", "", "MAIL FROM of replies (default: the null sender <>)")
+	envSender := fs.String("envelope-sender", "", "bounce address: replies go out from its VERP form and bounces to it are recorded (default: the null sender <>, no bounces)")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (default: off)")
 	var stsa gatewayAddrList
 	fs.Var(&stsa, "stsa-sender", "an STS Association address allowed to use {KMS:SmUpdateStsEd2} (repeatable)")
 	authMode := fs.String("auth", "record", "sender authenticity: record (SPF/DKIM/DMARC recorded only), require, or off")
@@ -162,6 +169,14 @@ func runGatewayServe(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *metricsAddr != "" {
+		_, stopMetrics, err := serveGatewayMetrics(gw, *metricsAddr, cfg.Logger)
+		if err != nil {
+			l.Close()
+			return err
+		}
+		defer stopMetrics()
+	}
 	srv := gw.NewServer(opts)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
@@ -183,26 +198,230 @@ func runGatewayServe(e *env, args []string) error {
 	return runErr
 }
 
+// runGatewayQueue is "gateway queue list|retry|purge"; without a verb it
+// lists as JSON lines, as it always has.
+// serveGatewayMetrics serves gw's metrics at http://ADDR/metrics until the
+// returned function is called; it returns the URL.
+func serveGatewayMetrics(gw *gateway.Gateway, addr string, log *slog.Logger) (string, func(), error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("metrics: %w", err)
+	}
+	url := "http://" + l.Addr().String() + "/metrics"
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", gw.MetricsHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("gateway: metrics server failed", "err", err)
+		}
+	}()
+	log.Info("gateway: serving metrics", "url", url)
+	return url, func() { srv.Close() }, nil
+}
+
 func runGatewayQueue(e *env, args []string) error {
-	fs := newFlags("gateway queue", "--dir DIR | --db DSN",
-		"Prints every request mail of the queue, oldest first, as one JSON object per line: its\n"+
-			"state, why it was ignored or what it was answered, and its replies.")
+	if len(args) > 0 {
+		switch args[0] {
+		case "list":
+			return runGatewayQueueList(e, args[1:], false)
+		case "retry":
+			return runGatewayQueueRetry(e, args[1:])
+		case "purge":
+			return runGatewayQueuePurge(e, args[1:])
+		}
+	}
+	return runGatewayQueueList(e, args, true)
+}
+
+// queueFlags are the flags of every queue verb, and the verb's database.
+func queueFlags(verb, synopsis, description string) (*flagSet, gatewayDBFlags) {
+	fs := newFlags("gateway queue "+verb, "--dir DIR | --db DSN "+synopsis, description)
+	return fs, addGatewayDB(fs)
+}
+
+func runGatewayQueueList(e *env, args []string, bare bool) error {
+	fs, dbf := queueFlags("list", "[--state STATE] [--json]",
+		"Lists the request mails of the queue, oldest first, with their replies: state, why it was\n"+
+			"ignored or what it was answered, attempts, the relay's or a bounce's reason. --state keeps\n"+
+			"the mails in STATE or with a reply in it (received, processing, replied, ignored, failed;\n"+
+			"pending, sending, sent, bounced). Without a verb, \"gateway queue\" is \"queue list --json\".\n"+
+			"Other verbs: \"queue retry ID…|--failed\", \"queue purge --older-than D [--dry-run]\".")
+	state := fs.String("state", "", "only mails in this state, or with a reply in it")
+	asJSON := fs.Bool("json", bare, "one JSON object per line")
+	pos, err := fs.parse(e, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(e.stderr, "stskms gateway queue: unknown verb %q: list, retry or purge (see --help)\n", pos[0])
+		return errUsage
+	}
+	ctx := context.Background()
+	gw, done, err := openGatewayAdmin(ctx, e, dbf)
+	if err != nil {
+		return err
+	}
+	defer done()
+	q, err := gw.List(ctx, *state)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		for _, m := range q {
+			printJSON(e.stdout, m)
+		}
+		return nil
+	}
+	printQueue(e.stdout, q)
+	return nil
+}
+
+// printQueue prints the queue as a table, each mail's replies under it.
+func printQueue(w io.Writer, q []gateway.QueueEntry) {
+	if len(q) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tRECEIVED\tSTATE\tTRIES\tSERVICE\tREASON\tFROM\tRESULT")
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return strings.ReplaceAll(s, "\t", " | ")
+	}
+	for _, m := range q {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", m.ID, m.Received.Format(time.RFC3339), m.State, m.Attempts,
+			dash(m.Service), dash(m.Reason), dash(m.From), dash(m.Result))
+		for _, o := range m.Replies {
+			why := o.LastError
+			if o.BounceStatus != "" || o.BounceDiagnostic != "" {
+				why = strings.TrimSpace(o.BounceStatus + " " + o.BounceDiagnostic)
+			}
+			fmt.Fprintf(tw, "\t  reply %d %s\t%s\t%d\t\t\t%s\t%s\n", o.ID, o.Kind, o.State, o.Attempts,
+				"to "+strings.Join(o.To, ","), dash(why))
+		}
+	}
+	tw.Flush()
+}
+
+func runGatewayQueueRetry(e *env, args []string) error {
+	fs, dbf := queueFlags("retry", "ID… | --failed",
+		"Puts failed mails (given up after too many attempts) back to received and failed replies\n"+
+			"(refused by the relay, or not taken for too long) back to pending, their attempts reset,\n"+
+			"due now: those of the mails ID… (as \"queue list\" prints them), or with --failed all of\n"+
+			"them. All or nothing: an ID that names no mail, or a mail of which nothing failed, is an\n"+
+			"error and changes nothing. A running gateway picks them up at its next poll.")
+	all := fs.Bool("failed", false, "retry every failed mail and reply")
+	pos, err := fs.parse(e, args)
+	if err != nil {
+		return err
+	}
+	if *all == (len(pos) > 0) {
+		fmt.Fprintln(e.stderr, "stskms gateway queue retry: give mail IDs or --failed (see --help)")
+		return errUsage
+	}
+	ids := make([]int64, len(pos))
+	for i, p := range pos {
+		if ids[i], err = strconv.ParseInt(p, 10, 64); err != nil || ids[i] <= 0 {
+			fmt.Fprintf(e.stderr, "stskms gateway queue retry: %q is not a mail ID\n", p)
+			return errUsage
+		}
+	}
+	ctx := context.Background()
+	gw, done, err := openGatewayAdmin(ctx, e, dbf)
+	if err != nil {
+		return err
+	}
+	defer done()
+	var res gateway.RetryResult
+	if *all {
+		res, err = gw.RetryFailed(ctx)
+	} else {
+		res, err = gw.Retry(ctx, ids)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "retried %d mail(s), %d reply(ies)\n", res.Mails, res.Replies)
+	return nil
+}
+
+func runGatewayQueuePurge(e *env, args []string) error {
+	fs, dbf := queueFlags("purge", "--older-than DURATION [--dry-run]",
+		"Deletes the finished mails (replied, ignored, failed) that finished more than DURATION\n"+
+			"ago (e.g. 720h or 30d), with their replies and the bounce records they brought. Mails\n"+
+			"still waiting or in work, and mails with a reply still to send, are never deleted.")
+	older := fs.String("older-than", "", "age of the finished mails to delete: a Go duration (720h) or days (30d)")
+	dry := fs.Bool("dry-run", false, "only count what would be deleted")
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	age, err := parseAge(*older)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "stskms gateway queue purge: --older-than: %v (see --help)\n", err)
+		return errUsage
+	}
+	ctx := context.Background()
+	gw, done, err := openGatewayAdmin(ctx, e, dbf)
+	if err != nil {
+		return err
+	}
+	defer done()
+	res, err := gw.Purge(ctx, age, *dry)
+	if err != nil {
+		return err
+	}
+	verb := "purged"
+	if res.DryRun {
+		verb = "would purge"
+	}
+	fmt.Fprintf(e.stdout, "%s %d mail(s), %d reply(ies), %d bounce record(s) finished before %s\n",
+		verb, res.Mails, res.Replies, res.Bounces, res.Before.Format(time.RFC3339))
+	return nil
+}
+
+// parseAge parses a positive Go duration or a number of days ("30d").
+func parseAge(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, errors.New("required")
+	}
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		d, err := strconv.Atoi(n)
+		if err != nil || d <= 0 || d > 100000 {
+			return 0, fmt.Errorf("%q is not a number of days", s)
+		}
+		return time.Duration(d) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration", s)
+	}
+	return d, nil
+}
+
+func runGatewayBounces(e *env, args []string) error {
+	fs := newFlags("gateway bounces", "--dir DIR | --db DSN",
+		"Prints each report of each bounce received at the bounce address (--envelope-sender of\n"+
+			"serve), oldest first, one JSON object per line: the bounce mail's and the matched\n"+
+			"reply's ids (reply 0: it matched none, note says why), recipient, action, status,\n"+
+			"diagnostic.")
 	dbf := addGatewayDB(fs)
 	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
 	ctx := context.Background()
-	gw, done, err := openGatewayAdmin(ctx, dbf)
+	gw, done, err := openGatewayAdmin(ctx, e, dbf)
 	if err != nil {
 		return err
 	}
 	defer done()
-	q, err := gw.Queue(ctx)
+	bounces, err := gw.Bounces(ctx)
 	if err != nil {
 		return err
 	}
-	for _, m := range q {
-		printJSON(e.stdout, m)
+	for _, b := range bounces {
+		printJSON(e.stdout, b)
 	}
 	return nil
 }
@@ -215,7 +434,7 @@ func runGatewayBlocks(e *env, args []string) error {
 		return err
 	}
 	ctx := context.Background()
-	gw, done, err := openGatewayAdmin(ctx, dbf)
+	gw, done, err := openGatewayAdmin(ctx, e, dbf)
 	if err != nil {
 		return err
 	}
@@ -244,7 +463,7 @@ func runGatewayUnblock(e *env, args []string) error {
 		return errUsage
 	}
 	ctx := context.Background()
-	gw, done, err := openGatewayAdmin(ctx, dbf)
+	gw, done, err := openGatewayAdmin(ctx, e, dbf)
 	if err != nil {
 		return err
 	}

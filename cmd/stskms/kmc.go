@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -29,6 +27,7 @@ func kmcCommand() *command {
 	return &command{summary: "Key Management Centre: keys, supply groups, module registry, authorisations, Key Load Files", sub: map[string]*command{
 		"init":   {summary: "make a new KMC in a directory (--mode test|live)", run: runKMCInit},
 		"pubkey": {summary: "print the fingerprint line and the current PK.ECDH.1 (Record-in-Email)", run: runKMCPubkey},
+		"serve":  {summary: "serve the HTTP/JSON admin API (TLS, bearer tokens, roles)", run: runKMCServe},
 		"key": {summary: "the KMC's own key pairs", sub: map[string]*command{
 			"rotate": {summary: "make a new current key pair; older ones serve until they expire", run: runKMCKeyRotate},
 			"list":   {summary: "list the KMC's key pairs", run: runKMCKeyList},
@@ -46,12 +45,15 @@ func kmcCommand() *command {
 			"register": {summary: "register a module, from its VKLOAD.REQ.1 or explicit fields", run: runKMCSMRegister},
 			"list":     {summary: "list registered modules", run: runKMCSMList},
 			"revoke":   {summary: "revoke a module for good", run: runKMCSMRevoke},
+			"update":   kmcSMUpdateCommand(),
 		}},
 		"kua": {summary: "key-use authorisations (module ↔ supply group)", sub: map[string]*command{
 			"grant":  {summary: "authorise a module for a supply group's keys", run: runKMCKUAGrant},
 			"revoke": {summary: "revoke an authorisation", run: runKMCKUARevoke},
 			"list":   {summary: "list authorisations", run: runKMCKUAList},
 		}},
+		"stsa":  kmcSTSACommand(),
+		"prune": kmcPruneCommand(),
 		"klf": {summary: "Key Load Files", sub: map[string]*command{
 			"issue": {summary: "answer a VKLOAD.REQ.1 with a Key Load File", run: runKMCKLFIssue},
 		}},
@@ -67,6 +69,7 @@ type kmcFlags struct {
 	dir      string
 	actor    string
 	officers string
+	pinFile  string
 }
 
 func addKMCFlags(e *env, fs *flagSet) *kmcFlags {
@@ -78,25 +81,24 @@ func addKMCFlags(e *env, fs *flagSet) *kmcFlags {
 	}
 	fs.StringVar(&f.actor, "actor", actor, "who acts, for the audit log")
 	fs.StringVar(&f.officers, "officers", "", "live mode: the officers, comma-separated; their passphrases are read\n"+
-		"                 from standard input, one line each, in the same order")
+		"                 from standard input, one line each, in the same order (asked for\n"+
+		"                 without echo on a terminal)")
+	fs.StringVar(&f.pinFile, "pin-file", "", pinFileUsage)
 	return f
 }
 
-// readOfficers reads one passphrase line per officer from standard input.
+// readOfficers reads one passphrase per officer of the comma-separated
+// list: one line each from standard input, or asked for without echo on a
+// terminal.
 func readOfficers(e *env, list string) ([]keystore.Component, error) {
 	if list == "" {
 		return nil, nil
 	}
 	names := strings.Split(list, ",")
-	sc := bufio.NewScanner(e.stdin)
-	var comps []keystore.Component
-	for _, n := range names {
-		if !sc.Scan() {
-			return nil, fmt.Errorf("no passphrase for officer %q on standard input", strings.TrimSpace(n))
-		}
-		comps = append(comps, keystore.Component{Officer: strings.TrimSpace(n), Passphrase: append([]byte(nil), sc.Bytes()...)})
+	for i := range names {
+		names[i] = strings.TrimSpace(names[i])
 	}
-	return comps, nil
+	return officerPassphrases(e, names)
 }
 
 func zeroOfficers(comps []keystore.Component) {
@@ -115,17 +117,27 @@ func (f *kmcFlags) open(e *env) (*kmc.KMC, error) {
 	if err != nil {
 		return nil, err
 	}
-	var officers []keystore.Component
-	if mode == kmc.ModeLive {
+	custody, err := kmc.DirCustody(f.dir)
+	if err != nil {
+		return nil, err
+	}
+	var o kmc.OpenOptions
+	switch {
+	case custody == keystore.KindPKCS11:
+		if o.PIN, err = readPIN(e, f.pinFile, "the KMC in "+f.dir); err != nil {
+			return nil, err
+		}
+		defer clear(o.PIN)
+	case mode == kmc.ModeLive:
 		if f.officers == "" {
 			return nil, fmt.Errorf("a live KMC unlocks with every officer's passphrase: give --officers and the passphrases on standard input")
 		}
-		if officers, err = readOfficers(e, f.officers); err != nil {
+		if o.Officers, err = readOfficers(e, f.officers); err != nil {
 			return nil, err
 		}
-		defer zeroOfficers(officers)
+		defer zeroOfficers(o.Officers)
 	}
-	k, err := kmc.OpenDir(context.Background(), f.dir, kmc.OpenOptions{Officers: officers})
+	k, err := kmc.OpenDir(context.Background(), f.dir, o)
 	if err != nil {
 		return nil, err
 	}
@@ -191,15 +203,18 @@ func runKMCInit(e *env, args []string) error {
 		"Makes a new KMC in DIR (which must not exist or be empty): its key custody (DIR/keystore),\n"+
 			"its database (SQLite DIR/kmc.db, or --db), its identity and a first P-384 key pair.\n"+
 			"Test mode: the custody unlocks from a TEST-ONLY file beside it, so every command runs\n"+
-			"without prompts; its keys protect nothing. Live mode: --vendor, --id and --officers are\n"+
-			"required, each officer's passphrase is read from standard input (one line each, at\n"+
-			"least 12 bytes; not echo-suppressed: pipe it), and every later command needs them all.")
+			"without prompts; its keys protect nothing. Live mode: --vendor and --id are required,\n"+
+			"and either --officers, each officer's passphrase read from standard input (one line\n"+
+			"each, at least 12 bytes; asked for without echo on a terminal), every later command\n"+
+			"needing them all; or --pkcs11 CONFIG.json, the KMC's keys in a PKCS#11 token\n"+
+			"(module, token_label, namespace; the PIN from --pin-file or $STSKMS_PKCS11_PIN).")
 	f := addKMCFlags(e, fs)
 	mode := fs.String("mode", "", "test or live (required)")
 	vendor := fs.String("vendor", "", "KMCID vendor, an IDENT (test default TestKMC)")
 	id := fs.String("id", "", "KMCID id, an IDENT (test default K0001)")
 	days := fs.Int("key-days", 3*365, "validity of the key pair in days (its PK.ECDH.1 expiry)")
 	db := fs.String("db", "", "database: a postgres:// URL (default: SQLite DIR/kmc.db)")
+	p11 := fs.String("pkcs11", "", "live mode: keep the keys in the PKCS#11 token this configuration file names")
 	pos, err := fs.parse(e, args)
 	if err != nil {
 		return err
@@ -215,18 +230,29 @@ func runKMCInit(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var officers []keystore.Component
-	if m == kmc.ModeLive {
-		if f.officers == "" {
-			return fmt.Errorf("a live KMC needs --officers (at least two) and their passphrases on standard input")
-		}
-		if officers, err = readOfficers(e, f.officers); err != nil {
+	o := kmc.InitOptions{Mode: m, Vendor: *vendor, ID: *id, KeyLifetime: time.Duration(*days) * 24 * time.Hour,
+		Database: *db, Actor: f.actor}
+	if o.PKCS11, err = loadPKCS11(*p11); err != nil {
+		return err
+	}
+	switch {
+	case o.PKCS11 != nil && m == kmc.ModeLive:
+		if o.PIN, err = readPIN(e, f.pinFile, fmt.Sprintf("token %q", o.PKCS11.TokenLabel)); err != nil {
 			return err
 		}
-		defer zeroOfficers(officers)
+		defer clear(o.PIN)
+	case o.PKCS11 != nil:
+		return fmt.Errorf("--pkcs11 is for a live KMC: a test KMC's custody is its TEST-ONLY file")
+	case m == kmc.ModeLive:
+		if f.officers == "" {
+			return fmt.Errorf("a live KMC needs --officers (at least two) and their passphrases on standard input, or --pkcs11")
+		}
+		if o.Officers, err = readOfficers(e, f.officers); err != nil {
+			return err
+		}
+		defer zeroOfficers(o.Officers)
 	}
-	k, err := kmc.Init(context.Background(), f.dir, kmc.InitOptions{Mode: m, Vendor: *vendor, ID: *id,
-		KeyLifetime: time.Duration(*days) * 24 * time.Hour, Database: *db, Officers: officers, Actor: f.actor})
+	k, err := kmc.Init(context.Background(), f.dir, o)
 	if err != nil {
 		return err
 	}
@@ -771,29 +797,13 @@ func runKMCKLFIssue(e *env, args []string) error {
 		return err
 	}
 	defer k.Close()
-	var text []byte
-	switch *reqFile {
-	case "":
-		return fmt.Errorf("give --request FILE")
-	case "-":
-		text, err = io.ReadAll(e.stdin)
-	default:
-		text, err = os.ReadFile(*reqFile)
-	}
+	text, err := readFileArg(e, "request", *reqFile)
 	if err != nil {
 		return err
 	}
 	klf, err := k.IssueKLFText(context.Background(), f.actor, text)
 	if err != nil {
-		var ke *kmc.Error
-		if errors.As(err, &ke) {
-			fmt.Fprintf(e.stderr, "Error\t%s\t%s\t%s\n", ke.Code, ke.Code.Description(), strings.Join(ke.Params, "\t"))
-			if ke.Err != nil {
-				fmt.Fprintf(e.stderr, "detail: %s\n", oneLine(ke.Err.Error()))
-			}
-			return errSilent
-		}
-		return err
+		return printRefusal(e, err)
 	}
 	path := *out
 	if path == "" {

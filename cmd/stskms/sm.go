@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -28,6 +27,7 @@ func smCommand() *command {
 		"selftest":  {summary: "run the known-answer tests and the integrity check of the stored state", run: runSMSelftest},
 		"registers": {summary: "list the vending key registers (never their keys)", run: runSMRegisters},
 		"serve":     {summary: "serve the HTTP/JSON API (docs/sm-api.yaml) with bearer-token roles", run: runSMServe},
+		"call":      {summary: "send STS6-style frames to a module's STS6 port and print the replies", run: runSMCall},
 		"bench":     {summary: "credit tokens through the HTTP API on loopback: tokens/s, p50/p99", run: runSMBench},
 		"slot": {summary: "KEK slots: install a KMC key, request and load a Key Load File", sub: map[string]*command{
 			"install": {summary: "install a PK.ECDH.1 into a KEK slot (officer)", run: runSMSlotInstall},
@@ -56,6 +56,7 @@ func smCommand() *command {
 // smFlags are the flags every sm subcommand has.
 type smFlags struct {
 	dir, as, tables string
+	pinFile         string
 	json            bool
 }
 
@@ -64,6 +65,7 @@ func addSMFlags(e *env, fs *flagSet) *smFlags {
 	fs.StringVar(&f.dir, "dir", e.getenv("STSKMS_SM_DIR"), "module directory (default $STSKMS_SM_DIR)")
 	fs.StringVar(&f.as, "as", defaultActor(), "your name, for the audit log")
 	fs.BoolVar(&f.json, "json", false, "print JSON")
+	fs.StringVar(&f.pinFile, "pin-file", "", pinFileUsage)
 	return f
 }
 
@@ -78,24 +80,26 @@ func defaultActor() string {
 	return "cli"
 }
 
-// smCredentials reads the officers' credentials of a production module from
-// standard input, one "NAME=PASSPHRASE" per line. (An interim: the network
-// API will authenticate officers itself.)
+// smCredentials reads the officers' credentials of a production module:
+// from a terminal, each officer's name and then passphrase (not echoed)
+// until an empty name; otherwise from standard input, one
+// "NAME=PASSPHRASE" per line. (An interim: the network API will
+// authenticate officers itself.)
 func smCredentials(e *env) ([]keystore.Component, error) {
+	p := newPrompter(e)
+	defer p.close()
 	var creds []keystore.Component
-	sc := bufio.NewScanner(e.stdin)
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
-		if line == "" {
-			continue
+	for {
+		c, ok, err := p.credential()
+		if err != nil || !ok {
+			if err != nil {
+				zeroCreds(creds)
+				creds = nil
+			}
+			return creds, err
 		}
-		name, pass, ok := strings.Cut(line, "=")
-		if !ok {
-			return nil, fmt.Errorf("officer credentials on standard input are NAME=PASSPHRASE lines")
-		}
-		creds = append(creds, keystore.Component{Officer: name, Passphrase: []byte(pass)})
+		creds = append(creds, c)
 	}
-	return creds, sc.Err()
 }
 
 func zeroCreds(creds []keystore.Component) {
@@ -125,7 +129,13 @@ func openSM(e *env, f *smFlags, allowFault bool) (*sm.Module, error) {
 		return nil, err
 	}
 	opts := sm.Options{}
-	if !info.Test {
+	switch {
+	case info.Custody == keystore.KindPKCS11:
+		if opts.PIN, err = readPIN(e, f.pinFile, "module "+info.SMID); err != nil {
+			return nil, err
+		}
+		defer clear(opts.PIN)
+	case !info.Test:
 		if opts.Officers, err = smCredentials(e); err != nil {
 			return nil, err
 		}
@@ -151,18 +161,22 @@ func openSM(e *env, f *smFlags, allowFault bool) (*sm.Module, error) {
 }
 
 func runSMInit(e *env, args []string) error {
-	fs := newFlags("sm init", "--dir DIR --variant vending|manufacturing [--test] [--dsn DSN] [--vendor V] [--id ID]",
+	fs := newFlags("sm init", "--dir DIR --variant vending|manufacturing [--test | --pkcs11 CONFIG.json [--pin-file F]] [--dsn DSN] [--vendor V] [--id ID]",
 		"Makes a new security module in DIR (which must not exist or be empty): key custody with\n"+
 			"the module's P-384 key, its SMID, the database and the live-KMC list. The variant is\n"+
 			"fixed for the module's life. A production module splits its storage key among the\n"+
-			"officers whose NAME=PASSPHRASE lines come on standard input (at least two); --test\n"+
-			"makes a TEST-ONLY module that unlocks from a file beside it and protects nothing.")
+			"officers (at least two): NAME=PASSPHRASE lines on standard input, or asked for, without\n"+
+			"echo, on a terminal. --pkcs11 keeps the module's private key and storage key in a\n"+
+			"PKCS#11 token instead (CONFIG.json: module, token_label, namespace; the PIN from\n"+
+			"--pin-file or $STSKMS_PKCS11_PIN; see docs/sm.md). --test makes a TEST-ONLY module\n"+
+			"that unlocks from a file beside it and protects nothing.")
 	f := addSMFlags(e, fs)
 	variant := fs.String("variant", "", "vending or manufacturing (required)")
 	test := fs.Bool("test", false, "a TEST-ONLY module (its unlock material in DIR)")
 	dsn := fs.String("dsn", "", "database: a postgres:// URL (default: SQLite in DIR)")
 	vendor := fs.String("vendor", sm.DefaultVendor, "SMID vendor")
 	id := fs.String("id", "", "SMID id (default: 8 random digits)")
+	p11 := fs.String("pkcs11", "", "keep the keys in the PKCS#11 token this configuration file names")
 	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
@@ -173,8 +187,20 @@ func runSMInit(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *test && *p11 != "" {
+		return fmt.Errorf("--test and --pkcs11 exclude each other: a test module's custody is its TEST-ONLY file")
+	}
 	opts := sm.Options{DSN: *dsn, Vendor: *vendor, ID: *id}
-	if !*test {
+	if opts.PKCS11, err = loadPKCS11(*p11); err != nil {
+		return err
+	}
+	switch {
+	case opts.PKCS11 != nil:
+		if opts.PIN, err = readPIN(e, f.pinFile, fmt.Sprintf("token %q", opts.PKCS11.TokenLabel)); err != nil {
+			return err
+		}
+		defer clear(opts.PIN)
+	case !*test:
 		if opts.Officers, err = smCredentials(e); err != nil {
 			return err
 		}

@@ -5,60 +5,91 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sm/api"
 	"github.com/stskms/stskms/sm/api/sts6"
 )
 
-// runSMServe is "stskms sm serve": the HTTP/JSON API (package sm/api).
+// serveFlags are the flags of "stskms sm serve".
+type serveFlags struct {
+	httpAddr, sts6Addr, certFile, keyFile, clientCA, clients, plainRole, addrFile string
+	exitAfter, selftestEvery                                                      time.Duration
+}
+
+// runSMServe is "stskms sm serve": the HTTP/JSON API (package sm/api) and
+// the STS6-style API (package sm/api/sts6), one module behind both, with
+// the self-tests run every --selftest-every and on SIGUSR1.
 func runSMServe(e *env, args []string) error {
-	fs := newFlags("sm serve", "--dir DIR [--http ADDR] [--listen ADDR] [--tls-cert FILE --tls-key FILE]",
-		"Serves the module's HTTP/JSON API (docs/sm-api.yaml) until interrupted. Callers authenticate\n"+
-			"with bearer tokens from DIR/"+api.TokenFile+"; a test module gets one of random tokens,\n"+
-			"flagged TEST-ONLY, the first time. Plain HTTP is served only on a loopback address;\n"+
-			"any other address needs --tls-cert and --tls-key.")
+	fs := newFlags("sm serve", "--dir DIR [--http ADDR] [--listen ADDR] [--tls-cert FILE --tls-key FILE [--client-ca FILE]]",
+		"Serves the module's HTTP/JSON API (docs/sm-api.yaml) and, with --listen, its STS6-style\n"+
+			"API (docs/sm.md) until interrupted. HTTP callers authenticate with bearer tokens from\n"+
+			"DIR/"+api.TokenFile+"; a test module gets one of random tokens, flagged TEST-ONLY, the\n"+
+			"first time. Without TLS both ports serve loopback addresses only. With --tls-cert the\n"+
+			"STS6 port requires client certificates signed by --client-ca, mapped to roles by\n"+
+			"DIR/"+sts6.ClientsFile+"; without TLS a test module's STS6 port gives loopback\n"+
+			"clients the role --sts6-role (default: identify only). The self-tests run at start,\n"+
+			"every --selftest-every and on SIGUSR1; a failure puts the module in its error state:\n"+
+			"every API refuses service, saying why, until restart.")
 	f := addSMFlags(e, fs)
 	addSMTablesFlag(e, fs, f)
-	httpAddr := fs.String("http", "127.0.0.1:8080", "listen address of the HTTP/JSON API")
-	sts6Addr := fs.String("listen", "", "listen address of the STS6-style API (so far: SM?DI identify)")
-	certFile := fs.String("tls-cert", "", "TLS certificate (PEM)")
-	keyFile := fs.String("tls-key", "", "TLS private key (PEM)")
-	addrFile := fs.String("addr-file", "", "write the addresses listened on to this file, HTTP then STS6, one a line (for --http 127.0.0.1:0)")
-	exitAfter := fs.Duration("exit-after", 0, "stop after this long (tests and demos; 0: run until interrupted)")
+	var sf serveFlags
+	fs.StringVar(&sf.httpAddr, "http", "127.0.0.1:8080", "listen address of the HTTP/JSON API")
+	fs.StringVar(&sf.sts6Addr, "listen", "", "listen address of the STS6-style API")
+	fs.StringVar(&sf.certFile, "tls-cert", "", "TLS certificate (PEM)")
+	fs.StringVar(&sf.keyFile, "tls-key", "", "TLS private key (PEM)")
+	fs.StringVar(&sf.clientCA, "client-ca", "", "CA certificates (PEM) of the STS6 clients' certificates")
+	fs.StringVar(&sf.clients, "sts6-clients", "", "client certificate file (default DIR/"+sts6.ClientsFile+")")
+	fs.StringVar(&sf.plainRole, "sts6-role", "", "role of plain loopback STS6 clients of a test module: officer, operator or auditor")
+	fs.StringVar(&sf.addrFile, "addr-file", "", "write the addresses listened on to this file, HTTP then STS6, one a line (for --http 127.0.0.1:0)")
+	fs.DurationVar(&sf.exitAfter, "exit-after", 0, "stop after this long (tests and demos; 0: run until interrupted)")
+	fs.DurationVar(&sf.selftestEvery, "selftest-every", time.Hour, "run the self-tests this often (0: only at start and on SIGUSR1)")
 	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
-	if (*certFile == "") != (*keyFile == "") {
+	if (sf.certFile == "") != (sf.keyFile == "") {
 		return fmt.Errorf("give both --tls-cert and --tls-key, or neither")
 	}
 	// Refuse a plain non-loopback address before opening the module.
-	for _, a := range []string{*httpAddr, *sts6Addr} {
-		if a != "" && *certFile == "" && !api.IsLoopback(a) {
+	for _, a := range []string{sf.httpAddr, sf.sts6Addr} {
+		if a != "" && sf.certFile == "" && !api.IsLoopback(a) {
 			return fmt.Errorf("%w (%s)", api.ErrPlainNotLoopback, a)
 		}
 	}
-	m, err := openSM(e, f, false)
+	m, err := openSM(e, f, true)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
+	if fault := m.Fault(); fault != nil {
+		fmt.Fprintf(e.stderr, "stskms sm serve: SELF-TEST FAILED at start; every request will be refused: %v\n", fault)
+	}
 	tokens, err := smAPITokens(e, f.dir, m.Identify().Test)
 	if err != nil {
 		return err
 	}
-	cfg, err := tlsConfigOf(*certFile, *keyFile)
+	return serveSM(e, m, f.dir, tokens, sf)
+}
+
+// serveSM serves the module until interrupted or --exit-after.
+func serveSM(e *env, m *sm.Module, dir string, tokens *api.Tokens, sf serveFlags) error {
+	cfg, err := tlsConfigOf(sf.certFile, sf.keyFile)
 	if err != nil {
 		return err
 	}
-	ln, err := api.Listen(*httpAddr, cfg)
+	ln, err := api.Listen(sf.httpAddr, cfg)
 	if err != nil {
 		return err
 	}
+	defer ln.Close()
 	scheme := "http"
 	if cfg != nil {
 		scheme = "https"
@@ -66,33 +97,32 @@ func runSMServe(e *env, args []string) error {
 	srv := api.NewHTTPServer(api.New(m, tokens))
 	fmt.Fprintf(e.stdout, "stskms sm serve: HTTP API on %s://%s\n", scheme, ln.Addr())
 	addrs := ln.Addr().String() + "\n"
-	if *sts6Addr != "" {
-		// TLS with client certificates off loopback is still to come; a
-		// certificate given for HTTP serves the STS6 port with TLS too.
-		sln, err := api.Listen(*sts6Addr, cfg)
+	if sf.sts6Addr != "" {
+		s6, sln, err := listenSTS6(e, m, dir, tokens, cfg, sf)
 		if err != nil {
-			ln.Close()
 			return err
 		}
-		s6 := sts6.NewServer(m)
 		go s6.Serve(sln)
 		defer s6.Close()
 		fmt.Fprintf(e.stdout, "stskms sm serve: STS6 API on %s\n", sln.Addr())
 		addrs += sln.Addr().String() + "\n"
 	}
-	if *addrFile != "" {
-		if err := os.WriteFile(*addrFile, []byte(addrs), 0o644); err != nil {
-			ln.Close()
+	if sf.addrFile != "" {
+		if err := os.WriteFile(sf.addrFile, []byte(addrs), 0o644); err != nil {
 			return err
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if *exitAfter > 0 {
+	if sf.exitAfter > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *exitAfter)
+		ctx, cancel = context.WithTimeout(ctx, sf.exitAfter)
 		defer cancel()
 	}
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	go selftestLoop(ctx, m, sf.selftestEvery, usr1, e.stderr)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -109,6 +139,75 @@ func runSMServe(e *env, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// listenSTS6 makes the STS6 server and its listener: with TLS, client
+// certificates verified against --client-ca and mapped by the client
+// file; without, loopback only, with --sts6-role for a test module.
+func listenSTS6(e *env, m *sm.Module, dir string, tokens *api.Tokens, cfg *tls.Config, sf serveFlags) (*sts6.Server, net.Listener, error) {
+	c := sts6.Config{Officers: tokens}
+	if sf.plainRole != "" {
+		if !m.Identify().Test || cfg != nil {
+			return nil, nil, fmt.Errorf("--sts6-role is for a test module served without TLS")
+		}
+		r, err := sm.ParseRole(sf.plainRole)
+		if err != nil {
+			return nil, nil, err
+		}
+		c.Plain = r.As("loopback-" + r.String())
+		fmt.Fprintf(e.stderr, "stskms sm serve: STS6 loopback clients are %s (TEST-ONLY module)\n", c.Plain)
+	}
+	var s6cfg *tls.Config
+	if cfg != nil {
+		var err error
+		if s6cfg, err = sts6.ServerTLS(cfg.Certificates[0], sf.clientCA); err != nil {
+			return nil, nil, err
+		}
+		path := sf.clients
+		if path == "" {
+			path = filepath.Join(dir, sts6.ClientsFile)
+		}
+		if c.Clients, err = sts6.LoadClients(path); err != nil {
+			return nil, nil, err
+		}
+	}
+	sln, err := api.Listen(sf.sts6Addr, s6cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sts6.NewServer(m, c), sln, nil
+}
+
+// selftestActor runs the periodic self-tests, as the audit log records.
+var selftestActor = sm.Auditor.As("sm-serve-selftest")
+
+// selftestLoop runs the self-tests every interval (never if 0) and on
+// each value of now, until ctx ends, and says the outcome of each run on
+// w. A failure puts the module in its error state (sm.Module.Selftest).
+func selftestLoop(ctx context.Context, m *sm.Module, every time.Duration, now <-chan os.Signal, w io.Writer) {
+	var tick <-chan time.Time
+	if every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		case <-now:
+		}
+		rep, err := m.Selftest(ctx, selftestActor)
+		switch {
+		case err != nil:
+			fmt.Fprintf(w, "stskms sm serve: self-test: %v\n", err)
+		case !rep.OK:
+			fmt.Fprintf(w, "stskms sm serve: SELF-TEST FAILED; every request is refused until restart: %s\n", rep.Failure())
+		default:
+			fmt.Fprintf(w, "stskms sm serve: self-test passed (%d tests)\n", len(rep.Results))
+		}
+	}
 }
 
 // smAPITokens reads the token file of the module, making one of test

@@ -41,10 +41,16 @@ func (a adapter) IssueKLF(ctx context.Context, r gateway.KLFRequest) (gateway.KL
 	return gateway.KLF{SMID: klf.SMID.String(), Bodies: klf.Bodies}, nil
 }
 
-// ApplyRegistryUpdate implements gateway.KMC: not available yet.
-func (a adapter) ApplyRegistryUpdate(context.Context, gateway.RegistryUpdate) (string, error) {
-	return "", &gateway.ServiceError{Code: gateway.ENotAvailable,
-		Err: errors.New("kmc: STS Association registry updates are not implemented yet")}
+// ApplyRegistryUpdate implements gateway.KMC: the STS Association's
+// signed registry update, idempotent per request mail through
+// kmc.UpdateOptions.Ref; ENotAvailable when the KMC has no STSA key
+// configured. The actor in the audit log names the sender.
+func (a adapter) ApplyRegistryUpdate(ctx context.Context, u gateway.RegistryUpdate) (string, error) {
+	res, err := a.k.ApplyRegistryUpdate(ctx, "gateway:"+u.Sender, u.File, kmc.UpdateOptions{Ref: u.ID})
+	if err != nil {
+		return "", serviceError(err)
+	}
+	return res.Summary(), nil
 }
 
 // serviceError turns a KMC refusal into the gateway's: the same code,

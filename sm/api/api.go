@@ -32,18 +32,14 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
-	"sync"
 
+	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sts"
 )
 
 // MaxBatch is the most credit requests one POST /v1/credit may carry.
 const MaxBatch = 1024
-
-// batchWorkers is how many requests of one batch run at once: enough to
-// fill the module's group commit, few enough not to crowd the database.
-var batchWorkers = 8
 
 // maxBody is the largest request body.
 const maxBody = 1 << 20
@@ -57,7 +53,7 @@ type Server struct {
 
 // Routes lists the method and path of every operation (the OpenAPI test
 // compares it with docs/sm-api.yaml).
-var Routes = []string{
+var Routes = append([]string{
 	"GET /v1/identify",
 	"GET /v1/registers",
 	"POST /v1/credit",
@@ -65,16 +61,17 @@ var Routes = []string{
 	"POST /v1/keychange",
 	"POST /v1/test",
 	"POST /v1/verify",
-}
+}, officerRoutes...)
 
 // New returns the API of m, authenticating callers with tokens.
 func New(m *sm.Module, tokens *Tokens) *Server {
 	s := &Server{m: m, tokens: tokens, mux: http.NewServeMux()}
 	handlers := []http.HandlerFunc{s.identify, s.registers, s.credit,
 		handle(s, s.management), handle(s, s.keyChange), handle(s, s.test), handle(s, s.verify)}
-	for i, r := range Routes {
+	for i, r := range Routes[:len(handlers)] {
 		s.mux.HandleFunc(r, handlers[i])
 	}
+	s.registerOfficer()
 	return s
 }
 
@@ -82,22 +79,7 @@ func New(m *sm.Module, tokens *Tokens) *Server {
 // authenticates the caller, decodes the body, calls op and writes its
 // answer or its error.
 func handle[T any](s *Server, op func(ctx context.Context, a sm.Actor, r *http.Request, req T) (any, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		a, ok := s.auth(w, r)
-		if !ok {
-			return
-		}
-		var req T
-		if !decode(w, r, &req) {
-			return
-		}
-		ans, err := op(r.Context(), a, r, req)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, ans)
-	}
+	return httpapi.Handle(s.api(), op)
 }
 
 // ServeHTTP serves the API.
@@ -150,11 +132,16 @@ func errorBody(err error) (int, ErrorBody) {
 	return http.StatusInternalServerError, ErrorBody{Code: sm.CodeExtended, Error: "internal error"}
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
+// api is the shared HTTP plumbing (internal/httpapi) with this API's
+// tokens and error bodies.
+func (s *Server) api() *httpapi.API[sm.Actor] {
+	return &httpapi.API[sm.Actor]{Tokens: s.tokens, Realm: "stskms-sm", MaxBody: maxBody,
+		Unauthorized: ErrorBody{Code: sm.CodeExtended, Error: "authentication required: a valid bearer token"},
+		Malformed:    func(msg string) any { return ErrorBody{Code: sm.CodeFormat, Error: msg} },
+		Refusal:      func(err error) (int, any) { return errorBody(err) }}
 }
+
+func writeJSON(w http.ResponseWriter, status int, v any) { httpapi.WriteJSON(w, status, v) }
 
 func writeError(w http.ResponseWriter, err error) {
 	status, body := errorBody(err)
@@ -167,40 +154,10 @@ func badRequest(w http.ResponseWriter, format string, args ...any) {
 
 // auth returns the caller of r, or answers 401 and returns false.
 func (s *Server) auth(w http.ResponseWriter, r *http.Request) (sm.Actor, bool) {
-	a, ok := s.tokens.Actor(bearer(r.Header.Get("Authorization")))
-	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="stskms-sm"`)
-		writeJSON(w, http.StatusUnauthorized, ErrorBody{Code: sm.CodeExtended, Error: "authentication required: a valid bearer token"})
-		return sm.Actor{}, false
-	}
-	return a, true
+	return s.api().Auth(w, r)
 }
 
-// decode reads the JSON body of r into v, refusing unknown fields.
-func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		badRequest(w, "request body: %v", err)
-		return false
-	}
-	if err := decodeBytes(raw, v); err != nil {
-		badRequest(w, "request body: %v", err)
-		return false
-	}
-	return true
-}
-
-func decodeBytes(raw []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("more than one JSON value")
-	}
-	return nil
-}
+func decodeBytes(raw []byte, v any) error { return httpapi.DecodeBytes(raw, v) }
 
 // requestID is the id of a token request: the body's, else the
 // Idempotency-Key header.
@@ -342,34 +299,37 @@ func (s *Server) credit(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ans)
 }
 
-// creditBatch issues a batch of credit tokens concurrently, so the
-// module's group commit makes them durable in few transactions. Each
-// request has its own outcome.
+// creditBatch issues a batch of credit tokens through the module's
+// CreditBatch, which makes them durable in few transactions. Each request
+// has its own outcome.
 func (s *Server) creditBatch(w http.ResponseWriter, ctx context.Context, a sm.Actor, reqs []CreditRequest) {
 	if len(reqs) == 0 || len(reqs) > MaxBatch {
 		badRequest(w, "a batch holds 1 to %d requests, not %d", MaxBatch, len(reqs))
 		return
 	}
 	results := make([]Result, len(reqs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, batchWorkers)
-	for i, req := range reqs {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			mreq, err := req.module(req.RequestID)
-			if err == nil {
-				var ans sm.Issued
-				if ans, err = s.m.Credit(ctx, a, mreq); err == nil {
-					results[i] = Result{Issued: &ans}
-					return
-				}
-			}
-			_, body := errorBody(err)
-			results[i] = Result{ErrorBody: &body}
-		})
+	refused := func(i int, err error) {
+		_, body := errorBody(err)
+		results[i] = Result{ErrorBody: &body}
 	}
-	wg.Wait()
+	mreqs := make([]sm.CreditRequest, 0, len(reqs))
+	at := make([]int, 0, len(reqs))
+	for i, req := range reqs {
+		mreq, err := req.module(req.RequestID)
+		if err != nil {
+			refused(i, err)
+			continue
+		}
+		mreqs, at = append(mreqs, mreq), append(at, i)
+	}
+	answers, errs := s.m.CreditBatch(ctx, a, mreqs)
+	for k, i := range at {
+		if errs[k] != nil {
+			refused(i, errs[k])
+			continue
+		}
+		results[i] = Result{Issued: &answers[k]}
+	}
 	writeJSON(w, http.StatusOK, BatchAnswer{Results: results})
 }
 

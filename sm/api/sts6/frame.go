@@ -1,11 +1,20 @@
-// Package sts6 is the STS6-style frame codec of the module's API (notes
-// kms-records.md §4) and, so far, its identify command over TCP.
+// Package sts6 is the STS6-style API of the software security module
+// (notes kms-records.md §4; our layout, documented command by command in
+// docs/sm.md "STS6-style API"): the frame codec, and a TCP server whose
+// commands call the same sm.Module methods as the HTTP API (package
+// sm/api).
 //
 // A query is "SM?XX" + PTVD fields + CRC-16/ARC as 4 hex digits + CR; a
 // reply is "SM!XX" + a 2-character status + fields + CRC + CR. A field is a
 // type letter, a value and "~": N decimal, P printable, H even-length hex,
 // D CCYYMMDDhhmmss. The CRC covers every byte before it. A frame that does
-// not parse is answered "GL!ER" + status.
+// not parse is answered "GL!ER" + status; "GL?RR" resends the last reply.
+//
+// Callers: TLS connections are identified by their client certificate
+// (Clients, ServerTLS); plain connections, accepted from loopback only,
+// have the role Config.Plain. Every command is checked against the
+// caller's role; key installation and loading need a second officer (dual
+// control).
 package sts6
 
 import (

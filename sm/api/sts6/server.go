@@ -2,41 +2,74 @@ package sts6
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
+	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/stskms/stskms/sm"
 )
 
-// Server answers STS6-style frames on TCP connections. This first slice
-// answers SM?DI (identify): SM!DI, status 00 (or the fault's "EE"), and
-// the fields P<SMID>~ P<variant>~ P<firmware identifier>~ P<model>~
-// N<1 if test module>~. Every other command is answered with its
-// header and status EE (not implemented here yet); a frame that does not
-// parse with GL!ER and its status.
+// Authenticator authenticates a bearer token: api.Tokens, whose officers
+// are the second officers of the dual-control commands.
+type Authenticator interface {
+	Actor(token string) (sm.Actor, bool)
+}
+
+// Config says who the callers of a Server are.
+type Config struct {
+	// Plain is the caller of every connection without TLS, which the
+	// server accepts from loopback only: the role configured for a test
+	// module. Its zero value lets such a connection identify (SM?DI) and
+	// nothing else.
+	Plain sm.Actor
+	// Clients maps the verified client certificates of TLS connections
+	// to callers. A certificate it does not know is refused.
+	Clients *Clients
+	// Officers authenticates the second officer of the dual-control
+	// commands (SM?KC, SM?KF); nil refuses them.
+	Officers Authenticator
+}
+
+// Server answers STS6-style frames on TCP connections (docs/sm.md,
+// "STS6-style API"): one session per connection, its caller from the
+// client certificate (TLS) or Config.Plain (loopback), each command
+// checked against the caller's role and run by the module, the last reply
+// kept for GL?RR. A frame that does not parse is answered GL!ER and its
+// status.
 type Server struct {
-	m *sm.Module
+	m      *sm.Module
+	cfg    Config
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu     sync.Mutex
-	ln     net.Listener
+	lns    []net.Listener
 	conns  map[net.Conn]bool
 	closed bool
 	wg     sync.WaitGroup
 }
 
 // NewServer returns the STS6-style server of m.
-func NewServer(m *sm.Module) *Server { return &Server{m: m, conns: map[net.Conn]bool{}} }
+func NewServer(m *sm.Module, cfg Config) *Server {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{m: m, cfg: cfg, ctx: ctx, cancel: cancel, conns: map[net.Conn]bool{}}
+}
 
-// Serve accepts connections on ln until Close.
+// Serve accepts connections on ln until Close. A server may serve
+// several listeners (TLS and plain loopback).
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	s.ln = ln
+	s.lns = append(s.lns, ln)
 	s.mu.Unlock()
 	for {
 		c, err := ln.Accept()
@@ -66,9 +99,12 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closed = true
+	s.cancel()
 	var err error
-	if s.ln != nil {
-		err = s.ln.Close()
+	for _, ln := range s.lns {
+		if e := ln.Close(); e != nil && err == nil {
+			err = e
+		}
 	}
 	for c := range s.conns {
 		c.Close()
@@ -76,6 +112,76 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.wg.Wait()
 	return err
+}
+
+// session is the state of one connection.
+type session struct {
+	actor sm.Actor // zero Role: may only identify
+	last  []byte   // the last reply, for GL?RR
+	// staged holds the Key Load File records sent by SM?KL per slot,
+	// until SM?KF loads them.
+	staged      map[int][]string
+	stagedBytes int
+}
+
+// stage adds records for a slot and returns how many it holds.
+func (c *session) stage(slot int, recs []string) (int, error) {
+	n := 0
+	for _, r := range recs {
+		n += len(r)
+	}
+	if c.stagedBytes+n > maxStaged {
+		return 0, &sm.Error{Code: sm.CodeExtended, Kind: sm.ErrInvalidRequest,
+			Detail: fmt.Sprintf("more than %d bytes of Key Load File records staged", maxStaged)}
+	}
+	if c.staged == nil {
+		c.staged = map[int][]string{}
+	}
+	c.staged[slot] = append(c.staged[slot], recs...)
+	c.stagedBytes += n
+	return len(c.staged[slot]), nil
+}
+
+// unstage drops the records staged for a slot.
+func (c *session) unstage(slot int) {
+	for _, r := range c.staged[slot] {
+		c.stagedBytes -= len(r)
+	}
+	delete(c.staged, slot)
+}
+
+// handshakeTimeout bounds a TLS handshake.
+const handshakeTimeout = 30 * time.Second
+
+// authenticate returns the session of a new connection, or the frame to
+// send before closing it.
+func (s *Server) authenticate(c net.Conn) (*session, []byte) {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		if !isLoopback(c.RemoteAddr()) {
+			return nil, errorFrame("ER", sm.CodeExtended, "plain TCP is served to loopback clients only")
+		}
+		return &session{actor: s.cfg.Plain}, nil
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, handshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, nil
+	}
+	certs := tc.ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return nil, errorFrame("ER", sm.CodeExtended, "a client certificate is required")
+	}
+	a, ok := s.cfg.Clients.Actor(certs[0])
+	if !ok {
+		return nil, errorFrame("ER", sm.CodeExtended, "client certificate not known to this module")
+	}
+	return &session{actor: a}, nil
+}
+
+func isLoopback(a net.Addr) bool {
+	ap, err := netip.ParseAddrPort(a.String())
+	return err == nil && ap.Addr().IsLoopback()
 }
 
 func (s *Server) serveConn(c net.Conn) {
@@ -86,18 +192,26 @@ func (s *Server) serveConn(c net.Conn) {
 		s.mu.Unlock()
 		s.wg.Done()
 	}()
+	sess, refused := s.authenticate(c)
+	if sess == nil {
+		if refused != nil {
+			c.SetWriteDeadline(time.Now().Add(time.Minute))
+			c.Write(refused)
+		}
+		return
+	}
 	r := bufio.NewReaderSize(c, MaxFrame)
 	for {
 		c.SetReadDeadline(time.Now().Add(5 * time.Minute))
 		line, err := r.ReadSlice('\r')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			c.Write(mustEncode(Frame{Prefix: "GL", Reply: true, Cmd: "ER", Status: sm.CodeFormat}))
+			c.Write(errorFrame("ER", sm.CodeFormat, fmt.Sprintf("frame longer than %d bytes", MaxFrame)))
 			return
 		}
 		if err != nil {
 			return
 		}
-		reply := s.Handle(line)
+		reply := s.handle(s.ctx, sess, line)
 		c.SetWriteDeadline(time.Now().Add(time.Minute))
 		if _, err := c.Write(reply); err != nil {
 			return
@@ -105,43 +219,87 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 }
 
-// Handle answers one frame.
-func (s *Server) Handle(frame []byte) []byte {
+// handle answers one frame of a session.
+func (s *Server) handle(ctx context.Context, c *session, frame []byte) []byte {
 	q, err := Parse(frame)
 	if err != nil {
-		code := sm.CodeFormat
-		var fe *Error
-		if errors.As(err, &fe) {
-			code = fe.Code
+		code, text := refusal(err)
+		return c.remember(errorFrame("ER", code, text))
+	}
+	if q.Prefix == "GL" && !q.Reply && q.Cmd == "RR" && len(q.Fields) == 0 {
+		if c.last == nil {
+			return errorFrame("RR", sm.CodeExtended, "no reply to resend")
 		}
-		return mustEncode(Frame{Prefix: "GL", Reply: true, Cmd: "ER", Status: code})
+		return c.last
 	}
 	if q.Reply || q.Prefix != "SM" {
-		return mustEncode(Frame{Prefix: "GL", Reply: true, Cmd: "ER", Status: sm.CodeFormat})
+		return c.remember(errorFrame("ER", sm.CodeFormat, "not a query of this module (SM?XX, or GL?RR)"))
 	}
-	switch q.Cmd {
-	case "DI":
-		id := s.m.Identify()
-		status := sm.CodeOK
-		if s.m.Fault() != nil {
-			status = sm.CodeExtended
-		}
-		test := uint64(0)
-		if id.Test {
-			test = 1
-		}
-		return mustEncode(Frame{Reply: true, Cmd: "DI", Status: status, Fields: []Field{
-			Print(id.SMID.String()), Print(id.Variant.String()), Print(id.Firmware[sm.APISTS6]), Print(id.Model), Num(test)}})
+	fields, err := s.run(ctx, c, q)
+	var df *diFault
+	if errors.As(err, &df) {
+		fields = append(df.fields, Print(printable(df.fault.Error())))
+		return c.remember(encodeReply(Frame{Reply: true, Cmd: q.Cmd, Status: sm.CodeExtended, Fields: fields}))
 	}
-	return mustEncode(Frame{Reply: true, Cmd: q.Cmd, Status: sm.CodeExtended, Fields: []Field{Print("command not implemented")}})
+	if err != nil {
+		code, text := refusal(err)
+		return c.remember(encodeReply(Frame{Reply: true, Cmd: q.Cmd, Status: code, Fields: []Field{Print(printable(text))}}))
+	}
+	return c.remember(encodeReply(Frame{Reply: true, Cmd: q.Cmd, Status: sm.CodeOK, Fields: fields}))
 }
 
-func mustEncode(f Frame) []byte {
+// run decodes a query, checks the caller and the module's state, and runs
+// it.
+func (s *Server) run(ctx context.Context, c *session, q Frame) ([]Field, error) {
+	cmd, o, err := decodeCommand(q)
+	if err != nil {
+		return nil, err
+	}
+	if q.Cmd == "DI" {
+		fields, _ := o(ctx, s, c)
+		if fault := s.m.Fault(); fault != nil {
+			return nil, &diFault{fields: fields, fault: fault}
+		}
+		return fields, nil
+	}
+	if c.actor.Role == 0 {
+		return nil, &sm.Error{Code: sm.CodeExtended, Kind: sm.ErrRole, Detail: "authentication required: a client certificate (TLS)"}
+	}
+	if !slices.Contains(cmd.roles, c.actor.Role) {
+		return nil, &sm.Error{Code: sm.CodeExtended, Kind: sm.ErrRole, Detail: fmt.Sprintf("%s may not call SM?%s", c.actor.Role, q.Cmd)}
+	}
+	if fault := s.m.Fault(); fault != nil {
+		return nil, fault
+	}
+	return o(ctx, s, c)
+}
+
+// diFault is the answer to SM?DI of a module in its error state: status
+// EE, the identity fields and why.
+type diFault struct {
+	fields []Field
+	fault  error
+}
+
+func (d *diFault) Error() string { return d.fault.Error() }
+
+// remember keeps a reply for GL?RR.
+func (c *session) remember(reply []byte) []byte {
+	c.last = reply
+	return reply
+}
+
+// errorFrame is a GL!XX reply with its status and text.
+func errorFrame(cmd string, code sm.Code, text string) []byte {
+	return encodeReply(Frame{Prefix: "GL", Reply: true, Cmd: cmd, Status: code, Fields: []Field{Print(printable(text))}})
+}
+
+func encodeReply(f Frame) []byte {
 	b, err := f.Encode()
 	if err != nil {
 		// Only our own replies are encoded here; a field that does not
 		// encode is a bug, answered as an extended error.
-		b, _ = Frame{Prefix: "GL", Reply: true, Cmd: "ER", Status: sm.CodeExtended}.Encode()
+		b, _ = Frame{Reply: true, Cmd: f.Cmd, Status: sm.CodeExtended, Fields: []Field{Print("internal error: reply does not encode")}}.Encode()
 	}
 	return b
 }

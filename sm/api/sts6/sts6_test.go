@@ -134,7 +134,7 @@ func TestIdentifyTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := sts6.NewServer(m)
+	srv := sts6.NewServer(m, sts6.Config{})
 	var wg sync.WaitGroup
 	wg.Go(func() { srv.Serve(ln) })
 	defer func() { srv.Close(); wg.Wait() }()

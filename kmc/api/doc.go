@@ -1,0 +1,34 @@
+// Package api is the HTTP/JSON admin API of the Key Management Centre:
+// every administrative operation of package kmc over HTTP, documented as
+// OpenAPI 3 in docs/kmc-api.yaml and served by "stskms kmc serve".
+//
+//	GET    /v1/identity                            identity and mode (any role)
+//	GET    /v1/pubkey                              current PK.ECDH.1 and fingerprint (any role)
+//	GET    /v1/keys, POST /v1/keys                 KMC keys; rotate (officer)
+//	GET    /v1/supply-groups, POST …               supply groups; add (operator)
+//	GET    /v1/vending-keys, POST …                vending keys by KCV; generate (officer)
+//	GET    /v1/vending-keys/imports, POST …        imports under dual control (officer)
+//	POST   /v1/vending-keys/imports/{id}/components  a further officer's component
+//	DELETE /v1/vending-keys/imports/{id}           abandon an import
+//	GET    /v1/sms, POST /v1/sms, GET /v1/sms/{ref}  registry; register (operator)
+//	POST   /v1/sms/{ref}/revoke                    revoke a module (operator)
+//	GET    /v1/kuas, POST /v1/kuas                 authorisations; grant (operator)
+//	POST   /v1/kuas/{id}/revoke                    revoke an authorisation (operator)
+//	POST   /v1/klfs, GET /v1/klfs                  issue a Key Load File (operator); list (operator, auditor)
+//	POST   /v1/audit/verify                        verify the audit log (auditor, officer)
+//
+// Callers authenticate with bearer tokens that the token file (TokenFile)
+// maps to a kmc.Role and a name; every operation checks the role
+// (kmc.Allow) and the KMC records the caller as "role:name" in its audit
+// log. Plumbing shared with the security module's API (tokens, TLS and
+// loopback rules, JSON bodies) is package internal/httpapi's.
+//
+// Refusals are JSON {"code", "error", "params"} with a stable code: the
+// kmc.Code of a refused Key Load File request (with its client-facing
+// description, never the cause), or one of Codes for the administration
+// errors (see errorBody).
+//
+// Creating calls take an optional request id; a vending key is imported
+// under dual control, each officer posting their own component, and is
+// assembled only when the quorum is complete (see the OpenAPI document).
+package api

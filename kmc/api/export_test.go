@@ -1,0 +1,4 @@
+package api
+
+// ErrorBodyOf is errorBody, for the tests.
+var ErrorBodyOf = errorBody

@@ -1,0 +1,63 @@
+package kmc
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/stskms/stskms/records"
+	"github.com/stskms/stskms/records/armor"
+)
+
+// IssuedFile is a Key Load File the KMC issued, as the record of its
+// request shows it: never the file's keys.
+type IssuedFile struct {
+	// SMID and KMCID are the request's full PKID texts.
+	SMID, KMCID string
+	// RequestTime is the request's t_req, IssueTime when the file was made.
+	RequestTime, IssueTime time.Time
+	// Keys is how many vending keys the file carries.
+	Keys int
+	// Ref is the caller's reference of the delivery ("" if none).
+	Ref string
+	// FileName is the file's attachment name, <SMID id>_<issue time>.klf.
+	FileName string
+}
+
+// IssuedFiles returns the Key Load Files issued, oldest first: all, or
+// those of one module when smRef names one (see FindSM).
+func (k *KMC) IssuedFiles(ctx context.Context, smRef string) ([]IssuedFile, error) {
+	smid := ""
+	if smRef != "" {
+		sm, err := k.FindSM(ctx, smRef)
+		if err != nil {
+			return nil, err
+		}
+		smid = sm.SMID.String()
+	}
+	rows, err := k.db.Query(ctx, `SELECT smid, kmcid, t_req, t_issue, n_vk, ref FROM seen_requests
+		WHERE $1 = '' OR smid = $1 ORDER BY t_issue, smid, t_req`, smid)
+	if err != nil {
+		return nil, fmt.Errorf("kmc: failed to read the issued files: %w", err)
+	}
+	defer rows.Close()
+	var out []IssuedFile
+	for rows.Next() {
+		var f IssuedFile
+		var tReq, tIssue, n int64
+		if err := rows.Scan(&f.SMID, &f.KMCID, &tReq, &tIssue, &n, &f.Ref); err != nil {
+			return nil, fmt.Errorf("kmc: failed to read the issued files: %w", err)
+		}
+		f.RequestTime, f.IssueTime, f.Keys = time.Unix(tReq, 0).UTC(), time.Unix(tIssue, 0).UTC(), int(n)
+		id, err := records.ParsePKID(f.SMID)
+		if err != nil {
+			return nil, fmt.Errorf("kmc: issued file of %q: %w", f.SMID, err)
+		}
+		f.FileName = armor.FileName(id.ID, f.IssueTime, "klf")
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("kmc: failed to read the issued files: %w", err)
+	}
+	return out, nil
+}
