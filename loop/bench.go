@@ -18,6 +18,13 @@ import (
 // protection off and choose the workers): SMTP on 127.0.0.1:0, replies
 // relayed to relay. Address and PollInterval are filled in when empty.
 func StartKMCAndGatewayConfig(ctx context.Context, dir, relay string, cfg gateway.Config) (s *Stack, err error) {
+	return StartKMCAndGatewayServer(ctx, dir, relay, cfg, gateway.ServerOptions{})
+}
+
+// StartKMCAndGatewayServer is StartKMCAndGatewayConfig with the gateway's
+// server options: with opts.LMTP, Submit is an LMTP listener, for a mail
+// server such as Postfix to deliver to.
+func StartKMCAndGatewayServer(ctx context.Context, dir, relay string, cfg gateway.Config, opts gateway.ServerOptions) (s *Stack, err error) {
 	s = &Stack{Address: GatewayAddress}
 	defer func() {
 		if err != nil {
@@ -51,7 +58,7 @@ func StartKMCAndGatewayConfig(ctx context.Context, dir, relay string, cfg gatewa
 	if err != nil {
 		return nil, err
 	}
-	srv := gw.NewServer(gateway.ServerOptions{})
+	srv := gw.NewServer(opts)
 	srv.ErrorLog = nopLogger{}
 	s.srv, s.Submit = srv, ln.Addr().String()
 	go srv.Serve(ln) //nolint:errcheck // ends with Close
