@@ -290,12 +290,15 @@ func (l *Log) append(ctx context.Context, tx *store.Tx, p prepared) (Record, err
 }
 
 // AppendBatch adds es to the log inside tx, in order, as [Log.Append] would
-// one after the other, but with one update of the head and multi-row
-// inserts, for callers that log many events in one transaction (a group
-// commit of token requests). It returns the records as they will stand once
-// tx commits, one per entry. An entry that breaks the rules of the package
-// doc is refused with an *EntryError before anything is written, leaving tx
-// usable. All records of a batch carry the same Time.
+// one after the other, but with one update of the head (which, as in
+// Append, comes first and serialises appenders) and multi-row inserts, for
+// callers that log many events in one transaction (a group commit of token
+// requests). The handle remembers the head it leaves; when no one else has
+// appended since, the next batch moves it without reading it first. It
+// returns the records as they will stand once tx commits, one per entry.
+// An entry that breaks the rules of the package doc is refused with an
+// *EntryError before anything is written, leaving tx usable. All records of
+// a batch carry the same Time. No entries: nothing is written.
 func (l *Log) AppendBatch(ctx context.Context, tx *store.Tx, es []Entry) ([]Record, error) {
 	ps := make([]prepared, len(es))
 	var buf bytes.Buffer

@@ -171,25 +171,18 @@ type claimed struct {
 // claim takes the next due request mail (received and due, or processing
 // with an expired lease), or returns nil.
 func (g *Gateway) claim(ctx context.Context) (*claimed, error) {
-	now := g.now()
-	var c *claimed
-	err := g.db.Tx(ctx, func(tx *store.Tx) error {
-		c = nil
-		id, err := due(ctx, tx, "gateway_mail", StateReceived, StateProcessing, now)
-		if err != nil || id == 0 {
-			return err
-		}
+	return claimDue(ctx, g, "gateway_mail", StateReceived, StateProcessing, func(tx *store.Tx, id int64) (*claimed, int64, error) {
 		cl := &claimed{id: id}
 		var from, rcpt string
 		var received, trunc, admitted, notices, base int64
-		err = tx.QueryRow(ctx, `SELECT m.ref, m.attempts, m.retry_base, m.admitted, m.mail_from, m.rcpt, m.remote_addr, m.helo,
+		err := tx.QueryRow(ctx, `SELECT m.ref, m.attempts, m.retry_base, m.admitted, m.mail_from, m.rcpt, m.remote_addr, m.helo,
 			m.received_ns, m.raw, m.size, m.truncated,
 			(SELECT COUNT(*) FROM gateway_outbox o WHERE o.mail_id = m.id AND o.kind = $2)
 			FROM gateway_mail m WHERE m.id = $1`, id, kindDeferred).Scan(
 			&cl.ref, &cl.attempts, &base, &admitted, &from, &rcpt, &cl.env.RemoteAddr, &cl.env.Helo,
 			&received, &cl.raw, &cl.size, &trunc, &notices)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
 		cl.attempts++
 		cl.tries = cl.attempts - base
@@ -199,14 +192,51 @@ func (g *Gateway) claim(ctx context.Context) (*claimed, error) {
 			cl.env.To = strings.Split(rcpt, "\n")
 		}
 		cl.env.Received = time.Unix(0, received)
-		if _, err := tx.Exec(ctx, `UPDATE gateway_mail SET state = $2, attempts = $3, lease_ns = $4 WHERE id = $1`,
-			id, StateProcessing, cl.attempts, ns(now.Add(g.cfg.Lease))); err != nil {
+		return cl, cl.attempts, nil
+	})
+}
+
+// claimDue claims the next due row of table in one transaction: due picks
+// it (waiting and leased are its states), read loads it and returns it with
+// its attempts count, already counting this one, and the row is leased to
+// this worker until now plus the lease. It returns nil when no row is due.
+func claimDue[T any](ctx context.Context, g *Gateway, table, waiting, leased string,
+	read func(tx *store.Tx, id int64) (*T, int64, error)) (*T, error) {
+	now := g.now()
+	var got *T
+	err := g.db.Tx(ctx, func(tx *store.Tx) error {
+		got = nil
+		id, err := due(ctx, tx, table, waiting, leased, now)
+		if err != nil || id == 0 {
 			return err
 		}
-		c = cl
+		row, attempts, err := read(tx, id)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE `+table+` SET state = $2, attempts = $3, lease_ns = $4 WHERE id = $1`,
+			id, leased, attempts, ns(now.Add(g.cfg.Lease))); err != nil {
+			return err
+		}
+		got = row
 		return nil
 	})
-	return c, err
+	return got, err
+}
+
+// execClaimed runs an UPDATE of a claimed row that must match exactly that
+// row: none means the claim was lost to another worker (errLostClaim).
+func execClaimed(ctx context.Context, tx *store.Tx, query string, args ...any) error {
+	res, err := tx.Exec(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n != 1 {
+		return errLostClaim
+	}
+	return nil
 }
 
 // due returns the id of the next row of table to claim at now (0 if none):
@@ -277,18 +307,12 @@ func (g *Gateway) finish(ctx context.Context, c *claimed, u mailUpdate) error {
 		if u.next.IsZero() {
 			next = ns(now)
 		}
-		res, err := tx.Exec(ctx, `UPDATE gateway_mail SET state = $3, next_ns = $4, lease_ns = 0, admitted = $5,
+		if err := execClaimed(ctx, tx, `UPDATE gateway_mail SET state = $3, next_ns = $4, lease_ns = 0, admitted = $5,
 			reason = $6, service = $7, result = $8, auth = $9, done_ns = $10
 			WHERE id = $1 AND attempts = $2 AND state = $11`,
 			c.id, c.attempts, u.state, next, b2i(u.admitted), string(u.reason), u.service, u.result, u.auth, done,
-			StateProcessing)
-		if err != nil {
+			StateProcessing); err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n != 1 {
-			return errLostClaim
 		}
 		if b := u.block; b != nil {
 			if _, err := tx.Exec(ctx, `INSERT INTO gateway_block (block_key, until_ns, created_ns, reason)
@@ -401,34 +425,21 @@ type outbound struct {
 
 // claimOut takes the next reply due for sending, or returns nil.
 func (g *Gateway) claimOut(ctx context.Context) (*outbound, error) {
-	now := g.now()
-	var o *outbound
-	err := g.db.Tx(ctx, func(tx *store.Tx) error {
-		o = nil
-		id, err := due(ctx, tx, "gateway_outbox", OutPending, OutSending, now)
-		if err != nil || id == 0 {
-			return err
-		}
+	return claimDue(ctx, g, "gateway_outbox", OutPending, OutSending, func(tx *store.Tx, id int64) (*outbound, int64, error) {
 		ob := &outbound{id: id}
 		var rcpt string
 		var created, received, base int64
 		if err := tx.QueryRow(ctx, `SELECT o.attempts, o.retry_base, o.env_from, o.rcpt, o.data, o.created_ns, o.kind, o.bounce_tag,
 			m.ref, m.received_ns FROM gateway_outbox o JOIN gateway_mail m ON m.id = o.mail_id WHERE o.id = $1`,
 			id).Scan(&ob.attempts, &base, &ob.from, &rcpt, &ob.data, &created, &ob.kind, &ob.tag, &ob.ref, &received); err != nil {
-			return err
+			return nil, 0, err
 		}
 		ob.attempts++
 		ob.tries = ob.attempts - base
 		ob.to = strings.Split(rcpt, "\n")
 		ob.created, ob.received = time.Unix(0, created), time.Unix(0, received)
-		if _, err := tx.Exec(ctx, `UPDATE gateway_outbox SET state = $2, attempts = $3, lease_ns = $4 WHERE id = $1`,
-			id, OutSending, ob.attempts, ns(now.Add(g.cfg.Lease))); err != nil {
-			return err
-		}
-		o = ob
-		return nil
+		return ob, ob.attempts, nil
 	})
-	return o, err
 }
 
 // finishOut records the outcome of a send: sent, failed for good, or
@@ -443,18 +454,9 @@ func (g *Gateway) finishOut(ctx context.Context, o *outbound, state string, next
 		if len(lastErr) > 500 {
 			lastErr = lastErr[:500]
 		}
-		res, err := tx.Exec(ctx, `UPDATE gateway_outbox SET state = $3, next_ns = $4, lease_ns = 0, last_error = $5,
+		return execClaimed(ctx, tx, `UPDATE gateway_outbox SET state = $3, next_ns = $4, lease_ns = 0, last_error = $5,
 			sent_ns = $6 WHERE id = $1 AND attempts = $2 AND state = $7`,
 			o.id, o.attempts, state, ns(next), lastErr, sent, OutSending)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n != 1 {
-			return errLostClaim
-		}
-		return nil
 	})
 }
 

@@ -46,38 +46,18 @@ func (l *limiter) admit(ctx context.Context, db *store.DB, c *claimed, now time.
 		if err := l.sweep(ctx, tx, now); err != nil {
 			return err
 		}
-		var after []keyedBucket
-		for _, k := range keys {
-			if k.limit.Every <= 0 {
-				continue
-			}
-			b, err := loadBucket(ctx, tx, k, ns(now))
-			if err != nil {
-				return err
-			}
-			b, wait, ok := b.take(k.limit)
-			if !ok || wait > l.limits.MaxDefer {
-				delay, over = 0, k.key
-				return nil
-			}
-			after, delay = append(after, keyedBucket{k.key, b}), max(delay, wait)
+		after, wait, key, err := takeEach(ctx, tx, keys, now, l.limits.MaxDefer)
+		if err != nil || key != "" {
+			over = key
+			return err
 		}
 		if err := saveBuckets(ctx, tx, after); err != nil {
 			return err
 		}
-		lease := ns(now.Add(delay))
-		res, err := tx.Exec(ctx, `UPDATE gateway_mail SET admitted = 1,
+		delay = wait
+		return execClaimed(ctx, tx, `UPDATE gateway_mail SET admitted = 1,
 			lease_ns = CASE WHEN lease_ns < $3 THEN $3 ELSE lease_ns END
-			WHERE id = $1 AND attempts = $2 AND state = $4`, c.id, c.attempts, lease, StateProcessing)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n != 1 {
-			return errLostClaim
-		}
-		return nil
+			WHERE id = $1 AND attempts = $2 AND state = $4`, c.id, c.attempts, ns(now.Add(delay)), StateProcessing)
 	})
 	if err != nil {
 		return 0, "", err
@@ -95,25 +75,37 @@ func (l *limiter) notice(ctx context.Context, db *store.DB, now time.Time, addr 
 	var ok bool
 	err := db.Tx(ctx, func(tx *store.Tx) error {
 		ok = false
-		var after []keyedBucket
-		for _, k := range keys {
-			if k.limit.Every <= 0 {
-				continue
-			}
-			b, err := loadBucket(ctx, tx, k, ns(now))
-			if err != nil {
-				return err
-			}
-			b, wait, can := b.take(k.limit)
-			if !can || wait > 0 {
-				return nil
-			}
-			after = append(after, keyedBucket{k.key, b})
+		after, _, over, err := takeEach(ctx, tx, keys, now, 0)
+		if err != nil || over != "" {
+			return err
 		}
 		ok = true
 		return saveBuckets(ctx, tx, after)
 	})
 	return ok && err == nil, err
+}
+
+// takeEach takes, in tx, one token from the bucket of each key of keys that
+// has a limit, at now: it returns the buckets as they are after and the
+// longest wait for a token. If a bucket cannot give one, or only after a
+// wait longer than maxWait, it returns that key as over and nothing is to
+// be saved.
+func takeEach(ctx context.Context, tx *store.Tx, keys []limitKey, now time.Time, maxWait time.Duration) (after []keyedBucket, wait time.Duration, over string, err error) {
+	for _, k := range keys {
+		if k.limit.Every <= 0 {
+			continue
+		}
+		b, err := loadBucket(ctx, tx, k, ns(now))
+		if err != nil {
+			return nil, 0, "", err
+		}
+		b, w, ok := b.take(k.limit)
+		if !ok || w > maxWait {
+			return nil, 0, k.key, nil
+		}
+		after, wait = append(after, keyedBucket{k.key, b}), max(wait, w)
+	}
+	return after, wait, "", nil
 }
 
 // limited reports whether any of keys has a limit.

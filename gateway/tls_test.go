@@ -1,49 +1,17 @@
 package gateway
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	netsmtp "net/smtp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/stskms/stskms/internal/testcert"
 	"github.com/stskms/stskms/store"
 )
-
-// testCert returns a self-signed certificate for "localhost" and a pool
-// that trusts it.
-func testCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"}, DNSNames: []string{"localhost"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}, pool
-}
 
 // authSinkSession is a sink session that takes AUTH PLAIN and records who
 // logged in, and whether the connection was encrypted.
@@ -69,7 +37,7 @@ func (s *authSinkSession) Auth(string) (sasl.Server, error) {
 // TestRelayStartTLSAuth: with a TLS configuration the relay is reached
 // over STARTTLS (required), and AUTH PLAIN is used inside it.
 func TestRelayStartTLSAuth(t *testing.T) {
-	cert, pool := testCert(t)
+	cert, pool := testcert.SelfSigned(t, "localhost")
 	each(t, func(t *testing.T, db *store.DB) {
 		var user string
 		var overTLS bool
@@ -106,7 +74,7 @@ func TestRelayStartTLSAuth(t *testing.T) {
 
 // TestInboundStartTLS: the server offers STARTTLS with its certificate.
 func TestInboundStartTLS(t *testing.T) {
-	cert, pool := testCert(t)
+	cert, pool := testcert.SelfSigned(t, "localhost")
 	each(t, func(t *testing.T, db *store.DB) {
 		h := &harness{t: t, db: db, clock: newClock(), sink: newSink(t),
 			opts: ServerOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}}

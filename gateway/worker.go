@@ -417,16 +417,22 @@ func isFingerprint(s string) bool {
 	return true
 }
 
-// errorOutcome is the reply of a final error.
-func errorOutcome(r Result, d Decision) outcome {
-	var b textBuilder
+// resultHead writes the head of an error reply or a notice: "Your request
+// <subject> <happened>", the label and code of r, and its text.
+func (b *textBuilder) resultHead(d Decision, happened, label string, r Result) {
 	what := "Your request"
 	if d.Service != nil {
 		what += " " + d.Service.Subject()
 	}
-	b.para(what + " could not be processed.")
-	b.line("Error: " + r.Code)
+	b.para(what + " " + happened)
+	b.line(label + ": " + r.Code)
 	b.wrap(r.Text, "", "")
+}
+
+// errorOutcome is the reply of a final error.
+func errorOutcome(r Result, d Decision) outcome {
+	var b textBuilder
+	b.resultHead(d, "could not be processed.", "Error", r)
 	if len(r.Params) > 0 {
 		b.wrap("Detail: "+headerSafe(strings.Join(r.Params, "; ")), "", "")
 	}
@@ -445,13 +451,7 @@ func errorOutcome(r Result, d Decision) outcome {
 // noticeBody is the text of a notice.
 func noticeBody(r Result, d Decision) string {
 	var b textBuilder
-	what := "Your request"
-	if d.Service != nil {
-		what += " " + d.Service.Subject()
-	}
-	b.para(what + " was received.")
-	b.line("Notice: " + r.Code)
-	b.wrap(r.Text, "", "")
+	b.resultHead(d, "was received.", "Notice", r)
 	if len(r.Params) > 0 {
 		b.line("Time: " + r.Params[0] + " (UTC)")
 	}

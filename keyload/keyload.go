@@ -86,15 +86,11 @@ func NewRequest(sm Module, kmc *records.PKECDH, at time.Time, model, firmware st
 // SM's key and the KMC's: for an SM whose private key stays in custody,
 // which computes Z (NewRequest does the rest for a key in memory).
 func SignRequest(z []byte, req *records.VKLoadReq) error {
-	kReq, err := requestKeyUnder(z, req)
+	kReq, signed, err := tagInputs(z, req)
 	if err != nil {
 		return err
 	}
 	defer clear(kReq)
-	signed, err := req.TagInput()
-	if err != nil {
-		return err
-	}
 	req.Tag, err = keyagree.RequestTag(kReq, signed)
 	return err
 }
@@ -103,15 +99,11 @@ func SignRequest(z []byte, req *records.VKLoadReq) error {
 // (keyagree.ErrTagMismatch if wrong): VerifyRequest's last step, for a KMC
 // whose private key stays in custody.
 func VerifyTag(z []byte, req *records.VKLoadReq) error {
-	kReq, err := requestKeyUnder(z, req)
+	kReq, signed, err := tagInputs(z, req)
 	if err != nil {
 		return err
 	}
 	defer clear(kReq)
-	signed, err := req.TagInput()
-	if err != nil {
-		return err
-	}
 	return keyagree.VerifyRequestTag(kReq, signed, req.Tag)
 }
 
@@ -126,9 +118,19 @@ func checkKMCKey(kmc *records.PKECDH, at time.Time) error {
 	return nil
 }
 
-// requestKeyUnder derives K_req from Z and the request's names and time.
-func requestKeyUnder(z []byte, req *records.VKLoadReq) ([]byte, error) {
-	return keyagree.RequestKey(z, req.Time.Format(records.TimeLayout), req.SMID.String(), req.KMCID.String())
+// tagInputs returns what a request's tag is computed from: K_req, derived
+// from Z and the request's names and time (the caller clears it), and the
+// text the tag covers.
+func tagInputs(z []byte, req *records.VKLoadReq) (kReq []byte, signed string, err error) {
+	kReq, err = keyagree.RequestKey(z, req.Time.Format(records.TimeLayout), req.SMID.String(), req.KMCID.String())
+	if err != nil {
+		return nil, "", err
+	}
+	if signed, err = req.TagInput(); err != nil {
+		clear(kReq)
+		return nil, "", err
+	}
+	return kReq, signed, nil
 }
 
 // VerifyRequest is the KMC's check of a parsed VKLOAD.REQ.1 (whose CRCs

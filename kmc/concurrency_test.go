@@ -123,7 +123,7 @@ func TestConcurrentIssue(t *testing.T) {
 		if err := db.QueryRow(w.ctx, `SELECT COUNT(*) FROM seen_requests`).Scan(&seen); err != nil || seen != modules {
 			t.Fatalf("%d seen requests, %v", seen, err)
 		}
-		if n := auditCount(t, w, "klf.issue"); n != modules {
+		if n := w.auditCount("klf.issue"); n != modules {
 			t.Fatalf("%d klf.issue records", n)
 		}
 		if _, err := w.k.AuditLog().Verify(w.ctx); err != nil {
@@ -136,12 +136,7 @@ func TestConcurrentIssue(t *testing.T) {
 // file; every other answer is EVkloadReplayed.
 func TestConcurrentReplay(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		w := newWorld(t, db, kmc.ModeTest)
-		w.addSGC(1)
-		w.genKey(attrs(1, kmc.VUDK))
-		s := newSM(t, "sts-test-sm", "94000001")
-		w.register(s, kmc.Vending)
-		w.grant(s, 1, kmc.VUDK)
+		w, s := newVendingWorld(t, db)
 		req := s.request(t, w.pk(), t0)
 		const n = 20
 		var mu sync.Mutex

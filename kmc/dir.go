@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/stskms/stskms/keystore"
@@ -235,6 +234,17 @@ func DirMode(dir string) (Mode, error) {
 	return cfg.Mode, nil
 }
 
+// DirDatabase returns the store DSN recorded in dir/kmc.json (a relative
+// SQLite path resolved against dir), without unlocking: for an auditor's
+// check of the audit log.
+func DirDatabase(dir string) (string, error) {
+	cfg, err := readConfig(dir)
+	if err != nil {
+		return "", err
+	}
+	return store.InDir(dir, cfg.Database), nil
+}
+
 // DirCustody reads the kind of key custody recorded in dir/kmc.json
 // (keystore.KindSealed or keystore.KindPKCS11) without unlocking anything,
 // so that a tool knows whether to ask for passphrases or a PIN.
@@ -322,11 +332,7 @@ func openCustody(ksDir string, cfg dirConfig, o OpenOptions) (keystore.Custody, 
 // openDB opens the database of cfg and the KMC on it and custody, which it
 // locks if it fails. Close releases both.
 func openDB(ctx context.Context, dir string, cfg dirConfig, custody keystore.Custody, now func() time.Time, window time.Duration) (*KMC, error) {
-	dsn := cfg.Database
-	if p, ok := strings.CutPrefix(dsn, "sqlite:"); ok && !filepath.IsAbs(p) {
-		dsn = "sqlite:" + filepath.Join(dir, p)
-	}
-	db, err := store.Open(ctx, dsn)
+	db, err := store.Open(ctx, store.InDir(dir, cfg.Database))
 	if err != nil {
 		custody.Lock()
 		return nil, err

@@ -192,16 +192,10 @@ func TestManufacturingEndToEnd(t *testing.T) {
 		s := newSM(t, "kmc-test-manufacturing", "95000001")
 		w.register(s, kmc.Manufacturing)
 		w.grant(s, 123456, kmc.KeyInit, kmc.VUDK)
-		pk := w.pk()
-		req := s.request(t, pk, t0)
-		klf, err := w.k.IssueKLF(w.ctx, "gateway", req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys := s.open(t, pk, req, klf)
+		keys := w.fetchKeys(s, w.pk(), t0)
 		if len(keys) != 2 || keys[0].KT != 0 || keys[1].KT != 2 || kcvOf(t, keys[0].Key) != initKey.KCV ||
 			kcvOf(t, keys[1].Key) != vudk.KCV {
-			t.Fatalf("manufacturing module got %+v", klf.Keys)
+			t.Fatalf("manufacturing module got %d keys, not the DITK and the DUTK", len(keys))
 		}
 		keyChangeAccepted(t, keys[0], keys[1])
 	})
@@ -264,12 +258,7 @@ func keyChangeAccepted(t *testing.T, initKey, vudk keyload.VendingKey) {
 // is a replay. A wrong tag gets nothing.
 func TestIssueRef(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		w := newWorld(t, db, kmc.ModeTest)
-		w.addSGC(1)
-		w.genKey(attrs(1, kmc.VUDK))
-		s := newSM(t, "sts-test-sm", "94000001")
-		w.register(s, kmc.Vending)
-		w.grant(s, 1, kmc.VUDK)
+		w, s := newVendingWorld(t, db)
 		pk := w.pk()
 		req := s.request(t, pk, t0)
 		klf, err := w.k.IssueKLFWith(w.ctx, "gateway", req, kmc.IssueOptions{Ref: "mail-1"})
@@ -295,7 +284,7 @@ func TestIssueRef(t *testing.T) {
 		bad.Tag[0] ^= 1
 		_, err = w.k.IssueKLFWith(w.ctx, "gateway", &bad, kmc.IssueOptions{Ref: "mail-1"})
 		wantCode(t, err, kmc.ETagInvalid)
-		if n := auditCount(t, w, "klf.issue"); n != 1 {
+		if n := w.auditCount("klf.issue"); n != 1 {
 			t.Errorf("%d klf.issue records, want 1", n)
 		}
 	})
@@ -305,12 +294,7 @@ func TestIssueRef(t *testing.T) {
 // module; the check comes before anything is issued.
 func TestIssueReplyTo(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		w := newWorld(t, db, kmc.ModeTest)
-		w.addSGC(1)
-		w.genKey(attrs(1, kmc.VUDK))
-		s := newSM(t, "sts-test-sm", "94000001")
-		w.register(s, kmc.Vending) // ops@utility.example
-		w.grant(s, 1, kmc.VUDK)
+		w, s := newVendingWorld(t, db) // ops@utility.example
 		req := s.request(t, w.pk(), t0)
 		_, err := w.k.IssueKLFWith(w.ctx, "gateway", req, kmc.IssueOptions{ReplyTo: []string{"OPS@utility.example", "mallory@example.net"}})
 		wantCode(t, err, kmc.ENotAuthorisedSender)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/keystore"
@@ -151,6 +152,20 @@ func (w *world) grant(s *sm, sgc int, types ...kmc.KeyType) kmc.KUA {
 	return a
 }
 
+// newVendingWorld is a test-mode world with supply group 1 and one VUDK
+// for it, and module "sts-test-sm" (94000001) registered as a vending SM
+// (ops@utility.example) and authorised for that key.
+func newVendingWorld(t testing.TB, db *store.DB) (*world, *sm) {
+	t.Helper()
+	w := newWorld(t, db, kmc.ModeTest)
+	w.addSGC(1)
+	w.genKey(attrs(1, kmc.VUDK))
+	s := newSM(t, "sts-test-sm", "94000001")
+	w.register(s, kmc.Vending)
+	w.grant(s, 1, kmc.VUDK)
+	return w, s
+}
+
 // pk returns the KMC's current PK.ECDH.1 as the module gets it: from the
 // published text.
 func (w *world) pk() *records.PKECDH {
@@ -187,6 +202,18 @@ func (s *sm) request(t testing.TB, pk *records.PKECDH, at time.Time) *records.VK
 		t.Fatal(err)
 	}
 	return req
+}
+
+// fetchKeys has module s request a Key Load File for pk at time at, sent
+// as the gateway sends it, and returns the vending keys s opens from it.
+func (w *world) fetchKeys(s *sm, pk *records.PKECDH, at time.Time) []keyload.VendingKey {
+	w.t.Helper()
+	req := s.request(w.t, pk, at)
+	klf, err := w.k.IssueKLF(w.ctx, "gateway", req)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return s.open(w.t, pk, req, klf)
 }
 
 // open loads a KLF on the module's side and returns its keys.
@@ -254,4 +281,23 @@ func openErr(s *sm, pk *records.PKECDH, req *records.VKLoadReq, klf *kmc.KLF) ([
 		bodies[i] = b.Body
 	}
 	return keyload.Open(s.mod, keyload.Pending{KMC: pk, RequestTime: req.Time}, bodies)
+}
+
+// auditCount verifies the audit log's chain and counts its records of
+// action.
+func (w *world) auditCount(action string) int {
+	w.t.Helper()
+	n := 0
+	if _, err := w.k.AuditLog().Verify(w.ctx); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := w.k.AuditLog().Records(w.ctx, 1, func(r audit.Record) error {
+		if r.Action == action {
+			n++
+		}
+		return nil
+	}); err != nil {
+		w.t.Fatal(err)
+	}
+	return n
 }

@@ -35,7 +35,7 @@ func TestSupplyGroups(t *testing.T) {
 		if err != nil || len(sgs) != 2 || sgs[0].SGC != 7 || sgs[1].SGC != 123456 || sgs[1].CreatedBy != actor {
 			t.Fatalf("%+v %v", sgs, err)
 		}
-		if n := auditCount(t, w, "sgc.add"); n != 2 {
+		if n := w.auditCount("sgc.add"); n != 2 {
 			t.Errorf("%d sgc.add records", n)
 		}
 	})
@@ -125,10 +125,10 @@ func TestKRNCycle(t *testing.T) {
 		if _, err := w.k.GenerateVendingKey(w.ctx, actor, a); !errors.Is(err, kmc.ErrExists) {
 			t.Fatalf("explicit KRN held: %v", err)
 		}
-		if n := auditCount(t, w, "vk.retire"); n != 1 {
+		if n := w.auditCount("vk.retire"); n != 1 {
 			t.Errorf("%d vk.retire records", n)
 		}
-		if n := auditCount(t, w, "vk.generate"); n != 11 {
+		if n := w.auditCount("vk.generate"); n != 11 {
 			t.Errorf("%d vk.generate records", n)
 		}
 	})
@@ -198,17 +198,11 @@ func TestImportVendingKey(t *testing.T) {
 		s := newSM(t, "sts-test-sm", "94000001")
 		w.register(s, kmc.Vending)
 		w.grant(s, 123456, kmc.VUDK)
-		pk := w.pk()
-		req := s.request(t, pk, t0)
-		klf, err := w.k.IssueKLF(w.ctx, "gateway", req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys := s.open(t, pk, req, klf)
+		keys := w.fetchKeys(s, w.pk(), t0)
 		if len(keys) != 1 || !bytes.Equal(keys[0].Key, key) {
 			t.Fatal("the module did not get the imported key")
 		}
-		if n := auditCount(t, w, "vk.import"); n != 1 {
+		if n := w.auditCount("vk.import"); n != 1 {
 			t.Errorf("%d vk.import records", n)
 		}
 		assertAudit(t, w, "vk.import", "D5D44F", keys)

@@ -77,9 +77,7 @@ func TestPrune(t *testing.T) {
 // delivery's retry is stale, never applied again.
 func TestPruneUpdateAnswers(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		w := newWorld(t, db, kmc.ModeTest)
-		stsa := stsaKey(t, "sts-test-stsa")
-		w.addSTSA(stsa)
+		w, stsa := newSTSAWorld(t, db, kmc.ModeTest)
 		file := update(t, stsa, 1, listing(newSM(t, "sts-test-sm", "94000001"), true, false))
 		if _, err := w.k.ApplyRegistryUpdate(w.ctx, actor, file, kmc.UpdateOptions{Ref: "mail-1"}); err != nil {
 			t.Fatal(err)

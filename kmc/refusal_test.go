@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/records"
@@ -199,7 +198,7 @@ func TestRefusals(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				before := auditCount(t, w, "klf.refuse")
+				before := w.auditCount("klf.refuse")
 				_, err = w.k.IssueKLFText(w.ctx, "gateway", []byte(body))
 				wantCode(t, err, tc.want)
 				var e *kmc.Error
@@ -210,7 +209,7 @@ func TestRefusals(t *testing.T) {
 				if strings.Contains(err.Error(), hexU(s.mod.Key.Bytes())) {
 					t.Error("the error holds the SM's private key")
 				}
-				if got := auditCount(t, w, "klf.refuse") - before; (got == 1) != tc.audited {
+				if got := w.auditCount("klf.refuse") - before; (got == 1) != tc.audited {
 					t.Errorf("%d klf.refuse audit records, audited = %v", got, tc.audited)
 				}
 			})
@@ -232,32 +231,12 @@ func TestRefusalControl(t *testing.T) {
 					t.Fatal(err)
 				}
 				w.grant(s, 123456, kmc.VUDK)
-				pk := w.pk()
-				req := s.request(t, pk, t0)
-				klf, err := w.k.IssueKLF(w.ctx, "gateway", req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if keys := s.open(t, pk, req, klf); len(keys) != 1 {
+				if keys := w.fetchKeys(s, w.pk(), t0); len(keys) != 1 {
 					t.Fatalf("%d keys", len(keys))
 				}
 			})
 		})
 	}
-}
-
-func auditCount(t *testing.T, w *world, action string) int {
-	t.Helper()
-	n := 0
-	if err := w.k.AuditLog().Records(w.ctx, 1, func(r audit.Record) error {
-		if r.Action == action {
-			n++
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // TestRequestText: what IssueKLFText makes of texts that do not hold

@@ -78,10 +78,10 @@ func TestRegisterSM(t *testing.T) {
 		if err != nil || len(list) != 2 || !list[0].Revoked || list[0].RevokeReason != "lost" || list[1].Revoked {
 			t.Fatalf("SMs: %+v %v", list, err)
 		}
-		if n := auditCount(t, w, "sm.register"); n != 2 {
+		if n := w.auditCount("sm.register"); n != 2 {
 			t.Errorf("%d sm.register records", n)
 		}
-		if n := auditCount(t, w, "sm.revoke"); n != 1 {
+		if n := w.auditCount("sm.revoke"); n != 1 {
 			t.Errorf("%d sm.revoke records", n)
 		}
 	})
@@ -184,10 +184,10 @@ func TestKUA(t *testing.T) {
 		if _, err := w.k.Grant(w.ctx, actor, m.smid(), kmc.KUA{SGC: 1, Types: kmc.TypesOf(kmc.VUDK), Until: until}); !errors.Is(err, kmc.ErrRevoked) {
 			t.Errorf("grant to a revoked module: %v", err)
 		}
-		if n := auditCount(t, w, "kua.grant"); n != 2 {
+		if n := w.auditCount("kua.grant"); n != 2 {
 			t.Errorf("%d kua.grant records", n)
 		}
-		if n := auditCount(t, w, "kua.revoke"); n != 1 {
+		if n := w.auditCount("kua.revoke"); n != 1 {
 			t.Errorf("%d kua.revoke records", n)
 		}
 	})
@@ -197,12 +197,7 @@ func TestKUA(t *testing.T) {
 // one are answered until it expires; the published key is the new one.
 func TestKeyRotation(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		w := newWorld(t, db, kmc.ModeTest)
-		w.addSGC(1)
-		w.genKey(attrs(1, kmc.VUDK))
-		s := newSM(t, "sts-test-sm", "94000001")
-		w.register(s, kmc.Vending)
-		w.grant(s, 1, kmc.VUDK)
+		w, s := newVendingWorld(t, db)
 		oldPK := w.pk()
 		w.clock.add(time.Hour)
 		newKey, err := w.k.RotateKey(w.ctx, actor, 24*time.Hour)
@@ -217,13 +212,8 @@ func TestKeyRotation(t *testing.T) {
 			t.Errorf("new key expires %v", newKey.Expiry())
 		}
 		for i, pk := range []*records.PKECDH{oldPK, w.pk()} {
-			req := s.request(t, pk, w.clock.now().Add(time.Duration(i)*time.Second))
-			klf, err := w.k.IssueKLF(w.ctx, "gateway", req)
-			if err != nil {
-				t.Fatalf("request for key %d: %v", i+1, err)
-			}
-			if len(s.open(t, pk, req, klf)) != 1 {
-				t.Fatal("no key")
+			if len(w.fetchKeys(s, pk, w.clock.now().Add(time.Duration(i)*time.Second))) != 1 {
+				t.Fatalf("request for key %d: no key", i+1)
 			}
 		}
 		keys, err := w.k.Keys(w.ctx)
@@ -240,7 +230,7 @@ func TestKeyRotation(t *testing.T) {
 		if _, err := w.k.CurrentKey(w.ctx); !errors.Is(err, kmc.ErrNoCurrentKey) {
 			t.Errorf("no current key: %v", err)
 		}
-		if n := auditCount(t, w, "kmc.key.generate"); n != 2 {
+		if n := w.auditCount("kmc.key.generate"); n != 2 {
 			t.Errorf("%d kmc.key.generate records", n)
 		}
 	})

@@ -3,7 +3,9 @@ package kmc
 import (
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
+
+	"github.com/stskms/stskms/internal/role"
 )
 
 // Role is what an authenticated caller of the KMC's administration (the
@@ -20,67 +22,29 @@ import (
 // KCV), the registry and the authorisations. The KMC's methods take the
 // caller as the audit log's actor text (Actor.String); Allow is the check
 // a front end makes before calling them.
-type Role uint8
+type Role = role.Role
 
 // The roles.
 const (
-	Officer Role = iota + 1
-	Operator
-	Auditor
+	Officer  = role.Officer
+	Operator = role.Operator
+	Auditor  = role.Auditor
 )
 
 // Roles lists every role.
-var Roles = []Role{Officer, Operator, Auditor}
-
-// String returns "officer", "operator" or "auditor".
-func (r Role) String() string {
-	switch r {
-	case Officer:
-		return "officer"
-	case Operator:
-		return "operator"
-	case Auditor:
-		return "auditor"
-	}
-	return fmt.Sprintf("Role(%d)", uint8(r))
-}
+var Roles = role.All
 
 // ParseRole accepts "officer", "operator" or "auditor".
 func ParseRole(s string) (Role, error) {
-	for _, r := range Roles {
-		if s == r.String() {
-			return r, nil
-		}
+	if r, ok := role.Parse(s); ok {
+		return r, nil
 	}
 	return 0, fmt.Errorf("%w: role %q (officer, operator or auditor)", ErrInvalid, s)
 }
 
-// As returns an Actor of this role with a name.
-func (r Role) As(name string) Actor { return Actor{Role: r, Name: name} }
-
-// Actor is an authenticated caller: a role and a name.
-type Actor struct {
-	Role Role
-	Name string
-}
-
-// maxActorName is the longest name an Actor's String keeps.
-const maxActorName = 64
-
-// String returns "role:name" as the audit log records it, the name
-// without control characters and at most 64 bytes.
-func (a Actor) String() string {
-	name := strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return -1
-		}
-		return r
-	}, a.Name)
-	if len(name) > maxActorName {
-		name = name[:maxActorName]
-	}
-	return a.Role.String() + ":" + name
-}
+// Actor is an authenticated caller: a role and a name. Its String is
+// "role:name" as the audit log records it.
+type Actor = role.Actor
 
 // ErrRole refuses an operation to a caller whose role may not do it.
 var ErrRole = errors.New("kmc: role not allowed to do this")
@@ -99,12 +63,18 @@ const (
 	OpKLFIssue    = "klf.issue"    // a Key Load File for a VKLOAD.REQ.1
 	OpKLFList     = "klf.list"     // the files issued
 	OpAuditVerify = "audit.verify" // the audit log's hash chain
+	OpSTSAKey     = "stsa.key"     // configure or remove an STS Association key: a trust anchor, like key.rotate
+	OpSMUpdate    = "sm.update"    // apply a signed registry update (its authority is the STSA's signature)
+	OpPrune       = "prune"        // drop seen requests and update answers too old to matter
 )
 
 // permissions lists which roles may do each operation.
 var permissions = map[string][]Role{
 	OpRead:        {Officer, Operator, Auditor},
 	OpKeyRotate:   {Officer},
+	OpSTSAKey:     {Officer},
+	OpSMUpdate:    {Operator},
+	OpPrune:       {Operator},
 	OpSGCAdd:      {Operator},
 	OpVKGenerate:  {Officer},
 	OpVKImport:    {Officer},
@@ -120,10 +90,8 @@ var permissions = map[string][]Role{
 // Allow checks that a may do op: nil, or ErrRole naming both (an unknown
 // op is allowed to no one).
 func Allow(a Actor, op string) error {
-	for _, r := range permissions[op] {
-		if a.Role == r {
-			return nil
-		}
+	if slices.Contains(permissions[op], a.Role) {
+		return nil
 	}
 	return fmt.Errorf("%w: %s may not %s", ErrRole, a.Role, op)
 }

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/records"
@@ -112,6 +111,16 @@ func modules(t testing.TB, n int) []*sm {
 	return out
 }
 
+// newSTSAWorld is a world of mode that trusts the STS Association key
+// "sts-test-stsa", which it returns.
+func newSTSAWorld(t testing.TB, db *store.DB, mode kmc.Mode) (*world, *ecdsa.PrivateKey) {
+	t.Helper()
+	w := newWorld(t, db, mode)
+	stsa := stsaKey(t, "sts-test-stsa")
+	w.addSTSA(stsa)
+	return w, stsa
+}
+
 func (w *world) addSTSA(priv *ecdsa.PrivateKey) {
 	w.t.Helper()
 	if _, err := w.k.AddSTSAKey(w.ctx, actor, &priv.PublicKey); err != nil {
@@ -126,24 +135,6 @@ func (w *world) sms() []kmc.SM {
 		w.t.Fatal(err)
 	}
 	return sms
-}
-
-// auditCount counts the audit records of action.
-func (w *world) auditCount(action string) int {
-	w.t.Helper()
-	n := 0
-	if _, err := w.k.AuditLog().Verify(w.ctx); err != nil {
-		w.t.Fatal(err)
-	}
-	if err := w.k.AuditLog().Records(w.ctx, 1, func(r audit.Record) error {
-		if r.Action == action {
-			n++
-		}
-		return nil
-	}); err != nil {
-		w.t.Fatal(err)
-	}
-	return n
 }
 
 // TestRegistryUpdate: no key, no service; an update adds modules, a later
@@ -224,9 +215,7 @@ func TestRegistryUpdate(t *testing.T) {
 // is bad — signed all the same — changes nothing, whichever way it is bad.
 func TestRegistryUpdateAllOrNothing(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		w := newWorld(t, db, kmc.ModeTest)
-		stsa := stsaKey(t, "sts-test-stsa")
-		w.addSTSA(stsa)
+		w, stsa := newSTSAWorld(t, db, kmc.ModeTest)
 		mods := modules(t, 10)
 		// Module 7 is registered already, as a manufacturing module.
 		hw := mods[6].record(kmc.Manufacturing, false, false)
@@ -392,9 +381,7 @@ func TestRegistryUpdateRef(t *testing.T) {
 // it makes the KMC refuse again.
 func TestRegistryUpdateCertifies(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		w := newWorld(t, db, kmc.ModeLive)
-		stsa := stsaKey(t, "sts-test-stsa")
-		w.addSTSA(stsa)
+		w, stsa := newSTSAWorld(t, db, kmc.ModeLive)
 		w.addSGC(123456)
 		w.genKey(attrs(123456, kmc.VUDK))
 		s := newSM(t, "sts-test-sm", "94000001")
@@ -432,9 +419,7 @@ func TestRegistryUpdateCertifies(t *testing.T) {
 // model, listed by the STS Association is a conflict.
 func TestRegistryUpdateVirtual(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		w := newWorld(t, db, kmc.ModeTest)
-		stsa := stsaKey(t, "sts-test-stsa")
-		w.addSTSA(stsa)
+		w, stsa := newSTSAWorld(t, db, kmc.ModeTest)
 		s := newSM(t, "sts-test-sm", "94000001")
 		w.register(s, kmc.Vending)
 		_, err := w.k.ApplyRegistryUpdate(w.ctx, actor, update(t, stsa, 1, listing(s, true, false)), kmc.UpdateOptions{})
@@ -521,9 +506,7 @@ func FuzzParseRegistryUpdate(f *testing.F) {
 // answer; the update is applied once.
 func TestRegistryUpdateConcurrentRef(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		w := newWorld(t, db, kmc.ModeTest)
-		stsa := stsaKey(t, "sts-test-stsa")
-		w.addSTSA(stsa)
+		w, stsa := newSTSAWorld(t, db, kmc.ModeTest)
 		file := update(t, stsa, 1, listing(newSM(t, "sts-test-sm", "94000001"), true, false))
 		const n = 6
 		results := make(chan string, n)

@@ -252,39 +252,13 @@ func checkCrash(ctx context.Context, t *testing.T, dir string, reqs []request, a
 // shuffled.
 func crashRequests(ctx context.Context, t *testing.T, dir, relay string, modules, perModule, pk int) []request {
 	t.Helper()
-	st, err := loop.StartKMCAndGatewayConfig(ctx, dir, relay, gateway.Config{Limits: &gateway.Limits{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, record := startKeyed(ctx, t, dir, relay, gateway.Config{Limits: &gateway.Limits{}})
 	defer st.Close()
-	if err := st.AddSupplyGroup(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.ImportKey(ctx, 1, kmc.VUDK); err != nil {
-		t.Fatal(err)
-	}
-	record, err := st.PublicKey(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var reqs []request
 	for i := range modules {
 		m, from := newModule(ctx, t, st, filepath.Join(dir, fmt.Sprintf("sm%d", i)), record, i)
 		for j := range perModule {
-			slot := 1
-			req, err := m.Request(ctx, testOfficer, slot)
-			if err != nil {
-				t.Fatal(err)
-			}
-			body, err := req.Format()
-			if err != nil {
-				t.Fatal(err)
-			}
-			block, err := armor.Wrap(body)
-			if err != nil {
-				t.Fatal(err)
-			}
-			reqs = append(reqs, newRequest(fmt.Sprintf("klf-%d-%d", i, j), from, smmail.GetKlf, string(block)))
+			reqs = append(reqs, newRequest(fmt.Sprintf("klf-%d-%d", i, j), from, smmail.GetKlf, requestBlock(ctx, t, m)))
 		}
 	}
 	for i := range pk {
@@ -292,6 +266,49 @@ func crashRequests(ctx context.Context, t *testing.T, dir, relay string, modules
 	}
 	rand.Shuffle(len(reqs), func(i, j int) { reqs[i], reqs[j] = reqs[j], reqs[i] })
 	return reqs
+}
+
+// requestBlock returns a fresh VKLOAD.REQ.1 of m for its slot 1, armored
+// as a Record-in-Email block.
+func requestBlock(ctx context.Context, t *testing.T, m *sm.Module) string {
+	t.Helper()
+	req, err := m.Request(ctx, testOfficer, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := req.Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := armor.Wrap(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(block)
+}
+
+// startKeyed starts a KMC and its gateway on dir, relaying to relay, with
+// supply group 1 and a VUDK imported for it, and returns the stack, for
+// the caller to close, and the KMC's public key record.
+func startKeyed(ctx context.Context, t *testing.T, dir, relay string, cfg gateway.Config) (*loop.Stack, string) {
+	t.Helper()
+	st, err := loop.StartKMCAndGatewayConfig(ctx, dir, relay, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var record string
+	err = st.AddSupplyGroup(ctx)
+	if err == nil {
+		_, err = st.ImportKey(ctx, 1, kmc.VUDK)
+	}
+	if err == nil {
+		record, err = st.PublicKey(ctx)
+	}
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	return st, record
 }
 
 // newModule makes a vending module in dir, registered at the KMC for

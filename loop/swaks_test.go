@@ -2,8 +2,6 @@ package loop_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,11 +10,8 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/gateway"
-	"github.com/stskms/stskms/keyagree"
-	"github.com/stskms/stskms/kmc"
+	"github.com/stskms/stskms/internal/stsatest"
 	"github.com/stskms/stskms/loop"
-	"github.com/stskms/stskms/records"
-	"github.com/stskms/stskms/records/armor"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/smmail"
 )
@@ -51,21 +46,8 @@ func TestSwaks(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	sink := newRelaySink(t)
-	st, err := loop.StartKMCAndGatewayConfig(ctx, dir, sink.addr, gateway.Config{STSASenders: []string{stsaSender}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, record := startKeyed(ctx, t, dir, sink.addr, gateway.Config{STSASenders: []string{stsaSender}})
 	defer st.Close()
-	if err := st.AddSupplyGroup(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.ImportKey(ctx, 1, kmc.VUDK); err != nil {
-		t.Fatal(err)
-	}
-	record, err := st.PublicKey(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	m, from := newModule(ctx, t, st, filepath.Join(dir, "sm"), record, 0)
 	update := signedUpdate(ctx, t, st, filepath.Join(dir, "update.txt"))
 	mails := []swaksMail{
@@ -107,36 +89,10 @@ func TestSwaks(t *testing.T) {
 // path a registry update signed with it, adding one hardware module.
 func signedUpdate(ctx context.Context, t *testing.T, st *loop.Stack, path string) string {
 	t.Helper()
-	tk, err := keyagree.TestKey("sts-test-stsa")
-	if err != nil {
+	if _, err := st.KMC.AddSTSAKey(ctx, "officer:test", &stsatest.Key(t).PublicKey); err != nil {
 		t.Fatal(err)
 	}
-	stsa, err := ecdsa.ParseRawPrivateKey(elliptic.P384(), tk.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.KMC.AddSTSAKey(ctx, "officer:test", &stsa.PublicKey); err != nil {
-		t.Fatal(err)
-	}
-	smKey, err := keyagree.TestKey("sts-test-sm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	smid, err := records.NewPKID(records.SMID, "TestVendor", "94000001", time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC), smKey.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod := records.SMRegModule{SMID: smid, PublicKey: smKey.PublicKey(), Model: "Prism-TSM250-1", Firmware: "STS65V10",
-		Variant: "vending", Certified: true}
-	bodies, err := records.SignSMRegUpdate(stsa, 1, time.Now(), []records.SMRegModule{mod}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file, err := armor.File(bodies...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, file, 0o600); err != nil {
+	if err := os.WriteFile(path, stsatest.Update(t), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -165,19 +121,8 @@ func checkSwaksReply(t *testing.T, ml swaksMail, r *smmail.Reply, fingerprint st
 // record's lines, as Outlook shows it (STS 600-9-2 §7.1.2).
 func vkloadBlock(ctx context.Context, t *testing.T, m *sm.Module, outlook bool) string {
 	t.Helper()
-	req, err := m.Request(ctx, testOfficer, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := req.Format()
-	if err != nil {
-		t.Fatal(err)
-	}
-	block, err := armor.Wrap(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(string(block), "\r\n", "\n"), "\n"), "\n")
+	block := requestBlock(ctx, t, m)
+	lines := strings.Split(strings.TrimRight(strings.ReplaceAll(block, "\r\n", "\n"), "\n"), "\n")
 	for i, l := range lines {
 		if outlook && !strings.HasPrefix(l, "STS:") {
 			lines[i] = strings.ReplaceAll(l, "|", " | ")

@@ -110,65 +110,58 @@ func TestKeyChange64(t *testing.T) {
 	enter(t, f.m, issue(t, newCipher(t, sts.EA09, newKey, nil), electricity(t, 200, 10)), meter.Accepted)
 }
 
+// entry is one token entered and the outcome it must have.
+type entry struct {
+	digits string
+	want   meter.Outcome
+}
+
 // TestKeyChangeStaging checks what happens to staged sections.
 func TestKeyChangeStaging(t *testing.T) {
 	setA := sts.NewKey{Key: otherKey, KeyType: sts.DUTK, KRN: 2, KEN: 255}
 	setB := sts.NewKey{Key: testKey, KeyType: sts.DUTK, KRN: 3, KEN: 255}
+	const (
+		first, second, third, fourth = meter.FirstKCTEntered, meter.SecondKCTEntered, meter.ThirdKCTEntered, meter.FourthKCTEntered
+		changed                      = meter.KeyChanged
+	)
 	tests := []struct {
-		name  string
-		steps func(f *fixture, a, b []string)
-		krn   uint8 // KRN of the key the meter ends with
+		name    string
+		entries func(f *fixture, a, b []string) []entry
+		krn     uint8 // KRN of the key the meter ends with
 	}{
-		{"re-entered section replaces the staged one", func(f *fixture, a, b []string) {
-			f.enter(a[0], meter.FirstKCTEntered)
-			f.enter(b[0], meter.FirstKCTEntered)
-			f.enter(b[1], meter.SecondKCTEntered)
-			f.enter(b[2], meter.ThirdKCTEntered)
-			f.enter(b[3], meter.KeyChanged)
+		{"re-entered section replaces the staged one", func(_ *fixture, a, b []string) []entry {
+			return []entry{{a[0], first}, {b[0], first}, {b[1], second}, {b[2], third}, {b[3], changed}}
 		}, 3},
-		{"repeated section stays staged", func(f *fixture, a, _ []string) {
-			f.enter(a[3], meter.FourthKCTEntered)
-			f.enter(a[3], meter.FourthKCTEntered)
-			f.enter(a[0], meter.FirstKCTEntered)
-			f.enter(a[1], meter.SecondKCTEntered)
-			f.enter(a[2], meter.KeyChanged)
+		{"repeated section stays staged", func(_ *fixture, a, _ []string) []entry {
+			return []entry{{a[3], fourth}, {a[3], fourth}, {a[0], first}, {a[1], second}, {a[2], changed}}
 		}, 2},
-		{"accepted token discards staged sections", func(f *fixture, a, _ []string) {
-			f.enter(a[0], meter.FirstKCTEntered)
-			f.enter(a[1], meter.SecondKCTEntered)
-			f.enter(a[2], meter.ThirdKCTEntered)
-			f.enter(f.issue(electricity(f.t, 200, 10)), meter.Accepted)
-			f.enter(a[3], meter.FourthKCTEntered)
+		{"accepted token discards staged sections", func(f *fixture, a, _ []string) []entry {
+			return []entry{{a[0], first}, {a[1], second}, {a[2], third},
+				{f.issue(electricity(f.t, 200, 10)), meter.Accepted}, {a[3], fourth}}
 		}, 1},
-		{"rejected token keeps staged sections", func(f *fixture, a, _ []string) {
-			f.enter(a[0], meter.FirstKCTEntered)
-			f.enter(a[1], meter.SecondKCTEntered)
-			f.enter(f.issue(electricity(f.t, 100, 10)), meter.UsedError)
-			f.enter("1234", meter.FormatError)
-			f.enter(a[2], meter.ThirdKCTEntered)
-			f.enter(a[3], meter.KeyChanged)
+		{"rejected token keeps staged sections", func(f *fixture, a, _ []string) []entry {
+			return []entry{{a[0], first}, {a[1], second}, {f.issue(electricity(f.t, 100, 10)), meter.UsedError},
+				{"1234", meter.FormatError}, {a[2], third}, {a[3], changed}}
 		}, 2},
-		{"rejected set stays staged", func(f *fixture, a, _ []string) {
+		{"rejected set stays staged", func(f *fixture, a, _ []string) []entry {
 			toDITK := keyChangeTokens(f.t, f.c, sts.NewKey{Key: otherKey, KeyType: sts.DITK, KEN: 255})
-			f.enter(a[0], meter.FirstKCTEntered)
-			f.enter(a[1], meter.SecondKCTEntered)
-			f.enter(a[2], meter.ThirdKCTEntered)
-			f.enter(toDITK[0], meter.FirstKCTEntered)
-			f.enter(a[3], meter.KeyTypeError)
-			f.enter(a[0], meter.FirstKCTEntered)
-			f.enter(a[3], meter.KeyChanged)
+			return []entry{{a[0], first}, {a[1], second}, {a[2], third}, {toDITK[0], first},
+				{a[3], meter.KeyTypeError}, {a[0], first}, {a[3], changed}}
 		}, 2},
-		{"key change tokens are not remembered", func(f *fixture, _, _ []string) {
-			f.changeKey(setA, meter.KeyChanged)
+		{"key change tokens are not remembered", func(f *fixture, _, _ []string) []entry {
+			f.changeKey(setA, changed)
 			if got := f.m.TIDs(); !slices.Equal(got, []uint32{100}) {
 				f.t.Errorf("TIDs %v, want [100]", got)
 			}
+			return nil
 		}, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, nil)
-			tt.steps(f, keyChangeTokens(t, f.c, setA), keyChangeTokens(t, f.c, setB))
+			for _, e := range tt.entries(f, keyChangeTokens(t, f.c, setA), keyChangeTokens(t, f.c, setB)) {
+				f.enter(e.digits, e.want)
+			}
 			if got := f.m.KeyInfo().KRN; got != tt.krn {
 				t.Errorf("KRN %d, want %d", got, tt.krn)
 			}

@@ -1,21 +1,6 @@
 package records
 
-// crcTable is the byte-wise table of the reflected polynomial 0xA001
-// (x^16 + x^15 + x^2 + 1).
-var crcTable = func() (t [256]uint16) {
-	for i := range t {
-		c := uint16(i)
-		for range 8 {
-			if c&1 != 0 {
-				c = c>>1 ^ 0xA001
-			} else {
-				c >>= 1
-			}
-		}
-		t[i] = c
-	}
-	return t
-}()
+import "github.com/stskms/stskms/sts"
 
 // CRC16Modbus returns the CRC-16/MODBUS of the bytes of s (polynomial
 // 0x8005 reflected, initial value 0xFFFF, no final XOR; check value
@@ -24,23 +9,9 @@ var crcTable = func() (t [256]uint16) {
 // printed as four upper-case hex digits (notes kms-records.md §2.3).
 //
 // It is not the CRC-16/ARC of the SM serial link (same polynomial, initial
-// value 0).
+// value 0). Both are sts.CRC16Update.
 func CRC16Modbus(s string) uint16 {
-	return crcUpdate(0xFFFF, s)
-}
-
-func crcUpdate(crc uint16, s string) uint16 {
-	for i := 0; i < len(s); i++ {
-		crc = crc>>8 ^ crcTable[byte(crc)^s[i]]
-	}
-	return crc
-}
-
-func crcUpdateBytes(crc uint16, b []byte) uint16 {
-	for _, c := range b {
-		crc = crc>>8 ^ crcTable[byte(crc)^c]
-	}
-	return crc
+	return sts.CRC16Update(0xFFFF, s)
 }
 
 const hexDigits = "0123456789ABCDEF"

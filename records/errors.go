@@ -3,8 +3,8 @@ package records
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
+
+	"github.com/stskms/stskms/internal/typederr"
 )
 
 // Errors returned by the record engine. Callers test them with errors.Is and
@@ -78,27 +78,14 @@ type FieldError struct {
 // Error returns e.g. `records: PK.ECDH.1 field expiry: bad timestamp:
 // month 13`.
 func (e *FieldError) Error() string {
-	var b strings.Builder
-	b.WriteString("records: ")
+	var where string
 	if e.Record != "" {
-		b.WriteString(e.Record)
-		b.WriteByte(' ')
+		where = e.Record + " "
 	}
 	if e.Field != "" {
-		b.WriteString("field ")
-		b.WriteString(e.Field)
-		b.WriteString(": ")
+		where += "field " + e.Field + ": "
 	}
-	if e.Err != nil {
-		b.WriteString(strings.TrimPrefix(e.Err.Error(), "records: "))
-	} else {
-		b.WriteString("invalid")
-	}
-	if e.Detail != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Detail)
-	}
-	return b.String()
+	return typederr.Message("records: ", where, e.Err, e.Detail)
 }
 
 // Unwrap returns the sentinel error.
@@ -128,21 +115,8 @@ func (e *CRCError) Error() string {
 // Is reports whether target is ErrCRC.
 func (e *CRCError) Is(target error) bool { return target == ErrCRC }
 
-// maxQuote is how many bytes of an offending value an error quotes.
-const maxQuote = 24
-
-// quote returns s quoted, cut to maxQuote bytes with an ellipsis.
-func quote(s string) string {
-	if len(s) > maxQuote {
-		return strconv.QuoteToASCII(s[:maxQuote]) + "…"
-	}
-	return strconv.QuoteToASCII(s)
-}
-
-// quoteByte describes one offending byte.
-func quoteByte(c byte) string {
-	if c >= 0x20 && c < 0x7F {
-		return strconv.QuoteRune(rune(c))
-	}
-	return fmt.Sprintf("byte 0x%02X", c)
-}
+// quote and quoteByte quote offending input in errors, briefly.
+var (
+	quote     = typederr.Quote[string]
+	quoteByte = typederr.QuoteByte
+)

@@ -100,18 +100,9 @@ func TestParseErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r, err := records.Parse(tt.line)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("Parse error = %v, want %v", err, tt.want)
-			}
+			wantFieldError(t, err, tt.want, tt.record, tt.field)
 			if r != nil {
 				t.Errorf("Parse returned a record with a format error")
-			}
-			var fe *records.FieldError
-			if !errors.As(err, &fe) {
-				t.Fatalf("error %T is not a *FieldError", err)
-			}
-			if fe.Record != tt.record || fe.Field != tt.field {
-				t.Errorf("Record, Field = %q, %q, want %q, %q (%v)", fe.Record, fe.Field, tt.record, tt.field, err)
 			}
 			if errors.Is(err, records.ErrCRC) {
 				t.Errorf("format error also matches ErrCRC: %v", err)
@@ -120,6 +111,19 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("message too long or quoting key material: %q", msg)
 			}
 		})
+	}
+}
+
+// wantFieldError fails t unless err wraps want and is a *FieldError
+// naming record and field.
+func wantFieldError(t *testing.T, err, want error, record, field string) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("error = %v, want %v", err, want)
+	}
+	var fe *records.FieldError
+	if !errors.As(err, &fe) || fe.Record != record || fe.Field != field {
+		t.Errorf("error %#v, want record %q field %q", err, record, field)
 	}
 }
 
@@ -204,13 +208,7 @@ func TestParsePKIDErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, err := records.ParsePKID(tt.pkid)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("error = %v, want %v", err, tt.want)
-			}
-			var fe *records.FieldError
-			if !errors.As(err, &fe) || fe.Record != tt.record || fe.Field != tt.field {
-				t.Errorf("error %#v, want record %q field %q", err, tt.record, tt.field)
-			}
+			wantFieldError(t, err, tt.want, tt.record, tt.field)
 			if p != (records.PKID{}) {
 				t.Errorf("PKID %+v returned with a format error", p)
 			}

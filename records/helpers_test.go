@@ -4,8 +4,12 @@ import (
 	"crypto/ecdh"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
+
+	"github.com/stskms/stskms/sts"
 )
 
 // vectorFile holds the §3.7 vectors printed by ../shared/notes/kms-vectors.py
@@ -41,13 +45,7 @@ type vectors struct {
 // KLF_HDR, VK_REC, KLF_END).
 func (v *vectors) record(tb testing.TB, name string) string {
 	tb.Helper()
-	for _, r := range v.Records {
-		if r.Name == name {
-			return r.Line
-		}
-	}
-	tb.Fatalf("no vector record %s", name)
-	return ""
+	return lookup(tb, "vector record", name, v.Records, func(r vectorRecord) string { return r.Name }).Line
 }
 
 type seedCRC struct {
@@ -72,13 +70,20 @@ type seeds struct {
 
 func (s *seeds) record(tb testing.TB, id string) seedRecord {
 	tb.Helper()
-	for _, r := range s.Records {
-		if r.ID == id {
-			return r
+	return lookup(tb, "seed record", id, s.Records, func(r seedRecord) string { return r.ID })
+}
+
+// lookup returns the item of items whose key is name, or fails the test.
+func lookup[T any](tb testing.TB, what, name string, items []T, key func(T) string) T {
+	tb.Helper()
+	for _, it := range items {
+		if key(it) == name {
+			return it
 		}
 	}
-	tb.Fatalf("no seed record %s", id)
-	return seedRecord{}
+	tb.Fatalf("no %s %s", what, name)
+	var zero T
+	return zero
 }
 
 func loadJSON(tb testing.TB, path string, v any) {
@@ -129,48 +134,21 @@ func field(line string, i int) string {
 	return splitBar(line)[i]
 }
 
-func splitBar(line string) []string {
-	var out []string
-	start := 0
-	for i := 0; i < len(line); i++ {
-		if line[i] == '|' {
-			out = append(out, line[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, line[start:])
-}
+func splitBar(line string) []string { return strings.Split(line, "|") }
 
 // replaceField returns line with field i replaced, CRC left as it was.
 func replaceField(line string, i int, s string) string {
 	parts := splitBar(line)
 	parts[i] = s
-	out := parts[0]
-	for _, p := range parts[1:] {
-		out += "|" + p
-	}
-	return out
+	return strings.Join(parts, "|")
 }
 
 // withCRC replaces the 4-digit CRC at the end of s with the correct one,
-// computed independently of the package (bitwise CRC-16/MODBUS).
+// computed outside the package by sts.CRC16Update, which the sts tests
+// check against a bitwise CRC-16/MODBUS and its catalogue check value.
 func withCRC(s string) string {
 	body := s[:len(s)-4]
 	return body + crcHex(body)
 }
 
-func crcHex(s string) string {
-	crc := uint16(0xFFFF)
-	for i := 0; i < len(s); i++ {
-		crc ^= uint16(s[i])
-		for range 8 {
-			if crc&1 != 0 {
-				crc = crc>>1 ^ 0xA001
-			} else {
-				crc >>= 1
-			}
-		}
-	}
-	const digits = "0123456789ABCDEF"
-	return string([]byte{digits[crc>>12], digits[crc>>8&0xF], digits[crc>>4&0xF], digits[crc&0xF]})
-}
+func crcHex(s string) string { return fmt.Sprintf("%04X", sts.CRC16Update(0xFFFF, s)) }

@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"strings"
 	"time"
+
+	"github.com/stskms/stskms/sts"
 )
 
 // PKIDType is the type and version of a public key identifier, its first
@@ -229,7 +231,7 @@ func (p PKID) appendTo(b []byte) []byte {
 	b = append(b, ':')
 	b = appendHex(b, p.KeyHash[:])
 	b = append(b, ':')
-	return appendCRC(b, crcUpdateBytes(0xFFFF, b[start:]))
+	return appendCRC(b, sts.CRC16Update(0xFFFF, b[start:]))
 }
 
 // CheckKey reports whether p's key hash names pub under our convention

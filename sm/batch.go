@@ -18,8 +18,10 @@ import (
 // (group.go). Requests read through it and write into it; it writes to the
 // database once, at the end of the transaction (flush):
 //
-//   - the stored answers of all the batch's request ids, read with one
-//     query at its start;
+//   - the stored answers of the batch's request ids, read with one query
+//     at its start when the batch runs "with answers" (runJobs: at first it
+//     counts on the ids being new, and a conflict on inserting the answers
+//     runs it again with them);
 //   - each register the requests use, read and checked once, its credit
 //     limit decremented by one UPDATE for the whole batch;
 //   - each meter and key's last TID, read once, written once;

@@ -10,7 +10,6 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -504,11 +503,7 @@ func (m *Module) tx(ctx context.Context, fn func(tx *store.Tx) error) error {
 }
 
 func openDB(ctx context.Context, dir, database string) (*store.DB, error) {
-	dsn := database
-	if rel, ok := strings.CutPrefix(database, "sqlite:"); ok && !filepath.IsAbs(rel) && !strings.HasPrefix(rel, "//") {
-		dsn = "sqlite:" + filepath.Join(dir, rel)
-	}
-	db, err := store.Open(ctx, dsn)
+	db, err := store.Open(ctx, store.InDir(dir, database))
 	if err != nil {
 		return nil, fmt.Errorf("sm: failed to open the database: %w", err)
 	}
@@ -634,6 +629,10 @@ type ModuleInfo struct {
 	// Custody is keystore.KindSealed or keystore.KindPKCS11: whether Open
 	// needs the officers or the token's PIN.
 	Custody string `json:"custody"`
+	// Database is the module's store DSN (a relative SQLite path resolved
+	// against the directory), or "external" when the module was made on a
+	// database given by the caller.
+	Database string `json:"database"`
 }
 
 // Stat reads DIR/sm.json (ErrNoModule if there is none). It is not
@@ -647,5 +646,6 @@ func Stat(dir string) (ModuleInfo, error) {
 	if custody == "" {
 		custody = keystore.KindSealed
 	}
-	return ModuleInfo{SMID: mf.SMID, Variant: mf.Variant, Test: mf.Test, Custody: custody}, nil
+	return ModuleInfo{SMID: mf.SMID, Variant: mf.Variant, Test: mf.Test, Custody: custody,
+		Database: store.InDir(dir, mf.Database)}, nil
 }

@@ -2,20 +2,15 @@ package smmail
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
-	"math/big"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/stskms/stskms/internal/testcert"
 )
 
 // authSession is a fakeSession that needs AUTH PLAIN (user op, password
@@ -46,28 +41,6 @@ func (s *authSession) Mail(from string, o *smtp.MailOptions) error {
 	return s.fakeSession.Mail(from, o)
 }
 
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gw.test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
-}
-
 // TestStartTLSAuth: a server that offers STARTTLS gets TLS, then AUTH PLAIN.
 func TestStartTLSAuth(t *testing.T) {
 	box, err := Listen("127.0.0.1:0")
@@ -76,7 +49,7 @@ func TestStartTLSAuth(t *testing.T) {
 	}
 	defer box.Close()
 	g := &fakeGateway{box: box, answer: func(subj string) []string { return []string{reply(subj, "Success\tok", "")} }}
-	cert, pool := selfSigned(t)
+	cert, pool := testcert.SelfSigned(t, "127.0.0.1")
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &authSession{fakeSession: fakeSession{g: g}, conn: c}, nil
 	}))

@@ -53,6 +53,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -240,4 +241,14 @@ func (r *Row) Scan(dest ...any) error {
 		r.note(err)
 	}
 	return err
+}
+
+// InDir returns dsn with a relative SQLite path taken relative to dir, as
+// the directories of a module or a KMC record their own database
+// ("sqlite:sm.db"); any other DSN comes back as it is.
+func InDir(dir, dsn string) string {
+	if rel, ok := strings.CutPrefix(dsn, "sqlite:"); ok && !filepath.IsAbs(rel) && !strings.HasPrefix(rel, "//") {
+		return "sqlite:" + filepath.Join(dir, rel)
+	}
+	return dsn
 }

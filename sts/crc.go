@@ -1,7 +1,7 @@
 package sts
 
 // crcTable is the byte-wise table of the reflected polynomial 0xA001
-// (x^16 + x^15 + x^2 + 1), i.e. CRC-16/MODBUS.
+// (x^16 + x^15 + x^2 + 1), the table of CRC16Update.
 var crcTable = func() (t [256]uint16) {
 	for i := range t {
 		c := uint16(i)
@@ -16,6 +16,27 @@ var crcTable = func() (t [256]uint16) {
 	}
 	return t
 }()
+
+// CRC16Update feeds the bytes of p into a CRC-16 register crc of the
+// reflected polynomial 0xA001 (0x8005 reflected, x^16 + x^15 + x^2 + 1, no
+// final XOR), table-driven, and returns the new register. The initial value
+// names the variant:
+//
+//   - CRC-16/MODBUS: CRC16Update(0xFFFF, p); check value of "123456789"
+//     0x4B37. The token CRC (byte-swapped) and the records' CRC.
+//   - CRC-16/ARC: CRC16Update(0, p); check value of "123456789" 0xBB3D.
+//     The STS6 frames of the SM serial link.
+//
+// Feeding p in pieces gives the same register as feeding it whole.
+func CRC16Update[T ~string | ~[]byte](crc uint16, p T) uint16 {
+	for i := 0; i < len(p); i++ {
+		crc = crcByte(crc, p[i])
+	}
+	return crc
+}
+
+// crcByte feeds one byte into the register (small enough to be inlined).
+func crcByte(crc uint16, c byte) uint16 { return crc>>8 ^ crcTable[byte(crc)^c] }
 
 // crcCByte is the byte that CRC_C, the CRC of currency credit tokens, feeds
 // into the register after the seven bytes of the ordinary CRC. Pinned by the
@@ -40,10 +61,10 @@ func checksum(class Class, payload uint64) uint16 {
 	v := payload | uint64(class)<<48
 	crc := uint16(0xFFFF)
 	for shift := 48; shift >= 0; shift -= 8 {
-		crc = crc>>8 ^ crcTable[byte(crc)^byte(v>>shift)]
+		crc = crcByte(crc, byte(v>>shift))
 	}
 	if usesCRCC(class, payload) {
-		crc = crc>>8 ^ crcTable[byte(crc)^crcCByte]
+		crc = crcByte(crc, crcCByte)
 	}
 	return crc<<8 | crc>>8
 }

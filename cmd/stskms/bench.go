@@ -101,3 +101,28 @@ func printBenchLine(e *env, l benchLine, asJSON bool) {
 	fmt.Fprintf(e.stdout, "%-26s n=%-7d %8.3f µs/token %12.0f tokens/s  floor %.3f µs (×%.2f)  digest %s (%s)\n",
 		l.Case, l.N, l.USPerToken, l.TokensPerS, l.FloorUS, l.FloorRatio, l.Digest, verdict)
 }
+
+// benchModeFlags are the flags of a bench command that runs in two modes.
+type benchModeFlags struct {
+	json       bool
+	mode, a, b string
+}
+
+// addBenchModeFlags adds --json and --mode: a, b or both.
+func addBenchModeFlags(fs *flagSet, a, b string) *benchModeFlags {
+	f := &benchModeFlags{a: a, b: b}
+	fs.BoolVar(&f.json, "json", false, "one JSON object per line per mode")
+	fs.StringVar(&f.mode, "mode", "both", a+", "+b+" or both")
+	return f
+}
+
+// modes returns the modes --mode names, in order.
+func (f *benchModeFlags) modes() ([]string, error) {
+	switch f.mode {
+	case "both":
+		return []string{f.a, f.b}, nil
+	case f.a, f.b:
+		return []string{f.mode}, nil
+	}
+	return nil, fmt.Errorf("--mode is %s, %s or both", f.a, f.b)
+}

@@ -19,7 +19,6 @@ import (
 	"github.com/stskms/stskms/gateway"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/loop"
-	"github.com/stskms/stskms/records/armor"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/smmail"
 )
@@ -52,20 +51,19 @@ func runBenchGateway(e *env, args []string) error {
 			"mails from --conns clients: paced (--rate requests/s offered) and burst (as fast as they go).\n"+
 			"Prints requests/s (all replies received) and the p50/p99 latency from the SMTP 250 of a\n"+
 			"request to its reply reaching the relay.")
-	asJSON := fs.Bool("json", false, "one JSON object per line per mode")
+	bf := addBenchModeFlags(fs, "paced", "burst")
 	n := fs.Int("n", 500, "requests per mode")
 	rate := fs.Int("rate", 100, "requests offered per second in paced mode")
 	conns := fs.Int("conns", 8, "concurrent SMTP clients")
-	mode := fs.String("mode", "both", "paced, burst or both")
 	workers := fs.Int("workers", 8, "the gateway's processing workers")
 	senders := fs.Int("senders", 4, "the gateway's sending workers")
 	timeout := fs.Duration("timeout", time.Minute, "how long to wait for the replies of a mode")
 	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
-	modes := map[string][]string{"both": {"paced", "burst"}, "paced": {"paced"}, "burst": {"burst"}}[*mode]
-	if modes == nil {
-		return fmt.Errorf("--mode is paced, burst or both")
+	modes, err := bf.modes()
+	if err != nil {
+		return err
 	}
 	// Each request's time is one second after the last (the KMC refuses
 	// a second request of a module with the same time), all within the
@@ -106,7 +104,7 @@ func runBenchGateway(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		printGatewayBenchLine(e, line, *asJSON)
+		printGatewayBenchLine(e, line, bf.json)
 	}
 	return nil
 }
@@ -182,21 +180,13 @@ func (b *gatewayBencher) requests(ctx context.Context, n int) (tags []string, ms
 	for range n {
 		b.tick.Store(b.next)
 		b.next++
-		req, err := b.m.Request(ctx, benchOfficer, b.slot)
-		if err != nil {
-			return nil, nil, err
-		}
-		body, err := req.Format()
-		if err != nil {
-			return nil, nil, err
-		}
-		block, err := armor.Wrap(body)
+		text, err := klfRequestText(ctx, b.m, benchOfficer, b.slot)
 		if err != nil {
 			return nil, nil, err
 		}
 		tag := smmail.NewTag()
 		tags = append(tags, tag)
-		msgs = append(msgs, c.Message(smmail.GetKlf, tag, "Please send the Key Load File.\r\n\r\n"+string(block)))
+		msgs = append(msgs, c.Message(smmail.GetKlf, tag, text))
 	}
 	return tags, msgs, nil
 }

@@ -132,7 +132,12 @@ func envWord(s string) string { return strings.ToUpper(strings.ReplaceAll(s, "-"
 // value came from.
 func (fs *flagSet) applySettings(e *env) ([]setting, error) {
 	explicit := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	fs.Visit(func(f *flag.Flag) {
+		explicit[f.Name] = true
+		if c := fs.aliases[f.Name]; c != "" {
+			explicit[c] = true
+		}
+	})
 	path := strings.Fields(fs.Name())
 	file := fs.Lookup(configFlag).Value.String()
 	if file == "" {
@@ -153,7 +158,7 @@ func (fs *flagSet) applySettings(e *env) ([]setting, error) {
 	}
 	var settings []setting
 	var errs []error
-	fs.VisitAll(func(f *flag.Flag) {
+	fs.visitAll(func(f *flag.Flag) {
 		s, err := fs.settle(e, f, explicit[f.Name], path, file, sections)
 		if err != nil {
 			errs = append(errs, err)
@@ -236,7 +241,7 @@ func (fs *flagSet) checkSection(file string, sec section) error {
 		if _, isSection := v.(map[string]any); isSection || k == configFlag {
 			continue
 		}
-		if fs.Lookup(k) == nil {
+		if fs.Lookup(k) == nil || fs.aliases[k] != "" {
 			unknown = append(unknown, k)
 		}
 	}

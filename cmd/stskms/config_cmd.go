@@ -135,7 +135,7 @@ func leafFlags(cmds map[string]*command, path []string) map[string]bool {
 		if err != nil {
 			continue
 		}
-		fs.VisitAll(func(f *flag.Flag) { names[f.Name] = true })
+		fs.visitAll(func(f *flag.Flag) { names[f.Name] = true })
 	}
 	return names
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -206,4 +207,92 @@ func FuzzConfig(f *testing.F) {
 		fs.Set(configFlag, path)
 		fs.applySettings(&env{getenv: func(string) string { return "" }})
 	})
+}
+
+// TestFlagAliases: each command family also takes the other's spelling of
+// the audit actor and the database flags, as a hidden alias: it sets the
+// same value, beats the environment as the flag itself does, and is not
+// listed by --help, config show or config check.
+func TestFlagAliases(t *testing.T) {
+	for _, c := range []struct {
+		cmd              string
+		alias, canonical string
+	}{
+		{"sm registers", "actor", "as"},
+		{"sm vend credit", "actor", "as"},
+		{"sm init", "db", "dsn"},
+		{"kmc sgc list", "as", "actor"},
+		{"kmc init", "dsn", "db"},
+	} {
+		t.Run(strings.ReplaceAll(c.cmd, " ", "_")+"_"+c.alias, func(t *testing.T) {
+			path := strings.Fields(c.cmd)
+			envName := envNames(path, c.canonical)[0]
+			e := &env{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getenv: func(k string) string {
+				if k == envName {
+					return "from-env"
+				}
+				return ""
+			}}
+			fs, err := inspectFlags(e, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fs.Lookup(c.alias) == nil {
+				t.Fatalf("no --%s", c.alias)
+			}
+			settings, err := fs.applySettings(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fs.Lookup(c.canonical).Value.String(); got != "from-env" {
+				t.Fatalf("--%s from $%s: %q", c.canonical, envName, got)
+			}
+			for _, s := range settings {
+				if s.Name == c.alias {
+					t.Errorf("config show lists the alias --%s", c.alias)
+				}
+			}
+			fs, err = inspectFlags(e, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fs.parse(e, []string{"--" + c.alias, "given"}); err != nil {
+				t.Fatal(err)
+			}
+			if got := fs.Lookup(c.canonical).Value.String(); got != "given" {
+				t.Errorf("--%s given: --%s is %q, want it to beat $%s", c.alias, c.canonical, got, envName)
+			}
+			var help bytes.Buffer
+			fs.usage(&help)
+			if !strings.Contains(help.String(), "--"+c.canonical+" ") || strings.Contains(help.String(), "--"+c.alias+" ") {
+				t.Errorf("--help lists --%s, or not --%s:\n%s", c.alias, c.canonical, help.String())
+			}
+			err = fs.checkSection("f.toml", section{name: strings.Join(path, "."), values: map[string]any{c.alias: "x"}})
+			if !errors.Is(err, errConfig) {
+				t.Errorf("config setting %q: %v, want an unknown setting", c.alias, err)
+			}
+		})
+	}
+}
+
+// TestKMCAsAlias: "--as" names the actor of a kmc command, as "--actor"
+// does, end to end.
+func TestKMCAsAlias(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "kmc")
+	for _, args := range [][]string{
+		{"kmc", "init", "--dir", dir, "--mode", "test"},
+		{"kmc", "sgc", "add", "--dir", dir, "--sgc", "600123", "--as", "alice"},
+	} {
+		var out bytes.Buffer
+		if rc := run(args, strings.NewReader(""), &out, &out); rc != 0 {
+			t.Fatalf("%s: exit %d\n%s", strings.Join(args, " "), rc, out.String())
+		}
+	}
+	var out, errOut bytes.Buffer
+	if rc := run([]string{"kmc", "sgc", "list", "--dir", dir}, strings.NewReader(""), &out, &errOut); rc != 0 {
+		t.Fatalf("kmc sgc list: exit %d\n%s", rc, errOut.String())
+	}
+	if !strings.Contains(out.String(), "600123") || !strings.HasSuffix(strings.TrimSpace(out.String()), "by alice") {
+		t.Errorf("kmc sgc list: %q, want the group added by alice", out.String())
+	}
 }

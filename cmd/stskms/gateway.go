@@ -81,6 +81,35 @@ func openGatewayAdmin(ctx context.Context, e *env, f gatewayDBFlags) (*gateway.G
 	return gw, func() { db.Close() }, nil
 }
 
+// withGatewayAdmin opens the gateway for an admin command (see
+// openGatewayAdmin), runs op on it and closes it.
+func withGatewayAdmin(e *env, f gatewayDBFlags, op func(context.Context, *gateway.Gateway) error) error {
+	ctx := context.Background()
+	gw, done, err := openGatewayAdmin(ctx, e, f)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return op(ctx, gw)
+}
+
+// gatewayJSONLines is a command that takes only the database flags and
+// prints what list returns, one JSON object per line.
+func gatewayJSONLines[T any](e *env, args []string, fs *flagSet, list func(*gateway.Gateway, context.Context) ([]T, error)) error {
+	dbf := addGatewayDB(fs)
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	return withGatewayAdmin(e, dbf, func(ctx context.Context, gw *gateway.Gateway) error {
+		items, err := list(gw, ctx)
+		if err != nil {
+			return err
+		}
+		printEach(e, true, items, itself, nil)
+		return nil
+	})
+}
+
 // gatewayAddrList is a repeatable flag.
 type gatewayAddrList []string
 
@@ -257,24 +286,18 @@ func runGatewayQueueList(e *env, args []string, bare bool) error {
 		fmt.Fprintf(e.stderr, "stskms gateway queue: unknown verb %q: list, retry or purge (see --help)\n", pos[0])
 		return errUsage
 	}
-	ctx := context.Background()
-	gw, done, err := openGatewayAdmin(ctx, e, dbf)
-	if err != nil {
-		return err
-	}
-	defer done()
-	q, err := gw.List(ctx, *state)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		for _, m := range q {
-			printJSON(e.stdout, m)
+	return withGatewayAdmin(e, dbf, func(ctx context.Context, gw *gateway.Gateway) error {
+		q, err := gw.List(ctx, *state)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			printEach(e, true, q, itself, nil)
+		} else {
+			printQueue(e.stdout, q)
 		}
 		return nil
-	}
-	printQueue(e.stdout, q)
-	return nil
+	})
 }
 
 // printQueue prints the queue as a table, each mail's replies under it.
@@ -328,23 +351,19 @@ func runGatewayQueueRetry(e *env, args []string) error {
 			return errUsage
 		}
 	}
-	ctx := context.Background()
-	gw, done, err := openGatewayAdmin(ctx, e, dbf)
-	if err != nil {
-		return err
-	}
-	defer done()
-	var res gateway.RetryResult
-	if *all {
-		res, err = gw.RetryFailed(ctx)
-	} else {
-		res, err = gw.Retry(ctx, ids)
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "retried %d mail(s), %d reply(ies)\n", res.Mails, res.Replies)
-	return nil
+	return withGatewayAdmin(e, dbf, func(ctx context.Context, gw *gateway.Gateway) error {
+		var res gateway.RetryResult
+		if *all {
+			res, err = gw.RetryFailed(ctx)
+		} else {
+			res, err = gw.Retry(ctx, ids)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "retried %d mail(s), %d reply(ies)\n", res.Mails, res.Replies)
+		return nil
+	})
 }
 
 func runGatewayQueuePurge(e *env, args []string) error {
@@ -362,23 +381,19 @@ func runGatewayQueuePurge(e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "stskms gateway queue purge: --older-than: %v (see --help)\n", err)
 		return errUsage
 	}
-	ctx := context.Background()
-	gw, done, err := openGatewayAdmin(ctx, e, dbf)
-	if err != nil {
-		return err
-	}
-	defer done()
-	res, err := gw.Purge(ctx, age, *dry)
-	if err != nil {
-		return err
-	}
-	verb := "purged"
-	if res.DryRun {
-		verb = "would purge"
-	}
-	fmt.Fprintf(e.stdout, "%s %d mail(s), %d reply(ies), %d bounce record(s) finished before %s\n",
-		verb, res.Mails, res.Replies, res.Bounces, res.Before.Format(time.RFC3339))
-	return nil
+	return withGatewayAdmin(e, dbf, func(ctx context.Context, gw *gateway.Gateway) error {
+		res, err := gw.Purge(ctx, age, *dry)
+		if err != nil {
+			return err
+		}
+		verb := "purged"
+		if res.DryRun {
+			verb = "would purge"
+		}
+		fmt.Fprintf(e.stdout, "%s %d mail(s), %d reply(ies), %d bounce record(s) finished before %s\n",
+			verb, res.Mails, res.Replies, res.Bounces, res.Before.Format(time.RFC3339))
+		return nil
+	})
 }
 
 // parseAge parses a positive Go duration or a number of days ("30d").
@@ -406,47 +421,13 @@ func runGatewayBounces(e *env, args []string) error {
 			"serve), oldest first, one JSON object per line: the bounce mail's and the matched\n"+
 			"reply's ids (reply 0: it matched none, note says why), recipient, action, status,\n"+
 			"diagnostic.")
-	dbf := addGatewayDB(fs)
-	if _, err := fs.parse(e, args); err != nil {
-		return err
-	}
-	ctx := context.Background()
-	gw, done, err := openGatewayAdmin(ctx, e, dbf)
-	if err != nil {
-		return err
-	}
-	defer done()
-	bounces, err := gw.Bounces(ctx)
-	if err != nil {
-		return err
-	}
-	for _, b := range bounces {
-		printJSON(e.stdout, b)
-	}
-	return nil
+	return gatewayJSONLines(e, args, fs, (*gateway.Gateway).Bounces)
 }
 
 func runGatewayBlocks(e *env, args []string) error {
 	fs := newFlags("gateway blocks", "--dir DIR | --db DSN",
 		"Prints the blocks in force, one JSON object per line: key, until, created, reason.")
-	dbf := addGatewayDB(fs)
-	if _, err := fs.parse(e, args); err != nil {
-		return err
-	}
-	ctx := context.Background()
-	gw, done, err := openGatewayAdmin(ctx, e, dbf)
-	if err != nil {
-		return err
-	}
-	defer done()
-	blocks, err := gw.Blocks(ctx)
-	if err != nil {
-		return err
-	}
-	for _, b := range blocks {
-		printJSON(e.stdout, b)
-	}
-	return nil
+	return gatewayJSONLines(e, args, fs, (*gateway.Gateway).Blocks)
 }
 
 func runGatewayUnblock(e *env, args []string) error {
@@ -462,21 +443,17 @@ func runGatewayUnblock(e *env, args []string) error {
 		fmt.Fprintln(e.stderr, "stskms gateway unblock: give one KEY (see --help)")
 		return errUsage
 	}
-	ctx := context.Background()
-	gw, done, err := openGatewayAdmin(ctx, e, dbf)
-	if err != nil {
-		return err
-	}
-	defer done()
-	ok, err := gw.Unblock(ctx, pos[0])
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("no block on %s", pos[0])
-	}
-	fmt.Fprintf(e.stdout, "unblocked %s\n", pos[0])
-	return nil
+	return withGatewayAdmin(e, dbf, func(ctx context.Context, gw *gateway.Gateway) error {
+		ok, err := gw.Unblock(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("no block on %s", pos[0])
+		}
+		fmt.Fprintf(e.stdout, "unblocked %s\n", pos[0])
+		return nil
+	})
 }
 
 func runGatewayHelpText(e *env, args []string) error {

@@ -24,15 +24,8 @@ func gatewayQueueDB(t *testing.T) string {
 	t.Helper()
 	dsn := "sqlite:" + filepath.Join(t.TempDir(), "gw.db")
 	ctx := context.Background()
-	db, err := store.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, gw := openTestGateway(t, dsn)
 	defer db.Close()
-	gw, err := gateway.New(ctx, db, nil, nil, gateway.Config{Address: "kmc@kms.example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	done := time.Now().Add(-48 * time.Hour).UnixNano()
 	for i, st := range []struct{ mail, reply string }{
 		{gateway.StateReplied, gateway.OutSent},
@@ -155,19 +148,27 @@ func TestGatewayQueueCommands(t *testing.T) {
 	})
 }
 
+// openTestGateway opens the database dsn and a gateway on it, without KMC
+// or relay; the caller closes the database.
+func openTestGateway(t *testing.T, dsn string) (*store.DB, *gateway.Gateway) {
+	t.Helper()
+	db, err := store.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(context.Background(), db, nil, nil, gateway.Config{Address: "kmc@kms.example.com"})
+	if err != nil {
+		db.Close()
+		t.Fatal(err)
+	}
+	return db, gw
+}
+
 // TestGatewayServeMetrics: serve --metrics serves the gateway's registry
 // over HTTP, gauges read from its database.
 func TestGatewayServeMetrics(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.Open(ctx, gatewayQueueDB(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, gw := openTestGateway(t, gatewayQueueDB(t))
 	defer db.Close()
-	gw, err := gateway.New(ctx, db, nil, nil, gateway.Config{Address: "kmc@kms.example.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	url, stop, err := serveGatewayMetrics(gw, "127.0.0.1:0", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -80,6 +80,7 @@ func addKMCFlags(e *env, fs *flagSet) *kmcFlags {
 		actor = "cli:" + u
 	}
 	fs.StringVar(&f.actor, "actor", actor, "who acts, for the audit log")
+	fs.alias("as", "actor")
 	fs.StringVar(&f.officers, "officers", "", "live mode: the officers, comma-separated; their passphrases are read\n"+
 		"                 from standard input, one line each, in the same order (asked for\n"+
 		"                 without echo on a terminal)")
@@ -177,8 +178,13 @@ func (f *timeFlag) Set(s string) error {
 	return fmt.Errorf("want YYYYMMDDTHHMMSSZ, RFC 3339, YYYY-MM-DD or a signed duration (-90s)")
 }
 
-// needNoArgs refuses positional arguments.
-func needNoArgs(e *env, fs *flagSet, pos []string) error {
+// parseNoArgs parses the command line of a command that takes flags only,
+// refusing positional arguments.
+func (fs *flagSet) parseNoArgs(e *env, args []string) error {
+	pos, err := fs.parse(e, args)
+	if err != nil {
+		return err
+	}
 	if len(pos) > 0 {
 		fmt.Fprintf(e.stderr, "stskms %s: unexpected argument %q (see --help)\n", fs.Name(), pos[0])
 		return errUsage
@@ -186,16 +192,39 @@ func needNoArgs(e *env, fs *flagSet, pos []string) error {
 	return nil
 }
 
-// parseKMC parses the flags of a kmc command and opens the KMC.
-func parseKMC(e *env, fs *flagSet, f *kmcFlags, args []string) (*kmc.KMC, error) {
-	pos, err := fs.parse(e, args)
+// run parses the command line of a kmc command, opens the KMC, runs op on
+// it and closes it.
+func (f *kmcFlags) run(e *env, fs *flagSet, args []string, op func(*kmc.KMC) error) error {
+	return runKMC(e, fs, args, f.open, op)
+}
+
+// runTest is run for kmc testsm: only with a test-mode KMC (openTestKMC).
+func (f *kmcFlags) runTest(e *env, fs *flagSet, args []string, op func(*kmc.KMC) error) error {
+	return runKMC(e, fs, args, func(e *env) (*kmc.KMC, error) { return openTestKMC(e, f) }, op)
+}
+
+func runKMC(e *env, fs *flagSet, args []string, open func(*env) (*kmc.KMC, error), op func(*kmc.KMC) error) error {
+	if err := fs.parseNoArgs(e, args); err != nil {
+		return err
+	}
+	k, err := open(e)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := needNoArgs(e, fs, pos); err != nil {
-		return nil, err
-	}
-	return f.open(e)
+	defer k.Close()
+	return op(k)
+}
+
+// showKMC runs op on the KMC (see run) and prints its result with show.
+func showKMC[T any](e *env, fs *flagSet, f *kmcFlags, args []string, op func(*kmc.KMC, context.Context) (T, error), show func(T)) error {
+	return f.run(e, fs, args, func(k *kmc.KMC) error {
+		v, err := op(k, context.Background())
+		if err != nil {
+			return err
+		}
+		show(v)
+		return nil
+	})
 }
 
 func runKMCInit(e *env, args []string) error {
@@ -214,12 +243,9 @@ func runKMCInit(e *env, args []string) error {
 	id := fs.String("id", "", "KMCID id, an IDENT (test default K0001)")
 	days := fs.Int("key-days", 3*365, "validity of the key pair in days (its PK.ECDH.1 expiry)")
 	db := fs.String("db", "", "database: a postgres:// URL (default: SQLite DIR/kmc.db)")
+	fs.alias("dsn", "db")
 	p11 := fs.String("pkcs11", "", "live mode: keep the keys in the PKCS#11 token this configuration file names")
-	pos, err := fs.parse(e, args)
-	if err != nil {
-		return err
-	}
-	if err := needNoArgs(e, fs, pos); err != nil {
+	if err := fs.parseNoArgs(e, args); err != nil {
 		return err
 	}
 	if f.dir == "" || *mode == "" {
@@ -277,21 +303,18 @@ func runKMCPubkey(e *env, args []string) error {
 			"and the current PK.ECDH.1 in Record-in-Email form (CRLF line ends). Publish the\n"+
 			"fingerprint out of band.")
 	f := addKMCFlags(e, fs)
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
+	return f.run(e, fs, args, func(k *kmc.KMC) error {
+		key, err := k.CurrentKey(context.Background())
+		if err != nil {
+			return err
+		}
+		out, err := kmc.FormatPublicKey(key)
+		if err != nil {
+			return err
+		}
+		_, err = e.stdout.Write(out)
 		return err
-	}
-	defer k.Close()
-	key, err := k.CurrentKey(context.Background())
-	if err != nil {
-		return err
-	}
-	out, err := kmc.FormatPublicKey(key)
-	if err != nil {
-		return err
-	}
-	_, err = e.stdout.Write(out)
-	return err
+	})
 }
 
 func runKMCKeyRotate(e *env, args []string) error {
@@ -300,53 +323,44 @@ func runKMCKeyRotate(e *env, args []string) error {
 			"an older key are still answered until that key expires.")
 	f := addKMCFlags(e, fs)
 	days := fs.Int("key-days", 3*365, "validity of the new key pair in days")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	key, err := k.RotateKey(context.Background(), f.actor, time.Duration(*days)*24*time.Hour)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "KMCID: %s\nKMC Public Key Fingerprint: %s\nKey expires: %s\n",
-		key.KMCID, key.Fingerprint, key.Expiry().Format(records.TimeLayout))
-	return nil
+	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.Key, error) {
+		return k.RotateKey(ctx, f.actor, time.Duration(*days)*24*time.Hour)
+	}, func(key kmc.Key) {
+		fmt.Fprintf(e.stdout, "KMCID: %s\nKMC Public Key Fingerprint: %s\nKey expires: %s\n",
+			key.KMCID, key.Fingerprint, key.Expiry().Format(records.TimeLayout))
+	})
 }
 
 func runKMCKeyList(e *env, args []string) error {
 	fs := newFlags("kmc key list", "--dir DIR [--json]", "Lists the KMC's key pairs, oldest first, and which is current.")
 	f := addKMCFlags(e, fs)
 	asJSON := fs.Bool("json", false, "one JSON object per key")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	ctx := context.Background()
-	keys, err := k.Keys(ctx)
-	if err != nil {
-		return err
-	}
-	cur, _ := k.CurrentKey(ctx)
-	now := time.Now()
-	for _, key := range keys {
-		state := "valid"
-		switch {
-		case key.Expired(now):
-			state = "expired"
-		case key.Seq == cur.Seq:
-			state = "current"
+	return f.run(e, fs, args, func(k *kmc.KMC) error {
+		ctx := context.Background()
+		keys, err := k.Keys(ctx)
+		if err != nil {
+			return err
 		}
-		if *asJSON {
-			printJSON(e.stdout, fields{{"seq", key.Seq}, {"kmcid", key.KMCID.String()}, {"fingerprint", key.Fingerprint.String()},
-				{"expiry", key.Expiry().Format(records.TimeLayout)}, {"state", state}})
-			continue
+		cur, _ := k.CurrentKey(ctx)
+		now := time.Now()
+		state := func(key kmc.Key) string {
+			switch {
+			case key.Expired(now):
+				return "expired"
+			case key.Seq == cur.Seq:
+				return "current"
+			}
+			return "valid"
 		}
-		fmt.Fprintf(e.stdout, "%d  %-8s %s  expires %s  fingerprint %s\n", key.Seq, state, key.KMCID,
-			key.Expiry().Format(records.TimeLayout), key.Fingerprint)
-	}
-	return nil
+		printEach(e, *asJSON, keys, func(key kmc.Key) any {
+			return fields{{"seq", key.Seq}, {"kmcid", key.KMCID.String()}, {"fingerprint", key.Fingerprint.String()},
+				{"expiry", key.Expiry().Format(records.TimeLayout)}, {"state", state(key)}}
+		}, func(key kmc.Key) {
+			fmt.Fprintf(e.stdout, "%d  %-8s %s  expires %s  fingerprint %s\n", key.Seq, state(key), key.KMCID,
+				key.Expiry().Format(records.TimeLayout), key.Fingerprint)
+		})
+		return nil
+	})
 }
 
 func runKMCSGCAdd(e *env, args []string) error {
@@ -354,35 +368,19 @@ func runKMCSGCAdd(e *env, args []string) error {
 	f := addKMCFlags(e, fs)
 	sgc := fs.Int("sgc", -1, "supply group code, 6 digits (required)")
 	name := fs.String("name", "", "a name for operators")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	sg, err := k.AddSupplyGroup(context.Background(), f.actor, *sgc, *name)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "supply group %06d added\n", sg.SGC)
-	return nil
+	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.SupplyGroup, error) {
+		return k.AddSupplyGroup(ctx, f.actor, *sgc, *name)
+	}, func(sg kmc.SupplyGroup) { fmt.Fprintf(e.stdout, "supply group %06d added\n", sg.SGC) })
 }
 
 func runKMCSGCList(e *env, args []string) error {
 	fs := newFlags("kmc sgc list", "--dir DIR", "Lists the supply groups.")
 	f := addKMCFlags(e, fs)
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	sgs, err := k.SupplyGroups(context.Background())
-	if err != nil {
-		return err
-	}
-	for _, sg := range sgs {
-		fmt.Fprintf(e.stdout, "%06d  %s  added %s by %s\n", sg.SGC, sg.Name, sg.CreatedAt.Format(records.TimeLayout), sg.CreatedBy)
-	}
-	return nil
+	return showKMC(e, fs, f, args, (*kmc.KMC).SupplyGroups, func(sgs []kmc.SupplyGroup) {
+		for _, sg := range sgs {
+			fmt.Fprintf(e.stdout, "%06d  %s  added %s by %s\n", sg.SGC, sg.Name, sg.CreatedAt.Format(records.TimeLayout), sg.CreatedBy)
+		}
+	})
 }
 
 // vkFlags are the attributes of a new vending key.
@@ -444,21 +442,13 @@ func runKMCVKGenerate(e *env, args []string) error {
 			"the key custody and only its KCV is shown. DKGA02 keys get odd parity.")
 	f := addKMCFlags(e, fs)
 	v := addVKFlags(fs)
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	a, err := v.attributes()
-	if err != nil {
-		return err
-	}
-	vk, err := k.GenerateVendingKey(context.Background(), f.actor, a)
-	if err != nil {
-		return err
-	}
-	printVK(e, vk)
-	return nil
+	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.VendingKey, error) {
+		a, err := v.attributes()
+		if err != nil {
+			return kmc.VendingKey{}, err
+		}
+		return k.GenerateVendingKey(ctx, f.actor, a)
+	}, func(vk kmc.VendingKey) { printVK(e, vk) })
 }
 
 // componentFlags collects --component OFFICER=FILE.
@@ -478,54 +468,56 @@ func runKMCVKImport(e *env, args []string) error {
 	var comps componentFlags
 	fs.Var(&comps, "component", "OFFICER=FILE, one per officer (repeat)")
 	kcvHex := fs.String("kcv", "", "the combined key's KCV, 6 hex digits")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	a, err := v.attributes()
-	if err != nil {
-		return err
-	}
-	var parts []kmc.KeyComponent
-	defer func() {
-		for _, p := range parts {
-			clear(p.Value)
+	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.VendingKey, error) {
+		a, err := v.attributes()
+		if err != nil {
+			return kmc.VendingKey{}, err
 		}
-	}()
-	for _, c := range comps {
+		var parts []kmc.KeyComponent
+		defer func() {
+			for _, p := range parts {
+				clear(p.Value)
+			}
+		}()
+		if parts, err = comps.read(); err != nil {
+			return kmc.VendingKey{}, err
+		}
+		var kcv []byte
+		if *kcvHex != "" {
+			if kcv, err = hex.DecodeString(*kcvHex); err != nil {
+				return kmc.VendingKey{}, fmt.Errorf("--kcv: not hex")
+			}
+		}
+		return k.ImportVendingKey(ctx, f.actor, a, parts, kcv)
+	}, func(vk kmc.VendingKey) { printVK(e, vk) })
+}
+
+// read reads the component files; what it returns holds key material, to
+// clear after use (also when it fails: what it read so far).
+func (c componentFlags) read() ([]kmc.KeyComponent, error) {
+	var parts []kmc.KeyComponent
+	for _, c := range c {
 		officer, file, ok := strings.Cut(c, "=")
 		if !ok {
-			return fmt.Errorf("--component %q: want OFFICER=FILE", c)
+			return parts, fmt.Errorf("--component %q: want OFFICER=FILE", c)
 		}
 		data, err := os.ReadFile(file)
 		if err != nil {
-			return err
+			return parts, err
 		}
 		words := strings.Fields(string(data))
 		clear(data)
 		if len(words) != 2 {
-			return fmt.Errorf("component file of %s: want the component and its KCV in hex", officer)
+			return parts, fmt.Errorf("component file of %s: want the component and its KCV in hex", officer)
 		}
 		value, err1 := hex.DecodeString(words[0])
 		kcv, err2 := hex.DecodeString(words[1])
 		if err1 != nil || err2 != nil {
-			return fmt.Errorf("component file of %s: not hex", officer)
+			return parts, fmt.Errorf("component file of %s: not hex", officer)
 		}
 		parts = append(parts, kmc.KeyComponent{Officer: officer, Value: value, KCV: kcv})
 	}
-	var kcv []byte
-	if *kcvHex != "" {
-		if kcv, err = hex.DecodeString(*kcvHex); err != nil {
-			return fmt.Errorf("--kcv: not hex")
-		}
-	}
-	vk, err := k.ImportVendingKey(context.Background(), f.actor, a, parts, kcv)
-	if err != nil {
-		return err
-	}
-	printVK(e, vk)
-	return nil
+	return parts, nil
 }
 
 func runKMCVKList(e *env, args []string) error {
@@ -533,31 +525,27 @@ func runKMCVKList(e *env, args []string) error {
 	f := addKMCFlags(e, fs)
 	sgc := fs.Int("sgc", -1, "only this supply group")
 	asJSON := fs.Bool("json", false, "one JSON object per key")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	var sgcs []int
-	if *sgc >= 0 {
-		sgcs = []int{*sgc}
-	}
-	keys, err := k.VendingKeys(context.Background(), sgcs...)
-	if err != nil {
-		return err
-	}
-	for _, v := range keys {
-		if *asJSON {
-			printJSON(e.stdout, fields{{"id", v.ID}, {"sgc", fmt.Sprintf("%06d", v.SGC)}, {"type", v.Type.String()},
-				{"krn", v.KRN}, {"bdt", v.BDT}, {"dkga", fmt.Sprintf("%02d", v.DKGA)}, {"ea", fmt.Sprintf("%02d", v.EA)},
-				{"ken", v.KEN}, {"act", v.ACT.Format(records.TimeLayout)}, {"exp", v.EXP.Format(records.TimeLayout)},
-				{"iut", v.IUT.Format(records.TimeLayout)}, {"clm", fmt.Sprintf("%08X", v.CLM)}, {"kcv", v.KCV},
-				{"origin", v.Origin}, {"state", v.State}})
-			continue
+	return f.run(e, fs, args, func(k *kmc.KMC) error {
+		var sgcs []int
+		if *sgc >= 0 {
+			sgcs = []int{*sgc}
 		}
-		printVK(e, v)
-	}
-	return nil
+		keys, err := k.VendingKeys(context.Background(), sgcs...)
+		if err != nil {
+			return err
+		}
+		printEach(e, *asJSON, keys, vkFields, func(v kmc.VendingKey) { printVK(e, v) })
+		return nil
+	})
+}
+
+// vkFields is a vending key as kmc vk list --json prints it.
+func vkFields(v kmc.VendingKey) any {
+	return fields{{"id", v.ID}, {"sgc", fmt.Sprintf("%06d", v.SGC)}, {"type", v.Type.String()},
+		{"krn", v.KRN}, {"bdt", v.BDT}, {"dkga", fmt.Sprintf("%02d", v.DKGA)}, {"ea", fmt.Sprintf("%02d", v.EA)},
+		{"ken", v.KEN}, {"act", v.ACT.Format(records.TimeLayout)}, {"exp", v.EXP.Format(records.TimeLayout)},
+		{"iut", v.IUT.Format(records.TimeLayout)}, {"clm", fmt.Sprintf("%08X", v.CLM)}, {"kcv", v.KCV},
+		{"origin", v.Origin}, {"state", v.State}}
 }
 
 func runKMCSMRegister(e *env, args []string) error {
@@ -575,52 +563,49 @@ func runKMCSMRegister(e *env, args []string) error {
 	virtual := fs.Bool("virtual", true, "a virtual (software) module; --virtual=false for hardware")
 	certified := fs.Bool("certified", false, "certified hardware module (STS Association)")
 	emails := fs.String("email", "", "addresses allowed to receive its Key Load Files, comma-separated")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	v, err := kmc.ParseVariant(*variant)
-	if err != nil {
-		return err
-	}
-	reg := kmc.Registration{Variant: v, Virtual: *virtual, Certified: *certified, Emails: splitList(*emails)}
-	ctx := context.Background()
-	var sm kmc.SM
-	if *reqFile != "" {
-		text, err := os.ReadFile(*reqFile)
+	return f.run(e, fs, args, func(k *kmc.KMC) error {
+		v, err := kmc.ParseVariant(*variant)
 		if err != nil {
 			return err
 		}
-		req, err := kmc.ParseRequest(text)
-		if err != nil {
-			return err
+		reg := kmc.Registration{Variant: v, Virtual: *virtual, Certified: *certified, Emails: splitList(*emails)}
+		ctx := context.Background()
+		var sm kmc.SM
+		if *reqFile != "" {
+			text, err := os.ReadFile(*reqFile)
+			if err != nil {
+				return err
+			}
+			req, err := kmc.ParseRequest(text)
+			if err != nil {
+				return err
+			}
+			sm, err = k.RegisterSMFromRequest(ctx, f.actor, req, reg)
+			if err != nil {
+				return err
+			}
+		} else {
+			id, err := records.ParsePKID(*smid)
+			if err != nil {
+				return fmt.Errorf("--smid: %w", err)
+			}
+			point, err := hex.DecodeString(*pub)
+			if err != nil {
+				return fmt.Errorf("--public-key: not hex")
+			}
+			key, err := keyagree.ParsePublicKey(point)
+			if err != nil {
+				return fmt.Errorf("--public-key: %w", err)
+			}
+			sm, err = k.RegisterSM(ctx, f.actor, kmc.SM{SMID: id, PublicKey: key, Model: *model, Firmware: *firmware,
+				Variant: reg.Variant, Virtual: reg.Virtual, Certified: reg.Certified, Emails: reg.Emails})
+			if err != nil {
+				return err
+			}
 		}
-		sm, err = k.RegisterSMFromRequest(ctx, f.actor, req, reg)
-		if err != nil {
-			return err
-		}
-	} else {
-		id, err := records.ParsePKID(*smid)
-		if err != nil {
-			return fmt.Errorf("--smid: %w", err)
-		}
-		point, err := hex.DecodeString(*pub)
-		if err != nil {
-			return fmt.Errorf("--public-key: not hex")
-		}
-		key, err := keyagree.ParsePublicKey(point)
-		if err != nil {
-			return fmt.Errorf("--public-key: %w", err)
-		}
-		sm, err = k.RegisterSM(ctx, f.actor, kmc.SM{SMID: id, PublicKey: key, Model: *model, Firmware: *firmware,
-			Variant: reg.Variant, Virtual: reg.Virtual, Certified: reg.Certified, Emails: reg.Emails})
-		if err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(e.stdout, "registered %s (%s, %s)\n", sm.SMID, sm.Variant, smKind(sm))
-	return nil
+		fmt.Fprintf(e.stdout, "registered %s (%s, %s)\n", sm.SMID, sm.Variant, smKind(sm))
+		return nil
+	})
 }
 
 func splitList(s string) []string {
@@ -647,30 +632,20 @@ func runKMCSMList(e *env, args []string) error {
 	fs := newFlags("kmc sm list", "--dir DIR [--json]", "Lists the registered security modules.")
 	f := addKMCFlags(e, fs)
 	asJSON := fs.Bool("json", false, "one JSON object per module")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	sms, err := k.SMs(context.Background())
-	if err != nil {
-		return err
-	}
-	for _, sm := range sms {
-		state := "active"
-		if sm.Revoked {
-			state = "REVOKED " + sm.RevokedAt.Format(records.TimeLayout)
-		}
-		if *asJSON {
-			printJSON(e.stdout, fields{{"smid", sm.SMID.String()}, {"model", sm.Model}, {"firmware", sm.Firmware},
+	return showKMC(e, fs, f, args, (*kmc.KMC).SMs, func(sms []kmc.SM) {
+		printEach(e, *asJSON, sms, func(sm kmc.SM) any {
+			return fields{{"smid", sm.SMID.String()}, {"model", sm.Model}, {"firmware", sm.Firmware},
 				{"variant", string(sm.Variant)}, {"virtual", sm.Virtual}, {"certified", sm.Certified},
-				{"revoked", sm.Revoked}, {"emails", sm.Emails}})
-			continue
-		}
-		fmt.Fprintf(e.stdout, "%s  %s %s  %s, %s  %s  %s\n", sm.SMID, sm.Model, sm.Firmware, sm.Variant, smKind(sm),
-			strings.Join(sm.Emails, ","), state)
-	}
-	return nil
+				{"revoked", sm.Revoked}, {"emails", sm.Emails}}
+		}, func(sm kmc.SM) {
+			state := "active"
+			if sm.Revoked {
+				state = "REVOKED " + sm.RevokedAt.Format(records.TimeLayout)
+			}
+			fmt.Fprintf(e.stdout, "%s  %s %s  %s, %s  %s  %s\n", sm.SMID, sm.Model, sm.Firmware, sm.Variant, smKind(sm),
+				strings.Join(sm.Emails, ","), state)
+		})
+	})
 }
 
 func runKMCSMRevoke(e *env, args []string) error {
@@ -680,17 +655,9 @@ func runKMCSMRevoke(e *env, args []string) error {
 	f := addKMCFlags(e, fs)
 	ref := fs.String("sm", "", "the module (required)")
 	reason := fs.String("reason", "", "why (for the audit log)")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	sm, err := k.RevokeSM(context.Background(), f.actor, *ref, *reason)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "revoked %s\n", sm.SMID)
-	return nil
+	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.SM, error) {
+		return k.RevokeSM(ctx, f.actor, *ref, *reason)
+	}, func(sm kmc.SM) { fmt.Fprintf(e.stdout, "revoked %s\n", sm.SMID) })
 }
 
 func runKMCKUAGrant(e *env, args []string) error {
@@ -705,46 +672,32 @@ func runKMCKUAGrant(e *env, args []string) error {
 	var from, until timeFlag
 	fs.Var(&from, "from", "start (default now)")
 	fs.Var(&until, "until", "end (default from + 1 year)")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	kt, err := kmc.ParseKeyTypes(*types)
-	if err != nil {
-		return err
-	}
-	if until.t.IsZero() {
-		start := from.t
-		if start.IsZero() {
-			start = time.Now()
+	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.KUA, error) {
+		kt, err := kmc.ParseKeyTypes(*types)
+		if err != nil {
+			return kmc.KUA{}, err
 		}
-		until.t = start.AddDate(1, 0, 0)
-	}
-	a, err := k.Grant(context.Background(), f.actor, *ref, kmc.KUA{SGC: *sgc, Types: kt, From: from.t, Until: until.t})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "authorisation %d: %s for %06d %s from %s until %s\n", a.ID, a.SMID, a.SGC, a.Types,
-		a.From.Format(records.TimeLayout), a.Until.Format(records.TimeLayout))
-	return nil
+		if until.t.IsZero() {
+			start := from.t
+			if start.IsZero() {
+				start = time.Now()
+			}
+			until.t = start.AddDate(1, 0, 0)
+		}
+		return k.Grant(ctx, f.actor, *ref, kmc.KUA{SGC: *sgc, Types: kt, From: from.t, Until: until.t})
+	}, func(a kmc.KUA) {
+		fmt.Fprintf(e.stdout, "authorisation %d: %s for %06d %s from %s until %s\n", a.ID, a.SMID, a.SGC, a.Types,
+			a.From.Format(records.TimeLayout), a.Until.Format(records.TimeLayout))
+	})
 }
 
 func runKMCKUARevoke(e *env, args []string) error {
 	fs := newFlags("kmc kua revoke", "--dir DIR --id N", "Revokes an authorisation.")
 	f := addKMCFlags(e, fs)
 	id := fs.Int64("id", 0, "the authorisation's number (required)")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	a, err := k.RevokeKUA(context.Background(), f.actor, *id)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "authorisation %d revoked\n", a.ID)
-	return nil
+	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.KUA, error) {
+		return k.RevokeKUA(ctx, f.actor, *id)
+	}, func(a kmc.KUA) { fmt.Fprintf(e.stdout, "authorisation %d revoked\n", a.ID) })
 }
 
 func runKMCKUAList(e *env, args []string) error {
@@ -752,34 +705,31 @@ func runKMCKUAList(e *env, args []string) error {
 	f := addKMCFlags(e, fs)
 	ref := fs.String("sm", "", "only this module's")
 	asJSON := fs.Bool("json", false, "one JSON object per authorisation")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	list, err := k.KUAs(context.Background(), *ref)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	for _, a := range list {
-		state := "valid"
-		switch {
-		case !a.RevokedAt.IsZero():
-			state = "revoked"
-		case !a.Valid(now):
-			state = "not valid now"
+	return f.run(e, fs, args, func(k *kmc.KMC) error {
+		list, err := k.KUAs(context.Background(), *ref)
+		if err != nil {
+			return err
 		}
-		if *asJSON {
-			printJSON(e.stdout, fields{{"id", a.ID}, {"smid", a.SMID}, {"sgc", fmt.Sprintf("%06d", a.SGC)},
+		now := time.Now()
+		state := func(a kmc.KUA) string {
+			switch {
+			case !a.RevokedAt.IsZero():
+				return "revoked"
+			case !a.Valid(now):
+				return "not valid now"
+			}
+			return "valid"
+		}
+		printEach(e, *asJSON, list, func(a kmc.KUA) any {
+			return fields{{"id", a.ID}, {"smid", a.SMID}, {"sgc", fmt.Sprintf("%06d", a.SGC)},
 				{"types", a.Types.String()}, {"from", a.From.Format(records.TimeLayout)},
-				{"until", a.Until.Format(records.TimeLayout)}, {"state", state}})
-			continue
-		}
-		fmt.Fprintf(e.stdout, "%d  %s  %06d  %s  %s..%s  %s\n", a.ID, a.SMID, a.SGC, a.Types,
-			a.From.Format(records.TimeLayout), a.Until.Format(records.TimeLayout), state)
-	}
-	return nil
+				{"until", a.Until.Format(records.TimeLayout)}, {"state", state(a)}}
+		}, func(a kmc.KUA) {
+			fmt.Fprintf(e.stdout, "%d  %s  %06d  %s  %s..%s  %s\n", a.ID, a.SMID, a.SGC, a.Types,
+				a.From.Format(records.TimeLayout), a.Until.Format(records.TimeLayout), state(a))
+		})
+		return nil
+	})
 }
 
 func runKMCKLFIssue(e *env, args []string) error {
@@ -792,34 +742,31 @@ func runKMCKLFIssue(e *env, args []string) error {
 	reqFile := fs.String("request", "", "the VKLOAD.REQ.1 (required; - for standard input)")
 	out := fs.String("out", "", "write the Key Load File here")
 	outDir := fs.String("out-dir", ".", "or into this directory, under its attachment name")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	text, err := readFileArg(e, "request", *reqFile)
-	if err != nil {
-		return err
-	}
-	klf, err := k.IssueKLFText(context.Background(), f.actor, text)
-	if err != nil {
-		return printRefusal(e, err)
-	}
-	path := *out
-	if path == "" {
-		path = filepath.Join(*outDir, klf.FileName)
-	}
-	if err := os.WriteFile(path, klf.File, 0o644); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "Key Load File for %s: %d vending keys, written to %s\n", klf.SMID, len(klf.Keys), path)
-	for _, ik := range klf.Keys {
-		fmt.Fprintf(e.stdout, "  SGC %06d  %s  KRN %d  KCV %s\n", ik.SGC, ik.Type, ik.KRN, ik.KCV)
-	}
-	if len(klf.Emails) > 0 {
-		fmt.Fprintf(e.stdout, "may be sent to: %s\n", strings.Join(klf.Emails, ", "))
-	}
-	return nil
+	return f.run(e, fs, args, func(k *kmc.KMC) error {
+		text, err := readFileArg(e, "request", *reqFile)
+		if err != nil {
+			return err
+		}
+		klf, err := k.IssueKLFText(context.Background(), f.actor, text)
+		if err != nil {
+			return printRefusal(e, err)
+		}
+		path := *out
+		if path == "" {
+			path = filepath.Join(*outDir, klf.FileName)
+		}
+		if err := os.WriteFile(path, klf.File, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Key Load File for %s: %d vending keys, written to %s\n", klf.SMID, len(klf.Keys), path)
+		for _, ik := range klf.Keys {
+			fmt.Fprintf(e.stdout, "  SGC %06d  %s  KRN %d  KCV %s\n", ik.SGC, ik.Type, ik.KRN, ik.KCV)
+		}
+		if len(klf.Emails) > 0 {
+			fmt.Fprintf(e.stdout, "may be sent to: %s\n", strings.Join(klf.Emails, ", "))
+		}
+		return nil
+	})
 }
 
 // testSMFlags name the stand-in module of kmc testsm.
@@ -882,47 +829,29 @@ func runKMCTestSMRequest(e *env, args []string) error {
 	out := fs.String("out", "", "write the request here (default: standard output)")
 	var at timeFlag
 	fs.Var(&at, "at", "request time (default now)")
-	pos, err := fs.parse(e, args)
-	if err != nil {
-		return err
-	}
-	if err := needNoArgs(e, fs, pos); err != nil {
-		return err
-	}
-	k, err := openTestKMC(e, f)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	key, err := k.CurrentKey(context.Background())
-	if err != nil {
-		return err
-	}
-	mod, err := s.module()
-	if err != nil {
-		return err
-	}
-	t := at.t
-	if t.IsZero() {
-		t = time.Now()
-	}
-	req, err := keyload.NewRequest(mod, key.Record, t, s.model, s.firmware)
-	if err != nil {
-		return err
-	}
-	body, err := req.Format()
-	if err != nil {
-		return err
-	}
-	block, err := armor.Wrap(body)
-	if err != nil {
-		return err
-	}
-	if *out == "" {
-		_, err = e.stdout.Write(block)
-		return err
-	}
-	return os.WriteFile(*out, block, 0o644)
+	return f.runTest(e, fs, args, func(k *kmc.KMC) error {
+		key, err := k.CurrentKey(context.Background())
+		if err != nil {
+			return err
+		}
+		mod, err := s.module()
+		if err != nil {
+			return err
+		}
+		t := at.t
+		if t.IsZero() {
+			t = time.Now()
+		}
+		req, err := keyload.NewRequest(mod, key.Record, t, s.model, s.firmware)
+		if err != nil {
+			return err
+		}
+		block, err := wrapRecord(req)
+		if err != nil {
+			return err
+		}
+		return writeOut(e, *out, block)
+	})
 }
 
 func runKMCTestSMOpen(e *env, args []string) error {
@@ -934,29 +863,56 @@ func runKMCTestSMOpen(e *env, args []string) error {
 	s := addTestSMFlags(fs)
 	reqFile := fs.String("request", "", "the request the file answers (required)")
 	klfFile := fs.String("klf", "", "the Key Load File (required)")
-	pos, err := fs.parse(e, args)
+	return f.runTest(e, fs, args, func(k *kmc.KMC) error {
+		pending, err := testSMPending(k, *reqFile)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(*klfFile)
+		if err != nil {
+			return err
+		}
+		blocks, err := armor.ParseFile(data)
+		if err != nil {
+			return err
+		}
+		bodies := make([]string, len(blocks))
+		for i, b := range blocks {
+			bodies[i] = b.Body
+		}
+		mod, err := s.module()
+		if err != nil {
+			return err
+		}
+		vks, err := keyload.Open(mod, pending, bodies)
+		if err != nil {
+			return err
+		}
+		for i := range vks {
+			kcv, _ := keyagree.KCV(vks[i].Key)
+			fmt.Fprintf(e.stdout, "SGC %06d  %s  KRN %d  BDT %d  DKGA%02d  EA%02d  KEN %d  KCV %X\n", vks[i].SGC,
+				kmc.KeyType(vks[i].KT), vks[i].KRN, vks[i].BDT, vks[i].DKGA, vks[i].EA, vks[i].KEN, kcv)
+			vks[i].Zero()
+		}
+		fmt.Fprintf(e.stdout, "%d vending keys loaded\n", len(vks))
+		return nil
+	})
+}
+
+// testSMPending is what the stand-in module that made the request in
+// reqFile awaits: the KMC key it named and the request's time.
+func testSMPending(k *kmc.KMC, reqFile string) (keyload.Pending, error) {
+	text, err := os.ReadFile(reqFile)
 	if err != nil {
-		return err
-	}
-	if err := needNoArgs(e, fs, pos); err != nil {
-		return err
-	}
-	k, err := openTestKMC(e, f)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	text, err := os.ReadFile(*reqFile)
-	if err != nil {
-		return err
+		return keyload.Pending{}, err
 	}
 	req, err := kmc.ParseRequest(text)
 	if err != nil {
-		return err
+		return keyload.Pending{}, err
 	}
 	keys, err := k.Keys(context.Background())
 	if err != nil {
-		return err
+		return keyload.Pending{}, err
 	}
 	var pk *records.PKECDH
 	for _, key := range keys {
@@ -965,36 +921,28 @@ func runKMCTestSMOpen(e *env, args []string) error {
 		}
 	}
 	if pk == nil {
-		return fmt.Errorf("the request names no key of this KMC")
+		return keyload.Pending{}, fmt.Errorf("the request names no key of this KMC")
 	}
-	data, err := os.ReadFile(*klfFile)
-	if err != nil {
+	return keyload.Pending{KMC: pk, RequestTime: req.Time}, nil
+}
+
+// writeOut writes data to the file path, or to standard output if path is
+// empty.
+func writeOut(e *env, path string, data []byte) error {
+	if path == "" {
+		_, err := e.stdout.Write(data)
 		return err
 	}
-	blocks, err := armor.ParseFile(data)
+	return os.WriteFile(path, data, 0o644)
+}
+
+// wrapRecord formats a record and wraps it in Record-in-Email form.
+func wrapRecord(r interface{ Format() (string, error) }) ([]byte, error) {
+	body, err := r.Format()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	bodies := make([]string, len(blocks))
-	for i, b := range blocks {
-		bodies[i] = b.Body
-	}
-	mod, err := s.module()
-	if err != nil {
-		return err
-	}
-	vks, err := keyload.Open(mod, keyload.Pending{KMC: pk, RequestTime: req.Time}, bodies)
-	if err != nil {
-		return err
-	}
-	for i := range vks {
-		kcv, _ := keyagree.KCV(vks[i].Key)
-		fmt.Fprintf(e.stdout, "SGC %06d  %s  KRN %d  BDT %d  DKGA%02d  EA%02d  KEN %d  KCV %X\n", vks[i].SGC,
-			kmc.KeyType(vks[i].KT), vks[i].KRN, vks[i].BDT, vks[i].DKGA, vks[i].EA, vks[i].KEN, kcv)
-		vks[i].Zero()
-	}
-	fmt.Fprintf(e.stdout, "%d vending keys loaded\n", len(vks))
-	return nil
+	return armor.Wrap(body)
 }
 
 // The gateway's view of the KMC: gateway.KMC over a *kmc.KMC. The gateway

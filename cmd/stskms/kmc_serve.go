@@ -30,11 +30,7 @@ func runKMCServe(e *env, args []string) error {
 	tokensFile := fs.String("tokens", "", "the token file (default DIR/"+api.TokenFile+")")
 	addrFile := fs.String("addr-file", "", "write the address listened on to this file (for --http 127.0.0.1:0)")
 	exitAfter := fs.Duration("exit-after", 0, "stop after this long (tests and demos; 0: run until interrupted)")
-	pos, err := fs.parse(e, args)
-	if err != nil {
-		return err
-	}
-	if err := needNoArgs(e, fs, pos); err != nil {
+	if err := fs.parseNoArgs(e, args); err != nil {
 		return err
 	}
 	if (*certFile == "") != (*keyFile == "") {

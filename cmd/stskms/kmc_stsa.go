@@ -76,52 +76,35 @@ func runKMCSTSAKeySet(e *env, args []string) error {
 			"given as a file or inline. Several keys may be configured (a key rotation).")
 	f := addKMCFlags(e, fs)
 	pubArg := fs.String("pubkey", "", "the public key: a file, or the PEM text itself (required)")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	data := []byte(*pubArg)
-	if !strings.Contains(*pubArg, "-----BEGIN") {
-		if data, err = readFileArg(e, "pubkey", *pubArg); err != nil {
-			return err
+	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.STSAKey, error) {
+		data := []byte(*pubArg)
+		var err error
+		if !strings.Contains(*pubArg, "-----BEGIN") {
+			if data, err = readFileArg(e, "pubkey", *pubArg); err != nil {
+				return kmc.STSAKey{}, err
+			}
 		}
-	}
-	pub, err := kmc.ParseSTSAPublicKey(data)
-	if err != nil {
-		return err
-	}
-	key, err := k.AddSTSAKey(context.Background(), f.actor, pub)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "STSA key %s configured\n", key.ID)
-	return nil
+		pub, err := kmc.ParseSTSAPublicKey(data)
+		if err != nil {
+			return kmc.STSAKey{}, err
+		}
+		return k.AddSTSAKey(ctx, f.actor, pub)
+	}, func(key kmc.STSAKey) { fmt.Fprintf(e.stdout, "STSA key %s configured\n", key.ID) })
 }
 
 func runKMCSTSAKeyList(e *env, args []string) error {
 	fs := newFlags("kmc stsa key list", "--dir DIR [--json]", "Lists the configured STS Association keys.")
 	f := addKMCFlags(e, fs)
 	asJSON := fs.Bool("json", false, "one JSON object per key")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	keys, err := k.STSAKeys(context.Background())
-	if err != nil {
-		return err
-	}
-	for _, key := range keys {
-		point, _ := key.PublicKey.Bytes()
-		if *asJSON {
-			printJSON(e.stdout, fields{{"id", key.ID.String()}, {"public_key", fmt.Sprintf("%X", point)},
-				{"added_at", key.AddedAt.Format(records.TimeLayout)}, {"added_by", key.AddedBy}})
-			continue
-		}
-		fmt.Fprintf(e.stdout, "%s  added %s by %s\n", key.ID, key.AddedAt.Format(records.TimeLayout), key.AddedBy)
-	}
-	return nil
+	return showKMC(e, fs, f, args, (*kmc.KMC).STSAKeys, func(keys []kmc.STSAKey) {
+		printEach(e, *asJSON, keys, func(key kmc.STSAKey) any {
+			point, _ := key.PublicKey.Bytes()
+			return fields{{"id", key.ID.String()}, {"public_key", fmt.Sprintf("%X", point)},
+				{"added_at", key.AddedAt.Format(records.TimeLayout)}, {"added_by", key.AddedBy}}
+		}, func(key kmc.STSAKey) {
+			fmt.Fprintf(e.stdout, "%s  added %s by %s\n", key.ID, key.AddedAt.Format(records.TimeLayout), key.AddedBy)
+		})
+	})
 }
 
 func runKMCSTSAKeyRemove(e *env, args []string) error {
@@ -130,16 +113,13 @@ func runKMCSTSAKeyRemove(e *env, args []string) error {
 			"as kmc stsa key list shows it).")
 	f := addKMCFlags(e, fs)
 	id := fs.String("id", "", "the key id (required)")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	if err := k.RemoveSTSAKey(context.Background(), f.actor, *id); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "STSA key %s removed\n", strings.ToUpper(*id))
-	return nil
+	return f.run(e, fs, args, func(k *kmc.KMC) error {
+		if err := k.RemoveSTSAKey(context.Background(), f.actor, *id); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "STSA key %s removed\n", strings.ToUpper(*id))
+		return nil
+	})
 }
 
 func runKMCSTSASign(e *env, args []string) error {
@@ -155,11 +135,7 @@ func runKMCSTSASign(e *env, args []string) error {
 	fs.Var(&at, "time", "issue time (default now)")
 	in := fs.String("in", "-", "the SMREG.SM.1 records (- for standard input)")
 	out := fs.String("out", "", "write the update file here (default: standard output)")
-	pos, err := fs.parse(e, args)
-	if err != nil {
-		return err
-	}
-	if err := needNoArgs(e, fs, pos); err != nil {
+	if err := fs.parseNoArgs(e, args); err != nil {
 		return err
 	}
 	if *seq == 0 {
@@ -193,11 +169,7 @@ func runKMCSTSASign(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *out == "" {
-		_, err = e.stdout.Write(file)
-		return err
-	}
-	if err := os.WriteFile(*out, file, 0o644); err != nil {
+	if err := writeOut(e, *out, file); err != nil || *out == "" {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "registry update %d of %d modules, signed, written to %s\n", *seq, len(mods), *out)
@@ -276,21 +248,18 @@ func runKMCSMUpdate(e *env, args []string) error {
 			"exits with status 1, and changes nothing.")
 	f := addKMCFlags(e, fs)
 	file := fs.String("file", "", "the update file (required; - for standard input)")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	data, err := readFileArg(e, "file", *file)
-	if err != nil {
-		return err
-	}
-	res, err := k.ApplyRegistryUpdate(context.Background(), f.actor, data, kmc.UpdateOptions{})
-	if err != nil {
-		return printRefusal(e, err)
-	}
-	fmt.Fprintln(e.stdout, res.Summary())
-	return nil
+	return f.run(e, fs, args, func(k *kmc.KMC) error {
+		data, err := readFileArg(e, "file", *file)
+		if err != nil {
+			return err
+		}
+		res, err := k.ApplyRegistryUpdate(context.Background(), f.actor, data, kmc.UpdateOptions{})
+		if err != nil {
+			return printRefusal(e, err)
+		}
+		fmt.Fprintln(e.stdout, res.Summary())
+		return nil
+	})
 }
 
 func runKMCPrune(e *env, args []string) error {
@@ -302,19 +271,13 @@ func runKMCPrune(e *env, args []string) error {
 			"exceed the longest a gateway may hold a request (docs/kmc.md §3.5).")
 	f := addKMCFlags(e, fs)
 	before := fs.Duration("before", 0, "the age, e.g. 720h (required)")
-	k, err := parseKMC(e, fs, f, args)
-	if err != nil {
-		return err
-	}
-	defer k.Close()
-	if *before == 0 {
-		return fmt.Errorf("give --before DURATION (at least %v)", k.MinPruneAge())
-	}
-	res, err := k.Prune(context.Background(), f.actor, *before)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "pruned before %s: %d seen requests, %d registry-update answers\n",
-		res.Cutoff.Format(records.TimeLayout), res.Requests, res.Answers)
-	return nil
+	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.PruneResult, error) {
+		if *before == 0 {
+			return kmc.PruneResult{}, fmt.Errorf("give --before DURATION (at least %v)", k.MinPruneAge())
+		}
+		return k.Prune(ctx, f.actor, *before)
+	}, func(res kmc.PruneResult) {
+		fmt.Fprintf(e.stdout, "pruned before %s: %d seen requests, %d registry-update answers\n",
+			res.Cutoff.Format(records.TimeLayout), res.Requests, res.Answers)
+	})
 }

@@ -57,6 +57,7 @@ func commands() map[string]*command {
 		"demo":    {summary: "run the whole loop on 127.0.0.1: KMC, gateway, modules, mail, meters (--tokens: the token engine alone)", run: runDemo},
 		"sm":      smCommand(),
 		"config":  configCommand(),
+		"audit":   auditCommand(),
 		"bench": {summary: "measure stskms", sub: map[string]*command{
 			"tokens":  {summary: "the fixed token workload of four cases (µs/token, tokens/s, digest)", run: runBenchTokens},
 			"gateway": {summary: "{KMS:GetKlfStsEd2} mails through a KMC and its gateway on loopback (requests/s, p50, p99)", run: runBenchGateway},
@@ -115,6 +116,21 @@ func printJSON(w io.Writer, v any) {
 	fmt.Fprintln(w, string(out))
 }
 
+// printEach prints each item: as one line of JSON, of what jsonOf makes of
+// it, or with text.
+func printEach[T any](e *env, asJSON bool, items []T, jsonOf func(T) any, text func(T)) {
+	for _, it := range items {
+		if asJSON {
+			printJSON(e.stdout, jsonOf(it))
+		} else {
+			text(it)
+		}
+	}
+}
+
+// itself is the jsonOf of printEach that prints an item as it is.
+func itself[T any](v T) any { return v }
+
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func isHelp(arg string) bool {
@@ -138,6 +154,8 @@ func printGroup(w io.Writer, name string, cmds map[string]*command) {
 type flagSet struct {
 	*flag.FlagSet
 	synopsis, description string
+	// aliases maps a hidden alias to the flag it stands for.
+	aliases map[string]string
 }
 
 // newFlags returns the flag set of a subcommand; --help prints its usage to
@@ -147,19 +165,39 @@ func newFlags(name, synopsis, description string) *flagSet {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	fs.String(configFlag, "", "configuration file (default $"+configEnv+"; see docs/config.md)")
-	return &flagSet{fs, synopsis, description}
+	return &flagSet{FlagSet: fs, synopsis: synopsis, description: description}
+}
+
+// alias adds name as a hidden alias of the flag canonical: the same value,
+// not listed by --help, config show or config check (the other command
+// family's spelling: --as/--actor, --dsn/--db).
+func (fs *flagSet) alias(name, canonical string) {
+	fs.Var(fs.Lookup(canonical).Value, name, "alias of --"+canonical)
+	if fs.aliases == nil {
+		fs.aliases = map[string]string{}
+	}
+	fs.aliases[name] = canonical
+}
+
+// visitAll is VisitAll without the aliases.
+func (fs *flagSet) visitAll(fn func(*flag.Flag)) {
+	fs.VisitAll(func(f *flag.Flag) {
+		if fs.aliases[f.Name] == "" {
+			fn(f)
+		}
+	})
 }
 
 func (fs *flagSet) usage(w io.Writer) {
 	fmt.Fprintf(w, "Usage: stskms %s %s\n\n%s\n\nFlags:\n", fs.Name(), fs.synopsis, fs.description)
-	printFlags(w, fs.FlagSet)
+	printFlags(w, fs)
 }
 
 // printFlags lists the flags GNU-style, as the documentation writes them.
-func printFlags(w io.Writer, fs *flag.FlagSet) {
+func printFlags(w io.Writer, fs *flagSet) {
 	width := 12
-	fs.VisitAll(func(f *flag.Flag) { width = max(width, len(f.Name)) })
-	fs.VisitAll(func(f *flag.Flag) {
+	fs.visitAll(func(f *flag.Flag) { width = max(width, len(f.Name)) })
+	fs.visitAll(func(f *flag.Flag) {
 		def := ""
 		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" && f.DefValue != "-1" {
 			def = fmt.Sprintf(" (default %s)", f.DefValue)

@@ -198,7 +198,7 @@ func knownVariable(name string) bool {
 				continue
 			}
 			hit := false
-			fs.VisitAll(func(f *flag.Flag) {
+			fs.visitAll(func(f *flag.Flag) {
 				for _, v := range envNames(p, f.Name) {
 					hit = hit || v == name
 				}

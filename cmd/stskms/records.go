@@ -19,11 +19,7 @@ func runRecordsParse(e *env, args []string) error {
 			"and prints each record found as one JSON object per line: type, fields by name, and\n"+
 			"each CRC with its printed and computed value. Exit status 0 if every record is valid,\n"+
 			"1 if any is not (the reasons on standard error), 2 if no record was found.")
-	pos, err := fs.parse(e, args)
-	if err != nil {
-		return err
-	}
-	data, err := readInput(e, pos)
+	data, err := fs.parseInput(e, args)
 	if err != nil {
 		return err
 	}
@@ -49,6 +45,16 @@ func runRecordsParse(e *env, args []string) error {
 
 // errSilent fails a command whose reasons are already on standard error.
 var errSilent = errors.New("")
+
+// parseInput parses the command line of a command that reads one file
+// (see readInput) and returns what it read.
+func (fs *flagSet) parseInput(e *env, args []string) ([]byte, error) {
+	pos, err := fs.parse(e, args)
+	if err != nil {
+		return nil, err
+	}
+	return readInput(e, pos)
+}
 
 // readInput reads the file named by the only positional argument, or
 // standard input for none or "-".
@@ -125,11 +131,7 @@ func runRecordsWrap(e *env, args []string) error {
 	fs := newFlags("records wrap", "[FILE|-]",
 		"Turns one-line records (one per line; default: standard input) into Record-in-Email\n"+
 			"form: STS:<type> BEGINS, the record in lines of 64 characters, STS:<type> ENDS, CRLF.")
-	pos, err := fs.parse(e, args)
-	if err != nil {
-		return err
-	}
-	data, err := readInput(e, pos)
+	data, err := fs.parseInput(e, args)
 	if err != nil {
 		return err
 	}

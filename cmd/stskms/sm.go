@@ -64,6 +64,7 @@ func addSMFlags(e *env, fs *flagSet) *smFlags {
 	f := &smFlags{}
 	fs.StringVar(&f.dir, "dir", e.getenv("STSKMS_SM_DIR"), "module directory (default $STSKMS_SM_DIR)")
 	fs.StringVar(&f.as, "as", defaultActor(), "your name, for the audit log")
+	fs.alias("actor", "as")
 	fs.BoolVar(&f.json, "json", false, "print JSON")
 	fs.StringVar(&f.pinFile, "pin-file", "", pinFileUsage)
 	return f
@@ -108,18 +109,29 @@ func zeroCreds(creds []keystore.Component) {
 	}
 }
 
+// run parses the command line, then opens the module it names and runs op
+// on it (see with).
+func (f *smFlags) run(e *env, fs *flagSet, args []string, allowFault bool, op func(*sm.Module) error) error {
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	return f.with(e, allowFault, op)
+}
+
+// with opens the module of f (see openSM), runs op on it and closes it.
+func (f *smFlags) with(e *env, allowFault bool, op func(*sm.Module) error) error {
+	m, err := openSM(e, f, allowFault)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return op(m)
+}
+
 // openSM opens the module of --dir: a test module from its file, a
 // production one with the officers' credentials from standard input.
 // A module in its error state is refused here with its reason, except
-// where allowFault (identify, selftest).
-// open parses the command line and opens the module it names.
-func (f *smFlags) open(e *env, fs *flagSet, args []string, allowFault bool) (*sm.Module, error) {
-	if _, err := fs.parse(e, args); err != nil {
-		return nil, err
-	}
-	return openSM(e, f, allowFault)
-}
-
+// where allowFault (identify, selftest, audit verify).
 func openSM(e *env, f *smFlags, allowFault bool) (*sm.Module, error) {
 	if f.dir == "" {
 		return nil, fmt.Errorf("give the module directory with --dir (or $STSKMS_SM_DIR)")
@@ -174,6 +186,7 @@ func runSMInit(e *env, args []string) error {
 	variant := fs.String("variant", "", "vending or manufacturing (required)")
 	test := fs.Bool("test", false, "a TEST-ONLY module (its unlock material in DIR)")
 	dsn := fs.String("dsn", "", "database: a postgres:// URL (default: SQLite in DIR)")
+	fs.alias("db", "dsn")
 	vendor := fs.String("vendor", sm.DefaultVendor, "SMID vendor")
 	id := fs.String("id", "", "SMID id (default: 8 random digits)")
 	p11 := fs.String("pkcs11", "", "keep the keys in the PKCS#11 token this configuration file names")
@@ -231,16 +244,10 @@ func runSMIdentify(e *env, args []string) error {
 		"Prints the module's identity: SMID, variant, model, firmware identifier of each API,\n"+
 			"virtual (always true) and test mode; and its error state if a self-test failed.")
 	f := addSMFlags(e, fs)
-	m, err := f.open(e, fs, args, true)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	printIdentity(e, m.Identify(), f.json)
-	if fault := m.Fault(); fault != nil {
-		return fault
-	}
-	return nil
+	return f.run(e, fs, args, true, func(m *sm.Module) error {
+		printIdentity(e, m.Identify(), f.json)
+		return m.Fault()
+	})
 }
 
 func runSMSelftest(e *env, args []string) error {
@@ -249,34 +256,32 @@ func runSMSelftest(e *env, args []string) error {
 			"integrity check of the stored state (identity, audit chain, registers, slots).\n"+
 			"Exit status 1 if any fails: the module then refuses all service.")
 	f := addSMFlags(e, fs)
-	m, err := f.open(e, fs, args, true)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	rep, err := m.Selftest(context.Background(), sm.Auditor.As(f.as))
-	if err != nil {
-		return err
-	}
-	if f.json {
-		printJSON(e.stdout, rep)
-	} else {
-		for _, r := range rep.Results {
-			mark := "ok  "
-			if !r.OK {
-				mark = "FAIL"
-			}
-			detail := ""
-			if r.Detail != "" {
-				detail = ": " + r.Detail
-			}
-			fmt.Fprintf(e.stdout, "%s %s%s\n", mark, r.Name, detail)
+	return f.run(e, fs, args, true, func(m *sm.Module) error {
+		rep, err := m.Selftest(context.Background(), sm.Auditor.As(f.as))
+		if err != nil {
+			return err
 		}
+		if f.json {
+			printJSON(e.stdout, rep)
+		} else {
+			printSelftest(e, rep)
+		}
+		return m.Fault()
+	})
+}
+
+func printSelftest(e *env, rep sm.SelftestReport) {
+	for _, r := range rep.Results {
+		mark := "ok  "
+		if !r.OK {
+			mark = "FAIL"
+		}
+		detail := ""
+		if r.Detail != "" {
+			detail = ": " + r.Detail
+		}
+		fmt.Fprintf(e.stdout, "%s %s%s\n", mark, r.Name, detail)
 	}
-	if fault := m.Fault(); fault != nil {
-		return fault
-	}
-	return nil
 }
 
 func runSMRegisters(e *env, args []string) error {
@@ -284,25 +289,18 @@ func runSMRegisters(e *env, args []string) error {
 		"Lists the vending key registers: SGC, KRN, KT, BDT, DKGA, EA, KEN, ACT, IUT, credit limit\n"+
 			"left and loaded, KCV. Never a key.")
 	f := addSMFlags(e, fs)
-	m, err := f.open(e, fs, args, false)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	regs, err := m.Registers(context.Background(), sm.Auditor.As(f.as))
-	if err != nil {
-		return err
-	}
-	for _, r := range regs {
-		if f.json {
-			printJSON(e.stdout, r)
-			continue
+	return f.run(e, fs, args, false, func(m *sm.Module) error {
+		regs, err := m.Registers(context.Background(), sm.Auditor.As(f.as))
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(e.stdout, "SGC %06d KRN %d KT %d BDT %d DKGA%s EA%s KEN %d ACT %s IUT %s CLM %d/%d KCV %s\n",
-			r.SGC, r.KRN, r.KT, r.BDT, r.DKGA, r.EA, r.KEN, r.ACT.Format(records.TimeLayout), r.IUT.Format(records.TimeLayout),
-			r.CLM, r.CLMLoaded, r.KCV)
-	}
-	return nil
+		printEach(e, f.json, regs, itself, func(r sm.Register) {
+			fmt.Fprintf(e.stdout, "SGC %06d KRN %d KT %d BDT %d DKGA%s EA%s KEN %d ACT %s IUT %s CLM %d/%d KCV %s\n",
+				r.SGC, r.KRN, r.KT, r.BDT, r.DKGA, r.EA, r.KEN, r.ACT.Format(records.TimeLayout), r.IUT.Format(records.TimeLayout),
+				r.CLM, r.CLMLoaded, r.KCV)
+		})
+		return nil
+	})
 }
 
 // readRecord reads the one record of type typ from a file (Record-in-Email
@@ -348,18 +346,20 @@ func runSMSlotInstall(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := openSM(e, f, false)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	s, err := m.InstallSlot(context.Background(), sm.Officer.As(f.as),
-		sm.InstallRequest{Record: body, Fingerprint: *fp, TestKMC: *testKMC, Slot: *slot})
-	if err != nil {
-		return err
-	}
-	printSlot(e, s, f.json)
-	return nil
+	return installSlot(e, f, sm.InstallRequest{Record: body, Fingerprint: *fp, TestKMC: *testKMC, Slot: *slot})
+}
+
+// installSlot opens the module, installs a KMC key into a slot as the
+// officer and prints the slot.
+func installSlot(e *env, f *smFlags, req sm.InstallRequest) error {
+	return f.with(e, false, func(m *sm.Module) error {
+		s, err := m.InstallSlot(context.Background(), sm.Officer.As(f.as), req)
+		if err != nil {
+			return err
+		}
+		printSlot(e, s, f.json)
+		return nil
+	})
 }
 
 func printSlot(e *env, s sm.Slot, asJSON bool) {
@@ -381,29 +381,26 @@ func runSMSlotRequest(e *env, args []string) error {
 			"KMC with subject {KMS:GetKlfStsEd2}. The slot waits in LOADING for the Key Load File.")
 	f := addSMFlags(e, fs)
 	slot := fs.Int("slot", 1, "slot number")
-	m, err := f.open(e, fs, args, false)
-	if err != nil {
+	return f.run(e, fs, args, false, func(m *sm.Module) error {
+		req, err := m.Request(context.Background(), sm.Officer.As(f.as), *slot)
+		if err != nil {
+			return err
+		}
+		body, err := req.Format()
+		if err != nil {
+			return err
+		}
+		if f.json {
+			printJSON(e.stdout, map[string]string{"record": body, "t_req": req.Time.Format(records.TimeLayout)})
+			return nil
+		}
+		out, err := armor.Wrap(body)
+		if err != nil {
+			return err
+		}
+		_, err = e.stdout.Write(out)
 		return err
-	}
-	defer m.Close()
-	req, err := m.Request(context.Background(), sm.Officer.As(f.as), *slot)
-	if err != nil {
-		return err
-	}
-	body, err := req.Format()
-	if err != nil {
-		return err
-	}
-	if f.json {
-		printJSON(e.stdout, map[string]string{"record": body, "t_req": req.Time.Format(records.TimeLayout)})
-		return nil
-	}
-	out, err := armor.Wrap(body)
-	if err != nil {
-		return err
-	}
-	_, err = e.stdout.Write(out)
-	return err
+	})
 }
 
 func runSMSlotLoad(e *env, args []string) error {
@@ -427,23 +424,16 @@ func runSMSlotLoad(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := openSM(e, f, false)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	regs, err := m.LoadKLF(context.Background(), sm.Officer.As(f.as), *slot, bodies)
-	if err != nil {
-		return err
-	}
-	for _, r := range regs {
-		if f.json {
-			printJSON(e.stdout, r)
-			continue
+	return f.with(e, false, func(m *sm.Module) error {
+		regs, err := m.LoadKLF(context.Background(), sm.Officer.As(f.as), *slot, bodies)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintf(e.stdout, "loaded SGC %06d KRN %d KT %d KCV %s CLM %d\n", r.SGC, r.KRN, r.KT, r.KCV, r.CLMLoaded)
-	}
-	return nil
+		printEach(e, f.json, regs, itself, func(r sm.Register) {
+			fmt.Fprintf(e.stdout, "loaded SGC %06d KRN %d KT %d KCV %s CLM %d\n", r.SGC, r.KRN, r.KT, r.KCV, r.CLMLoaded)
+		})
+		return nil
+	})
 }
 
 func runSMSlotDelete(e *env, args []string) error {
@@ -451,30 +441,24 @@ func runSMSlotDelete(e *env, args []string) error {
 		"Empties a KEK slot. The registers loaded through it stay.")
 	f := addSMFlags(e, fs)
 	slot := fs.Int("slot", 0, "slot number")
-	m, err := f.open(e, fs, args, false)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	return m.DeleteSlot(context.Background(), sm.Officer.As(f.as), *slot)
+	return f.run(e, fs, args, false, func(m *sm.Module) error {
+		return m.DeleteSlot(context.Background(), sm.Officer.As(f.as), *slot)
+	})
 }
 
 func runSMSlotList(e *env, args []string) error {
 	fs := newFlags("sm slot list", "--dir DIR [--json]", "Lists the KEK slots that hold a KMC key.")
 	f := addSMFlags(e, fs)
-	m, err := f.open(e, fs, args, false)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	slots, err := m.Slots(context.Background(), sm.Auditor.As(f.as))
-	if err != nil {
-		return err
-	}
-	for _, s := range slots {
-		printSlot(e, s, f.json)
-	}
-	return nil
+	return f.run(e, fs, args, false, func(m *sm.Module) error {
+		slots, err := m.Slots(context.Background(), sm.Auditor.As(f.as))
+		if err != nil {
+			return err
+		}
+		for _, s := range slots {
+			printSlot(e, s, f.json)
+		}
+		return nil
+	})
 }
 
 // smMeterFlags name a meter and the register of its key.
@@ -533,6 +517,42 @@ func parseSubclass(s string, names map[string]sts.Subclass) (sts.Subclass, error
 	return sts.Subclass(n), nil
 }
 
+// addVendFlags adds the flags of an sm vend command that names a meter:
+// those of every sm command, --sta-tables and the meter's.
+func addVendFlags(e *env, fs *flagSet) (*smFlags, *smMeterFlags) {
+	f := addSMFlags(e, fs)
+	addSMTablesFlag(e, fs, f)
+	mf := &smMeterFlags{}
+	mf.add(fs)
+	return f, mf
+}
+
+// parse parses the command line and returns the meter it names.
+func (m *smMeterFlags) parse(e *env, fs *flagSet, args []string) (sm.MeterKey, error) {
+	if _, err := fs.parse(e, args); err != nil {
+		return sm.MeterKey{}, err
+	}
+	return m.meterKey()
+}
+
+// operate opens the module, makes the request req with op as the operator
+// and shows the answer.
+func operate[R, A any](e *env, f *smFlags, op func(*sm.Module, context.Context, sm.Actor, R) (A, error), req R, show func(A)) error {
+	return f.with(e, false, func(m *sm.Module) error {
+		ans, err := op(m, context.Background(), sm.Operator.As(f.as), req)
+		if err != nil {
+			return err
+		}
+		show(ans)
+		return nil
+	})
+}
+
+// issue is operate for the requests that issue tokens: it prints them.
+func issue[R any](e *env, f *smFlags, op func(*sm.Module, context.Context, sm.Actor, R) (sm.Issued, error), req R) error {
+	return operate(e, f, op, req, func(ans sm.Issued) { printIssued(e, ans, f.json) })
+}
+
 var creditSubclasses = map[string]sts.Subclass{
 	"electricity": sts.Electricity, "water": sts.Water, "gas": sts.Gas, "time": sts.ConnectionTime,
 	"currency": sts.ElectricityCurrency,
@@ -543,17 +563,11 @@ func runSMVendCredit(e *env, args []string) error {
 		"Issues a credit token and prints it. --amount is in the subclass's unit (25.6 kWh) or,\n"+
 			"for --subclass currency, in currency units with up to 5 decimals (negative: a debit).\n"+
 			"A --request-id given again returns the same token, never a second one.")
-	f := addSMFlags(e, fs)
-	addSMTablesFlag(e, fs, f)
-	var mf smMeterFlags
-	mf.add(fs)
+	f, mf := addVendFlags(e, fs)
 	sub := fs.String("subclass", "electricity", "electricity, water, gas, time, currency, or a number")
 	amount := fs.String("amount", "", "the credit, e.g. 25.6")
 	id := fs.String("request-id", "", "request id, for a safe retry")
-	if _, err := fs.parse(e, args); err != nil {
-		return err
-	}
-	mk, err := mf.meterKey()
+	mk, err := mf.parse(e, fs, args)
 	if err != nil {
 		return err
 	}
@@ -574,17 +588,7 @@ func runSMVendCredit(e *env, args []string) error {
 			return err
 		}
 	}
-	m, err := openSM(e, f, false)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	ans, err := m.Credit(context.Background(), sm.Operator.As(f.as), req)
-	if err != nil {
-		return err
-	}
-	printIssued(e, ans, f.json)
-	return nil
+	return issue(e, f, (*sm.Module).Credit, req)
 }
 
 var managementSubclasses = map[string]sts.Subclass{
@@ -598,17 +602,11 @@ func runSMVendManage(e *env, args []string) error {
 		"Issues a management token and prints it: max-power and max-phase-unbalance take watts,\n"+
 			"clear-credit the register (65535 = all), tariff-rate the rate, water-meter-factor the\n"+
 			"factor, clear-tamper 0.")
-	f := addSMFlags(e, fs)
-	addSMTablesFlag(e, fs, f)
-	var mf smMeterFlags
-	mf.add(fs)
+	f, mf := addVendFlags(e, fs)
 	sub := fs.String("subclass", "", "max-power, clear-credit, tariff-rate, clear-tamper, max-phase-unbalance, water-meter-factor, or a number")
 	value := fs.Uint64("value", 0, "the token's value")
 	id := fs.String("request-id", "", "request id, for a safe retry")
-	if _, err := fs.parse(e, args); err != nil {
-		return err
-	}
-	mk, err := mf.meterKey()
+	mk, err := mf.parse(e, fs, args)
 	if err != nil {
 		return err
 	}
@@ -616,17 +614,7 @@ func runSMVendManage(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := openSM(e, f, false)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	ans, err := m.Manage(context.Background(), sm.Operator.As(f.as), sm.ManagementRequest{ID: *id, Meter: mk, Sub: s, Value: *value})
-	if err != nil {
-		return err
-	}
-	printIssued(e, ans, f.json)
-	return nil
+	return issue(e, f, (*sm.Module).Manage, sm.ManagementRequest{ID: *id, Meter: mk, Sub: s, Value: *value})
 }
 
 func runSMVendKeyChange(e *env, args []string) error {
@@ -634,20 +622,14 @@ func runSMVendKeyChange(e *env, args []string) error {
 		"Issues the key change token set that moves the meter to the key of register\n"+
 			"(--to-sgc, --to-krn, --to-kt) with tariff index --to-ti, and prints its tokens in the\n"+
 			"order to enter them. A register of the next base date makes a rollover set.")
-	f := addSMFlags(e, fs)
-	addSMTablesFlag(e, fs, f)
-	var mf smMeterFlags
-	mf.add(fs)
+	f, mf := addVendFlags(e, fs)
 	toSGC := fs.Int("to-sgc", -1, "SGC of the new key (default: the meter's)")
 	toKRN := fs.Uint("to-krn", 0, "KRN of the new key (required)")
 	toKT := fs.Int("to-kt", -1, "key type of the new key (default: the meter's)")
 	toTI := fs.Int("to-ti", -1, "tariff index of the new key (default: the meter's)")
 	three := fs.Bool("three", false, "a 64-bit set of three tokens, the 3rd carrying the SGC")
 	id := fs.String("request-id", "", "request id, for a safe retry")
-	if _, err := fs.parse(e, args); err != nil {
-		return err
-	}
-	mk, err := mf.meterKey()
+	mk, err := mf.parse(e, fs, args)
 	if err != nil {
 		return err
 	}
@@ -675,18 +657,7 @@ func runSMVendKeyChange(e *env, args []string) error {
 		}
 		ti = uint8(*toTI)
 	}
-	m, err := openSM(e, f, false)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	ans, err := m.KeyChange(context.Background(), sm.Operator.As(f.as),
-		sm.KeyChangeRequest{ID: *id, Meter: mk, To: to, TI: ti, ThreeTokens: *three})
-	if err != nil {
-		return err
-	}
-	printIssued(e, ans, f.json)
-	return nil
+	return issue(e, f, (*sm.Module).KeyChange, sm.KeyChangeRequest{ID: *id, Meter: mk, To: to, TI: ti, ThreeTokens: *three})
 }
 
 func runSMVendTest(e *env, args []string) error {
@@ -703,28 +674,14 @@ func runSMVendTest(e *env, args []string) error {
 	if *sub > 15 || *mfr > 0xFFFF {
 		return fmt.Errorf("%w: --subclass or --mfr", sts.ErrRange)
 	}
-	m, err := openSM(e, f, false)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	ans, err := m.Test(context.Background(), sm.Operator.As(f.as),
-		sm.TestRequest{ID: *id, Sub: sts.Subclass(*sub), MfrCode: uint16(*mfr), Control: *control})
-	if err != nil {
-		return err
-	}
-	printIssued(e, ans, f.json)
-	return nil
+	return issue(e, f, (*sm.Module).Test, sm.TestRequest{ID: *id, Sub: sts.Subclass(*sub), MfrCode: uint16(*mfr), Control: *control})
 }
 
 func runSMVendVerify(e *env, args []string) error {
 	fs := newFlags("sm vend verify", "--dir DIR --pan PAN --sgc N [--krn N --kt N --ti N] TOKEN",
 		"Decodes a token under the meter's key and prints it as JSON (a key change section\n"+
 			"without its key bits).")
-	f := addSMFlags(e, fs)
-	addSMTablesFlag(e, fs, f)
-	var mf smMeterFlags
-	mf.add(fs)
+	f, mf := addVendFlags(e, fs)
 	pos, err := fs.parse(e, args)
 	if err != nil {
 		return err
@@ -736,17 +693,8 @@ func runSMVendVerify(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	m, err := openSM(e, f, false)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	v, err := m.Verify(context.Background(), sm.Operator.As(f.as), sm.VerifyRequest{Meter: mk, Token: pos[0]})
-	if err != nil {
-		return err
-	}
-	printJSON(e.stdout, v)
-	return nil
+	return operate(e, f, (*sm.Module).Verify, sm.VerifyRequest{Meter: mk, Token: pos[0]},
+		func(v sm.Verified) { printJSON(e.stdout, v) })
 }
 
 func runSMAuditVerify(e *env, args []string) error {
@@ -755,20 +703,17 @@ func runSMAuditVerify(e *env, args []string) error {
 			"removed, reordered or added past the head. Keep the printed count and head outside\n"+
 			"the module to detect a later removal of the log's tail.")
 	f := addSMFlags(e, fs)
-	m, err := f.open(e, fs, args, true)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	rep, err := m.VerifyAudit(context.Background(), sm.Auditor.As(f.as))
-	if err != nil {
-		return err
-	}
-	if f.json {
-		printJSON(e.stdout, map[string]any{"records": rep.Records, "head": hex.EncodeToString(rep.Head[:]),
-			"log_id": hex.EncodeToString(rep.LogID[:])})
+	return f.run(e, fs, args, true, func(m *sm.Module) error {
+		rep, err := m.VerifyAudit(context.Background(), sm.Auditor.As(f.as))
+		if err != nil {
+			return err
+		}
+		if f.json {
+			printJSON(e.stdout, map[string]any{"records": rep.Records, "head": hex.EncodeToString(rep.Head[:]),
+				"log_id": hex.EncodeToString(rep.LogID[:])})
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "audit log verified: %d records, head %x\n", rep.Records, rep.Head)
 		return nil
-	}
-	fmt.Fprintf(e.stdout, "audit log verified: %d records, head %x\n", rep.Records, rep.Head)
-	return nil
+	})
 }

@@ -41,11 +41,10 @@ func runSMBench(e *env, args []string) error {
 			"127.0.0.1 and credits tokens through it from --conns connections, each token durable with its\n"+
 			"audit record: batched (POST /v1/credit with an array of --batch requests) and single-token\n"+
 			"requests. Prints tokens/s, requests/s and the p50/p99 latency of a request.")
-	asJSON := fs.Bool("json", false, "one JSON object per line per mode")
+	bf := addBenchModeFlags(fs, "batched", "single")
 	conns := fs.Int("conns", 8, "concurrent connections")
 	n := fs.Int("n", 20000, "tokens per mode")
 	batch := fs.Int("batch", 256, "requests per batch in batched mode")
-	mode := fs.String("mode", "both", "batched, single or both")
 	keep := fs.String("dir", "", "make the module here (an empty or new directory) instead of a temporary one")
 	if _, err := fs.parse(e, args); err != nil {
 		return err
@@ -53,9 +52,9 @@ func runSMBench(e *env, args []string) error {
 	if *conns < 1 || *n < 1 || *batch < 1 || *batch > api.MaxBatch {
 		return fmt.Errorf("--conns and --n must be at least 1, --batch 1 to %d", api.MaxBatch)
 	}
-	modes := map[string][]string{"both": {"batched", "single"}, "batched": {"batched"}, "single": {"single"}}[*mode]
-	if modes == nil {
-		return fmt.Errorf("--mode is batched, single or both")
+	modes, err := bf.modes()
+	if err != nil {
+		return err
 	}
 	dir := *keep
 	if dir == "" {
@@ -84,7 +83,7 @@ func runSMBench(e *env, args []string) error {
 	go srv.Serve(ln)
 	defer srv.Close()
 	url := "http://" + ln.Addr().String()
-	if !*asJSON {
+	if !bf.json {
 		fmt.Fprintln(e.stderr, "stskms sm bench: "+sm.TestWarning)
 	}
 	for _, md := range modes {
@@ -92,7 +91,7 @@ func runSMBench(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if *asJSON {
+		if bf.json {
 			printJSON(e.stdout, line)
 		} else {
 			fmt.Fprintf(e.stdout, "%-8s conns=%d batch=%d tokens=%d  %.0f tokens/s  %.0f requests/s  p50 %.2f ms  p99 %.2f ms\n",

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stskms/stskms/internal/httpapi/httpapitest"
 	"github.com/stskms/stskms/sm/api/sts6"
-	"github.com/stskms/stskms/sm/api/sts6/sts6test"
 )
 
 // serving is an "stskms sm serve" running in-process.
@@ -82,11 +82,11 @@ func TestSMCall(t *testing.T) {
 // TestSMServeTLS serves the STS6 port with TLS and client certificates:
 // a client the client file names gets its role, another is refused.
 func TestSMServeTLS(t *testing.T) {
-	pki := sts6test.NewPKI(t)
+	pki := httpapitest.NewPKI(t)
 	certs := t.TempDir()
-	srvCert, srvKey := sts6test.WriteCert(t, certs, "server", pki.Cert("127.0.0.1", true))
-	posCert, posKey := sts6test.WriteCert(t, certs, "pos", pki.Cert("pos-1", false))
-	malCert, malKey := sts6test.WriteCert(t, certs, "mallory", pki.Cert("mallory", false))
+	srvCert, srvKey := httpapitest.WriteCert(t, certs, "server", pki.Cert("127.0.0.1", true))
+	posCert, posKey := httpapitest.WriteCert(t, certs, "pos", pki.Cert("pos-1", false))
+	malCert, malKey := httpapitest.WriteCert(t, certs, "mallory", pki.Cert("mallory", false))
 	s := startServe(t, func(dir string) {
 		b, err := json.Marshal(map[string]any{"format": "stskms-sm-sts6-clients/1",
 			"clients": []sts6.ClientEntry{{CommonName: "pos-1", Role: "operator", Name: "pos-1"}}})

@@ -10,7 +10,6 @@ import (
 
 	"github.com/stskms/stskms/gateway"
 	"github.com/stskms/stskms/records"
-	"github.com/stskms/stskms/records/armor"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/smmail"
 )
@@ -162,18 +161,7 @@ func runSMMailPubkey(e *env, args []string) error {
 	if !*testKMC {
 		return errors.New("not installed: this virtual module takes only a test KMC's key; declare it with --test-kmc")
 	}
-	m, err := openSM(e, f, false)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	s, err := m.InstallSlot(context.Background(), sm.Officer.As(f.as),
-		sm.InstallRequest{Record: body, Fingerprint: *fp, TestKMC: true, Slot: *slot})
-	if err != nil {
-		return err
-	}
-	printSlot(e, s, f.json)
-	return nil
+	return installSlot(e, f, sm.InstallRequest{Record: body, Fingerprint: *fp, TestKMC: true, Slot: *slot})
 }
 
 func runSMMailKLF(e *env, args []string) error {
@@ -194,30 +182,23 @@ func runSMMailKLF(e *env, args []string) error {
 		return err
 	}
 	defer box.Close()
-	m, err := openSM(e, f, false)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
+	return f.with(e, false, func(m *sm.Module) error { return mailKLF(e, f, c, m, *slot) })
+}
+
+// mailKLF asks the gateway of c for the Key Load File of a slot's new
+// request, loads it into m and reports which registers changed.
+func mailKLF(e *env, f *smFlags, c *smmail.Client, m *sm.Module, slot int) error {
 	ctx := context.Background()
 	officer := sm.Officer.As(f.as)
 	before, err := m.Registers(ctx, officer)
 	if err != nil {
 		return err
 	}
-	req, err := m.Request(ctx, officer, *slot)
+	text, err := klfRequestText(ctx, m, officer, slot)
 	if err != nil {
 		return err
 	}
-	body, err := req.Format()
-	if err != nil {
-		return err
-	}
-	block, err := armor.Wrap(body)
-	if err != nil {
-		return err
-	}
-	r, err := c.Request(ctx, smmail.GetKlf, "Please send the Key Load File.\r\n\r\n"+string(block))
+	r, err := c.Request(ctx, smmail.GetKlf, text)
 	if err != nil {
 		return mailError(err)
 	}
@@ -225,16 +206,23 @@ func runSMMailKLF(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	regs, err := m.LoadKLF(ctx, officer, *slot, bodies)
+	regs, err := m.LoadKLF(ctx, officer, slot, bodies)
 	if err != nil {
 		return fmt.Errorf("load %s: %w", name, err)
 	}
+	printLoaded(e, f.json, name, slot, before, regs)
+	return nil
+}
+
+// printLoaded reports the registers a Key Load File loaded: new, replaced
+// (with the old KCV) or reloaded, against the registers before.
+func printLoaded(e *env, asJSON bool, name string, slot int, before, regs []sm.Register) {
 	old := map[sm.RegisterKey]sm.Register{}
 	for _, g := range before {
 		old[g.RegisterKey] = g
 	}
-	if !f.json {
-		fmt.Fprintf(e.stdout, "loaded %s into slot %d: %d register(s)\n", name, *slot, len(regs))
+	if !asJSON {
+		fmt.Fprintf(e.stdout, "loaded %s into slot %d: %d register(s)\n", name, slot, len(regs))
 	}
 	for _, g := range regs {
 		change := "new"
@@ -244,11 +232,24 @@ func runSMMailKLF(e *env, args []string) error {
 				change = "reloaded (same key)"
 			}
 		}
-		if f.json {
+		if asJSON {
 			printJSON(e.stdout, map[string]any{"register": g, "change": strings.Fields(change)[0]})
 			continue
 		}
 		fmt.Fprintf(e.stdout, "%s SGC %06d KRN %d KT %d KCV %s CLM %d\n", change, g.SGC, g.KRN, g.KT, g.KCV, g.CLMLoaded)
 	}
-	return nil
+}
+
+// klfRequestText makes a VKLOAD.REQ.1 from a slot of m and returns the text
+// of the {KMS:GetKlfStsEd2} mail that carries it.
+func klfRequestText(ctx context.Context, m *sm.Module, a sm.Actor, slot int) (string, error) {
+	req, err := m.Request(ctx, a, slot)
+	if err != nil {
+		return "", err
+	}
+	block, err := wrapRecord(req)
+	if err != nil {
+		return "", err
+	}
+	return "Please send the Key Load File.\r\n\r\n" + string(block), nil
 }

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sm/api"
 	"github.com/stskms/stskms/sm/api/sts6"
@@ -33,10 +33,12 @@ func runSMServe(e *env, args []string) error {
 		"Serves the module's HTTP/JSON API (docs/sm-api.yaml) and, with --listen, its STS6-style\n"+
 			"API (docs/sm.md) until interrupted. HTTP callers authenticate with bearer tokens from\n"+
 			"DIR/"+api.TokenFile+"; a test module gets one of random tokens, flagged TEST-ONLY, the\n"+
-			"first time. Without TLS both ports serve loopback addresses only. With --tls-cert the\n"+
-			"STS6 port requires client certificates signed by --client-ca, mapped to roles by\n"+
-			"DIR/"+sts6.ClientsFile+"; without TLS a test module's STS6 port gives loopback\n"+
-			"clients the role --sts6-role (default: identify only). The self-tests run at start,\n"+
+			"first time. Without TLS both ports serve loopback addresses only. With --tls-cert and\n"+
+			"--client-ca, client certificates signed by that CA are mapped to roles by\n"+
+			"DIR/"+sts6.ClientsFile+": the STS6 port requires one; the HTTP port takes one\n"+
+			"instead of a bearer token (or with the same caller's) and refuses an unknown one.\n"+
+			"Without TLS a test module's STS6 port gives loopback clients the role --sts6-role\n"+
+			"(default: identify only). The self-tests run at start,\n"+
 			"every --selftest-every and on SIGUSR1; a failure puts the module in its error state:\n"+
 			"every API refuses service, saying why, until restart.")
 	f := addSMFlags(e, fs)
@@ -46,8 +48,8 @@ func runSMServe(e *env, args []string) error {
 	fs.StringVar(&sf.sts6Addr, "listen", "", "listen address of the STS6-style API")
 	fs.StringVar(&sf.certFile, "tls-cert", "", "TLS certificate (PEM)")
 	fs.StringVar(&sf.keyFile, "tls-key", "", "TLS private key (PEM)")
-	fs.StringVar(&sf.clientCA, "client-ca", "", "CA certificates (PEM) of the STS6 clients' certificates")
-	fs.StringVar(&sf.clients, "sts6-clients", "", "client certificate file (default DIR/"+sts6.ClientsFile+")")
+	fs.StringVar(&sf.clientCA, "client-ca", "", "CA certificates (PEM) of client certificates: required on the STS6 port, optional on the HTTP port")
+	fs.StringVar(&sf.clients, "sts6-clients", "", "client certificate file of both ports (default DIR/"+sts6.ClientsFile+")")
 	fs.StringVar(&sf.plainRole, "sts6-role", "", "role of plain loopback STS6 clients of a test module: officer, operator or auditor")
 	fs.StringVar(&sf.addrFile, "addr-file", "", "write the addresses listened on to this file, HTTP then STS6, one a line (for --http 127.0.0.1:0)")
 	fs.DurationVar(&sf.exitAfter, "exit-after", 0, "stop after this long (tests and demos; 0: run until interrupted)")
@@ -58,10 +60,13 @@ func runSMServe(e *env, args []string) error {
 	if (sf.certFile == "") != (sf.keyFile == "") {
 		return fmt.Errorf("give both --tls-cert and --tls-key, or neither")
 	}
+	if sf.clientCA != "" && sf.certFile == "" {
+		return fmt.Errorf("--client-ca needs --tls-cert and --tls-key")
+	}
 	// Refuse a plain non-loopback address before opening the module.
 	for _, a := range []string{sf.httpAddr, sf.sts6Addr} {
-		if a != "" && sf.certFile == "" && !api.IsLoopback(a) {
-			return fmt.Errorf("%w (%s)", api.ErrPlainNotLoopback, a)
+		if err := httpapi.CheckPlain(a, sf.certFile != ""); err != nil {
+			return err
 		}
 	}
 	m, err := openSM(e, f, true)
@@ -85,20 +90,27 @@ func serveSM(e *env, m *sm.Module, dir string, tokens *api.Tokens, sf serveFlags
 	if err != nil {
 		return err
 	}
-	ln, err := api.Listen(sf.httpAddr, cfg)
+	clients, err := smClients(dir, sf)
+	if err != nil {
+		return err
+	}
+	httpCfg := cfg
+	if clients != nil {
+		if httpCfg, err = httpapi.WithClientCA(cfg, sf.clientCA, tls.VerifyClientCertIfGiven); err != nil {
+			return err
+		}
+	}
+	ln, err := httpapi.Listen(sf.httpAddr, httpCfg)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
-	scheme := "http"
-	if cfg != nil {
-		scheme = "https"
-	}
-	srv := api.NewHTTPServer(api.New(m, tokens))
+	scheme := map[bool]string{false: "http", true: "https"}[cfg != nil]
+	srv := httpapi.NewHTTPServer(api.NewWithClients(m, tokens, clients))
 	fmt.Fprintf(e.stdout, "stskms sm serve: HTTP API on %s://%s\n", scheme, ln.Addr())
 	addrs := ln.Addr().String() + "\n"
 	if sf.sts6Addr != "" {
-		s6, sln, err := listenSTS6(e, m, dir, tokens, cfg, sf)
+		s6, sln, err := listenSTS6(e, m, clients, tokens, cfg, sf)
 		if err != nil {
 			return err
 		}
@@ -123,29 +135,28 @@ func serveSM(e *env, m *sm.Module, dir string, tokens *api.Tokens, sf serveFlags
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
 	go selftestLoop(ctx, m, sf.selftestEvery, usr1, e.stderr)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	return httpapi.Serve(ctx, srv, ln)
+}
+
+// smClients reads the client certificate file (--sts6-clients, default
+// DIR/sm-sts6-clients.json) when --client-ca is given; nil otherwise.
+func smClients(dir string, sf serveFlags) (*api.Clients, error) {
+	if sf.clientCA == "" {
+		return nil, nil
 	}
-	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shut); err != nil {
-		return err
+	path := sf.clients
+	if path == "" {
+		path = filepath.Join(dir, api.ClientsFile)
 	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return api.LoadClients(path)
 }
 
 // listenSTS6 makes the STS6 server and its listener: with TLS, client
-// certificates verified against --client-ca and mapped by the client
-// file; without, loopback only, with --sts6-role for a test module.
-func listenSTS6(e *env, m *sm.Module, dir string, tokens *api.Tokens, cfg *tls.Config, sf serveFlags) (*sts6.Server, net.Listener, error) {
-	c := sts6.Config{Officers: tokens}
+// certificates verified against --client-ca and mapped by clients (the
+// client file); without, loopback only, with --sts6-role for a test
+// module.
+func listenSTS6(e *env, m *sm.Module, clients *api.Clients, tokens *api.Tokens, cfg *tls.Config, sf serveFlags) (*sts6.Server, net.Listener, error) {
+	c := sts6.Config{Officers: tokens, Clients: clients}
 	if sf.plainRole != "" {
 		if !m.Identify().Test || cfg != nil {
 			return nil, nil, fmt.Errorf("--sts6-role is for a test module served without TLS")
@@ -163,15 +174,8 @@ func listenSTS6(e *env, m *sm.Module, dir string, tokens *api.Tokens, cfg *tls.C
 		if s6cfg, err = sts6.ServerTLS(cfg.Certificates[0], sf.clientCA); err != nil {
 			return nil, nil, err
 		}
-		path := sf.clients
-		if path == "" {
-			path = filepath.Join(dir, sts6.ClientsFile)
-		}
-		if c.Clients, err = sts6.LoadClients(path); err != nil {
-			return nil, nil, err
-		}
 	}
-	sln, err := api.Listen(sf.sts6Addr, s6cfg)
+	sln, err := httpapi.Listen(sf.sts6Addr, s6cfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -5,12 +5,17 @@
 //     WriteTestTokenFile) and mapped to the caller (an actor of the API's
 //     own role model); tokens are held and compared as SHA-256 hashes, so
 //     no lookup compares a secret byte by byte;
+//   - TLS client certificates, verified against client CAs (WithClientCA)
+//     and mapped to the caller by a client file (Clients, LoadClientFile):
+//     API.Auth takes a known certificate, refuses an unknown one, and with
+//     a bearer token as well wants both to name the same caller;
 //   - the listen rules: TLS, or plain HTTP on a loopback address only
 //     (Listen, IsLoopback, TLSConfig, NewHTTPServer);
 //   - JSON bodies: bounded in size, one value, unknown fields refused
 //     (ReadBody, DecodeBytes), answers (WriteJSON), and a generic handler
 //     (API, Handle) that authenticates, decodes, calls the operation and
-//     writes its answer or its error in the API's own error body.
+//     writes its answer or its error in the API's own error body;
+//   - the client side (Client, StatusError, Call).
 //
 // It imports only the standard library.
 package httpapi

@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -283,6 +285,71 @@ func FuzzTokenFile(f *testing.F) {
 		for _, e := range tf.Tokens {
 			if a, ok := tokens.Actor(e.Token); !ok || a.role != e.Role {
 				t.Fatalf("token of %q authenticates %v, %v", e.Role, a, ok)
+			}
+		}
+	})
+}
+
+const clientFormat = "test-clients/1"
+
+func TestClients(t *testing.T) {
+	p := httpapitest.NewPKI(t)
+	alice, bob, eve := p.Cert("alice", false), p.Cert("bob", false), p.Cert("eve", false)
+	c, err := httpapi.NewClients([]httpapi.ClientEntry{
+		{CertSHA256: httpapi.CertSHA256(alice.Leaf), Role: "writer", Name: "alice"},
+		{CommonName: "bob", Role: "reader", Name: "bob"},
+	}, parseActor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cert, want := range map[*tls.Certificate]actor{&alice: {"writer", "alice"}, &bob: {"reader", "bob"}} {
+		if a, ok := c.Actor(cert.Leaf); !ok || a != want {
+			t.Errorf("Actor(%s) = %v, %v", cert.Leaf.Subject.CommonName, a, ok)
+		}
+	}
+	if a, ok := c.Actor(eve.Leaf); ok {
+		t.Errorf("an unknown certificate is %v", a)
+	}
+	var none *httpapi.Clients[actor]
+	if _, ok := none.Actor(alice.Leaf); ok {
+		t.Error("nil Clients authenticated a certificate")
+	}
+	if httpapi.VerifiedCert(nil) != nil || httpapi.VerifiedCert(&tls.ConnectionState{PeerCertificates: []*x509.Certificate{alice.Leaf}}) != nil {
+		t.Error("an unverified certificate counts as verified")
+	}
+	if _, err := httpapi.WithClientCA(&tls.Config{}, filepath.Join(t.TempDir(), "none.pem"), tls.VerifyClientCertIfGiven); err == nil {
+		t.Error("WithClientCA without a CA file")
+	}
+	cfg, err := httpapi.WithClientCA(&tls.Config{}, p.CAFile, tls.VerifyClientCertIfGiven)
+	if err != nil || cfg.ClientAuth != tls.VerifyClientCertIfGiven || cfg.ClientCAs == nil {
+		t.Fatalf("WithClientCA = %+v, %v", cfg, err)
+	}
+}
+
+func FuzzClientFile(f *testing.F) {
+	f.Add([]byte(`{"format":"test-clients/1","clients":[{"common_name":"pos-1","role":"writer","name":"pos-1"}]}`))
+	f.Add([]byte(`{"format":"test-clients/1","clients":[{"cert_sha256":"` + strings.Repeat("ab", 32) + `","role":"reader","name":"a"}]}`))
+	f.Add([]byte(`{"format":"test-clients/1","clients":[{"common_name":"x","cert_sha256":"00","role":"reader","name":"x"}]}`))
+	f.Add([]byte(`{"format":"test-clients/1","clients":[],"extra":1}`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		path := filepath.Join(t.TempDir(), "c.json")
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := httpapi.LoadClientFile(path, clientFormat, parseActor)
+		if err != nil {
+			if c != nil {
+				t.Fatal("a refused file gave clients")
+			}
+			return
+		}
+		var cf httpapi.ClientFile
+		if err := json.Unmarshal(raw, &cf); err != nil || cf.Format != clientFormat {
+			t.Fatalf("accepted %q", raw)
+		}
+		for _, e := range cf.Clients {
+			if e.Name == "" || (e.CertSHA256 == "") == (e.CommonName == "") {
+				t.Fatalf("accepted entry %+v", e)
 			}
 		}
 	})

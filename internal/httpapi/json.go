@@ -38,11 +38,14 @@ func DecodeBytes(raw []byte, v any) error {
 }
 
 // API is what the generic handlers need of an API: who its callers are
-// (bearer tokens mapped to actors of type A) and how it renders refusals
-// in its own JSON error body.
-type API[A any] struct {
-	// Tokens authenticate the callers.
+// (bearer tokens, and verified TLS client certificates, mapped to actors
+// of type A) and how it renders refusals in its own JSON error body.
+type API[A comparable] struct {
+	// Tokens authenticate the callers by bearer token.
 	Tokens *Tokens[A]
+	// Clients, if not nil, authenticate the callers by the TLS client
+	// certificate their connection verified (see Auth).
+	Clients *Clients[A]
 	// Realm is the realm of the WWW-Authenticate header of a 401.
 	Realm string
 	// MaxBody is the largest request body, in bytes.
@@ -57,14 +60,35 @@ type API[A any] struct {
 	Refusal func(err error) (int, any)
 }
 
-// Auth returns the caller of r, or answers 401 and returns false.
+// Auth returns the caller of r, or answers 401 and returns false. A
+// client certificate the connection verified names the caller through
+// Clients; an unknown one is refused, whatever else the request carries,
+// and a bearer token given as well must name the same caller. Without a
+// certificate the bearer token names the caller.
 func (x *API[A]) Auth(w http.ResponseWriter, r *http.Request) (A, bool) {
-	a, ok := x.Tokens.Actor(Bearer(r.Header.Get("Authorization")))
+	a, ok := x.caller(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="`+x.Realm+`"`)
 		WriteJSON(w, http.StatusUnauthorized, x.Unauthorized)
 	}
 	return a, ok
+}
+
+func (x *API[A]) caller(r *http.Request) (A, bool) {
+	token := Bearer(r.Header.Get("Authorization"))
+	cert := VerifiedCert(r.TLS)
+	if cert == nil {
+		return x.Tokens.Actor(token)
+	}
+	a, ok := x.Clients.Actor(cert)
+	if !ok || token == "" {
+		return a, ok
+	}
+	if b, ok := x.Tokens.Actor(token); !ok || b != a {
+		var zero A
+		return zero, false
+	}
+	return a, true
 }
 
 // BadRequest answers 400 with the formatted words.
@@ -111,7 +135,7 @@ func (x *API[A]) authorize(w http.ResponseWriter, r *http.Request, allow []func(
 // authenticates the caller, checks it with each allow (a role check,
 // before the body is read), decodes the body, calls op and writes its
 // answer (200) or its error.
-func Handle[A, T any](x *API[A], op func(ctx context.Context, a A, r *http.Request, req T) (any, error), allow ...func(A) error) http.HandlerFunc {
+func Handle[A comparable, T any](x *API[A], op func(ctx context.Context, a A, r *http.Request, req T) (any, error), allow ...func(A) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		a, ok := x.authorize(w, r, allow)
 		if !ok {
@@ -129,7 +153,7 @@ func Handle[A, T any](x *API[A], op func(ctx context.Context, a A, r *http.Reque
 // HandleGet makes the handler of an operation without a body: it
 // authenticates the caller, checks it with each allow, calls op and
 // writes its answer or its error.
-func HandleGet[A any](x *API[A], op func(ctx context.Context, a A, r *http.Request) (any, error), allow ...func(A) error) http.HandlerFunc {
+func HandleGet[A comparable](x *API[A], op func(ctx context.Context, a A, r *http.Request) (any, error), allow ...func(A) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		a, ok := x.authorize(w, r, allow)
 		if !ok {

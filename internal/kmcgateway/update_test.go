@@ -2,8 +2,6 @@ package kmcgateway_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"fmt"
 	netsmtp "net/smtp"
 	"strings"
@@ -11,7 +9,7 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/gateway"
-	"github.com/stskms/stskms/keyagree"
+	"github.com/stskms/stskms/internal/stsatest"
 	"github.com/stskms/stskms/loop"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/records/armor"
@@ -57,32 +55,7 @@ func TestGatewayRegistryUpdate(t *testing.T) {
 	}
 	defer stack.Close()
 
-	tk, err := keyagree.TestKey("sts-test-stsa")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stsa, err := ecdsa.ParseRawPrivateKey(elliptic.P384(), tk.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
-	smKey, err := keyagree.TestKey("sts-test-sm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	smid, err := records.NewPKID(records.SMID, "TestVendor", "94000001", time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC), smKey.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod := records.SMRegModule{SMID: smid, PublicKey: smKey.PublicKey(), Model: "Prism-TSM250-1", Firmware: "STS65V10",
-		Variant: "vending", Certified: true}
-	bodies, err := records.SignSMRegUpdate(stsa, 1, time.Now(), []records.SMRegModule{mod}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file, err := armor.File(bodies...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stsa, file := stsatest.Key(t), stsatest.Update(t)
 
 	send := func(from, tag string, file []byte) *smmail.Reply {
 		t.Helper()
@@ -116,7 +89,7 @@ func TestGatewayRegistryUpdate(t *testing.T) {
 		t.Fatalf("result %+v", r.Result)
 	}
 	sms, err := stack.KMC.SMs(ctx)
-	if err != nil || len(sms) != 1 || !sms[0].Certified || sms[0].Virtual || sms[0].SMID != smid {
+	if err != nil || len(sms) != 1 || !sms[0].Certified || sms[0].Virtual || sms[0].SMID != stsatest.Module(t).SMID {
 		t.Fatalf("registry %+v, %v", sms, err)
 	}
 

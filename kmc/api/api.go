@@ -71,6 +71,11 @@ var routes = []route{
 	{"POST /v1/klfs", func(s *Server) http.HandlerFunc { return post(s, kmc.OpKLFIssue, s.issue) }},
 	{"GET /v1/klfs", func(s *Server) http.HandlerFunc { return get(s, kmc.OpKLFList, s.issuedFiles) }},
 	{"POST /v1/audit/verify", func(s *Server) http.HandlerFunc { return get(s, kmc.OpAuditVerify, s.verifyAudit) }},
+	{"GET /v1/stsa-keys", func(s *Server) http.HandlerFunc { return get(s, kmc.OpRead, s.stsaKeys) }},
+	{"POST /v1/stsa-keys", func(s *Server) http.HandlerFunc { return create(s, kmc.OpSTSAKey, s.addSTSAKey) }},
+	{"DELETE /v1/stsa-keys/{id}", func(s *Server) http.HandlerFunc { return get(s, kmc.OpSTSAKey, s.removeSTSAKey) }},
+	{"POST /v1/registry-updates", func(s *Server) http.HandlerFunc { return post(s, kmc.OpSMUpdate, s.applyUpdate) }},
+	{"POST /v1/prune", func(s *Server) http.HandlerFunc { return post(s, kmc.OpPrune, s.prune) }},
 }
 
 // Routes lists the method and path of every operation (the OpenAPI test
@@ -117,7 +122,7 @@ func (s *Server) refusal(err error) (int, any) {
 	return status, body
 }
 
-// allow returns the role check of op.
+// allow returns the role check of op (see allowed).
 func allow(op string) func(kmc.Actor) error {
 	return func(a kmc.Actor) error { return kmc.Allow(a, op) }
 }
@@ -426,8 +431,8 @@ func (s *Server) revokeKUA(ctx context.Context, a kmc.Actor, r *http.Request) (a
 	return kuaOf(k), nil
 }
 
-// klfRefPrefix marks the delivery references of files issued through the
-// API, apart from the gateway's.
+// klfRefPrefix marks the delivery references of files issued and registry
+// updates applied through the API, apart from the gateway's.
 const klfRefPrefix = "kmc-api:"
 
 func (s *Server) issue(ctx context.Context, a kmc.Actor, r *http.Request, req IssueRequest) (any, error) {
@@ -441,7 +446,7 @@ func (s *Server) issue(ctx context.Context, a kmc.Actor, r *http.Request, req Is
 	}
 	o := kmc.IssueOptions{}
 	if id != "" {
-		o.Ref = klfRefPrefix + a.String() + ":" + id
+		o.Ref = deliveryRef(a, id)
 	}
 	klf, err := s.k.IssueKLFWith(ctx, a.String(), vreq, o)
 	if err != nil {

@@ -16,11 +16,16 @@
 //	POST   /v1/kuas/{id}/revoke                    revoke an authorisation (operator)
 //	POST   /v1/klfs, GET /v1/klfs                  issue a Key Load File (operator); list (operator, auditor)
 //	POST   /v1/audit/verify                        verify the audit log (auditor, officer)
+//	GET    /v1/stsa-keys, POST …                   STS Association keys; set (officer)
+//	DELETE /v1/stsa-keys/{id}                      remove an STS Association key (officer)
+//	POST   /v1/registry-updates                    apply a signed registry update (operator)
+//	POST   /v1/prune                               prune old seen requests (operator)
 //
 // Callers authenticate with bearer tokens that the token file (TokenFile)
 // maps to a kmc.Role and a name; every operation checks the role
-// (kmc.Allow) and the KMC records the caller as "role:name" in its audit
-// log. Plumbing shared with the security module's API (tokens, TLS and
+// (kmc.Allow, and for the operations kmc.Allow does not know — STSA keys,
+// registry updates, pruning — this package's own table, see allowed) and
+// the KMC records the caller as "role:name" in its audit log. Plumbing shared with the security module's API (tokens, TLS and
 // loopback rules, JSON bodies) is package internal/httpapi's.
 //
 // Refusals are JSON {"code", "error", "params"} with a stable code: the
@@ -28,7 +33,8 @@
 // description, never the cause), or one of Codes for the administration
 // errors (see errorBody).
 //
-// Creating calls take an optional request id; a vending key is imported
+// Creating calls take an optional request id (for POST /v1/klfs and POST
+// /v1/registry-updates kept in the database with the KMC's answer); a vending key is imported
 // under dual control, each officer posting their own component, and is
 // assembled only when the quorum is complete (see the OpenAPI document).
 package api

@@ -9,6 +9,7 @@ import (
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/kmc/api"
 	"github.com/stskms/stskms/sm"
+	"github.com/stskms/stskms/sm/api/apitest"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/store/storetest"
 )
@@ -24,10 +25,7 @@ func TestEndToEndWithModule(t *testing.T) {
 		e := start(t, db, setup{mode: kmc.ModeTest, realNow: true})
 		ctx := context.Background()
 		dir := filepath.Join(t.TempDir(), "sm")
-		if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
-			t.Fatal(err)
-		}
-		m, err := sm.Open(ctx, dir, sm.Options{})
+		m, err := apitest.New(ctx, dir)
 		if err != nil {
 			t.Fatal(err)
 		}

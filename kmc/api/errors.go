@@ -15,6 +15,9 @@ type ErrorBody struct {
 	Params []string `json:"params,omitempty"`
 }
 
+// String says the refusal as a client's error does.
+func (b ErrorBody) String() string { return "kmc/api: " + string(b.Code) + ": " + b.Error }
+
 // The codes of the API's own refusals and of the administration errors of
 // package kmc (its sentinel errors). A refused Key Load File request
 // carries the kmc.Code of its *kmc.Error (ERecordFormat … EInternal). A
@@ -64,7 +67,8 @@ var adminErrors = []struct {
 	{kmc.ErrInvalid, EInvalid, http.StatusBadRequest},
 }
 
-// klfStatus is the HTTP status of each refusal of a Key Load File request.
+// klfStatus is the HTTP status of each refusal of a Key Load File request
+// or a registry update.
 var klfStatus = map[kmc.Code]int{
 	kmc.ERecordFormat:        http.StatusUnprocessableEntity,
 	kmc.ERecordCrc:           http.StatusUnprocessableEntity,
@@ -80,6 +84,12 @@ var klfStatus = map[kmc.Code]int{
 	kmc.ESmNotAuthorised:     http.StatusForbidden,
 	kmc.ENoVendingKeys:       http.StatusConflict,
 	kmc.EInternal:            http.StatusInternalServerError,
+	kmc.ENotAvailable:        http.StatusConflict,
+	kmc.ESmUpdateRecord:      http.StatusUnprocessableEntity,
+	kmc.ESmUpdateUnknownKey:  http.StatusUnprocessableEntity,
+	kmc.ESmUpdateSignature:   http.StatusUnprocessableEntity,
+	kmc.ESmUpdateStale:       http.StatusConflict,
+	kmc.ESmUpdateConflict:    http.StatusConflict,
 }
 
 // errorBody renders err. A refused Key Load File request shows its code's

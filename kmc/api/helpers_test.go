@@ -140,8 +140,8 @@ func refused(t *testing.T, what string, err error, status int, code kmc.Code) {
 	if !errors.As(err, &se) {
 		t.Fatalf("%s: err = %v, want HTTP %d %s", what, err, status, code)
 	}
-	if se.Status != status || se.Code != code || se.ErrorBody.Error == "" {
-		t.Fatalf("%s: HTTP %d %s %q, want HTTP %d %s", what, se.Status, se.Code, se.ErrorBody.Error, status, code)
+	if se.Status != status || se.Body.Code != code || se.Body.Error == "" {
+		t.Fatalf("%s: HTTP %d %s %q, want HTTP %d %s", what, se.Status, se.Body.Code, se.Body.Error, status, code)
 	}
 }
 

@@ -2,9 +2,9 @@ package armor
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
-	"strings"
+
+	"github.com/stskms/stskms/internal/typederr"
 )
 
 // Errors of this package. Every error Wrap, File, Find and ParseFile return
@@ -79,53 +79,30 @@ type Error struct {
 // Error returns e.g. `armor: line 3: STS:VKLOAD.REQ.1 block: whitespace
 // inside a field: line 5 column 17`.
 func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString("armor: ")
+	var where string
 	if e.Line > 0 {
-		b.WriteString("line ")
-		b.WriteString(strconv.Itoa(e.Line))
-		b.WriteString(": ")
+		where = "line " + strconv.Itoa(e.Line) + ": "
 	}
 	if e.Type != "" {
-		b.WriteString("STS:")
-		b.WriteString(e.Type)
-		b.WriteString(" block: ")
+		where += "STS:" + e.Type + " block: "
 	}
-	if e.Err != nil {
-		b.WriteString(strings.TrimPrefix(e.Err.Error(), "armor: "))
-	} else {
-		b.WriteString("invalid")
-	}
-	if e.Detail != "" {
-		b.WriteString(": ")
-		b.WriteString(e.Detail)
-	}
-	return b.String()
+	return typederr.Message("armor: ", where, e.Err, e.Detail)
 }
 
 // Unwrap returns the sentinel error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// maxQuote is how many bytes of input an error quotes.
-const maxQuote = 24
+// quote quotes offending input in errors, briefly.
+var quote = typederr.Quote[[]byte]
 
-// quote returns s quoted, cut to maxQuote bytes with an ellipsis.
-func quote(s []byte) string {
-	if len(s) > maxQuote {
-		return strconv.QuoteToASCII(string(s[:maxQuote])) + "…"
-	}
-	return strconv.QuoteToASCII(string(s))
-}
-
-// describeByte names one offending byte.
+// describeByte names one offending byte: a space or tab by name, anything
+// else as typederr.QuoteByte does.
 func describeByte(c byte) string {
-	switch {
-	case c == ' ':
+	switch c {
+	case ' ':
 		return "space"
-	case c == '\t':
+	case '\t':
 		return "tab"
-	case c > 0x20 && c < 0x7F:
-		return strconv.QuoteRune(rune(c))
 	}
-	return fmt.Sprintf("byte 0x%02X", c)
+	return typederr.QuoteByte(c)
 }

@@ -11,7 +11,9 @@
 //	POST /v1/verify       decode a token (operator)
 //
 // Callers authenticate with bearer tokens that the token file in the
-// module directory (TokenFile) maps to a role and a name; the module
+// module directory (TokenFile) maps to a role and a name, or, served over
+// TLS with a client CA, with client certificates that the client file
+// (ClientsFile, shared with the STS6-style API) maps likewise; the module
 // checks the role of every operation. Token requests carry a request id
 // ("request_id", or the Idempotency-Key header): a retry with the same id
 // gets the stored answer, never a second token.
@@ -46,9 +48,10 @@ const maxBody = 1 << 20
 
 // Server is the HTTP handler of the API.
 type Server struct {
-	m      *sm.Module
-	tokens *Tokens
-	mux    *http.ServeMux
+	m       *sm.Module
+	tokens  *Tokens
+	clients *Clients
+	mux     *http.ServeMux
 }
 
 // Routes lists the method and path of every operation (the OpenAPI test
@@ -63,9 +66,16 @@ var Routes = append([]string{
 	"POST /v1/verify",
 }, officerRoutes...)
 
-// New returns the API of m, authenticating callers with tokens.
-func New(m *sm.Module, tokens *Tokens) *Server {
-	s := &Server{m: m, tokens: tokens, mux: http.NewServeMux()}
+// New returns the API of m, authenticating callers with bearer tokens.
+func New(m *sm.Module, tokens *Tokens) *Server { return NewWithClients(m, tokens, nil) }
+
+// NewWithClients returns the API of m, authenticating callers with bearer
+// tokens and, served with TLS that verifies client certificates
+// (httpapi.WithClientCA, tls.VerifyClientCertIfGiven), with the
+// certificates clients maps: a certificate it does not know is refused,
+// and a bearer token sent with a certificate must name the same caller.
+func NewWithClients(m *sm.Module, tokens *Tokens, clients *Clients) *Server {
+	s := &Server{m: m, tokens: tokens, clients: clients, mux: http.NewServeMux()}
 	handlers := []http.HandlerFunc{s.identify, s.registers, s.credit,
 		handle(s, s.management), handle(s, s.keyChange), handle(s, s.test), handle(s, s.verify)}
 	for i, r := range Routes[:len(handlers)] {
@@ -93,6 +103,9 @@ type ErrorBody struct {
 	Code  sm.Code `json:"code"`
 	Error string  `json:"error"`
 }
+
+// String says the refusal as a client's error does.
+func (b ErrorBody) String() string { return "sm/api: status " + string(b.Code) + ": " + b.Error }
 
 // httpStatus maps a module refusal to an HTTP status.
 func httpStatus(err error) int {
@@ -135,8 +148,8 @@ func errorBody(err error) (int, ErrorBody) {
 // api is the shared HTTP plumbing (internal/httpapi) with this API's
 // tokens and error bodies.
 func (s *Server) api() *httpapi.API[sm.Actor] {
-	return &httpapi.API[sm.Actor]{Tokens: s.tokens, Realm: "stskms-sm", MaxBody: maxBody,
-		Unauthorized: ErrorBody{Code: sm.CodeExtended, Error: "authentication required: a valid bearer token"},
+	return &httpapi.API[sm.Actor]{Tokens: s.tokens, Clients: s.clients, Realm: "stskms-sm", MaxBody: maxBody,
+		Unauthorized: ErrorBody{Code: sm.CodeExtended, Error: "authentication required: a valid bearer token or a known client certificate (and, with both, the same caller)"},
 		Malformed:    func(msg string) any { return ErrorBody{Code: sm.CodeFormat, Error: msg} },
 		Refusal:      func(err error) (int, any) { return errorBody(err) }}
 }

@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -9,12 +8,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/stskms/stskms/internal/httpapi/httpapitest"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sm/api"
 	"github.com/stskms/stskms/sm/api/apitest"
@@ -35,13 +33,7 @@ func (e *env) client(r sm.Role) *api.Client {
 // the API on a real loopback listener.
 func start(t testing.TB) *env {
 	t.Helper()
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "sm")
-	m, err := apitest.Setup(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
+	m, dir := newModule(t)
 	tokens, err := api.InitTestTokens(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -53,11 +45,20 @@ func start(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := api.NewHTTPServer(api.New(m, tokens))
-	var wg sync.WaitGroup
-	wg.Go(func() { srv.Serve(ln) })
-	t.Cleanup(func() { srv.Close(); wg.Wait() })
-	return &env{m: m, tokens: tokens, url: "http://" + ln.Addr().String()}
+	return &env{m: m, tokens: tokens, url: "http://" + serve(t, ln, api.New(m, tokens))}
+}
+
+// newModule makes a test module with a register (apitest.Setup), closed
+// when the test ends.
+func newModule(t testing.TB) (*sm.Module, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "sm")
+	m, err := apitest.Setup(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m, dir
 }
 
 func credit(i int, id string, amount uint64) api.CreditRequest {
@@ -71,8 +72,8 @@ func wantStatus(t *testing.T, err error, status int, code sm.Code) {
 	if !errors.As(err, &se) {
 		t.Fatalf("err = %v, want HTTP %d status %s", err, status, code)
 	}
-	if se.Status != status || se.Code != code || se.ErrorBody.Error == "" {
-		t.Fatalf("err = HTTP %d %s %q, want HTTP %d status %s", se.Status, se.Code, se.ErrorBody.Error, status, code)
+	if se.Status != status || se.Body.Code != code || se.Body.Error == "" {
+		t.Fatalf("err = HTTP %d %s %q, want HTTP %d status %s", se.Status, se.Body.Code, se.Body.Error, status, code)
 	}
 }
 
@@ -327,37 +328,5 @@ func TestTokenFile(t *testing.T) {
 // TestOpenAPI checks that docs/sm-api.yaml documents exactly the routes
 // the server has.
 func TestOpenAPI(t *testing.T) {
-	f, err := os.Open("../../docs/sm-api.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	pathRe := regexp.MustCompile(`^  (/\S+):\s*$`)
-	methodRe := regexp.MustCompile(`^    (get|post|put|delete|patch):\s*$`)
-	var documented []string
-	inPaths, path := false, ""
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, " ") && line != "" {
-			inPaths = strings.HasPrefix(line, "paths:")
-			continue
-		}
-		if !inPaths {
-			continue
-		}
-		if m := pathRe.FindStringSubmatch(line); m != nil {
-			path = m[1]
-		} else if m := methodRe.FindStringSubmatch(line); m != nil && path != "" {
-			documented = append(documented, strings.ToUpper(m[1])+" "+path)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	want := slices.Sorted(slices.Values(api.Routes))
-	slices.Sort(documented)
-	if !slices.Equal(documented, want) {
-		t.Fatalf("docs/sm-api.yaml documents %q\nthe server has %q", documented, want)
-	}
+	httpapitest.CheckOpenAPI(t, "../../docs/sm-api.yaml", api.Routes)
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sts"
@@ -55,18 +56,7 @@ func (s *Server) registerOfficer() {
 
 // noBody makes the handler of an operation without a request body.
 func noBody(s *Server, op func(ctx context.Context, a sm.Actor, r *http.Request) (any, error)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		a, ok := s.auth(w, r)
-		if !ok {
-			return
-		}
-		ans, err := op(r.Context(), a, r)
-		if err != nil {
-			writeError(w, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, ans)
-	}
+	return httpapi.HandleGet(s.api(), op)
 }
 
 // dual returns the caller of a dual-control operation.

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/sm"
@@ -33,13 +33,28 @@ type officerEnv struct {
 
 func startOfficers(t *testing.T) *officerEnv {
 	t.Helper()
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "sm")
-	m, err := apitest.Setup(ctx, dir)
+	e, tokens := officerModule(t)
+	ln, err := api.Listen("127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { m.Close() })
+	e.url = "http://" + serve(t, ln, api.New(e.m, tokens))
+	return e
+}
+
+// serve serves h on ln until the test ends and returns ln's address.
+func serve(t testing.TB, ln net.Listener, h http.Handler) string {
+	srv := api.NewHTTPServer(h)
+	var wg sync.WaitGroup
+	wg.Go(func() { srv.Serve(ln) })
+	t.Cleanup(func() { srv.Close(); wg.Wait() })
+	return ln.Addr().String()
+}
+
+// officerModule makes the module of startOfficers and its tokens.
+func officerModule(t *testing.T) (*officerEnv, *api.Tokens) {
+	t.Helper()
+	m, dir := newModule(t)
 	e := &officerEnv{m: m, dir: dir, tokens: map[string]string{}}
 	var entries []api.TokenEntry
 	for name, role := range map[string]string{"alice": "officer", "bob": "officer", "pos": "operator", "aud": "auditor"} {
@@ -57,16 +72,7 @@ func startOfficers(t *testing.T) *officerEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := api.Listen("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := api.NewHTTPServer(api.New(m, tokens))
-	var wg sync.WaitGroup
-	wg.Go(func() { srv.Serve(ln) })
-	t.Cleanup(func() { srv.Close(); wg.Wait() })
-	e.url = "http://" + ln.Addr().String()
-	return e
+	return e, tokens
 }
 
 // do calls the API as name, with the second officer second ("" none).
@@ -89,19 +95,11 @@ type slotJSON struct {
 // otherKMC is a second test KMC (the key of keyagree.TestKey("sts-test-sm")).
 func otherKMC(t *testing.T) (keyload.Module, string) {
 	t.Helper()
-	key, err := keyagree.TestKey("sts-test-sm")
+	k, err := apitest.NewKMC("sts-test-sm", "OtherKMC", "K0002", time.Now().AddDate(2, 0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	kmcid, err := records.NewPKID(records.KMCID, "OtherKMC", "K0002", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), key.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := (&records.PKECDH{KMCID: kmcid, PublicKey: key.PublicKey(), Expiry: time.Now().AddDate(2, 0, 0)}).Format()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keyload.Module{Key: key, PKID: kmcid}, body
+	return k.Module, k.Record
 }
 
 // TestOfficerEndpoints walks key loading over HTTP under dual control:

@@ -27,10 +27,7 @@ var Register = sm.RegisterKey{SGC: 123456, KRN: 1, KT: sts.DUTK}
 // loads Register with an unlimited credit limit. The caller closes the
 // module.
 func Setup(ctx context.Context, dir string) (*sm.Module, error) {
-	if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
-		return nil, err
-	}
-	m, err := sm.Open(ctx, dir, sm.Options{})
+	m, err := New(ctx, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -41,22 +38,49 @@ func Setup(ctx context.Context, dir string) (*sm.Module, error) {
 	return m, nil
 }
 
+// KMC is a test KMC: its key and KMCID (the keyload.Module that issues
+// its Key Load Files) and its one-line PK.ECDH.1.
+type KMC struct {
+	keyload.Module
+	Record string
+}
+
+// NewKMC makes the test KMC whose key is keyagree.TestKey(label), KMCID
+// vendor:id (key time 2025-01-01), its PK.ECDH.1 valid until expiry.
+func NewKMC(label, vendor, id string, expiry time.Time) (KMC, error) {
+	key, err := keyagree.TestKey(label)
+	if err != nil {
+		return KMC{}, err
+	}
+	kmcid, err := records.NewPKID(records.KMCID, vendor, id, time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), key.PublicKey())
+	if err != nil {
+		return KMC{}, err
+	}
+	body, err := (&records.PKECDH{KMCID: kmcid, PublicKey: key.PublicKey(), Expiry: expiry}).Format()
+	if err != nil {
+		return KMC{}, err
+	}
+	return KMC{Module: keyload.Module{Key: key, PKID: kmcid}, Record: body}, nil
+}
+
+// New initialises a test module of the vending variant in dir (which must
+// be empty or absent) and opens it, with no KMC key and no register. The
+// caller closes the module.
+func New(ctx context.Context, dir string) (*sm.Module, error) {
+	if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
+		return nil, err
+	}
+	return sm.Open(ctx, dir, sm.Options{})
+}
+
 func load(ctx context.Context, m *sm.Module) error {
 	officer := sm.Officer.As("apitest")
-	key, err := keyagree.TestKey("sts-test-kmc")
-	if err != nil {
-		return err
-	}
 	now := time.Now().UTC()
-	kmcid, err := records.NewPKID(records.KMCID, "TestKMC", "K0001", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), key.PublicKey())
+	kmc, err := NewKMC("sts-test-kmc", "TestKMC", "K0001", now.AddDate(5, 0, 0))
 	if err != nil {
 		return err
 	}
-	pk := &records.PKECDH{KMCID: kmcid, PublicKey: key.PublicKey(), Expiry: now.AddDate(5, 0, 0)}
-	body, err := pk.Format()
-	if err != nil {
-		return err
-	}
+	body := kmc.Record
 	slot, err := m.InstallSlot(ctx, officer, sm.InstallRequest{Record: body, Fingerprint: records.Fingerprint(body).String(), TestKMC: true})
 	if err != nil {
 		return err
@@ -73,13 +97,12 @@ func load(ctx context.Context, m *sm.Module) error {
 	if err != nil {
 		return err
 	}
-	kmc := keyload.Module{Key: key, PKID: kmcid}
 	vkey := make([]byte, dkga.DKGA04.VendingKeySize())
 	rand.Read(vkey)
 	v := keyload.VendingKey{SGC: int(Register.SGC), KRN: int(Register.KRN), KT: int(Register.KT), BDT: int(sts.BaseDate2014),
 		DKGA: int(dkga.DKGA04), EA: int(sts.EA11), KEN: 255,
 		ACT: now.AddDate(-1, 0, 0), IUT: now.AddDate(1, 0, 0), CLM: 0xFFFFFFFF, Key: vkey}
-	klf, err := keyload.Issue(kmc, parsed, []keyload.VendingKey{v}, now, nil)
+	klf, err := keyload.Issue(kmc.Module, parsed, []keyload.VendingKey{v}, now, nil)
 	if err != nil {
 		return err
 	}

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stskms/stskms/internal/httpapi/httpapitest"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sm/api/sts6"
-	"github.com/stskms/stskms/sm/api/sts6/sts6test"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/store/storetest"
 )
@@ -24,7 +24,7 @@ func TestClientCertificates(t *testing.T) {
 		e := newEnv(t, db, sm.Actor{})
 		roots := x509.NewCertPool()
 		roots.AddCert(e.pki.CA)
-		other := sts6test.NewPKI(t)
+		other := httpapitest.NewPKI(t)
 		for _, c := range []struct {
 			name  string
 			certs []tls.Certificate

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/sm"
+	"github.com/stskms/stskms/sts"
 )
 
 // MaxFrame is the longest frame accepted, CR included.
@@ -75,21 +76,8 @@ func ferr(code sm.Code, format string, args ...any) *Error {
 }
 
 // CRC16ARC is CRC-16/ARC: polynomial 0x8005 reflected, initial value 0,
-// no final XOR (check value of "123456789": 0xBB3D).
-func CRC16ARC(b []byte) uint16 {
-	var crc uint16
-	for _, c := range b {
-		crc ^= uint16(c)
-		for range 8 {
-			if crc&1 != 0 {
-				crc = crc>>1 ^ 0xA001
-			} else {
-				crc >>= 1
-			}
-		}
-	}
-	return crc
-}
+// no final XOR (check value of "123456789": 0xBB3D), sts.CRC16Update from 0.
+func CRC16ARC(b []byte) uint16 { return sts.CRC16Update(0, b) }
 
 // Append appends the encoded frame to b. It checks the fields as Parse
 // does.

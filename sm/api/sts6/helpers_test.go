@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stskms/stskms/internal/httpapi/httpapitest"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sm/api"
 	"github.com/stskms/stskms/sm/api/sts6"
-	"github.com/stskms/stskms/sm/api/sts6/sts6test"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/store/storetest"
 )
@@ -33,7 +33,7 @@ type env struct {
 	m      *sm.Module
 	db     *store.DB
 	tokens *api.Tokens
-	pki    *sts6test.PKI
+	pki    *httpapitest.PKI
 	tlsAt  string
 	plain  string
 	certs  map[string]tls.Certificate // by role name, and "stranger"
@@ -58,7 +58,7 @@ func newEnv(t *testing.T, db *store.DB, plain sm.Actor) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, m: m, db: db, tokens: tokens, pki: sts6test.NewPKI(t), certs: map[string]tls.Certificate{}}
+	e := &env{t: t, ctx: ctx, m: m, db: db, tokens: tokens, pki: httpapitest.NewPKI(t), certs: map[string]tls.Certificate{}}
 	for _, cn := range []string{"alice", "pos-1", "aud-1", "mallory"} {
 		e.certs[cn] = e.pki.Cert(cn, false)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sm/api"
+	"github.com/stskms/stskms/sm/api/apitest"
 	"github.com/stskms/stskms/sm/api/sts6"
 )
 
@@ -122,10 +123,7 @@ func FuzzParse(f *testing.F) {
 func TestIdentifyTCP(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "sm")
-	if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	m, err := sm.Open(ctx, dir, sm.Options{})
+	m, err := apitest.New(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,12 +8,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/sm"
+	"github.com/stskms/stskms/sm/api/apitest"
 	"github.com/stskms/stskms/sm/api/sts6"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/store/storetest"
@@ -49,19 +48,11 @@ type kmcKey struct {
 
 func newKMC(t *testing.T) kmcKey {
 	t.Helper()
-	key, err := keyagree.TestKey("sts-test-kmc")
+	k, err := apitest.NewKMC("sts-test-kmc", "TestKMC", "K0001", t0.AddDate(5, 0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	kmcid, err := records.NewPKID(records.KMCID, "TestKMC", "K0001", time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), key.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := (&records.PKECDH{KMCID: kmcid, PublicKey: key.PublicKey(), Expiry: t0.AddDate(5, 0, 0)}).Format()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kmcKey{key: key, kmcid: kmcid, record: body}
+	return kmcKey{key: k.Key, kmcid: k.PKID, record: k.Record}
 }
 
 // testVKs are the keys of the test Key Load File: registers (123456, 1,
