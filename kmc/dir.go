@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -267,7 +268,13 @@ func readConfig(dir string) (dirConfig, error) {
 	var cfg dirConfig
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&cfg); err != nil || cfg.Format != configFormat {
+	err = dec.Decode(&cfg)
+	if err == nil {
+		if _, end := dec.Token(); !errors.Is(end, io.EOF) {
+			err = errors.New("data after the JSON object")
+		}
+	}
+	if err != nil || cfg.Format != configFormat {
 		return dirConfig{}, fmt.Errorf("kmc: %s is not a KMC configuration", filepath.Join(dir, ConfigFile))
 	}
 	if cfg.Version != 1 {

@@ -246,7 +246,7 @@ func TestHandle(t *testing.T) {
 func TestDecodeBytes(t *testing.T) {
 	var v echo
 	for raw, ok := range map[string]bool{`{"text":"a"}`: true, ` {"text":"a"} `: true, `{"text":1}`: false,
-		`{"text":"a","x":1}`: false, `{"text":"a"} {}`: false, ``: false, `[`: false} {
+		`{"text":"a","x":1}`: false, `{"text":"a"} {}`: false, `{"text":"a"} }`: false, `{"text":"a"}]`: false, ``: false, `[`: false} {
 		if err := httpapi.DecodeBytes([]byte(raw), &v); (err == nil) != ok {
 			t.Errorf("DecodeBytes(%q) = %v", raw, err)
 		}

@@ -31,8 +31,10 @@ func DecodeBytes(raw []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
-		return errors.New("more than one JSON value")
+	// More only looks inside an array or object: a stray '}' or ']' after
+	// the value would pass it. Anything but the end of the input is refused.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the JSON value")
 	}
 	return nil
 }

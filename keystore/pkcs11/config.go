@@ -137,7 +137,7 @@ func ParseConfig(data []byte) (Config, error) {
 	if err := dec.Decode(&f); err != nil {
 		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Config{}, fmt.Errorf("%w: data after the JSON object", ErrConfig)
 	}
 	if f.Format != configFormat {
