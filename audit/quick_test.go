@@ -18,6 +18,14 @@ func FuzzQuickCanonical(f *testing.F) {
 		if !quickCanonical(&out, m, 1) {
 			return
 		}
+		if out.Len() > MaxDetails {
+			// prepareQuick hands an object this long to the general path,
+			// which must refuse it.
+			if _, err := canonicalDetails(m); err == nil {
+				t.Fatalf("%d bytes in canonical form, and the general path took it", out.Len())
+			}
+			return
+		}
 		want, err := canonicalDetails(m)
 		if err != nil {
 			t.Fatalf("quickCanonical took %v, which the general path refuses: %v", m, err)

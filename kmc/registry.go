@@ -338,3 +338,38 @@ func (k *KMC) RevokeSM(ctx context.Context, actor, ref, reason string) (SM, erro
 	}
 	return sm, nil
 }
+
+// SetSMEmails replaces the addresses allowed to receive a module's Key
+// Load Files — for a module the STS Association's registry update added
+// (it comes without any), or when its operators change. An empty list
+// means no file is ever mailed for it. The change is audited with the old
+// and the new list.
+func (k *KMC) SetSMEmails(ctx context.Context, actor, ref string, emails []string) (SM, error) {
+	emails, err := normaliseEmails(emails)
+	if err != nil {
+		return SM{}, err
+	}
+	var sm SM
+	err = k.tx(ctx, func(tx *store.Tx) error {
+		var err error
+		if sm, err = findSM(ctx, tx.Query, ref); err != nil {
+			return err
+		}
+		if sm.Revoked {
+			return fmt.Errorf("%w: security module %s", ErrRevoked, sm.SMID)
+		}
+		old := sm.Emails
+		sm.Emails = emails
+		list, _ := json.Marshal(emails)
+		if _, err := tx.Exec(ctx, `UPDATE sms SET emails = $1 WHERE smid = $2`, string(list), sm.SMID.String()); err != nil {
+			return err
+		}
+		_, err = k.log.Append(ctx, tx, audit.Entry{Actor: actor, Action: "sm.emails", Subject: sm.SMID.String(),
+			Details: map[string]any{"old": old, "new": emails}})
+		return err
+	})
+	if err != nil {
+		return SM{}, fmt.Errorf("kmc: failed to set the addresses: %w", err)
+	}
+	return sm, nil
+}

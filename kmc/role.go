@@ -58,6 +58,7 @@ const (
 	OpVKImport    = "vk.import"    // one officer's component of an imported vending key
 	OpSMRegister  = "sm.register"  // a security module into the registry
 	OpSMRevoke    = "sm.revoke"    // a registration
+	OpSMEmails    = "sm.emails"    // the addresses a module's Key Load Files may go to
 	OpKUAGrant    = "kua.grant"    // a key-use authorisation
 	OpKUARevoke   = "kua.revoke"   // a key-use authorisation
 	OpKLFIssue    = "klf.issue"    // a Key Load File for a VKLOAD.REQ.1
@@ -80,6 +81,7 @@ var permissions = map[string][]Role{
 	OpVKImport:    {Officer},
 	OpSMRegister:  {Operator},
 	OpSMRevoke:    {Operator},
+	OpSMEmails:    {Operator},
 	OpKUAGrant:    {Operator},
 	OpKUARevoke:   {Operator},
 	OpKLFIssue:    {Operator},

@@ -567,3 +567,40 @@ func BenchmarkApplyRegistryUpdate(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "modules/s")
 }
+
+// TestSetSMEmails: a module the STS Association's update added comes
+// without addresses; the operator gives it some (audited with the old and
+// the new list), a bad address or a revoked module changes nothing.
+func TestSetSMEmails(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		w, stsa := newSTSAWorld(t, db, kmc.ModeTest)
+		mods := modules(t, 2)
+		file := update(t, stsa, 1, listing(mods[0], true, false), listing(mods[1], true, true))
+		if _, err := w.k.ApplyRegistryUpdate(w.ctx, actor, file, kmc.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		ref := mods[0].mod.PKID.String()
+		if sm, err := w.k.FindSM(w.ctx, ref); err != nil || len(sm.Emails) != 0 {
+			t.Fatalf("added by the update: %+v, %v", sm, err)
+		}
+		sm, err := w.k.SetSMEmails(w.ctx, actor, ref, []string{"Ops <ops@utility.test>", "keys@utility.test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(sm.Emails, ","); got != "ops@utility.test,keys@utility.test" {
+			t.Errorf("emails %q", got)
+		}
+		if _, err := w.k.SetSMEmails(w.ctx, actor, ref, []string{"not an address"}); err == nil {
+			t.Error("a bad address was taken")
+		}
+		if _, err := w.k.SetSMEmails(w.ctx, actor, mods[1].mod.PKID.String(), []string{"x@utility.test"}); !errors.Is(err, kmc.ErrRevoked) {
+			t.Errorf("revoked module: %v", err)
+		}
+		if sm, _ := w.k.FindSM(w.ctx, ref); strings.Join(sm.Emails, ",") != "ops@utility.test,keys@utility.test" {
+			t.Errorf("after the refusals: %v", sm.Emails)
+		}
+		if n := w.auditCount("sm.emails"); n != 1 {
+			t.Errorf("%d sm.emails audit records, want 1", n)
+		}
+	})
+}

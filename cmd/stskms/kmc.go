@@ -45,6 +45,7 @@ func kmcCommand() *command {
 			"register": {summary: "register a module, from its VKLOAD.REQ.1 or explicit fields", run: runKMCSMRegister},
 			"list":     {summary: "list registered modules", run: runKMCSMList},
 			"revoke":   {summary: "revoke a module for good", run: runKMCSMRevoke},
+			"email":    {summary: "set the addresses allowed to receive a module's Key Load Files", run: runKMCSMEmail},
 			"update":   kmcSMUpdateCommand(),
 		}},
 		"kua": {summary: "key-use authorisations (module ↔ supply group)", sub: map[string]*command{
@@ -658,6 +659,19 @@ func runKMCSMRevoke(e *env, args []string) error {
 	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.SM, error) {
 		return k.RevokeSM(ctx, f.actor, *ref, *reason)
 	}, func(sm kmc.SM) { fmt.Fprintf(e.stdout, "revoked %s\n", sm.SMID) })
+}
+
+func runKMCSMEmail(e *env, args []string) error {
+	fs := newFlags("kmc sm email", "--dir DIR --sm REF --email ADDR[,ADDR…]",
+		"Sets the addresses allowed to receive a module's Key Load Files by mail, replacing the\n"+
+			"old ones (--email '' removes them all): for a module the STS Association's registry\n"+
+			"update added, which comes without any, or when its operators change. Audited.")
+	f := addKMCFlags(e, fs)
+	ref := fs.String("sm", "", "the module (required)")
+	emails := fs.String("email", "", "the addresses, comma-separated")
+	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.SM, error) {
+		return k.SetSMEmails(ctx, f.actor, *ref, splitList(*emails))
+	}, func(sm kmc.SM) { fmt.Fprintf(e.stdout, "%s: %s\n", sm.SMID, strings.Join(sm.Emails, ",")) })
 }
 
 func runKMCKUAGrant(e *env, args []string) error {

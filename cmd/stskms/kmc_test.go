@@ -59,8 +59,8 @@ func TestKMCHelp(t *testing.T) {
 		}
 	}
 	walk("kmc", kmcCommand())
-	if n != 25 {
-		t.Errorf("%d kmc commands, want 25", n)
+	if n != 26 {
+		t.Errorf("%d kmc commands, want 26", n)
 	}
 }
 

@@ -65,6 +65,7 @@ var routes = []route{
 	{"POST /v1/sms", func(s *Server) http.HandlerFunc { return create(s, kmc.OpSMRegister, s.register) }},
 	{"GET /v1/sms/{ref}", func(s *Server) http.HandlerFunc { return get(s, kmc.OpRead, s.sm) }},
 	{"POST /v1/sms/{ref}/revoke", func(s *Server) http.HandlerFunc { return post(s, kmc.OpSMRevoke, s.revokeSM) }},
+	{"PUT /v1/sms/{ref}/emails", func(s *Server) http.HandlerFunc { return post(s, kmc.OpSMEmails, s.setEmails) }},
 	{"GET /v1/kuas", func(s *Server) http.HandlerFunc { return get(s, kmc.OpRead, s.kuas) }},
 	{"POST /v1/kuas", func(s *Server) http.HandlerFunc { return create(s, kmc.OpKUAGrant, s.grant) }},
 	{"POST /v1/kuas/{id}/revoke", func(s *Server) http.HandlerFunc { return get(s, kmc.OpKUARevoke, s.revokeKUA) }},
@@ -389,6 +390,14 @@ func (s *Server) register(ctx context.Context, a kmc.Actor, _ *http.Request, req
 
 func (s *Server) revokeSM(ctx context.Context, a kmc.Actor, r *http.Request, req RevokeSMRequest) (any, error) {
 	m, err := s.k.RevokeSM(ctx, a.String(), r.PathValue("ref"), req.Reason)
+	if err != nil {
+		return nil, err
+	}
+	return smOf(m), nil
+}
+
+func (s *Server) setEmails(ctx context.Context, a kmc.Actor, r *http.Request, req SetEmailsRequest) (any, error) {
+	m, err := s.k.SetSMEmails(ctx, a.String(), r.PathValue("ref"), req.Emails)
 	if err != nil {
 		return nil, err
 	}

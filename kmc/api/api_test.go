@@ -129,6 +129,13 @@ func TestEndpoints(t *testing.T) {
 			t.Fatalf("issued files of the module = %+v", files)
 		}
 
+		// The addresses a module's files may go to.
+		var esm api.SM
+		e.do("operator", "PUT", "/v1/sms/94000001/emails", api.SetEmailsRequest{Emails: []string{"keys@utility.test"}}, &esm)
+		if strings.Join(esm.Emails, ",") != "keys@utility.test" {
+			t.Fatalf("emails set = %+v", esm)
+		}
+
 		// Revocations.
 		var revoked api.KUA
 		e.do("operator", "POST", "/v1/kuas/1/revoke", nil, &revoked)
@@ -149,7 +156,8 @@ func TestEndpoints(t *testing.T) {
 		// Every change is in the audit log under its caller.
 		want := map[string]string{"kmc.key.generate": "officer:test-officer", "sgc.add": "operator:test-operator",
 			"vk.generate": "officer:test-officer", "sm.register": "operator:test-operator", "kua.grant": "operator:test-operator",
-			"klf.issue": "operator:test-operator", "kua.revoke": "operator:test-operator", "sm.revoke": "operator:test-operator"}
+			"klf.issue": "operator:test-operator", "kua.revoke": "operator:test-operator", "sm.revoke": "operator:test-operator",
+			"sm.emails": "operator:test-operator"}
 		seen := map[string]bool{}
 		e.k.AuditLog().Records(e.ctx, 1, func(r audit.Record) error {
 			if want[r.Action] == r.Actor {
@@ -289,6 +297,7 @@ func TestRoles(t *testing.T) {
 			"DELETE /v1/vending-keys/imports/{id}":          {"officer"},
 			"POST /v1/sms":                                  {"operator"},
 			"POST /v1/sms/{ref}/revoke":                     {"operator"},
+			"PUT /v1/sms/{ref}/emails":                      {"operator"},
 			"POST /v1/kuas":                                 {"operator"},
 			"POST /v1/kuas/{id}/revoke":                     {"operator"},
 			"POST /v1/klfs":                                 {"operator"},

@@ -278,6 +278,12 @@ type RevokeSMRequest struct {
 	Reason string `json:"reason"`
 }
 
+// SetEmailsRequest is PUT /v1/sms/{ref}/emails: the addresses allowed to
+// receive the module's Key Load Files, replacing the old ones.
+type SetEmailsRequest struct {
+	Emails []string `json:"emails"`
+}
+
 // KUA is a key-use authorisation.
 type KUA struct {
 	ID        int64     `json:"id"`
