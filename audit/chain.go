@@ -107,6 +107,7 @@ type ChainError struct {
 	Reason string // what was seen, for people
 }
 
+// Error names the record where the chain breaks and how.
 func (e *ChainError) Error() string {
 	return fmt.Sprintf("audit: chain broken at record %d (%v): %s", e.Seq, e.Kind, e.Reason)
 }

@@ -58,6 +58,7 @@ type EntryError struct {
 	Reason string
 }
 
+// Error names the field and what is wrong with it.
 func (e *EntryError) Error() string {
 	return fmt.Sprintf("audit: bad entry: %s %s", e.Field, e.Reason)
 }

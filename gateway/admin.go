@@ -32,6 +32,7 @@ func validState(s string) bool { return slices.Contains(allStates(), s) }
 // changed nothing.
 type AdminError struct{ Reason string }
 
+// Error says why the administrative request was refused.
 func (e *AdminError) Error() string { return "gateway: " + e.Reason }
 
 // Errors of Retry, wrapped in a *RetryError naming the mail.
@@ -46,6 +47,7 @@ type RetryError struct {
 	Err error // ErrNoSuchMail or ErrNotFailed
 }
 
+// Error names the mail and why it cannot be retried.
 func (e *RetryError) Error() string { return fmt.Sprintf("gateway: retry %d: %v", e.ID, e.Err) }
 
 // Unwrap returns Err.

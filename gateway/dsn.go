@@ -68,6 +68,7 @@ var ErrBadBounce = errors.New("gateway: not a readable bounce")
 // a bounce.
 type BounceError struct{ Reason string }
 
+// Error says why the bounce could not be read.
 func (e *BounceError) Error() string { return "gateway: bounce: " + e.Reason }
 
 // Unwrap returns ErrBadBounce.

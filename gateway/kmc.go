@@ -100,6 +100,8 @@ type ServiceError struct {
 	Err error
 }
 
+// Error is the code, whether it is temporary, and the cause for the log;
+// the requester sees Result's rendering instead.
 func (e *ServiceError) Error() string {
 	s := "gateway: " + e.Code
 	if e.Temporary {

@@ -27,6 +27,7 @@ const (
 	Reply
 )
 
+// String is "reply" or "ignore".
 func (a Action) String() string {
 	if a == Reply {
 		return "reply"

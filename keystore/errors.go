@@ -65,6 +65,7 @@ type OfficerError struct {
 	Err     error  // ErrBadPassphrase or ErrUnknownOfficer
 }
 
+// Error names the officer (never the passphrase) and the failure.
 func (e *OfficerError) Error() string {
 	return e.Err.Error() + ": officer " + strconv.Quote(e.Officer)
 }
@@ -80,6 +81,8 @@ type QuorumError struct {
 	Need    int      // components the store has (all are needed)
 }
 
+// Error says how many components there are of how many needed, and whose
+// are missing.
 func (e *QuorumError) Error() string {
 	q := make([]string, len(e.Missing))
 	for i, m := range e.Missing {

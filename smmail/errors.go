@@ -17,6 +17,8 @@ type Error struct {
 	Reply   *Reply
 }
 
+// Error is the service and the gateway's result: kind, code, text and
+// parameters.
 func (e *Error) Error() string {
 	kind := "error"
 	if e.Result.Kind == gateway.Notice {

@@ -45,6 +45,7 @@ type VersionError struct {
 	Program   int // the newest version the program knows
 }
 
+// Error names the component and the two schema versions.
 func (e *VersionError) Error() string {
 	return fmt.Sprintf("store: schema of %q is at version %d, newer than this program's %d",
 		e.Component, e.Database, e.Program)

@@ -13,6 +13,7 @@ const (
 	ClassReserved   Class = 3 // reserved (proprietary)
 )
 
+// String is the class's name, e.g. "credit".
 func (c Class) String() string {
 	switch c {
 	case ClassCredit:
@@ -87,6 +88,7 @@ const (
 	DCTK KeyType = 3 // common transfer key (VCDK)
 )
 
+// String is the key type's name, e.g. "DUTK".
 func (k KeyType) String() string {
 	switch k {
 	case DITK:

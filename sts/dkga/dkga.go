@@ -41,6 +41,7 @@ func ParseAlgorithm(s string) (Algorithm, error) {
 	return 0, fmt.Errorf("%w: DKGA %q (want 02 or 04)", ErrParams, s)
 }
 
+// String is the two-digit number, e.g. "04".
 func (a Algorithm) String() string { return fmt.Sprintf("%02d", uint8(a)) }
 
 // VendingKeySize is the vending key length in bytes the algorithm needs.

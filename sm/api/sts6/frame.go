@@ -44,11 +44,19 @@ type Field struct {
 	Value string
 }
 
-// Num, Print, Hex and Date make fields.
-func Num(v uint64) Field       { return Field{'N', fmt.Sprint(v)} }
-func Print(s string) Field     { return Field{'P', s} }
-func Hex(s string) Field       { return Field{'H', strings.ToUpper(s)} }
-func Date(t time.Time) Field   { return Field{'D', t.UTC().Format("20060102150405")} }
+// Num makes a decimal field (N).
+func Num(v uint64) Field { return Field{'N', fmt.Sprint(v)} }
+
+// Print makes a printable-text field (P).
+func Print(s string) Field { return Field{'P', s} }
+
+// Hex makes a hexadecimal field (H), in upper case.
+func Hex(s string) Field { return Field{'H', strings.ToUpper(s)} }
+
+// Date makes a date field (D), CCYYMMDDhhmmss in UTC.
+func Date(t time.Time) Field { return Field{'D', t.UTC().Format("20060102150405")} }
+
+// String is the field as it travels: type, value and the '~' terminator.
 func (f Field) String() string { return string(f.Type) + f.Value + "~" }
 
 // Frame is a query (Reply false) or a reply.
@@ -69,6 +77,7 @@ type Error struct {
 	Detail string
 }
 
+// Error is the status code and its detail.
 func (e *Error) Error() string { return fmt.Sprintf("sts6: status %s: %s", e.Code, e.Detail) }
 
 func ferr(code sm.Code, format string, args ...any) *Error {
