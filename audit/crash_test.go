@@ -27,12 +27,8 @@ const crashWorkers = 4
 // every record reported committed, the chain verifies, and the credit used
 // equals the sum of the audited amounts.
 func TestCrash(t *testing.T) {
-	if path := os.Getenv(crashChild); path != "" {
-		runCrashChild(t, path)
+	if !crashtest.Parent(t, crashChild, runCrashChild) {
 		return
-	}
-	if testing.Short() {
-		t.Skip("short")
 	}
 	path := filepath.Join(t.TempDir(), "crash.db")
 	const rounds = 3

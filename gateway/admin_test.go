@@ -41,7 +41,7 @@ func newAdminQueue(t *testing.T, db *store.DB) *adminQueue {
 		if _, err := h.gw.ProcessNext(context.Background()); err != nil && !errors.Is(err, errCrash) {
 			t.Fatal(err)
 		}
-		h.clock.Advance(h.gw.cfg.Lease)
+		h.clock.Add(h.gw.cfg.Lease)
 	}
 	h.gw.hook = nil
 	h.drain()
@@ -176,7 +176,7 @@ func TestQueuePurge(t *testing.T) {
 		if res, err := a.gw.Purge(ctx, time.Hour, false); err != nil || res.Mails != 0 {
 			t.Errorf("Purge of recent mail: %+v, %v", res, err)
 		}
-		a.clock.Advance(2 * time.Hour)
+		a.clock.Add(2 * time.Hour)
 		res, err := a.gw.Purge(ctx, time.Hour, true)
 		want := PurgeResult{Before: a.clock.Now().Add(-time.Hour).UTC(), Mails: 2, Replies: 1, DryRun: true}
 		if err != nil || res != want {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/stskms/stskms/internal/testclock"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/store/storetest"
 )
@@ -33,7 +34,7 @@ func benchGetKlf(b *testing.B, rate int) {
 		var mu sync.Mutex
 		sent := map[string]time.Time{}
 		var lat []time.Duration
-		h := &harness{t: b, db: db, clock: newClock()}
+		h := &harness{t: b, db: db, clock: testclock.New(time.Now().UTC().Truncate(time.Second))}
 		h.sink = newSink(b, func(srv *smtp.Server, s *sink) {
 			srv.Backend = smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
 				return &benchSession{sinkSession: sinkSession{s: s}, done: func(subject string) {

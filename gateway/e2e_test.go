@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/stskms/stskms/internal/testclock"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/records/armor"
 	"github.com/stskms/stskms/store"
@@ -100,7 +101,7 @@ func TestServices(t *testing.T) {
 		for _, cb := range clientBodies(t, seedRecord(t, "R2")) {
 			t.Run("GetKlfStsEd2/"+cb.name, func(t *testing.T) {
 				h.sink.reset()
-				h.clock.Advance(time.Second) // a fresh request each time
+				h.clock.Add(time.Second) // a fresh request each time
 				tReq := h.clock.Now()
 				body := clientBodies(t, h.kmc.request(t, tReq))
 				var mine clientBody
@@ -117,7 +118,7 @@ func TestServices(t *testing.T) {
 
 		t.Run("GetKlfStsEd2/attachment", func(t *testing.T) {
 			h.sink.reset()
-			h.clock.Advance(time.Second)
+			h.clock.Add(time.Second)
 			tReq := h.clock.Now()
 			file, _ := armor.File(h.kmc.request(t, tReq))
 			ct, body := multipart("mixed", plainPart,
@@ -167,7 +168,7 @@ func TestServices(t *testing.T) {
 		} {
 			t.Run("error/"+tc.name, func(t *testing.T) {
 				h.sink.reset()
-				h.clock.Advance(time.Second)
+				h.clock.Add(time.Second)
 				h.request(tc.raw())
 				h.drain()
 				p := h.one()
@@ -352,13 +353,13 @@ func TestExactlyOnce(t *testing.T) {
 				if n := len(h.sink.messages()); n != 0 {
 					t.Fatalf("%d replies before the lease expired", n)
 				}
-				h.clock.Advance(h.gw.cfg.Lease + time.Second)
+				h.clock.Add(h.gw.cfg.Lease + time.Second)
 				h.drain()
 				bodies := checkKLF(t, h, h.one(), tReq)
 				if h.kmc.distinct != 1 || !reflect.DeepEqual(h.kmc.issued[h.kmc.calls()[0].ID].Bodies, bodies) {
 					t.Errorf("%d Key Load Files made, want 1 (the one sent)", h.kmc.distinct)
 				}
-				h.clock.Advance(time.Hour)
+				h.clock.Add(time.Hour)
 				h.drain()
 				if n := len(h.sink.messages()); n != 1 {
 					t.Errorf("%d replies in the end", n)
@@ -385,7 +386,7 @@ func TestAfterRelayCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.restart()
-		h.clock.Advance(h.gw.cfg.Lease + time.Second)
+		h.clock.Add(h.gw.cfg.Lease + time.Second)
 		h.drain()
 		r := h.replies()
 		if len(r) != 2 || r[0].header.Get("Message-Id") != r[1].header.Get("Message-Id") {
@@ -473,7 +474,7 @@ func TestRunLoop(t *testing.T) {
 // TestLMTP: behind Postfix, the gateway speaks LMTP.
 func TestLMTP(t *testing.T) {
 	each(t, func(t *testing.T, db *store.DB) {
-		h := &harness{t: t, db: db, clock: newClock(), sink: newSink(t), opts: ServerOptions{LMTP: true}}
+		h := &harness{t: t, db: db, clock: testclock.New(time.Now().UTC().Truncate(time.Second)), sink: newSink(t), opts: ServerOptions{LMTP: true}}
 		h.kmc = newFakeKMC(t, h.clock.Now)
 		h.cfg = Config{Address: gwAddr, Now: h.clock.Now, Limits: &Limits{}}
 		h.start()
@@ -505,7 +506,7 @@ func TestLostClaim(t *testing.T) {
 		fast := h.gw
 		slow.hook = func(p string) error {
 			if p == "executed" {
-				h.clock.Advance(slow.cfg.Lease + time.Second)
+				h.clock.Add(slow.cfg.Lease + time.Second)
 				if did, err := fast.ProcessNext(context.Background()); !did || err != nil {
 					t.Errorf("takeover: %v, %v", did, err)
 				}

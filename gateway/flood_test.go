@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/stskms/stskms/internal/testclock"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/store/storetest"
 )
@@ -82,7 +83,7 @@ func TestRateLimit(t *testing.T) {
 		}
 
 		// The deferred requests are answered when due, block or not.
-		h.clock.Advance(2 * time.Minute)
+		h.clock.Add(2 * time.Minute)
 		h.drain()
 		want = append(want, "final #2", "final #3")
 		if got := kinds(h.replies()); !reflect.DeepEqual(got, want) {
@@ -90,7 +91,7 @@ func TestRateLimit(t *testing.T) {
 		}
 
 		// After the block, requests are served again.
-		h.clock.Advance(time.Hour)
+		h.clock.Add(time.Hour)
 		h.request(helpN(6))
 		h.drain()
 		want = append(want, "final #6")
@@ -122,7 +123,7 @@ func TestRateLimitShared(t *testing.T) {
 		if got := kinds(h.replies()); !reflect.DeepEqual(got, want) {
 			t.Fatalf("replies %q, want %q", got, want)
 		}
-		h.clock.Advance(2 * time.Minute)
+		h.clock.Add(2 * time.Minute)
 		h2.drain()
 		h.drain()
 		want = append(want, "final #2", "final #3")
@@ -194,7 +195,7 @@ func TestRateLimitRestart(t *testing.T) {
 		h.request(helpN(1))
 		h.drain()
 		h.restart()
-		h.clock.Advance(30 * time.Second)
+		h.clock.Add(30 * time.Second)
 		h.request(helpN(2))
 		h.drain()
 		want := []string{"final #0", "final #1", "Deferred #2"}
@@ -229,12 +230,12 @@ func TestRateLimitCrashAfterAdmit(t *testing.T) {
 		}
 		// The worker dies here, before it puts the mail back.
 		h.restart()
-		h.clock.Advance(30 * time.Second) // the lease is over, the deferral not
+		h.clock.Add(30 * time.Second) // the lease is over, the deferral not
 		h.drain()
 		if got := kinds(h.replies()); !reflect.DeepEqual(got, []string{"final #0", "final #1"}) {
 			t.Fatalf("replies %q before the deferral's end", got)
 		}
-		h.clock.Advance(30 * time.Second)
+		h.clock.Add(30 * time.Second)
 		h.request(helpN(3)) // charged after #2 only: one minute more
 		h.drain()
 		want := []string{"final #0", "final #1", "final #2", "Deferred #3"}
@@ -301,11 +302,11 @@ func TestRateLimitDomainModule(t *testing.T) {
 		// The module: two owners of one module, in different domains.
 		h.kmc.registered[h.kmc.sm.PKID.String()] = []string{alice, "carol@example.net", "erin@example.org"}
 		h.sink.reset()
-		h.clock.Advance(time.Second)
+		h.clock.Add(time.Second)
 		h.request(klfRequest(clientBodies(t, h.kmc.request(t, h.clock.Now()))[0], "From: carol@example.net",
 			"Message-ID: <k1@example.net>"))
 		h.drain()
-		h.clock.Advance(time.Second)
+		h.clock.Add(time.Second)
 		h.request(klfRequest(clientBodies(t, h.kmc.request(t, h.clock.Now()))[0], "From: erin@example.org",
 			"Message-ID: <k2@example.org>"))
 		h.drain()
@@ -331,7 +332,7 @@ func TestNoticeLimit(t *testing.T) {
 		if got := kinds(h.replies()); !reflect.DeepEqual(got, []string{"final #0", "Deferred #1"}) {
 			t.Fatalf("replies %q", got)
 		}
-		h.clock.Advance(3 * time.Minute)
+		h.clock.Add(3 * time.Minute)
 		h.drain()
 		if got := kinds(h.replies()); !reflect.DeepEqual(got, []string{"final #0", "Deferred #1", "final #1", "final #2"}) {
 			t.Fatalf("replies %q", got)
@@ -384,12 +385,12 @@ func TestTransientKMC(t *testing.T) {
 			rs[0].result.Params[0] != stamp(tReq.Add(time.Minute)) {
 			t.Fatalf("replies %+v", rs)
 		}
-		h.clock.Advance(time.Minute)
+		h.clock.Add(time.Minute)
 		h.drain() // fails again: no second notice
 		if n := len(h.sink.messages()); n != 1 {
 			t.Fatalf("%d messages after the second failure", n)
 		}
-		h.clock.Advance(2 * time.Minute)
+		h.clock.Add(2 * time.Minute)
 		h.drain()
 		rs = h.replies()
 		if len(rs) != 2 {
@@ -402,7 +403,7 @@ func TestTransientKMC(t *testing.T) {
 		h.request(klfRequest(clientBodies(t, h.kmc.request(t, h.clock.Now()))[0], "Message-ID: <x2@example.com>"))
 		for range 3 {
 			h.drain()
-			h.clock.Advance(10 * time.Minute)
+			h.clock.Add(10 * time.Minute)
 		}
 		rs = h.replies()
 		if len(rs) != 2 || rs[0].result.Code != Deferred || rs[1].result.Kind != Failure || rs[1].result.Code != EInternal {
@@ -433,12 +434,12 @@ func TestRelayRetry(t *testing.T) {
 			if n := len(h.sink.messages()); n != 0 {
 				t.Fatalf("sent before retry %d", i)
 			}
-			h.clock.Advance(wait - time.Second)
+			h.clock.Add(wait - time.Second)
 			h.drain()
 			if n := len(h.sink.messages()); n != 0 {
 				t.Fatalf("retry %d came early", i)
 			}
-			h.clock.Advance(time.Second)
+			h.clock.Add(time.Second)
 			h.drain()
 		}
 		if n := len(h.sink.messages()); n != 1 {
@@ -455,7 +456,7 @@ func TestRelayRetry(t *testing.T) {
 		h.sink.mu.Unlock()
 		h.request(helpN(1))
 		h.drain()
-		h.clock.Advance(time.Hour)
+		h.clock.Add(time.Hour)
 		h.drain()
 		if r := h.queue()[1].Replies[0]; r.State != OutFailed || r.Attempts != 1 || !strings.Contains(r.LastError, "550") {
 			t.Errorf("outbox %+v", r)
@@ -471,7 +472,7 @@ func BenchmarkAdmit(b *testing.B) {
 	storetest.EachB(b, func(b *testing.B, db *store.DB) {
 		ctx := context.Background()
 		lim := Limit{Every: time.Nanosecond, Burst: 1 << 20}
-		h := &harness{t: b, db: db, clock: newClock(), sink: newSink(b)}
+		h := &harness{t: b, db: db, clock: testclock.New(time.Now().UTC().Truncate(time.Second)), sink: newSink(b)}
 		h.kmc = newFakeKMC(b, h.clock.Now)
 		h.cfg = Config{Address: gwAddr, Now: h.clock.Now,
 			Limits: &Limits{Address: lim, Domain: lim, Module: lim, MaxDefer: time.Hour, BlockFor: time.Hour}}

@@ -13,31 +13,12 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/stskms/stskms/internal/testclock"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/store/storetest"
 )
 
 func TestMain(m *testing.M) { storetest.Main(m) }
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // sinkMsg is one message the sink relay took.
 type sinkMsg struct {
@@ -169,7 +150,7 @@ func (nopLogger) Println(...any)        {}
 type harness struct {
 	t     testing.TB
 	db    *store.DB
-	clock *clock
+	clock *testclock.Clock
 	kmc   *fakeKMC
 	sink  *sink
 	cfg   Config
@@ -181,7 +162,7 @@ type harness struct {
 
 func newHarness(t testing.TB, db *store.DB, edit func(*Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, db: db, clock: newClock(), sink: newSink(t)}
+	h := &harness{t: t, db: db, clock: testclock.New(time.Now().UTC().Truncate(time.Second)), sink: newSink(t)}
 	h.kmc = newFakeKMC(t, h.clock.Now)
 	h.cfg = Config{
 		Address:     gwAddr,

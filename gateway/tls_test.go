@@ -6,10 +6,12 @@ import (
 	netsmtp "net/smtp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/stskms/stskms/internal/testcert"
+	"github.com/stskms/stskms/internal/testclock"
 	"github.com/stskms/stskms/store"
 )
 
@@ -76,7 +78,7 @@ func TestRelayStartTLSAuth(t *testing.T) {
 func TestInboundStartTLS(t *testing.T) {
 	cert, pool := testcert.SelfSigned(t, "localhost")
 	each(t, func(t *testing.T, db *store.DB) {
-		h := &harness{t: t, db: db, clock: newClock(), sink: newSink(t),
+		h := &harness{t: t, db: db, clock: testclock.New(time.Now().UTC().Truncate(time.Second)), sink: newSink(t),
 			opts: ServerOptions{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}}}
 		h.kmc = newFakeKMC(t, h.clock.Now)
 		h.cfg = Config{Address: gwAddr, Now: h.clock.Now, Limits: &Limits{}, Logger: testLogger(t)}

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/stskms/stskms/internal/atomicfile"
 )
 
 // File names in a store directory.
@@ -15,7 +17,7 @@ const (
 	metaFileName = "keystore.json"
 	testFileName = "TEST-ONLY-unlock.json"
 	keyFileExt   = ".key"
-	tempPrefix   = ".tmp-" // temporary files: hidden, never a valid key name
+	tempPrefix   = atomicfile.TempPrefix // temporary files: hidden, never a valid key name
 )
 
 // Size limits for reading store files: far above what they hold, far below
@@ -38,41 +40,18 @@ const (
 type crashHook func(final string) error
 
 // writeFileAtomic puts data into dir/name so that a crash at any point
-// leaves either the previous file (or none) or the new one, complete:
-// temporary file in the same directory, write, fsync, close, rename, fsync
-// the directory.
-func writeFileAtomic(dir, name string, data []byte, hook crashHook) (err error) {
-	f, err := os.CreateTemp(dir, tempPrefix+name+"-*")
-	if err != nil {
-		return fmt.Errorf("keystore: create temporary file for %s: %w", name, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil && !errors.Is(err, errSimulatedCrash) {
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(filePerm); err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("keystore: write %s: %w", name, err)
-	}
+// leaves either the previous file (or none) or the new one, complete
+// (package atomicfile). A hook that fails stops the write before the rename
+// and leaves the temporary file behind, as a crash would.
+func writeFileAtomic(dir, name string, data []byte, hook crashHook) error {
+	var beforeRename func() error
 	if hook != nil {
-		if err = hook(name); err != nil {
-			return fmt.Errorf("keystore: write %s: %w", name, err)
-		}
+		beforeRename = func() error { return hook(name) }
 	}
-	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return fmt.Errorf("keystore: rename %s into place: %w", name, err)
+	if err := atomicfile.Write(dir, name, data, filePerm, beforeRename); err != nil {
+		return fmt.Errorf("keystore: %w", err)
 	}
-	return syncDir(dir)
+	return nil
 }
 
 // errSimulatedCrash is what crash hooks return in tests; writeFileAtomic
@@ -81,16 +60,8 @@ var errSimulatedCrash = errors.New("keystore: simulated crash (test hook)")
 
 // syncDir makes renames and removals in dir durable.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("keystore: sync directory: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("keystore: sync directory: %w", err)
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return fmt.Errorf("keystore: %w", err)
 	}
 	return nil
 }

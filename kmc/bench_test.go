@@ -34,7 +34,7 @@ func BenchmarkIssueKLF25(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := range b.N {
-			w.clock.set(reqs[i].Time)
+			w.clock.Set(reqs[i].Time)
 			klf, err := w.k.IssueKLF(w.ctx, "gateway", reqs[i])
 			if err != nil {
 				b.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/stskms/stskms/internal/atomicfile"
 	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/keystore/pkcs11"
 	"github.com/stskms/stskms/store"
@@ -185,26 +186,10 @@ func prepareDir(dir string) error {
 	return nil
 }
 
-// writeFile writes data to a temporary file beside path, syncs it and
-// renames it into place, mode 0600.
+// writeFile puts data at path (mode 0600) so that a crash leaves the old
+// file or the new one (package atomicfile).
 func writeFile(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
-	if err != nil {
-		return fmt.Errorf("kmc: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("kmc: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("kmc: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("kmc: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := atomicfile.Write(filepath.Dir(path), filepath.Base(path), data, 0o600, nil); err != nil {
 		return fmt.Errorf("kmc: %w", err)
 	}
 	return nil

@@ -103,7 +103,7 @@ func TestInitLiveDir(t *testing.T) {
 func TestModeMismatch(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w := newWorld(t, db, kmc.ModeLive) // a live KMC on a "production" custody
-		sealed := w.custody.(liveCustody).Custody
+		sealed := w.sealed
 		if _, err := kmc.New(w.ctx, kmc.Config{DB: db, Custody: sealed}); !errors.Is(err, kmc.ErrMode) {
 			t.Fatalf("live KMC on a test custody: %v", err)
 		}

@@ -265,7 +265,7 @@ func TestIssueRef(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.clock.add(2 * time.Hour) // long past the freshness window
+		w.clock.Add(2 * time.Hour) // long past the freshness window
 		again, err := w.k.IssueKLFWith(context.Background(), "gateway", req, kmc.IssueOptions{Ref: "mail-1"})
 		if err != nil {
 			t.Fatal(err)
@@ -274,7 +274,7 @@ func TestIssueRef(t *testing.T) {
 			again.Keys[0].KCV != klf.Keys[0].KCV || !slices.Equal(again.Bodies, klf.Bodies) {
 			t.Fatalf("a second, different file")
 		}
-		w.clock.set(t0.Add(time.Minute))
+		w.clock.Set(t0.Add(time.Minute))
 		_, err = w.k.IssueKLFWith(w.ctx, "gateway", req, kmc.IssueOptions{Ref: "mail-2"})
 		wantCode(t, err, kmc.EVkloadReplayed)
 		_, err = w.k.IssueKLF(w.ctx, "gateway", req)

@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stskms/stskms/audit"
+	"github.com/stskms/stskms/internal/testclock"
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/keystore"
+	"github.com/stskms/stskms/keystore/custodytest"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/records/armor"
@@ -24,31 +25,15 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 // t0 is the tests' "now": every world starts its clock here.
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
-// clock is a settable clock, safe for concurrent use.
-type clock struct{ ns atomic.Int64 }
-
-func newClock(t time.Time) *clock { c := &clock{}; c.set(t); return c }
-func (c *clock) now() time.Time   { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) set(t time.Time)  { c.ns.Store(t.UnixNano()) }
-func (c *clock) add(d time.Duration) {
-	c.ns.Add(int64(d))
-}
-
-// liveCustody is a test key store that claims to be a production one, so
-// that a live KMC can be tested without Argon2id's cost; the custody's
-// mode check is tested with the real thing in dir_test.go.
-type liveCustody struct{ keystore.Custody }
-
-func (liveCustody) TestMode() bool { return false }
-
 // world is a KMC on a fresh database with a test key store.
 type world struct {
 	t       testing.TB
 	ctx     context.Context
 	db      *store.DB
 	k       *kmc.KMC
-	clock   *clock
+	clock   *testclock.Clock
 	custody keystore.Custody
+	sealed  *keystore.Sealed // the store under custody
 }
 
 const actor = "officer:test"
@@ -68,10 +53,10 @@ func newWorld(t testing.TB, db *store.DB, mode kmc.Mode) *world {
 	t.Cleanup(sealed.Lock)
 	var custody keystore.Custody = sealed
 	if mode == kmc.ModeLive {
-		custody = liveCustody{sealed}
+		custody = custodytest.Live(sealed)
 	}
-	w := &world{t: t, ctx: ctx, db: db, clock: newClock(t0), custody: custody}
-	w.k, err = kmc.New(ctx, kmc.Config{DB: db, Custody: custody, Now: w.clock.now})
+	w := &world{t: t, ctx: ctx, db: db, clock: testclock.New(t0), custody: custody, sealed: sealed}
+	w.k, err = kmc.New(ctx, kmc.Config{DB: db, Custody: custody, Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

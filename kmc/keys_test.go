@@ -103,7 +103,7 @@ func TestKRNCycle(t *testing.T) {
 		if _, err := w.k.GenerateVendingKey(w.ctx, actor, attrs(1, kmc.VUDK)); !errors.Is(err, kmc.ErrExists) {
 			t.Fatalf("KRN held: %v", err)
 		}
-		w.clock.add(90 * time.Minute)
+		w.clock.Add(90 * time.Minute)
 		v := w.genKey(attrs(1, kmc.VUDK))
 		if v.KRN != 1 {
 			t.Fatalf("after 9 comes KRN %d", v.KRN)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stskms/stskms/internal/testclock"
 	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/keystore/pkcs11"
 	"github.com/stskms/stskms/keystore/pkcs11/softhsmtest"
@@ -25,13 +26,13 @@ func TestLivePKCS11Dir(t *testing.T) {
 	cfg, pin := softhsmtest.New(t).Token("kmc-token")
 	cfg.Namespace = "kmc"
 	dir := filepath.Join(t.TempDir(), "kmc")
-	clock := newClock(t0)
+	clock := testclock.New(t0)
 
 	if _, err := kmc.Init(ctx, filepath.Join(t.TempDir(), "x"), kmc.InitOptions{Mode: kmc.ModeTest, PKCS11: &cfg, PIN: pin}); !errors.Is(err, kmc.ErrMode) {
 		t.Errorf("test KMC on a token: %v", err)
 	}
 	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeLive, Vendor: "Utility", ID: "K0042", PKCS11: &cfg, PIN: pin,
-		Actor: actor, Now: clock.now})
+		Actor: actor, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +68,7 @@ func TestLivePKCS11Dir(t *testing.T) {
 	if _, err := kmc.OpenDir(ctx, dir, kmc.OpenOptions{PIN: []byte("not-the-pin")}); !errors.Is(err, pkcs11.ErrPIN) {
 		t.Fatalf("OpenDir with a wrong PIN: %v", err)
 	}
-	k, err = kmc.OpenDir(ctx, dir, kmc.OpenOptions{PIN: pin, Now: clock.now})
+	k, err = kmc.OpenDir(ctx, dir, kmc.OpenOptions{PIN: pin, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

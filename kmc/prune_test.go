@@ -29,8 +29,8 @@ func TestPrune(t *testing.T) {
 		if _, err := w.k.IssueKLFWith(w.ctx, "gateway", old, kmc.IssueOptions{Ref: "mail-old"}); err != nil {
 			t.Fatal(err)
 		}
-		w.clock.add(48 * time.Hour)
-		young := s.request(t, pk, w.clock.now())
+		w.clock.Add(48 * time.Hour)
+		young := s.request(t, pk, w.clock.Now())
 		if _, err := w.k.IssueKLFWith(w.ctx, "gateway", young, kmc.IssueOptions{Ref: "mail-young"}); err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func TestPruneUpdateAnswers(t *testing.T) {
 		if _, err := w.k.ApplyRegistryUpdate(w.ctx, actor, file, kmc.UpdateOptions{Ref: "mail-1"}); err != nil {
 			t.Fatal(err)
 		}
-		w.clock.add(48 * time.Hour)
+		w.clock.Add(48 * time.Hour)
 		res, err := w.k.Prune(w.ctx, actor, 24*time.Hour)
 		if err != nil || res.Answers != 1 {
 			t.Fatalf("pruned %+v, %v", res, err)

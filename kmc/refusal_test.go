@@ -27,7 +27,7 @@ type refusal struct {
 
 // fresh is the module's request made now for the current key.
 func fresh(t *testing.T, w *world, s *sm) *records.VKLoadReq {
-	return s.request(t, w.pk(), w.clock.now())
+	return s.request(t, w.pk(), w.clock.Now())
 }
 
 var refusals = []refusal{
@@ -45,7 +45,7 @@ var refusals = []refusal{
 			if _, err := w.k.IssueKLF(w.ctx, "gateway", req); err != nil {
 				t.Fatal(err)
 			}
-			w.clock.add(time.Minute)
+			w.clock.Add(time.Minute)
 			return req
 		}},
 	{name: "tampered tag", want: kmc.ETagInvalid,
@@ -63,7 +63,7 @@ var refusals = []refusal{
 	{name: "tag made with another SM key", want: kmc.ETagInvalid,
 		prepare: func(t *testing.T, w *world, s *sm) *records.VKLoadReq {
 			req := fresh(t, w, s)
-			other := newSM(t, "kmc-test-other", "94000001").request(t, w.pk(), w.clock.now())
+			other := newSM(t, "kmc-test-other", "94000001").request(t, w.pk(), w.clock.Now())
 			req.Tag = other.Tag
 			return req
 		}},
@@ -75,12 +75,12 @@ var refusals = []refusal{
 		}},
 	{name: "unknown SM", want: kmc.EUnknownSm,
 		prepare: func(t *testing.T, w *world, s *sm) *records.VKLoadReq {
-			return newSM(t, "kmc-test-stranger", "94000999").request(t, w.pk(), w.clock.now())
+			return newSM(t, "kmc-test-stranger", "94000999").request(t, w.pk(), w.clock.Now())
 		}},
 	{name: "registered SMID, another public key", want: kmc.EUnknownSm,
 		prepare: func(t *testing.T, w *world, s *sm) *records.VKLoadReq {
 			// Same vendor, id and key time, another key: another SMID.
-			return newSM(t, "kmc-test-impostor", s.mod.PKID.ID).request(t, w.pk(), w.clock.now())
+			return newSM(t, "kmc-test-impostor", s.mod.PKID.ID).request(t, w.pk(), w.clock.Now())
 		}},
 	{name: "revoked SM", want: kmc.ESmRevoked, audited: true,
 		prepare: func(t *testing.T, w *world, s *sm) *records.VKLoadReq {
@@ -124,7 +124,7 @@ var refusals = []refusal{
 		}},
 	{name: "authorisation ended", want: kmc.ESmNotAuthorised, audited: true,
 		prepare: func(t *testing.T, w *world, s *sm) *records.VKLoadReq {
-			w.clock.set(t0.AddDate(1, 0, 0)) // the KUA's until (the key's EXP too)
+			w.clock.Set(t0.AddDate(1, 0, 0)) // the KUA's until (the key's EXP too)
 			return fresh(t, w, s)
 		}},
 	{name: "no authorised keys", want: kmc.ENoVendingKeys, audited: true,
@@ -168,7 +168,7 @@ var refusals = []refusal{
 		prepare: func(t *testing.T, w *world, s *sm) *records.VKLoadReq {
 			pk := w.pk()
 			req := s.request(t, pk, pk.Expiry.Add(-time.Minute))
-			w.clock.set(pk.Expiry.Add(time.Minute))
+			w.clock.Set(pk.Expiry.Add(time.Minute))
 			return req
 		}},
 }

@@ -123,7 +123,7 @@ func TestRegisterFromRequest(t *testing.T) {
 			t.Fatalf("registered %+v", got)
 		}
 		// The request is not used up: the module may send it for its file.
-		w.clock.set(req.Time)
+		w.clock.Set(req.Time)
 		w.addSGC(1)
 		w.genKey(attrs(1, kmc.KeyInit))
 		w.grant(s, 1, kmc.KeyInit)
@@ -199,7 +199,7 @@ func TestKeyRotation(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		w, s := newVendingWorld(t, db)
 		oldPK := w.pk()
-		w.clock.add(time.Hour)
+		w.clock.Add(time.Hour)
 		newKey, err := w.k.RotateKey(w.ctx, actor, 24*time.Hour)
 		if err != nil {
 			t.Fatal(err)
@@ -212,7 +212,7 @@ func TestKeyRotation(t *testing.T) {
 			t.Errorf("new key expires %v", newKey.Expiry())
 		}
 		for i, pk := range []*records.PKECDH{oldPK, w.pk()} {
-			if len(w.fetchKeys(s, pk, w.clock.now().Add(time.Duration(i)*time.Second))) != 1 {
+			if len(w.fetchKeys(s, pk, w.clock.Now().Add(time.Duration(i)*time.Second))) != 1 {
 				t.Fatalf("request for key %d: no key", i+1)
 			}
 		}
@@ -222,11 +222,11 @@ func TestKeyRotation(t *testing.T) {
 		}
 		// Past the new key's expiry, the old one (3 years) is current again
 		// — and past both, there is none.
-		w.clock.set(t0.Add(26 * time.Hour))
+		w.clock.Set(t0.Add(26 * time.Hour))
 		if cur, _ := w.k.CurrentKey(w.ctx); cur.Seq != 1 {
 			t.Errorf("current key %d after the newer one expired", cur.Seq)
 		}
-		w.clock.set(oldPK.Expiry)
+		w.clock.Set(oldPK.Expiry)
 		if _, err := w.k.CurrentKey(w.ctx); !errors.Is(err, kmc.ErrNoCurrentKey) {
 			t.Errorf("no current key: %v", err)
 		}

@@ -354,7 +354,7 @@ func TestRegistryUpdateRef(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.clock.add(time.Hour)
+		w.clock.Add(time.Hour)
 		again, err := w.k.ApplyRegistryUpdate(w.ctx, actor, file, kmc.UpdateOptions{Ref: "mail-1"})
 		if err != nil {
 			t.Fatal(err)

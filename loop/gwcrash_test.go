@@ -61,12 +61,8 @@ func (r request) messageID() string { return "<" + r.tag + "@utility.test>" }
 // many files as there are requests answered with one; no mail failed; and
 // the KMC's audit chain verifies.
 func TestGatewayCrash(t *testing.T) {
-	if dir := os.Getenv(gwCrashDir); dir != "" {
-		runGatewayChild(t, dir, os.Getenv(gwCrashRelay))
+	if !crashtest.Parent(t, gwCrashDir, func(t *testing.T, dir string) { runGatewayChild(t, dir, os.Getenv(gwCrashRelay)) }) {
 		return
-	}
-	if testing.Short() {
-		t.Skip("short")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

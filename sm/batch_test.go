@@ -34,9 +34,7 @@ func TestCreditBatch(t *testing.T) {
 	)
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db, sm.Vending)
-		k := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA04)
-		k.CLM = limit
-		f.load(k)
+		k := f.loadLimited(limit)
 		request := func(c, i int) sm.CreditRequest {
 			return sm.CreditRequest{ID: fmt.Sprintf("c%d-%d", c, i), Meter: meterKey(t, (c*size+i)%meters, k),
 				Sub: sts.Electricity, Amount: uint64(10 + (c*size+i)%40)}

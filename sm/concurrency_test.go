@@ -33,9 +33,7 @@ func TestConcurrentCreditLimit(t *testing.T) {
 	)
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db, sm.Vending)
-		k := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA04)
-		k.CLM = limit
-		f.load(k)
+		k := f.loadLimited(limit)
 		modules := []*sm.Module{f.m}
 		if db.Dialect() == store.PostgreSQL {
 			opts := f.opts

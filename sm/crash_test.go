@@ -41,12 +41,8 @@ const crashSGC = 600100
 // twice; and a request in flight at the kill, sent again, got the token it
 // had committed, or its first one.
 func TestCrashVendStorm(t *testing.T) {
-	if dir := os.Getenv(crashChild); dir != "" {
-		runCrashChild(t, dir)
+	if !crashtest.Parent(t, crashChild, runCrashChild) {
 		return
-	}
-	if testing.Short() {
-		t.Skip("short")
 	}
 	k := vk(crashSGC, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA04)
 	k.ACT, k.IUT, k.CLM = time.Now().AddDate(-1, 0, 0), time.Now().AddDate(1, 0, 0), 50_000_000
@@ -230,12 +226,8 @@ func crashLoadKey(i int) keyload.VendingKey {
 // verifies and the self-test (every key opening with its attributes)
 // passes.
 func TestCrashKLFLoad(t *testing.T) {
-	if dir := os.Getenv(crashLoadChild); dir != "" {
-		runCrashLoadChild(t, dir)
+	if !crashtest.Parent(t, crashLoadChild, runCrashLoadChild) {
 		return
-	}
-	if testing.Short() {
-		t.Skip("short")
 	}
 	keys := make([]keyload.VendingKey, crashLoadKeys)
 	for i := range keys {

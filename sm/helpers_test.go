@@ -6,10 +6,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/stskms/stskms/internal/testclock"
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/meter"
@@ -34,28 +34,6 @@ var (
 	operator = sm.Operator.As("pos-1")
 	auditor  = sm.Auditor.As("audrey")
 )
-
-// clock is a settable test clock, safe for concurrent use.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
 
 // testKMC is the KMC side, made with keyload directly: a static key, its
 // PK.ECDH.1 record and fingerprint.
@@ -131,7 +109,7 @@ type fixture struct {
 	ctx   context.Context
 	dir   string
 	db    *store.DB
-	clock *clock
+	clock *testclock.Clock
 	kmc   *testKMC
 	m     *sm.Module
 	opts  sm.Options
@@ -141,7 +119,7 @@ type fixture struct {
 // newFixture initialises and opens a test module of the variant on db.
 func newFixture(t testing.TB, db *store.DB, v sm.Variant, opts ...func(*sm.Options)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, ctx: context.Background(), dir: filepath.Join(t.TempDir(), "sm"), db: db, clock: newClock(t0),
+	f := &fixture{t: t, ctx: context.Background(), dir: filepath.Join(t.TempDir(), "sm"), db: db, clock: testclock.New(t0),
 		kmc: defaultKMC(t)}
 	f.opts = sm.Options{DB: db, Now: f.clock.Now}
 	for _, o := range opts {
@@ -205,6 +183,16 @@ func (f *fixture) load(keys ...keyload.VendingKey) []sm.Register {
 		f.t.Fatal(err)
 	}
 	return regs
+}
+
+// loadLimited loads the DKGA04 DUTK of SGC 123456, KRN 1, with credit
+// limit clm, and returns it.
+func (f *fixture) loadLimited(clm uint32) keyload.VendingKey {
+	f.t.Helper()
+	k := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA04)
+	k.CLM = clm
+	f.load(k)
+	return k
 }
 
 // pan returns a valid PAN for meter number i.

@@ -211,9 +211,7 @@ func TestKeyTimes(t *testing.T) {
 func TestCreditLimit(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db, sm.Vending)
-		k := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA04)
-		k.CLM = 1000
-		f.load(k)
+		k := f.loadLimited(1000)
 		mk := meterKey(t, 1, k)
 		mtr := newMeter(t, mk, k, t0)
 		got, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk, Sub: sts.Water, Amount: 600})
@@ -264,9 +262,7 @@ func TestCreditLimit(t *testing.T) {
 func TestIdempotency(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db, sm.Vending)
-		k := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA04)
-		k.CLM = 10
-		f.load(k)
+		k := f.loadLimited(10)
 		mk := meterKey(t, 1, k)
 		req := sm.CreditRequest{ID: "pos-1/000042", Meter: mk, Sub: sts.Electricity, Amount: 10}
 		first, err := f.m.Credit(f.ctx, operator, req)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/audit"
+	"github.com/stskms/stskms/internal/atomicfile"
 	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/keystore/pkcs11"
 	"github.com/stskms/stskms/records"
@@ -539,36 +540,10 @@ func emptyDir(dir string) error {
 	return nil
 }
 
-// writeFile writes name in dir through a synced temporary file and a
-// rename, so a crash leaves the old file or the new one.
+// writeFile puts data in dir/name (mode 0600) so that a crash leaves the
+// old file or the new one (package atomicfile).
 func writeFile(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, "."+name+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o600)
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(dir, name, data, 0o600, nil)
 }
 
 func randomDigits(n int) string {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stskms/stskms/internal/testclock"
 	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/keystore/pkcs11"
 	"github.com/stskms/stskms/keystore/pkcs11/softhsmtest"
@@ -28,7 +29,7 @@ import (
 func TestPKCS11EndToEnd(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		clock := newClock(t0)
+		clock := testclock.New(t0)
 		cfg, pin := softhsmtest.New(t).Token("sm-token")
 		cfg.Namespace = "sm-1"
 
@@ -122,7 +123,7 @@ func TestPKCS11EndToEnd(t *testing.T) {
 
 // openPKCS11 opens the module in dir with the token's PIN, checks that a
 // wrong or missing PIN is refused, and closes it at cleanup.
-func openPKCS11(t *testing.T, dir string, db *store.DB, clock *clock, pin []byte) *sm.Module {
+func openPKCS11(t *testing.T, dir string, db *store.DB, clock *testclock.Clock, pin []byte) *sm.Module {
 	t.Helper()
 	ctx := context.Background()
 	for _, bad := range [][]byte{nil, []byte("wrong-pin")} {

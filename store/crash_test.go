@@ -33,12 +33,8 @@ var crashSchema = []store.Migration{{Version: 1, Name: "rows", SQL: `
 // by TestSQLiteSettings) is what carries that through a power cut, which no
 // test here can make.
 func TestCrashDurability(t *testing.T) {
-	if path := os.Getenv(crashChild); path != "" {
-		runCrashChild(t, path)
+	if !crashtest.Parent(t, crashChild, runCrashChild) {
 		return
-	}
-	if testing.Short() {
-		t.Skip("short")
 	}
 	path := filepath.Join(t.TempDir(), "crash.db")
 	const rounds = 3

@@ -5,8 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/kmc"
@@ -69,18 +67,18 @@ func runAuditVerify(e *env, args []string) error {
 
 // auditDatabase returns the database of a module or KMC directory.
 func auditDatabase(dir string) (string, error) {
-	if _, err := os.Stat(filepath.Join(dir, sm.ModuleFile)); err == nil {
-		info, err := sm.Stat(dir)
-		if err != nil {
-			return "", err
-		}
-		if info.Database == "external" {
-			return "", errors.New("the module's database was given when it was made: name it with --db")
-		}
+	info, err := sm.Stat(dir)
+	switch {
+	case err == nil && info.Database == "external":
+		return "", errors.New("the module's database was given when it was made: name it with --db")
+	case err == nil:
 		return info.Database, nil
+	case !errors.Is(err, sm.ErrNoModule):
+		return "", err
 	}
-	if _, err := os.Stat(filepath.Join(dir, kmc.ConfigFile)); err == nil {
-		return kmc.DirDatabase(dir)
+	dsn, err := kmc.DirDatabase(dir)
+	if errors.Is(err, kmc.ErrNoIdentity) {
+		return "", fmt.Errorf("%s holds neither a module (%s) nor a KMC (%s)", dir, sm.ModuleFile, kmc.ConfigFile)
 	}
-	return "", fmt.Errorf("%s holds neither a module (%s) nor a KMC (%s)", dir, sm.ModuleFile, kmc.ConfigFile)
+	return dsn, err
 }

@@ -78,3 +78,23 @@ func KillCommitting(t testing.TB, test string, env []string, rounds int, onCommi
 		})
 	}
 }
+
+// Parent splits a crash test into its two roles. In the child — the test
+// binary re-executed by KillChild with the variable env set — it runs child
+// with the variable's value and returns false; in the parent it skips a
+// -short run and returns true, and the test goes on to start children.
+//
+//	if !crashtest.Parent(t, crashChild, runCrashChild) {
+//		return
+//	}
+func Parent(t *testing.T, env string, child func(t *testing.T, arg string)) bool {
+	t.Helper()
+	if arg := os.Getenv(env); arg != "" {
+		child(t, arg)
+		return false
+	}
+	if testing.Short() {
+		t.Skip("short: the crash test kills real processes")
+	}
+	return true
+}

@@ -414,3 +414,13 @@ func (c *contract) contextDone(t *testing.T) {
 	_, err = s.PublicKey(ctx, "k")
 	c.expect(t, err, keystore.ErrNotFound)
 }
+
+// Live wraps a custody so that it claims to be a production one
+// (TestMode false): a live KMC or module can then be tested on a cheap test
+// store, without Argon2id's cost. The mode checks themselves are tested
+// with real production stores.
+func Live(c keystore.Custody) keystore.Custody { return liveCustody{c} }
+
+type liveCustody struct{ keystore.Custody }
+
+func (liveCustody) TestMode() bool { return false }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/stskms/stskms/internal/atomicfile"
 	"github.com/stskms/stskms/keystore"
 )
 
@@ -183,24 +184,8 @@ func WriteConfig(dir string, c Config) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("keystore/pkcs11: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".tmp-"+ConfigFileName+"-*")
-	if err != nil {
+	if err := atomicfile.Write(dir, ConfigFileName, data, 0o600, nil); err != nil {
 		return fmt.Errorf("keystore/pkcs11: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, ConfigFileName))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("keystore/pkcs11: write %s: %w", ConfigFileName, err)
 	}
 	return nil
 }

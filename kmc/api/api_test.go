@@ -44,7 +44,7 @@ func TestEndpoints(t *testing.T) {
 
 		var rotated api.Key
 		e.do("officer", "POST", "/v1/keys", api.RotateRequest{LifetimeDays: 30}, &rotated)
-		if rotated.Seq != 2 || rotated.State != "current" || !rotated.Expiry.Equal(e.clock.now().Add(30*24*time.Hour)) {
+		if rotated.Seq != 2 || rotated.State != "current" || !rotated.Expiry.Equal(e.clock.Now().Add(30*24*time.Hour)) {
 			t.Fatalf("rotated = %+v", rotated)
 		}
 		var keys api.KeysAnswer
@@ -108,7 +108,7 @@ func TestEndpoints(t *testing.T) {
 		}
 
 		// A Key Load File for the module's request.
-		text2, pk, req := s.request(e, e.clock.now().Add(-time.Minute))
+		text2, pk, req := s.request(e, e.clock.Now().Add(-time.Minute))
 		var klf api.KLFAnswer
 		e.do("operator", "POST", "/v1/klfs", api.IssueRequest{Request: text2}, &klf)
 		got := s.open(t, pk, req, klf)
@@ -262,7 +262,7 @@ func TestDualControl(t *testing.T) {
 		err = e.as("officer2").Do(e.ctx, "DELETE", "/v1/vending-keys/imports/"+imp.ID, nil, nil)
 		refused(t, "abandoned twice", err, http.StatusNotFound, api.ENotFound)
 		e.do("officer", "POST", "/v1/vending-keys/imports", api.StartImportRequest{VKAttributes: attrs, Component: c1, Quorum: 3}, &imp)
-		e.clock.add(api.ImportLifetime)
+		e.clock.Add(api.ImportLifetime)
 		err = e.as("officer2").Do(e.ctx, "POST", "/v1/vending-keys/imports/"+imp.ID+"/components", api.ComponentRequest{Component: c2}, nil)
 		refused(t, "expired import", err, http.StatusNotFound, api.ENotFound)
 
@@ -361,7 +361,7 @@ func TestErrorMapping(t *testing.T) {
 			{"bad register request", call("operator", "POST", "/v1/sms", api.RegisterRequest{Request: "junk", Variant: "vending"}), 422, kmc.ERecordFormat},
 			{"bad variant", call("operator", "POST", "/v1/sms", api.RegisterRequest{Request: "junk", Variant: "x"}), 400, api.EInvalid},
 			{"registered twice", call("operator", "POST", "/v1/sms", registerAgain(e, s)), 409, api.EExists},
-			{"init for vending", call("operator", "POST", "/v1/kuas", api.GrantRequest{SM: "94000001", SGC: 123456, Types: []string{"INIT"}, Until: e.clock.now().Add(time.Hour)}), 422, api.EVariant},
+			{"init for vending", call("operator", "POST", "/v1/kuas", api.GrantRequest{SM: "94000001", SGC: 123456, Types: []string{"INIT"}, Until: e.clock.Now().Add(time.Hour)}), 422, api.EVariant},
 			{"bad kua id", call("operator", "POST", "/v1/kuas/x/revoke", nil), 400, api.EInvalid},
 			{"no such kua", call("operator", "POST", "/v1/kuas/99/revoke", nil), 404, api.ENotFound},
 			{"klf junk", call("operator", "POST", "/v1/klfs", api.IssueRequest{Request: "junk"}), 422, kmc.ERecordFormat},
@@ -376,31 +376,31 @@ func TestErrorMapping(t *testing.T) {
 		e.do("operator", "POST", "/v1/klfs", api.IssueRequest{Request: text}, nil)
 		refused(t, "replay", call("operator", "POST", "/v1/klfs", api.IssueRequest{Request: text}), 409, kmc.EVkloadReplayed)
 		e.do("operator", "POST", "/v1/kuas/1/revoke", nil, nil)
-		e.clock.add(time.Second)
+		e.clock.Add(time.Second)
 		refused(t, "no kua", call("operator", "POST", "/v1/klfs", api.IssueRequest{Request: reqText(e, s)}), 403, kmc.ESmNotAuthorised)
 		refused(t, "kua revoked twice", call("operator", "POST", "/v1/kuas/1/revoke", nil), 409, api.ERevoked)
 		e.do("operator", "POST", "/v1/sms/94000001/revoke", api.RevokeSMRequest{Reason: "gone"}, nil)
 		refused(t, "sm revoked twice", call("operator", "POST", "/v1/sms/94000001/revoke", api.RevokeSMRequest{Reason: "gone"}), 409, api.ERevoked)
-		e.clock.add(time.Second)
+		e.clock.Add(time.Second)
 		refused(t, "revoked sm", call("operator", "POST", "/v1/klfs", api.IssueRequest{Request: reqText(e, s)}), 403, kmc.ESmRevoked)
 		// Every KMC key expired.
-		e.clock.add(kmc.DefaultKeyLifetime)
+		e.clock.Add(kmc.DefaultKeyLifetime)
 		refused(t, "no current key", call("auditor", "GET", "/v1/pubkey", nil), 409, api.ENoCurrentKey)
 	})
 }
 
 func registerAgain(e *env, s *testSM) api.RegisterRequest {
-	text, _, _ := s.request(e, e.clock.now())
+	text, _, _ := s.request(e, e.clock.Now())
 	return api.RegisterRequest{Request: text, Variant: "vending", Virtual: true}
 }
 
 func reqText(e *env, s *testSM) string {
-	text, _, _ := s.request(e, e.clock.now())
+	text, _, _ := s.request(e, e.clock.Now())
 	return text
 }
 
 func staleText(e *env, s *testSM) string {
-	text, _, _ := s.request(e, e.clock.now().Add(-2*kmc.DefaultWindow))
+	text, _, _ := s.request(e, e.clock.Now().Add(-2*kmc.DefaultWindow))
 	return text
 }
 
@@ -484,7 +484,7 @@ func TestIdempotency(t *testing.T) {
 		s := newTestSM(t, "sts-test-sm", "94000001")
 		e.register(s)
 		e.do("operator", "POST", "/v1/kuas", api.GrantRequest{SM: "94000001", SGC: 123456, Types: []string{"VUDK"},
-			Until: e.clock.now().Add(time.Hour)}, nil)
+			Until: e.clock.Now().Add(time.Hour)}, nil)
 		text := reqText(e, s)
 		var f1, f2 api.KLFAnswer
 		e.do("operator", "POST", "/v1/klfs", api.IssueRequest{RequestID: "klf-1", Request: text}, &f1)

@@ -24,11 +24,11 @@ func BenchmarkIssueKLF25HTTP(b *testing.B) {
 			sgc := 100000 + g
 			e.do("operator", "POST", "/v1/supply-groups", api.AddSupplyGroupRequest{SGC: sgc, Name: fmt.Sprint("g", g)}, nil)
 			e.do("officer", "POST", "/v1/vending-keys", api.GenerateRequest{VKAttributes: api.VKAttributes{SGC: sgc, Type: "VUDK",
-				ACT: e.clock.now().Add(-time.Hour)}}, nil)
+				ACT: e.clock.Now().Add(-time.Hour)}}, nil)
 			e.do("operator", "POST", "/v1/kuas", api.GrantRequest{SM: "94000001", SGC: sgc, Types: []string{"VUDK"},
-				Until: e.clock.now().AddDate(1, 0, 0)}, nil)
+				Until: e.clock.Now().AddDate(1, 0, 0)}, nil)
 		}
-		start := e.clock.now()
+		start := e.clock.Now()
 		reqs := make([]api.IssueRequest, b.N)
 		for i := range reqs {
 			text, _, _ := s.request(e, start.Add(time.Duration(i+1)*time.Second))
@@ -38,7 +38,7 @@ func BenchmarkIssueKLF25HTTP(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := range b.N {
-			e.clock.set(start.Add(time.Duration(i+1) * time.Second))
+			e.clock.Set(start.Add(time.Duration(i+1) * time.Second))
 			var klf api.KLFAnswer
 			if err := op.Do(e.ctx, "POST", "/v1/klfs", reqs[i], &klf); err != nil {
 				b.Fatal(err)

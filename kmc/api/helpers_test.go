@@ -7,15 +7,16 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/internal/httpapi/httpapitest"
+	"github.com/stskms/stskms/internal/testclock"
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/keystore"
+	"github.com/stskms/stskms/keystore/custodytest"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/kmc/api"
 	"github.com/stskms/stskms/records"
@@ -26,21 +27,6 @@ import (
 
 func TestMain(m *testing.M) { storetest.Main(m) }
 
-// clock is a settable clock, safe for concurrent use.
-type clock struct{ ns atomic.Int64 }
-
-func (c *clock) now() time.Time  { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) set(t time.Time) { c.ns.Store(t.UnixNano()) }
-func (c *clock) add(d time.Duration) {
-	c.ns.Add(int64(d))
-}
-
-// liveCustody is a test key store that claims to be a production one, so
-// that a live KMC can be tested without Argon2id's cost.
-type liveCustody struct{ keystore.Custody }
-
-func (liveCustody) TestMode() bool { return false }
-
 // env is a KMC on db, set up, with its test tokens and its API served on
 // a loopback listener.
 type env struct {
@@ -49,7 +35,7 @@ type env struct {
 	k      *kmc.KMC
 	tokens *api.Tokens
 	url    string
-	clock  *clock
+	clock  *testclock.Clock
 	hc     *http.Client
 }
 
@@ -74,11 +60,10 @@ func start(t testing.TB, db *store.DB, o setup) *env {
 	t.Cleanup(sealed.Lock)
 	var custody keystore.Custody = sealed
 	if o.mode == kmc.ModeLive {
-		custody = liveCustody{sealed}
+		custody = custodytest.Live(sealed)
 	}
-	e := &env{t: t, ctx: ctx, clock: &clock{}}
-	e.clock.ns.Store(time.Now().UTC().Truncate(time.Second).UnixNano())
-	now := e.clock.now
+	e := &env{t: t, ctx: ctx, clock: testclock.New(time.Now().UTC().Truncate(time.Second))}
+	now := e.clock.Now
 	if o.realNow {
 		now = time.Now
 	}
@@ -105,7 +90,7 @@ func start(t testing.TB, db *store.DB, o setup) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httpapi.NewHTTPServer(api.New(e.k, e.tokens, api.Options{Now: e.clock.now}))
+	srv := httpapi.NewHTTPServer(api.New(e.k, e.tokens, api.Options{Now: e.clock.Now}))
 	var wg sync.WaitGroup
 	wg.Go(func() { srv.Serve(ln) })
 	t.Cleanup(func() { srv.Close(); wg.Wait() })
@@ -199,7 +184,7 @@ func (s *testSM) open(t *testing.T, pk *records.PKECDH, req *records.VKLoadReq, 
 // register registers s through the API as a virtual vending module.
 func (e *env) register(s *testSM) api.SM {
 	e.t.Helper()
-	text, _, _ := s.request(e, e.clock.now())
+	text, _, _ := s.request(e, e.clock.Now())
 	var m api.SM
 	e.do("operator", "POST", "/v1/sms", api.RegisterRequest{Request: text, Variant: "vending", Virtual: true,
 		Emails: []string{"ops@utility.example"}}, &m)
@@ -212,9 +197,9 @@ func (e *env) world(s *testSM) api.VendingKey {
 	e.do("operator", "POST", "/v1/supply-groups", api.AddSupplyGroupRequest{SGC: 123456, Name: "Utility North"}, nil)
 	var vk api.VendingKey
 	e.do("officer", "POST", "/v1/vending-keys", api.GenerateRequest{VKAttributes: api.VKAttributes{SGC: 123456, Type: "VUDK",
-		ACT: e.clock.now().Add(-time.Hour)}}, &vk)
+		ACT: e.clock.Now().Add(-time.Hour)}}, &vk)
 	e.register(s)
 	e.do("operator", "POST", "/v1/kuas", api.GrantRequest{SM: s.mod.PKID.String(), SGC: 123456, Types: []string{"VUDK"},
-		Until: e.clock.now().AddDate(1, 0, 0)}, nil)
+		Until: e.clock.Now().AddDate(1, 0, 0)}, nil)
 	return vk
 }

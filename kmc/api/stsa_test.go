@@ -150,7 +150,7 @@ func TestPrune(t *testing.T) {
 		e := start(t, db, setup{mode: kmc.ModeTest})
 		s := newTestSM(t, "sts-test-sm", "94000001")
 		e.world(s)
-		text, _, _ := s.request(e, e.clock.now().Add(-time.Minute))
+		text, _, _ := s.request(e, e.clock.Now().Add(-time.Minute))
 		e.do("operator", "POST", "/v1/klfs", api.IssueRequest{Request: text}, nil)
 
 		minAge := 2 * kmc.DefaultWindow
@@ -163,9 +163,9 @@ func TestPrune(t *testing.T) {
 		if ans.Requests != 0 || ans.MinAge != minAge.String() {
 			t.Fatalf("prune of a fresh request = %+v", ans)
 		}
-		e.clock.add(3 * kmc.DefaultWindow)
+		e.clock.Add(3 * kmc.DefaultWindow)
 		e.do("operator", "POST", "/v1/prune", api.PruneRequest{Before: minAge.String()}, &ans)
-		if ans.Requests != 1 || !ans.Cutoff.Equal(e.clock.now().Add(-minAge)) {
+		if ans.Requests != 1 || !ans.Cutoff.Equal(e.clock.Now().Add(-minAge)) {
 			t.Fatalf("prune = %+v", ans)
 		}
 		if got := actors(e)["kmc.prune"]; got != "operator:test-operator" {
