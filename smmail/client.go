@@ -17,11 +17,13 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"net/smtp"
+	"net/textproto"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 	"github.com/stskms/stskms/gateway"
 )
 
@@ -44,32 +46,44 @@ const (
 
 // Client sends requests and waits for their replies.
 type Client struct {
-	// Submit is the SMTP submission server, host:port. On loopback the
-	// client speaks plain SMTP; if the server offers STARTTLS it is used,
-	// and AUTH PLAIN (Username, Password) is sent only over TLS or on
-	// loopback.
+	// Submit is the SMTP submission server, host:port. The client uses
+	// STARTTLS whenever the server offers it; plain SMTP only on loopback
+	// (and not when TLSConfig is set). AUTH PLAIN (Username, Password) is
+	// sent only over TLS or on loopback. Each submission is one session
+	// on one connection, ended with QUIT.
 	Submit string
 	// Gateway is the gateway's address.
 	Gateway string
 	// From is the operator's address, registered at the KMC for the
 	// module; replies go to it.
 	From string
-	// Mailbox is where replies for From arrive.
+	// Mailbox is where replies for From arrive. One with a Check method
+	// (IMAP) is checked before the request is sent.
 	Mailbox Mailbox
 
 	Username, Password string
-	// TLSConfig for STARTTLS (default: ServerName from Submit).
+	// TLSConfig for STARTTLS. Nil: the host of Submit is the server name
+	// to verify, against the system's roots, and a server on loopback may
+	// go without STARTTLS. Set (a server name, a CA pool): STARTTLS is
+	// required, even on loopback; an empty ServerName is the host of
+	// Submit. A certificate that does not verify fails the submission at
+	// once with a *CertificateError (never retried).
 	TLSConfig *tls.Config
 
 	// Timeout bounds the wait for the final reply (default DefaultTimeout).
 	Timeout time.Duration
 	// Retries is how many times a failed submission is tried again
-	// (default DefaultRetries; negative: none), RetryGap apart.
+	// (default DefaultRetries; negative: none), RetryGap apart. Only
+	// failures that may pass are retried (the network, a 4xx reply); a
+	// 5xx reply, a certificate that does not verify or a server that
+	// refuses what this client requires end the submission at once.
 	Retries  int
 	RetryGap time.Duration
 	// Progress, if set, is told what happens while waiting.
 	Progress func(msg string)
-	// Hostname is the EHLO name and Message-ID domain (default "localhost").
+	// Hostname is the EHLO name and Message-ID domain. Default: the
+	// machine's name (os.Hostname); if that is unknown, not a domain name,
+	// or localhost, the domain of From. Never "localhost" by default.
 	Hostname string
 }
 
@@ -109,6 +123,11 @@ func (c *Client) Request(ctx context.Context, service, body string) (*Reply, err
 			return nil, fmt.Errorf("smmail: %q is not a bare e-mail address", a)
 		}
 	}
+	if c.Hostname != "" {
+		if err := CheckHostname(c.Hostname); err != nil {
+			return nil, err
+		}
+	}
 	if strings.ContainsAny(service, "\r\n") {
 		return nil, errors.New("smmail: a line break in the service name")
 	}
@@ -118,6 +137,11 @@ func (c *Client) Request(ctx context.Context, service, body string) (*Reply, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if ch, ok := c.Mailbox.(interface{ Check(context.Context) error }); ok {
+		if err := ch.Check(ctx); err != nil {
+			return nil, err
+		}
+	}
 	tag := NewTag()
 	if err := c.send(ctx, service, tag, body); err != nil {
 		return nil, err
@@ -147,11 +171,57 @@ func (c *Client) Request(ctx context.Context, service, body string) (*Reply, err
 	return r, nil
 }
 
+// osHostname is os.Hostname (a variable for tests).
+var osHostname = os.Hostname
+
+// hostname returns the EHLO name and Message-ID domain: Hostname, the
+// machine's name, or the domain of From (see Hostname).
 func (c *Client) hostname() string {
 	if c.Hostname != "" {
 		return c.Hostname
 	}
-	return "localhost"
+	if h, err := osHostname(); err == nil && CheckHostname(h) == nil && !isLocalName(h) {
+		return h
+	}
+	if i := strings.LastIndexByte(c.From, '@'); i >= 0 && CheckHostname(c.From[i+1:]) == nil {
+		return c.From[i+1:]
+	}
+	return fallbackHostname
+}
+
+// fallbackHostname is the last resort when neither the machine's name nor
+// the domain of From is a domain name (RFC 2606 reserves .invalid).
+const fallbackHostname = "smmail.invalid"
+
+// isLocalName reports whether a host name means this machine to every
+// machine: localhost, localhost.localdomain, anything.localhost.
+func isLocalName(h string) bool {
+	h = strings.ToLower(strings.TrimSuffix(h, "."))
+	return h == "localhost" || h == "localhost.localdomain" || strings.HasSuffix(h, ".localhost")
+}
+
+// CheckHostname returns an error unless name can be the EHLO name and the
+// Message-ID domain: a domain name (RFC 1035 labels of letters, digits and
+// hyphens, at most 253 characters).
+func CheckHostname(name string) error {
+	bad := func(why string) error { return fmt.Errorf("smmail: host name %q: %s", name, why) }
+	if name == "" || len(name) > 253 {
+		return bad("not 1 to 253 characters")
+	}
+	for _, label := range strings.Split(name, ".") {
+		if label == "" || len(label) > 63 {
+			return bad("a label is empty or longer than 63 characters")
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return bad("a label starts or ends with a hyphen")
+		}
+		for _, r := range label {
+			if !(r == '-' || '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z') {
+				return bad("only letters, digits, hyphens and dots")
+			}
+		}
+	}
+	return nil
 }
 
 // Message returns the request mail.
@@ -181,11 +251,10 @@ func (c *Client) send(ctx context.Context, service, tag, body string) error {
 	}
 	var err error
 	for i := 0; ; i++ {
-		if err = c.submit(msg); err == nil {
+		if err = c.submit(ctx, msg); err == nil {
 			return nil
 		}
-		var se *smtp.SMTPError
-		if i >= retries || (errors.As(err, &se) && se.Code >= 500) {
+		if i >= retries || final(err) {
 			break
 		}
 		c.progress("submission failed (%v); trying again in %v", err, gap)
@@ -197,6 +266,22 @@ func (c *Client) send(ctx context.Context, service, tag, body string) error {
 	}
 	return fmt.Errorf("smmail: submit %s: %w", service, err)
 }
+
+// final reports whether a submission failure is one that trying again
+// cannot mend: a 5xx reply, a certificate that does not verify, a server
+// that refuses what the client requires.
+func final(err error) bool {
+	var pe *textproto.Error
+	var ce *CertificateError
+	var re refusal
+	return errors.As(err, &ce) || errors.As(err, &re) || (errors.As(err, &pe) && pe.Code >= 500)
+}
+
+// refusal is a submission the client refuses to make: the server lacks
+// what its policy requires (STARTTLS, AUTH PLAIN).
+type refusal string
+
+func (r refusal) Error() string { return "smmail: " + string(r) }
 
 func isLoopback(hostport string) bool {
 	host, _, err := net.SplitHostPort(hostport)
@@ -210,51 +295,94 @@ func isLoopback(hostport string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// submit sends msg over one SMTP session: STARTTLS when offered, AUTH
-// PLAIN when credentials are given.
-func (c *Client) submit(msg []byte) error {
-	conn, err := net.DialTimeout("tcp", c.Submit, 30*time.Second)
+// Bounds of one SMTP session.
+const (
+	dialTimeout    = 30 * time.Second
+	sessionTimeout = 5 * time.Minute
+)
+
+// submit sends msg over one SMTP session on one connection: EHLO with the
+// client's host name, STARTTLS when offered (required when TLSConfig is
+// set or the server is not on loopback) and EHLO again, AUTH PLAIN when
+// credentials are given, the mail, and QUIT — also after a refusal, so the
+// server sees every session end properly. Only a session whose TLS
+// handshake failed ends without QUIT (nothing can be said on it).
+//
+// It uses net/smtp rather than go-smtp's client: go-smtp says EHLO
+// "localhost" before STARTTLS, and lets no one choose that name.
+func (c *Client) submit(ctx context.Context, msg []byte) error {
+	d := net.Dialer{Timeout: dialTimeout}
+	conn, err := d.DialContext(ctx, "tcp", c.Submit)
 	if err != nil {
 		return err
 	}
-	cl := smtp.NewClient(conn)
-	defer cl.Close()
+	conn.SetDeadline(time.Now().Add(sessionTimeout))
+	defer context.AfterFunc(ctx, func() { conn.Close() })()
+	host, _, _ := net.SplitHostPort(c.Submit)
+	cl, err := smtp.NewClient(conn, host)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	defer func() {
+		if cl.Quit() != nil {
+			cl.Close()
+		}
+	}()
 	if err := cl.Hello(c.hostname()); err != nil {
 		return err
 	}
-	tlsOn := false
-	if ok, _ := cl.Extension("STARTTLS"); ok {
-		cl.Close()
-		cfg := c.TLSConfig
-		if cfg == nil {
-			host, _, _ := net.SplitHostPort(c.Submit)
-			cfg = &tls.Config{ServerName: host}
-		}
-		if conn, err = net.DialTimeout("tcp", c.Submit, 30*time.Second); err != nil {
-			return err
-		}
-		if cl, err = smtp.NewClientStartTLS(conn, cfg); err != nil {
-			conn.Close()
-			return err
-		}
-		defer cl.Close()
-		tlsOn = true
+	tlsOn, err := c.startTLS(cl, host)
+	if err != nil {
+		return err
 	}
 	if c.Username != "" {
 		if !tlsOn && !isLoopback(c.Submit) {
-			return errors.New("smmail: the server offers no STARTTLS; refusing to send the password in the clear")
+			return refusal("the server offers no STARTTLS; refusing to send the password in the clear")
 		}
-		if !cl.SupportsAuth(sasl.Plain) {
-			return errors.New("smmail: the server offers no AUTH PLAIN")
+		if _, mechs := cl.Extension("AUTH"); !slices.Contains(strings.Fields(mechs), "PLAIN") {
+			return refusal("the server offers no AUTH PLAIN")
 		}
-		if err := cl.Auth(sasl.NewPlainClient("", c.Username, c.Password)); err != nil {
+		if err := cl.Auth(smtp.PlainAuth("", c.Username, c.Password, host)); err != nil {
 			return err
 		}
 	} else if !tlsOn && !isLoopback(c.Submit) {
-		return errors.New("smmail: the server offers no STARTTLS; plain SMTP only on loopback")
+		return refusal("the server offers no STARTTLS; plain SMTP only on loopback")
 	}
-	if err := cl.SendMail(c.From, []string{c.Gateway}, strings.NewReader(string(msg))); err != nil {
+	if err := cl.Mail(c.From); err != nil {
 		return err
 	}
-	return cl.Quit()
+	if err := cl.Rcpt(c.Gateway); err != nil {
+		return err
+	}
+	w, err := cl.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(msg); err != nil {
+		return err
+	}
+	return w.Close()
+}
+
+// startTLS runs STARTTLS when the server offers it, and reports whether it
+// did. A server that does not offer it is refused when TLSConfig is set.
+func (c *Client) startTLS(cl *smtp.Client, host string) (bool, error) {
+	if ok, _ := cl.Extension("STARTTLS"); !ok {
+		if c.TLSConfig != nil {
+			return false, refusal("the server offers no STARTTLS, and a TLS server name or CA was given")
+		}
+		return false, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.TLSConfig != nil {
+		cfg = c.TLSConfig.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	if err := cl.StartTLS(cfg); err != nil {
+		return false, certificateError("SMTP", c.Submit, cfg.ServerName, err)
+	}
+	return true, nil
 }

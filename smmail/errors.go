@@ -1,7 +1,9 @@
 package smmail
 
 import (
+	"crypto/tls"
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/stskms/stskms/gateway"
@@ -102,3 +104,36 @@ var (
 	// ErrTimeout: no final reply came in time.
 	ErrTimeout = errors.New("smmail: no final reply in time")
 )
+
+// CertificateError is a TLS certificate of the SMTP or IMAP server that
+// does not verify for the server name (wrong name, unknown CA, expired).
+// It is final: the client does not try again.
+type CertificateError struct {
+	// Proto is "SMTP" or "IMAP".
+	Proto string
+	// Server is the address dialled, host:port.
+	Server string
+	// ServerName is the name the certificate was verified for.
+	ServerName string
+	// Err is the verification error.
+	Err error
+}
+
+// Error names the server, the name verified and what is wrong.
+func (e *CertificateError) Error() string {
+	return "smmail: the TLS certificate of " + e.Proto + " server " + e.Server + " does not verify for server name " +
+		strconv.Quote(e.ServerName) + ": " + e.Err.Error()
+}
+
+// Unwrap returns the verification error.
+func (e *CertificateError) Unwrap() error { return e.Err }
+
+// certificateError returns err as a *CertificateError when it is a
+// certificate verification failure, else err.
+func certificateError(proto, server, serverName string, err error) error {
+	var ve *tls.CertificateVerificationError
+	if errors.As(err, &ve) {
+		return &CertificateError{Proto: proto, Server: server, ServerName: serverName, Err: ve}
+	}
+	return err
+}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/stskms/stskms/internal/netguard"
 )
 
 // Mailbox is where replies arrive: a local SMTP listener (Listener), or
@@ -45,6 +47,7 @@ func Listen(addr string) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
+	l = netguard.Wrap(l, netguard.Options{}) // capped; kept accepting through exhaustion
 	mb.addr, mb.srv = l.Addr().String(), srv
 	go srv.Serve(l) //nolint:errcheck // ends with Close
 	return mb, nil

@@ -1,6 +1,7 @@
 package smmail
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -21,7 +22,10 @@ type fakeGateway struct {
 	box    *Listener
 	answer func(subject string) []string // raw replies
 	got    atomic.Int32
-	refuse atomic.Int32 // refuse this many submissions with 451
+	last   atomic.Value // []byte: the last request mail as received
+	refuse atomic.Int32 // refuse this many submissions with refuseCode
+	// refuseCode is the reply code of a refused MAIL (default 451).
+	refuseCode int
 }
 
 type fakeSession struct{ g *fakeGateway }
@@ -30,13 +34,21 @@ func (s *fakeSession) Reset()        {}
 func (s *fakeSession) Logout() error { return nil }
 func (s *fakeSession) Mail(string, *smtp.MailOptions) error {
 	if s.g.refuse.Add(-1) >= 0 {
+		if s.g.refuseCode != 0 {
+			return &smtp.SMTPError{Code: s.g.refuseCode, Message: "refused"}
+		}
 		return &smtp.SMTPError{Code: 451, Message: "try later"}
 	}
 	return nil
 }
 func (s *fakeSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
 func (s *fakeSession) Data(r io.Reader) error {
-	mr, err := mail.CreateReader(r)
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.g.last.Store(raw)
+	mr, err := mail.CreateReader(bytes.NewReader(raw))
 	if err != nil {
 		return err
 	}

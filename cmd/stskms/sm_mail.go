@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/smmail"
@@ -20,6 +22,9 @@ type smMailFlags struct {
 	gateway, smtp, from, listen, user string
 	imap, imapUser                    string
 	imapTLS                           bool
+	smtpName, smtpCA                  string
+	imapName, imapCA                  string
+	hostname                          string
 	timeout, retryGap                 time.Duration
 	retries                           int
 }
@@ -34,6 +39,14 @@ func addSMMailFlags(e *env, fs *flagSet) *smMailFlags {
 	fs.StringVar(&m.imapUser, "imap-user", e.getenv("STSKMS_IMAP_USER"), "IMAP user name (password in $STSKMS_IMAP_PASSWORD)")
 	fs.BoolVar(&m.imapTLS, "imap-tls", false, "IMAP over implicit TLS (port 993) instead of STARTTLS")
 	fs.StringVar(&m.user, "smtp-user", e.getenv("STSKMS_SMTP_USER"), "AUTH PLAIN user name (password in $STSKMS_SMTP_PASSWORD)")
+	fs.StringVar(&m.smtpName, "smtp-server-name", "", "the name the SMTP server's TLS certificate must carry (default: the host of --smtp); "+
+		"give it when --smtp is an IP address. With it or --smtp-ca, STARTTLS is required, even on loopback")
+	fs.StringVar(&m.smtpCA, "smtp-ca", "", "PEM file of the CA certificates to trust for the SMTP server instead of the system's")
+	fs.StringVar(&m.imapName, "imap-server-name", "", "the name the IMAP server's TLS certificate must carry (default: the host of --imap); "+
+		"with it or --imap-ca, TLS is required, even on loopback")
+	fs.StringVar(&m.imapCA, "imap-ca", "", "PEM file of the CA certificates to trust for the IMAP server instead of the system's")
+	fs.StringVar(&m.hostname, "hostname", "", "this machine's name for EHLO and the request's Message-ID (default: the system's host name; "+
+		"if that is unknown or localhost, the domain of --from; never localhost)")
 	fs.DurationVar(&m.timeout, "timeout", smmail.DefaultTimeout, "how long to wait for the final reply")
 	fs.IntVar(&m.retries, "retries", smmail.DefaultRetries, "how many times to retry a failed submission")
 	fs.DurationVar(&m.retryGap, "retry-gap", smmail.DefaultRetryGap, "the wait between submission retries")
@@ -54,8 +67,21 @@ func (m *smMailFlags) client(e *env) (*smmail.Client, smmail.Mailbox, error) {
 	case (m.listen == "") == (m.imap == ""):
 		return nil, nil, errors.New("give where the replies come: --listen HOST:PORT (a local SMTP listener) or --imap HOST:PORT")
 	}
+	if m.hostname != "" {
+		if err := smmail.CheckHostname(m.hostname); err != nil {
+			return nil, nil, fmt.Errorf("--hostname: %w", err)
+		}
+	}
+	smtpTLS, err := mailTLS(m.smtpName, m.smtpCA, "--smtp-ca")
+	if err != nil {
+		return nil, nil, err
+	}
+	imapTLS, err := mailTLS(m.imapName, m.imapCA, "--imap-ca")
+	if err != nil {
+		return nil, nil, err
+	}
 	var box smmail.Mailbox = &smmail.IMAP{Addr: m.imap, Username: m.imapUser, Password: e.getenv("STSKMS_IMAP_PASSWORD"),
-		ImplicitTLS: m.imapTLS}
+		ImplicitTLS: m.imapTLS, TLSConfig: imapTLS}
 	if m.listen != "" {
 		l, err := smmail.Listen(m.listen)
 		if err != nil {
@@ -68,15 +94,39 @@ func (m *smMailFlags) client(e *env) (*smmail.Client, smmail.Mailbox, error) {
 		retries = -1
 	}
 	c := &smmail.Client{Submit: m.smtp, Gateway: m.gateway, From: m.from, Mailbox: box,
-		Username: m.user, Password: e.getenv("STSKMS_SMTP_PASSWORD"),
+		Username: m.user, Password: e.getenv("STSKMS_SMTP_PASSWORD"), TLSConfig: smtpTLS, Hostname: m.hostname,
 		Timeout: m.timeout, Retries: retries, RetryGap: m.retryGap,
 		Progress: func(msg string) { fmt.Fprintln(e.stderr, "stskms sm mail: "+msg) }}
 	return c, box, nil
 }
 
-// mailError explains a gateway Error: its code, the gateway's text and
-// what to do.
+// mailTLS returns the TLS configuration of a server name and a CA file
+// (flag caFlag), or nil when neither is given (the host of the address,
+// the system's roots).
+func mailTLS(name, caFile, caFlag string) (*tls.Config, error) {
+	if name == "" && caFile == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{ServerName: name, MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pool, err := httpapi.CertPool(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", caFlag, err)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// mailError explains a gateway Error (its code, the gateway's text and
+// what to do) and a certificate that does not verify (which flags help).
 func mailError(err error) error {
+	var ce *smmail.CertificateError
+	if errors.As(err, &ce) {
+		flag := strings.ToLower(ce.Proto)
+		return fmt.Errorf("%w; give the name the certificate carries with --%s-server-name, "+
+			"or the CA that issued it with --%s-ca", err, flag, flag)
+	}
 	var ge *smmail.Error
 	if !errors.As(err, &ge) {
 		return err

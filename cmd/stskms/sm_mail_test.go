@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
@@ -209,5 +210,19 @@ func TestSMMailIMAP(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), st.Fingerprint) || !strings.Contains(out.String(), "slot 1") {
 		t.Errorf("%s", out.String())
+	}
+}
+
+// TestMailErrorCertificate: a certificate failure is explained with the
+// flags of its protocol and unwraps to the *smmail.CertificateError.
+func TestMailErrorCertificate(t *testing.T) {
+	for _, proto := range []string{"SMTP", "IMAP"} {
+		ce := &smmail.CertificateError{Proto: proto, Server: "192.0.2.1:25", ServerName: "192.0.2.1", Err: errors.New("x509: not for 192.0.2.1")}
+		err := mailError(fmt.Errorf("smmail: submit: %w", ce))
+		flag := "--" + strings.ToLower(proto)
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), flag+"-server-name") || !strings.Contains(err.Error(), flag+"-ca") ||
+			!strings.Contains(err.Error(), `server name "192.0.2.1"`) {
+			t.Errorf("%s: %v", proto, err)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package testcert
 
 import (
+	"crypto/tls"
 	"crypto/x509"
 	"testing"
 )
@@ -29,5 +30,35 @@ func TestSelfSigned(t *testing.T) {
 	}
 	if _, err := cert.Leaf.Verify(opts("localhost", x509.NewCertPool())); err == nil {
 		t.Error("verified under an empty pool")
+	}
+}
+
+// TestCA: a certificate the CA issues verifies for its hosts under the
+// CA's pool and under a pool read from the CA's PEM, and under no other;
+// its PEM files load as a key pair.
+func TestCA(t *testing.T) {
+	ca := NewCA(t)
+	cert := ca.Issue(t, "mx.kms.test")
+	fromPEM := x509.NewCertPool()
+	if !fromPEM.AppendCertsFromPEM(ca.PEM()) {
+		t.Fatal("the CA's PEM holds no certificate")
+	}
+	opts := func(host string, roots *x509.CertPool) x509.VerifyOptions {
+		return x509.VerifyOptions{DNSName: host, Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	}
+	for _, roots := range []*x509.CertPool{ca.Pool(), fromPEM} {
+		if _, err := cert.Leaf.Verify(opts("mx.kms.test", roots)); err != nil {
+			t.Errorf("verify: %v", err)
+		}
+	}
+	if _, err := cert.Leaf.Verify(opts("127.0.0.1", ca.Pool())); err == nil {
+		t.Error("verified for an address it does not name")
+	}
+	if _, err := cert.Leaf.Verify(opts("mx.kms.test", NewCA(t).Pool())); err == nil {
+		t.Error("verified under another CA")
+	}
+	chain, key := PEMFiles(t, cert)
+	if _, err := tls.X509KeyPair(chain, key); err != nil {
+		t.Errorf("PEM files: %v", err)
 	}
 }
