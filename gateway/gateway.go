@@ -49,8 +49,23 @@ type Config struct {
 	Limits *Limits
 
 	// Lease is how long a worker owns a claimed mail or reply before
-	// another may take it over (default 2 minutes).
+	// another may take it over (default 2 minutes). It is the backstop:
+	// the claims of a process that stopped are taken over as soon as its
+	// heartbeat lapses.
 	Lease time.Duration
+	// Heartbeat is how often Run records in the database that this
+	// process is alive (default 2 s); HeartbeatTimeout (default 3 ×
+	// Heartbeat, and longer than it) is how long a process may stay silent
+	// before any other gateway on the database takes its claims over
+	// (process.go). The clocks of processes sharing a database must agree
+	// to well within it.
+	Heartbeat, HeartbeatTimeout time.Duration
+
+	// Retain is how long Run keeps a finished mail (replied, ignored,
+	// failed) with its replies and bounce records after it finished
+	// (default 30 days; negative: forever); it prunes every PruneEvery
+	// (default 1 hour), as "gateway queue purge" does (retention.go).
+	Retain, PruneEvery time.Duration
 	// MaxAttempts bounds the processing of one request: after that many
 	// transient failures it is answered EInternal (default 8).
 	MaxAttempts int
@@ -71,6 +86,12 @@ type Config struct {
 	// records nothing.
 	Auth *AuthChecker
 
+	// DedupeWindow is how long a mail's envelope sender and Message-ID
+	// are remembered: a copy delivered again within it is stored as a
+	// duplicate and not answered (default DefaultDedupeWindow; negative:
+	// never).
+	DedupeWindow time.Duration
+
 	// Logger receives structured logs (default: discard).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
@@ -87,10 +108,15 @@ type Gateway struct {
 	policy  Policy
 	from    netmail.Address
 	limits  *limiter
+	auth    *authRunner // nil: no sender checks
+	dedupe  dedupeSweeper
 	log     *slog.Logger
 	metrics *metrics
 
 	mailReady, outReady signal
+
+	// proc is this process's registration while Run runs.
+	proc process
 
 	// hook, if set (tests), is called at named points of the processing;
 	// an error return stops there as a crash would.
@@ -128,9 +154,21 @@ func New(ctx context.Context, db *store.DB, kmc KMC, sender Sender, cfg Config) 
 		cfg.Limits = &l
 	}
 	def(&cfg.Lease, 2*time.Minute)
+	def(&cfg.Heartbeat, DefaultHeartbeat)
+	def(&cfg.HeartbeatTimeout, heartbeatLapses*cfg.Heartbeat)
+	if cfg.HeartbeatTimeout <= cfg.Heartbeat {
+		return nil, errHeartbeat
+	}
+	if cfg.Retain == 0 {
+		cfg.Retain = DefaultRetain
+	}
+	def(&cfg.PruneEvery, time.Hour)
 	def(&cfg.RetryBase, 30*time.Second)
 	def(&cfg.RetryMax, time.Hour)
 	def(&cfg.GiveUpAfter, 72*time.Hour)
+	if cfg.DedupeWindow == 0 {
+		cfg.DedupeWindow = DefaultDedupeWindow
+	}
 	def(&cfg.PollInterval, time.Second)
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 8
@@ -163,6 +201,7 @@ func New(ctx context.Context, db *store.DB, kmc KMC, sender Sender, cfg Config) 
 			MaxMessageBytes: cfg.MaxMessageBytes},
 		from:   netmail.Address{Name: cfg.FromName, Address: cfg.Address},
 		limits: newLimiter(*cfg.Limits),
+		auth:   newAuthRunner(cfg.Auth),
 		log:    cfg.Logger,
 	}
 	g.metrics = newMetrics(g)
@@ -202,12 +241,23 @@ func (g *Gateway) at(point string) error {
 }
 
 // Run processes request mail and sends replies until ctx ends, with
-// Config.Workers processing and Config.Senders sending workers. It returns ctx's error.
+// Config.Workers processing and Config.Senders sending workers. While it
+// runs the process is registered with a heartbeat (process.go), so that
+// its claims are taken over within seconds if it dies, and finished mail
+// is pruned after Config.Retain (retention.go). It returns ctx's error,
+// or why it could not start.
 func (g *Gateway) Run(ctx context.Context) error {
 	if g.kmc == nil || g.sender == nil {
 		return ErrNotConfigured
 	}
+	if err := g.register(ctx); err != nil {
+		return fmt.Errorf("gateway: failed to register the process: %w", err)
+	}
+	defer g.deregister()
 	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); g.heartbeat(ctx) }()
+	go func() { defer wg.Done(); g.retain(ctx) }()
 	loop := func(s *signal, step func(context.Context) (bool, error)) {
 		defer wg.Done()
 		for ctx.Err() == nil {

@@ -87,7 +87,8 @@ var migrations = []store.Migration{{
 		created_ns BIGINT NOT NULL,
 		reason     TEXT   NOT NULL
 	)`,
-}, migrationRate, migrationDSN}
+}, migrationRate, migrationDSN, migrationProcess,
+	migrationDedupe}
 
 // States of a request mail.
 const (
@@ -128,20 +129,42 @@ func newRef() string {
 
 func ns(t time.Time) int64 { return t.UnixNano() }
 
-// accept stores a received message, state received, due now. It returns
-// once the transaction is committed (durable).
+// accept stores a received message, state received, due now — or, if it
+// is a redelivery of a mail accepted within Config.DedupeWindow (dedupe.go),
+// state ignored, reason duplicate, never answered. It returns once the
+// transaction is committed (durable).
 func (g *Gateway) accept(ctx context.Context, env Envelope, raw []byte, size int64, truncated bool) (string, error) {
 	ref := newRef()
 	now := ns(env.Received)
+	key := deliveryKey(env.From, raw)
+	var first string
+	var fresh bool
 	err := g.db.Tx(ctx, func(tx *store.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO gateway_mail (ref, received_ns, mail_from, rcpt, remote_addr, helo,
+		var err error
+		if first, fresh, err = g.firstDelivery(ctx, tx, key, ref, env.Received); err != nil {
+			return err
+		}
+		state, reason, done := StateReceived, "", int64(0)
+		if !fresh {
+			state, reason, done = StateIgnored, string(Duplicate), now
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO gateway_mail (ref, received_ns, mail_from, rcpt, remote_addr, helo,
 			size, truncated, raw, state, attempts, next_ns, lease_ns, admitted, reason, service, result, auth, done_ns)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $2, 0, 0, '', '', '', '', 0)`,
-			ref, now, env.From, strings.Join(env.To, "\n"), env.RemoteAddr, env.Helo, size, b2i(truncated), raw, StateReceived)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $2, 0, 0, $11, '', '', '', $12)`,
+			ref, now, env.From, strings.Join(env.To, "\n"), env.RemoteAddr, env.Helo, size, b2i(truncated), raw, state,
+			reason, done)
 		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("gateway: failed to store message: %w", err)
+	}
+	if !fresh {
+		g.log.Info("gateway: ignored: duplicate delivery", "ref", ref, "first", first, "from", env.From)
+		g.metrics.finished(&mailUpdate{state: StateIgnored, reason: Duplicate})
+		return ref, nil
+	}
+	if g.auth != nil && !g.isBounce(env) {
+		g.auth.start(ref, env, raw, size, truncated, &g.policy)
 	}
 	g.mailReady.kick()
 	return ref, nil
@@ -203,10 +226,13 @@ func (g *Gateway) claim(ctx context.Context) (*claimed, error) {
 func claimDue[T any](ctx context.Context, g *Gateway, table, waiting, leased string,
 	read func(tx *store.Tx, id int64) (*T, int64, error)) (*T, error) {
 	now := g.now()
+	owner := g.proc.owner()
 	var got *T
+	var from string // the owner of a claim taken over
+	var took int64  // and its row
 	err := g.db.Tx(ctx, func(tx *store.Tx) error {
 		got = nil
-		id, err := due(ctx, tx, table, waiting, leased, now)
+		id, prev, err := due(ctx, tx, table, waiting, leased, now, now.Add(-g.cfg.HeartbeatTimeout))
 		if err != nil || id == 0 {
 			return err
 		}
@@ -214,13 +240,17 @@ func claimDue[T any](ctx context.Context, g *Gateway, table, waiting, leased str
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE `+table+` SET state = $2, attempts = $3, lease_ns = $4 WHERE id = $1`,
-			id, leased, attempts, ns(now.Add(g.cfg.Lease))); err != nil {
+		if _, err := tx.Exec(ctx, `UPDATE `+table+` SET state = $2, attempts = $3, lease_ns = $4, owner = $5 WHERE id = $1`,
+			id, leased, attempts, ns(now.Add(g.cfg.Lease)), owner); err != nil {
 			return err
 		}
-		got = row
+		got, from, took = row, prev, id
 		return nil
 	})
+	if got != nil && from != "" {
+		g.log.Warn("gateway: took over a claim whose process stopped or stalled", "table", table, "id", took,
+			"process", from)
+	}
 	return got, err
 }
 
@@ -240,20 +270,25 @@ func execClaimed(ctx context.Context, tx *store.Tx, query string, args ...any) e
 }
 
 // due returns the id of the next row of table to claim at now (0 if none):
-// a leased row whose lease expired (its worker died), else the earliest
-// waiting row that is due. Each is one index range scan.
-func due(ctx context.Context, tx *store.Tx, table, waiting, leased string, now time.Time) (int64, error) {
+// a leased row whose worker died — its lease expired, or its owner's
+// heartbeat is not after silentSince (process.go) — with that owner, else
+// the earliest waiting row that is due. Each is one index range scan (the
+// leased rows are the few in work).
+func due(ctx context.Context, tx *store.Tx, table, waiting, leased string, now, silentSince time.Time) (int64, string, error) {
 	var id int64
-	err := tx.QueryRow(ctx, `SELECT id FROM `+table+` WHERE state = $1 AND lease_ns <= $2 LIMIT 1`,
-		leased, ns(now)).Scan(&id)
+	var owner string
+	err := tx.QueryRow(ctx, `SELECT t.id, t.owner FROM `+table+` t WHERE t.state = $1 AND (t.lease_ns <= $2
+		OR t.owner <> '' AND NOT EXISTS (SELECT 1 FROM gateway_process p WHERE p.id = t.owner AND p.heartbeat_ns > $3))
+		LIMIT 1`, leased, ns(now), ns(silentSince)).Scan(&id, &owner)
 	if errors.Is(err, store.ErrNotFound) {
+		owner = ""
 		err = tx.QueryRow(ctx, `SELECT id FROM `+table+` WHERE state = $1 AND next_ns <= $2
 			ORDER BY next_ns, id LIMIT 1`, waiting, ns(now)).Scan(&id)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil
+		return 0, "", nil
 	}
-	return id, err
+	return id, owner, err
 }
 
 // outMsg is a reply to queue.

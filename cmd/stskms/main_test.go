@@ -8,13 +8,20 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/stskms/stskms/store/storetest"
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(storetestM{m}, map[string]func(){
 		"stskms": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
 }
+
+// storetestM runs the tests under storetest, which stops the PostgreSQL
+// server of the tests that use one (storetest.Each) when they are done.
+type storetestM struct{ m *testing.M }
+
+func (s storetestM) Run() int { return storetest.Run(s.m) }
 
 // TestScripts runs the CLI contract as a user types it: the txtar files in
 // testdata/script. Each script finds the EA07 test tables (not the

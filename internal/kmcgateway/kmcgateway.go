@@ -7,9 +7,12 @@ package kmcgateway
 import (
 	"context"
 	"errors"
+	"time"
 
+	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/gateway"
 	"github.com/stskms/stskms/kmc"
+	"github.com/stskms/stskms/records"
 )
 
 // New returns the gateway's view of k.
@@ -51,6 +54,22 @@ func (a adapter) ApplyRegistryUpdate(ctx context.Context, u gateway.RegistryUpda
 		return "", serviceError(err)
 	}
 	return res.Summary(), nil
+}
+
+// Retain implements gateway.Retainer: it records the gateway's prune in
+// the KMC's audit log (gateway.purge) and prunes the KMC's seen requests
+// older than age too (kmc.Prune, audited as kmc.prune) — once the gateway
+// forgot a request, nothing retries its delivery — but never younger than
+// the KMC's MinPruneAge, so replay protection keeps what it needs.
+func (a adapter) Retain(ctx context.Context, age time.Duration, purged gateway.PurgeResult) error {
+	if _, err := a.k.AuditLog().AppendNow(ctx, audit.Entry{Actor: "gateway", Action: "gateway.purge",
+		Subject: purged.Before.UTC().Format(records.TimeLayout),
+		Details: map[string]any{"before": age.String(), "mails": purged.Mails, "replies": purged.Replies,
+			"bounces": purged.Bounces}}); err != nil {
+		return err
+	}
+	_, err := a.k.Prune(ctx, "gateway", max(age, a.k.MinPruneAge()))
+	return err
 }
 
 // serviceError turns a KMC refusal into the gateway's: the same code,

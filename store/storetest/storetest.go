@@ -62,10 +62,13 @@ var (
 // Main runs the tests of m and exits with their status, stopping the
 // PostgreSQL server if one was started. Call it from TestMain.
 func Main(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(Run(m))
 }
 
-func run(m *testing.M) int {
+// Run is Main for a TestMain that hands its m to another runner (such as
+// testscript.Main): it runs the tests of m and returns their status,
+// stopping the PostgreSQL server if one was started.
+func Run(m interface{ Run() int }) int {
 	inMain.Store(true)
 	code := m.Run()
 	pgMu.Lock()
@@ -95,6 +98,18 @@ func EachB(b *testing.B, fn func(b *testing.B, db *store.DB)) {
 	b.Helper()
 	b.Run("sqlite", func(b *testing.B) { fn(b, openSQLite(b)) })
 	b.Run("postgres", func(b *testing.B) { fn(b, openPostgres(b)) })
+}
+
+// DSN returns the data source name of db, which must come from Each or
+// EachB: for a process a test starts (a real server under test) to open
+// the same database.
+func DSN(tb testing.TB, db *store.DB) string {
+	tb.Helper()
+	dsn, ok := dsns.Load(db)
+	if !ok {
+		tb.Fatal("storetest: DSN of a DB that storetest did not open")
+	}
+	return dsn.(string)
 }
 
 // Reopen opens a second, independent handle (its own connection pool) on
