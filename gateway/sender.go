@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -68,9 +69,8 @@ func (r *Relay) Send(ctx context.Context, from string, to []string, msg []byte) 
 		name = "localhost"
 	}
 	host, _, _ := net.SplitHostPort(r.Addr)
-	loopback := isLoopback(host)
-
-	c, err := r.dial(ctx, timeout, nil)
+	// Loopback is judged on the address connected to, not on the name.
+	c, loopback, err := r.dial(ctx, timeout, nil)
 	if err != nil {
 		return err
 	}
@@ -90,7 +90,7 @@ func (r *Relay) Send(ctx context.Context, from string, to []string, msg []byte) 
 		if cfg == nil {
 			cfg = &tls.Config{ServerName: host}
 		}
-		if c, err = r.dial(ctx, timeout, cfg); err != nil {
+		if c, _, err = r.dial(ctx, timeout, cfg); err != nil {
 			return err
 		}
 		if err := c.Hello(name); err != nil {
@@ -146,34 +146,34 @@ func dsnOptions(c *smtp.Client, from string) (*smtp.MailOptions, *smtp.RcptOptio
 	return m, &smtp.RcptOptions{Notify: []smtp.DSNNotify{smtp.DSNNotifyFailure, smtp.DSNNotifyDelayed}}
 }
 
-// dial connects to the relay, with STARTTLS under cfg if not nil; the
-// connection closes when ctx ends.
-func (r *Relay) dial(ctx context.Context, timeout time.Duration, cfg *tls.Config) (*smtp.Client, error) {
+// dial connects to the relay, with STARTTLS under cfg if not nil, and
+// says whether the address connected to is loopback; the connection closes
+// when ctx ends.
+func (r *Relay) dial(ctx context.Context, timeout time.Duration, cfg *tls.Config) (*smtp.Client, bool, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", r.Addr)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	loopback := isLoopback(conn.RemoteAddr())
 	context.AfterFunc(ctx, func() { conn.Close() })
 	var c *smtp.Client
 	if cfg != nil {
 		if c, err = smtp.NewClientStartTLS(conn, cfg); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("STARTTLS: %w", err)
+			return nil, false, fmt.Errorf("STARTTLS: %w", err)
 		}
 	} else {
 		c = smtp.NewClient(conn)
 	}
 	c.CommandTimeout, c.SubmissionTimeout = timeout, timeout
-	return c, nil
+	return c, loopback, nil
 }
 
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+// isLoopback reports whether a connection's peer address is loopback.
+func isLoopback(a net.Addr) bool {
+	ap, err := netip.ParseAddrPort(a.String())
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 // SendNext sends the next due reply, if any, and reports whether there was

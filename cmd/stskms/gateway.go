@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/internal/httpapi"
+	"github.com/stskms/stskms/internal/netguard"
 	"github.com/stskms/stskms/store"
 )
 
@@ -55,6 +58,20 @@ func addGatewayDB(fs *flagSet) gatewayDBFlags {
 }
 
 func (f gatewayDBFlags) open(ctx context.Context) (*store.DB, error) {
+	return f.openWith(ctx, store.Open)
+}
+
+// openExisting is open for the admin commands: a directory or SQLite file
+// that holds no gateway database is refused rather than given one.
+func (f gatewayDBFlags) openExisting(ctx context.Context) (*store.DB, error) {
+	db, err := f.openWith(ctx, store.OpenExisting)
+	if errors.Is(err, store.ErrNoDatabase) {
+		return nil, fmt.Errorf("%w: no gateway has served from here (check --dir or --db)", err)
+	}
+	return db, err
+}
+
+func (f gatewayDBFlags) openWith(ctx context.Context, open func(context.Context, string) (*store.DB, error)) (*store.DB, error) {
 	dsn := *f.db
 	if dsn == "" {
 		if *f.dir == "" {
@@ -62,13 +79,13 @@ func (f gatewayDBFlags) open(ctx context.Context) (*store.DB, error) {
 		}
 		dsn = "sqlite:" + filepath.Join(*f.dir, "gateway.db")
 	}
-	return store.Open(ctx, dsn)
+	return open(ctx, dsn)
 }
 
 // openGatewayAdmin opens the gateway for the queue and block commands (no KMC,
 // no relay); what they change is logged as JSON lines on standard error.
 func openGatewayAdmin(ctx context.Context, e *env, f gatewayDBFlags) (*gateway.Gateway, func(), error) {
-	db, err := f.open(ctx)
+	db, err := f.openExisting(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -120,7 +137,9 @@ func runGatewayServe(e *env, args []string) error {
 	fs := newFlags("gateway serve", "--dir DIR --address ADDRESS [flags]",
 		"Accepts request mail for ADDRESS on --listen (SMTP, or LMTP with --lmtp), stores each\n"+
 			"message before answering 250, processes it against the KMC of DIR and sends the replies\n"+
-			"through --relay. Runs until interrupted. The relay password, if any, is read from\n"+
+			"through --relay. Runs until interrupted. Claims of a gateway process that stopped are\n"+
+			"taken over once its heartbeat is silent for --takeover-after; finished mails are pruned\n"+
+			"after --retain, with the KMC's seen requests (audited). The relay password, if any, is read from\n"+
 			"$STSKMS_RELAY_PASSWORD. Logs are JSON lines on standard error.")
 	dbf := addGatewayDB(fs)
 	address := fs.String("address", "", "the gateway's e-mail address (required)")
@@ -137,7 +156,14 @@ func runGatewayServe(e *env, args []string) error {
 	var stsa gatewayAddrList
 	fs.Var(&stsa, "stsa-sender", "an STS Association address allowed to use {KMS:SmUpdateStsEd2} (repeatable)")
 	authMode := fs.String("auth", "record", "sender authenticity: record (SPF/DKIM/DMARC recorded only), require, or off")
+	dnsServer := fs.String("dns", "", "DNS server host:port the sender checks ask (UDP, TCP for long answers; default: the system's resolver)")
+	authTimeout := fs.Duration("auth-timeout", gateway.DefaultAuthTimeout, "cut off a request's SPF/DKIM/DMARC lookups after this long (the check is then temperror)")
+	dedupe := fs.Duration("dedupe-window", gateway.DefaultDedupeWindow, "a mail delivered again (same envelope sender and Message-ID) within this long is stored as a duplicate and not answered (0: never)")
 	maxBytes := fs.Int64("max-message-bytes", 128<<10, "larger requests are ignored")
+	heartbeat := fs.Duration("heartbeat", gateway.DefaultHeartbeat, "how often this process records in the database that it is alive")
+	takeover := fs.Duration("takeover-after", 0, "take over the claims of a gateway process silent this long (default 3 × --heartbeat)")
+	retain := addRetainFlags(fs, "finished mails with their replies (and the KMC's seen requests)")
+	limits := addListenFlags(fs)
 	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
@@ -145,23 +171,31 @@ func runGatewayServe(e *env, args []string) error {
 		fmt.Fprintln(e.stderr, "stskms gateway serve: --address and --dir are required (see --help)")
 		return errUsage
 	}
+	if err := retain.check(); err != nil {
+		return err
+	}
+	if err := checkLimits(limits); err != nil {
+		return err
+	}
 	cfg := gateway.Config{
 		Address: *address, Hostname: *hostname, EnvelopeSender: *envSender, STSASenders: stsa,
-		MaxMessageBytes: *maxBytes,
-		Logger:          slog.New(slog.NewJSONHandler(e.stderr, nil)),
+		MaxMessageBytes:  *maxBytes,
+		Heartbeat:        *heartbeat,
+		HeartbeatTimeout: *takeover,
+		Retain:           cmp.Or(*retain.age, -1), // 0: keep everything
+		PruneEvery:       *retain.every,
+		Logger:           slog.New(slog.NewJSONHandler(e.stderr, nil)),
 	}
-	switch *authMode {
-	case "record":
-		cfg.Auth = &gateway.AuthChecker{Policy: gateway.RecordOnly}
-	case "require":
-		cfg.Auth = &gateway.AuthChecker{Policy: gateway.RequirePass}
-	case "off":
-	default:
-		fmt.Fprintf(e.stderr, "stskms gateway serve: --auth %q: want record, require or off\n", *authMode)
+	auth, err := authChecker(*authMode, *dnsServer, *authTimeout)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "stskms gateway serve: %v\n", err)
 		return errUsage
 	}
+	cfg.Auth = auth
+	cfg.DedupeWindow = cmp.Or(*dedupe, -1) // 0: no deduplication
 	var opts gateway.ServerOptions
 	opts.LMTP = *lmtp
+	opts.ReadTimeout = limits.IdleTimeout
 	if *cert != "" || *key != "" {
 		pair, err := tls.LoadX509KeyPair(*cert, *key)
 		if err != nil {
@@ -180,6 +214,8 @@ func runGatewayServe(e *env, args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
 	kmc, closeKMC, err := gatewayKMC(ctx, e, *dbf.dir)
 	if err != nil {
 		return fmt.Errorf("KMC: %w", err)
@@ -194,12 +230,12 @@ func runGatewayServe(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", *listen)
+	l, err := listenSMTP(*listen, *limits, cfg.Logger)
 	if err != nil {
 		return err
 	}
 	if *metricsAddr != "" {
-		_, stopMetrics, err := serveGatewayMetrics(gw, *metricsAddr, cfg.Logger)
+		_, stopMetrics, err := serveGatewayMetrics(gw, *metricsAddr, cfg.Logger, *limits, fail)
 		if err != nil {
 			l.Close()
 			return err
@@ -207,19 +243,15 @@ func runGatewayServe(e *env, args []string) error {
 		defer stopMetrics()
 	}
 	srv := gw.NewServer(opts)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
+	watchServer(fail, "mail server on "+l.Addr().String(), func() error { return srv.Serve(l) })
 	cfg.Logger.Info("gateway: serving", "listen", l.Addr().String(), "lmtp", *lmtp, "address", *address, "relay", *relay)
 	runErr := gw.Run(ctx)
 	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	srv.Shutdown(shut)
-	select {
-	case err := <-served:
-		if err != nil && !errors.Is(err, net.ErrClosed) && ctx.Err() == nil {
-			return err
-		}
-	default:
+	if err := stopReason(ctx); err != nil {
+		cfg.Logger.Error("gateway: " + err.Error())
+		return err
 	}
 	if errors.Is(runErr, context.Canceled) {
 		return nil
@@ -231,18 +263,24 @@ func runGatewayServe(e *env, args []string) error {
 // lists as JSON lines, as it always has.
 // serveGatewayMetrics serves gw's metrics at http://ADDR/metrics until the
 // returned function is called; it returns the URL.
-func serveGatewayMetrics(gw *gateway.Gateway, addr string, log *slog.Logger) (string, func(), error) {
+// Its connections are bounded by lim; if it stops for good, fail (if not
+// nil) ends the command with the reason.
+func serveGatewayMetrics(gw *gateway.Gateway, addr string, log *slog.Logger, lim netguard.Limits, fail context.CancelCauseFunc) (string, func(), error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("metrics: %w", err)
 	}
+	l = netguard.Wrap(l, netguard.Options{Limits: lim, Logf: slogf(log, "gateway: metrics listener")})
 	url := "http://" + l.Addr().String() + "/metrics"
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", gw.MetricsHandler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
+	srv := httpapi.NewHTTPServerWith(mux, lim)
 	go func() {
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serverStopped("metrics server on "+l.Addr().String(), srv.Serve(l), http.ErrServerClosed); err != nil {
 			log.Error("gateway: metrics server failed", "err", err)
+			if fail != nil {
+				fail(err)
+			}
 		}
 	}()
 	log.Info("gateway: serving metrics", "url", url)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/internal/netguard"
 	"github.com/stskms/stskms/store"
 )
 
@@ -169,7 +170,7 @@ func openTestGateway(t *testing.T, dsn string) (*store.DB, *gateway.Gateway) {
 func TestGatewayServeMetrics(t *testing.T) {
 	db, gw := openTestGateway(t, gatewayQueueDB(t))
 	defer db.Close()
-	url, stop, err := serveGatewayMetrics(gw, "127.0.0.1:0", slog.New(slog.DiscardHandler))
+	url, stop, err := serveGatewayMetrics(gw, "127.0.0.1:0", slog.New(slog.DiscardHandler), netguard.Limits{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +190,7 @@ func TestGatewayServeMetrics(t *testing.T) {
 			t.Errorf("no %q in\n%s", want, body)
 		}
 	}
-	if _, _, err := serveGatewayMetrics(gw, "256.0.0.1:1", slog.New(slog.DiscardHandler)); err == nil {
+	if _, _, err := serveGatewayMetrics(gw, "256.0.0.1:1", slog.New(slog.DiscardHandler), netguard.Limits{}, nil); err == nil {
 		t.Error("a bad address served")
 	}
 }

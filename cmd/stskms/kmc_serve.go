@@ -18,7 +18,8 @@ import (
 // (package kmc/api, docs/kmc-api.yaml).
 func runKMCServe(e *env, args []string) error {
 	fs := newFlags("kmc serve", "--dir DIR [--http ADDR] [--tls-cert FILE --tls-key FILE] [--tokens FILE]",
-		"Serves the KMC's HTTP/JSON admin API (docs/kmc-api.yaml) until interrupted. Callers\n"+
+		"Serves the KMC's HTTP/JSON admin API (docs/kmc-api.yaml) until interrupted, pruning seen\n"+
+			"requests older than --retain (default 30 days) every --prune-every (audited). Callers\n"+
 			"authenticate with bearer tokens from DIR/"+api.TokenFile+" (or --tokens FILE), each\n"+
 			"mapped to a role (officer, operator, auditor) and a name for the audit log; a test-mode\n"+
 			"KMC gets a file of random tokens, flagged TEST-ONLY, the first time. Plain HTTP is\n"+
@@ -30,11 +31,16 @@ func runKMCServe(e *env, args []string) error {
 	tokensFile := fs.String("tokens", "", "the token file (default DIR/"+api.TokenFile+")")
 	addrFile := fs.String("addr-file", "", "write the address listened on to this file (for --http 127.0.0.1:0)")
 	exitAfter := fs.Duration("exit-after", 0, "stop after this long (tests and demos; 0: run until interrupted)")
+	limits := addListenFlags(fs)
+	retain := addRetainFlags(fs, "seen requests and registry-update answers")
 	if err := fs.parseNoArgs(e, args); err != nil {
 		return err
 	}
 	if (*certFile == "") != (*keyFile == "") {
 		return fmt.Errorf("give both --tls-cert and --tls-key, or neither")
+	}
+	if err := checkLimits(limits); err != nil {
+		return err
 	}
 	// Refuse a plain non-loopback address before opening the KMC.
 	if err := httpapi.CheckPlain(*httpAddr, *certFile != ""); err != nil {
@@ -45,6 +51,9 @@ func runKMCServe(e *env, args []string) error {
 		return err
 	}
 	defer k.Close()
+	if err := retain.checkKMC(k); err != nil {
+		return err
+	}
 	tokens, err := kmcAPITokens(e, f.dir, *tokensFile, k.Mode())
 	if err != nil {
 		return err
@@ -53,7 +62,7 @@ func runKMCServe(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := httpapi.Listen(*httpAddr, cfg)
+	ln, err := httpapi.ListenGuarded(*httpAddr, cfg, guardOptions(limits, e.stderr, "stskms kmc serve: "))
 	if err != nil {
 		return err
 	}
@@ -65,7 +74,8 @@ func runKMCServe(e *env, args []string) error {
 			return err
 		}
 	}
-	srv := httpapi.NewHTTPServer(api.New(k, tokens, api.Options{Log: log.New(e.stderr, "stskms kmc serve: ", log.LstdFlags)}))
+	logger := log.New(e.stderr, "stskms kmc serve: ", log.LstdFlags)
+	srv := httpapi.NewHTTPServerWith(api.New(k, tokens, api.Options{Log: logger}), *limits)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if *exitAfter > 0 {
@@ -73,7 +83,11 @@ func runKMCServe(e *env, args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, *exitAfter)
 		defer cancel()
 	}
-	return httpapi.Serve(ctx, srv, ln)
+	pruneCtx, stopPruning := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() { defer close(pruned); retain.pruneKMC(pruneCtx, k, "kmc serve", logger.Printf) }()
+	defer func() { stopPruning(); <-pruned }()
+	return serverStopped("admin API on "+ln.Addr().String(), httpapi.Serve(ctx, srv, ln))
 }
 
 // kmcAPITokens reads the token file (file, or the one in dir), making one
@@ -101,6 +115,7 @@ func kmcAPITokens(e *env, dir, file string, mode kmc.Mode) (*api.Tokens, error) 
 			return nil, fmt.Errorf("the token file of a live KMC is flagged TEST-ONLY; replace it")
 		}
 		fmt.Fprintln(e.stderr, "stskms kmc serve: "+api.TestTokensWarning)
+		warnExposed(e, "kmc serve", file, dir, api.TokenFile)
 	}
 	return tokens, nil
 }

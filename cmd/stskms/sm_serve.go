@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/internal/httpapi"
+	"github.com/stskms/stskms/internal/netguard"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sm/api"
 	"github.com/stskms/stskms/sm/api/sts6"
@@ -23,6 +25,7 @@ import (
 type serveFlags struct {
 	httpAddr, sts6Addr, certFile, keyFile, clientCA, clients, plainRole, addrFile string
 	exitAfter, selftestEvery                                                      time.Duration
+	limits                                                                        *netguard.Limits
 }
 
 // runSMServe is "stskms sm serve": the HTTP/JSON API (package sm/api) and
@@ -54,7 +57,11 @@ func runSMServe(e *env, args []string) error {
 	fs.StringVar(&sf.addrFile, "addr-file", "", "write the addresses listened on to this file, HTTP then STS6, one a line (for --http 127.0.0.1:0)")
 	fs.DurationVar(&sf.exitAfter, "exit-after", 0, "stop after this long (tests and demos; 0: run until interrupted)")
 	fs.DurationVar(&sf.selftestEvery, "selftest-every", time.Hour, "run the self-tests this often (0: only at start and on SIGUSR1)")
+	sf.limits = addListenFlags(fs)
 	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	if err := checkLimits(sf.limits); err != nil {
 		return err
 	}
 	if (sf.certFile == "") != (sf.keyFile == "") {
@@ -100,22 +107,22 @@ func serveSM(e *env, m *sm.Module, dir string, tokens *api.Tokens, sf serveFlags
 			return err
 		}
 	}
-	ln, err := httpapi.Listen(sf.httpAddr, httpCfg)
+	ln, err := httpapi.ListenGuarded(sf.httpAddr, httpCfg, guardOptions(sf.limits, e.stderr, "stskms sm serve: "))
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
 	scheme := map[bool]string{false: "http", true: "https"}[cfg != nil]
-	srv := httpapi.NewHTTPServer(api.NewWithClients(m, tokens, clients))
+	srv := httpapi.NewHTTPServerWith(api.NewWithClients(m, tokens, clients), *sf.limits)
 	fmt.Fprintf(e.stdout, "stskms sm serve: HTTP API on %s://%s\n", scheme, ln.Addr())
 	addrs := ln.Addr().String() + "\n"
+	var s6 *sts6.Server
+	var sln net.Listener
 	if sf.sts6Addr != "" {
-		s6, sln, err := listenSTS6(e, m, clients, tokens, cfg, sf)
-		if err != nil {
+		if s6, sln, err = listenSTS6(e, m, clients, tokens, cfg, sf); err != nil {
 			return err
 		}
-		go s6.Serve(sln)
-		defer s6.Close()
+		defer sln.Close()
 		fmt.Fprintf(e.stdout, "stskms sm serve: STS6 API on %s\n", sln.Addr())
 		addrs += sln.Addr().String() + "\n"
 	}
@@ -135,7 +142,23 @@ func serveSM(e *env, m *sm.Module, dir string, tokens *api.Tokens, sf serveFlags
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
 	go selftestLoop(ctx, m, sf.selftestEvery, usr1, e.stderr)
-	return httpapi.Serve(ctx, srv, ln)
+	return serveSMListeners(ctx, srv, ln, s6, sln)
+}
+
+// serveSMListeners serves the HTTP API on ln and, if s6 is not nil, the
+// STS6 API on sln, until ctx ends (nil) or either server stops for good:
+// then both stop and the reason is returned.
+func serveSMListeners(ctx context.Context, srv *http.Server, ln net.Listener, s6 *sts6.Server, sln net.Listener) error {
+	ctx, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	if s6 != nil {
+		watchServer(fail, "STS6 API on "+sln.Addr().String(), func() error { return s6.Serve(sln) }, sts6.ErrClosed)
+		defer s6.Close()
+	}
+	if err := serverStopped("HTTP API on "+ln.Addr().String(), httpapi.Serve(ctx, srv, ln)); err != nil {
+		return err
+	}
+	return stopReason(ctx)
 }
 
 // smClients reads the client certificate file (--sts6-clients, default
@@ -156,7 +179,7 @@ func smClients(dir string, sf serveFlags) (*api.Clients, error) {
 // client file); without, loopback only, with --sts6-role for a test
 // module.
 func listenSTS6(e *env, m *sm.Module, clients *api.Clients, tokens *api.Tokens, cfg *tls.Config, sf serveFlags) (*sts6.Server, net.Listener, error) {
-	c := sts6.Config{Officers: tokens, Clients: clients}
+	c := sts6.Config{Officers: tokens, Clients: clients, HandshakeTimeout: sf.limits.HandshakeTimeout, IdleTimeout: sf.limits.IdleTimeout}
 	if sf.plainRole != "" {
 		if !m.Identify().Test || cfg != nil {
 			return nil, nil, fmt.Errorf("--sts6-role is for a test module served without TLS")
@@ -175,7 +198,7 @@ func listenSTS6(e *env, m *sm.Module, clients *api.Clients, tokens *api.Tokens, 
 			return nil, nil, err
 		}
 	}
-	sln, err := httpapi.Listen(sf.sts6Addr, s6cfg)
+	sln, err := httpapi.ListenGuarded(sf.sts6Addr, s6cfg, guardOptions(sf.limits, e.stderr, "stskms sm serve: "))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -232,6 +255,7 @@ func smAPITokens(e *env, dir string, test bool) (*api.Tokens, error) {
 			return nil, fmt.Errorf("the token file of a production module is flagged TEST-ONLY; replace it")
 		}
 		fmt.Fprintln(e.stderr, "stskms sm serve: "+api.TestTokensWarning)
+		warnExposed(e, "sm serve", "", dir, api.TokenFile)
 	}
 	return tokens, nil
 }

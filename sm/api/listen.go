@@ -11,13 +11,14 @@ import (
 // ErrPlainNotLoopback refuses to serve without TLS on an address other than loopback.
 var ErrPlainNotLoopback = httpapi.ErrPlainNotLoopback
 
-// IsLoopback reports whether a listen address (host:port) binds loopback
-// only: 127.0.0.0/8, ::1 or "localhost". An empty host (all addresses)
-// is not loopback.
+// IsLoopback reports whether a listen address (host:port) names loopback
+// only: 127.0.0.0/8, ::1, or "localhost" resolving to those only. An empty
+// host (all addresses) is not loopback. Listen decides on the address
+// actually bound.
 func IsLoopback(addr string) bool { return httpapi.IsLoopback(addr) }
 
 // Listen listens on addr for the API: with TLS when cfg is not nil, else
-// plain HTTP, which is refused unless addr is loopback.
+// plain HTTP, which is refused unless the address bound is loopback.
 func Listen(addr string, cfg *tls.Config) (net.Listener, error) { return httpapi.Listen(addr, cfg) }
 
 // TLSConfig loads a certificate and key for Listen.

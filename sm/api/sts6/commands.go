@@ -66,22 +66,39 @@ var notSupported = map[string]bool{"MK": true, "ML": true, "MG": true, "QL": tru
 // ErrNotSupported answers a command this module does not have.
 var ErrNotSupported = errors.New("sts6: command not supported by this module")
 
-// decodeCommand decodes the fields of a query: the command's op, or the
-// refusal (unknown command, a field problem).
-func decodeCommand(q Frame) (command, op, error) {
-	cmd, ok := commands[q.Cmd]
+// lookupCommand finds a query's command by its code alone, before any
+// field is read: the command, or the refusal (not supported, unknown).
+func lookupCommand(code string) (command, error) {
+	cmd, ok := commands[code]
 	if !ok {
-		if notSupported[q.Cmd] {
-			return cmd, nil, fmt.Errorf("%w: SM?%s", ErrNotSupported, q.Cmd)
+		if notSupported[code] {
+			return cmd, fmt.Errorf("%w: SM?%s", ErrNotSupported, code)
 		}
-		return cmd, nil, fmt.Errorf("%w: unknown command SM?%s", ErrNotSupported, q.Cmd)
+		return cmd, fmt.Errorf("%w: unknown command SM?%s", ErrNotSupported, code)
 	}
+	return cmd, nil
+}
+
+// decodeFields decodes the fields of a query of the command: its op, or the
+// refusal (a field problem).
+func (cmd command) decodeFields(q Frame) (op, error) {
 	r := &reader{f: q.Fields}
 	o := cmd.decode(r)
 	if err := r.done(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// decodeCommand decodes the fields of a query: the command's op, or the
+// refusal (unknown command, a field problem).
+func decodeCommand(q Frame) (command, op, error) {
+	cmd, err := lookupCommand(q.Cmd)
+	if err != nil {
 		return cmd, nil, err
 	}
-	return cmd, o, nil
+	o, err := cmd.decodeFields(q)
+	return cmd, o, err
 }
 
 func decodeDI(r *reader) op {

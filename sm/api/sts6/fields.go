@@ -105,7 +105,7 @@ func (r *reader) done() error {
 // register reads the three fields naming a register: SGC, KRN, KT.
 func (r *reader) register() sm.RegisterKey {
 	sgc := r.num("SGC", sts.MaxSGC)
-	krn := r.rangeNum("KRN", 1, 15)
+	krn := r.rangeNum("KRN", sts.MinKRN, sts.MaxKRN)
 	kt := r.num("KT", uint64(sts.DCTK))
 	return sm.RegisterKey{SGC: uint32(sgc), KRN: uint8(krn), KT: sts.KeyType(kt)}
 }
@@ -121,7 +121,7 @@ func (r *reader) meter() sm.MeterKey {
 			r.err = ferr(CodeFieldRange, "field %d (PAN): %v", r.i, err)
 		}
 	}
-	ti := r.num("TI", 99)
+	ti := r.num("TI", sts.MaxTI)
 	return sm.MeterKey{PAN: pan, TI: uint8(ti), RegisterKey: k}
 }
 

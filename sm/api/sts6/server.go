@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stskms/stskms/internal/netguard"
 	"github.com/stskms/stskms/sm"
 )
 
@@ -34,6 +35,10 @@ type Config struct {
 	// Officers authenticates the second officer of the dual-control
 	// commands (SM?KC, SM?KF); nil refuses them.
 	Officers Authenticator
+	// HandshakeTimeout bounds a TLS handshake, IdleTimeout the silence
+	// before each frame; zero: netguard.DefaultHandshakeTimeout and
+	// netguard.DefaultIdleTimeout.
+	HandshakeTimeout, IdleTimeout time.Duration
 }
 
 // Server answers STS6-style frames on TCP connections (docs/sm.md,
@@ -57,6 +62,8 @@ type Server struct {
 
 // NewServer returns the STS6-style server of m.
 func NewServer(m *sm.Module, cfg Config) *Server {
+	lim := netguard.Limits{HandshakeTimeout: cfg.HandshakeTimeout, IdleTimeout: cfg.IdleTimeout}.OrDefaults()
+	cfg.HandshakeTimeout, cfg.IdleTimeout = lim.HandshakeTimeout, lim.IdleTimeout
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{m: m, cfg: cfg, ctx: ctx, cancel: cancel, conns: map[net.Conn]bool{}}
 }
@@ -150,9 +157,6 @@ func (c *session) unstage(slot int) {
 	delete(c.staged, slot)
 }
 
-// handshakeTimeout bounds a TLS handshake.
-const handshakeTimeout = 30 * time.Second
-
 // authenticate returns the session of a new connection, or the frame to
 // send before closing it.
 func (s *Server) authenticate(c net.Conn) (*session, []byte) {
@@ -163,7 +167,7 @@ func (s *Server) authenticate(c net.Conn) (*session, []byte) {
 		}
 		return &session{actor: s.cfg.Plain}, nil
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, handshakeTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.HandshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, nil
@@ -202,7 +206,7 @@ func (s *Server) serveConn(c net.Conn) {
 	}
 	r := bufio.NewReaderSize(c, MaxFrame)
 	for {
-		c.SetReadDeadline(time.Now().Add(5 * time.Minute))
+		c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 		line, err := r.ReadSlice('\r')
 		if errors.Is(err, bufio.ErrBufferFull) {
 			c.Write(errorFrame("ER", sm.CodeFormat, fmt.Sprintf("frame longer than %d bytes", MaxFrame)))
@@ -248,30 +252,47 @@ func (s *Server) handle(ctx context.Context, c *session, frame []byte) []byte {
 	return c.remember(encodeReply(Frame{Reply: true, Cmd: q.Cmd, Status: sm.CodeOK, Fields: fields}))
 }
 
-// run decodes a query, checks the caller and the module's state, and runs
-// it.
+// run checks the caller's role from the command code alone, then decodes
+// the query, checks the module's state and runs it: a caller learns
+// nothing of the fields of a command it may not call.
 func (s *Server) run(ctx context.Context, c *session, q Frame) ([]Field, error) {
-	cmd, o, err := decodeCommand(q)
+	cmd, err := lookupCommand(q.Cmd)
 	if err != nil {
 		return nil, err
 	}
 	if q.Cmd == "DI" {
+		o, err := cmd.decodeFields(q)
+		if err != nil {
+			return nil, err
+		}
 		fields, _ := o(ctx, s, c)
 		if fault := s.m.Fault(); fault != nil {
 			return nil, &diFault{fields: fields, fault: fault}
 		}
 		return fields, nil
 	}
-	if c.actor.Role == 0 {
-		return nil, &sm.Error{Code: sm.CodeExtended, Kind: sm.ErrRole, Detail: "authentication required: a client certificate (TLS)"}
+	if err := checkRole(c.actor, cmd, q.Cmd); err != nil {
+		return nil, err
 	}
-	if !slices.Contains(cmd.roles, c.actor.Role) {
-		return nil, &sm.Error{Code: sm.CodeExtended, Kind: sm.ErrRole, Detail: fmt.Sprintf("%s may not call SM?%s", c.actor.Role, q.Cmd)}
+	o, err := cmd.decodeFields(q)
+	if err != nil {
+		return nil, err
 	}
 	if fault := s.m.Fault(); fault != nil {
 		return nil, fault
 	}
 	return o(ctx, s, c)
+}
+
+// checkRole refuses a caller whose role may not call the command code.
+func checkRole(a sm.Actor, cmd command, code string) error {
+	if a.Role == 0 {
+		return &sm.Error{Code: sm.CodeExtended, Kind: sm.ErrRole, Detail: "authentication required: a client certificate (TLS)"}
+	}
+	if !slices.Contains(cmd.roles, a.Role) {
+		return &sm.Error{Code: sm.CodeExtended, Kind: sm.ErrRole, Detail: fmt.Sprintf("%s may not call SM?%s", a.Role, code)}
+	}
+	return nil
 }
 
 // diFault is the answer to SM?DI of a module in its error state: status
