@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/smtp"
 	"net/textproto"
 	"os"
@@ -283,16 +284,12 @@ type refusal string
 
 func (r refusal) Error() string { return "smmail: " + string(r) }
 
-func isLoopback(hostport string) bool {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+// loopbackConn reports whether conn's peer is a loopback address: the
+// address actually connected to, never the name it was dialled by (a
+// "localhost" that resolves off the machine is not loopback).
+func loopbackConn(conn net.Conn) bool {
+	ap, err := netip.ParseAddrPort(conn.RemoteAddr().String())
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 // Bounds of one SMTP session.
@@ -337,7 +334,7 @@ func (c *Client) submit(ctx context.Context, msg []byte) error {
 		return err
 	}
 	if c.Username != "" {
-		if !tlsOn && !isLoopback(c.Submit) {
+		if !tlsOn && !loopbackConn(conn) {
 			return refusal("the server offers no STARTTLS; refusing to send the password in the clear")
 		}
 		if _, mechs := cl.Extension("AUTH"); !slices.Contains(strings.Fields(mechs), "PLAIN") {
@@ -346,7 +343,7 @@ func (c *Client) submit(ctx context.Context, msg []byte) error {
 		if err := cl.Auth(smtp.PlainAuth("", c.Username, c.Password, host)); err != nil {
 			return err
 		}
-	} else if !tlsOn && !isLoopback(c.Submit) {
+	} else if !tlsOn && !loopbackConn(conn) {
 		return refusal("the server offers no STARTTLS; plain SMTP only on loopback")
 	}
 	if err := cl.Mail(c.From); err != nil {

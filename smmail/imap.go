@@ -50,13 +50,10 @@ func (m *IMAP) dial() (*imapclient.Client, error) {
 	opts := &imapclient.Options{TLSConfig: cfg, Dialer: &net.Dialer{Timeout: dialTimeout}}
 	var c *imapclient.Client
 	var err error
-	switch {
-	case m.ImplicitTLS:
+	if m.ImplicitTLS {
 		c, err = imapclient.DialTLS(m.Addr, opts)
-	case isLoopback(m.Addr) && m.TLSConfig == nil:
-		c, err = imapclient.DialInsecure(m.Addr, opts)
-	default:
-		c, err = imapclient.DialStartTLS(m.Addr, opts)
+	} else {
+		c, err = m.dialPlainOrStartTLS(opts)
 	}
 	if err == nil {
 		if err = c.WaitGreeting(); err != nil {
@@ -67,6 +64,24 @@ func (m *IMAP) dial() (*imapclient.Client, error) {
 		return nil, certificateError("IMAP", m.Addr, cfg.ServerName, err)
 	}
 	return c, nil
+}
+
+// dialPlainOrStartTLS connects to m.Addr and speaks plain IMAP when the
+// address connected to is loopback and no TLSConfig is set, STARTTLS
+// otherwise: judged on the peer's address, never on the name dialled.
+func (m *IMAP) dialPlainOrStartTLS(opts *imapclient.Options) (*imapclient.Client, error) {
+	conn, err := opts.Dialer.Dial("tcp", m.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if loopbackConn(conn) && m.TLSConfig == nil {
+		return imapclient.New(conn, opts), nil
+	}
+	c, err := imapclient.NewStartTLS(conn, opts)
+	if err != nil {
+		conn.Close()
+	}
+	return c, err
 }
 
 // logout ends a session with LOGOUT (waiting at most logoutWait for the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -163,10 +164,29 @@ func TestRefusesLiveKMC(t *testing.T) {
 	}
 }
 
+// peerConn is a connection whose peer address is addr.
+type peerConn struct {
+	net.Conn
+	addr net.Addr
+}
+
+func (c peerConn) RemoteAddr() net.Addr { return c.addr }
+
+// TestPlainOnlyOnLoopback: plain SMTP and IMAP are judged on the address
+// connected to, never on the name dialled: a connection to a LAN address
+// is not loopback, whatever "localhost" names it.
 func TestPlainOnlyOnLoopback(t *testing.T) {
-	c := &Client{Submit: "192.0.2.1:1", Gateway: "kmc@kms.test", From: "op@utility.test"}
-	if isLoopback(c.Submit) || !isLoopback("127.0.0.1:25") || !isLoopback("[::1]:25") || !isLoopback("localhost:25") {
-		t.Error("isLoopback")
+	for _, tc := range []struct {
+		addr string
+		want bool
+	}{
+		{"127.0.0.1:25", true}, {"127.3.4.5:25", true}, {"[::1]:25", true}, {"[::ffff:127.0.0.1]:25", true},
+		{"192.0.2.1:25", false}, {"[2001:db8::1]:25", false}, {"10.0.0.1:25", false},
+	} {
+		ap := netip.MustParseAddrPort(tc.addr)
+		if got := loopbackConn(peerConn{addr: net.TCPAddrFromAddrPort(ap)}); got != tc.want {
+			t.Errorf("%s: loopback %v, want %v", tc.addr, got, tc.want)
+		}
 	}
 }
 
