@@ -20,6 +20,9 @@ const (
 	ENotAuthorisedSender = "ENotAuthorisedSender"
 	// ENotAvailable: the service is not available at this KMC.
 	ENotAvailable = "ENotAvailable"
+	// ETooManyRecipients: Reply-To names more than MaxReplyRecipients
+	// addresses; sent to the envelope sender alone. Param: how many.
+	ETooManyRecipients = "ETooManyRecipients"
 
 	// The KMC's codes (package kmc), in the order of its checks.
 	ERecordFormat    = "ERecordFormat"
@@ -88,6 +91,7 @@ var Codes = []CodeInfo{
 	{Failure, EAttachment, "The attachment is not acceptable; attach exactly one text/plain file (a name ending in .txt) as the service requires", "what was wrong"},
 	{Failure, ENotAuthorisedSender, "Your address is not authorised for this request; ask the KMC operator to register it", ""},
 	{Failure, ENotAvailable, "This service is not available at this KMC; contact the KMC operator", ""},
+	{Failure, ETooManyRecipients, "Reply-To names more than 5 addresses; this reply goes to the envelope sender only. Send the request again with at most 5", "how many addresses Reply-To names"},
 	{Failure, ERecordFormat, "The VKLOAD.REQ.1 is missing or malformed; send exactly one request record, unaltered, in plain text", "what was wrong"},
 	{Failure, ERecordCrc, "A CRC of the VKLOAD.REQ.1 does not verify; the request was altered in transit, send it again unaltered", ""},
 	{Failure, EUnknownKmc, "The VKLOAD.REQ.1 is made for a KMC key this KMC does not hold; get the current public key ({KMS:GetPublicKey}) and make a new request", ""},

@@ -28,7 +28,7 @@ func TestDocs(t *testing.T) {
 	}
 	for _, r := range []Reason{Malformed, AutoSubmitted, GatewayResult, SuppressResponse, MailingList, BulkPrecedence,
 		NullSender, DaemonSender, OwnMail, ReplyPrefix, NotAddressed, TooLarge, NoService, NoReplyAddress,
-		UnexpectedAttach, ServiceRequest, UnknownService, HTMLOnly, BadAttachment, BlockedSender, NotAuthenticated, ExhaustedAttempts, BounceMail} {
+		UnexpectedAttach, TooManyRecipients, ServiceRequest, UnknownService, HTMLOnly, BadAttachment, BlockedSender, NotAuthenticated, ExhaustedAttempts, BounceMail, Duplicate} {
 		if !strings.Contains(doc, "`"+string(r)+"`") {
 			t.Errorf("docs/gateway.md lacks the reason %q", r)
 		}

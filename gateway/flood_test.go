@@ -224,7 +224,7 @@ func TestRateLimitCrashAfterAdmit(t *testing.T) {
 		if err != nil || c == nil {
 			t.Fatalf("claim = %v, %v", c, err)
 		}
-		keys := h.cfg.Limits.keys([]string{alice}, "")
+		keys := h.cfg.Limits.keys([]string{alice}, []string{alice}, "")
 		if d, over, err := h.gw.limits.admit(ctx, db, c, h.clock.Now(), keys); d != time.Minute || over != "" || err != nil {
 			t.Fatalf("admit = %v, %q, %v", d, over, err)
 		}
@@ -257,7 +257,7 @@ func TestBucket(t *testing.T) {
 	for i, want := range []time.Duration{0, 0, time.Minute, 2 * time.Minute} {
 		var wait time.Duration
 		var ok bool
-		if b, wait, ok = b.take(lim); !ok || wait != want {
+		if b, wait, ok = b.take(lim, 1); !ok || wait != want {
 			t.Fatalf("take %d: wait %v, %v; want %v", i, wait, ok, want)
 		}
 	}
@@ -270,7 +270,7 @@ func TestBucket(t *testing.T) {
 	if f := b.fill(1<<62, lim); f != fullBucket(1<<62, lim) {
 		t.Errorf("fill after ages: %+v", f)
 	}
-	if _, _, ok := fullBucket(0, Limit{Every: time.Minute}).take(Limit{Every: time.Minute}); ok {
+	if _, _, ok := fullBucket(0, Limit{Every: time.Minute}).take(Limit{Every: time.Minute}, 1); ok {
 		t.Error("a bucket of burst 0 gave a token")
 	}
 	if _, ok := mulDiv(1<<62, 1<<62, 3, false); ok {
@@ -489,7 +489,7 @@ func BenchmarkAdmit(b *testing.B) {
 			}
 			claims[i] = c
 		}
-		keys := h.cfg.Limits.keys([]string{alice}, "TestVendor:94000001")
+		keys := h.cfg.Limits.keys([]string{alice}, []string{alice}, "TestVendor:94000001")
 		b.ResetTimer()
 		for _, c := range claims {
 			if d, over, err := h.gw.limits.admit(ctx, db, c, h.clock.Now(), keys); d != 0 || over != "" || err != nil {

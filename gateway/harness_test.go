@@ -169,7 +169,10 @@ func newHarness(t testing.TB, db *store.DB, edit func(*Config)) *harness {
 		STSASenders: []string{"registry@sts.example.org"},
 		Now:         h.clock.Now,
 		Limits:      &Limits{}, // no flood protection unless a test sets it
-		Logger:      testLogger(t),
+		// Tests send one request (one Message-ID) many times: redelivery
+		// is recognised only where a test sets a window (dedupe_test.go).
+		DedupeWindow: -1,
+		Logger:       testLogger(t),
 	}
 	if edit != nil {
 		edit(&h.cfg)

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -42,20 +43,21 @@ type Reason string
 // Reasons for ignoring a mail (STS 600-9-2 §4, §8.2; RFC 3834 §2), in the
 // order Decide checks them, then the reasons of replies.
 const (
-	Malformed         Reason = "malformed"         // the message cannot be read
-	AutoSubmitted     Reason = "auto-submitted"    // Auto-Submitted other than "no"
-	GatewayResult     Reason = "gateway-result"    // carries X-Gateway-Result: a gateway's reply
-	SuppressResponse  Reason = "suppress-response" // X-Auto-Response-Suppress: All, AutoReply or OOF
-	MailingList       Reason = "mailing-list"      // List-* (or Mailing-List) fields
-	BulkPrecedence    Reason = "precedence"        // Precedence: bulk, list or junk
-	NullSender        Reason = "null-sender"       // MAIL FROM:<> or Return-Path: <>
-	DaemonSender      Reason = "daemon-sender"     // MAILER-DAEMON, postmaster, *-request, owner-*, …
-	OwnMail           Reason = "own-mail"          // from the gateway itself
-	ReplyPrefix       Reason = "reply-prefix"      // Subject starts Re:, Fwd:, Auto:, out-of-office, …
-	NotAddressed      Reason = "not-addressed"     // the gateway address is not in To:
-	TooLarge          Reason = "too-large"         // over the size limit
-	NoService         Reason = "no-service"        // the Subject does not start with {KMS:…}
-	NoReplyAddress    Reason = "no-reply-address"  // no Reply-To, From or Sender address
+	Malformed         Reason = "malformed"           // the message cannot be read
+	AutoSubmitted     Reason = "auto-submitted"      // Auto-Submitted other than "no"
+	GatewayResult     Reason = "gateway-result"      // carries X-Gateway-Result: a gateway's reply
+	SuppressResponse  Reason = "suppress-response"   // X-Auto-Response-Suppress: All, AutoReply or OOF
+	MailingList       Reason = "mailing-list"        // List-* (or Mailing-List) fields
+	BulkPrecedence    Reason = "precedence"          // Precedence: bulk, list or junk
+	NullSender        Reason = "null-sender"         // MAIL FROM:<> or Return-Path: <>
+	DaemonSender      Reason = "daemon-sender"       // MAILER-DAEMON, postmaster, *-request, owner-*, …
+	OwnMail           Reason = "own-mail"            // from the gateway itself
+	ReplyPrefix       Reason = "reply-prefix"        // Subject starts Re:, Fwd:, Auto:, out-of-office, …
+	NotAddressed      Reason = "not-addressed"       // the gateway address is not in To:
+	TooLarge          Reason = "too-large"           // over the size limit
+	NoService         Reason = "no-service"          // the Subject does not start with {KMS:…}
+	NoReplyAddress    Reason = "no-reply-address"    // no Reply-To, From or Sender address
+	TooManyRecipients Reason = "too-many-recipients" // reply: ETooManyRecipients, to the envelope sender alone
 	UnexpectedAttach  Reason = "unexpected-attachment"
 	ServiceRequest    Reason = "service"            // reply: the service's result
 	UnknownService    Reason = "unknown-service"    // reply: EUnknownService
@@ -156,6 +158,10 @@ func Decide(in *Inbound, p *Policy) Decision {
 		return ignore(NoReplyAddress)
 	}
 	svc := lookupService(name)
+	if len(to) > MaxReplyRecipients {
+		r := errorResult(ETooManyRecipients, strconv.Itoa(len(to)))
+		return Decision{Action: Reply, Reason: TooManyRecipients, Service: svc, Result: &r, To: []string{in.Envelope.From}}
+	}
 	if svc == nil {
 		r := errorResult(EUnknownService, name)
 		return Decision{Action: Reply, Reason: UnknownService, Result: &r, To: to}
@@ -279,14 +285,23 @@ func serviceName(subject string) (name string, ok bool) {
 	return name, true
 }
 
+// MaxReplyRecipients is the most addresses a reply goes to. A request
+// whose Reply-To names more (after removing duplicates) is answered
+// ETooManyRecipients, to its envelope sender alone: one mail in never
+// makes more than MaxReplyRecipients mails out.
+const MaxReplyRecipients = 5
+
 // replyAddresses returns the Reply-To list if present, else the first
-// From, else the Sender (STS 600-9-2 §8.3.1), without duplicates.
+// From, else the Sender (STS 600-9-2 §8.3.1), without duplicates (ignoring
+// case).
 func replyAddresses(in *Inbound) []string {
 	var to []string
 	switch {
 	case len(in.ReplyTo) > 0:
+		seen := make(map[string]bool, len(in.ReplyTo))
 		for _, a := range in.ReplyTo {
-			if !containsAddress(to, a) {
+			if k := strings.ToLower(a); !seen[k] {
+				seen[k] = true
 				to = append(to, a)
 			}
 		}

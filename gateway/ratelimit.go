@@ -16,8 +16,12 @@ type Limit struct {
 
 // Limits is the flood protection. Every request that would get a reply
 // (ignored mail costs nothing) takes one token from the bucket of each of
-// its reply addresses, of their domains and, for {KMS:GetKlfStsEd2}, of its
-// security module. Two limits follow from each bucket:
+// its reply addresses, one from its domain's bucket for each reply address
+// in that domain (so five recipients at one domain cost that domain five),
+// one from the bucket of each requester address (the envelope sender and
+// the first From, once each even when they are also reply addresses) and,
+// for {KMS:GetKlfStsEd2}, one from its security module's. Two limits
+// follow from each bucket:
 //
 //   - the first: a bucket is empty. The request is deferred until all its
 //     buckets have a token again; the requester gets one
@@ -55,33 +59,60 @@ var DefaultLimits = Limits{
 	NoticesTotal: Limit{Every: time.Second, Burst: 60},
 }
 
-// limitKey is one bucket a request draws on.
+// limitKey is one bucket a request draws on, and how many tokens it takes.
 type limitKey struct {
 	key   string
 	limit Limit
+	n     int
 }
 
-// limitKeys returns the buckets of a request: its reply addresses, their
-// domains, and its module ("vendor:id"), if known.
-func (l *Limits) keys(to []string, module string) []limitKey {
+// keys returns the buckets of a request: one token for each of its reply
+// addresses (to) and requester addresses, one for each reply address's
+// domain per reply address, and one for its module ("vendor:id"), if
+// known.
+func (l *Limits) keys(requesters, to []string, module string) []limitKey {
 	var out []limitKey
-	seen := map[string]bool{}
-	add := func(k string, lim Limit) {
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, limitKey{k, lim})
+	idx := map[string]int{}
+	add := func(k string, lim Limit, each bool) {
+		if i, ok := idx[k]; ok {
+			if each {
+				out[i].n++
+			}
+			return
 		}
+		idx[k] = len(out)
+		out = append(out, limitKey{k, lim, 1})
 	}
 	for _, a := range to {
-		add("addr:"+strings.ToLower(a), l.Address)
+		add("addr:"+strings.ToLower(a), l.Address, false)
+	}
+	for _, a := range requesters {
+		if a != "" {
+			add("addr:"+strings.ToLower(a), l.Address, false)
+		}
 	}
 	for _, a := range to {
 		if _, d := splitAddress(a); d != "" {
-			add("domain:"+d, l.Domain)
+			add("domain:"+d, l.Domain, true)
 		}
 	}
 	if module != "" {
-		add("module:"+module, l.Module)
+		add("module:"+module, l.Module, false)
+	}
+	return out
+}
+
+// requesters returns the addresses a request comes from: its envelope
+// sender (BATV and SRS tags undone, so that a tag per mail does not make
+// a new address) and its first From.
+func requesters(in *Inbound) []string {
+	var out []string
+	if a := in.Envelope.From; a != "" {
+		local, domain := splitAddress(a)
+		out = append(out, unrewrite(local)+"@"+domain)
+	}
+	if len(in.From) > 0 && !containsAddress(out, in.From[0]) {
+		out = append(out, in.From[0])
 	}
 	return out
 }
@@ -116,15 +147,15 @@ func (b bucket) fill(now int64, lim Limit) bucket {
 	return bucket{tokens: b.tokens + gain, at: now}
 }
 
-// take takes one token from b (filled to now). It returns the bucket after
+// take takes n tokens from b (filled to now). It returns the bucket after
 // and how long until its count is back at zero, which is how long the
-// request must wait; ok is false if the bucket can never hold a token
-// (Burst < 1).
-func (b bucket) take(lim Limit) (after bucket, wait time.Duration, ok bool) {
-	if lim.Burst < 1 {
+// request must wait; ok is false if the bucket can never hold n tokens
+// (Burst < n).
+func (b bucket) take(lim Limit, n int) (after bucket, wait time.Duration, ok bool) {
+	if lim.Burst < max(n, 1) {
 		return b, 0, false
 	}
-	b.tokens -= tokenUnit
+	b.tokens -= int64(max(n, 1)) * tokenUnit
 	if b.tokens >= 0 {
 		return b, 0, true
 	}

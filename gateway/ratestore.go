@@ -68,7 +68,7 @@ func (l *limiter) admit(ctx context.Context, db *store.DB, c *claimed, now time.
 // notice reports whether a notice to addr may go out at now, and takes a
 // token from the notice buckets (per address, and in total) if so.
 func (l *limiter) notice(ctx context.Context, db *store.DB, now time.Time, addr string) (bool, error) {
-	keys := []limitKey{{"notice:" + strings.ToLower(addr), l.limits.Notices}, {"notices", l.limits.NoticesTotal}}
+	keys := []limitKey{{"notice:" + strings.ToLower(addr), l.limits.Notices, 1}, {"notices", l.limits.NoticesTotal, 1}}
 	if !limited(keys) {
 		return true, nil
 	}
@@ -85,7 +85,7 @@ func (l *limiter) notice(ctx context.Context, db *store.DB, now time.Time, addr 
 	return ok && err == nil, err
 }
 
-// takeEach takes, in tx, one token from the bucket of each key of keys that
+// takeEach takes, in tx, k.n tokens from the bucket of each key k of keys that
 // has a limit, at now: it returns the buckets as they are after and the
 // longest wait for a token. If a bucket cannot give one, or only after a
 // wait longer than maxWait, it returns that key as over and nothing is to
@@ -99,7 +99,7 @@ func takeEach(ctx context.Context, tx *store.Tx, keys []limitKey, now time.Time,
 		if err != nil {
 			return nil, 0, "", err
 		}
-		b, w, ok := b.take(k.limit)
+		b, w, ok := b.take(k.limit, k.n)
 		if !ok || w > maxWait {
 			return nil, 0, k.key, nil
 		}

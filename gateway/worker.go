@@ -85,7 +85,7 @@ func (g *Gateway) process(ctx context.Context, c *claimed) (err error) {
 		j = g.prepare(in, d)
 	}
 	now := g.now()
-	keys := g.cfg.Limits.keys(d.To, j.module)
+	keys := g.cfg.Limits.keys(requesters(in), d.To, j.module)
 	names := make([]string, len(keys))
 	for i, k := range keys {
 		names[i] = k.key

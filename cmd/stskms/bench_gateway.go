@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/internal/dnstest"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/loop"
 	"github.com/stskms/stskms/sm"
@@ -44,13 +45,14 @@ const benchFrom = "bench@utility.test"
 // runBenchGateway is "stskms bench gateway": {KMS:GetKlfStsEd2} requests
 // over SMTP on loopback through a real test-mode KMC and its gateway.
 func runBenchGateway(e *env, args []string) error {
-	fs := newFlags("bench gateway", "[--json] [--n N] [--rate R] [--conns N] [--mode paced|burst|both]",
+	fs := newFlags("bench gateway", "[--json] [--n N] [--rate R] [--conns N] [--mode paced|burst|both] [--auth [--dns-delay D]]",
 		"Starts a TEST-ONLY KMC and its e-mail gateway (SQLite, flood protection off) in a temporary\n"+
 			"directory on 127.0.0.1 with a relay sink, registers and authorises a virtual vending module,\n"+
 			"makes --n fresh VKLOAD.REQ.1 per mode beforehand, then sends them as {KMS:GetKlfStsEd2}\n"+
 			"mails from --conns clients: paced (--rate requests/s offered) and burst (as fast as they go).\n"+
 			"Prints requests/s (all replies received) and the p50/p99 latency from the SMTP 250 of a\n"+
-			"request to its reply reaching the relay.")
+			"request to its reply reaching the relay. With --auth the gateway checks SPF, DKIM and DMARC\n"+
+			"(record only) against a local DNS server that answers every question after --dns-delay.")
 	bf := addBenchModeFlags(fs, "paced", "burst")
 	n := fs.Int("n", 500, "requests per mode")
 	rate := fs.Int("rate", 100, "requests offered per second in paced mode")
@@ -58,6 +60,8 @@ func runBenchGateway(e *env, args []string) error {
 	workers := fs.Int("workers", 8, "the gateway's processing workers")
 	senders := fs.Int("senders", 4, "the gateway's sending workers")
 	timeout := fs.Duration("timeout", time.Minute, "how long to wait for the replies of a mode")
+	auth := fs.Bool("auth", false, "check sender authenticity (record only) against a local slow DNS server")
+	dnsDelay := fs.Duration("dns-delay", 3*time.Second, "with --auth: how long the local DNS server takes to answer")
 	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
@@ -84,8 +88,16 @@ func runBenchGateway(e *env, args []string) error {
 		return err
 	}
 	defer sink.close()
-	st, err := loop.StartKMCAndGatewayConfig(ctx, tmp, sink.addr, gateway.Config{Limits: &gateway.Limits{},
-		Workers: *workers, Senders: *senders})
+	cfg := gateway.Config{Limits: &gateway.Limits{}, Workers: *workers, Senders: *senders}
+	if *auth {
+		dns, err := slowDNS(*dnsDelay)
+		if err != nil {
+			return err
+		}
+		defer dns.Close()
+		cfg.Auth = &gateway.AuthChecker{Policy: gateway.RecordOnly, Resolver: dns.Resolver()}
+	}
+	st, err := loop.StartKMCAndGatewayConfig(ctx, tmp, sink.addr, cfg)
 	if err != nil {
 		return err
 	}
@@ -381,3 +393,19 @@ type quietLog struct{}
 
 func (quietLog) Printf(string, ...any) {}
 func (quietLog) Println(...any)        {}
+
+// slowDNS starts a local DNS server for "bench gateway --auth" that
+// answers every question after delay: the bench's domain has SPF and DMARC
+// records, which the gateway's checks never get in time with the default
+// timeout (2 s) and a delay over it.
+func slowDNS(delay time.Duration) (*dnstest.Server, error) {
+	s, err := dnstest.Start(map[string][]string{
+		"utility.test":        {"v=spf1 ip4:127.0.0.1 -all"},
+		"_dmarc.utility.test": {"v=DMARC1; p=reject"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.SetMode(dnstest.Normal, delay)
+	return s, nil
+}
