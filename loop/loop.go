@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stskms/stskms/internal/initdir"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/meter"
 	"github.com/stskms/stskms/records/armor"
@@ -120,8 +121,8 @@ func Run(ctx context.Context, o Options) (steps []Step, err error) {
 			return nil, err
 		}
 		defer os.RemoveAll(dir)
-	} else if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+	} else if _, err := initdir.Prepare(dir); err != nil {
+		return nil, fmt.Errorf("loop: %w (the loop keeps its state in a new or empty directory)", err)
 	}
 	l := &run{ctx: ctx, dir: dir, timeout: o.MailTimeout, suite: SuiteOf(o)}
 	defer func() {

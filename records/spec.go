@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/stskms/stskms/sts"
 )
 
 // Spec declares a record type: its type name with version and its fields
@@ -68,8 +70,8 @@ var (
 	//	VK.1|seq|sgc|krn|kt|bdt|dkga|ea|ken|act|iut|clm|kcv|iv|ct|CRC
 	VKSpec = mustSpec("VK.1",
 		DecimalField("seq", 0, 1, MaxVKRecords),
-		DecimalField("sgc", 6, 0, 999999),
-		DecimalField("krn", 1, 1, 9),
+		DecimalField("sgc", sts.SGCDigits, 0, sts.MaxSGC),
+		DecimalField("krn", sts.KRNDigits, sts.MinKRN, sts.MaxKRN),
 		DecimalField("kt", 1, 0, 3),
 		DecimalSetField("bdt", 4, 1993, 2014, 2035),
 		DecimalField("dkga", 2, 1, 4),

@@ -26,6 +26,10 @@ var (
 	// an unknown database, an unparsable URL, an unusable SQLite path.
 	ErrBadDSN = errors.New("store: bad data source name")
 
+	// ErrNoDatabase is returned by OpenExisting for an SQLite file that
+	// does not exist.
+	ErrNoDatabase = errors.New("store: no database")
+
 	// ErrContention is returned by Tx when the transaction still failed on
 	// serialization failures or deadlocks after the last attempt. The last
 	// driver error stays in the chain. Trying again later is safe.

@@ -52,6 +52,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -136,6 +138,45 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	default:
 		return openSQLite(ctx, dsn)
 	}
+}
+
+// OpenExisting is Open for a database that must exist already, for tools
+// that inspect or administer one: a missing SQLite file is ErrNoDatabase
+// instead of being created. (A PostgreSQL database is not created by Open
+// either.)
+func OpenExisting(ctx context.Context, dsn string) (*DB, error) {
+	if path, ok := sqlitePath(dsn); ok && path != "" {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s does not exist", ErrNoDatabase, path)
+		}
+	}
+	return Open(ctx, dsn)
+}
+
+// HasPassword reports whether dsn carries a password (a PostgreSQL URL
+// with one in its user information or its password parameter), so that
+// whatever file holds the DSN must be kept as a secret.
+func HasPassword(dsn string) bool {
+	if !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return false
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return true // unparsable: assume the worst
+	}
+	_, set := u.User.Password()
+	return set || u.Query().Has("password")
+}
+
+// sqlitePath returns the file of an SQLite DSN as Open reads it.
+func sqlitePath(dsn string) (string, bool) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "//"), true
+	case strings.Contains(dsn, "://"):
+		return "", false
+	}
+	return dsn, true
 }
 
 func openSQLite(ctx context.Context, path string) (*DB, error) {

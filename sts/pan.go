@@ -25,7 +25,7 @@ func NewPAN(iin, drn string) (PAN, error) {
 // ParsePAN parses an 18-digit PAN and checks both check digits.
 func ParsePAN(s string) (PAN, error) {
 	if len(s) != 18 || !allDigits(s) {
-		return PAN{}, fmt.Errorf("%w: PAN must be 18 digits", ErrRange)
+		return PAN{}, &DigitsError{Field: "PAN", Rule: "18 decimal digits (IIN, DRN and check digit)", Value: s}
 	}
 	iinLen := 6
 	if s[:4] == "0000" {
@@ -42,15 +42,16 @@ func ParsePAN(s string) (PAN, error) {
 }
 
 func checkIINDRN(iin, drn string) error {
-	if !allDigits(iin) || !allDigits(drn) {
-		return fmt.Errorf("%w: IIN and DRN must be decimal digits", ErrRange)
-	}
+	want := 11 // DRN digits with a 6-digit IIN; 13 with IIN 0000
 	switch {
-	case len(iin) == 6 && iin[:4] != "0000" && len(drn) == 11:
-	case iin == "0000" && len(drn) == 13:
+	case len(iin) == 6 && allDigits(iin) && iin[:4] != "0000":
+	case iin == "0000":
+		want = 13
 	default:
-		return fmt.Errorf("%w: IIN %q with a %d-digit DRN (want a 6-digit IIN with an 11-digit DRN, or IIN 0000 with a 13-digit DRN)",
-			ErrRange, iin, len(drn))
+		return &DigitsError{Field: "IIN", Rule: "6 decimal digits not starting 0000, or 0000", Value: iin}
+	}
+	if len(drn) != want || !allDigits(drn) {
+		return &DigitsError{Field: "DRN", Rule: fmt.Sprintf("%d decimal digits with IIN %s", want, iin), Value: drn}
 	}
 	body, check := drn[:len(drn)-1], drn[len(drn)-1]
 	if want := '0' + luhn(body); check != want {

@@ -88,6 +88,9 @@ func loadConfig(path string) (map[string]any, error) {
 			return nil, fmt.Errorf("%w: %s: %q is outside any section: put it under [COMMAND] or [COMMAND.SUBCOMMAND]", errConfig, path, k)
 		}
 	}
+	if err := checkConfigSecrets(path, tree); err != nil {
+		return nil, err
+	}
 	return tree, nil
 }
 

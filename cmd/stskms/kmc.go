@@ -25,9 +25,10 @@ import (
 // Wire it into commands() as "kmc": kmcCommand().
 func kmcCommand() *command {
 	return &command{summary: "Key Management Centre: keys, supply groups, module registry, authorisations, Key Load Files", sub: map[string]*command{
-		"init":   {summary: "make a new KMC in a directory (--mode test|live)", run: runKMCInit},
-		"pubkey": {summary: "print the fingerprint line and the current PK.ECDH.1 (Record-in-Email)", run: runKMCPubkey},
-		"serve":  {summary: "serve the HTTP/JSON admin API (TLS, bearer tokens, roles)", run: runKMCServe},
+		"init":      {summary: "make a new KMC in a directory (--mode test|live)", run: runKMCInit},
+		"pubkey":    {summary: "print the fingerprint line and the current PK.ECDH.1 (Record-in-Email)", run: runKMCPubkey},
+		"serve":     {summary: "serve the HTTP/JSON admin API (TLS, bearer tokens, roles)", run: runKMCServe},
+		"downgrade": {summary: "let this older binary open the KMC, lowering its version floor (dual control, audited)", run: runKMCDowngrade},
 		"key": {summary: "the KMC's own key pairs", sub: map[string]*command{
 			"rotate": {summary: "make a new current key pair; older ones serve until they expire", run: runKMCKeyRotate},
 			"list":   {summary: "list the KMC's key pairs", run: runKMCKeyList},
@@ -71,6 +72,7 @@ type kmcFlags struct {
 	actor    string
 	officers string
 	pinFile  string
+	release  *releaseFlags
 }
 
 func addKMCFlags(e *env, fs *flagSet) *kmcFlags {
@@ -86,6 +88,7 @@ func addKMCFlags(e *env, fs *flagSet) *kmcFlags {
 		"                 from standard input, one line each, in the same order (asked for\n"+
 		"                 without echo on a terminal)")
 	fs.StringVar(&f.pinFile, "pin-file", "", pinFileUsage)
+	f.release = addReleaseFlags(fs, true)
 	return f
 }
 
@@ -123,7 +126,7 @@ func (f *kmcFlags) open(e *env) (*kmc.KMC, error) {
 	if err != nil {
 		return nil, err
 	}
-	var o kmc.OpenOptions
+	o := kmc.OpenOptions{Release: f.release.policy()}
 	switch {
 	case custody == keystore.KindPKCS11:
 		if o.PIN, err = readPIN(e, f.pinFile, "the KMC in "+f.dir); err != nil {
@@ -302,7 +305,8 @@ func runKMCPubkey(e *env, args []string) error {
 	fs := newFlags("kmc pubkey", "--dir DIR",
 		"Prints what {KMS:GetPublicKey} sends: the line \"KMC Public Key Fingerprint: XXXXXXXXXXXXXXXX\"\n"+
 			"and the current PK.ECDH.1 in Record-in-Email form (CRLF line ends). Publish the\n"+
-			"fingerprint out of band.")
+			"fingerprint out of band. The verifier key of the audit log's checkpoints goes to\n"+
+			"standard error (\"audit key NAME+KEYID+BASE64\"): give it to the auditors.")
 	f := addKMCFlags(e, fs)
 	return f.run(e, fs, args, func(k *kmc.KMC) error {
 		key, err := k.CurrentKey(context.Background())
@@ -313,6 +317,7 @@ func runKMCPubkey(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		fmt.Fprintf(e.stderr, "audit key %s\n", k.AuditKey())
 		_, err = e.stdout.Write(out)
 		return err
 	})
@@ -367,10 +372,14 @@ func runKMCKeyList(e *env, args []string) error {
 func runKMCSGCAdd(e *env, args []string) error {
 	fs := newFlags("kmc sgc add", "--dir DIR --sgc NNNNNN [--name TEXT]", "Adds a supply group.")
 	f := addKMCFlags(e, fs)
-	sgc := fs.Int("sgc", -1, "supply group code, 6 digits (required)")
+	sgc := sgcVar(fs, "sgc", "", "supply group code, 6 digits (required)")
 	name := fs.String("name", "", "a name for operators")
 	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.SupplyGroup, error) {
-		return k.AddSupplyGroup(ctx, f.actor, *sgc, *name)
+		code, err := sgc.need()
+		if err != nil {
+			return kmc.SupplyGroup{}, err
+		}
+		return k.AddSupplyGroup(ctx, f.actor, code, *name)
 	}, func(sg kmc.SupplyGroup) { fmt.Fprintf(e.stdout, "supply group %06d added\n", sg.SGC) })
 }
 
@@ -386,16 +395,17 @@ func runKMCSGCList(e *env, args []string) error {
 
 // vkFlags are the attributes of a new vending key.
 type vkFlags struct {
-	sgc, krn, bdt, ken int
+	sgc, krn           *digitsFlag
+	bdt, ken           int
 	typ, dkga, ea, clm string
 	act, exp, iut      timeFlag
 }
 
 func addVKFlags(fs *flagSet) *vkFlags {
 	v := &vkFlags{}
-	fs.IntVar(&v.sgc, "sgc", -1, "supply group code (required)")
+	v.sgc = sgcVar(fs, "sgc", "", "supply group code, 6 digits (required)")
 	fs.StringVar(&v.typ, "type", "", "key type: VDDK, VUDK, VCDK or INIT (required)")
-	fs.IntVar(&v.krn, "krn", 0, "key revision number 1-9 (default: the next in the cycle)")
+	v.krn = krnVar(fs, "krn", "", "key revision number, 1 digit: 1..9 (default: the next in the cycle)")
 	fs.IntVar(&v.bdt, "bdt", 2014, "base date: 1993, 2014 or 2035")
 	fs.StringVar(&v.dkga, "dkga", "04", "decoder key generation algorithm: 02 (8-byte key) or 04 (20-byte key)")
 	fs.StringVar(&v.ea, "ea", "11", "encryption algorithm: 07, 09 or 11")
@@ -418,7 +428,11 @@ func (v *vkFlags) attributes() (kmc.VKAttributes, error) {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return kmc.VKAttributes{}, fmt.Errorf("--dkga, --ea or --clm: %w", err)
 	}
-	a := kmc.VKAttributes{SGC: v.sgc, KRN: v.krn, Type: kt, BDT: v.bdt, DKGA: dkga, EA: ea, KEN: v.ken,
+	sgc, err := v.sgc.need()
+	if err != nil {
+		return kmc.VKAttributes{}, err
+	}
+	a := kmc.VKAttributes{SGC: sgc, KRN: v.krn.or(0), Type: kt, BDT: v.bdt, DKGA: dkga, EA: ea, KEN: v.ken,
 		ACT: v.act.t, EXP: v.exp.t, IUT: v.iut.t, CLM: uint32(clm)}
 	if a.ACT.IsZero() {
 		a.ACT = time.Now().UTC().Truncate(time.Second)
@@ -524,12 +538,12 @@ func (c componentFlags) read() ([]kmc.KeyComponent, error) {
 func runKMCVKList(e *env, args []string) error {
 	fs := newFlags("kmc vk list", "--dir DIR [--sgc NNNNNN] [--json]", "Lists vending keys with their attributes and KCVs.")
 	f := addKMCFlags(e, fs)
-	sgc := fs.Int("sgc", -1, "only this supply group")
+	sgc := sgcVar(fs, "sgc", "", "only this supply group, 6 digits")
 	asJSON := fs.Bool("json", false, "one JSON object per key")
 	return f.run(e, fs, args, func(k *kmc.KMC) error {
 		var sgcs []int
-		if *sgc >= 0 {
-			sgcs = []int{*sgc}
+		if sgc.given() {
+			sgcs = []int{sgc.v}
 		}
 		keys, err := k.VendingKeys(context.Background(), sgcs...)
 		if err != nil {
@@ -681,7 +695,7 @@ func runKMCKUAGrant(e *env, args []string) error {
 			"authorised for INIT keys.")
 	f := addKMCFlags(e, fs)
 	ref := fs.String("sm", "", "the module: SMID, vendor:id or id (required)")
-	sgc := fs.Int("sgc", -1, "supply group code (required)")
+	sgc := sgcVar(fs, "sgc", "", "supply group code, 6 digits (required)")
 	types := fs.String("types", "VDDK,VUDK,VCDK", "key types, comma-separated")
 	var from, until timeFlag
 	fs.Var(&from, "from", "start (default now)")
@@ -698,7 +712,11 @@ func runKMCKUAGrant(e *env, args []string) error {
 			}
 			until.t = start.AddDate(1, 0, 0)
 		}
-		return k.Grant(ctx, f.actor, *ref, kmc.KUA{SGC: *sgc, Types: kt, From: from.t, Until: until.t})
+		code, err := sgc.need()
+		if err != nil {
+			return kmc.KUA{}, err
+		}
+		return k.Grant(ctx, f.actor, *ref, kmc.KUA{SGC: code, Types: kt, From: from.t, Until: until.t})
 	}, func(a kmc.KUA) {
 		fmt.Fprintf(e.stdout, "authorisation %d: %s for %06d %s from %s until %s\n", a.ID, a.SMID, a.SGC, a.Types,
 			a.From.Format(records.TimeLayout), a.Until.Format(records.TimeLayout))
@@ -824,7 +842,7 @@ func openTestKMC(e *env, f *kmcFlags) (*kmc.KMC, error) {
 	} else if m != kmc.ModeTest {
 		return nil, fmt.Errorf("kmc testsm works with a test-mode KMC only; its keys are public")
 	}
-	k, err := kmc.OpenDir(context.Background(), f.dir, kmc.OpenOptions{})
+	k, err := kmc.OpenDir(context.Background(), f.dir, kmc.OpenOptions{Release: f.release.policy()})
 	if err != nil {
 		return nil, err
 	}

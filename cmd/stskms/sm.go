@@ -25,6 +25,7 @@ func smCommand() *command {
 		"init":      {summary: "make a new module (--variant vending|manufacturing [--test])", run: runSMInit},
 		"identify":  {summary: "print the module's SMID, variant, virtual flag, firmware ids and test mode", run: runSMIdentify},
 		"selftest":  {summary: "run the known-answer tests and the integrity check of the stored state", run: runSMSelftest},
+		"downgrade": {summary: "let this older binary open the module, lowering its version floor (dual control, audited)", run: runSMDowngrade},
 		"registers": {summary: "list the vending key registers (never their keys)", run: runSMRegisters},
 		"serve":     {summary: "serve the HTTP/JSON API (docs/sm-api.yaml) with bearer-token roles", run: runSMServe},
 		"call":      {summary: "send STS6-style frames to a module's STS6 port and print the replies", run: runSMCall},
@@ -58,6 +59,7 @@ type smFlags struct {
 	dir, as, tables string
 	pinFile         string
 	json            bool
+	release         *releaseFlags
 }
 
 func addSMFlags(e *env, fs *flagSet) *smFlags {
@@ -67,6 +69,7 @@ func addSMFlags(e *env, fs *flagSet) *smFlags {
 	fs.alias("actor", "as")
 	fs.BoolVar(&f.json, "json", false, "print JSON")
 	fs.StringVar(&f.pinFile, "pin-file", "", pinFileUsage)
+	f.release = addReleaseFlags(fs, true)
 	return f
 }
 
@@ -140,7 +143,7 @@ func openSM(e *env, f *smFlags, allowFault bool) (*sm.Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := sm.Options{}
+	opts := sm.Options{Release: f.release.policy()}
 	switch {
 	case info.Custody == keystore.KindPKCS11:
 		if opts.PIN, err = readPIN(e, f.pinFile, "module "+info.SMID); err != nil {
@@ -234,6 +237,9 @@ func printIdentity(e *env, id sm.Identity, asJSON bool) {
 	}
 	fmt.Fprintf(e.stdout, "SMID      %s\nvariant   %s\nmodel     %s\nfirmware  sts6=%s http=%s\nvirtual   %v\ntest      %v\npublic key %X\n",
 		id.SMID, id.Variant, id.Model, id.Firmware[sm.APISTS6], id.Firmware[sm.APIHTTP], id.Virtual, id.Test, id.PublicKey.Bytes())
+	if id.AuditKey != "" {
+		fmt.Fprintf(e.stdout, "audit key %s\n", id.AuditKey)
+	}
 	if id.Test {
 		fmt.Fprintln(e.stdout, sm.TestWarning)
 	}
@@ -253,7 +259,9 @@ func runSMIdentify(e *env, args []string) error {
 func runSMSelftest(e *env, args []string) error {
 	fs := newFlags("sm selftest", "--dir DIR [--json]",
 		"Runs the known-answer tests (DES, STA, MISTY1, DKGA02/04, HMAC, AES-GCM, ECDH) and the\n"+
-			"integrity check of the stored state (identity, audit chain, registers, slots).\n"+
+			"integrity check of the stored state (identity, audit chain, registers, slots), and\n"+
+			"reports whether this binary is a signed release (--release-manifest, --release-key;\n"+
+			"docs/release.md) or an unsigned development build.\n"+
 			"Exit status 1 if any fails: the module then refuses all service.")
 	f := addSMFlags(e, fs)
 	return f.run(e, fs, args, true, func(m *sm.Module) error {
@@ -282,6 +290,7 @@ func printSelftest(e *env, rep sm.SelftestReport) {
 		}
 		fmt.Fprintf(e.stdout, "%s %s%s\n", mark, r.Name, detail)
 	}
+	fmt.Fprintf(e.stdout, "release: %s\n", rep.Release)
 }
 
 func runSMRegisters(e *env, args []string) error {
@@ -463,17 +472,16 @@ func runSMSlotList(e *env, args []string) error {
 
 // smMeterFlags name a meter and the register of its key.
 type smMeterFlags struct {
-	pan          string
-	sgc, krn, ti uint
-	kt           uint
+	pan              string
+	sgc, krn, ti, kt *digitsFlag
 }
 
 func (m *smMeterFlags) add(fs *flagSet) {
 	fs.StringVar(&m.pan, "pan", "", "meter PAN, 18 digits")
-	fs.UintVar(&m.sgc, "sgc", 0, "supply group code of the meter's key")
-	fs.UintVar(&m.krn, "krn", 1, "key revision number of the meter's key")
-	fs.UintVar(&m.kt, "kt", uint(sts.DUTK), "key type of the meter's key: 0 DITK, 1 DDTK, 2 DUTK, 3 DCTK")
-	fs.UintVar(&m.ti, "ti", 1, "the meter's tariff index")
+	m.sgc = sgcVar(fs, "sgc", "", "supply group code of the meter's key, 6 digits (required)")
+	m.krn = krnVar(fs, "krn", "1", "key revision number of the meter's key, 1 digit: 1..9")
+	m.kt = keyTypeVar(fs, "kt", "2", "key type of the meter's key: 0 DITK, 1 DDTK, 2 DUTK, 3 DCTK")
+	m.ti = tiVar(fs, "ti", "01", "the meter's tariff index, 2 digits")
 }
 
 func (m *smMeterFlags) meterKey() (sm.MeterKey, error) {
@@ -484,10 +492,11 @@ func (m *smMeterFlags) meterKey() (sm.MeterKey, error) {
 	if err != nil {
 		return sm.MeterKey{}, err
 	}
-	if m.sgc > sts.MaxSGC || m.krn > 15 || m.kt > 3 || m.ti > 99 {
-		return sm.MeterKey{}, fmt.Errorf("%w: --sgc, --krn, --kt or --ti", sts.ErrRange)
+	sgc, err := m.sgc.need()
+	if err != nil {
+		return sm.MeterKey{}, err
 	}
-	return sm.MeterKey{PAN: pan, TI: uint8(m.ti), RegisterKey: sm.RegisterKey{SGC: uint32(m.sgc), KRN: uint8(m.krn), KT: sts.KeyType(m.kt)}}, nil
+	return sm.MeterKey{PAN: pan, TI: uint8(m.ti.v), RegisterKey: sm.RegisterKey{SGC: uint32(sgc), KRN: uint8(m.krn.v), KT: sts.KeyType(m.kt.v)}}, nil
 }
 
 // printIssued prints the tokens, one per line, or the whole answer as JSON.
@@ -559,7 +568,7 @@ var creditSubclasses = map[string]sts.Subclass{
 }
 
 func runSMVendCredit(e *env, args []string) error {
-	fs := newFlags("sm vend credit", "--dir DIR --pan PAN --sgc N [--krn N --kt N --ti N] --amount A [--subclass S] [--request-id ID]",
+	fs := newFlags("sm vend credit", "--dir DIR --pan PAN --sgc NNNNNN [--krn N --kt N --ti NN] --amount A [--subclass S] [--request-id ID]",
 		"Issues a credit token and prints it. --amount is in the subclass's unit (25.6 kWh) or,\n"+
 			"for --subclass currency, in currency units with up to 5 decimals (negative: a debit).\n"+
 			"A --request-id given again returns the same token, never a second one.")
@@ -598,7 +607,7 @@ var managementSubclasses = map[string]sts.Subclass{
 }
 
 func runSMVendManage(e *env, args []string) error {
-	fs := newFlags("sm vend manage", "--dir DIR --pan PAN --sgc N [--krn N --kt N --ti N] --subclass S --value N [--request-id ID]",
+	fs := newFlags("sm vend manage", "--dir DIR --pan PAN --sgc NNNNNN [--krn N --kt N --ti NN] --subclass S --value N [--request-id ID]",
 		"Issues a management token and prints it: max-power and max-phase-unbalance take watts,\n"+
 			"clear-credit the register (65535 = all), tariff-rate the rate, water-meter-factor the\n"+
 			"factor, clear-tamper 0.")
@@ -618,15 +627,15 @@ func runSMVendManage(e *env, args []string) error {
 }
 
 func runSMVendKeyChange(e *env, args []string) error {
-	fs := newFlags("sm vend keychange", "--dir DIR --pan PAN --sgc N [--krn N --kt N --ti N] --to-krn N [--to-sgc N --to-kt N --to-ti N] [--three] [--request-id ID]",
+	fs := newFlags("sm vend keychange", "--dir DIR --pan PAN --sgc NNNNNN [--krn N --kt N --ti NN] --to-krn N [--to-sgc NNNNNN --to-kt N --to-ti NN] [--three] [--request-id ID]",
 		"Issues the key change token set that moves the meter to the key of register\n"+
 			"(--to-sgc, --to-krn, --to-kt) with tariff index --to-ti, and prints its tokens in the\n"+
 			"order to enter them. A register of the next base date makes a rollover set.")
 	f, mf := addVendFlags(e, fs)
-	toSGC := fs.Int("to-sgc", -1, "SGC of the new key (default: the meter's)")
-	toKRN := fs.Uint("to-krn", 0, "KRN of the new key (required)")
-	toKT := fs.Int("to-kt", -1, "key type of the new key (default: the meter's)")
-	toTI := fs.Int("to-ti", -1, "tariff index of the new key (default: the meter's)")
+	toSGC := sgcVar(fs, "to-sgc", "", "SGC of the new key, 6 digits (default: the meter's)")
+	toKRN := krnVar(fs, "to-krn", "", "KRN of the new key, 1 digit: 1..9 (required)")
+	toKT := keyTypeVar(fs, "to-kt", "", "key type of the new key (default: the meter's)")
+	toTI := tiVar(fs, "to-ti", "", "tariff index of the new key, 2 digits (default: the meter's)")
 	three := fs.Bool("three", false, "a 64-bit set of three tokens, the 3rd carrying the SGC")
 	id := fs.String("request-id", "", "request id, for a safe retry")
 	mk, err := mf.parse(e, fs, args)
@@ -634,29 +643,14 @@ func runSMVendKeyChange(e *env, args []string) error {
 		return err
 	}
 	to := mk.RegisterKey
-	if *toKRN == 0 || *toKRN > 15 {
-		return fmt.Errorf("give the new key's --to-krn (1..15)")
+	krn, err := toKRN.need()
+	if err != nil {
+		return err
 	}
-	to.KRN = uint8(*toKRN)
-	if *toSGC >= 0 {
-		if *toSGC > sts.MaxSGC {
-			return fmt.Errorf("%w: --to-sgc", sts.ErrRange)
-		}
-		to.SGC = uint32(*toSGC)
-	}
-	if *toKT >= 0 {
-		if *toKT > 3 {
-			return fmt.Errorf("%w: --to-kt", sts.ErrRange)
-		}
-		to.KT = sts.KeyType(*toKT)
-	}
-	ti := mk.TI
-	if *toTI >= 0 {
-		if *toTI > 99 {
-			return fmt.Errorf("%w: --to-ti", sts.ErrRange)
-		}
-		ti = uint8(*toTI)
-	}
+	to.KRN = uint8(krn)
+	to.SGC = uint32(toSGC.or(int(to.SGC)))
+	to.KT = sts.KeyType(toKT.or(int(to.KT)))
+	ti := uint8(toTI.or(int(mk.TI)))
 	return issue(e, f, (*sm.Module).KeyChange, sm.KeyChangeRequest{ID: *id, Meter: mk, To: to, TI: ti, ThreeTokens: *three})
 }
 
@@ -678,7 +672,7 @@ func runSMVendTest(e *env, args []string) error {
 }
 
 func runSMVendVerify(e *env, args []string) error {
-	fs := newFlags("sm vend verify", "--dir DIR --pan PAN --sgc N [--krn N --kt N --ti N] TOKEN",
+	fs := newFlags("sm vend verify", "--dir DIR --pan PAN --sgc NNNNNN [--krn N --kt N --ti NN] TOKEN",
 		"Decodes a token under the meter's key and prints it as JSON (a key change section\n"+
 			"without its key bits).")
 	f, mf := addVendFlags(e, fs)

@@ -79,12 +79,12 @@ func (c *cipherFlags) cipherFor(key []byte) (sts.Cipher, error) {
 }
 
 func runDecoderKey(e *env, args []string) error {
-	fs := newFlags("token decoder-key", "--dkga 02|04 --vk HEX --vk-type KT --sgc N --ti N --krn N (--pan PAN | --iin IIN --drn DRN) [--bdt Y] [--ea E]",
+	fs := newFlags("token decoder-key", "--dkga 02|04 --vk HEX --vk-type KT --sgc NNNNNN --ti NN --krn N (--pan PAN | --iin IIN --drn DRN) [--bdt Y] [--ea E]",
 		"Derives a meter's decoder key from a vending key and prints it in hex (canonical byte order).")
 	alg := fs.String("dkga", "02", "decoder key generation algorithm: 02 or 04")
 	var vk hexKey
 	fs.Var(&vk, "vk", "vending key in hex (8 bytes for DKGA02, 20 for DKGA04)")
-	kt := fs.Uint("vk-type", uint(sts.DUTK), "key type 0..3 (DITK, DDTK, DUTK, DCTK)")
+	kt := keyTypeVar(fs, "vk-type", "2", "key type 0..3 (DITK, DDTK, DUTK, DCTK)")
 	var p meterFlags
 	p.add(fs)
 	ea := fs.String("ea", "", "encryption algorithm the key is for: 07, 09 or 11 (default 07 for DKGA02, 11 for DKGA04)")
@@ -98,7 +98,7 @@ func runDecoderKey(e *env, args []string) error {
 	if *ea == "" {
 		*ea = map[dkga.Algorithm]string{dkga.DKGA02: "07", dkga.DKGA04: "11"}[a]
 	}
-	params, err := p.params(sts.KeyType(*kt), *ea)
+	params, err := p.params(sts.KeyType(kt.v), *ea)
 	if err != nil {
 		return err
 	}
@@ -116,15 +116,15 @@ func runDecoderKey(e *env, args []string) error {
 
 // meterFlags are the meter and key attributes DKGA takes.
 type meterFlags struct {
-	sgc, ti, krn  uint
+	sgc, ti, krn  *digitsFlag
 	pan, iin, drn string
 	bdt           int
 }
 
 func (m *meterFlags) add(fs *flagSet) {
-	fs.UintVar(&m.sgc, "sgc", 0, "supply group code (6 digits)")
-	fs.UintVar(&m.ti, "ti", 1, "tariff index (2 digits)")
-	fs.UintVar(&m.krn, "krn", 1, "key revision number 1..15")
+	m.sgc = sgcVar(fs, "sgc", "", "supply group code, 6 digits (required)")
+	m.ti = tiVar(fs, "ti", "01", "tariff index, 2 digits")
+	m.krn = krnVar(fs, "krn", "1", "key revision number, 1 digit: 1..9")
 	fs.StringVar(&m.pan, "pan", "", "meter PAN, 18 digits")
 	fs.StringVar(&m.iin, "iin", "", "issuer identification number (600727 or 0000), with --drn instead of --pan")
 	fs.StringVar(&m.drn, "drn", "", "decoder reference number with its check digit, with --iin")
@@ -144,10 +144,11 @@ func (m *meterFlags) params(kt sts.KeyType, eaCode string) (dkga.Params, error) 
 	if err != nil {
 		return dkga.Params{}, err
 	}
-	if m.ti > 99 || m.krn > 15 || m.sgc > sts.MaxSGC {
-		return dkga.Params{}, fmt.Errorf("%w: --sgc, --ti or --krn", sts.ErrRange)
+	sgc, err := m.sgc.need()
+	if err != nil {
+		return dkga.Params{}, err
 	}
-	return dkga.Params{KeyType: kt, SGC: uint32(m.sgc), TI: uint8(m.ti), KRN: uint8(m.krn),
+	return dkga.Params{KeyType: kt, SGC: uint32(sgc), TI: uint8(m.ti.v), KRN: uint8(m.krn.v),
 		PAN: pan, BaseDate: bd, EA: ea}, nil
 }
 
@@ -390,31 +391,31 @@ func exactCurrency(s string) bool {
 func tenthsString(v uint64) string { return fmt.Sprintf("%d.%d", v/10, v%10) }
 
 func runKeyChange(e *env, args []string) error {
-	fs := newFlags("token keychange", "--ea E --dk OLDHEX --new-dk NEWHEX --new-kt N --new-krn N --new-ti N --new-ken N --rollover 0|1 [--new-sgc N]",
+	fs := newFlags("token keychange", "--ea E --dk OLDHEX --new-dk NEWHEX --new-kt N --new-krn N --new-ti NN --new-ken N --rollover 0|1 [--new-sgc NNNNNN]",
 		"Prints the key change token set, one token per line in section order: 1st and 2nd\n"+
 			"for a 64-bit key, then 3rd and 4th for a 128-bit (EA11) key. The tokens are\n"+
 			"encrypted under the old key and carry the new one.")
 	c := addCipherFlags(e, fs, "dk", "current (old) decoder key in hex")
 	var newKey hexKey
 	fs.Var(&newKey, "new-dk", "new decoder key in hex")
-	kt := fs.Uint("new-kt", uint(sts.DUTK), "key type of the new key 0..3")
-	krn := fs.Uint("new-krn", 1, "key revision number of the new key")
-	ti := fs.Uint("new-ti", 1, "tariff index of the new key")
+	kt := keyTypeVar(fs, "new-kt", "2", "key type of the new key 0..3")
+	krn := krnVar(fs, "new-krn", "1", "key revision number of the new key, 1 digit: 1..9")
+	ti := tiVar(fs, "new-ti", "01", "tariff index of the new key, 2 digits")
 	ken := fs.Uint("new-ken", 255, "key expiry number of the new key (255: none)")
 	rollover := fs.Uint("rollover", 0, "1 for a TID rollover key change (new base date)")
-	sgc := fs.Uint("new-sgc", 0, "supply group code of the new key (carried by 128-bit sets)")
+	sgc := sgcVar(fs, "new-sgc", "000000", "supply group code of the new key, 6 digits (carried by 128-bit sets)")
 	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
-	if *kt > 3 || *krn > 15 || *ti > 255 || *ken > 255 || *rollover > 1 || *sgc > sts.MaxSGC {
+	if *ken > 255 || *rollover > 1 {
 		return fmt.Errorf("%w: a --new-* or --rollover value", sts.ErrRange)
 	}
 	ci, err := c.cipher()
 	if err != nil {
 		return err
 	}
-	set, err := sts.KeyChangeTokens(sts.NewKey{Key: newKey, KeyType: sts.KeyType(*kt), KRN: uint8(*krn),
-		TI: uint8(*ti), KEN: uint8(*ken), Rollover: *rollover == 1, SGC: uint32(*sgc)})
+	set, err := sts.KeyChangeTokens(sts.NewKey{Key: newKey, KeyType: sts.KeyType(kt.v), KRN: uint8(krn.v),
+		TI: uint8(ti.v), KEN: uint8(*ken), Rollover: *rollover == 1, SGC: uint32(sgc.v)})
 	if err != nil {
 		return err
 	}

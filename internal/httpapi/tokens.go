@@ -11,6 +11,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/stskms/stskms/internal/secretfile"
 )
 
 // TokenEntry is one bearer token of a token file and the caller it
@@ -91,7 +93,10 @@ func (t *Tokens[A]) Token(role fmt.Stringer) string {
 }
 
 // LoadTokenFile reads the token file at path, which must be of the given
-// format. No file is ErrNoTokens.
+// format. No file is ErrNoTokens. A file not flagged TEST-ONLY holds live
+// tokens: it is refused if its group or others may read it
+// (secretfile.ErrExposed; the error says chmod 600). A TEST-ONLY file is
+// not refused for that; its reader warns (see secretfile.Check).
 func LoadTokenFile(path, format string) (TokenFile, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -106,6 +111,9 @@ func LoadTokenFile(path, format string) (TokenFile, error) {
 	}
 	if f.Format != format {
 		return TokenFile{}, fmt.Errorf("token file %s: format %q, want %q", path, f.Format, format)
+	}
+	if err := secretfile.Check(path); err != nil && !f.TestOnly {
+		return TokenFile{}, fmt.Errorf("token file: %w", err)
 	}
 	return f, nil
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/stskms/stskms/internal/atomicfile"
+	"github.com/stskms/stskms/internal/secretfile"
+	"github.com/stskms/stskms/internal/strictjson"
 	"github.com/stskms/stskms/keystore"
 )
 
@@ -133,13 +135,8 @@ func ParseConfig(data []byte) (Config, error) {
 		}
 	}
 	var f configFile
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
+	if err := strictjson.Unmarshal(data, &f); err != nil {
 		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("%w: data after the JSON object", ErrConfig)
 	}
 	if f.Format != configFormat {
 		return Config{}, fmt.Errorf("%w: format must be %q", ErrConfig, configFormat)
@@ -197,12 +194,8 @@ func WriteConfig(dir string, c Config) error {
 func ReadPIN(pinFile string, getenv func(string) string) ([]byte, error) {
 	var pin []byte
 	if pinFile != "" {
-		st, err := os.Stat(pinFile)
-		if err != nil {
+		if err := secretfile.Check(pinFile); err != nil {
 			return nil, fmt.Errorf("%w: PIN file: %w", ErrPIN, err)
-		}
-		if st.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("%w: PIN file %s is readable by others (mode %v); chmod 600 it", ErrPIN, pinFile, st.Mode().Perm())
 		}
 		data, err := readLimited(pinFile, MaxPINLen+2)
 		if err != nil {

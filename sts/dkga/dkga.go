@@ -66,7 +66,7 @@ type Params struct {
 	KeyType  sts.KeyType
 	SGC      uint32 // supply group code, 6 decimal digits
 	TI       uint8  // tariff index, 2 decimal digits
-	KRN      uint8  // key revision number, 1..15
+	KRN      uint8  // key revision number, sts.MinKRN..sts.MaxKRN (1..9)
 	PAN      sts.PAN
 	BaseDate sts.BaseDate // DKGA04 only
 	EA       sts.EA       // DKGA04 only: EA07/EA09 give 8-byte keys, EA11 16-byte keys
@@ -78,10 +78,10 @@ func (p *Params) check() error {
 		return fmt.Errorf("%w: key type %d", ErrParams, p.KeyType)
 	case p.SGC > sts.MaxSGC:
 		return fmt.Errorf("%w: supply group code %d is not 6 digits", ErrParams, p.SGC)
-	case p.TI > 99:
+	case p.TI > sts.MaxTI:
 		return fmt.Errorf("%w: tariff index %d is not 2 digits", ErrParams, p.TI)
-	case p.KRN < 1 || p.KRN > 15:
-		return fmt.Errorf("%w: key revision number %d (want 1..15)", ErrParams, p.KRN)
+	case p.KRN < sts.MinKRN || p.KRN > sts.MaxKRN:
+		return fmt.Errorf("%w: key revision number %d (want %d..%d)", ErrParams, p.KRN, sts.MinKRN, sts.MaxKRN)
 	case p.PAN.IsZero():
 		return fmt.Errorf("%w: no PAN", ErrParams)
 	}

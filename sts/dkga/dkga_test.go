@@ -213,6 +213,7 @@ func TestDecoderKeyParamErrors(t *testing.T) {
 	}{
 		{"key type 4", func(p *dkga.Params) { p.KeyType = 4 }},
 		{"KRN 0", func(p *dkga.Params) { p.KRN = 0 }},
+		{"KRN 10", func(p *dkga.Params) { p.KRN = 10 }},
 		{"KRN 16", func(p *dkga.Params) { p.KRN = 16 }},
 		{"TI 100", func(p *dkga.Params) { p.TI = 100 }},
 		{"TI 255", func(p *dkga.Params) { p.TI = 255 }},
@@ -269,10 +270,19 @@ func TestDecoderKeyParamErrors(t *testing.T) {
 func TestDecoderKeyLimits(t *testing.T) {
 	// The largest accepted values of every parameter, for both algorithms,
 	// against the references.
-	p := dkga.Params{KeyType: sts.DCTK, SGC: sts.MaxSGC, TI: 99, KRN: 15, PAN: mustPAN(t, "000001234123456703"), BaseDate: sts.BaseDate2035, EA: sts.EA11}
+	p := dkga.Params{KeyType: sts.DCTK, SGC: sts.MaxSGC, TI: 99, KRN: sts.MaxKRN, PAN: mustPAN(t, "000001234123456703"), BaseDate: sts.BaseDate2035, EA: sts.EA11}
 	g02, g04 := mustNew(t, dkga.DKGA02, vk02Hex), mustNew(t, dkga.DKGA04, vk04Hex)
+	for _, krn := range []uint8{0, 10, 15} { // IEC 62055-41: a KRN is one digit, 1..9
+		p.KRN = krn
+		if k, err := g02.DecoderKey(p); !errors.Is(err, dkga.ErrParams) {
+			t.Errorf("DKGA02 KRN %d = %x, %v; want ErrParams", krn, k, err)
+		}
+		if k, err := g04.DecoderKey(p); !errors.Is(err, dkga.ErrParams) {
+			t.Errorf("DKGA04 KRN %d = %x, %v; want ErrParams", krn, k, err)
+		}
+	}
 	for _, kt := range []sts.KeyType{sts.DITK, sts.DDTK, sts.DUTK, sts.DCTK} {
-		for _, krn := range []uint8{1, 9, 10, 15} {
+		for _, krn := range []uint8{sts.MinKRN, sts.MaxKRN} {
 			p.KeyType, p.KRN = kt, krn
 			k02, err := g02.DecoderKey(p)
 			if err != nil || !bytes.Equal(k02, ref02(t, mustHex(t, vk02Hex), p)) {
@@ -353,7 +363,7 @@ func randomParams(t testing.TB, r *rand.Rand) dkga.Params {
 		KeyType:  sts.KeyType(r.IntN(4)),
 		SGC:      uint32(r.IntN(sts.MaxSGC + 1)),
 		TI:       uint8(r.IntN(100)),
-		KRN:      uint8(1 + r.IntN(15)),
+		KRN:      uint8(sts.MinKRN + r.IntN(sts.MaxKRN)),
 		PAN:      randomPAN(t, r),
 		BaseDate: []sts.BaseDate{sts.BaseDate1993, sts.BaseDate2014, sts.BaseDate2035}[r.IntN(3)],
 		EA:       []sts.EA{sts.EA07, sts.EA09, sts.EA11}[r.IntN(3)],
