@@ -7,9 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
+
+	"github.com/stskms/stskms/internal/strictjson"
 )
 
 // Format identifiers and versions of the store files.
@@ -75,15 +76,16 @@ type component struct {
 // unknown fields and trailing data. Its errors say only where decoding
 // failed, never what the data held.
 func decodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return errors.New("not the expected JSON object")
+	err := strictjson.Unmarshal(data, v)
+	var se *strictjson.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se) && se.Member != "":
+		// A member's name, never its value.
+		return fmt.Errorf("not the expected JSON object: member %.64q refused (given twice, unknown, misnamed or of the wrong type)", se.Member)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("data after the JSON object")
-	}
-	return nil
+	return errors.New("not the expected JSON object (exactly one, each member once)")
 }
 
 // probeVersion reads the format and version of a store file before the

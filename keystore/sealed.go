@@ -113,6 +113,10 @@ func InitTest(dir string) error {
 var initCrashHook crashHook
 
 // checkOfficers applies the rules of Init to officers.
+// CheckOfficers checks the officers as Init does (ErrOfficers), so that a
+// caller can refuse them before it makes anything.
+func CheckOfficers(officers []Component) error { return checkOfficers(officers, MinPassphraseLen) }
+
 func checkOfficers(officers []Component, minPassphrase int) error {
 	if len(officers) < 2 {
 		return fmt.Errorf("%w: dual control needs at least 2 officers, got %d", ErrOfficers, len(officers))

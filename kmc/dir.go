@@ -1,20 +1,22 @@
 package kmc
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/stskms/stskms/internal/atomicfile"
+	"github.com/stskms/stskms/internal/initdir"
+	"github.com/stskms/stskms/internal/secretfile"
+	"github.com/stskms/stskms/internal/strictjson"
 	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/keystore/pkcs11"
+	"github.com/stskms/stskms/release"
 	"github.com/stskms/stskms/store"
 )
 
@@ -85,8 +87,11 @@ type InitOptions struct {
 // material in the clear beside it; live mode: keystore.Init with the
 // officers' passphrases, or a PKCS#11 token with o.PKCS11), the database (SQLite dir/kmc.db by default), the
 // KMC's identity and first key pair, and dir/kmc.json, written last. It
-// returns the KMC open and unlocked; Close it when done.
-func Init(ctx context.Context, dir string, o InitOptions) (*KMC, error) {
+// returns the KMC open and unlocked; Close it when done. The officers (or
+// PIN) are checked before anything is made, and an Init that fails
+// removes what it made in dir (package initdir), so that a corrected Init
+// can follow.
+func Init(ctx context.Context, dir string, o InitOptions) (_ *KMC, err error) {
 	mode, err := ParseMode(string(o.Mode))
 	if err != nil {
 		return nil, err
@@ -108,9 +113,17 @@ func Init(ctx context.Context, dir string, o InitOptions) (*KMC, error) {
 	if mode == ModeTest && o.PKCS11 != nil {
 		return nil, fmt.Errorf("%w: a test KMC's custody is the TEST-ONLY sealed store, never a PKCS#11 token", ErrMode)
 	}
-	if err := prepareDir(dir); err != nil {
-		return nil, err
+	if err := checkCustody(mode, o); err != nil {
+		return nil, fmt.Errorf("kmc: failed to make the key custody: %w", err)
 	}
+	d, err := initdir.Prepare(dir)
+	if errors.Is(err, initdir.ErrNotEmpty) {
+		return nil, fmt.Errorf("%w: directory %s is not empty", ErrExists, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kmc: %w", err)
+	}
+	defer d.UndoOnError(&err)
 	cfg := dirConfig{Format: configFormat, Version: 1, Mode: mode, Database: o.Database, Custody: keystore.KindSealed}
 	if cfg.Database == "" {
 		cfg.Database = "sqlite:" + DefaultDBFile
@@ -119,7 +132,7 @@ func Init(ctx context.Context, dir string, o InitOptions) (*KMC, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kmc: failed to make the key custody: %w", err)
 	}
-	k, err := openDB(ctx, dir, cfg, custody, o.Now, 0)
+	k, err := openDB(ctx, dir, cfg, custody, Config{Now: o.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +146,18 @@ func Init(ctx context.Context, dir string, o InitOptions) (*KMC, error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+// checkCustody refuses, before anything is made, what initCustody would:
+// too few officers or a PIN of the wrong length.
+func checkCustody(mode Mode, o InitOptions) error {
+	switch {
+	case mode == ModeTest:
+		return nil
+	case o.PKCS11 != nil:
+		return pkcs11.CheckPIN(o.PIN)
+	}
+	return keystore.CheckOfficers(o.Officers)
 }
 
 // initCustody makes the KMC's key custody in ksDir and returns it
@@ -169,23 +194,6 @@ func unlockSealed(ksDir string, officers []keystore.Component) (keystore.Custody
 	return keystore.Unlock(ksDir, officers)
 }
 
-// prepareDir makes dir (0700) or checks that it is empty.
-func prepareDir(dir string) error {
-	entries, err := os.ReadDir(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			return fmt.Errorf("kmc: %w", err)
-		}
-		return nil
-	case err != nil:
-		return fmt.Errorf("kmc: %w", err)
-	case len(entries) > 0:
-		return fmt.Errorf("%w: directory %s is not empty", ErrExists, dir)
-	}
-	return nil
-}
-
 // writeFile puts data at path (mode 0600) so that a crash leaves the old
 // file or the new one (package atomicfile).
 func writeFile(path string, data []byte) error {
@@ -208,6 +216,8 @@ type OpenOptions struct {
 	Now func() time.Time
 	// Window is the request freshness window (DefaultWindow if 0).
 	Window time.Duration
+	// Release is how the KMC treats the running binary (Config.Release).
+	Release release.Policy
 }
 
 // DirMode reads the mode recorded in dir/kmc.json without unlocking
@@ -251,15 +261,10 @@ func readConfig(dir string) (dirConfig, error) {
 		return dirConfig{}, fmt.Errorf("kmc: %w", err)
 	}
 	var cfg dirConfig
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	err = dec.Decode(&cfg)
-	if err == nil {
-		if _, end := dec.Token(); !errors.Is(end, io.EOF) {
-			err = errors.New("data after the JSON object")
-		}
+	if err := strictjson.Unmarshal(data, &cfg); err != nil {
+		return dirConfig{}, fmt.Errorf("kmc: %s is not a KMC configuration: %w", filepath.Join(dir, ConfigFile), err)
 	}
-	if err != nil || cfg.Format != configFormat {
+	if cfg.Format != configFormat {
 		return dirConfig{}, fmt.Errorf("kmc: %s is not a KMC configuration", filepath.Join(dir, ConfigFile))
 	}
 	if cfg.Version != 1 {
@@ -274,6 +279,11 @@ func readConfig(dir string) (dirConfig, error) {
 	case keystore.KindSealed, keystore.KindPKCS11:
 	default:
 		return dirConfig{}, fmt.Errorf("kmc: %s: unknown custody %q", filepath.Join(dir, ConfigFile), cfg.Custody)
+	}
+	if cfg.Mode == ModeLive && store.HasPassword(cfg.Database) {
+		if err := secretfile.Check(filepath.Join(dir, ConfigFile)); err != nil {
+			return dirConfig{}, fmt.Errorf("kmc: %s records a database password: %w", ConfigFile, err)
+		}
 	}
 	return cfg, nil
 }
@@ -291,7 +301,11 @@ func OpenDir(ctx context.Context, dir string, o OpenOptions) (*KMC, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kmc: failed to unlock the key custody: %w", err)
 	}
-	k, err := openDB(ctx, dir, cfg, custody, o.Now, o.Window)
+	kc := Config{Now: o.Now, Window: o.Window, Release: o.Release}
+	if cfg.Mode == ModeLive && cfg.Custody == keystore.KindSealed {
+		kc.UnlockedBy = officerNames(o.Officers)
+	}
+	k, err := openDB(ctx, dir, cfg, custody, kc)
 	if err != nil {
 		return nil, err
 	}
@@ -321,15 +335,16 @@ func openCustody(ksDir string, cfg dirConfig, o OpenOptions) (keystore.Custody, 
 	return unlockSealed(ksDir, o.Officers)
 }
 
-// openDB opens the database of cfg and the KMC on it and custody, which it
-// locks if it fails. Close releases both.
-func openDB(ctx context.Context, dir string, cfg dirConfig, custody keystore.Custody, now func() time.Time, window time.Duration) (*KMC, error) {
+// openDB opens the database of cfg and the KMC on it and custody (with the
+// rest of kc), locking custody if it fails. Close releases both.
+func openDB(ctx context.Context, dir string, cfg dirConfig, custody keystore.Custody, kc Config) (*KMC, error) {
 	db, err := store.Open(ctx, store.InDir(dir, cfg.Database))
 	if err != nil {
 		custody.Lock()
 		return nil, err
 	}
-	k, err := New(ctx, Config{DB: db, Custody: custody, Now: now, Window: window})
+	kc.DB, kc.Custody = db, custody
+	k, err := New(ctx, kc)
 	if err != nil {
 		custody.Lock()
 		db.Close()

@@ -214,4 +214,9 @@ var (
 	ErrNoIdentity = errors.New("kmc: KMC not set up")
 	// ErrNoCurrentKey: every KMC key has expired; rotate.
 	ErrNoCurrentKey = errors.New("kmc: no unexpired KMC key")
+	// ErrRequestReused: a request id given again with another request.
+	ErrRequestReused = errors.New("kmc: request id used before for another request")
+	// ErrRequestOwned: a request id another caller used; its answer is
+	// that caller's.
+	ErrRequestOwned = errors.New("kmc: request id belongs to another caller")
 )

@@ -15,13 +15,15 @@ import (
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/store"
+	"github.com/stskms/stskms/sts"
 )
 
 // MaxSGC is the largest supply group code (6 digits).
-const MaxSGC = 999999
+const MaxSGC = sts.MaxSGC
 
-// MaxKRN is the largest key revision number; KRNs cycle 1, 2, …, 9, 1, ….
-const MaxKRN = 9
+// MaxKRN is the largest key revision number (sts.MaxKRN); KRNs cycle 1,
+// 2, …, 9, 1, ….
+const MaxKRN = sts.MaxKRN
 
 // SupplyGroup is a supply group: the utility's group of meters that share
 // vending keys, named by its SGC.
@@ -36,8 +38,8 @@ type SupplyGroup struct {
 // (printed with 6 digits); the name is free text for operators (at most
 // 128 bytes of printable characters). ErrExists if the SGC is known.
 func (k *KMC) AddSupplyGroup(ctx context.Context, actor string, sgc int, name string) (SupplyGroup, error) {
-	if sgc < 0 || sgc > MaxSGC {
-		return SupplyGroup{}, fmt.Errorf("%w: SGC %d is not 6 digits", ErrInvalid, sgc)
+	if err := sts.CheckSGC(int64(sgc)); err != nil {
+		return SupplyGroup{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if err := checkText("supply group name", name, 128); err != nil {
 		return SupplyGroup{}, err
@@ -146,10 +148,10 @@ func (a *VKAttributes) check(auto bool) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
 	}
 	switch {
-	case a.SGC < 0 || a.SGC > MaxSGC:
-		return bad("SGC %d is not 6 digits", a.SGC)
-	case a.KRN < 0 || a.KRN > MaxKRN || (a.KRN == 0 && !auto):
-		return bad("KRN %d (want 1 to %d)", a.KRN, MaxKRN)
+	case sts.CheckSGC(int64(a.SGC)) != nil:
+		return fmt.Errorf("%w: %w", ErrInvalid, sts.CheckSGC(int64(a.SGC)))
+	case sts.CheckKRN(int64(a.KRN)) != nil && (a.KRN != 0 || !auto):
+		return fmt.Errorf("%w: %w", ErrInvalid, sts.CheckKRN(int64(a.KRN)))
 	case !a.Type.valid():
 		return bad("key type %d", int(a.Type))
 	case a.BDT != 1993 && a.BDT != 2014 && a.BDT != 2035:

@@ -9,6 +9,7 @@ import (
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/store"
+	"github.com/stskms/stskms/sts"
 )
 
 // KUA is a key-use authorisation: security module SMID may receive the
@@ -46,8 +47,8 @@ func (k *KMC) Grant(ctx context.Context, actor string, smRef string, a KUA) (KUA
 	if a.Types == 0 || a.Types&^TypesOf(KeyInit, VDDK, VUDK, VCDK) != 0 {
 		return KUA{}, fmt.Errorf("%w: no key types", ErrInvalid)
 	}
-	if a.SGC < 0 || a.SGC > MaxSGC {
-		return KUA{}, fmt.Errorf("%w: SGC %d is not 6 digits", ErrInvalid, a.SGC)
+	if err := sts.CheckSGC(int64(a.SGC)); err != nil {
+		return KUA{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	now := k.now().UTC().Truncate(time.Second)
 	if a.From.IsZero() {

@@ -7,8 +7,8 @@ const component = "kmc"
 
 // migrations is the KMC's schema. Released steps never change; a new need
 // is a new step. Times are Unix seconds (records carry whole seconds);
-// booleans are 0/1; key material appears only in vending_keys.sealed,
-// sealed by the key custody.
+// booleans are 0/1; key material appears only in vending_keys.sealed and
+// vk_import_components.sealed, sealed by the key custody.
 var migrations = []store.Migration{{
 	Version: 1,
 	Name:    "identity, KMC keys, supply groups, vending keys, SM registry, key-use authorisations, seen requests",
@@ -128,5 +128,34 @@ var migrations = []store.Migration{{
 		update_seq  BIGINT NOT NULL,
 		code        TEXT NOT NULL,
 		params      TEXT NOT NULL
+	)`,
+}, {
+	Version: 3,
+	Name:    "admin API request answers and pending dual-control imports, shared by the KMC's processes",
+	SQL: `CREATE TABLE api_requests (
+		route      TEXT NOT NULL,
+		request_id TEXT NOT NULL,
+		actor      TEXT NOT NULL,
+		digest     TEXT NOT NULL,
+		answer     TEXT NOT NULL,
+		expires    BIGINT NOT NULL,
+		PRIMARY KEY (route, request_id)
+	);
+	CREATE INDEX api_requests_expires ON api_requests (expires);
+	CREATE TABLE vk_imports (
+		id         TEXT PRIMARY KEY,
+		attrs      TEXT NOT NULL,
+		kcv        TEXT NOT NULL,
+		quorum     BIGINT NOT NULL,
+		expires    BIGINT NOT NULL,
+		started_by TEXT NOT NULL
+	);
+	CREATE TABLE vk_import_components (
+		import_id TEXT NOT NULL,
+		n         BIGINT NOT NULL,
+		officer   TEXT NOT NULL,
+		kcv       TEXT NOT NULL,
+		sealed    {{blob}} NOT NULL,
+		PRIMARY KEY (import_id, n)
 	)`,
 }}

@@ -39,11 +39,12 @@ type batch struct {
 	newTIDs []tidKey         // keys whose TID the batch sets, in order
 	set     map[tidKey]bool
 	issued  []issuedAnswer
+	replays []audit.Entry // the audit entries of the answers replayed
 }
 
 // storedAnswer is a row of sm_request.
 type storedAnswer struct {
-	digest, answer string
+	digest, answer, actor string
 }
 
 // regUse is a register as the batch sees it.
@@ -84,10 +85,10 @@ func newBatch() *batch {
 func (b *batch) load(ctx context.Context, tx *store.Tx, ids []string, tids []tidKey) error {
 	// Two requests of one batch with the same id: the second waits for
 	// the first (errPending) even without the stored answers.
-	err := selectIn(ctx, tx, `SELECT id, digest, answer FROM sm_request WHERE id IN `, ids, func(rows *sql.Rows) error {
+	err := selectIn(ctx, tx, `SELECT id, digest, answer, actor FROM sm_request WHERE id IN `, ids, func(rows *sql.Rows) error {
 		var id string
 		var s storedAnswer
-		if err := rows.Scan(&id, &s.digest, &s.answer); err != nil {
+		if err := rows.Scan(&id, &s.digest, &s.answer, &s.actor); err != nil {
 			return err
 		}
 		b.stored[id] = s
@@ -159,19 +160,24 @@ func (b *batch) lookup(j *job) (Issued, bool, error) {
 	if !ok {
 		return Issued{}, false, nil
 	}
-	if s.answer == "" {
+	if s.answer == "" && s.actor == j.actor {
 		return Issued{}, true, errPending
 	}
-	return decodeStored(j, s.digest, s.answer)
+	return decodeStored(j, s)
 }
 
-// decodeStored returns a stored answer of j's request id.
-func decodeStored(j *job, digest, answer string) (Issued, bool, error) {
-	if digest != j.digest {
+// decodeStored returns a stored answer of j's request id: refused if it
+// belongs to another caller (whatever the request, so that a caller learns
+// nothing of another's requests) or answers another request.
+func decodeStored(j *job, s storedAnswer) (Issued, bool, error) {
+	if s.actor != j.actor {
+		return Issued{}, true, refuse(ErrRequestOwned, "%q", j.id)
+	}
+	if s.digest != j.digest {
 		return Issued{}, true, refuse(ErrRequestReused, "%q", j.id)
 	}
 	var ans Issued
-	if err := json.Unmarshal([]byte(answer), &ans); err != nil {
+	if err := json.Unmarshal([]byte(s.answer), &ans); err != nil {
 		return Issued{}, true, refuseCause(ErrIntegrity, err, "stored answer of %q", j.id)
 	}
 	ans.Replayed = true
@@ -246,8 +252,11 @@ func (b *batch) setTID(mk MeterKey, tid uint32) {
 // issue adds a request's audit entry and answer to the batch.
 func (b *batch) issue(j *job, e audit.Entry, ans *Issued) {
 	b.issued = append(b.issued, issuedAnswer{id: j.id, digest: j.digest, atNS: j.now.UnixNano(), entry: e, ans: ans})
-	b.stored[j.id] = storedAnswer{digest: j.digest}
+	b.stored[j.id] = storedAnswer{digest: j.digest, actor: j.actor}
 }
+
+// replay adds the audit entry of a replayed answer to the batch.
+func (b *batch) replay(e audit.Entry) { b.replays = append(b.replays, e) }
 
 // flush writes the batch: credit limits, TIDs, audit records, answers.
 func (m *Module) flush(ctx context.Context, tx *store.Tx, b *batch) error {
@@ -257,18 +266,18 @@ func (m *Module) flush(ctx context.Context, tx *store.Tx, b *batch) error {
 	if err := b.flushTIDs(ctx, tx); err != nil {
 		return err
 	}
-	if len(b.issued) == 0 {
+	if len(b.issued)+len(b.replays) == 0 {
 		return nil
 	}
-	entries := make([]audit.Entry, len(b.issued))
-	for i, x := range b.issued {
-		entries[i] = x.entry
+	entries := make([]audit.Entry, 0, len(b.issued)+len(b.replays))
+	for _, x := range b.issued {
+		entries = append(entries, x.entry)
 	}
-	recs, err := m.log.AppendBatch(ctx, tx, entries)
+	recs, err := m.log.AppendBatch(ctx, tx, append(entries, b.replays...))
 	if err != nil {
 		return err
 	}
-	return b.flushAnswers(ctx, tx, recs)
+	return b.flushAnswers(ctx, tx, recs[:len(b.issued)])
 }
 
 // flushRegisters takes each register's credit spent, in key order (so that
@@ -338,10 +347,10 @@ func (b *batch) flushAnswers(ctx context.Context, tx *store.Tx, recs []audit.Rec
 		}
 		answers[i] = string(a)
 	}
-	return insertRows(ctx, tx, `INSERT INTO sm_request (id, digest, answer, at_ns) VALUES `, "", 4, len(b.issued),
+	return insertRows(ctx, tx, `INSERT INTO sm_request (id, digest, answer, at_ns, actor) VALUES `, "", 5, len(b.issued),
 		func(i int, args []any) []any {
 			x := b.issued[i]
-			return append(args, x.id, x.digest, answers[i], x.atNS)
+			return append(args, x.id, x.digest, answers[i], x.atNS, x.entry.Actor)
 		})
 }
 

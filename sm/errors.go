@@ -90,6 +90,7 @@ var (
 	ErrNotTestKMC     = errors.New("sm: the officer must declare the KMC a test KMC")
 	ErrFingerprint    = errors.New("sm: fingerprint does not match the record")
 	ErrRequestReused  = errors.New("sm: request id already used for another request")
+	ErrRequestOwned   = errors.New("sm: request id belongs to another caller")
 	ErrNoTables       = errors.New("sm: no STA tables for EA07")
 	ErrIntegrity      = errors.New("sm: stored state fails its integrity check")
 	ErrClosed         = errors.New("sm: module closed")

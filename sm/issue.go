@@ -90,7 +90,10 @@ type TestRequest struct {
 // that issues the tokens, so a request repeated with the same id (a retry
 // after a lost answer) gets the stored answer again, Replayed set, and never
 // a second token; the same id with another request is refused
-// (ErrRequestReused).
+// (ErrRequestReused). A request id belongs to the caller who first used
+// it: another caller giving it is refused (ErrRequestOwned), never
+// answered, and every replay is audited ("token.replay") with the caller
+// who asked again.
 type Issued struct {
 	RequestID string       `json:"request_id"`
 	Tokens    []string     `json:"tokens"`
@@ -125,6 +128,7 @@ var errStale = errors.New("sm: register reloaded meanwhile")
 type job struct {
 	op      string // permission and audit action
 	id      string
+	actor   string // the caller, Actor.String: the owner of id
 	digest  string
 	subject string
 	now     time.Time
@@ -172,15 +176,28 @@ func checkRequestID(id string) error {
 
 // stored returns the stored answer of the job's request id, if any.
 func (m *Module) stored(ctx context.Context, j *job) (Issued, bool, error) {
-	var digest, answer string
-	err := m.db.QueryRow(ctx, `SELECT digest, answer FROM sm_request WHERE id = $1`, j.id).Scan(&digest, &answer)
+	var s storedAnswer
+	err := m.db.QueryRow(ctx, `SELECT digest, answer, actor FROM sm_request WHERE id = $1`, j.id).Scan(&s.digest, &s.answer, &s.actor)
 	if errors.Is(err, store.ErrNotFound) {
 		return Issued{}, false, nil
 	}
 	if err != nil {
 		return Issued{}, false, err
 	}
-	return decodeStored(j, digest, answer)
+	ans, ok, err := decodeStored(j, s)
+	if err == nil {
+		_, err = m.log.AppendNow(ctx, replayEntry(j, ans))
+	}
+	if err != nil {
+		return Issued{}, true, err
+	}
+	return ans, ok, nil
+}
+
+// replayEntry is the audit entry of the replay of the answer ans to j.
+func replayEntry(j *job, ans Issued) audit.Entry {
+	return audit.Entry{Actor: j.actor, Action: "token.replay", Subject: j.subject,
+		Details: map[string]any{"request_id": j.id, "op": j.op, "audit_seq": ans.AuditSeq}}
 }
 
 // issue runs one job (see issueAll).
@@ -202,6 +219,7 @@ func (m *Module) issueAll(ctx context.Context, a Actor, jobs []*job) ([]Issued, 
 	todo := make([]int, len(jobs))
 	for i := range todo {
 		todo[i] = i
+		jobs[i].actor = a.String()
 	}
 	for round := 0; len(todo) > 0; round++ {
 		if round == maxRounds {
@@ -268,6 +286,9 @@ func (m *Module) txFunc(a Actor, j *job, ans *Issued) func(ctx context.Context, 
 		stored, ok, err := b.lookup(j)
 		if ok || err != nil {
 			*ans = stored
+			if err == nil {
+				b.replay(replayEntry(j, stored))
+			}
 			return err
 		}
 		*ans = Issued{RequestID: j.id, Time: j.now.UTC()}

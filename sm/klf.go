@@ -96,8 +96,11 @@ func (m *Module) checkVendingKey(seq int, k *keyload.VendingKey) error {
 	if !sts.BaseDate(k.BDT).Valid() {
 		return bad("base date %d", k.BDT)
 	}
-	if k.KRN < 1 || k.KRN > 15 || k.SGC < 0 || k.SGC > sts.MaxSGC || k.KEN < 0 || k.KEN > 255 {
-		return bad("SGC, KRN or KEN out of range")
+	if err := errors.Join(sts.CheckSGC(int64(k.SGC)), sts.CheckKRN(int64(k.KRN))); err != nil {
+		return bad("%v", err)
+	}
+	if k.KEN < 0 || k.KEN > 255 {
+		return bad("KEN %d out of range 0..255", k.KEN)
 	}
 	if !k.ACT.Before(k.IUT) {
 		return bad("activation %s is not before issue-until %s", k.ACT.Format(records.TimeLayout), k.IUT.Format(records.TimeLayout))

@@ -16,9 +16,14 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/internal/atomicfile"
+	"github.com/stskms/stskms/internal/auditkey"
+	"github.com/stskms/stskms/internal/initdir"
+	"github.com/stskms/stskms/internal/secretfile"
+	"github.com/stskms/stskms/internal/strictjson"
 	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/keystore/pkcs11"
 	"github.com/stskms/stskms/records"
+	"github.com/stskms/stskms/release"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/sts/sta"
 )
@@ -104,6 +109,11 @@ type Options struct {
 	// TIDWindow is how many minutes a TID may run ahead of the clock
 	// (DefaultTIDWindow if 0).
 	TIDWindow uint32
+	// Release is how Open treats the running binary (package release):
+	// the release manifest and key it checks itself against, whether it
+	// must be a signed release, and the dual-control downgrade override
+	// of the version floor (sm/release.go).
+	Release release.Policy
 }
 
 func (o *Options) now() time.Time {
@@ -132,21 +142,31 @@ const moduleFormat = "stskms-sm/1"
 // P-384 ECDH key pair inside it, the
 // SMID naming that key, the database with the identity sealed in it and an
 // audit record of the initialisation, the live-KMC list, and DIR/sm.json
-// last. The variant can never change afterwards.
+// last. The variant can never change afterwards. The officers are checked
+// before anything is made, and an Init that fails removes what it made
+// in dir (package initdir), so that a corrected Init can follow.
 //
 // A test module (test true) protects nothing: its unlock material lies in
 // its directory. It says so in its identity, in DIR/sm.json and wherever it
 // shows.
-func Init(ctx context.Context, dir string, variant Variant, test bool, opts Options) (Identity, error) {
+func Init(ctx context.Context, dir string, variant Variant, test bool, opts Options) (_ Identity, err error) {
 	if variant != Vending && variant != Manufacturing {
 		return Identity{}, fmt.Errorf("sm: invalid variant %d", uint8(variant))
 	}
 	if test && opts.PKCS11 != nil {
 		return Identity{}, refuse(ErrInvalidRequest, "a test module's custody is the TEST-ONLY sealed store, never a PKCS#11 token")
 	}
-	if err := emptyDir(dir); err != nil {
+	if err := checkCustody(test, opts); err != nil {
+		return Identity{}, fmt.Errorf("sm: failed to make the key custody: %w", err)
+	}
+	d, err := initdir.Prepare(dir)
+	if errors.Is(err, initdir.ErrNotEmpty) {
+		return Identity{}, refuse(ErrModuleExists, "%s is not empty", dir)
+	}
+	if err != nil {
 		return Identity{}, err
 	}
+	defer d.UndoOnError(&err)
 	database := "external"
 	db := opts.DB
 	if db == nil {
@@ -218,6 +238,9 @@ func Init(ctx context.Context, dir string, variant Variant, test bool, opts Opti
 	if err != nil {
 		return Identity{}, err
 	}
+	if ident.AuditKey, err = auditkey.Ensure(ctx, log, custody); err != nil {
+		return Identity{}, err
+	}
 	if err := writeFile(dir, LiveKMCFile, []byte(liveKMCFileText)); err != nil {
 		return Identity{}, err
 	}
@@ -230,6 +253,18 @@ func Init(ctx context.Context, dir string, variant Variant, test bool, opts Opti
 		return Identity{}, err
 	}
 	return ident, nil
+}
+
+// checkCustody refuses, before anything is made, what initCustody would:
+// too few officers or a PIN of the wrong length.
+func checkCustody(test bool, opts Options) error {
+	switch {
+	case test:
+		return nil
+	case opts.PKCS11 != nil:
+		return pkcs11.CheckPIN(opts.PIN)
+	}
+	return keystore.CheckOfficers(opts.Officers)
 }
 
 // initCustody makes the module's key custody in ksDir and returns it
@@ -299,6 +334,8 @@ type Module struct {
 	writeMu  sync.Mutex // serialises the module's write transactions (see tx)
 	fault    atomic.Pointer[Error]
 	lastTest atomic.Pointer[SelftestReport]
+	release  release.Status // the running binary, as checked at Open
+	floor    release.Floor  // the version floor, as Open found and left it
 	closed   atomic.Bool
 	cache    regCache // registers and their keys while open (cache.go)
 
@@ -321,12 +358,16 @@ func Open(ctx context.Context, dir string, opts Options) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
+	rel, err := checkRelease(opts)
+	if err != nil {
+		return nil, err
+	}
 	custody, err := openCustody(filepath.Join(dir, KeystoreDir), mf, opts)
 	if err != nil {
 		return nil, fmt.Errorf("sm: failed to unlock the key custody: %w", err)
 	}
 	m := &Module{dir: dir, custody: custody, db: opts.DB, now: opts.Now, maxRegs: opts.MaxRegisters,
-		window: opts.TIDWindow, tables: opts.STATables}
+		window: opts.TIDWindow, tables: opts.STATables, release: rel}
 	if m.now == nil {
 		m.now = time.Now
 	}
@@ -351,7 +392,16 @@ func Open(ctx context.Context, dir string, opts Options) (*Module, error) {
 		}
 		m.ownDB = true
 	}
+	floor, err := m.checkFloor(ctx, mf, opts)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
 	if err := m.open(ctx, mf); err != nil {
+		m.Close()
+		return nil, err
+	}
+	if err := m.recordFloor(ctx, floor, mf, opts); err != nil {
 		m.Close()
 		return nil, err
 	}
@@ -364,7 +414,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Module, error) {
 		m.fault.Store(refuse(ErrSelfTest, "%s", rep.Failure()))
 	}
 	_, err = m.log.AppendNow(ctx, audit.Entry{Actor: "system", Action: "sm.start", Subject: m.ident.SMID.String(),
-		Details: map[string]any{"selftest": rep.summary()}})
+		Details: map[string]any{"selftest": rep.summary(), "version": m.release.Version, "release": m.release.String()}})
 	if err != nil && rep.OK {
 		m.Close()
 		return nil, err
@@ -386,6 +436,9 @@ func (m *Module) open(ctx context.Context, mf moduleFile) error {
 	}
 	if m.ident.SMID.String() != mf.SMID || m.ident.Variant != mf.Variant || m.ident.Test != mf.Test {
 		return refuse(ErrIdentity, "%s does not describe the module in the database", ModuleFile)
+	}
+	if m.ident.AuditKey, err = auditkey.Ensure(ctx, m.log, m.custody); err != nil {
+		return err
 	}
 	if m.live, err = loadLiveKMCs(m.dir); err != nil {
 		return err
@@ -520,24 +573,15 @@ func readModuleFile(dir string) (moduleFile, error) {
 	if err != nil {
 		return mf, err
 	}
-	if err := json.Unmarshal(b, &mf); err != nil || mf.Format != moduleFormat {
+	if err := strictjson.Unmarshal(b, &mf); err != nil || mf.Format != moduleFormat {
 		return mf, refuse(ErrIdentity, "%s is malformed", ModuleFile)
 	}
-	return mf, nil
-}
-
-// emptyDir makes dir (0700) or checks that it is empty.
-func emptyDir(dir string) error {
-	entries, err := os.ReadDir(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return os.Mkdir(dir, 0o700)
-	case err != nil:
-		return err
-	case len(entries) > 0:
-		return refuse(ErrModuleExists, "%s is not empty", dir)
+	if !mf.Test && store.HasPassword(mf.Database) {
+		if err := secretfile.Check(filepath.Join(dir, ModuleFile)); err != nil {
+			return mf, fmt.Errorf("sm: %s records a database password: %w", ModuleFile, err)
+		}
 	}
-	return nil
+	return mf, nil
 }
 
 // writeFile puts data in dir/name (mode 0600) so that a crash leaves the

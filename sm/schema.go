@@ -16,7 +16,9 @@ const component = "sm"
 //     limit left, clm_loaded the limit the KMC gave, gen counts the loads
 //     of the register (a vend that read it before a reload starts again).
 //   - sm_tid: the last TID issued per meter and key.
-//   - sm_request: the answer to each request id, for idempotency.
+//   - sm_request: the answer to each request id, for idempotency, and
+//     (from version 2) the caller it belongs to (Actor.String; empty on
+//     rows of version 1, which no caller can replay).
 var migrations = []store.Migration{{
 	Version: 1,
 	Name:    "identity, KEK slots, vending key registers, TIDs, requests",
@@ -74,4 +76,8 @@ var migrations = []store.Migration{{
 		answer TEXT NOT NULL,
 		at_ns  BIGINT NOT NULL
 	)`,
+}, {
+	Version: 2,
+	Name:    "request ids belong to their caller",
+	SQL:     `ALTER TABLE sm_request ADD COLUMN actor TEXT NOT NULL DEFAULT ''`,
 }}

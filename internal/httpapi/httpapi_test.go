@@ -153,8 +153,11 @@ func server(t *testing.T) (string, *http.Client, *httpapi.Tokens[actor]) {
 	errRole := errors.New("role refused")
 	x := &httpapi.API[actor]{Tokens: tokens, Realm: "test", MaxBody: 64,
 		Unauthorized: map[string]string{"code": "auth"},
-		Malformed:    func(msg string) any { return map[string]string{"code": "bad", "error": msg} },
 		Refusal: func(err error) (int, any) {
+			var ie *httpapi.InputError
+			if errors.As(err, &ie) {
+				return http.StatusBadRequest, map[string]string{"code": "bad", "field": ie.Field, "error": err.Error()}
+			}
 			if errors.Is(err, errRole) {
 				return http.StatusForbidden, map[string]string{"code": "role"}
 			}
@@ -228,9 +231,18 @@ func TestHandle(t *testing.T) {
 		{"unknown field", writer, map[string]string{"text": "x", "other": "y"}, 400, "bad"},
 		{"too big", writer, echo{strings.Repeat("x", 100)}, 400, "bad"},
 		{"no body", writer, nil, 400, "bad"},
+		{"duplicate member", writer, json.RawMessage(`{"text":"x","text":"y"}`), 400, "bad"},
+		{"case-mismatched member", writer, json.RawMessage(`{"Text":"x"}`), 400, "bad"},
 	} {
 		if st, out := call("POST", "/echo", c.token, c.in); st != c.status || out["code"] != c.code {
 			t.Errorf("%s: %d %v, want %d %s", c.name, st, out, c.status, c.code)
+		}
+	}
+	// A refused member is named.
+	for in, field := range map[string]string{`{"text":"x","other":1}`: "other", `{"text":"x","text":"y"}`: "text",
+		`{"Text":"x"}`: "Text", `{"text":1}`: "text"} {
+		if _, out := call("POST", "/echo", writer, json.RawMessage(in)); out["field"] != field {
+			t.Errorf("%s: %v, want field %q", in, out, field)
 		}
 	}
 	// Plain HTTP to the TLS port is refused.

@@ -1,13 +1,16 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/stskms/stskms/internal/strictjson"
 )
 
 // WriteJSON answers with status and v as JSON.
@@ -23,20 +26,68 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 	return io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 }
 
-// DecodeBytes decodes raw, exactly one JSON value, into v, refusing fields
-// v does not have.
+// InputError is a request the API cannot take as it is: a body that does
+// not decode, a header that contradicts it, a field that does not parse.
+// Field names the member of the body (or the header) at fault, if known.
+// The APIs answer it 400 with the field.
+type InputError struct {
+	Field string
+	Err   error
+}
+
+func (e *InputError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *InputError) Unwrap() error { return e.Err }
+
+// FieldError returns err as the *InputError of field, its words prefixed
+// with the field's name.
+func FieldError(field string, err error) error {
+	return &InputError{Field: field, Err: fmt.Errorf("%s: %w", field, err)}
+}
+
+// FieldOf returns the field an error names: that of an *InputError, else
+// the member of a *strictjson.Error, else "".
+func FieldOf(err error) string {
+	var ie *InputError
+	if errors.As(err, &ie) && ie.Field != "" {
+		return ie.Field
+	}
+	var se *strictjson.Error
+	if errors.As(err, &se) {
+		return se.Member
+	}
+	return ""
+}
+
+// RequestID is the request id of r: that of its body (body) and of its
+// Idempotency-Key header, which must be the same if both are given (an
+// *InputError naming both if not).
+func RequestID(r *http.Request, body string) (string, error) {
+	header := r.Header.Get("Idempotency-Key")
+	switch {
+	case header == "":
+		return body, nil
+	case body == "" || body == header:
+		return header, nil
+	}
+	return "", &InputError{Field: "request_id", Err: fmt.Errorf("the Idempotency-Key header %.140q and the body's request_id %.140q differ", header, body)}
+}
+
+// NewRef returns a fresh reference for an internal error: the answer
+// carries it and the server's log line shows it with the error.
+func NewRef() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// DecodeBytes decodes raw, exactly one JSON value, into v strictly (see
+// package strictjson): a member given twice, named other than exactly as
+// v's json tags say, or that v does not have, and data after the value are
+// refused with a *strictjson.Error naming the member.
 func DecodeBytes(raw []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	// More only looks inside an array or object: a stray '}' or ']' after
-	// the value would pass it. Anything but the end of the input is refused.
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("data after the JSON value")
-	}
-	return nil
+	return strictjson.Unmarshal(raw, v)
 }
 
 // API is what the generic handlers need of an API: who its callers are
@@ -54,11 +105,8 @@ type API[A comparable] struct {
 	MaxBody int64
 	// Unauthorized is the JSON body of a 401.
 	Unauthorized any
-	// Malformed renders the words of a 400 (a body that does not decode)
-	// as the API's error body.
-	Malformed func(msg string) any
 	// Refusal renders the error of an operation as an HTTP status and the
-	// API's error body.
+	// API's error body; a body that does not decode is an *InputError.
 	Refusal func(err error) (int, any)
 }
 
@@ -93,11 +141,6 @@ func (x *API[A]) caller(r *http.Request) (A, bool) {
 	return a, true
 }
 
-// BadRequest answers 400 with the formatted words.
-func (x *API[A]) BadRequest(w http.ResponseWriter, format string, args ...any) {
-	WriteJSON(w, http.StatusBadRequest, x.Malformed(fmt.Sprintf(format, args...)))
-}
-
 // WriteError answers with the refusal err.
 func (x *API[A]) WriteError(w http.ResponseWriter, err error) {
 	status, body := x.Refusal(err)
@@ -105,17 +148,32 @@ func (x *API[A]) WriteError(w http.ResponseWriter, err error) {
 }
 
 // Decode reads the JSON body of r into v (see ReadBody and DecodeBytes),
-// or answers 400 and returns false.
+// or answers its *InputError and returns false.
 func (x *API[A]) Decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	raw, err := ReadBody(w, r, x.MaxBody)
-	if err == nil {
-		err = DecodeBytes(raw, v)
-	}
-	if err != nil {
-		x.BadRequest(w, "request body: %v", err)
+	if err := ReadJSON(w, r, x.MaxBody, v); err != nil {
+		x.WriteError(w, err)
 		return false
 	}
 	return true
+}
+
+// ReadJSON reads the JSON body of r, at most limit bytes, into v strictly
+// (see DecodeBytes); an error is an *InputError naming the member.
+func ReadJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	raw, err := ReadBody(w, r, limit)
+	if err != nil {
+		return &InputError{Err: fmt.Errorf("request body: %w", err)}
+	}
+	return DecodeJSON(raw, v)
+}
+
+// DecodeJSON is DecodeBytes with its error an *InputError naming the
+// member.
+func DecodeJSON(raw []byte, v any) error {
+	if err := DecodeBytes(raw, v); err != nil {
+		return &InputError{Field: FieldOf(err), Err: fmt.Errorf("request body: %w", err)}
+	}
+	return nil
 }
 
 // authorize authenticates the caller of r and checks it with allow, in

@@ -6,12 +6,12 @@ package stsvec
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"math/big"
 	"os"
 	"strconv"
 
+	"github.com/stskms/stskms/internal/strictjson"
 	"github.com/stskms/stskms/sts"
 	"github.com/stskms/stskms/sts/dkga"
 	"github.com/stskms/stskms/sts/sta"
@@ -85,7 +85,7 @@ func Load(path string) ([]Vector, error) {
 		return nil, err
 	}
 	var vs []Vector
-	if err := json.Unmarshal(data, &vs); err != nil {
+	if err := strictjson.Unmarshal(data, &vs); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return vs, nil

@@ -14,6 +14,7 @@ import (
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/kmc"
+	"github.com/stskms/stskms/sts"
 )
 
 // maxBody is the largest request body: a VKLOAD.REQ.1 mail body is a few
@@ -25,20 +26,20 @@ type Options struct {
 	// Now is the clock of the request-id memory and of pending imports
 	// (nil: time.Now). The KMC keeps its own clock.
 	Now func() time.Time
-	// Log receives the detail of internal errors and refused Key Load File
-	// requests (never key material); nil discards it.
+	// Log receives the detail of internal errors, with the reference
+	// their answer carries, and of refused Key Load File requests (never
+	// key material); nil: internal errors go to the standard logger, the
+	// rest is discarded.
 	Log *log.Logger
 }
 
 // Server is the HTTP handler of the KMC's admin API.
 type Server struct {
-	k       *kmc.KMC
-	x       *httpapi.API[kmc.Actor]
-	mux     *http.ServeMux
-	ids     *requestIDs
-	imports *imports
-	now     func() time.Time
-	log     *log.Logger
+	k   *kmc.KMC
+	x   *httpapi.API[kmc.Actor]
+	mux *http.ServeMux
+	now func() time.Time
+	log *log.Logger
 }
 
 // route is one operation: method and path, and its handler.
@@ -95,10 +96,8 @@ func New(k *kmc.KMC, tokens *Tokens, o Options) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.ids, s.imports = newRequestIDs(s.now), newImports(s.now)
 	s.x = &httpapi.API[kmc.Actor]{Tokens: tokens, Realm: "stskms-kmc", MaxBody: maxBody,
 		Unauthorized: ErrorBody{Code: EUnauthenticated, Error: "authentication required: a valid bearer token"},
-		Malformed:    func(msg string) any { return ErrorBody{Code: EBadRequest, Error: msg} },
 		Refusal:      s.refusal}
 	for _, r := range routes {
 		s.mux.HandleFunc(r.pattern, r.handler(s))
@@ -116,8 +115,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Key Load File requests for the operator.
 func (s *Server) refusal(err error) (int, any) {
 	status, body := errorBody(err)
+	if status == http.StatusInternalServerError {
+		body.Ref = httpapi.NewRef()
+		l := s.log
+		if l == nil {
+			l = log.Default()
+		}
+		l.Printf("kmc/api: %s, ref %s: %v", body.Code, body.Ref, err)
+		return status, body
+	}
 	var e *kmc.Error
-	if s.log != nil && (status == http.StatusInternalServerError || errors.As(err, &e)) {
+	if s.log != nil && errors.As(err, &e) {
 		s.log.Printf("kmc/api: %s: %v", body.Code, err)
 	}
 	return status, body
@@ -149,16 +157,17 @@ func (r StartImportRequest) requestID() string    { return r.RequestID }
 func (r RegisterRequest) requestID() string       { return r.RequestID }
 func (r GrantRequest) requestID() string          { return r.RequestID }
 
-// requestID is the id of a creating request: the body's, else the
-// Idempotency-Key header.
+// requestID is the id of a creating request: the body's or the
+// Idempotency-Key header's (the same if both are given), empty if none.
 func requestID(r *http.Request, body string) (string, error) {
-	if body == "" {
-		body = r.Header.Get("Idempotency-Key")
+	id, err := httpapi.RequestID(r, body)
+	if err == nil && id != "" {
+		err = kmc.CheckRequestID(id)
 	}
-	if len(body) > maxRequestIDLen {
-		return "", fmt.Errorf("%w: request id longer than %d bytes", kmc.ErrInvalid, maxRequestIDLen)
+	if err != nil {
+		return "", httpapi.FieldError("request_id", err)
 	}
-	return body, nil
+	return id, nil
 }
 
 // create is post for an operation that creates something: a retry under
@@ -172,7 +181,7 @@ func create[T identified](s *Server, op string, fn func(ctx context.Context, a k
 			}
 			return fn(ctx, a, r, req)
 		}
-		return s.ids.do(a.String()+"\x00"+r.Pattern+"\x00"+id, req, func() (any, error) { return fn(ctx, a, r, req) })
+		return s.remembered(ctx, a, r.Pattern, id, req, func() (any, error) { return fn(ctx, a, r, req) })
 	})
 }
 
@@ -258,27 +267,24 @@ func (s *Server) addSupplyGroup(ctx context.Context, a kmc.Actor, _ *http.Reques
 	return SupplyGroup(g), nil
 }
 
-// queryInt returns the integer query parameter name, or -1 if absent.
-func queryInt(r *http.Request, name string) (int, error) {
-	v := r.URL.Query().Get(name)
+// querySGCs returns the supply group of the query parameter sgc (exactly
+// 6 digits, sts.ParseSGC), or none if absent.
+func querySGCs(r *http.Request) ([]int, error) {
+	v := r.URL.Query().Get("sgc")
 	if v == "" {
-		return -1, nil
+		return nil, nil
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%w: query %s=%q", kmc.ErrInvalid, name, v)
+	sgc, err := sts.ParseSGC(v)
+	if err != nil {
+		return nil, fmt.Errorf("%w: query sgc: %w", kmc.ErrInvalid, err)
 	}
-	return n, nil
+	return []int{int(sgc)}, nil
 }
 
 func (s *Server) vendingKeys(ctx context.Context, _ kmc.Actor, r *http.Request) (any, error) {
-	sgc, err := queryInt(r, "sgc")
+	sgcs, err := querySGCs(r)
 	if err != nil {
 		return nil, err
-	}
-	var sgcs []int
-	if sgc >= 0 {
-		sgcs = []int{sgc}
 	}
 	vks, err := s.k.VendingKeys(ctx, sgcs...)
 	if err != nil {
@@ -306,11 +312,19 @@ func (s *Server) generate(ctx context.Context, a kmc.Actor, _ *http.Request, req
 // officer is the name an officer's component is recorded under.
 func officer(a kmc.Actor) string { return strings.TrimPrefix(a.String(), a.Role.String()+":") }
 
-func (s *Server) listImports(context.Context, kmc.Actor, *http.Request) (any, error) {
-	return ImportsAnswer{Imports: s.imports.list()}, nil
+func (s *Server) listImports(ctx context.Context, _ kmc.Actor, _ *http.Request) (any, error) {
+	list, err := s.k.PendingImports(ctx, s.now())
+	if err != nil {
+		return nil, err
+	}
+	ans := ImportsAnswer{Imports: []ImportAnswer{}}
+	for _, p := range list {
+		ans.Imports = append(ans.Imports, importAnswer(p))
+	}
+	return ans, nil
 }
 
-func (s *Server) startImport(_ context.Context, a kmc.Actor, _ *http.Request, req StartImportRequest) (any, error) {
+func (s *Server) startImport(ctx context.Context, a kmc.Actor, _ *http.Request, req StartImportRequest) (any, error) {
 	attrs, err := req.attributes(s.now())
 	if err != nil {
 		return nil, err
@@ -325,7 +339,13 @@ func (s *Server) startImport(_ context.Context, a kmc.Actor, _ *http.Request, re
 	if err != nil {
 		return nil, err
 	}
-	return s.imports.start(attrs, req.Quorum, kcv, c)
+	defer clear(c.Value)
+	now := s.now()
+	p, err := s.k.StartImport(ctx, a.String(), attrs, req.Quorum, kcv, c, now, now.Add(ImportLifetime))
+	if err != nil {
+		return nil, err
+	}
+	return importAnswer(p), nil
 }
 
 func (s *Server) addComponent(ctx context.Context, a kmc.Actor, r *http.Request, req ComponentRequest) (any, error) {
@@ -333,19 +353,22 @@ func (s *Server) addComponent(ctx context.Context, a kmc.Actor, r *http.Request,
 	if err != nil {
 		return nil, err
 	}
-	p, done, err := s.imports.add(r.PathValue("id"), c)
-	if err != nil || !done {
-		if err != nil {
-			return nil, err
-		}
-		return p.answer(), nil
+	defer clear(c.Value)
+	p, vk, done, err := s.k.AddImportComponent(ctx, a.String(), r.PathValue("id"), c, s.now())
+	if err != nil {
+		return nil, err
 	}
-	return complete(ctx, s.k, a, p)
+	ans := importAnswer(p)
+	if done {
+		key := vendingKeyOf(vk)
+		ans.State, ans.Key, ans.Expires = "complete", &key, time.Time{}
+	}
+	return ans, nil
 }
 
-func (s *Server) abandonImport(_ context.Context, _ kmc.Actor, r *http.Request) (any, error) {
+func (s *Server) abandonImport(ctx context.Context, a kmc.Actor, r *http.Request) (any, error) {
 	id := r.PathValue("id")
-	if err := s.imports.abandon(id); err != nil {
+	if err := s.k.AbandonImport(ctx, a.String(), id, s.now()); err != nil {
 		return nil, err
 	}
 	return ImportAnswer{ID: id, State: "abandoned", Officers: []string{}}, nil

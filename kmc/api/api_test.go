@@ -357,6 +357,13 @@ func TestErrorMapping(t *testing.T) {
 			{"KRN held", call("officer", "POST", "/v1/vending-keys", api.GenerateRequest{VKAttributes: api.VKAttributes{SGC: 123456, Type: "VUDK", KRN: 1}}), 409, api.EExists},
 			{"no such group", call("officer", "POST", "/v1/vending-keys", api.GenerateRequest{VKAttributes: api.VKAttributes{SGC: 999, Type: "VUDK"}}), 404, api.ENotFound},
 			{"bad query", call("auditor", "GET", "/v1/vending-keys?sgc=x", nil), 400, api.EInvalid},
+			{"short SGC in query", call("auditor", "GET", "/v1/vending-keys?sgc=23456", nil), 400, api.EInvalid},
+			{"SGC with a base prefix in query", call("auditor", "GET", "/v1/vending-keys?sgc=0x1e240", nil), 400, api.EInvalid},
+			{"SGC with a sign in query", call("auditor", "GET", "/v1/vending-keys?sgc=%2B23456", nil), 400, api.EInvalid},
+			{"negative SGC", call("operator", "POST", "/v1/supply-groups", api.AddSupplyGroupRequest{SGC: -1, Name: "x"}), 400, api.EInvalid},
+			{"KRN 10", call("officer", "POST", "/v1/vending-keys", api.GenerateRequest{VKAttributes: api.VKAttributes{SGC: 123456, Type: "VUDK", KRN: 10}}), 400, api.EInvalid},
+			{"KRN 15", call("officer", "POST", "/v1/vending-keys", api.GenerateRequest{VKAttributes: api.VKAttributes{SGC: 123456, Type: "VUDK", KRN: 15}}), 400, api.EInvalid},
+			{"grant SGC 1000000", call("operator", "POST", "/v1/kuas", api.GrantRequest{SM: "94000001", SGC: 1_000_000, Types: []string{"VUDK"}, Until: e.clock.Now().Add(time.Hour)}), 400, api.EInvalid},
 			{"unknown sm", call("auditor", "GET", "/v1/sms/99999999", nil), 404, api.ENotFound},
 			{"bad register request", call("operator", "POST", "/v1/sms", api.RegisterRequest{Request: "junk", Variant: "vending"}), 422, kmc.ERecordFormat},
 			{"bad variant", call("operator", "POST", "/v1/sms", api.RegisterRequest{Request: "junk", Variant: "x"}), 400, api.EInvalid},
@@ -474,10 +481,11 @@ func TestIdempotency(t *testing.T) {
 		if v1 != v2 || len(vks.VendingKeys) != 1 {
 			t.Fatalf("retried generate made %d keys", len(vks.VendingKeys))
 		}
-		// Another caller's id is its own.
-		e.as("officer2").Do(e.ctx, "POST", "/v1/vending-keys", gen, nil, "Idempotency-Key", "vk-1")
+		// Another caller's id is refused, never answered.
+		err = e.as("officer2").Do(e.ctx, "POST", "/v1/vending-keys", gen, nil, "Idempotency-Key", "vk-1")
+		refused(t, "another caller's request id", err, http.StatusConflict, api.ERequestOwned)
 		e.do("auditor", "GET", "/v1/vending-keys", nil, &vks)
-		if len(vks.VendingKeys) != 2 {
+		if len(vks.VendingKeys) != 1 {
 			t.Fatalf("another officer's request id made %d keys in all", len(vks.VendingKeys))
 		}
 

@@ -28,13 +28,19 @@
 // the KMC records the caller as "role:name" in its audit log. Plumbing shared with the security module's API (tokens, TLS and
 // loopback rules, JSON bodies) is package internal/httpapi's.
 //
-// Refusals are JSON {"code", "error", "params"} with a stable code: the
+// Request bodies are strict JSON (internal/strictjson). Refusals are JSON
+// {"code", "field", "error", "params", "ref"} with a stable code: the
 // kmc.Code of a refused Key Load File request (with its client-facing
 // description, never the cause), or one of Codes for the administration
-// errors (see errorBody).
+// errors (see errorBody); field names the member at fault, ref an internal
+// error's line in the log.
 //
-// Creating calls take an optional request id (for POST /v1/klfs and POST
-// /v1/registry-updates kept in the database with the KMC's answer); a vending key is imported
-// under dual control, each officer posting their own component, and is
-// assembled only when the quorum is complete (see the OpenAPI document).
+// Creating calls take an optional request id, which belongs to the caller
+// who first gave it; their answers are kept in the KMC's database
+// (kmc.KMC.ClaimRequest; for POST /v1/klfs and POST /v1/registry-updates
+// with the KMC's answer), as are the imports pending under dual control
+// (kmc.KMC.StartImport), so every process of the KMC shares them. A
+// vending key is imported under dual control, each officer posting their
+// own component, and is assembled only when the quorum is complete (see
+// the OpenAPI document).
 package api

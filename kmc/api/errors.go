@@ -4,19 +4,34 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/kmc"
+	"github.com/stskms/stskms/records"
+	"github.com/stskms/stskms/sts"
 )
 
 // ErrorBody is the JSON of a refusal: a stable code, words for people and,
 // for a refused Key Load File request, the code's parameters.
+//
+// Field names the member of the request (or the header) at fault, if one
+// is; Ref, on an internal error, the reference of its line in the
+// server's log.
 type ErrorBody struct {
 	Code   kmc.Code `json:"code"`
+	Field  string   `json:"field,omitempty"`
 	Error  string   `json:"error"`
 	Params []string `json:"params,omitempty"`
+	Ref    string   `json:"ref,omitempty"`
 }
 
 // String says the refusal as a client's error does.
-func (b ErrorBody) String() string { return "kmc/api: " + string(b.Code) + ": " + b.Error }
+func (b ErrorBody) String() string {
+	s := "kmc/api: " + string(b.Code) + ": " + b.Error
+	if b.Ref != "" {
+		s += " (ref " + b.Ref + ")"
+	}
+	return s
+}
 
 // The codes of the API's own refusals and of the administration errors of
 // package kmc (its sentinel errors). A refused Key Load File request
@@ -37,13 +52,15 @@ const (
 	EKcv             kmc.Code = "EKcv"             // kmc.ErrKCV (422)
 	ENoIdentity      kmc.Code = "ENoIdentity"      // kmc.ErrNoIdentity (409)
 	ENoCurrentKey    kmc.Code = "ENoCurrentKey"    // kmc.ErrNoCurrentKey (409)
-	ERequestReused   kmc.Code = "ERequestReused"   // a request id given again with another body (409)
+	ERequestReused   kmc.Code = "ERequestReused"   // kmc.ErrRequestReused: a request id given again with another body (409)
+	ERequestOwned    kmc.Code = "ERequestOwned"    // kmc.ErrRequestOwned: another caller's request id (409)
+	ERecord          kmc.Code = "ERecord"          // a record or value of packages records or sts that does not parse (422)
 )
 
 // Codes lists the API's own codes; a refused Key Load File request carries
 // one of kmc.Codes instead.
 var Codes = []kmc.Code{EUnauthenticated, ERole, EBadRequest, EInvalid, ENotFound, EExists, EMode, ERevoked, EVariant,
-	EDualControl, EKcv, ENoIdentity, ENoCurrentKey, ERequestReused}
+	EDualControl, EKcv, ENoIdentity, ENoCurrentKey, ERequestReused, ERequestOwned, ERecord}
 
 // adminErrors maps the sentinel errors of package kmc (and the API's own)
 // to their code and HTTP status, in the order they are tested.
@@ -53,8 +70,8 @@ var adminErrors = []struct {
 	status int
 }{
 	{kmc.ErrRole, ERole, http.StatusForbidden},
-	{errRequestReused, ERequestReused, http.StatusConflict},
-	{errNoImport, ENotFound, http.StatusNotFound},
+	{kmc.ErrRequestReused, ERequestReused, http.StatusConflict},
+	{kmc.ErrRequestOwned, ERequestOwned, http.StatusConflict},
 	{kmc.ErrDualControl, EDualControl, http.StatusConflict},
 	{kmc.ErrKCV, EKcv, http.StatusUnprocessableEntity},
 	{kmc.ErrVariant, EVariant, http.StatusUnprocessableEntity},
@@ -66,6 +83,15 @@ var adminErrors = []struct {
 	{kmc.ErrNoCurrentKey, ENoCurrentKey, http.StatusConflict},
 	{kmc.ErrInvalid, EInvalid, http.StatusBadRequest},
 }
+
+// inputErrors are the sentinels of the packages that parse the API's
+// input (records, sts): a value that does not parse (422 ERecord).
+var inputErrors = []error{records.ErrUnknownType, records.ErrFieldCount, records.ErrIdent, records.ErrTime,
+	records.ErrHex, records.ErrLowerHex, records.ErrLength, records.ErrPoint, records.ErrDecimal, records.ErrRange,
+	records.ErrChoice, records.ErrCRC, records.ErrPKIDType, records.ErrKeyHash, records.ErrValue, records.ErrSpec,
+	records.ErrStructure, records.ErrDuplicate, records.ErrSignature,
+	sts.ErrFormat, sts.ErrCRC, sts.ErrReserved, sts.ErrRange, sts.ErrNoKey, sts.ErrKey, sts.ErrCheckDigit,
+	sts.ErrBeforeBaseDate, sts.ErrTIDRollover, sts.ErrAmountTooLarge}
 
 // klfStatus is the HTTP status of each refusal of a Key Load File request
 // or a registry update.
@@ -98,6 +124,14 @@ var klfStatus = map[kmc.Code]int{
 // object and value, never key material); anything else is an internal
 // error whose words are not shown.
 func errorBody(err error) (int, ErrorBody) {
+	var ie *httpapi.InputError
+	if errors.As(err, &ie) {
+		code := EBadRequest
+		if errors.Is(err, kmc.ErrInvalid) {
+			code = EInvalid
+		}
+		return http.StatusBadRequest, ErrorBody{Code: code, Field: httpapi.FieldOf(err), Error: err.Error()}
+	}
 	var e *kmc.Error
 	if errors.As(err, &e) {
 		status, ok := klfStatus[e.Code]
@@ -108,7 +142,16 @@ func errorBody(err error) (int, ErrorBody) {
 	}
 	for _, a := range adminErrors {
 		if errors.Is(err, a.err) {
-			return a.status, ErrorBody{Code: a.code, Error: err.Error()}
+			b := ErrorBody{Code: a.code, Error: err.Error()}
+			if a.code == ERequestReused || a.code == ERequestOwned {
+				b.Field = "request_id"
+			}
+			return a.status, b
+		}
+	}
+	for _, k := range inputErrors {
+		if errors.Is(err, k) {
+			return http.StatusUnprocessableEntity, ErrorBody{Code: ERecord, Error: err.Error()}
 		}
 	}
 	return http.StatusInternalServerError, ErrorBody{Code: kmc.EInternal, Error: "internal error"}

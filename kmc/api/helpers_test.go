@@ -37,6 +37,9 @@ type env struct {
 	url    string
 	clock  *testclock.Clock
 	hc     *http.Client
+	// custody is the KMC's key custody and now its clock, for a peer.
+	custody keystore.Custody
+	now     func() time.Time
 }
 
 type setup struct {
@@ -67,6 +70,7 @@ func start(t testing.TB, db *store.DB, o setup) *env {
 	if o.realNow {
 		now = time.Now
 	}
+	e.custody, e.now = custody, now
 	if e.k, err = kmc.New(ctx, kmc.Config{DB: db, Custody: custody, Now: now}); err != nil {
 		t.Fatal(err)
 	}
@@ -86,16 +90,37 @@ func start(t testing.TB, db *store.DB, o setup) *env {
 			t.Fatal(err)
 		}
 	}
+	e.serve(cfg)
+	return e
+}
+
+// serve serves the API of e.k on a loopback listener, with TLS if cfg is
+// not nil, and sets e.url.
+func (e *env) serve(cfg *tls.Config) {
+	e.t.Helper()
 	ln, err := httpapi.Listen("127.0.0.1:0", cfg)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	srv := httpapi.NewHTTPServer(api.New(e.k, e.tokens, api.Options{Now: e.clock.Now}))
 	var wg sync.WaitGroup
 	wg.Go(func() { srv.Serve(ln) })
-	t.Cleanup(func() { srv.Close(); wg.Wait() })
-	e.url = map[bool]string{false: "http://", true: "https://"}[o.tls] + ln.Addr().String()
-	return e
+	e.t.Cleanup(func() { srv.Close(); wg.Wait() })
+	e.url = map[bool]string{false: "http://", true: "https://"}[cfg != nil] + ln.Addr().String()
+}
+
+// peer returns another KMC process on db (the same database as e's, or
+// another connection to it) with e's custody, clock and tokens, serving
+// its own API: a restarted or a second node.
+func (e *env) peer(db *store.DB) *env {
+	e.t.Helper()
+	p := *e
+	var err error
+	if p.k, err = kmc.New(e.ctx, kmc.Config{DB: db, Custody: e.custody, Now: e.now}); err != nil {
+		e.t.Fatal(err)
+	}
+	p.serve(nil)
+	return &p
 }
 
 // as returns a client with the token of a role's test caller ("officer2"

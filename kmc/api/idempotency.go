@@ -1,114 +1,95 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"sync"
 	"time"
+
+	"github.com/stskms/stskms/kmc"
 )
 
-// errRequestReused refuses a request id given again with another request.
-var errRequestReused = errors.New("kmc/api: request id used before for another request")
+// requestMemory is how long an answer is kept for a retry.
+const requestMemory = 24 * time.Hour
 
-// Limits of the request-id memory.
-const (
-	maxRequestIDLen = 128
-	// requestMemory is how long an answer is kept for a retry.
-	requestMemory = 24 * time.Hour
-	// maxRemembered is how many answers are kept at most; the oldest go
-	// first.
-	maxRemembered = 10000
-)
-
-// remembered is the outcome of a creating call under a request id.
-type remembered struct {
-	body  [32]byte      // SHA-256 of the request, as JSON
-	done  chan struct{} // closed when ans and err are set
-	ans   any
-	err   error
-	until time.Time
-}
-
-// requestIDs remembers the answers of creating calls by caller, route and
-// request id, so that a retry gets the answer of the first call instead
-// of a second object. A call that failed is forgotten (it may be retried).
-// The memory is the process's: a KMC run as several processes, or
-// restarted, does not share it (Key Load Files are idempotent in the
-// database instead, see IssueRequest).
-type requestIDs struct {
-	mu    sync.Mutex
-	m     map[string]*remembered
-	order []string // keys in the order they were added
-	now   func() time.Time
-}
-
-func newRequestIDs(now func() time.Time) *requestIDs {
-	return &requestIDs{m: map[string]*remembered{}, now: now}
-}
-
-// do runs fn once for key and req, and returns its answer to every later
-// call with the same key and req until it is forgotten; the same key with
-// another req is errRequestReused.
-func (r *requestIDs) do(key string, req any, fn func() (any, error)) (any, error) {
-	raw, err := json.Marshal(req)
+// remembered runs fn, the creating call req of caller a on route under
+// request id id, once: the KMC's database keeps its answer (see
+// kmc.KMC.ClaimRequest), so that a retry by a, from any process of the
+// KMC, gets the first answer (audited as a replay) instead of a second
+// object; another caller giving the id is refused, and so is the id given
+// with another request. A call that failed is forgotten (it may be
+// retried).
+func (s *Server) remembered(ctx context.Context, a kmc.Actor, route, id string, req any, fn func() (any, error)) (any, error) {
+	digest, err := requestDigest(req)
 	if err != nil {
 		return nil, err
 	}
+	c, err := s.k.ClaimRequest(ctx, a.String(), route, id, digest, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if c.Answer != nil {
+		return json.RawMessage(c.Answer), nil
+	}
+	// The claim is settled even if the caller goes away meanwhile.
+	settle := context.WithoutCancel(ctx)
+	ans, err := fn()
+	if err != nil {
+		if ferr := s.k.ForgetRequest(settle, a.String(), route, id); ferr != nil {
+			s.logf("kmc/api: request id %q of %s stays claimed until its lease runs out: %v", id, a, ferr)
+		}
+		return nil, err
+	}
+	out, err := json.Marshal(ans)
+	if err == nil {
+		err = s.k.AnswerRequest(settle, a.String(), route, id, out, s.now().Add(requestMemory))
+	}
+	if err != nil {
+		// Done, but not remembered: the answer still goes to the caller.
+		s.logf("kmc/api: the answer to request id %q of %s is not remembered: %v", id, a, err)
+	}
+	return ans, nil
+}
+
+// secretive is a request that carries key material: its digest is made
+// of its public form (a hash of a key component stored in the database
+// would let anyone who reads it test guesses of the component offline).
+type secretive interface{ public() any }
+
+// public is the request with the component's value left out; its KCV
+// stays, as it does in the audit log.
+func (r StartImportRequest) public() any {
+	r.Component.Value = ""
+	return r
+}
+
+// requestDigest is the SHA-256 of the JSON of req (its public form)
+// without its request id (given in the body or the header, it is the same
+// request).
+func requestDigest(req any) (string, error) {
+	if s, ok := req.(secretive); ok {
+		req = s.public()
+	}
+	raw, err := json.Marshal(req)
+	if err != nil {
+		return "", err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return "", err
+	}
+	delete(m, "request_id")
+	if raw, err = json.Marshal(m); err != nil {
+		return "", err
+	}
 	sum := sha256.Sum256(raw)
-	e, first := r.claim(key, sum)
-	if !first {
-		if e.body != sum {
-			return nil, errRequestReused
-		}
-		<-e.done
-		return e.ans, e.err
-	}
-	e.ans, e.err = fn()
-	close(e.done)
-	if e.err != nil {
-		r.forget(key, e)
-	}
-	return e.ans, e.err
+	return hex.EncodeToString(sum[:]), nil
 }
 
-// claim returns the entry of key, making it (first true) if there is none.
-func (r *requestIDs) claim(key string, sum [32]byte) (*remembered, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := r.now()
-	for len(r.order) > 0 {
-		if old := r.m[r.order[0]]; old != nil {
-			if (len(r.order) < maxRemembered && now.Before(old.until)) || !isDone(old) {
-				break
-			}
-			delete(r.m, r.order[0])
-		}
-		r.order = r.order[1:]
-	}
-	if e, ok := r.m[key]; ok {
-		return e, false
-	}
-	e := &remembered{body: sum, done: make(chan struct{}), until: now.Add(requestMemory)}
-	r.m[key] = e
-	r.order = append(r.order, key)
-	return e, true
-}
-
-func isDone(e *remembered) bool {
-	select {
-	case <-e.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// forget drops key if it still names e.
-func (r *requestIDs) forget(key string, e *remembered) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.m[key] == e {
-		delete(r.m, key)
+// logf logs to the server's log, if it has one.
+func (s *Server) logf(format string, args ...any) {
+	if s.log != nil {
+		s.log.Printf(format, args...)
 	}
 }

@@ -15,11 +15,15 @@
 // TLS with a client CA, with client certificates that the client file
 // (ClientsFile, shared with the STS6-style API) maps likewise; the module
 // checks the role of every operation. Token requests carry a request id
-// ("request_id", or the Idempotency-Key header): a retry with the same id
-// gets the stored answer, never a second token.
+// ("request_id", or the Idempotency-Key header; both given must agree): a
+// retry by the same caller with the same id gets the stored answer, never
+// a second token; another caller's id is refused (sm.ErrRequestOwned).
 //
-// Refusals are JSON {"code", "error"}: code is the STS6 status code of the
-// refusal (sm.Code) and the HTTP status says its kind (see httpStatus).
+// Request bodies are strict JSON (internal/strictjson). Refusals are JSON
+// {"code", "field", "error", "ref"}: code is the STS6 status code of the
+// refusal (sm.Code), field the member of the request at fault, ref an
+// internal error's reference in the log, and the HTTP status says its kind
+// (see refusals).
 //
 // Plain HTTP is served only on loopback addresses; any other address
 // needs TLS (Listen).
@@ -30,12 +34,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"log"
 	"math/big"
 	"net/http"
 	"strings"
 
 	"github.com/stskms/stskms/internal/httpapi"
+	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sts"
 )
@@ -52,6 +57,7 @@ type Server struct {
 	tokens  *Tokens
 	clients *Clients
 	mux     *http.ServeMux
+	log     *log.Logger
 }
 
 // Routes lists the method and path of every operation (the OpenAPI test
@@ -75,7 +81,7 @@ func New(m *sm.Module, tokens *Tokens) *Server { return NewWithClients(m, tokens
 // certificates clients maps: a certificate it does not know is refused,
 // and a bearer token sent with a certificate must name the same caller.
 func NewWithClients(m *sm.Module, tokens *Tokens, clients *Clients) *Server {
-	s := &Server{m: m, tokens: tokens, clients: clients, mux: http.NewServeMux()}
+	s := &Server{m: m, tokens: tokens, clients: clients, mux: http.NewServeMux(), log: log.Default()}
 	handlers := []http.HandlerFunc{s.identify, s.registers, s.credit,
 		handle(s, s.management), handle(s, s.keyChange), handle(s, s.test), handle(s, s.verify)}
 	for i, r := range Routes[:len(handlers)] {
@@ -98,87 +104,147 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// ErrorBody is the JSON of a refusal.
+// ErrorBody is the JSON of a refusal: the status code, the member of the
+// request at fault (if one is), words for people and, for an internal
+// error, the reference of its line in the server's log.
 type ErrorBody struct {
 	Code  sm.Code `json:"code"`
+	Field string  `json:"field,omitempty"`
 	Error string  `json:"error"`
+	Ref   string  `json:"ref,omitempty"`
 }
 
 // String says the refusal as a client's error does.
-func (b ErrorBody) String() string { return "sm/api: status " + string(b.Code) + ": " + b.Error }
+func (b ErrorBody) String() string {
+	s := "sm/api: status " + string(b.Code) + ": " + b.Error
+	if b.Ref != "" {
+		s += " (ref " + b.Ref + ")"
+	}
+	return s
+}
 
-// httpStatus maps a module refusal to an HTTP status.
-func httpStatus(err error) int {
-	for _, c := range []struct {
-		status int
-		kinds  []error
-	}{
-		{http.StatusBadRequest, []error{sm.ErrInvalidRequest, sm.ErrFormat}},
-		{http.StatusForbidden, []error{sm.ErrRole, sm.ErrLiveKMC, sm.ErrNotTestKMC}},
-		{http.StatusNotFound, []error{sm.ErrNoRegister, sm.ErrNoSlot}},
-		{http.StatusConflict, []error{sm.ErrRequestReused, sm.ErrCreditLimit, sm.ErrSlotState, sm.ErrNotPending,
-			sm.ErrSlotsFull, sm.ErrRegistersFull, sm.ErrKeyExpired, sm.ErrKMCKeyExpired, sm.ErrAfterIUT,
-			sm.ErrBeforeACT, sm.ErrTIDWindow}},
-		{http.StatusUnprocessableEntity, []error{sm.ErrRange, sm.ErrSubclass, sm.ErrKeyType, sm.ErrVariant,
-			sm.ErrAttribute, sm.ErrMAC, sm.ErrFingerprint, sm.ErrNoTables}},
-		{http.StatusServiceUnavailable, []error{sm.ErrSelfTest, sm.ErrClosed, sm.ErrIntegrity}},
-	} {
+// refusal is the HTTP status and code of a kind of error.
+type refusal struct {
+	status int
+	code   sm.Code // "" for the module's own code (sm.CodeOf)
+	kinds  []error
+}
+
+// refusals maps the errors of the module, and of the packages that parse
+// its input (sts, records), to an HTTP status, in the order they are
+// tested. Only an error none of them matches is a 500.
+var refusals = []refusal{
+	{http.StatusBadRequest, "", []error{sm.ErrInvalidRequest, sm.ErrFormat}},
+	{http.StatusForbidden, "", []error{sm.ErrRole, sm.ErrLiveKMC, sm.ErrNotTestKMC}},
+	{http.StatusNotFound, "", []error{sm.ErrNoRegister, sm.ErrNoSlot}},
+	{http.StatusConflict, "", []error{sm.ErrRequestReused, sm.ErrRequestOwned, sm.ErrCreditLimit, sm.ErrSlotState,
+		sm.ErrNotPending, sm.ErrSlotsFull, sm.ErrRegistersFull, sm.ErrKeyExpired, sm.ErrKMCKeyExpired, sm.ErrAfterIUT,
+		sm.ErrBeforeACT, sm.ErrTIDWindow, sm.ErrModuleExists}},
+	{http.StatusUnprocessableEntity, "", []error{sm.ErrRange, sm.ErrSubclass, sm.ErrKeyType, sm.ErrVariant,
+		sm.ErrAttribute, sm.ErrMAC, sm.ErrFingerprint, sm.ErrNoTables}},
+	{http.StatusServiceUnavailable, "", []error{sm.ErrSelfTest, sm.ErrClosed, sm.ErrIntegrity, sm.ErrNoModule,
+		sm.ErrIdentity}},
+	{http.StatusBadRequest, sm.CodeFormat, []error{sts.ErrFormat, sts.ErrCRC, sts.ErrCheckDigit}},
+	{http.StatusUnprocessableEntity, sm.CodeRange, []error{sts.ErrRange, sts.ErrAmountTooLarge, sts.ErrTIDRollover,
+		sts.ErrBeforeBaseDate, records.ErrRange}},
+	{http.StatusUnprocessableEntity, sm.CodeSubclass, []error{sts.ErrReserved}},
+	{http.StatusUnprocessableEntity, sm.CodeAttribute, []error{sts.ErrNoKey, sts.ErrKey}},
+	{http.StatusUnprocessableEntity, sm.CodeFormat, recordErrors},
+}
+
+// recordErrors are the sentinels of package records: a record that does
+// not parse.
+var recordErrors = []error{records.ErrUnknownType, records.ErrFieldCount, records.ErrIdent, records.ErrTime,
+	records.ErrHex, records.ErrLowerHex, records.ErrLength, records.ErrPoint, records.ErrDecimal, records.ErrChoice,
+	records.ErrCRC, records.ErrPKIDType, records.ErrKeyHash, records.ErrValue, records.ErrSpec, records.ErrStructure,
+	records.ErrDuplicate, records.ErrSignature}
+
+// kindFields names the member of a token request that a module refusal
+// of these kinds is about, for the error body's field.
+var kindFields = []struct {
+	kind  error
+	field string
+}{
+	{sm.ErrRequestReused, "request_id"}, {sm.ErrRequestOwned, "request_id"}, {sm.ErrSubclass, "subclass"},
+	{sm.ErrCreditLimit, "amount"},
+}
+
+// fieldOf is the member of the request err names: that of an input
+// error, else the one its kind is about, else "".
+func fieldOf(err error) string {
+	if f := httpapi.FieldOf(err); f != "" {
+		return f
+	}
+	for _, k := range kindFields {
+		if errors.Is(err, k.kind) {
+			return k.field
+		}
+	}
+	return ""
+}
+
+// classify returns the status and code of err, ok false if no refusal
+// matches it.
+func classify(err error) (status int, code sm.Code, ok bool) {
+	for _, c := range refusals {
 		for _, k := range c.kinds {
 			if errors.Is(err, k) {
-				return c.status
+				if code = c.code; code == "" {
+					code = sm.CodeOf(err)
+				}
+				return c.status, code, true
 			}
 		}
 	}
-	return http.StatusInternalServerError
+	return 0, "", false
 }
 
-// errorBody renders err: a module refusal with its code and words, any
-// other error as an internal error whose words are not shown.
-func errorBody(err error) (int, ErrorBody) {
-	var e *sm.Error
-	if errors.As(err, &e) {
-		return httpStatus(err), ErrorBody{Code: sm.CodeOf(err), Error: err.Error()}
+// errorBody renders err: a request the API cannot take (*httpapi.InputError)
+// as 400 naming the field, a refusal of the module or of the packages
+// parsing its input with its code and words, any other error as an
+// internal error whose words are not shown but logged, under the
+// reference the answer carries.
+func (s *Server) errorBody(err error) (int, ErrorBody) {
+	field := fieldOf(err)
+	var ie *httpapi.InputError
+	if errors.As(err, &ie) {
+		code := sm.CodeFormat
+		if _, c, ok := classify(err); ok && c != sm.CodeExtended {
+			code = c
+		}
+		return http.StatusBadRequest, ErrorBody{Code: code, Field: field, Error: err.Error()}
 	}
-	if errors.Is(err, sts.ErrRange) {
-		return http.StatusUnprocessableEntity, ErrorBody{Code: sm.CodeRange, Error: err.Error()}
+	if status, code, ok := classify(err); ok {
+		return status, ErrorBody{Code: code, Field: field, Error: err.Error()}
 	}
-	return http.StatusInternalServerError, ErrorBody{Code: sm.CodeExtended, Error: "internal error"}
+	ref := httpapi.NewRef()
+	s.log.Printf("sm/api: internal error, ref %s: %v", ref, err)
+	return http.StatusInternalServerError, ErrorBody{Code: sm.CodeExtended, Error: "internal error", Ref: ref}
 }
+
+// SetLog sets where internal errors are logged, with the reference their
+// answer carries (default: log.Default(), the process's standard error).
+// The module's errors never hold key material.
+func (s *Server) SetLog(l *log.Logger) { s.log = l }
 
 // api is the shared HTTP plumbing (internal/httpapi) with this API's
 // tokens and error bodies.
 func (s *Server) api() *httpapi.API[sm.Actor] {
 	return &httpapi.API[sm.Actor]{Tokens: s.tokens, Clients: s.clients, Realm: "stskms-sm", MaxBody: maxBody,
 		Unauthorized: ErrorBody{Code: sm.CodeExtended, Error: "authentication required: a valid bearer token or a known client certificate (and, with both, the same caller)"},
-		Malformed:    func(msg string) any { return ErrorBody{Code: sm.CodeFormat, Error: msg} },
-		Refusal:      func(err error) (int, any) { return errorBody(err) }}
+		Refusal:      func(err error) (int, any) { return s.errorBody(err) }}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) { httpapi.WriteJSON(w, status, v) }
 
-func writeError(w http.ResponseWriter, err error) {
-	status, body := errorBody(err)
+func (s *Server) writeError(w http.ResponseWriter, err error) {
+	status, body := s.errorBody(err)
 	writeJSON(w, status, body)
-}
-
-func badRequest(w http.ResponseWriter, format string, args ...any) {
-	writeJSON(w, http.StatusBadRequest, ErrorBody{Code: sm.CodeFormat, Error: fmt.Sprintf(format, args...)})
 }
 
 // auth returns the caller of r, or answers 401 and returns false.
 func (s *Server) auth(w http.ResponseWriter, r *http.Request) (sm.Actor, bool) {
 	return s.api().Auth(w, r)
-}
-
-func decodeBytes(raw []byte, v any) error { return httpapi.DecodeBytes(raw, v) }
-
-// requestID is the id of a token request: the body's, else the
-// Idempotency-Key header.
-func requestID(r *http.Request, body string) string {
-	if body != "" {
-		return body
-	}
-	return r.Header.Get("Idempotency-Key")
 }
 
 // Meter is a meter key as JSON.
@@ -197,10 +263,30 @@ type RegisterRef struct {
 
 func (r RegisterRef) key() sm.RegisterKey { return sm.RegisterKey{SGC: r.SGC, KRN: r.KRN, KT: r.KT} }
 
+// check refuses a register whose SGC or KRN is outside the standard's
+// range, naming the member (prefix.sgc, prefix.krn). In JSON they are
+// numbers: the SGC 0..999999 (JSON has no leading zeros, so 12345 is
+// supply group 012345), the KRN 1..9.
+func (r RegisterRef) check(prefix string) error {
+	if err := sts.CheckSGC(int64(r.SGC)); err != nil {
+		return httpapi.FieldError(prefix+".sgc", err)
+	}
+	if err := sts.CheckKRN(int64(r.KRN)); err != nil {
+		return httpapi.FieldError(prefix+".krn", err)
+	}
+	return nil
+}
+
 func (m Meter) key() (sm.MeterKey, error) {
 	pan, err := sts.ParsePAN(m.PAN)
 	if err != nil {
-		return sm.MeterKey{}, fmt.Errorf("meter.pan: %w", err)
+		return sm.MeterKey{}, httpapi.FieldError("meter.pan", err)
+	}
+	if err := sts.CheckTI(int64(m.TI)); err != nil {
+		return sm.MeterKey{}, httpapi.FieldError("meter.ti", err)
+	}
+	if err := m.RegisterRef.check("meter"); err != nil {
+		return sm.MeterKey{}, err
 	}
 	return sm.MeterKey{PAN: pan, TI: m.TI, RegisterKey: m.RegisterRef.key()}, nil
 }
@@ -231,7 +317,7 @@ func (c CreditRequest) module(id string) (sm.CreditRequest, error) {
 	if c.Currency != "" {
 		v, ok := new(big.Int).SetString(c.Currency, 10)
 		if !ok {
-			return sm.CreditRequest{}, fmt.Errorf("%w: currency %q is not a decimal integer", sts.ErrRange, c.Currency)
+			return sm.CreditRequest{}, httpapi.FieldError("currency", fmt.Errorf("%w: %.40q is not a decimal integer", sts.ErrRange, c.Currency))
 		}
 		req.Currency = v
 	}
@@ -255,15 +341,14 @@ func (r Result) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads an answer or a refusal.
 func (r *Result) UnmarshalJSON(b []byte) error {
 	var probe struct {
-		Code  sm.Code `json:"code"`
-		Error string  `json:"error"`
+		Error string `json:"error"`
 	}
 	if err := json.Unmarshal(b, &probe); err != nil {
 		return err
 	}
 	if probe.Error != "" {
-		r.ErrorBody = &ErrorBody{Code: probe.Code, Error: probe.Error}
-		return nil
+		r.ErrorBody = new(ErrorBody)
+		return json.Unmarshal(b, r.ErrorBody)
 	}
 	r.Issued = new(sm.Issued)
 	return json.Unmarshal(b, r.Issued)
@@ -280,36 +365,48 @@ func (s *Server) credit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	raw, err := httpapi.ReadBody(w, r, maxBody)
 	if err != nil {
-		badRequest(w, "request body: %v", err)
+		s.writeError(w, &httpapi.InputError{Err: fmt.Errorf("request body: %w", err)})
 		return
 	}
 	if trimmed := strings.TrimLeft(string(raw), " \t\r\n"); strings.HasPrefix(trimmed, "[") {
 		var reqs []CreditRequest
-		if err := decodeBytes(raw, &reqs); err != nil {
-			badRequest(w, "request body: %v", err)
+		if err := httpapi.DecodeJSON(raw, &reqs); err != nil {
+			s.writeError(w, err)
+			return
+		}
+		if r.Header.Get("Idempotency-Key") != "" {
+			s.writeError(w, &httpapi.InputError{Field: "Idempotency-Key",
+				Err: errors.New("a batch gives a request_id per request, not an Idempotency-Key header")})
 			return
 		}
 		s.creditBatch(w, r.Context(), a, reqs)
 		return
 	}
-	var req CreditRequest
-	if err := decodeBytes(raw, &req); err != nil {
-		badRequest(w, "request body: %v", err)
-		return
-	}
-	mreq, err := req.module(requestID(r, req.RequestID))
+	ans, err := s.creditOne(r, a, raw)
 	if err != nil {
-		writeError(w, err)
-		return
-	}
-	ans, err := s.m.Credit(r.Context(), a, mreq)
-	if err != nil {
-		writeError(w, err)
+		s.writeError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, ans)
+}
+
+// creditOne issues the credit token of one request.
+func (s *Server) creditOne(r *http.Request, a sm.Actor, raw []byte) (sm.Issued, error) {
+	var req CreditRequest
+	if err := httpapi.DecodeJSON(raw, &req); err != nil {
+		return sm.Issued{}, err
+	}
+	id, err := httpapi.RequestID(r, req.RequestID)
+	if err != nil {
+		return sm.Issued{}, err
+	}
+	mreq, err := req.module(id)
+	if err != nil {
+		return sm.Issued{}, err
+	}
+	return s.m.Credit(r.Context(), a, mreq)
 }
 
 // creditBatch issues a batch of credit tokens through the module's
@@ -317,12 +414,12 @@ func (s *Server) credit(w http.ResponseWriter, r *http.Request) {
 // has its own outcome.
 func (s *Server) creditBatch(w http.ResponseWriter, ctx context.Context, a sm.Actor, reqs []CreditRequest) {
 	if len(reqs) == 0 || len(reqs) > MaxBatch {
-		badRequest(w, "a batch holds 1 to %d requests, not %d", MaxBatch, len(reqs))
+		s.writeError(w, &httpapi.InputError{Err: fmt.Errorf("a batch holds 1 to %d requests, not %d", MaxBatch, len(reqs))})
 		return
 	}
 	results := make([]Result, len(reqs))
 	refused := func(i int, err error) {
-		_, body := errorBody(err)
+		_, body := s.errorBody(err)
 		results[i] = Result{ErrorBody: &body}
 	}
 	mreqs := make([]sm.CreditRequest, 0, len(reqs))
@@ -355,11 +452,15 @@ type ManagementRequest struct {
 }
 
 func (s *Server) management(ctx context.Context, a sm.Actor, r *http.Request, req ManagementRequest) (any, error) {
+	id, err := httpapi.RequestID(r, req.RequestID)
+	if err != nil {
+		return nil, err
+	}
 	mk, err := req.Meter.key()
 	if err != nil {
 		return nil, err
 	}
-	return s.m.Manage(ctx, a, sm.ManagementRequest{ID: requestID(r, req.RequestID), Meter: mk, Sub: req.Subclass, Value: req.Value})
+	return s.m.Manage(ctx, a, sm.ManagementRequest{ID: id, Meter: mk, Sub: req.Subclass, Value: req.Value})
 }
 
 // KeyChangeRequest is the body of POST /v1/keychange.
@@ -372,11 +473,21 @@ type KeyChangeRequest struct {
 }
 
 func (s *Server) keyChange(ctx context.Context, a sm.Actor, r *http.Request, req KeyChangeRequest) (any, error) {
+	id, err := httpapi.RequestID(r, req.RequestID)
+	if err != nil {
+		return nil, err
+	}
 	mk, err := req.Meter.key()
 	if err != nil {
 		return nil, err
 	}
-	return s.m.KeyChange(ctx, a, sm.KeyChangeRequest{ID: requestID(r, req.RequestID), Meter: mk, To: req.To.key(),
+	if err := req.To.check("to"); err != nil {
+		return nil, err
+	}
+	if err := sts.CheckTI(int64(req.TI)); err != nil {
+		return nil, httpapi.FieldError("ti", err)
+	}
+	return s.m.KeyChange(ctx, a, sm.KeyChangeRequest{ID: id, Meter: mk, To: req.To.key(),
 		TI: req.TI, ThreeTokens: req.ThreeTokens})
 }
 
@@ -389,7 +500,11 @@ type TestRequest struct {
 }
 
 func (s *Server) test(ctx context.Context, a sm.Actor, r *http.Request, req TestRequest) (any, error) {
-	return s.m.Test(ctx, a, sm.TestRequest{ID: requestID(r, req.RequestID), Sub: req.Subclass, MfrCode: req.MfrCode, Control: req.Control})
+	id, err := httpapi.RequestID(r, req.RequestID)
+	if err != nil {
+		return nil, err
+	}
+	return s.m.Test(ctx, a, sm.TestRequest{ID: id, Sub: req.Subclass, MfrCode: req.MfrCode, Control: req.Control})
 }
 
 // VerifyRequest is the body of POST /v1/verify.
@@ -433,7 +548,7 @@ func (s *Server) registers(w http.ResponseWriter, r *http.Request) {
 	}
 	regs, err := s.m.Registers(r.Context(), a)
 	if err != nil {
-		writeError(w, err)
+		s.writeError(w, err)
 		return
 	}
 	if regs == nil {

@@ -74,6 +74,12 @@ func pathInt(r *http.Request, name string, max uint64) (uint64, error) {
 	return v, nil
 }
 
+// pathError is the refusal of a path segment that a digit parser of
+// package sts refused.
+func pathError(name string, err error) error {
+	return &sm.Error{Code: sm.CodeFormat, Kind: sm.ErrInvalidRequest, Detail: "path: " + name + ": " + err.Error()}
+}
+
 // SlotsAnswer is the answer of GET /v1/slots.
 type SlotsAnswer struct {
 	Slots []sm.Slot `json:"slots"`
@@ -187,13 +193,13 @@ func (s *Server) deleteSlot(ctx context.Context, a sm.Actor, r *http.Request) (a
 }
 
 func (s *Server) register(ctx context.Context, a sm.Actor, r *http.Request) (any, error) {
-	sgc, err := pathInt(r, "sgc", sts.MaxSGC)
+	sgc, err := sts.ParseSGC(r.PathValue("sgc"))
 	if err != nil {
-		return nil, err
+		return nil, pathError("sgc", err)
 	}
-	krn, err := pathInt(r, "krn", 15)
+	krn, err := sts.ParseKRN(r.PathValue("krn"))
 	if err != nil {
-		return nil, err
+		return nil, pathError("krn", err)
 	}
 	kt, err := pathInt(r, "kt", uint64(sts.DCTK))
 	if err != nil {

@@ -162,6 +162,12 @@ func TestOfficerEndpoints(t *testing.T) {
 	}
 	wantStatus(t, e.do("pos", "", "GET", "/v1/registers/654321/3/2", nil, nil), http.StatusNotFound, sm.CodeNoRegister)
 	wantStatus(t, e.do("pos", "", "GET", "/v1/registers/654321/x/2", nil, nil), http.StatusBadRequest, sm.CodeFormat)
+	// The path's SGC and KRN are digit strings of the standard's width:
+	// no short SGC, no base prefix, no sign, no KRN beyond 9.
+	for _, p := range []string{"54321/2/2", "0654321/2/2", "0x9f31/2/2", "+54321/2/2", "６５４３２１/2/2",
+		"654321/10/2", "654321/0/2", "654321/02/2", "654321/+2/2"} {
+		wantStatus(t, e.do("pos", "", "GET", "/v1/registers/"+p, nil, nil), http.StatusBadRequest, sm.CodeFormat)
+	}
 	var slots struct{ Slots []slotJSON }
 	if err := e.do("aud", "", "GET", "/v1/slots", nil, &slots); err != nil || len(slots.Slots) != 2 || slots.Slots[1].State != sm.SlotActive {
 		t.Fatalf("slots = %+v, %v", slots, err)
