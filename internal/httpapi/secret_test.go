@@ -47,3 +47,29 @@ func TestTokenFileModes(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenFileStrict: a token file with a duplicate, misnamed or unknown
+// member is refused naming the member, and the error never shows a token.
+func TestTokenFileStrict(t *testing.T) {
+	const secret = "s3cr3t-token-0123456789abcdef"
+	for name, body := range map[string]string{
+		"duplicate": `{"format":"test-tokens/1","tokens":[{"token":"` + secret + `","token":"` + secret + `x","role":"reader","name":"a"}]}`,
+		"case":      `{"format":"test-tokens/1","Tokens":[{"token":"` + secret + `","role":"reader","name":"a"}]}`,
+		"unknown":   `{"format":"test-tokens/1","tokens":[{"token":"` + secret + `","role":"reader","name":"a","admin":true}]}`,
+		"trailing":  `{"format":"test-tokens/1","tokens":[{"token":"` + secret + `","role":"reader","name":"a"}]} {}`,
+	} {
+		path := filepath.Join(t.TempDir(), "tokens.json")
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := httpapi.LoadTokenFile(path, format)
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("%s: the error shows the token: %v", name, err)
+		}
+		t.Logf("%s: %v", name, err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/stskms/stskms/internal/secretfile"
+	"github.com/stskms/stskms/internal/strictjson"
 )
 
 // TokenEntry is one bearer token of a token file and the caller it
@@ -93,7 +94,9 @@ func (t *Tokens[A]) Token(role fmt.Stringer) string {
 }
 
 // LoadTokenFile reads the token file at path, which must be of the given
-// format. No file is ErrNoTokens. A file not flagged TEST-ONLY holds live
+// format, decoded strictly (package strictjson: a duplicate, misnamed or
+// unknown member is refused, naming the member, never a token). No file
+// is ErrNoTokens. A file not flagged TEST-ONLY holds live
 // tokens: it is refused if its group or others may read it
 // (secretfile.ErrExposed; the error says chmod 600). A TEST-ONLY file is
 // not refused for that; its reader warns (see secretfile.Check).
@@ -106,7 +109,7 @@ func LoadTokenFile(path, format string) (TokenFile, error) {
 		return TokenFile{}, err
 	}
 	var f TokenFile
-	if err := json.Unmarshal(b, &f); err != nil {
+	if err := strictjson.Unmarshal(b, &f); err != nil {
 		return TokenFile{}, fmt.Errorf("token file %s: %w", path, err)
 	}
 	if f.Format != format {
