@@ -12,21 +12,61 @@ import (
 // memory or the key expiry number.
 func (m *Meter) keyChange(t sts.KeyChange) Result {
 	keySize := m.key.info.EA.KeySize()
-	setSize := keySize / 4 // each section carries 32 key bits
-	if t.Section() > setSize {
+	if t.Section() > maxSections(keySize) {
 		return Result{Outcome: FunctionError}
 	}
 	staged := stage(m.staged, t)
-	if len(staged) < setSize {
+	set := completeSet(keySize, staged)
+	if set == nil {
 		m.staged = staged
 		return Result{Outcome: sectionEntered[t.Section()]}
 	}
-	nk, err := sts.AssembleKey(keySize, staged)
+	nk, err := sts.AssembleKey(keySize, set)
 	if err != nil {
 		return Result{Outcome: outcomeOf(err)}
 	}
 	defer clear(nk.Key)
 	return m.install(nk)
+}
+
+// maxSections is the highest key change section a meter with keys of
+// keySize bytes takes: 4 for 128 bits; 3 for 64 bits, whose three-token
+// sets (1st section with sts.KeyChange.ThreeTokens) have a 3rd token
+// carrying the supply group code.
+func maxSections(keySize int) int {
+	if keySize == 8 {
+		return 3
+	}
+	return 4
+}
+
+// completeSet returns the sections of a complete set among the staged
+// ones, or nil while the set is incomplete. A 128-bit set is complete with
+// its four sections. A 64-bit set is complete with its 1st and 2nd
+// sections, and also needs the 3rd when the 1st has the three-token flag;
+// a 3rd section staged beside a 1st without the flag belongs to no set and
+// is left out (and discarded with the staged sections when the key
+// changes).
+func completeSet(keySize int, staged []sts.KeyChange) []sts.KeyChange {
+	var got [5]*sts.KeyChange
+	for i := range staged {
+		got[staged[i].Section()] = &staged[i]
+	}
+	want := 4
+	if keySize == 8 {
+		want = 2
+		if got[1] != nil && got[1].ThreeTokens {
+			want = 3
+		}
+	}
+	set := make([]sts.KeyChange, 0, want)
+	for _, s := range got[1 : want+1] {
+		if s == nil {
+			return nil
+		}
+		set = append(set, *s)
+	}
+	return set
 }
 
 // stage returns the staged sections with t added in place of an earlier
@@ -60,7 +100,7 @@ func (m *Meter) install(nk sts.NewKey) Result {
 		return Result{Outcome: outcomeOf(err)}
 	}
 	info.KeyType, info.KRN, info.TI, info.KEN = nk.KeyType, nk.KRN, nk.TI, nk.KEN
-	if len(nk.Key) == 16 {
+	if len(nk.Key) == 16 || nk.ThreeTokens { // the sets that carry the SGC
 		info.SGC = nk.SGC
 	}
 	if nk.Rollover {

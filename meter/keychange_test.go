@@ -94,11 +94,12 @@ func TestRollover(t *testing.T) {
 }
 
 // TestKeyChange64 changes a 64-bit DES key: two sections, the supply group
-// code is kept, and a 3rd section is a function this meter lacks.
+// code is kept, a 4th section is a function this meter lacks, and a 3rd
+// staged beside a 1st without the three-token flag is left out of the set.
 func TestKeyChange64(t *testing.T) {
 	f := newFixture(t, func(c *meter.Config) { c.EA, c.Key = sts.EA09, desKey })
-	third := f.issue(sts.KeyChange{Sub: sts.DecoderKey3})
-	f.enter(third, meter.FunctionError)
+	f.enter(f.issue(sts.KeyChange{Sub: sts.DecoderKey4}), meter.FunctionError)
+	f.enter(f.issue(sts.KeyChange{Sub: sts.DecoderKey3, KeyPart: 42 << 20}), meter.ThirdKCTEntered)
 
 	newKey := []byte{1, 2, 3, 4, 5, 6, 7, 8}
 	f.changeKey(sts.NewKey{Key: newKey, KeyType: sts.DUTK, KRN: 3, TI: 7, KEN: 0x80, SGC: 999}, meter.KeyChanged)
@@ -108,6 +109,63 @@ func TestKeyChange64(t *testing.T) {
 		t.Errorf("key %+v, want %+v", got, want)
 	}
 	enter(t, f.m, issue(t, newCipher(t, sts.EA09, newKey, nil), electricity(t, 200, 10)), meter.Accepted)
+}
+
+// TestKeyChange64ThreeTokens enters a 64-bit three-token set (1st section
+// with the three-token flag, 3rd token carrying the SGC) in every order:
+// the key changes at the last token, SGC included, and credit under the new
+// key is accepted. A flagged set without its 3rd token stays staged; a 3rd
+// token with bits 16..35 set is refused when it completes the set.
+func TestKeyChange64ThreeTokens(t *testing.T) {
+	newKey := []byte{1, 2, 3, 4, 5, 6, 7, 8}
+	nk := sts.NewKey{Key: newKey, KeyType: sts.DUTK, KRN: 3, TI: 7, KEN: 0x80, SGC: 654321, ThreeTokens: true}
+	des := func(c *meter.Config) { c.EA, c.Key = sts.EA09, desKey }
+	for _, order := range permutations(3) {
+		t.Run(fmt.Sprint(order), func(t *testing.T) {
+			f := newFixture(t, des)
+			set := keyChangeTokens(t, f.c, nk)
+			for i, section := range order {
+				want := meter.KeyChanged
+				if i < len(order)-1 {
+					want = sectionEntered[section]
+				}
+				f.enter(set[section], want)
+			}
+			want := keyInfo(testConfig())
+			want.EA, want.KRN, want.TI, want.KEN, want.SGC = sts.EA09, 3, 7, 0x80, 654321
+			if got := f.m.KeyInfo(); got != want {
+				t.Errorf("key %+v, want %+v", got, want)
+			}
+			enter(t, f.m, issue(t, newCipher(t, sts.EA09, newKey, nil), electricity(t, 200, 10)), meter.Accepted)
+		})
+	}
+	t.Run("without its 3rd token", func(t *testing.T) {
+		f := newFixture(t, des)
+		set := keyChangeTokens(t, f.c, nk)
+		f.enter(set[0], meter.FirstKCTEntered)
+		f.enter(set[1], meter.SecondKCTEntered)
+		if got := f.m.KeyInfo().KRN; got != 1 {
+			t.Errorf("KRN %d after two tokens of a three-token set, want 1", got)
+		}
+	})
+	t.Run("3rd token with bits 16..35 set", func(t *testing.T) {
+		f := newFixture(t, des)
+		set := keyChangeTokens(t, f.c, nk)
+		f.enter(set[0], meter.FirstKCTEntered)
+		f.enter(set[1], meter.SecondKCTEntered)
+		f.enter(f.issue(sts.KeyChange{Sub: sts.DecoderKey3, KeyPart: 1}), meter.RangeError)
+		f.enter(set[2], meter.KeyChanged)
+	})
+	t.Run("flag in a 128-bit set", func(t *testing.T) {
+		f := newFixture(t, nil)
+		set := keyChangeTokens(t, f.c, sts.NewKey{Key: otherKey, KeyType: sts.DUTK, KRN: 2, KEN: 255})
+		first := f.issue(sts.KeyChange{Sub: sts.DecoderKey1, KeyType: sts.DUTK, KRN: 2, KENHigh: 0xF,
+			KeyPart: 0xffeeddcc, ThreeTokens: true})
+		for _, digits := range []string{first, set[1], set[2]} {
+			f.m.Enter(digits)
+		}
+		f.enter(set[3], meter.RangeError)
+	})
 }
 
 // entry is one token entered and the outcome it must have.

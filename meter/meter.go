@@ -111,7 +111,7 @@ type KeyInfo struct {
 	KRN      uint8
 	TI       uint8
 	KEN      uint8
-	SGC      uint32 // changed only by 128-bit key change sets, which carry it
+	SGC      uint32 // changed only by the sets that carry it: 128-bit and 64-bit three-token sets
 	BaseDate sts.BaseDate
 }
 
@@ -141,7 +141,10 @@ type decoderKey struct {
 // register limit, a management token for the range of its value. A class
 // 1 token needs manufacturer code 0 or the meter's. Key change sections
 // carry no TID and are staged until their set is complete; the set is then
-// checked for the key type change and the rollover.
+// checked for the key type change and the rollover. A set is two
+// sections for a 64-bit key, three when its 1st section has the
+// three-token flag (the 3rd carrying the supply group code), and four for
+// a 128-bit key.
 //
 // Registers: a credit register per subclass in tenths of its unit
 // (Balance), credited by sts.Credit tokens (subclasses 0..3), and a

@@ -25,9 +25,10 @@ const (
 	FirstKCTEntered
 	// SecondKCTEntered: the 2nd section is staged (code 3, "2ndKCT entered").
 	SecondKCTEntered
-	// ThirdKCTEntered: the 3rd section of a 128-bit set is staged. The
-	// status table predates 128-bit sets and has codes for the 1st and
-	// 2nd section only; a later section reports code 3 like the 2nd.
+	// ThirdKCTEntered: the 3rd section of a 128-bit set, or the 3rd token
+	// of a 64-bit three-token set, is staged. The status table predates
+	// these sets and has codes for the 1st and 2nd section only; a later
+	// section reports code 3 like the 2nd.
 	ThirdKCTEntered
 	// FourthKCTEntered: the 4th section of a 128-bit set is staged
 	// (code 3, as ThirdKCTEntered).
@@ -45,7 +46,7 @@ const (
 	// or a rollover past the last base date (code 7).
 	RangeError
 	// FunctionError: a reserved class or subclass, or one this meter does
-	// not support, such as a 3rd key change section for a 64-bit key
+	// not support, such as a 4th key change section for a 64-bit key
 	// (code 8).
 	FunctionError
 	// OldError: the TID is older than the oldest TID in memory (code 9).

@@ -373,6 +373,36 @@ func TestKeyChangeVectors(t *testing.T) {
 	}
 }
 
+// TestThreeTokenKeyChangeVector enters the one public 64-bit three-token
+// key change set (STS 531-1-07 Ed. 2.2 CTSA05 step 4,
+// ../sts/testdata/extra/tokens-ed22.json; EA07, so only with the production
+// tables named by STSKMS_STA_TABLES) in every order, as
+// TestKeyChangeVectors does with the other sets.
+func TestThreeTokenKeyChangeVector(t *testing.T) {
+	vs, err := stsvec.Load(ed22File)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs = slices.DeleteFunc(vs, func(v stsvec.Vector) bool { return v.Kind != "keychange_set20" })
+	if len(vs) == 0 {
+		t.Fatal("no three-token key change set")
+	}
+	path := os.Getenv("STSKMS_STA_TABLES")
+	if path == "" {
+		t.Skipf("%d EA07 three-token set skipped: it needs the production STA tables (set STSKMS_STA_TABLES)", len(vs))
+	}
+	tables := loadTables(t, path)
+	for _, v := range vs {
+		if !v.Inputs.ThreeTokens || len(v.Expected.Tokens20) != 3 {
+			t.Fatalf("%s: not a three-token set", v.ID)
+		}
+		set := keyChangeSet{vector: v, tokens: v.Expected.Tokens20}
+		for _, order := range permutations(3) {
+			t.Run(v.ID+fmt.Sprint(order), func(t *testing.T) { checkKeyChangeSet(t, &set, order, tables) })
+		}
+	}
+}
+
 // sectionEntered is the outcome of staging the section at index 0..3.
 var sectionEntered = []meter.Outcome{meter.FirstKCTEntered, meter.SecondKCTEntered, meter.ThirdKCTEntered, meter.FourthKCTEntered}
 
@@ -396,7 +426,7 @@ func checkKeyChangeSet(t *testing.T, set *keyChangeSet, order []int, tables *sta
 
 	wantKey := vectorConfig(t, v, tables)
 	wantKey.KeyType, wantKey.KRN, wantKey.TI, wantKey.KEN = in.NewKeyType, in.NewKRN, uint8(num(t, in.NewTI)), in.NewKEN
-	if len(set.tokens) == 4 {
+	if len(set.tokens) == 4 || in.ThreeTokens {
 		wantKey.SGC = uint32(num(t, in.NewSGC))
 	}
 	wantKey.BaseDate = sts.BaseDate(in.NewBaseDate)

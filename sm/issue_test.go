@@ -352,6 +352,48 @@ func TestRollover(t *testing.T) {
 	})
 }
 
+// TestThreeTokenKeyChange: the module's 64-bit three-token set moves a
+// meter to a register of another supply group; the meter takes the set,
+// its SGC included, and then credit under the new key, not the old.
+func TestThreeTokenKeyChange(t *testing.T) {
+	old := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA02)
+	next := vk(654321, 2, sts.DUTK, sts.BaseDate2014, dkga.DKGA02)
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, sm.Vending)
+		f.load(old, next)
+		mk := meterKey(t, 1, old)
+		mtr := newMeter(t, mk, old, f.clock.Now())
+		kc, err := f.m.KeyChange(f.ctx, operator, sm.KeyChangeRequest{Meter: mk, To: regKey(next), TI: 3, ThreeTokens: true})
+		if err != nil || len(kc.Tokens) != 3 {
+			t.Fatalf("three-token set: %+v, %v", kc, err)
+		}
+		for i, want := range []meter.Outcome{meter.FirstKCTEntered, meter.SecondKCTEntered, meter.KeyChanged} {
+			if r := mtr.Enter(kc.Tokens[i]); r.Outcome != want {
+				t.Fatalf("token %d of the set: meter says %v, want %v", i+1, r.Outcome, want)
+			}
+		}
+		info := mtr.KeyInfo()
+		if info.SGC != 654321 || info.KRN != 2 || info.TI != 3 || info.KeyType != sts.DUTK {
+			t.Fatalf("meter key after the set: %+v", info)
+		}
+		moved := sm.MeterKey{PAN: mk.PAN, TI: 3, RegisterKey: regKey(next)}
+		got, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: moved, Sub: sts.Electricity, Amount: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := enter(mtr, got.Tokens); r.Outcome != meter.Accepted || mtr.Balance(sts.Electricity) != 10 {
+			t.Fatalf("credit under the new key: meter says %v, balance %d", r.Outcome, mtr.Balance(sts.Electricity))
+		}
+		stale, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk, Sub: sts.Electricity, Amount: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := enter(mtr, stale.Tokens); r.Outcome != meter.CRCError {
+			t.Fatalf("credit under the old key: meter says %v, want CRC error", r.Outcome)
+		}
+	})
+}
+
 // TestVerify decodes tokens the module made, without the key bits of a
 // key change token, and refuses digits that are not a token of the key.
 func TestVerify(t *testing.T) {

@@ -26,6 +26,10 @@ type Vector struct {
 	Suite    string   `json:"suite"`
 	Inputs   Inputs   `json:"inputs"`
 	Expected Expected `json:"expected"`
+	// Notes on how the inputs were read off the source, and Needs, what
+	// the vector needs to run (such as the production STA tables): prose.
+	Notes []string `json:"notes"`
+	Needs string   `json:"needs"`
 }
 
 // Inputs are a vector's inputs; which are present depends on its kind.
@@ -68,6 +72,28 @@ type Inputs struct {
 	NewBaseDate      int         `json:"new_base_date"`
 	NewSGC           string      `json:"new_sgc"`
 	NewKEN           uint8       `json:"new_ken"`
+
+	// Inputs as the source states them, kept for provenance: the amount
+	// in NJ's units, fields as digit or bit strings, the TID without NJ's
+	// quirk, the key in NJ's byte order, a CRC input, settings of a
+	// management token, the decoded value, a description; and whether a
+	// key change set is a 64-bit three-token set. A source that gives the
+	// decoder key rather than a vending key has it (and a key change's new
+	// key) in canonical order.
+	AmountUnitsNJ            float64 `json:"amount_units_nj"`
+	MfrCodeDigits            string  `json:"mfr_code_digits"`
+	ControlBits              int     `json:"control_bits"`
+	TIDWithoutNJQuirk        uint32  `json:"tid_without_nj_quirk"`
+	DecoderKeyNectarOrderHex string  `json:"decoder_key_nectar_order_hex"`
+	CRCInputHex              string  `json:"crc_input_hex"`
+	TariffRate               uint16  `json:"tariff_rate"`
+	WMF                      uint16  `json:"wmf"`
+	CurrencyAmount           string  `json:"currency_amount"`
+	ValueHex                 string  `json:"value_hex"`
+	Description              string  `json:"description"`
+	ThreeTokens              bool    `json:"three_tokens"`
+	DecoderKeyHex            string  `json:"decoder_key_hex"`
+	NewDecoderKeyHex         string  `json:"new_decoder_key_hex"`
 }
 
 // Expected are a vector's expected outputs.
@@ -76,6 +102,11 @@ type Expected struct {
 	DecoderKeyHex    string `json:"decoder_key_hex"`
 	NewDecoderKeyHex string `json:"new_decoder_key_hex"`
 	CRC16Bits        string `json:"crc16_bits"`
+	// Tokens20 is the digits of a key change set, in section order.
+	Tokens20 []string `json:"tokens20"`
+	// The decoder keys in NJ's byte order, as the source prints them.
+	DecoderKeyNectarOrderHex    string `json:"decoder_key_nectar_order_hex"`
+	NewDecoderKeyNectarOrderHex string `json:"new_decoder_key_nectar_order_hex"`
 }
 
 // Load reads a vector file.

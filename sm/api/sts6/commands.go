@@ -49,6 +49,7 @@ var commands = map[string]command{
 	"VM": {operators, decodeVM},
 	"VK": {operators, decodeVK},
 	"VT": {operators, decodeVT},
+	"VD": {operators, decodeVD},
 	"GA": {readers, decodeGA},
 	"CQ": {readers, decodeCQ},
 	"KC": {officers, decodeKC},
@@ -59,9 +60,13 @@ var commands = map[string]command{
 }
 
 // notSupported are commands of 600-8-6 modules this module does not have:
-// the manufacturing key commands (MK, ML, MG), QL, and signed
-// instructions (CI). They are answered EE "not supported".
-var notSupported = map[string]bool{"MK": true, "ML": true, "MG": true, "QL": true, "CI": true}
+// QL (the module's own log; ours is the audit log) and signed instructions
+// (CI). They are answered EE "not supported". The manufacturing firmware
+// commands (MK, ML, MG) are not in this list: they drive a key component
+// entry device on the module's own port, which a software module has not,
+// and their layout is not public; they are unknown commands here, and a
+// manufacturing module works through the commands above (docs/sm.md §13).
+var notSupported = map[string]bool{"QL": true, "CI": true}
 
 // ErrNotSupported answers a command this module does not have.
 var ErrNotSupported = errors.New("sts6: command not supported by this module")
@@ -232,6 +237,27 @@ func decodeVT(r *reader) op {
 			return nil, err
 		}
 		return []Field{Num(uint64(v.Class)), Num(uint64(v.Subclass)), Print(printable(v.Name)), Print(printable(string(js)))}, nil
+	}
+}
+
+// decodeVD is a class 1 test/display token (IEC 62055-41; HTTP POST
+// /v1/test): subclass 0 (2-digit manufacturer code, 36-bit control) or 1
+// (4-digit manufacturer code, 28-bit control). Its layout is ours: public
+// STS6 code shows no such command. The fields take the widest values of
+// either subclass; the module checks them against the subclass, as over
+// HTTP (48 another subclass, 63 a value out of range).
+func decodeVD(r *reader) op {
+	sub := r.num("subclass", 15)
+	mfr := r.num("manufacturer code", 9999)
+	control := r.num("control", 1<<36-1)
+	id := r.optText("request id", maxRequestID)
+	req := sm.TestRequest{ID: id, Sub: sts.Subclass(sub), MfrCode: uint16(mfr), Control: control}
+	return func(ctx context.Context, s *Server, c *session) ([]Field, error) {
+		ans, err := s.m.Test(ctx, c.actor, req)
+		if err != nil {
+			return nil, err
+		}
+		return append([]Field{tokenField(ans, 0), Num(uint64(ans.Subclass))}, issuedTail(ans)...), nil
 	}
 }
 

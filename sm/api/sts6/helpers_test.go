@@ -39,14 +39,20 @@ type env struct {
 	certs  map[string]tls.Certificate // by role name, and "stranger"
 }
 
-// newEnv makes the test module on db, with the fixed clock, and serves
-// it. Plain connections get the role plain (zero: identify only).
+// newEnv makes the test vending module on db, with the fixed clock, and
+// serves it. Plain connections get the role plain (zero: identify only).
 func newEnv(t *testing.T, db *store.DB, plain sm.Actor) *env {
+	t.Helper()
+	return newVariantEnv(t, db, plain, sm.Vending)
+}
+
+// newVariantEnv is newEnv for a module of the given variant.
+func newVariantEnv(t *testing.T, db *store.DB, plain sm.Actor, variant sm.Variant) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "sm")
 	opts := sm.Options{DB: db, Now: func() time.Time { return t0 }, Vendor: "TestVendor", ID: "94000001"}
-	if _, err := sm.Init(ctx, dir, sm.Vending, true, opts); err != nil {
+	if _, err := sm.Init(ctx, dir, variant, true, opts); err != nil {
 		t.Fatal(err)
 	}
 	m, err := sm.Open(ctx, dir, opts)
