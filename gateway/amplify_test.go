@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/store"
 )
 
@@ -48,8 +49,8 @@ func crowd(n int) []string {
 // MaxReplyRecipients distinct addresses are answered; duplicates count
 // once. Asserted on what reaches the relay.
 func TestReplyRecipientsBounded(t *testing.T) {
-	if !strings.Contains(codeText(ETooManyRecipients), " "+strconv.Itoa(MaxReplyRecipients)+" ") {
-		t.Fatalf("the text of %s does not give the bound %d", ETooManyRecipients, MaxReplyRecipients)
+	if !strings.Contains(codeText(gwresult.ETooManyRecipients), " "+strconv.Itoa(MaxReplyRecipients)+" ") {
+		t.Fatalf("the text of %s does not give the bound %d", gwresult.ETooManyRecipients, MaxReplyRecipients)
 	}
 	many := crowd(3000)
 	for _, tc := range []struct {
@@ -58,8 +59,8 @@ func TestReplyRecipientsBounded(t *testing.T) {
 		rcpts   []string // of the one reply
 		code    string   // of its result, "" for Success
 	}{
-		{"thousands", many, []string{"sender@example.net"}, ETooManyRecipients},
-		{"one over", many[:MaxReplyRecipients+1], []string{"sender@example.net"}, ETooManyRecipients},
+		{"thousands", many, []string{"sender@example.net"}, gwresult.ETooManyRecipients},
+		{"one over", many[:MaxReplyRecipients+1], []string{"sender@example.net"}, gwresult.ETooManyRecipients},
 		{"at the bound", many[:MaxReplyRecipients], many[:MaxReplyRecipients], ""},
 		{"duplicates", append(append([]string{}, many[:1]...), strings.Split(strings.Repeat(strings.ToUpper(many[0])+",", 2000), ",")[:2000]...),
 			many[:1], ""},
@@ -82,7 +83,7 @@ func TestReplyRecipientsBounded(t *testing.T) {
 				if r.result.Code != tc.code {
 					t.Errorf("result %+v, want code %q", r.result, tc.code)
 				}
-				if tc.code == ETooManyRecipients {
+				if tc.code == gwresult.ETooManyRecipients {
 					if p := r.result.Params; !reflect.DeepEqual(p, []string{strconv.Itoa(len(tc.replyTo))}) {
 						t.Errorf("params %q", p)
 					}

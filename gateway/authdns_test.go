@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/internal/dnstest"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/store/storetest"
@@ -63,7 +64,7 @@ func TestAuthResolverFaults(t *testing.T) {
 				if q[0].Auth != tc.auth {
 					t.Errorf("auth %q, want %q", q[0].Auth, tc.auth)
 				}
-				if r := h.one(); r.result.Kind != Success || q[0].State != StateReplied {
+				if r := h.one(); r.result.Kind != gwresult.Success || q[0].State != StateReplied {
 					t.Errorf("not answered: %s %+v", q[0].State, r.result)
 				}
 				if s.Queries() == 0 {

@@ -13,14 +13,15 @@
 // attachment; the Key Load File comes back as a text/plain attachment) and
 // {KMS:SmUpdateStsEd2} (STS Association senders only). Services lists
 // them; HelpText and docs/gateway.md are generated from the same
-// definitions and from Codes.
+// definitions and from gwresult.Codes.
 //
 // # Rooms
 //
 //   - Decide (policy.go) is the pure "reply or ignore, and why" of a parsed
 //     mail (ParseMessage, message.go), one rule per Reason.
-//   - Result and Codes (result.go, codes.go) are the wire vocabulary;
-//     errors are data (*ServiceError), rendered only by Result.Header.
+//   - Package gwresult (Result, Codes) is the wire vocabulary, shared
+//     with mail clients; errors are data (*ServiceError), rendered only
+//     by gwresult.Result.Header.
 //   - The queue (queue.go) is a state machine in package store: a message
 //     is received, claimed by a worker with a lease, and finished (replied,
 //     ignored, failed) in the same transaction that stores its reply in

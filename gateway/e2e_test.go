@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/internal/testclock"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/records/armor"
@@ -28,7 +29,7 @@ func klfRequest(cb clientBody, edits ...string) string {
 // opens for its request of tReq.
 func checkKLF(t *testing.T, h *harness, p *parsedReply, tReq time.Time) []string {
 	t.Helper()
-	if p.result.Kind != Success || !strings.Contains(p.result.Text, "94000001") {
+	if p.result.Kind != gwresult.Success || !strings.Contains(p.result.Text, "94000001") {
 		t.Fatalf("result %+v\n%s", p.result, p.text)
 	}
 	if len(p.files) != 1 || p.fileType != "text/plain; charset=us-ascii" || p.fileDisp != "attachment" {
@@ -67,7 +68,7 @@ func TestServices(t *testing.T) {
 			h.request(reqMail("Regards, User", "Subject: {KMS:Help} #1"))
 			h.drain()
 			p := h.one()
-			if p.result.Kind != Success || p.text != HelpText(gwAddr)+"" {
+			if p.result.Kind != gwresult.Success || p.text != HelpText(gwAddr)+"" {
 				t.Errorf("result %+v, text:\n%s", p.result, p.text)
 			}
 			if subjectOf(p) != "Auto: {KMS:Help} #1" || p.header.Get("In-Reply-To") != baseMID ||
@@ -86,7 +87,7 @@ func TestServices(t *testing.T) {
 			h.drain()
 			p := h.one()
 			info, _ := h.kmc.PublicKey(context.Background())
-			if p.result.Kind != Success || p.result.Text != "KMC public key "+info.Fingerprint {
+			if p.result.Kind != gwresult.Success || p.result.Text != "KMC public key "+info.Fingerprint {
 				t.Errorf("result %+v", p.result)
 			}
 			if !strings.HasPrefix(p.text, "KMC Public Key Fingerprint: "+info.Fingerprint+"\r\n") {
@@ -140,7 +141,7 @@ func TestServices(t *testing.T) {
 			if got := calls[len(calls)-1]; got.Request != r2 || !reflect.DeepEqual(got.ReplyTo, []string{alice}) || len(got.ID) != 24 {
 				t.Errorf("KMC got %+v", got)
 			}
-			if p.result.Kind != Failure || p.result.Code != EUnknownKmc || !strings.Contains(p.text, "Error: EUnknownKmc") {
+			if p.result.Kind != gwresult.Failure || p.result.Code != gwresult.EUnknownKmc || !strings.Contains(p.text, "Error: EUnknownKmc") {
 				t.Errorf("result %+v", p.result)
 			}
 		})
@@ -153,18 +154,18 @@ func TestServices(t *testing.T) {
 		}{
 			{"not registered reply address", func() string {
 				return klfRequest(clientBodies(t, h.kmc.request(t, h.clock.Now()))[0], "Reply-To: mallory@example.net")
-			}, ENotAuthorisedSender, ""},
+			}, gwresult.ENotAuthorisedSender, ""},
 			{"stale request", func() string {
 				return klfRequest(clientBodies(t, h.kmc.request(t, h.clock.Now().Add(-time.Hour)))[0])
-			}, EVkloadExpired, ""},
+			}, gwresult.EVkloadExpired, ""},
 			{"no request", func() string { return reqMail("Please send keys", "Subject: {KMS:GetKlfStsEd2}") },
-				ERecordFormat, "no STS:VKLOAD.REQ.1 block found"},
-			{"unknown service", func() string { return reqMail("", "Subject: {KMS:GetCoffee}") }, EUnknownService, "GetCoffee"},
-			{"HTML only", func() string { return reqMail("<p>hi</p>", "Content-Type: text/html; charset=utf-8") }, ENotPlainText, ""},
+				gwresult.ERecordFormat, "no STS:VKLOAD.REQ.1 block found"},
+			{"unknown service", func() string { return reqMail("", "Subject: {KMS:GetCoffee}") }, gwresult.EUnknownService, "GetCoffee"},
+			{"HTML only", func() string { return reqMail("<p>hi</p>", "Content-Type: text/html; charset=utf-8") }, gwresult.ENotPlainText, ""},
 			{"update from a stranger", func() string {
 				ct, b := multipart("mixed", plainPart, txtAttach)
 				return reqMail(b, ct, "Subject: {KMS:SmUpdateStsEd2}")
-			}, ENotAuthorisedSender, ""},
+			}, gwresult.ENotAuthorisedSender, ""},
 		} {
 			t.Run("error/"+tc.name, func(t *testing.T) {
 				h.sink.reset()
@@ -172,14 +173,14 @@ func TestServices(t *testing.T) {
 				h.request(tc.raw())
 				h.drain()
 				p := h.one()
-				if p.result.Kind != Failure || p.result.Code != tc.code || !strings.Contains(p.text, "Error: "+tc.code) {
+				if p.result.Kind != gwresult.Failure || p.result.Code != tc.code || !strings.Contains(p.text, "Error: "+tc.code) {
 					t.Fatalf("result %+v\n%s", p.result, p.text)
 				}
 				if tc.param != "" && !reflect.DeepEqual(p.result.Params, []string{tc.param}) {
 					t.Errorf("params %q, want %q", p.result.Params, tc.param)
 				}
 				for _, svc := range Services {
-					if tc.code == EUnknownService && !strings.Contains(p.text, svc.Subject()) {
+					if tc.code == gwresult.EUnknownService && !strings.Contains(p.text, svc.Subject()) {
 						t.Errorf("error reply does not list %s:\n%s", svc.Subject(), p.text)
 					}
 				}
@@ -195,20 +196,20 @@ func TestServices(t *testing.T) {
 			}
 			h.drain()
 			p := h.one()
-			if p.result.Kind != Success || p.result.Text != "registry update req.txt applied: 25 bytes" {
+			if p.result.Kind != gwresult.Success || p.result.Text != "registry update req.txt applied: 25 bytes" {
 				t.Errorf("result %+v", p.result)
 			}
 			if u := h.kmc.updates; len(u) != 1 || u[0].Sender != "registry@sts.example.org" || string(u[0].File) != "STS:VKLOAD.REQ.1 BEGINS\r\n" {
 				t.Errorf("updates %+v", u)
 			}
 			h.sink.reset()
-			h.kmc.updateErr = &ServiceError{Code: ENotAvailable}
+			h.kmc.updateErr = &ServiceError{Code: gwresult.ENotAvailable}
 			raw = strings.Replace(raw, "Message-ID: <m1@", "Message-ID: <m2@", 1)
 			if err := h.send("registry@sts.example.org", []string{gwAddr}, raw); err != nil {
 				t.Fatal(err)
 			}
 			h.drain()
-			if p := h.one(); p.result.Code != ENotAvailable {
+			if p := h.one(); p.result.Code != gwresult.ENotAvailable {
 				t.Errorf("result %+v", p.result)
 			}
 		})
@@ -488,7 +489,7 @@ func TestLMTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.drain()
-		if p := h.one(); p.result.Kind != Success {
+		if p := h.one(); p.result.Kind != gwresult.Success {
 			t.Errorf("result %+v", p.result)
 		}
 	})

@@ -6,17 +6,6 @@ import (
 	"github.com/stskms/stskms/gateway"
 )
 
-// An integrator's software reads the X-Gateway-Result of a reply: the code
-// is the contract, the text is for people.
-func ExampleParseResult() {
-	r, err := gateway.ParseResult("Error\tEVkloadExpired\tThe VKLOADREQ is stale; generate a fresh VKLOADREQ and try again\t20250103T120000Z")
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(r.Kind, r.Code, r.Final(), r.Params)
-	// Output: Error EVkloadExpired true [20250103T120000Z]
-}
-
 // Decide is the gateway's "reply or ignore, and why", a pure function of
 // the parsed mail.
 func ExampleDecide() {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/records"
@@ -121,39 +122,39 @@ func (k *fakeKMC) IssueKLF(_ context.Context, r KLFRequest) (KLF, error) {
 	}
 	req, err := records.ParseVKLoadReq(r.Request)
 	if req == nil {
-		return KLF{}, Refusal(ERecordFormat, err)
+		return KLF{}, Refusal(gwresult.ERecordFormat, err)
 	}
 	if err != nil {
-		return KLF{}, Refusal(ERecordCrc, err)
+		return KLF{}, Refusal(gwresult.ERecordCrc, err)
 	}
 	now := k.now()
 	if err := keyload.VerifyRequest(k.kmc, req, now, k.window); err != nil {
-		code := EInternal
+		code := gwresult.EInternal
 		switch {
 		case errors.Is(err, keyload.ErrWrongKMC):
-			code = EUnknownKmc
+			code = gwresult.EUnknownKmc
 		case errors.Is(err, keyload.ErrWrongSM):
-			code = ERecordFormat
+			code = gwresult.ERecordFormat
 		case errors.Is(err, keyload.ErrStale):
-			code = EVkloadExpired
+			code = gwresult.EVkloadExpired
 		case errors.Is(err, keyagree.ErrTagMismatch):
-			code = ETagInvalid
+			code = gwresult.ETagInvalid
 		}
 		return KLF{}, Refusal(code, err)
 	}
 	smid := req.SMID.String()
 	allowed, ok := k.registered[smid]
 	if !ok {
-		return KLF{}, Refusal(EUnknownSm, nil)
+		return KLF{}, Refusal(gwresult.EUnknownSm, nil)
 	}
 	for _, a := range r.ReplyTo {
 		if !containsAddress(allowed, a) {
-			return KLF{}, Refusal(ENotAuthorisedSender, fmt.Errorf("%s not registered for %s", a, smid))
+			return KLF{}, Refusal(gwresult.ENotAuthorisedSender, fmt.Errorf("%s not registered for %s", a, smid))
 		}
 	}
 	replay := smid + "|" + req.Time.Format(records.TimeLayout)
 	if id, ok := k.seen[replay]; ok && id != r.ID {
-		return KLF{}, Refusal(EVkloadReplayed, nil)
+		return KLF{}, Refusal(gwresult.EVkloadReplayed, nil)
 	}
 	vk, _ := hex.DecodeString("0123456789ABCDEF")
 	keys := []keyload.VendingKey{{SGC: 123456, KRN: 1, KT: 2, BDT: 2014, DKGA: 2, EA: 7, KEN: 255,

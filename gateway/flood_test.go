@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/internal/testclock"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/store/storetest"
@@ -26,7 +27,7 @@ func kinds(rs []*parsedReply) []string {
 	for _, r := range rs {
 		n := strings.TrimPrefix(subjectOf(r), "Auto: {KMS:Help} ")
 		switch r.result.Kind {
-		case Notice:
+		case gwresult.Notice:
 			out = append(out, r.result.Code+" "+n)
 		default:
 			out = append(out, "final "+n)
@@ -311,7 +312,7 @@ func TestRateLimitDomainModule(t *testing.T) {
 			"Message-ID: <k2@example.org>"))
 		h.drain()
 		rs := h.replies()
-		if len(rs) != 2 || rs[0].result.Kind != Success || rs[1].result.Code != Deferred {
+		if len(rs) != 2 || rs[0].result.Kind != gwresult.Success || rs[1].result.Code != gwresult.Deferred {
 			t.Errorf("module limit: %v", kinds(rs))
 		}
 	})
@@ -380,7 +381,7 @@ func TestTransientKMC(t *testing.T) {
 		h.request(klfRequest(clientBodies(t, h.kmc.request(t, tReq))[0]))
 		h.drain()
 		rs := h.replies()
-		if len(rs) != 1 || rs[0].result.Kind != Notice || rs[0].result.Code != Deferred ||
+		if len(rs) != 1 || rs[0].result.Kind != gwresult.Notice || rs[0].result.Code != gwresult.Deferred ||
 			rs[0].result.Text != "Processing failed but will be retried; you don't need to do anything" ||
 			rs[0].result.Params[0] != stamp(tReq.Add(time.Minute)) {
 			t.Fatalf("replies %+v", rs)
@@ -406,7 +407,7 @@ func TestTransientKMC(t *testing.T) {
 			h.clock.Add(10 * time.Minute)
 		}
 		rs = h.replies()
-		if len(rs) != 2 || rs[0].result.Code != Deferred || rs[1].result.Kind != Failure || rs[1].result.Code != EInternal {
+		if len(rs) != 2 || rs[0].result.Code != gwresult.Deferred || rs[1].result.Kind != gwresult.Failure || rs[1].result.Code != gwresult.EInternal {
 			t.Fatalf("replies %v", kinds(rs))
 		}
 		if strings.Contains(rs[1].text, "database") {

@@ -1,9 +1,6 @@
 package gateway
 
-import (
-	"strings"
-	"testing"
-)
+import "testing"
 
 // FuzzDecide: any input parses without panic, and the decision is
 // consistent: a reply has recipients, none of them the gateway, and an
@@ -35,36 +32,6 @@ func FuzzDecide(f *testing.F) {
 			if d.Result != nil || d.Reason == "" {
 				t.Fatalf("ignore %+v", d)
 			}
-		}
-	})
-}
-
-// FuzzResult: every Result renders to one header line that parses back
-// to the same kind and code, with as many elements.
-func FuzzResult(f *testing.F) {
-	f.Add("Error", "EVkloadExpired", "The VKLOADREQ is stale", "20250103T120000Z")
-	f.Add("Notice", "Deferred", "later\tor\r\nnever", "")
-	f.Add("Success", "", "ok", "")
-	f.Fuzz(func(t *testing.T, kind, code, text, param string) {
-		r := Result{Kind: Kind(kind), Code: code, Text: text}
-		if param != "" {
-			r.Params = []string{param}
-		}
-		h := r.Header()
-		if strings.ContainsAny(h, "\r\n") || len(h) > maxResultLen {
-			t.Fatalf("header %q", h)
-		}
-		back, err := ParseResult(h)
-		valid := (r.Kind == Success) || (r.Kind == Failure || r.Kind == Notice) && headerSafe(code) != ""
-		if !valid || len(h) == maxResultLen {
-			return
-		}
-		wantCode := headerSafe(code)
-		if r.Kind == Success {
-			wantCode = ""
-		}
-		if err != nil || back.Kind != r.Kind || back.Code != wantCode {
-			t.Fatalf("ParseResult(%q) = %+v, %v", h, back, err)
 		}
 	})
 }

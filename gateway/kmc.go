@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/stskms/stskms/gwresult"
 )
 
 // KMC is all the gateway needs of the Key Management Centre. The gateway
 // never imports package kmc; an adapter implements this interface.
 //
-// Errors: a refusal is a *ServiceError carrying a stable code (see Codes),
+// Errors: a refusal is a *ServiceError carrying a stable code (see gwresult.Codes),
 // which the gateway sends as a final Error result. Any other error, and a
 // *ServiceError with Temporary set, is transient: the gateway sends one
 // Notice<TAB>Deferred, tries again with back-off, and after its last
@@ -90,7 +92,7 @@ type ServiceError struct {
 	// Code is the error code, e.g. EVkloadExpired.
 	Code string
 	// Description is the client-facing text: what went wrong and what to
-	// do, never internal detail. Empty means the text Codes documents.
+	// do, never internal detail. Empty means the text gwresult.Codes documents.
 	Description string
 	// Params are the code's client-facing parameters.
 	Params []string
@@ -123,7 +125,7 @@ func Refusal(code string, cause error, params ...string) *ServiceError {
 }
 
 // result returns the Error result the requester gets.
-func (e *ServiceError) result() Result {
+func (e *ServiceError) result() gwresult.Result {
 	r := errorResult(e.Code, e.Params...)
 	if e.Description != "" {
 		r.Text = e.Description
@@ -133,18 +135,18 @@ func (e *ServiceError) result() Result {
 
 // classify splits a service error into a final result (ok) or a transient
 // failure (!ok).
-func classify(err error) (Result, bool) {
+func classify(err error) (gwresult.Result, bool) {
 	var se *ServiceError
 	if errors.As(err, &se) && !se.Temporary {
 		if se.Code == "" {
-			return errorResult(EInternal), true
+			return errorResult(gwresult.EInternal), true
 		}
 		return se.result(), true
 	}
-	return Result{}, false
+	return gwresult.Result{}, false
 }
 
 // errInternal makes a transient error of the gateway's own.
 func errInternal(format string, args ...any) error {
-	return &ServiceError{Code: EInternal, Temporary: true, Err: fmt.Errorf(format, args...)}
+	return &ServiceError{Code: gwresult.EInternal, Temporary: true, Err: fmt.Errorf(format, args...)}
 }

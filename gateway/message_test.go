@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stskms/stskms/gwresult"
 )
 
 func TestParseMessage(t *testing.T) {
@@ -115,7 +117,7 @@ func TestPrepareKLF(t *testing.T) {
 				}
 				return
 			}
-			if j.fail == nil || j.fail.Code != ERecordFormat || !reflect.DeepEqual(j.fail.Params, []string{tc.param}) {
+			if j.fail == nil || j.fail.Code != gwresult.ERecordFormat || !reflect.DeepEqual(j.fail.Params, []string{tc.param}) {
 				t.Fatalf("prepare: fail %+v, want ERecordFormat %q", j.fail, tc.param)
 			}
 		})

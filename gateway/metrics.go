@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stskms/stskms/gwresult"
 )
 
 // metrics are the gateway's Prometheus metrics, in a registry of its own
@@ -127,9 +129,9 @@ func (m *metrics) sent(o *outbound, state string, now time.Time) {
 
 // resultCode is the code of a result: "Success", or the error or notice
 // code.
-func resultCode(r Result) string {
-	if r.Kind == Success {
-		return string(Success)
+func resultCode(r gwresult.Result) string {
+	if r.Kind == gwresult.Success {
+		return string(gwresult.Success)
 	}
 	return r.Code
 }

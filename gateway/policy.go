@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/stskms/stskms/gwresult"
 )
 
 // Policy is what Decide needs to know of the gateway.
@@ -77,7 +79,7 @@ type Decision struct {
 	// Result is the immediate error result when the gateway answers
 	// without running the service (UnknownService, HTMLOnly,
 	// BadAttachment).
-	Result *Result
+	Result *gwresult.Result
 	// To are the reply's recipients: the Reply-To list, else the first
 	// From, else the Sender (STS 600-9-2 §8.3.1).
 	To []string
@@ -97,7 +99,7 @@ func Decide(in *Inbound, p *Policy) Decision {
 			return ignore(AutoSubmitted)
 		}
 	}
-	if h.Has(HeaderName) {
+	if h.Has(gwresult.HeaderName) {
 		return ignore(GatewayResult)
 	}
 	for _, v := range h.Values("X-Auto-Response-Suppress") {
@@ -159,22 +161,22 @@ func Decide(in *Inbound, p *Policy) Decision {
 	}
 	svc := lookupService(name)
 	if len(to) > MaxReplyRecipients {
-		r := errorResult(ETooManyRecipients, strconv.Itoa(len(to)))
+		r := errorResult(gwresult.ETooManyRecipients, strconv.Itoa(len(to)))
 		return Decision{Action: Reply, Reason: TooManyRecipients, Service: svc, Result: &r, To: []string{in.Envelope.From}}
 	}
 	if svc == nil {
-		r := errorResult(EUnknownService, name)
+		r := errorResult(gwresult.EUnknownService, name)
 		return Decision{Action: Reply, Reason: UnknownService, Result: &r, To: to}
 	}
 	if svc.Attachments == NoAttachment && len(in.Attachments) > 0 {
 		return ignore(UnexpectedAttach)
 	}
 	if in.HTML && !in.PlainText {
-		r := errorResult(ENotPlainText)
+		r := errorResult(gwresult.ENotPlainText)
 		return Decision{Action: Reply, Reason: HTMLOnly, Service: svc, Result: &r, To: to}
 	}
 	if why := checkAttachments(svc, in.Attachments); why != "" {
-		r := errorResult(EAttachment, why)
+		r := errorResult(gwresult.EAttachment, why)
 		return Decision{Action: Reply, Reason: BadAttachment, Service: svc, Result: &r, To: to}
 	}
 	return Decision{Action: Reply, Reason: ServiceRequest, Service: svc, To: to}
@@ -327,7 +329,7 @@ func checkAttachments(svc *Service, atts []Attachment) string {
 	a := atts[0]
 	switch {
 	case a.ContentType != "text/plain":
-		return "attachment of type " + headerSafe(a.ContentType) + ", not text/plain"
+		return "attachment of type " + gwresult.Clean(a.ContentType) + ", not text/plain"
 	case a.Disposition != "attachment":
 		return "attachment without Content-Disposition: attachment"
 	case a.Size > maxPartBytes:

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/stskms/stskms/gwresult"
 )
 
 const (
@@ -199,19 +201,19 @@ func TestDecide(t *testing.T) {
 		ign("OCR brackets", NoService, reqMail("", "Subject: [KMS:GetKlfStsEd2]")),
 
 		// Unknown service: error reply listing the services.
-		errReply("unknown service", UnknownService, EUnknownService, reqMail("", "Subject: {KMS:GetCoffee}")),
+		errReply("unknown service", UnknownService, gwresult.EUnknownService, reqMail("", "Subject: {KMS:GetCoffee}")),
 
 		// HTML only: error reply asking for plain text.
-		errReply("HTML only", HTMLOnly, ENotPlainText, reqMail(htmlBody, htmlOnly)),
-		errReply("HTML with inline image", HTMLOnly, ENotPlainText, reqMail(relBody, related)),
-		errReply("HTML only, single part", HTMLOnly, ENotPlainText, reqMail("<p>hi</p>", "Content-Type: text/html")),
+		errReply("HTML only", HTMLOnly, gwresult.ENotPlainText, reqMail(htmlBody, htmlOnly)),
+		errReply("HTML with inline image", HTMLOnly, gwresult.ENotPlainText, reqMail(relBody, related)),
+		errReply("HTML only, single part", HTMLOnly, gwresult.ENotPlainText, reqMail("<p>hi</p>", "Content-Type: text/html")),
 
 		// Attachments.
 		ign("attachment to Help", UnexpectedAttach, reqMail(mixedTxtBody, mixedTxt)),
 		ign("inline image to Help", UnexpectedAttach, reqMail(inlineImgBody, inlineImg)),
-		errReply("PDF to GetKlf", BadAttachment, EAttachment, reqMail(mixedPdfBody, mixedPdf, "Subject: {KMS:GetKlfStsEd2}")),
-		errReply("two attachments to GetKlf", BadAttachment, EAttachment, reqMail(mixedTwoBody, mixedTwo, "Subject: {KMS:GetKlfStsEd2}")),
-		errReply("SmUpdate without attachment", BadAttachment, EAttachment, reqMail("", "Subject: {KMS:SmUpdateStsEd2}")),
+		errReply("PDF to GetKlf", BadAttachment, gwresult.EAttachment, reqMail(mixedPdfBody, mixedPdf, "Subject: {KMS:GetKlfStsEd2}")),
+		errReply("two attachments to GetKlf", BadAttachment, gwresult.EAttachment, reqMail(mixedTwoBody, mixedTwo, "Subject: {KMS:GetKlfStsEd2}")),
+		errReply("SmUpdate without attachment", BadAttachment, gwresult.EAttachment, reqMail("", "Subject: {KMS:SmUpdateStsEd2}")),
 
 		// No address to reply to.
 		ign("no From, Reply-To or Sender", NoReplyAddress, reqMail("", "-From")),

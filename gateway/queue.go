@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/store"
 )
 
@@ -296,7 +297,7 @@ type outMsg struct {
 	kind      string
 	to        []string
 	messageID string
-	result    Result
+	result    gwresult.Result
 	data      []byte
 }
 

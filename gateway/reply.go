@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-message"
+
+	"github.com/stskms/stskms/gwresult"
 )
 
 // replyMail is one reply (a final result or a notice) to compose.
@@ -21,7 +23,7 @@ type replyMail struct {
 	References []string
 	MessageID  string
 	Date       time.Time
-	Result     Result
+	Result     gwresult.Result
 	Body       string
 	File       *replyFile
 }
@@ -76,7 +78,7 @@ func composeReply(m *replyMail) ([]byte, error) {
 	var h message.Header
 	// A raw field is written as is: the result stays on one line. Fields
 	// are written last-added first.
-	h.AddRaw([]byte(HeaderName + ": " + m.Result.Header() + "\r\n"))
+	h.AddRaw([]byte(gwresult.HeaderName + ": " + m.Result.Header() + "\r\n"))
 	for i := len(fields) - 1; i >= 0; i-- {
 		h.Add(fields[i].k, fields[i].v)
 	}

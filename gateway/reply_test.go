@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/emersion/go-message"
+
+	"github.com/stskms/stskms/gwresult"
 )
 
 // parsedReply is a reply as a recipient reads it.
 type parsedReply struct {
 	header   mail.Header // net/mail: RFC 5322 unfolding, keeps tabs
-	result   Result
+	result   gwresult.Result
 	text     string
 	textType string
 	files    []replyFile
@@ -41,8 +43,8 @@ func readReply(t testing.TB, data []byte) *parsedReply {
 			t.Errorf("%s: %q, want %q", want.k, got, want.v)
 		}
 	}
-	if v := m.Header.Get(HeaderName); v != "" {
-		if p.result, err = ParseResult(v); err != nil {
+	if v := m.Header.Get(gwresult.HeaderName); v != "" {
+		if p.result, err = gwresult.Parse(v); err != nil {
 			t.Errorf("X-Gateway-Result %q: %v", v, err)
 		}
 	}
@@ -93,7 +95,7 @@ func TestComposeReply(t *testing.T) {
 		From: mail.Address{Name: "STS KMS E-mail Gateway", Address: gwAddr}, To: []string{alice, "ops@example.com"},
 		Subject: "{KMS:GetKlfStsEd2} ré 42", InReplyTo: "m1@example.com", References: []string{"r0@x", "bad id", "m1@example.com"},
 		MessageID: "abc.final.1@kms.example.com", Date: date,
-		Result: Result{Kind: Success, Text: "Key Load File for security module 94000001 attached (1 vending keys)"},
+		Result: gwresult.Result{Kind: gwresult.Success, Text: "Key Load File for security module 94000001 attached (1 vending keys)"},
 		Body:   "line one\nline two",
 		File:   &replyFile{Name: "94000001_20250103T121500Z.klf", Data: []byte("STS:KLF.HDR.1 BEGINS\r\nX|Y\r\nSTS:KLF.HDR.1 ENDS\r\n")},
 	}
@@ -140,7 +142,7 @@ func TestComposeReply(t *testing.T) {
 
 func TestComposeReplySingle(t *testing.T) {
 	m := &replyMail{From: mail.Address{Address: gwAddr}, To: []string{alice}, Subject: "{KMS:Help}\r\nBcc: x@y",
-		MessageID: "id@h", Date: time.Now(), Result: Result{Kind: Failure, Code: EUnknownService, Text: "no", Params: []string{"Xyz"}},
+		MessageID: "id@h", Date: time.Now(), Result: gwresult.Result{Kind: gwresult.Failure, Code: gwresult.EUnknownService, Text: "no", Params: []string{"Xyz"}},
 		Body: "hello"}
 	data, err := composeReply(m)
 	if err != nil {
@@ -153,7 +155,7 @@ func TestComposeReplySingle(t *testing.T) {
 	if p.header.Get("In-Reply-To") != "" || p.header.Get("References") != "" {
 		t.Error("In-Reply-To without a request Message-ID")
 	}
-	if p.result.Code != EUnknownService || !strings.Contains(string(data), "Error\tEUnknownService\tno\tXyz\r\n") {
+	if p.result.Code != gwresult.EUnknownService || !strings.Contains(string(data), "Error\tEUnknownService\tno\tXyz\r\n") {
 		t.Errorf("result %+v", p.result)
 	}
 	if p.text != "hello\r\n" {

@@ -3,6 +3,8 @@ package gateway
 import (
 	"fmt"
 	"strings"
+
+	"github.com/stskms/stskms/gwresult"
 )
 
 // Attachments says what attachments a service takes.
@@ -133,7 +135,7 @@ func HelpText(address string) string {
 	b.indented("Notice <TAB> code <TAB> message <TAB> params    (more mail follows)")
 	b.blank()
 	b.heading("Codes")
-	for _, c := range Codes {
+	for _, c := range gwresult.Codes {
 		b.line(fmt.Sprintf("%s %s", c.Kind, c.Code))
 		b.indented(c.Description)
 		if c.Params != "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/internal/testcert"
 	"github.com/stskms/stskms/internal/testclock"
 	"github.com/stskms/stskms/store"
@@ -110,7 +111,7 @@ func TestInboundStartTLS(t *testing.T) {
 		}
 		c.Quit()
 		h.drain()
-		if p := h.one(); p.result.Kind != Success {
+		if p := h.one(); p.result.Kind != gwresult.Success {
 			t.Errorf("result %+v", p.result)
 		}
 	})

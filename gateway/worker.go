@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/records/armor"
 )
@@ -35,15 +36,15 @@ func (g *Gateway) ProcessNext(ctx context.Context) (bool, error) {
 
 // job is a request made ready for its service.
 type job struct {
-	request string      // GetKlfStsEd2: the one-line VKLOAD.REQ.1
-	module  string      // GetKlfStsEd2: "vendor:id" of its SMID, if it parses
-	file    *Attachment // SmUpdateStsEd2: the update file
-	fail    *Result     // a final error found while preparing
+	request string           // GetKlfStsEd2: the one-line VKLOAD.REQ.1
+	module  string           // GetKlfStsEd2: "vendor:id" of its SMID, if it parses
+	file    *Attachment      // SmUpdateStsEd2: the update file
+	fail    *gwresult.Result // a final error found while preparing
 }
 
 // outcome is what a service produced.
 type outcome struct {
-	result Result
+	result gwresult.Result
 	body   string
 	file   *replyFile
 }
@@ -114,7 +115,8 @@ func (g *Gateway) process(ctx context.Context, c *claimed) (err error) {
 			if ok, err := g.limits.notice(ctx, g.db, now, d.To[0]); err != nil {
 				return err
 			} else if ok {
-				r := Result{Kind: Notice, Code: Blocked, Text: codeText(Blocked), Params: []string{stamp(until)}}
+				r := gwresult.Result{Kind: gwresult.Notice, Code: gwresult.Blocked, Text: codeText(gwresult.Blocked),
+					Params: []string{stamp(until)}}
 				if err := g.addReply(&u, c, in, d.To, kindBlocked, r, noticeBody(r, d), nil); err != nil {
 					return err
 				}
@@ -141,7 +143,7 @@ func (g *Gateway) process(ctx context.Context, c *claimed) (err error) {
 			return g.deferMail(ctx, c, in, d, u, next, "Processing failed but will be retried; you don't need to do anything")
 		}
 		log.Error("gateway: transient failures exhausted the attempts", "err", err, "attempt", c.tries)
-		out = errorOutcome(errorResult(EInternal), d)
+		out = errorOutcome(errorResult(gwresult.EInternal), d)
 	}
 	if err := g.at("executed"); err != nil {
 		return err
@@ -170,7 +172,7 @@ func (g *Gateway) deferMail(ctx context.Context, c *claimed, in *Inbound, d Deci
 		return err
 	}
 	if ok {
-		r := Result{Kind: Notice, Code: Deferred, Text: msg, Params: []string{stamp(next)}}
+		r := gwresult.Result{Kind: gwresult.Notice, Code: gwresult.Deferred, Text: msg, Params: []string{stamp(next)}}
 		u.result = r.Header()
 		if err := g.addReply(&u, c, in, d.To, kindDeferred, r, noticeBody(r, d), nil); err != nil {
 			return err
@@ -180,7 +182,7 @@ func (g *Gateway) deferMail(ctx context.Context, c *claimed, in *Inbound, d Deci
 }
 
 // addReply composes a reply and adds it to u.
-func (g *Gateway) addReply(u *mailUpdate, c *claimed, in *Inbound, to []string, kind string, r Result, body string, file *replyFile) error {
+func (g *Gateway) addReply(u *mailUpdate, c *claimed, in *Inbound, to []string, kind string, r gwresult.Result, body string, file *replyFile) error {
 	id := fmt.Sprintf("%s.%s.%d@%s", c.ref, kind, g.now().UnixNano(), g.cfg.Hostname)
 	data, err := composeReply(&replyMail{
 		From: g.from, To: to, Subject: in.Subject, InReplyTo: in.MessageID, References: in.References,
@@ -224,17 +226,17 @@ func (g *Gateway) prepare(in *Inbound, d Decision) job {
 		for _, a := range in.Attachments {
 			blocks, err := armor.ParseFile(a.Data)
 			if err != nil {
-				return fail(ERecordFormat, "the attachment is not a file of records: "+describeFault(firstFault(err)))
+				return fail(gwresult.ERecordFormat, "the attachment is not a file of records: "+describeFault(firstFault(err)))
 			}
 			add(blocks)
 		}
 		switch {
 		case len(found) == 0 && fault != nil:
-			return fail(ERecordFormat, describeFault(fault))
+			return fail(gwresult.ERecordFormat, describeFault(fault))
 		case len(found) == 0:
-			return fail(ERecordFormat, "no STS:VKLOAD.REQ.1 block found")
+			return fail(gwresult.ERecordFormat, "no STS:VKLOAD.REQ.1 block found")
 		case len(found) > 1:
-			return fail(ERecordFormat, strconv.Itoa(len(found))+" different VKLOAD.REQ.1 blocks; send one")
+			return fail(gwresult.ERecordFormat, strconv.Itoa(len(found))+" different VKLOAD.REQ.1 blocks; send one")
 		}
 		j.request = found[0]
 		if req, _ := records.ParseVKLoadReq(j.request); req != nil {
@@ -306,7 +308,7 @@ func (g *Gateway) execute(ctx context.Context, c *claimed, in *Inbound, d Decisi
 	defer cancel()
 	switch d.Service {
 	case ServiceHelp:
-		r := Result{Kind: Success, Text: "Instructions for the KMS E-mail Gateway services"}
+		r := gwresult.Result{Kind: gwresult.Success, Text: "Instructions for the KMS E-mail Gateway services"}
 		return outcome{result: r, body: HelpText(g.cfg.Address)}, nil
 
 	case ServiceGetPublicKey:
@@ -329,7 +331,7 @@ func (g *Gateway) execute(ctx context.Context, c *claimed, in *Inbound, d Decisi
 		b.blank()
 		b.para("Check the fingerprint against the one the KMC publishes out of band before you install the key.")
 		b.WriteString(footerText)
-		r := Result{Kind: Success, Text: "KMC public key " + info.Fingerprint}
+		r := gwresult.Result{Kind: gwresult.Success, Text: "KMC public key " + info.Fingerprint}
 		return outcome{result: r, body: b.String()}, nil
 
 	case ServiceGetKlfStsEd2:
@@ -352,15 +354,15 @@ func (g *Gateway) execute(ctx context.Context, c *claimed, in *Inbound, d Decisi
 			"wrapped so that only that security module can load them.", id, name, nvk))
 		b.para("Load the file into the security module that made the request; it answers that request only.")
 		b.WriteString(footerText)
-		r := Result{Kind: Success, Text: fmt.Sprintf("Key Load File for security module %s attached (%d vending keys)", id, nvk)}
+		r := gwresult.Result{Kind: gwresult.Success, Text: fmt.Sprintf("Key Load File for security module %s attached (%d vending keys)", id, nvk)}
 		return outcome{result: r, body: b.String(), file: &replyFile{Name: name, Data: data}}, nil
 
 	case ServiceSmUpdateStsEd2:
 		if !g.stsaSender(in, d) {
-			return errorOutcome(errorResult(ENotAuthorisedSender), d), nil
+			return errorOutcome(errorResult(gwresult.ENotAuthorisedSender), d), nil
 		}
 		if j.file == nil {
-			return errorOutcome(errorResult(EAttachment, "no attachment"), d), nil
+			return errorOutcome(errorResult(gwresult.EAttachment, "no attachment"), d), nil
 		}
 		summary, err := g.kmc.ApplyRegistryUpdate(ctx, RegistryUpdate{ID: c.ref, File: j.file.Data,
 			FileName: j.file.Filename, Sender: d.To[0]})
@@ -370,9 +372,9 @@ func (g *Gateway) execute(ctx context.Context, c *claimed, in *Inbound, d Decisi
 			}
 			return outcome{}, err
 		}
-		r := Result{Kind: Success, Text: summary}
+		r := gwresult.Result{Kind: gwresult.Success, Text: summary}
 		var b textBuilder
-		b.para("The registry update was applied: " + headerSafe(summary))
+		b.para("The registry update was applied: " + gwresult.Clean(summary))
 		b.WriteString(footerText)
 		return outcome{result: r, body: b.String()}, nil
 	}
@@ -419,7 +421,7 @@ func isFingerprint(s string) bool {
 
 // resultHead writes the head of an error reply or a notice: "Your request
 // <subject> <happened>", the label and code of r, and its text.
-func (b *textBuilder) resultHead(d Decision, happened, label string, r Result) {
+func (b *textBuilder) resultHead(d Decision, happened, label string, r gwresult.Result) {
 	what := "Your request"
 	if d.Service != nil {
 		what += " " + d.Service.Subject()
@@ -430,17 +432,17 @@ func (b *textBuilder) resultHead(d Decision, happened, label string, r Result) {
 }
 
 // errorOutcome is the reply of a final error.
-func errorOutcome(r Result, d Decision) outcome {
+func errorOutcome(r gwresult.Result, d Decision) outcome {
 	var b textBuilder
 	b.resultHead(d, "could not be processed.", "Error", r)
 	if len(r.Params) > 0 {
-		b.wrap("Detail: "+headerSafe(strings.Join(r.Params, "; ")), "", "")
+		b.wrap("Detail: "+gwresult.Clean(strings.Join(r.Params, "; ")), "", "")
 	}
 	b.blank()
-	if r.Code == EUnknownService {
+	if r.Code == gwresult.EUnknownService {
 		b.para("The services are " + serviceList() + ".")
 	}
-	if r.Code == ENotPlainText {
+	if r.Code == gwresult.ENotPlainText {
 		b.para("The gateway reads only plain text. In Outlook choose Format Text > Plain Text; " +
 			"in Gmail choose More options > Plain text mode; in Thunderbird hold Shift when you click Write.")
 	}
@@ -449,7 +451,7 @@ func errorOutcome(r Result, d Decision) outcome {
 }
 
 // noticeBody is the text of a notice.
-func noticeBody(r Result, d Decision) string {
+func noticeBody(r gwresult.Result, d Decision) string {
 	var b textBuilder
 	b.resultHead(d, "was received.", "Notice", r)
 	if len(r.Params) > 0 {

@@ -3,6 +3,7 @@ package kmc
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Code is the stable code of a refused Key Load File request, as the e-mail
@@ -110,7 +111,7 @@ var descriptions = map[Code]string{
 	EVkloadReplayed:      "A Key Load File was already issued for this VKLOAD.REQ.1; generate a fresh request",
 	ESmRevoked:           "The security module's registration is revoked; contact the KMC operator",
 	ESmNotCertified:      "This KMC issues Key Load Files only to certified hardware security modules",
-	ENotAuthorisedSender: "The reply address is not registered to receive this security module's Key Load Files; send the request from a registered address",
+	ENotAuthorisedSender: "Your address is not registered for this request: a Key Load File goes only to addresses registered for the security module, a registry update is taken only from the STS Association; send the request from a registered address",
 	ESmNotAuthorised:     "The security module holds no key-use authorisation; ask the KMC operator for one",
 	ENoVendingKeys:       "No vending key the security module is authorised for can be issued; contact the KMC operator",
 	EInternal:            "The KMC could not process the request; try again later",
@@ -220,3 +221,20 @@ var (
 	// that caller's.
 	ErrRequestOwned = errors.New("kmc: request id belongs to another caller")
 )
+
+// failed returns err with what failed in front of it ("kmc: failed to
+// add supply group: exists already: supply group 000001"), without
+// repeating the "kmc: " that err's own text may begin with. It unwraps
+// to err.
+func failed(what string, err error) error { return &failure{what: what, err: err} }
+
+type failure struct {
+	what string
+	err  error
+}
+
+func (f *failure) Error() string {
+	return "kmc: failed to " + f.what + ": " + strings.TrimPrefix(f.err.Error(), "kmc: ")
+}
+
+func (f *failure) Unwrap() error { return f.err }

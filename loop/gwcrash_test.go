@@ -17,6 +17,7 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/internal/crashtest"
 	"github.com/stskms/stskms/internal/kmcgateway"
 	"github.com/stskms/stskms/kmc"
@@ -179,7 +180,7 @@ func checkCrash(ctx context.Context, t *testing.T, dir string, reqs []request, a
 				copies++
 			}
 			rep := same[0].reply
-			if rep.Result.Kind != gateway.Success {
+			if rep.Result.Kind != gwresult.Success {
 				t.Errorf("request %s %s: %s", r.tag, r.service, rep.Result.Header())
 				continue
 			}

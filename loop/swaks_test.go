@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/internal/stsatest"
 	"github.com/stskms/stskms/loop"
 	"github.com/stskms/stskms/sm"
@@ -56,7 +57,7 @@ func TestSwaks(t *testing.T) {
 		{name: "klf", from: from, subject: "{KMS:GetKlfStsEd2}", body: vkloadBlock(ctx, t, m, false), want: "Success"},
 		{name: "klf-outlook", from: from, subject: "{KMS:GetKlfStsEd2}", body: vkloadBlock(ctx, t, m, true), want: "Success"},
 		{name: "update-stranger", from: "someone@utility.test", subject: "{KMS:SmUpdateStsEd2}", body: "Update attached.",
-			attach: update, want: "Error\t" + gateway.ENotAuthorisedSender},
+			attach: update, want: "Error\t" + gwresult.ENotAuthorisedSender},
 		{name: "update-stsa", from: stsaSender, subject: "{KMS:SmUpdateStsEd2}", body: "Update attached.",
 			attach: update, want: "Success\tregistry update 1 "},
 	}

@@ -25,7 +25,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/gwresult"
 )
 
 // LiveGateway is the live KMC's gateway address (seed §6), which the
@@ -155,7 +155,7 @@ func (c *Client) Request(ctx context.Context, service, body string) (*Reply, err
 		if !r.Final() {
 			c.progress("notice: %s", r.Result)
 			// Blocked: this request is dropped; no more mail follows.
-			return r.Result.Code == gateway.Blocked
+			return r.Result.Code == gwresult.Blocked
 		}
 		return true
 	})
@@ -166,7 +166,7 @@ func (c *Client) Request(ctx context.Context, service, body string) (*Reply, err
 		return nil, err
 	}
 	c.progress("reply: %s", r.Result)
-	if r.Result.Kind != gateway.Success {
+	if r.Result.Kind != gwresult.Success {
 		return r, &Error{Service: service, Result: r.Result, Reply: r}
 	}
 	return r, nil

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/gwresult"
 )
 
 // Error is an Error result of the gateway (or a Blocked notice, which
@@ -15,7 +15,7 @@ import (
 // its code (ErrUnknownService …), and CodeOf returns the code.
 type Error struct {
 	Service string
-	Result  gateway.Result
+	Result  gwresult.Result
 	Reply   *Reply
 }
 
@@ -23,7 +23,7 @@ type Error struct {
 // parameters.
 func (e *Error) Error() string {
 	kind := "error"
-	if e.Result.Kind == gateway.Notice {
+	if e.Result.Kind == gwresult.Notice {
 		kind = "notice"
 	}
 	s := "smmail: " + e.Service + ": gateway " + kind + " " + e.Result.Code + ": " + e.Result.Text
@@ -47,29 +47,29 @@ type codeError string
 
 func (c codeError) Error() string { return "smmail: gateway error " + string(c) }
 
-// Sentinels, one per Error code of the gateway (package gateway, codes.go).
+// Sentinels, one per Error code of the gateway (package gwresult).
 var (
-	ErrUnknownService      error = codeError(gateway.EUnknownService)
-	ErrNotPlainText        error = codeError(gateway.ENotPlainText)
-	ErrAttachment          error = codeError(gateway.EAttachment)
-	ErrNotAuthorisedSender error = codeError(gateway.ENotAuthorisedSender)
-	ErrNotAvailable        error = codeError(gateway.ENotAvailable)
-	ErrRecordFormat        error = codeError(gateway.ERecordFormat)
-	ErrRecordCrc           error = codeError(gateway.ERecordCrc)
-	ErrUnknownKmc          error = codeError(gateway.EUnknownKmc)
-	ErrKmcKeyExpired       error = codeError(gateway.EKmcKeyExpired)
-	ErrVkloadExpired       error = codeError(gateway.EVkloadExpired)
-	ErrTagInvalid          error = codeError(gateway.ETagInvalid)
-	ErrUnknownSm           error = codeError(gateway.EUnknownSm)
-	ErrVkloadReplayed      error = codeError(gateway.EVkloadReplayed)
-	ErrSmRevoked           error = codeError(gateway.ESmRevoked)
-	ErrSmNotCertified      error = codeError(gateway.ESmNotCertified)
-	ErrSmNotAuthorised     error = codeError(gateway.ESmNotAuthorised)
-	ErrNoVendingKeys       error = codeError(gateway.ENoVendingKeys)
-	ErrInternal            error = codeError(gateway.EInternal)
+	ErrUnknownService      error = codeError(gwresult.EUnknownService)
+	ErrNotPlainText        error = codeError(gwresult.ENotPlainText)
+	ErrAttachment          error = codeError(gwresult.EAttachment)
+	ErrNotAuthorisedSender error = codeError(gwresult.ENotAuthorisedSender)
+	ErrNotAvailable        error = codeError(gwresult.ENotAvailable)
+	ErrRecordFormat        error = codeError(gwresult.ERecordFormat)
+	ErrRecordCrc           error = codeError(gwresult.ERecordCrc)
+	ErrUnknownKmc          error = codeError(gwresult.EUnknownKmc)
+	ErrKmcKeyExpired       error = codeError(gwresult.EKmcKeyExpired)
+	ErrVkloadExpired       error = codeError(gwresult.EVkloadExpired)
+	ErrTagInvalid          error = codeError(gwresult.ETagInvalid)
+	ErrUnknownSm           error = codeError(gwresult.EUnknownSm)
+	ErrVkloadReplayed      error = codeError(gwresult.EVkloadReplayed)
+	ErrSmRevoked           error = codeError(gwresult.ESmRevoked)
+	ErrSmNotCertified      error = codeError(gwresult.ESmNotCertified)
+	ErrSmNotAuthorised     error = codeError(gwresult.ESmNotAuthorised)
+	ErrNoVendingKeys       error = codeError(gwresult.ENoVendingKeys)
+	ErrInternal            error = codeError(gwresult.EInternal)
 	// ErrBlocked: a Blocked notice; the gateway ignores requests until the
 	// time in its parameter, and dropped this one.
-	ErrBlocked error = codeError(gateway.Blocked)
+	ErrBlocked error = codeError(gwresult.Blocked)
 )
 
 // ErrorCode returns the sentinel of an error code: errors.Is(err,
@@ -88,10 +88,8 @@ func CodeOf(err error) string {
 // Advice returns what the operator should do about an error code: the
 // gateway's published description, or "" for an unknown code.
 func Advice(code string) string {
-	for _, c := range gateway.Codes {
-		if c.Kind == gateway.Failure && c.Code == code {
-			return c.Description
-		}
+	if c, ok := gwresult.Lookup(code); ok && c.Kind == gwresult.Failure {
+		return c.Description
 	}
 	return ""
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message/mail"
-	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/records/armor"
 )
 
@@ -18,7 +18,7 @@ type Reply struct {
 	Subject string
 	// Result is its X-Gateway-Result (a reply without one is not a
 	// gateway reply and is never matched).
-	Result gateway.Result
+	Result gwresult.Result
 	// Text is the plain-text body.
 	Text string
 	// Files are the attachments.
@@ -47,11 +47,11 @@ func ParseReply(raw []byte) (*Reply, error) {
 	if r.Subject, err = mr.Header.Subject(); err != nil {
 		return nil, err
 	}
-	v := mr.Header.Get(gateway.HeaderName)
+	v := mr.Header.Get(gwresult.HeaderName)
 	if v == "" {
-		return nil, fmt.Errorf("smmail: no %s header", gateway.HeaderName)
+		return nil, fmt.Errorf("smmail: no %s header", gwresult.HeaderName)
 	}
-	if r.Result, err = gateway.ParseResult(v); err != nil {
+	if r.Result, err = gwresult.Parse(v); err != nil {
 		return nil, err
 	}
 	for {

@@ -14,7 +14,7 @@ import (
 
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-smtp"
-	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/gwresult"
 )
 
 // fakeGateway is an SMTP server that answers each request, by calling
@@ -85,7 +85,7 @@ func startFake(t *testing.T, answer func(string) []string) (*fakeGateway, string
 
 func reply(subject, result, body string) string {
 	return "From: <kmc@kms.test>\r\nTo: <op@utility.test>\r\nSubject: Re: " + subject + "\r\n" +
-		gateway.HeaderName + ": " + result + "\r\nContent-Type: text/plain\r\n\r\n" + body
+		gwresult.HeaderName + ": " + result + "\r\nContent-Type: text/plain\r\n\r\n" + body
 }
 
 func TestRequestFollowsNotices(t *testing.T) {
@@ -112,7 +112,7 @@ func TestRequestFollowsNotices(t *testing.T) {
 }
 
 func TestRequestError(t *testing.T) {
-	for _, code := range []string{gateway.EUnknownSm, gateway.ENotAuthorisedSender, gateway.EVkloadReplayed, gateway.EInternal} {
+	for _, code := range []string{gwresult.EUnknownSm, gwresult.ENotAuthorisedSender, gwresult.EVkloadReplayed, gwresult.EInternal} {
 		g, addr := startFake(t, func(subj string) []string {
 			return []string{reply(subj, "Error\t"+code+"\tsomething\tp1", "")}
 		})
@@ -122,7 +122,7 @@ func TestRequestError(t *testing.T) {
 		if !errors.As(err, &ge) || ge.Code() != code || CodeOf(err) != code || !errors.Is(err, ErrorCode(code)) {
 			t.Fatalf("%s: %v", code, err)
 		}
-		if errors.Is(err, ErrInternal) != (code == gateway.EInternal) || Advice(code) == "" {
+		if errors.Is(err, ErrInternal) != (code == gwresult.EInternal) || Advice(code) == "" {
 			t.Errorf("%s: Is/Advice", code)
 		}
 	}
@@ -191,7 +191,7 @@ func TestPlainOnlyOnLoopback(t *testing.T) {
 }
 
 func TestParseReplyAttachment(t *testing.T) {
-	raw := "From: <kmc@kms.test>\r\nSubject: Re: {KMS:GetKlfStsEd2} smmail-1\r\n" + gateway.HeaderName + ": Success\tok\r\n" +
+	raw := "From: <kmc@kms.test>\r\nSubject: Re: {KMS:GetKlfStsEd2} smmail-1\r\n" + gwresult.HeaderName + ": Success\tok\r\n" +
 		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n" +
 		"--B\r\nContent-Type: text/plain\r\n\r\nhello\r\n" +
 		"--B\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"a.klf\"\r\n\r\nnot records\r\n--B--\r\n"
@@ -217,7 +217,7 @@ func TestBlockedEndsTheWait(t *testing.T) {
 	c := &Client{Submit: addr, Gateway: "kmc@kms.test", From: "op@utility.test", Mailbox: g.box, Timeout: 5 * time.Second}
 	start := time.Now()
 	_, err := c.Request(context.Background(), GetKlf, "x")
-	if !errors.Is(err, ErrBlocked) || CodeOf(err) != gateway.Blocked || time.Since(start) > 3*time.Second {
+	if !errors.Is(err, ErrBlocked) || CodeOf(err) != gwresult.Blocked || time.Since(start) > 3*time.Second {
 		t.Fatalf("err %v", err)
 	}
 }

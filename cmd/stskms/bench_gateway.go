@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/internal/dnstest"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/loop"
@@ -344,7 +345,7 @@ func (s *benchSink) deliver(at time.Time, raw []byte) {
 		return
 	}
 	s.got[tag] = at
-	if r.Result.Kind != gateway.Success {
+	if r.Result.Kind != gwresult.Success {
 		s.failed++
 	}
 	select {

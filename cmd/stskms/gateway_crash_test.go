@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/smmail"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/store/storetest"
@@ -254,7 +254,7 @@ func checkAnswered(t *testing.T, sink *relaySink, from []string, deadline time.T
 		switch {
 		case err != nil:
 			missing = append(missing, f)
-		case r.Result.Kind != gateway.Success:
+		case r.Result.Kind != gwresult.Success:
 			t.Errorf("%s: %s", f, r.Result)
 		}
 	}

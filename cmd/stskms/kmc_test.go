@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/internal/kmcgateway"
 	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/kmc"
@@ -151,7 +152,7 @@ func TestKMCGatewayAdapter(t *testing.T) {
 	if _, err := g.IssueKLF(ctx, gateway.KLFRequest{ID: "m4", Request: "VKLOAD.REQ.1|garbage|0000"}); serviceCode(err) != "ERecordFormat" {
 		t.Fatalf("garbage: %v", err)
 	}
-	if _, err := g.ApplyRegistryUpdate(ctx, gateway.RegistryUpdate{ID: "u1"}); serviceCode(err) != gateway.ENotAvailable {
+	if _, err := g.ApplyRegistryUpdate(ctx, gateway.RegistryUpdate{ID: "u1"}); serviceCode(err) != gwresult.ENotAvailable {
 		t.Fatalf("registry update: %v", err)
 	}
 }

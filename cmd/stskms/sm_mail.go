@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/sm"
@@ -132,7 +132,7 @@ func mailError(err error) error {
 		return err
 	}
 	kind := "error"
-	if ge.Result.Kind == gateway.Notice {
+	if ge.Result.Kind == gwresult.Notice {
 		kind = "notice" // Blocked: the request was dropped
 	}
 	msg := fmt.Sprintf("the gateway answered %s with %s %s: %s", ge.Service, kind, ge.Code(), ge.Result.Text)

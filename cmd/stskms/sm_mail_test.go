@@ -15,7 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	"github.com/emersion/go-smtp"
-	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/loop"
 	"github.com/stskms/stskms/sm"
@@ -99,7 +99,7 @@ func TestSMMailCommands(t *testing.T) {
 
 	// Not registered yet: EUnknownSm.
 	_, stderr = sh(1, cmd("klf", "--slot", "1")...)
-	if !strings.Contains(stderr, gateway.EUnknownSm) || !strings.Contains(stderr, "register") {
+	if !strings.Contains(stderr, gwresult.EUnknownSm) || !strings.Contains(stderr, "register") {
 		t.Errorf("unregistered: %s", stderr)
 	}
 	if err := st.Authorise(ctx, id, kmc.Vending, kmc.TypesOf(kmc.VUDK), from); err != nil {
@@ -122,8 +122,8 @@ func TestSMMailCommands(t *testing.T) {
 
 // TestMailErrorCode: the command line's error unwraps to the gateway code.
 func TestMailErrorCode(t *testing.T) {
-	err := mailError(&smmail.Error{Service: smmail.GetKlf, Result: gateway.Result{Kind: gateway.Failure, Code: gateway.ESmRevoked, Text: "revoked"}})
-	if !errors.Is(err, smmail.ErrSmRevoked) || smmail.CodeOf(err) != gateway.ESmRevoked {
+	err := mailError(&smmail.Error{Service: smmail.GetKlf, Result: gwresult.Result{Kind: gwresult.Failure, Code: gwresult.ESmRevoked, Text: "revoked"}})
+	if !errors.Is(err, smmail.ErrSmRevoked) || smmail.CodeOf(err) != gwresult.ESmRevoked {
 		t.Fatalf("%v", err)
 	}
 	if !strings.Contains(err.Error(), "ESmRevoked") || !strings.Contains(err.Error(), "contact the KMC operator") {

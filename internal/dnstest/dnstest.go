@@ -57,13 +57,8 @@ type Server struct {
 // Start starts a server answering the TXT records of txt (names without
 // the trailing dot, any case). It stops when Close is called.
 func Start(txt map[string][]string) (*Server, error) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	pc, l, err := listen()
 	if err != nil {
-		return nil, err
-	}
-	l, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		pc.Close()
 		return nil, err
 	}
 	s := &Server{Addr: pc.LocalAddr().String(), txt: map[string][]string{}, udp: pc, tcp: l,
@@ -75,6 +70,25 @@ func Start(txt map[string][]string) (*Server, error) {
 	go s.serveUDP()
 	go s.serveTCP()
 	return s, nil
+}
+
+// listen opens a UDP socket and a TCP listener on the same free port of
+// 127.0.0.1; the TCP port may be taken by another program, so it tries a
+// few ports.
+func listen() (net.PacketConn, net.Listener, error) {
+	var err error
+	for range 10 {
+		pc, uerr := net.ListenPacket("udp", "127.0.0.1:0")
+		if uerr != nil {
+			return nil, nil, uerr
+		}
+		var l net.Listener
+		if l, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			return pc, l, nil
+		}
+		pc.Close()
+	}
+	return nil, nil, err
 }
 
 // Close stops the server and waits for its goroutines; held queries are

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/records"
 )
@@ -25,7 +26,7 @@ type adapter struct{ k *kmc.KMC }
 func (a adapter) PublicKey(ctx context.Context) (gateway.PublicKeyInfo, error) {
 	key, err := a.k.CurrentKey(ctx)
 	if err != nil {
-		return gateway.PublicKeyInfo{}, &gateway.ServiceError{Code: gateway.EInternal, Temporary: true, Err: err}
+		return gateway.PublicKeyInfo{}, &gateway.ServiceError{Code: gwresult.EInternal, Temporary: true, Err: err}
 	}
 	return gateway.PublicKeyInfo{Fingerprint: key.Fingerprint.String(), Record: key.Body}, nil
 }
@@ -80,5 +81,5 @@ func serviceError(err error) error {
 		return &gateway.ServiceError{Code: string(ke.Code), Description: ke.Code.Description(), Params: ke.Params,
 			Temporary: ke.Code == kmc.EInternal, Err: ke.Err}
 	}
-	return &gateway.ServiceError{Code: gateway.EInternal, Temporary: true, Err: err}
+	return &gateway.ServiceError{Code: gwresult.EInternal, Temporary: true, Err: err}
 }

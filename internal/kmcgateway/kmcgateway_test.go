@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/kmc"
 )
 
@@ -14,7 +15,7 @@ import (
 // whole-loop test in package loop.)
 func TestServiceError(t *testing.T) {
 	var se *gateway.ServiceError
-	if err := serviceError(errors.New("disk on fire")); !errors.As(err, &se) || !se.Temporary || se.Code != gateway.EInternal {
+	if err := serviceError(errors.New("disk on fire")); !errors.As(err, &se) || !se.Temporary || se.Code != gwresult.EInternal {
 		t.Errorf("a foreign error: %v", err)
 	}
 	refusal := &kmc.Error{Code: kmc.EVkloadReplayed}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/gateway"
+	"github.com/stskms/stskms/gwresult"
 	"github.com/stskms/stskms/internal/stsatest"
 	"github.com/stskms/stskms/loop"
 	"github.com/stskms/stskms/records"
@@ -63,7 +64,7 @@ func TestGatewayRegistryUpdate(t *testing.T) {
 			t.Fatal(err)
 		}
 		r, err := sink.Wait(ctx, from, func(r *smmail.Reply) bool {
-			return strings.HasSuffix(r.Subject, tag) && r.Result.Kind != gateway.Notice
+			return strings.HasSuffix(r.Subject, tag) && r.Result.Kind != gwresult.Notice
 		})
 		if err != nil {
 			t.Fatalf("%s: no reply: %v", tag, err)
@@ -72,20 +73,20 @@ func TestGatewayRegistryUpdate(t *testing.T) {
 	}
 	wantError := func(r *smmail.Reply, code string) {
 		t.Helper()
-		if r.Result.Kind != gateway.Failure || r.Result.Code != code {
+		if r.Result.Kind != gwresult.Failure || r.Result.Code != code {
 			t.Errorf("%q: result %+v, want Error %s", r.Subject, r.Result, code)
 		}
 	}
 
-	wantError(send(stsaSender, "u0", file), gateway.ENotAvailable)
+	wantError(send(stsaSender, "u0", file), gwresult.ENotAvailable)
 
 	if _, err := stack.KMC.AddSTSAKey(ctx, "test", &stsa.PublicKey); err != nil {
 		t.Fatal(err)
 	}
-	wantError(send("someone@utility.example", "u1", file), gateway.ENotAuthorisedSender)
+	wantError(send("someone@utility.example", "u1", file), gwresult.ENotAuthorisedSender)
 
 	r := send(stsaSender, "u2", file)
-	if r.Result.Kind != gateway.Success || !strings.Contains(r.Result.Text, "registry update 1 (STSA key 7FBF627760988F3D) applied: 1 modules, 1 added") {
+	if r.Result.Kind != gwresult.Success || !strings.Contains(r.Result.Text, "registry update 1 (STSA key 7FBF627760988F3D) applied: 1 modules, 1 added") {
 		t.Fatalf("result %+v", r.Result)
 	}
 	sms, err := stack.KMC.SMs(ctx)
@@ -93,7 +94,7 @@ func TestGatewayRegistryUpdate(t *testing.T) {
 		t.Fatalf("registry %+v, %v", sms, err)
 	}
 
-	wantError(send(stsaSender, "u3", file), gateway.ESmUpdateStale)
+	wantError(send(stsaSender, "u3", file), gwresult.ESmUpdateStale)
 
 	tampered := strings.Replace(string(file), "|vending|Y|N|", "|vending|Y|Y|", 1)
 	if tampered == string(file) {
@@ -118,7 +119,7 @@ func TestGatewayRegistryUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantError(send(stsaSender, "u4", bad), gateway.ESmUpdateSignature)
+	wantError(send(stsaSender, "u4", bad), gwresult.ESmUpdateSignature)
 	if sms, _ := stack.KMC.SMs(ctx); len(sms) != 1 || sms[0].Revoked {
 		t.Errorf("a refused update changed the registry: %+v", sms)
 	}

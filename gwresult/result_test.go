@@ -1,4 +1,4 @@
-package gateway
+package gwresult
 
 import (
 	"reflect"
@@ -27,9 +27,9 @@ func TestResultHeaderSeed(t *testing.T) {
 		if got := tc.r.Header(); got != tc.want {
 			t.Errorf("Header() = %q, want %q", got, tc.want)
 		}
-		back, err := ParseResult(tc.r.Header())
+		back, err := Parse(tc.r.Header())
 		if err != nil || !reflect.DeepEqual(back, tc.r) {
-			t.Errorf("ParseResult(%q) = %+v, %v; want %+v", tc.r.Header(), back, err, tc.r)
+			t.Errorf("Parse(%q) = %+v, %v; want %+v", tc.r.Header(), back, err, tc.r)
 		}
 	}
 }
@@ -55,20 +55,21 @@ func TestResultHeaderSafe(t *testing.T) {
 	}
 }
 
-func TestParseResultBad(t *testing.T) {
+func TestParseBad(t *testing.T) {
 	for _, v := range []string{"", "Success", "Success\ta\tb", "Error\tEX", "Notice", "Ok\tfine", "Error\t\ttext"} {
-		if r, err := ParseResult(v); err == nil {
-			t.Errorf("ParseResult(%q) = %+v, want error", v, r)
+		if r, err := Parse(v); err == nil {
+			t.Errorf("Parse(%q) = %+v, want error", v, r)
 		}
 	}
 	// A header folded before a tab unfolds to the same value.
-	r, err := ParseResult("Error\r\n\tEVkloadExpired\r\n\tstale")
+	r, err := Parse("Error\r\n\tEVkloadExpired\r\n\tstale")
 	if err != nil || r.Code != EVkloadExpired || r.Text != "stale" {
 		t.Errorf("folded: %+v, %v", r, err)
 	}
 }
 
-// TestCodes: every code is documented once, error codes start with E.
+// TestCodes: every code is documented once, in words a header carries
+// unchanged; error codes start with E; Lookup finds each and nothing else.
 func TestCodes(t *testing.T) {
 	seen := map[string]bool{}
 	for _, c := range Codes {
@@ -76,48 +77,40 @@ func TestCodes(t *testing.T) {
 			t.Errorf("%s listed twice", c.Code)
 		}
 		seen[c.Code] = true
-		if c.Description == "" || !isASCII(c.Description) || strings.ContainsAny(c.Description, "\t\r\n") {
+		if c.Description == "" || Clean(c.Description) != c.Description {
 			t.Errorf("%s: bad description %q", c.Code, c.Description)
 		}
-		if (c.Kind == Failure) != strings.HasPrefix(c.Code, "E") {
+		if Clean(c.Params) != c.Params {
+			t.Errorf("%s: bad params %q", c.Code, c.Params)
+		}
+		if (c.Kind == Failure) != strings.HasPrefix(c.Code, "E") || c.Kind == Success {
 			t.Errorf("%s: kind %s", c.Code, c.Kind)
+		}
+		if got, ok := Lookup(c.Code); !ok || got != c {
+			t.Errorf("Lookup(%s) = %+v, %v", c.Code, got, ok)
 		}
 	}
 	for _, code := range []string{EUnknownService, ENotPlainText, EAttachment, ENotAuthorisedSender, ENotAvailable,
-		ERecordFormat, ERecordCrc, EUnknownKmc, EKmcKeyExpired, EVkloadExpired, ETagInvalid, EUnknownSm,
-		EVkloadReplayed, ESmRevoked, ESmNotCertified, ESmNotAuthorised, ENoVendingKeys, EInternal, Deferred, Blocked} {
+		ETooManyRecipients, ERecordFormat, ERecordCrc, EUnknownKmc, EKmcKeyExpired, EVkloadExpired, ETagInvalid,
+		EUnknownSm, EVkloadReplayed, ESmRevoked, ESmNotCertified, ESmNotAuthorised, ENoVendingKeys, ESmUpdateRecord,
+		ESmUpdateUnknownKey, ESmUpdateSignature, ESmUpdateStale, ESmUpdateConflict, EInternal, Deferred, Blocked} {
 		if !seen[code] {
 			t.Errorf("%s not in Codes", code)
 		}
 	}
+	if c, ok := Lookup("ENoSuchCode"); ok {
+		t.Errorf("Lookup(ENoSuchCode) = %+v", c)
+	}
 }
 
-// TestHelpText: generated from the definitions, plain ASCII, short lines,
-// listing every service and code.
-func TestHelpText(t *testing.T) {
-	h := HelpText("gateway@kms.example.com")
-	if !isASCII(h) {
-		t.Error("help text is not ASCII")
+// TestSeedCodes: the codes STS 600-9-2 §8.3.2 itself shows keep the
+// seed's own words.
+func TestSeedCodes(t *testing.T) {
+	if c, _ := Lookup(EVkloadExpired); c.Kind != Failure ||
+		c.Description != "The VKLOADREQ is stale; generate a fresh VKLOADREQ and try again" {
+		t.Errorf("EVkloadExpired: %+v", c)
 	}
-	for _, l := range strings.Split(strings.TrimSuffix(h, "\r\n"), "\r\n") {
-		if len(l) > 78 {
-			t.Errorf("line of %d characters: %q", len(l), l)
-		}
-		if strings.Contains(l, "\n") || strings.Contains(l, "\r") {
-			t.Errorf("bare line end in %q", l)
-		}
-	}
-	for _, s := range Services {
-		if !strings.Contains(h, s.Subject()) {
-			t.Errorf("help lacks %s", s.Subject())
-		}
-	}
-	for _, c := range Codes {
-		if !strings.Contains(h, string(c.Kind)+" "+c.Code) {
-			t.Errorf("help lacks code %s", c.Code)
-		}
-	}
-	if !strings.Contains(h, "gateway@kms.example.com") {
-		t.Error("help lacks the gateway address")
+	if c, _ := Lookup(Deferred); c.Kind != Notice || !strings.HasSuffix(c.Description, "; you don't need to do anything") {
+		t.Errorf("Deferred: %+v", c)
 	}
 }

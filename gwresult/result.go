@@ -1,4 +1,10 @@
-package gateway
+// Package gwresult is the vocabulary of the e-mail gateway's replies: the
+// X-Gateway-Result header of STS 600-9-2 §8.3.2 (Result, Parse, Header) and
+// its error and notice codes with their descriptions (Codes). The gateway
+// writes it and a mail client reads it; it imports only the standard
+// library, so a client (package smmail, an integrator's software) links
+// nothing of the gateway's server side.
+package gwresult
 
 import (
 	"errors"
@@ -26,7 +32,8 @@ const (
 //	Error<TAB>code<TAB>description<TAB>params…
 //	Notice<TAB>code<TAB>message<TAB>params…
 //
-// It is data: the core builds Results, Header renders them.
+// It is data: the gateway builds Results, Header renders them, Parse reads
+// them back.
 type Result struct {
 	Kind Kind
 	// Code is the error code (E…) or the notice code; empty for Success.
@@ -41,14 +48,12 @@ type Result struct {
 // HeaderName is the name of the result header.
 const HeaderName = "X-Gateway-Result"
 
-// maxResultLen bounds the header value so that the field, never folded,
-// stays within RFC 5322's 998 characters a line.
-const maxResultLen = 998 - len(HeaderName) - 2
+// maxLen bounds the header value so that the field, never folded, stays
+// within RFC 5322's 998 characters a line.
+const maxLen = 998 - len(HeaderName) - 2
 
 // Header returns the header value: the elements joined by HTAB, each made
-// safe for a single unfolded header line (no HTAB, CR, LF or other control
-// character, ASCII only, runs of white space collapsed), the whole cut to
-// fit one line.
+// safe for a single unfolded header line by Clean, the whole cut to fit one line.
 func (r Result) Header() string {
 	elems := []string{string(r.Kind)}
 	if r.Kind == Success {
@@ -62,18 +67,19 @@ func (r Result) Header() string {
 		if i > 0 {
 			b.WriteByte('\t')
 		}
-		b.WriteString(headerSafe(e))
+		b.WriteString(Clean(e))
 	}
 	s := b.String()
-	if len(s) > maxResultLen {
-		s = s[:maxResultLen]
+	if len(s) > maxLen {
+		s = s[:maxLen]
 	}
 	return s
 }
 
-// headerSafe returns s as one element of the result header: printable
-// ASCII, single spaces, trimmed. Other characters become "?".
-func headerSafe(s string) string {
+// Clean returns s as one element of the result header: printable ASCII,
+// runs of white space (HTAB, CR and LF included) as one space, trimmed.
+// Other characters become "?".
+func Clean(s string) string {
 	var b strings.Builder
 	space := false
 	for _, c := range s {
@@ -99,14 +105,14 @@ func (r Result) String() string { return strings.ReplaceAll(r.Header(), "\t", " 
 // Final reports whether the result is final (Success or Error).
 func (r Result) Final() bool { return r.Kind != Notice }
 
-// ErrBadResult is returned by ParseResult for a header value that is not
-// one of the three forms.
-var ErrBadResult = errors.New("gateway: malformed X-Gateway-Result")
+// ErrMalformed is returned by Parse for a header value that is not one of
+// the three forms.
+var ErrMalformed = errors.New("gwresult: malformed " + HeaderName)
 
-// ParseResult parses an X-Gateway-Result header value (unfolded: a fold
-// before an HTAB keeps the HTAB, RFC 5322 §2.2.3). It is what an
-// integrator's software does with a reply.
-func ParseResult(v string) (Result, error) {
+// Parse parses an X-Gateway-Result header value (unfolded: a fold before an
+// HTAB keeps the HTAB, RFC 5322 §2.2.3). It is what an integrator's
+// software does with a reply.
+func Parse(v string) (Result, error) {
 	v = strings.TrimRight(v, "\r\n")
 	v = strings.ReplaceAll(v, "\r\n", "")
 	elems := strings.Split(v, "\t")
@@ -116,12 +122,12 @@ func ParseResult(v string) (Result, error) {
 	switch Kind(elems[0]) {
 	case Success:
 		if len(elems) != 2 {
-			return Result{}, fmt.Errorf("%w: Success with %d elements", ErrBadResult, len(elems))
+			return Result{}, fmt.Errorf("%w: Success with %d elements", ErrMalformed, len(elems))
 		}
 		return Result{Kind: Success, Text: elems[1]}, nil
 	case Failure, Notice:
 		if len(elems) < 3 || elems[1] == "" {
-			return Result{}, fmt.Errorf("%w: %s without code and text", ErrBadResult, elems[0])
+			return Result{}, fmt.Errorf("%w: %s without code and text", ErrMalformed, elems[0])
 		}
 		r := Result{Kind: Kind(elems[0]), Code: elems[1], Text: elems[2]}
 		if len(elems) > 3 {
@@ -129,5 +135,5 @@ func ParseResult(v string) (Result, error) {
 		}
 		return r, nil
 	}
-	return Result{}, fmt.Errorf("%w: first element %q", ErrBadResult, headerSafe(elems[0]))
+	return Result{}, fmt.Errorf("%w: first element %q", ErrMalformed, Clean(elems[0]))
 }
