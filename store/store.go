@@ -40,6 +40,18 @@
 // much credit limit" or "use this TID" is therefore one call of Tx and can
 // never be interleaved with a concurrent one.
 //
+// # Prepared statements
+//
+// On SQLite a DB keeps the statements it runs prepared, in and out of
+// transactions, so that a text run again is not parsed again (parsing was
+// the largest single cost of a small transaction): a data statement is
+// prepared the second time its text runs and kept, up to 256 of them, the
+// least recently used making way; schema statements and texts longer than
+// 1 KiB (statements built for a batch of rows) are parsed each time. SQLite
+// prepares a statement again by itself when the schema changes. On
+// PostgreSQL pgx keeps its own cache of prepared statements on each
+// connection. Either way callers only pass SQL text.
+//
 // # Durability
 //
 // SQLite runs in WAL mode with synchronous=FULL: when Tx returns nil the
@@ -103,6 +115,10 @@ type DB struct {
 	// without polling, rather than in SQLite's busy handler. Other processes
 	// are still kept out by BEGIN IMMEDIATE and the busy timeout.
 	writer chan struct{}
+	// stmts keeps statements prepared on SQLite, which would otherwise parse
+	// each text every time it runs. It is nil on PostgreSQL, where pgx keeps
+	// its own cache of prepared statements on each connection.
+	stmts *stmtCache
 }
 
 // Open opens the database named by dsn:
@@ -203,7 +219,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("store: failed to open SQLite database %s: %w", path, err)
 	}
 	sdb.SetMaxIdleConns(8)
-	db := &DB{sql: sdb, dialect: SQLite, writer: make(chan struct{}, 1)}
+	db := &DB{sql: sdb, dialect: SQLite, writer: make(chan struct{}, 1), stmts: newStmtCache(sdb, SQLite)}
 	var mode string
 	if err := sdb.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
 		sdb.Close()
@@ -245,18 +261,32 @@ func scrub(err error, secret string) error {
 // Dialect reports which database db is.
 func (db *DB) Dialect() Dialect { return db.dialect }
 
-// Close closes the connection pool. Transactions in progress fail.
-func (db *DB) Close() error { return db.sql.Close() }
+// Close closes the prepared statements and the connection pool.
+// Transactions in progress fail.
+func (db *DB) Close() error {
+	db.stmts.close()
+	return db.sql.Close()
+}
 
 // Exec runs a statement outside any transaction (autocommit), with $n
 // placeholders. Errors are mapped as in [Tx.Exec].
 func (db *DB) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s := db.stmts.acquire(ctx, query); s != nil {
+		defer db.stmts.release(s)
+		r, err := s.stmt.ExecContext(ctx, args...)
+		return r, mapErr(err)
+	}
 	r, err := db.sql.ExecContext(ctx, db.dialect.Rebind(query), args...)
 	return r, mapErr(err)
 }
 
 // Query runs a query outside any transaction, with $n placeholders.
 func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := db.stmts.acquire(ctx, query); s != nil {
+		defer db.stmts.release(s)
+		rows, err := s.stmt.QueryContext(ctx, args...)
+		return rows, mapErr(err)
+	}
 	rows, err := db.sql.QueryContext(ctx, db.dialect.Rebind(query), args...)
 	return rows, mapErr(err)
 }
@@ -265,6 +295,10 @@ func (db *DB) Query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 // transaction, with $n placeholders. Its Scan reports [ErrNotFound] when
 // there is no row.
 func (db *DB) QueryRow(ctx context.Context, query string, args ...any) *Row {
+	if s := db.stmts.acquire(ctx, query); s != nil {
+		defer db.stmts.release(s)
+		return &Row{row: s.stmt.QueryRowContext(ctx, args...)}
+	}
 	return &Row{row: db.sql.QueryRowContext(ctx, db.dialect.Rebind(query), args...)}
 }
 

@@ -24,6 +24,7 @@ var (
 type Tx struct {
 	tx      *sql.Tx
 	dialect Dialect
+	stmts   txStmts
 	// lost is the first serialization failure, deadlock or busy error a
 	// statement reported: the transaction is then run again even if fn
 	// swallowed the error.
@@ -36,19 +37,40 @@ func (tx *Tx) Dialect() Dialect { return tx.dialect }
 // Exec runs a statement in the transaction. A unique or primary key
 // violation is reported as an error matching [ErrConflict].
 func (tx *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	r, err := tx.tx.ExecContext(ctx, tx.dialect.Rebind(query), args...)
+	var r sql.Result
+	var err error
+	if s := tx.stmts.get(ctx, tx.tx, query); s != nil {
+		r, err = s.ExecContext(ctx, args...)
+		tx.stmts.failed(query, err)
+	} else {
+		r, err = tx.tx.ExecContext(ctx, tx.dialect.Rebind(query), args...)
+	}
 	return r, tx.note(mapErr(err))
 }
 
-// Query runs a query in the transaction. Close the rows before fn returns.
+// Query runs a query in the transaction. Close the rows before fn returns,
+// and before the transaction's next statement (PostgreSQL requires it).
 func (tx *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	rows, err := tx.tx.QueryContext(ctx, tx.dialect.Rebind(query), args...)
+	var rows *sql.Rows
+	var err error
+	if s := tx.stmts.get(ctx, tx.tx, query); s != nil {
+		rows, err = s.QueryContext(ctx, args...)
+		tx.stmts.failed(query, err)
+	} else {
+		rows, err = tx.tx.QueryContext(ctx, tx.dialect.Rebind(query), args...)
+	}
 	return rows, tx.note(mapErr(err))
 }
 
 // QueryRow runs a query expected to return at most one row in the
 // transaction. Its Scan reports [ErrNotFound] when there is no row.
 func (tx *Tx) QueryRow(ctx context.Context, query string, args ...any) *Row {
+	if s := tx.stmts.get(ctx, tx.tx, query); s != nil {
+		return &Row{row: s.QueryRowContext(ctx, args...), note: func(err error) {
+			tx.stmts.failed(query, err)
+			tx.note(err)
+		}}
+	}
 	r := tx.tx.QueryRowContext(ctx, tx.dialect.Rebind(query), args...)
 	return &Row{row: r, note: func(err error) { tx.note(err) }}
 }
@@ -125,7 +147,7 @@ func (db *DB) attempt(ctx context.Context, pgOpts *sql.TxOptions, first, fn func
 		err = mapErr(err)
 		return retryable(err), err
 	}
-	tx := &Tx{tx: stx, dialect: db.dialect}
+	tx := &Tx{tx: stx, dialect: db.dialect, stmts: txStmts{cache: db.stmts}}
 	done := false
 	defer func() {
 		if !done { // fn failed or panicked
