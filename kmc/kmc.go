@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/audit"
+	"github.com/stskms/stskms/internal/auditkey"
 	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/records/armor"
+	"github.com/stskms/stskms/release"
 	"github.com/stskms/stskms/store"
 )
 
@@ -37,6 +39,15 @@ type Config struct {
 	Now func() time.Time
 	// Window is the freshness window of requests; 0 means DefaultWindow.
 	Window time.Duration
+	// Release is how New treats the running binary (package release): the
+	// release manifest and key it checks itself against, whether it must
+	// be a signed release, and the downgrade override of the version
+	// floor (kmc/release.go).
+	Release release.Policy
+	// UnlockedBy names the officers whose passphrases unlocked Custody:
+	// the dual control a downgrade of the version floor needs (none for a
+	// test or PKCS#11 custody).
+	UnlockedBy []string
 }
 
 // KMC is a Key Management Centre: its identity and key pairs, supply groups
@@ -48,6 +59,7 @@ type KMC struct {
 	db      *store.DB
 	custody keystore.Custody
 	log     *audit.Log
+	vkey    string // the audit log's verifier key
 	now     func() time.Time
 	window  time.Duration
 
@@ -55,6 +67,8 @@ type KMC struct {
 	id *Identity // nil until set up
 
 	closers []func() error // what Close releases (Init, OpenDir)
+	release release.Status // the running binary, as New checked it
+	floor   release.Floor  // the version floor, as New found and left it
 
 	// writer lets one audited transaction of this process run at a time
 	// on PostgreSQL (SQLite's store does the same by itself). Every such
@@ -82,6 +96,10 @@ func New(ctx context.Context, cfg Config) (*KMC, error) {
 	if cfg.DB == nil || cfg.Custody == nil {
 		return nil, fmt.Errorf("%w: a KMC needs a database and a key custody", ErrInvalid)
 	}
+	rel, floor, err := checkRelease(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	if err := cfg.DB.Migrate(ctx, component, migrations); err != nil {
 		return nil, fmt.Errorf("kmc: failed to migrate: %w", err)
 	}
@@ -89,9 +107,17 @@ func New(ctx context.Context, cfg Config) (*KMC, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &KMC{db: cfg.DB, custody: cfg.Custody, log: log, now: cfg.Now, window: cfg.Window, writer: make(chan struct{}, 1)}
+	akey, err := auditkey.Ensure(ctx, log, cfg.Custody)
+	if err != nil {
+		return nil, err
+	}
+	k := &KMC{db: cfg.DB, custody: cfg.Custody, log: log, vkey: akey, now: cfg.Now, window: cfg.Window, writer: make(chan struct{}, 1),
+		release: rel}
 	if k.now == nil {
 		k.now = time.Now
+	}
+	if err := k.recordFloor(ctx, floor, cfg); err != nil {
+		return nil, err
 	}
 	if k.window <= 0 {
 		k.window = DefaultWindow

@@ -40,6 +40,15 @@ type env struct {
 // the exit status is 2.
 var errUsage = errors.New("usage")
 
+// usageError is a usage error in its own words (a required flag missing):
+// report prints them and exits 2, as for errUsage. Refusals exit 1.
+type usageError string
+
+func (u usageError) Error() string { return string(u) }
+
+// Is makes a usageError match errUsage.
+func (u usageError) Is(target error) bool { return target == errUsage }
+
 func commands() map[string]*command {
 	return map[string]*command{
 		"token": {summary: "make, decode and inspect STS tokens", sub: map[string]*command{
@@ -58,6 +67,8 @@ func commands() map[string]*command {
 		"sm":      smCommand(),
 		"config":  configCommand(),
 		"audit":   auditCommand(),
+		"version": {summary: "print the version, commit, Go version, build settings and modules (--json)", run: runVersion},
+		"release": releaseCommand(),
 		"bench": {summary: "measure stskms", sub: map[string]*command{
 			"tokens":  {summary: "the fixed token workload of four cases (µs/token, tokens/s, digest)", run: runBenchTokens},
 			"gateway": {summary: "{KMS:GetKlfStsEd2} mails through a KMC and its gateway on loopback (requests/s, p50, p99)", run: runBenchGateway},
@@ -71,6 +82,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	name := "stskms"
 	cmds := commands()
 	for {
+		if len(args) > 1 && args[0] == "help" {
+			// "help sm init" is "sm init --help".
+			args = append(args[1:len(args):len(args)], "--help")
+		}
 		if len(args) == 0 || isHelp(args[0]) {
 			printGroup(e.stdout, name, cmds)
 			if len(args) == 0 {
@@ -99,12 +114,24 @@ func report(e *env, name string, err error) int {
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
+		if u := usageError(""); errors.As(err, &u) {
+			fmt.Fprintf(e.stderr, "%s: %s; see --help\n", name, oneLine(u.Error()))
+		}
 		return 2
 	case errors.Is(err, errSilent):
 		return 1
 	}
 	fmt.Fprintf(e.stderr, "%s: %s\n", name, oneLine(err.Error()))
 	return 1
+}
+
+// count returns n and the noun: "1 mail", "2 mails" (the plural is
+// many, for nouns like "reply"/"replies").
+func count[N ~int | ~int64](n N, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 // printJSON prints v as one line of JSON.
@@ -117,8 +144,11 @@ func printJSON(w io.Writer, v any) {
 }
 
 // printEach prints each item: as one line of JSON, of what jsonOf makes of
-// it, or with text.
+// it, or with text; as text, an empty list is the line "none".
 func printEach[T any](e *env, asJSON bool, items []T, jsonOf func(T) any, text func(T)) {
+	if len(items) == 0 && !asJSON {
+		fmt.Fprintln(e.stdout, "none")
+	}
 	for _, it := range items {
 		if asJSON {
 			printJSON(e.stdout, jsonOf(it))
