@@ -1,12 +1,18 @@
-// Package audit is the append-only, hash-chained audit log that the security
-// module and the KMC share: every token issued, every key loaded, every
-// registry or slot change is written to it in the same database transaction
-// as the change itself, before the answer leaves, so that the change and its
-// record commit together or not at all. [Log.Verify] (behind `stskms audit
-// verify`) detects any record edited, removed, reordered or added past the
-// end.
+// Package audit is the append-only audit log that the security module and
+// the KMC share, a transparency log: every token issued, every key loaded,
+// every registry or slot change is written to it in the same database
+// transaction as the change itself, before the answer leaves, so that the
+// change and its record commit together or not at all. The records form a
+// hash chain and the leaves of a Merkle tree (RFC 6962) whose checkpoints
+// the component signs with its audit key. [Log.VerifyTree] (behind
+// `stskms audit verify`) detects any record edited, removed, reordered or
+// added past the end, and, given checkpoints kept outside the database,
+// any rollback or fork of the log since; [Log.Check] is the logarithmic
+// check of opening and the self-test. docs/audit.md is the auditor's guide.
 //
-// It imports the standard library and package store only.
+// It imports the standard library, package store and
+// golang.org/x/mod/sumdb (tlog for the tree, note for checkpoints); the
+// audit key's custody is the caller's ([Signer]).
 //
 // # What is logged
 //
@@ -63,7 +69,8 @@
 // # Storage
 //
 // Migrations of component "audit" create two tables: audit_log (seq, at_ns,
-// actor, action, subject, details, prev, hash), one row per record, which
+// actor, action, subject, details, prev, hash, and since step 2 tree: see
+// below), one row per record, which
 // triggers make append-only (UPDATE, DELETE and, on PostgreSQL, TRUNCATE
 // fail), and audit_head, one row (log_id, seq, hash) naming the last record.
 // [Log.Append] updates the head first in the caller's transaction: that row
@@ -76,9 +83,51 @@
 //
 // The triggers only stop mistakes: whoever can run DDL can drop them. The
 // hash chain is what detects tampering. It cannot, by itself, detect the
-// tail of the log removed together with a rewind of the head; for that,
-// keep a [Report]'s Records and Head outside the database (print them,
-// mail them, sign them) and compare later.
+// tail of the log removed together with a rewind of the head: signed
+// checkpoints kept outside the database do (see below).
+//
+// # The tree
+//
+// Record Seq is leaf Seq−1 of an RFC 6962 Merkle tree whose leaf data is
+// the record's Hash (32 bytes; so the leaf hash is SHA-256(0x00 ‖ Hash)):
+// the Hash already binds the record's content and its place in the chain,
+// and an inclusion proof carries the record, from which the checker
+// recomputes it. The tree's stored hashes, as golang.org/x/mod/sumdb/tlog
+// numbers them (tlog.StoredHashIndex), are kept with the records that
+// complete them: migration step 2 adds the column tree to audit_log, which
+// holds, for record Seq, the hashes of the subtrees its leaf completes,
+// levels 1 and up, concatenated (empty for a left child; about 32 bytes a
+// record on average); a leaf's hash is computed from the record's Hash.
+// So an append writes no extra row: it reads only the O(log n) hashes of
+// the tree's right edge, and a handle remembers them after its last
+// append, so a batch usually reads none. (A table of one row per stored
+// hash cost about 15 % of the module's batched throughput.) The same step
+// builds the tree of an existing log, after verifying its chain (a broken
+// chain fails the migration and changes nothing), and adds
+// audit_checkpoint (size, note), the signed checkpoints made, and
+// audit_key (verifier, custody_key), the audit key's verifier key in clear
+// and the name of its private key in the component's custody, which
+// alone signs ([Signer]); both are append-only
+// like audit_log.
+//
+// # Checkpoints
+//
+// A checkpoint is a signed note (golang.org/x/mod/sumdb/note, C2SP
+// signed-note) whose text is the C2SP tlog-checkpoint body:
+//
+//	stskms/audit/<log id in hex>    the origin, also the key's name
+//	<size>                          records in the tree, decimal
+//	<root>                          the tree's hash, base64
+//
+// signed with the audit key: ECDSA P-256 over SHA-256, ASN.1 signature,
+// C2SP signature type 0x02 (key ID: the first four bytes of SHA-256 of the
+// key's SubjectPublicKeyInfo). Its verifier key is
+// NAME+KEYID+base64(0x02 ‖ SubjectPublicKeyInfo) ([VerifierKey]). A log
+// extends a checkpoint if it has at least its size and a consistency
+// proof from the stored tree leads from the checkpoint's root to the
+// log's: otherwise the log was rolled back ([ErrRolledBack]) or forked
+// ([ErrForked]). A [Proof] is a record with its audit path to a
+// checkpoint's root, checked offline by [CheckProof].
 package audit
 
 import (
@@ -121,7 +170,7 @@ var migrations = []store.Migration{{
 		hash   {{blob}} NOT NULL
 	)`,
 	Func: createLog,
-}}
+}, treeMigration}
 
 // appendOnly makes audit_log refuse changes other than INSERT, per dialect.
 var appendOnly = map[store.Dialect][]string{
@@ -278,14 +327,25 @@ func (l *Log) append(ctx context.Context, tx *store.Tx, p prepared) (Record, err
 			&ChainError{Seq: seq - 1, Kind: Truncated, Reason: "the head's hash is malformed"})
 	}
 	r.Hash = hashRecord(seq, ns, p.actor, p.action, p.subject, p.details, &r.Prev)
-	if _, err := tx.Exec(ctx, `INSERT INTO audit_log (seq, at_ns, actor, action, subject, details, prev, hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		seq, ns, p.actor, p.action, p.subject, string(p.details), r.Prev[:], r.Hash[:]); err != nil {
+	l.mu.Lock()
+	g := l.guess
+	l.mu.Unlock()
+	if g.seq != seq-1 || g.hash != r.Prev {
+		g.tree = nil
+	}
+	trees, tree, err := growTree(ctx, tx, g.tree, []Record{r})
+	if err != nil {
+		return Record{}, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_log (seq, at_ns, actor, action, subject, details, prev, hash, tree)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		seq, ns, p.actor, p.action, p.subject, string(p.details), r.Prev[:], r.Hash[:], trees[0]); err != nil {
 		return Record{}, fmt.Errorf("audit: failed to append record %d: %w", seq, err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE audit_head SET hash = $1 WHERE one = 1`, r.Hash[:]); err != nil {
 		return Record{}, fmt.Errorf("audit: failed to append record %d: %w", seq, err)
 	}
+	l.setGuess(&r, tree)
 	return r, nil
 }
 
@@ -315,12 +375,17 @@ func (l *Log) AppendBatch(ctx context.Context, tx *store.Tx, es []Entry) ([]Reco
 	if err != nil {
 		return nil, err
 	}
-	rs, err := l.moveHead(ctx, tx, ps, ns)
+	rs, tree, err := l.moveHead(ctx, tx, ps, ns)
 	if err != nil {
 		return nil, err
 	}
+	trees, tree, err := growTree(ctx, tx, tree, rs)
+	if err != nil {
+		return nil, err
+	}
+	l.setGuess(&rs[len(rs)-1], tree)
 	for lo := 0; lo < len(rs); lo += batchRows {
-		if err := insertRecords(ctx, tx, rs[lo:min(lo+batchRows, len(rs))], ps[lo:], ns); err != nil {
+		if err := insertRecords(ctx, tx, rs[lo:min(lo+batchRows, len(rs))], ps[lo:], trees[lo:], ns); err != nil {
 			return nil, err
 		}
 	}
@@ -329,8 +394,9 @@ func (l *Log) AppendBatch(ctx context.Context, tx *store.Tx, es []Entry) ([]Reco
 
 // moveHead makes the records of ps and moves the head past them: in one
 // update if the head is where the handle's guess says, else by reading it
-// (moving its seq), then writing the last hash.
-func (l *Log) moveHead(ctx context.Context, tx *store.Tx, ps []prepared, ns int64) ([]Record, error) {
+// (moving its seq), then writing the last hash. It returns the tree the
+// records follow, if the guess knows it.
+func (l *Log) moveHead(ctx context.Context, tx *store.Tx, ps []prepared, ns int64) ([]Record, *treeBuilder, error) {
 	l.mu.Lock()
 	g := l.guess
 	l.mu.Unlock()
@@ -340,38 +406,36 @@ func (l *Log) moveHead(ctx context.Context, tx *store.Tx, ps []prepared, ns int6
 		res, err := tx.Exec(ctx, `UPDATE audit_head SET seq = $1, hash = $2 WHERE one = 1 AND seq = $3 AND hash = $4`,
 			last.Seq, last.Hash[:], g.seq, g.hash[:])
 		if err != nil {
-			return nil, headError(err)
+			return nil, nil, headError(err)
 		}
 		if n, err := res.RowsAffected(); err == nil && n == 1 {
-			l.setGuess(last)
-			return rs, nil
+			return rs, g.tree, nil
 		}
 	}
 	var seq int64
 	var prev []byte
 	err := tx.QueryRow(ctx, `UPDATE audit_head SET seq = seq + $1 WHERE one = 1 RETURNING seq, hash`, int64(len(ps))).Scan(&seq, &prev)
 	if err != nil {
-		return nil, headError(err)
+		return nil, nil, headError(err)
 	}
 	first := seq - int64(len(ps)) + 1
 	if len(prev) != len(g.hash) {
-		return nil, fmt.Errorf("audit: failed to append: %w",
+		return nil, nil, fmt.Errorf("audit: failed to append: %w",
 			&ChainError{Seq: first - 1, Kind: Truncated, Reason: "the head's hash is malformed"})
 	}
 	rs := chain(ps, ns, first, [32]byte(prev))
 	last := &rs[len(rs)-1]
 	if _, err := tx.Exec(ctx, `UPDATE audit_head SET hash = $1 WHERE one = 1`, last.Hash[:]); err != nil {
-		return nil, fmt.Errorf("audit: failed to append record %d: %w", seq, err)
+		return nil, nil, fmt.Errorf("audit: failed to append record %d: %w", seq, err)
 	}
-	l.setGuess(last)
-	return rs, nil
+	return rs, nil, nil
 }
 
 // setGuess remembers r as the head the log will have if its transaction
-// commits.
-func (l *Log) setGuess(r *Record) {
+// commits, and tree as the tree it will have.
+func (l *Log) setGuess(r *Record, tree *treeBuilder) {
 	l.mu.Lock()
-	l.guess = head{id: l.id, seq: r.Seq, hash: r.Hash}
+	l.guess = head{id: l.id, seq: r.Seq, hash: r.Hash, tree: tree}
 	l.mu.Unlock()
 }
 
@@ -497,15 +561,16 @@ func quickInt(out *bytes.Buffer, v int64) bool {
 	return true
 }
 
-// batchRows is the most records one INSERT of AppendBatch writes (8
+// batchRows is the most records one INSERT of AppendBatch writes (9
 // parameters each, well within both back ends' limits).
 const batchRows = 500
 
-// insertRecords writes rs, whose prepared entries are ps, in one INSERT.
-func insertRecords(ctx context.Context, tx *store.Tx, rs []Record, ps []prepared, ns int64) error {
-	q := make([]byte, 0, 96+len(rs)*48)
-	q = append(q, "INSERT INTO audit_log (seq, at_ns, actor, action, subject, details, prev, hash) VALUES "...)
-	args := make([]any, 0, 8*len(rs))
+// insertRecords writes rs, whose prepared entries are ps and tree columns
+// trees, in one INSERT.
+func insertRecords(ctx context.Context, tx *store.Tx, rs []Record, ps []prepared, trees [][]byte, ns int64) error {
+	q := make([]byte, 0, 96+len(rs)*54)
+	q = append(q, "INSERT INTO audit_log (seq, at_ns, actor, action, subject, details, prev, hash, tree) VALUES "...)
+	args := make([]any, 0, 9*len(rs))
 	for i := range rs {
 		r, p := &rs[i], ps[i]
 		if i > 0 {
@@ -515,12 +580,12 @@ func insertRecords(ctx context.Context, tx *store.Tx, rs []Record, ps []prepared
 			// Plain placeholders: the SQLite driver finds a numbered one
 			// by a search through all of them, slow to bind by the
 			// hundred.
-			q = append(q, "(?, ?, ?, ?, ?, ?, ?, ?)"...)
+			q = append(q, "(?, ?, ?, ?, ?, ?, ?, ?, ?)"...)
 		} else {
 			n := len(args)
-			q = fmt.Appendf(q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8)
+			q = fmt.Appendf(q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8, n+9)
 		}
-		args = append(args, r.Seq, ns, p.actor, p.action, p.subject, string(p.details), r.Prev[:], r.Hash[:])
+		args = append(args, r.Seq, ns, p.actor, p.action, p.subject, string(p.details), r.Prev[:], r.Hash[:], trees[i])
 	}
 	if _, err := tx.Exec(ctx, string(q), args...); err != nil {
 		return fmt.Errorf("audit: failed to append records %d to %d: %w", rs[0].Seq, rs[len(rs)-1].Seq, err)

@@ -125,6 +125,9 @@ type Report struct {
 	// if that is 0. Keep (Records, Head) outside the database to detect
 	// later a removal of the log's tail together with its head.
 	Head [32]byte
+	// Root is the hash of the log's Merkle tree of Records records
+	// (RFC 6962), set by Check and VerifyTree: what a checkpoint signs.
+	Root [32]byte
 }
 
 // head is the audit_head row.
@@ -132,12 +135,16 @@ type head struct {
 	id   [16]byte
 	seq  int64
 	hash [32]byte
+	tree *treeBuilder // the tree of seq records, if known (in a guess)
 }
 
-func (l *Log) readHead(ctx context.Context) (head, error) {
+func (l *Log) readHead(ctx context.Context) (head, error) { return readHead(ctx, l.db) }
+
+// readHead reads the head through q.
+func readHead(ctx context.Context, q querier) (head, error) {
 	var h head
 	var id, hash []byte
-	err := l.db.QueryRow(ctx, `SELECT log_id, seq, hash FROM audit_head WHERE one = 1`).Scan(&id, &h.seq, &hash)
+	err := q.QueryRow(ctx, `SELECT log_id, seq, hash FROM audit_head WHERE one = 1`).Scan(&id, &h.seq, &hash)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return h, &ChainError{Kind: Truncated, Reason: "the head is missing"}
@@ -169,9 +176,16 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
+	return walk(ctx, l.db, h, func() (head, error) { return l.readHead(ctx) }, nil)
+}
+
+// walk is Verify through q, h being the head read before the records,
+// reread a second look at it; fn, if not nil, is called with every record
+// found good and may end the walk with an error.
+func walk(ctx context.Context, q querier, h head, reread func() (head, error), fn func(*Record) error) (Report, error) {
 	rep := Report{LogID: h.id, Head: genesis(h.id)}
 	atHead := rep // the report as of the record the head names
-	rows, err := l.db.Query(ctx, selectRecords+`ORDER BY seq`)
+	rows, err := q.Query(ctx, selectRecords+`ORDER BY seq`)
 	if err != nil {
 		return rep, fmt.Errorf("audit: failed to read records: %w", err)
 	}
@@ -199,6 +213,11 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 		if r.Seq == h.seq && r.Hash != h.hash {
 			return rep, &ChainError{Seq: r.Seq, Kind: Truncated, Reason: "the head's hash is not this record's"}
 		}
+		if fn != nil {
+			if err := fn(&r); err != nil {
+				return rep, err
+			}
+		}
 		rep.Records, rep.Head = r.Seq, r.Hash
 		if r.Seq == h.seq {
 			atHead = rep
@@ -215,7 +234,7 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 		return rep, &ChainError{Kind: Truncated, Reason: "the head of the empty log is not its genesis value"}
 	case rep.Records > h.seq:
 		// Appended since the head was read, or forged past it.
-		h2, err := l.readHead(ctx)
+		h2, err := reread()
 		if err != nil {
 			return rep, err
 		}

@@ -2,14 +2,16 @@ package keystore
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdh"
+	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
 )
 
 // Custody is what the security module and the KMC depend on: named P-384
-// ECDH key pairs whose private halves never leave it, and sealing of the
-// secrets they keep in their databases. Implementations are safe for
+// ECDH key pairs and P-256 signing key pairs whose private halves never
+// leave it, and sealing of the secrets they keep in their databases. Implementations are safe for
 // concurrent use. After Lock every method except Lock and TestMode returns
 // an error wrapping ErrLocked.
 //
@@ -40,6 +42,19 @@ type Custody interface {
 	// Open returns the plaintext of a blob made by Seal with the same aad,
 	// or ErrUnseal. The caller clears the plaintext.
 	Open(ctx context.Context, sealed, aad []byte) ([]byte, error)
+
+	// GenerateSigner creates an ECDSA P-256 key pair named name inside
+	// custody, for signing only, and returns its public key. Key pairs of
+	// both kinds share one name space: the rules of GenerateECDH apply.
+	// ECDH and PublicKey refuse a signing key (ErrKeyType).
+	GenerateSigner(ctx context.Context, name string) (*ecdsa.PublicKey, error)
+
+	// Signer returns the signing key pair named name (ErrNotFound if there
+	// is none, ErrKeyType for an ECDH key pair): Public is its
+	// *ecdsa.PublicKey; Sign takes a SHA-256 digest with crypto.SHA256
+	// and returns an ASN.1 ECDSA signature, the private key never leaving
+	// custody. After Lock, Sign fails with ErrLocked.
+	Signer(ctx context.Context, name string) (crypto.Signer, error)
 
 	// Delete destroys the key pair named name (ErrNotFound if there is
 	// none).

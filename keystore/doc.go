@@ -18,10 +18,13 @@
 //   - keystore.json — format, version, mode (production or test), a random
 //     store id, the storage key's check value (KCV), one encrypted component
 //     per security officer, and an HMAC over all of it;
-//   - NAME.key — one file per private key: the public key in the clear and
-//     the private scalar sealed with AES-256-GCM, the store id, the name and
-//     the public key as additional data, so a file renamed, copied over
-//     another or taken from another store does not authenticate;
+//   - NAME.key — one file per private key, of type "ecdh-p384" (an ECDH
+//     key pair, GenerateECDH) or "ecdsa-p256" (a signing key pair, such as
+//     the audit key, GenerateSigner): the public key in the clear and the
+//     private scalar sealed with AES-256-GCM, the store id, the type, the
+//     name and the public key as additional data, so a file renamed,
+//     retyped, copied over another or taken from another store does not
+//     authenticate;
 //   - TEST-ONLY-unlock.json — only in a test store (see below).
 //
 // The storage key is 32 random bytes. [Init] splits it into n XOR

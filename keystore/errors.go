@@ -94,3 +94,7 @@ func (e *QuorumError) Error() string {
 
 // Unwrap returns ErrQuorum, for errors.Is.
 func (e *QuorumError) Unwrap() error { return ErrQuorum }
+
+// ErrKeyType is returned when a key of one kind is used as another: an
+// ECDH key pair to sign, a signing key pair for ECDH.
+var ErrKeyType = errors.New("keystore: wrong type of key")

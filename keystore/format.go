@@ -23,7 +23,8 @@ const (
 	modeProduction = "production"
 	modeTest       = "test"
 
-	keyTypeP384 = "ecdh-p384"
+	keyTypeP384     = "ecdh-p384"  // an ECDH key pair (GenerateECDH)
+	keyTypeP256Sign = "ecdsa-p256" // a signing key pair (GenerateSigner)
 
 	storeIDSize = 16
 	kcvSize     = 3
@@ -255,9 +256,22 @@ type keyJSON struct {
 // keyFile is NAME.key checked and decoded (not yet authenticated).
 type keyFile struct {
 	name   string
-	pub    *ecdh.PublicKey
+	typ    string          // keyTypeP384 or keyTypeP256Sign
+	pub    *ecdh.PublicKey // a P-256 signing key's point too
 	nonce  []byte
-	sealed []byte // AES-256-GCM of the 48-byte scalar, tag included
+	sealed []byte // AES-256-GCM of the scalar, tag included
+}
+
+// keyCurve returns the curve of a key type and the sizes of its
+// uncompressed public point and private scalar (ok false: unknown type).
+func keyCurve(typ string) (curve ecdh.Curve, pub, scalar int, ok bool) {
+	switch typ {
+	case keyTypeP384:
+		return ecdh.P384(), pubSize, scalarSize, true
+	case keyTypeP256Sign:
+		return ecdh.P256(), 65, 32, true
+	}
+	return nil, 0, 0, false
 }
 
 // parseKeyFile checks and decodes the file of key name.
@@ -274,22 +288,23 @@ func parseKeyFile(name string, data []byte) (*keyFile, error) {
 	if j.Name != name {
 		return nil, bad("name does not match the file name")
 	}
-	if j.Type != keyTypeP384 {
+	curve, pubLen, scalarLen, ok := keyCurve(j.Type)
+	if !ok {
 		return nil, bad("unknown key type")
 	}
-	kf := &keyFile{name: name}
-	pub, ok := decodeHex(j.Public, pubSize)
+	kf := &keyFile{name: name, typ: j.Type}
+	pub, ok := decodeHex(j.Public, pubLen)
 	if !ok {
 		return nil, bad("public")
 	}
 	var err error
-	if kf.pub, err = ecdh.P384().NewPublicKey(pub); err != nil {
-		return nil, bad("public key not on P-384")
+	if kf.pub, err = curve.NewPublicKey(pub); err != nil {
+		return nil, bad("public key not on the curve of its type")
 	}
 	if kf.nonce, ok = decodeHex(j.Nonce, nonceSize); !ok {
 		return nil, bad("nonce")
 	}
-	if kf.sealed, ok = decodeHex(j.Sealed, scalarSize+tagSize); !ok {
+	if kf.sealed, ok = decodeHex(j.Sealed, scalarLen+tagSize); !ok {
 		return nil, bad("sealed")
 	}
 	return kf, nil
@@ -301,7 +316,7 @@ func (kf *keyFile) marshal() ([]byte, error) {
 		Format:  formatKey,
 		Version: formatVersion,
 		Name:    kf.name,
-		Type:    keyTypeP384,
+		Type:    kf.typ,
 		Public:  hex.EncodeToString(kf.pub.Bytes()),
 		Nonce:   hex.EncodeToString(kf.nonce),
 		Sealed:  hex.EncodeToString(kf.sealed),
@@ -312,11 +327,11 @@ func (kf *keyFile) marshal() ([]byte, error) {
 	return append(out, '\n'), nil
 }
 
-// keyAAD binds a sealed private scalar to its store, its name and its
-// public key: a key file renamed, copied over another or taken from
-// another store fails to open.
-func keyAAD(storeID []byte, name string, pub *ecdh.PublicKey) []byte {
-	return fmt.Appendf(nil, "%s v%d key|%x|%s|%s|%x", formatStore, formatVersion, storeID, keyTypeP384, name, pub.Bytes())
+// keyAAD binds a sealed private scalar to its store, its type, its name
+// and its public key: a key file renamed, copied over another, retyped or
+// taken from another store fails to open.
+func keyAAD(storeID []byte, typ, name string, pub *ecdh.PublicKey) []byte {
+	return fmt.Appendf(nil, "%s v%d key|%x|%s|%s|%x", formatStore, formatVersion, storeID, typ, name, pub.Bytes())
 }
 
 // testJSON is TEST-ONLY-unlock.json.

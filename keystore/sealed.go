@@ -426,7 +426,13 @@ func (s *Sealed) verifyKeys() error {
 		if err != nil {
 			return err
 		}
-		doSecret(func() { _, err = s.privateKey(kf) })
+		doSecret(func() {
+			if kf.typ == keyTypeP256Sign {
+				_, err = s.signingKey(kf)
+			} else {
+				_, err = s.privateKey(kf)
+			}
+		})
 		if err != nil {
 			return err
 		}
@@ -484,6 +490,11 @@ func (s *Sealed) sealKey() []byte { return s.keys[keySize:] }
 // GenerateECDH implements Custody: a P-384 key pair from crypto/rand, its
 // scalar sealed into NAME.key.
 func (s *Sealed) GenerateECDH(ctx context.Context, name string) (*ecdh.PublicKey, error) {
+	return s.generate(ctx, name, keyTypeP384)
+}
+
+// generate makes a key pair of type typ named name.
+func (s *Sealed) generate(ctx context.Context, name, typ string) (*ecdh.PublicKey, error) {
 	if err := s.wlock(ctx); err != nil {
 		return nil, err
 	}
@@ -501,7 +512,7 @@ func (s *Sealed) GenerateECDH(ctx context.Context, name string) (*ecdh.PublicKey
 		}
 	}
 	var kf *keyFile
-	doSecret(func() { kf, err = s.newKey(name) })
+	doSecret(func() { kf, err = s.newKey(name, typ) })
 	if err != nil {
 		return nil, err
 	}
@@ -515,16 +526,17 @@ func (s *Sealed) GenerateECDH(ctx context.Context, name string) (*ecdh.PublicKey
 	return kf.pub, nil
 }
 
-// newKey generates a key pair and seals its scalar.
-func (s *Sealed) newKey(name string) (*keyFile, error) {
-	priv, err := ecdh.P384().GenerateKey(rand.Reader)
+// newKey generates a key pair of type typ and seals its scalar.
+func (s *Sealed) newKey(name, typ string) (*keyFile, error) {
+	curve, _, _, _ := keyCurve(typ)
+	priv, err := curve.GenerateKey(rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("keystore: generate P-384 key: %w", err)
+		return nil, fmt.Errorf("keystore: generate %s key: %w", typ, err)
 	}
 	d := priv.Bytes()
 	defer clear(d)
-	kf := &keyFile{name: name, pub: priv.PublicKey(), nonce: randomBytes(nonceSize)}
-	kf.sealed, err = sealWith(s.fileKey(), kf.nonce, d, keyAAD(s.storeID, name, kf.pub))
+	kf := &keyFile{name: name, typ: typ, pub: priv.PublicKey(), nonce: randomBytes(nonceSize)}
+	kf.sealed, err = sealWith(s.fileKey(), kf.nonce, d, keyAAD(s.storeID, typ, name, kf.pub))
 	if err != nil {
 		return nil, err
 	}
@@ -545,7 +557,7 @@ func (s *Sealed) readKey(name string) (*keyFile, error) {
 
 // openScalar decrypts the private scalar of kf; the caller clears it.
 func (s *Sealed) openScalar(kf *keyFile) ([]byte, error) {
-	d, err := openWith(s.fileKey(), kf.nonce, kf.sealed, keyAAD(s.storeID, kf.name, kf.pub))
+	d, err := openWith(s.fileKey(), kf.nonce, kf.sealed, keyAAD(s.storeID, kf.typ, kf.name, kf.pub))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s does not authenticate (altered, renamed or from another store)", ErrCorrupt, kf.name+keyFileExt)
 	}
@@ -556,6 +568,9 @@ func (s *Sealed) openScalar(kf *keyFile) ([]byte, error) {
 // public key. The ecdh.PrivateKey keeps a copy of the scalar that cannot be
 // cleared: call it inside doSecret and drop the key soon.
 func (s *Sealed) privateKey(kf *keyFile) (*ecdh.PrivateKey, error) {
+	if kf.typ != keyTypeP384 {
+		return nil, fmt.Errorf("%w: %q is a signing key, not an ECDH key", ErrKeyType, kf.name)
+	}
 	d, err := s.openScalar(kf)
 	if err != nil {
 		return nil, err
@@ -585,6 +600,9 @@ func (s *Sealed) PublicKey(ctx context.Context, name string) (*ecdh.PublicKey, e
 	kf, err := s.readKey(name)
 	if err != nil {
 		return nil, err
+	}
+	if kf.typ != keyTypeP384 {
+		return nil, fmt.Errorf("%w: %q is a signing key, not an ECDH key", ErrKeyType, name)
 	}
 	doSecret(func() {
 		var d []byte

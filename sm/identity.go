@@ -113,6 +113,9 @@ type Identity struct {
 	Created time.Time `json:"created"`
 	// PublicKey is the module's ECDH public key (PUBKEY_sm).
 	PublicKey *ecdh.PublicKey `json:"-"`
+	// AuditKey is the note verifier key of the audit log's checkpoints
+	// (see docs/audit.md); not part of the sealed identity.
+	AuditKey string `json:"audit_key,omitempty"`
 }
 
 // identityRecord is the sealed form of the identity in the database.

@@ -109,7 +109,7 @@ type Options struct {
 	// TIDWindow is how many minutes a TID may run ahead of the clock
 	// (DefaultTIDWindow if 0).
 	TIDWindow uint32
-	// Release is how Open treats the running binary (package release):
+	// Release is how Init and Open treat the running binary (package release):
 	// the release manifest and key it checks itself against, whether it
 	// must be a signed release, and the dual-control downgrade override
 	// of the version floor (sm/release.go).
@@ -155,6 +155,9 @@ func Init(ctx context.Context, dir string, variant Variant, test bool, opts Opti
 	}
 	if test && opts.PKCS11 != nil {
 		return Identity{}, refuse(ErrInvalidRequest, "a test module's custody is the TEST-ONLY sealed store, never a PKCS#11 token")
+	}
+	if _, err := checkRelease(opts); err != nil {
+		return Identity{}, err
 	}
 	if err := checkCustody(test, opts); err != nil {
 		return Identity{}, fmt.Errorf("sm: failed to make the key custody: %w", err)
@@ -614,9 +617,10 @@ func boolInt(b bool) int64 {
 	return 0
 }
 
-// VerifyAudit verifies the audit log's hash chain (auditor, officer): see
-// audit.Log.Verify. Keep the report's Records and Head outside the
-// database to detect a later removal of the log's tail.
+// VerifyAudit verifies the audit log's hash chain, its Merkle tree and
+// that it extends the latest checkpoint kept in the database (auditor,
+// officer): see audit.Log.VerifyTree. Keep signed checkpoints outside the
+// database (AuditCheckpoint) to detect a later rollback of the log.
 func (m *Module) VerifyAudit(ctx context.Context, a Actor) (audit.Report, error) {
 	if m.closed.Load() {
 		return audit.Report{}, refuse(ErrClosed, "")
@@ -624,7 +628,7 @@ func (m *Module) VerifyAudit(ctx context.Context, a Actor) (audit.Report, error)
 	if err := allow(a, "audit.verify"); err != nil {
 		return audit.Report{}, err
 	}
-	rep, err := m.log.Verify(ctx)
+	rep, err := m.log.VerifyTree(ctx, nil)
 	if err != nil {
 		return rep, refuseCause(ErrIntegrity, err, "audit log")
 	}

@@ -82,6 +82,19 @@ func TestInitPKCS11(t *testing.T) {
 	if code, out, errOut := stskms("", "kmc", "pubkey", "--dir", kmcDir); code != 0 || !strings.Contains(out, "Fingerprint") {
 		t.Fatalf("kmc pubkey with $%s: %s%s", pkcs11.PINEnv, out, errOut)
 	}
+	// The audit key is in the token: checkpoints are signed there and
+	// verified with the verifier key alone.
+	for _, dir := range []string{smDir, kmcDir} {
+		_, key, _ := stskms("", "audit", "key", "--dir", dir)
+		code, cp, errOut := stskms("", "audit", "checkpoint", "--dir", dir)
+		cpFile := filepath.Join(work, filepath.Base(dir)+".cp")
+		if code != 0 || os.WriteFile(cpFile, []byte(cp), 0o600) != nil {
+			t.Fatalf("audit checkpoint of %s: exit %d\n%s", dir, code, errOut)
+		}
+		if code, out, errOut := stskms("", "audit", "verify", "--dir", dir, "--checkpoint", cpFile, "--key", strings.TrimSpace(key)); code != 0 {
+			t.Fatalf("audit verify of %s: exit %d\n%s%s", dir, code, out, errOut)
+		}
+	}
 	for _, args := range [][]string{
 		{"sm", "identify", "--dir", smDir, "--pin-file", wrongFile},
 		{"kmc", "pubkey", "--dir", kmcDir, "--pin-file", wrongFile},

@@ -1,5 +1,7 @@
 // Package custodytest is the contract every keystore.Custody keeps, as
-// tests: ECDH agreeing with crypto/ecdh, names, Seal and Open (every
+// tests: ECDH agreeing with crypto/ecdh, signatures verifying with
+// crypto/ecdsa and signing keys kept apart from ECDH keys, names, Seal and
+// Open (every
 // altered byte, other additional data, another store), persistence across
 // Lock and a new unlock, Delete, Lock refusing everything, Lock racing
 // with use, concurrent use, and a done context. The sealed file store
@@ -10,8 +12,12 @@ package custodytest
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -44,6 +50,7 @@ type Backend struct {
 func Run(t *testing.T, b Backend) {
 	c := &contract{b: b}
 	t.Run("ECDH", c.ecdh)
+	t.Run("Sign", c.sign)
 	t.Run("Names", c.names)
 	t.Run("SealOpen", c.sealOpen)
 	t.Run("Persist", c.persist)
@@ -424,3 +431,60 @@ func Live(c keystore.Custody) keystore.Custody { return liveCustody{c} }
 type liveCustody struct{ keystore.Custody }
 
 func (liveCustody) TestMode() bool { return false }
+
+// sign checks signing keys: ECDSA P-256 signatures of SHA-256 digests
+// that crypto/ecdsa verifies, across a reopen; signing and ECDH keys
+// share one name space and neither does the other's work; nothing but a
+// SHA-256 digest is signed; a locked custody's signer refuses.
+func (c *contract) sign(t *testing.T) {
+	s := c.b.New(t)
+	pub, err := s.GenerateSigner(ctx, "audit")
+	c.must(t, err)
+	if pub.Curve != elliptic.P256() {
+		t.Fatalf("signing key on %s, want P-256", pub.Curve.Params().Name)
+	}
+	_, err = s.GenerateSigner(ctx, "audit")
+	c.expect(t, err, keystore.ErrExists)
+	_, err = s.GenerateECDH(ctx, "audit")
+	c.expect(t, err, keystore.ErrExists)
+	ecdhPub, err := s.GenerateECDH(ctx, "agree")
+	c.must(t, err)
+	_, err = s.Signer(ctx, "agree")
+	c.expect(t, err, keystore.ErrKeyType)
+	_, err = s.GenerateSigner(ctx, "agree")
+	c.expect(t, err, keystore.ErrExists)
+	_, err = s.PublicKey(ctx, "audit")
+	c.expect(t, err, keystore.ErrKeyType)
+	if _, err := s.ECDH(ctx, "audit", ecdhPub); err == nil {
+		t.Error("ECDH with a signing key succeeded")
+	}
+	_, err = s.Signer(ctx, "missing")
+	c.expect(t, err, keystore.ErrNotFound)
+
+	check := func(s keystore.Custody) crypto.Signer {
+		t.Helper()
+		k, err := s.Signer(ctx, "audit")
+		c.must(t, err)
+		if !pub.Equal(k.Public()) {
+			t.Fatal("Signer's public key is not the one generated")
+		}
+		d := sha256.Sum256([]byte("checkpoint"))
+		sig, err := k.Sign(rand.Reader, d[:], crypto.SHA256)
+		c.must(t, err)
+		if !ecdsa.VerifyASN1(pub, d[:], sig) {
+			t.Fatal("the signature does not verify")
+		}
+		_, err = k.Sign(rand.Reader, d[:20], crypto.SHA256)
+		c.expect(t, err, keystore.ErrKeyType)
+		_, err = k.Sign(rand.Reader, d[:], crypto.SHA384)
+		c.expect(t, err, keystore.ErrKeyType)
+		return k
+	}
+	check(s)
+	s = c.b.Reopen(t, s)
+	k := check(s)
+	s.Lock()
+	d := sha256.Sum256([]byte("after lock"))
+	_, err = k.Sign(rand.Reader, d[:], crypto.SHA256)
+	c.expect(t, err, keystore.ErrLocked)
+}

@@ -21,7 +21,10 @@
 //     private key CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, not
 //     CKA_EXTRACTABLE, CKA_DERIVE only (no signing). Its CKA_ID is the
 //     label with NAME folded to lower case, so that names differing only
-//     in case cannot both exist, as in the sealed store.
+//     in case cannot both exist, as in the sealed store. A signing key
+//     pair made by [Token.GenerateSigner] (P-256, such as the audit key)
+//     has the same label and rules but CKA_SIGN only (CKM_ECDSA in the
+//     token).
 //
 // [Token.ECDH] is CKM_ECDH1_DERIVE with CKD_NULL: the token derives the
 // 48-byte shared secret (the x-coordinate, as crypto/ecdh computes it)

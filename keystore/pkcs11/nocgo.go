@@ -4,7 +4,9 @@ package pkcs11
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdh"
+	"crypto/ecdsa"
 	"fmt"
 
 	"github.com/stskms/stskms/keystore"
@@ -57,6 +59,16 @@ func (t *Token) Seal(context.Context, []byte, []byte) ([]byte, error) { return n
 
 // Open implements keystore.Custody: ErrLocked.
 func (t *Token) Open(context.Context, []byte, []byte) ([]byte, error) { return nil, keystore.ErrLocked }
+
+// GenerateSigner implements keystore.Custody: ErrLocked.
+func (t *Token) GenerateSigner(context.Context, string) (*ecdsa.PublicKey, error) {
+	return nil, keystore.ErrLocked
+}
+
+// Signer implements keystore.Custody: ErrLocked.
+func (t *Token) Signer(context.Context, string) (crypto.Signer, error) {
+	return nil, keystore.ErrLocked
+}
 
 // Delete implements keystore.Custody: ErrLocked.
 func (t *Token) Delete(context.Context, string) error { return keystore.ErrLocked }

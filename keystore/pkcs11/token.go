@@ -337,6 +337,9 @@ func (t *Token) GenerateECDH(ctx context.Context, name string) (*ecdh.PublicKey,
 // publicOf returns the public key of a crypto11 key pair as an ECDH key.
 func publicOf(signer crypto11.Signer, name string) (*ecdh.PublicKey, error) {
 	pub, ok := signer.Public().(*ecdsa.PublicKey)
+	if ok && pub.Curve == elliptic.P256() {
+		return nil, fmt.Errorf("%w: %q is a signing key, not an ECDH key", keystore.ErrKeyType, name)
+	}
 	if !ok || pub.Curve != elliptic.P384() {
 		return nil, fmt.Errorf("%w: key %q is not a P-384 key", keystore.ErrCorrupt, name)
 	}
