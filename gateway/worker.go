@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -49,114 +50,167 @@ type outcome struct {
 	file   *replyFile
 }
 
+// process takes a claimed mail through its steps: give up after too many
+// attempts, hand a bounce to processBounce, else admit the request
+// (policy, authentication, blocks and rate limits), execute its service
+// and finish with the reply. A panic fails this attempt, not the worker.
 func (g *Gateway) process(ctx context.Context, c *claimed) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("gateway: panic processing %s: %v", c.ref, p)
 		}
 	}()
-	log := g.log.With("ref", c.ref)
 	if c.tries > int64(g.cfg.MaxAttempts) {
-		log.Error("gateway: giving up: processing kept failing", "attempts", c.tries)
+		g.log.With("ref", c.ref).Error("gateway: giving up: processing kept failing", "attempts", c.tries)
 		return g.finish(ctx, c, mailUpdate{state: StateFailed, reason: ExhaustedAttempts})
 	}
 	if g.isBounce(c.env) {
 		return g.processBounce(ctx, c)
 	}
+	p := g.read(c)
+	if done, err := g.admit(ctx, p); done || err != nil {
+		return err
+	}
+	return g.executeAndReply(ctx, p)
+}
+
+// processing is a claimed request mail on its way through process.
+type processing struct {
+	c   *claimed
+	log *slog.Logger
+	in  *Inbound
+	d   Decision
+	j   job        // set by admit if the policy found no final result
+	u   mailUpdate // the mail's update, filled step by step
+	now time.Time  // when admit read the clock
+}
+
+// read parses the claimed mail and applies the policy to it.
+func (g *Gateway) read(c *claimed) *processing {
 	in := ParseMessage(c.env, c.raw, c.size, c.trunc)
 	d := Decide(in, &g.policy)
-	u := mailUpdate{reason: d.Reason, admitted: c.admitted}
+	p := &processing{c: c, log: g.log.With("ref", c.ref), in: in, d: d, u: mailUpdate{reason: d.Reason, admitted: c.admitted}}
 	if d.Service != nil {
-		u.service = d.Service.Name
+		p.u.service = d.Service.Name
 	}
-	if d.Action == Ignore {
-		log.Info("gateway: ignored", "reason", d.Reason, "from", c.env.From)
-		u.state = StateIgnored
-		return g.finish(ctx, c, u)
+	return p
+}
+
+// admit decides whether the request is served now. It finishes the mail
+// (done) if the policy ignores it or its sender is not authenticated,
+// prepares its job, and, unless it was admitted before, applies the
+// blocks and rate limits (limit).
+func (g *Gateway) admit(ctx context.Context, p *processing) (done bool, err error) {
+	if p.d.Action == Ignore {
+		p.log.Info("gateway: ignored", "reason", p.d.Reason, "from", p.c.env.From)
+		p.u.state = StateIgnored
+		return true, g.finish(ctx, p.c, p.u)
 	}
-	auth := g.authenticate(ctx, c, in)
-	u.auth = auth.String()
+	auth := g.authenticate(ctx, p.c, p.in)
+	p.u.auth = auth.String()
 	if !auth.acceptable(g.cfg.Auth) {
-		log.Info("gateway: ignored: sender not authenticated", "auth", auth.String())
-		u.state, u.reason = StateIgnored, NotAuthenticated
-		return g.finish(ctx, c, u)
+		p.log.Info("gateway: ignored: sender not authenticated", "auth", auth.String())
+		p.u.state, p.u.reason = StateIgnored, NotAuthenticated
+		return true, g.finish(ctx, p.c, p.u)
 	}
-	var j job
-	if d.Result == nil {
-		j = g.prepare(in, d)
+	if p.d.Result == nil {
+		p.j = g.prepare(p.in, p.d)
 	}
-	now := g.now()
-	keys := g.cfg.Limits.keys(requesters(in), d.To, j.module)
+	p.now = g.now()
+	if p.c.admitted {
+		// A request deferred before a block is still served: its notice
+		// promised it.
+		return false, nil
+	}
+	return g.limit(ctx, p)
+}
+
+// limit applies the blocks and rate limits to a request not admitted
+// before: a blocked sender is ignored, one over a limit is blocked (with
+// one Blocked notice, if the notice limits allow), one within a limit's
+// delay is deferred (done, in all three); any other is admitted.
+func (g *Gateway) limit(ctx context.Context, p *processing) (done bool, err error) {
+	keys := g.cfg.Limits.keys(requesters(p.in), p.d.To, p.j.module)
 	names := make([]string, len(keys))
 	for i, k := range keys {
 		names[i] = k.key
 	}
-	if !c.admitted {
-		// A request deferred before a block is still served: its notice
-		// promised it.
-		until, key, err := g.activeBlock(ctx, names)
-		if err != nil {
+	until, key, err := g.activeBlock(ctx, names)
+	if err != nil {
+		return true, err
+	}
+	if !until.IsZero() {
+		p.log.Info("gateway: ignored: blocked", "key", key, "until", until)
+		p.u.state, p.u.reason = StateIgnored, BlockedSender
+		return true, g.finish(ctx, p.c, p.u)
+	}
+	delay, over, err := g.limits.admit(ctx, g.db, p.c, p.now, keys)
+	if err != nil {
+		return true, err
+	}
+	if over != "" {
+		return true, g.block(ctx, p, over)
+	}
+	p.u.admitted = true
+	if delay > 0 {
+		next := p.now.Add(delay)
+		p.log.Info("gateway: deferred: rate limit", "until", next)
+		p.u.limited = "deferred"
+		return true, g.deferMail(ctx, p.c, p.in, p.d, p.u, next,
+			"Too many requests: yours will be processed at the time given; you don't need to do anything")
+	}
+	return false, nil
+}
+
+// block blocks the key that went over its limit for Limits.BlockFor,
+// ignores the mail and answers it with a Blocked notice if the notice
+// limits allow.
+func (g *Gateway) block(ctx context.Context, p *processing, over string) error {
+	until := p.now.Add(g.cfg.Limits.BlockFor)
+	p.log.Warn("gateway: blocking", "key", over, "until", until)
+	p.u.state, p.u.reason = StateIgnored, BlockedSender
+	p.u.block = &blockRecord{key: over, until: until, reason: "rate limit"}
+	if ok, err := g.limits.notice(ctx, g.db, p.now, p.d.To[0]); err != nil {
+		return err
+	} else if ok {
+		r := gwresult.Result{Kind: gwresult.Notice, Code: gwresult.Blocked, Text: codeText(gwresult.Blocked),
+			Params: []string{stamp(until)}}
+		if err := g.addReply(&p.u, p.c, p.in, p.d.To, kindBlocked, r, noticeBody(r, p.d), nil); err != nil {
 			return err
-		}
-		if !until.IsZero() {
-			log.Info("gateway: ignored: blocked", "key", key, "until", until)
-			u.state, u.reason = StateIgnored, BlockedSender
-			return g.finish(ctx, c, u)
-		}
-		delay, over, err := g.limits.admit(ctx, g.db, c, now, keys)
-		if err != nil {
-			return err
-		}
-		if over != "" {
-			until := now.Add(g.cfg.Limits.BlockFor)
-			log.Warn("gateway: blocking", "key", over, "until", until)
-			u.state, u.reason = StateIgnored, BlockedSender
-			u.block = &blockRecord{key: over, until: until, reason: "rate limit"}
-			if ok, err := g.limits.notice(ctx, g.db, now, d.To[0]); err != nil {
-				return err
-			} else if ok {
-				r := gwresult.Result{Kind: gwresult.Notice, Code: gwresult.Blocked, Text: codeText(gwresult.Blocked),
-					Params: []string{stamp(until)}}
-				if err := g.addReply(&u, c, in, d.To, kindBlocked, r, noticeBody(r, d), nil); err != nil {
-					return err
-				}
-			}
-			return g.finish(ctx, c, u)
-		}
-		u.admitted = true
-		if delay > 0 {
-			next := now.Add(delay)
-			log.Info("gateway: deferred: rate limit", "until", next)
-			u.limited = "deferred"
-			return g.deferMail(ctx, c, in, d, u, next, "Too many requests: yours will be processed at the time given; you don't need to do anything")
 		}
 	}
+	return g.finish(ctx, p.c, p.u)
+}
 
-	out, err := g.execute(ctx, c, in, d, j)
+// executeAndReply runs the admitted request's service and finishes the
+// mail with the reply. A transient failure defers the mail with a
+// Deferred notice until the attempts are spent, then answers EInternal.
+func (g *Gateway) executeAndReply(ctx context.Context, p *processing) error {
+	out, err := g.execute(ctx, p.c, p.in, p.d, p.j)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if c.tries < int64(g.cfg.MaxAttempts) {
-			next := now.Add(g.backoff(c.tries))
-			log.Warn("gateway: deferred: transient failure", "err", err, "attempt", c.tries, "next", next)
-			return g.deferMail(ctx, c, in, d, u, next, "Processing failed but will be retried; you don't need to do anything")
+		if p.c.tries < int64(g.cfg.MaxAttempts) {
+			next := p.now.Add(g.backoff(p.c.tries))
+			p.log.Warn("gateway: deferred: transient failure", "err", err, "attempt", p.c.tries, "next", next)
+			return g.deferMail(ctx, p.c, p.in, p.d, p.u, next, "Processing failed but will be retried; you don't need to do anything")
 		}
-		log.Error("gateway: transient failures exhausted the attempts", "err", err, "attempt", c.tries)
-		out = errorOutcome(errorResult(gwresult.EInternal), d)
+		p.log.Error("gateway: transient failures exhausted the attempts", "err", err, "attempt", p.c.tries)
+		out = errorOutcome(errorResult(gwresult.EInternal), p.d)
 	}
 	if err := g.at("executed"); err != nil {
 		return err
 	}
-	u.state, u.result = StateReplied, out.result.Header()
-	if err := g.addReply(&u, c, in, d.To, kindFinal, out.result, out.body, out.file); err != nil {
+	p.u.state, p.u.result = StateReplied, out.result.Header()
+	if err := g.addReply(&p.u, p.c, p.in, p.d.To, kindFinal, out.result, out.body, out.file); err != nil {
 		return err
 	}
-	if err := g.finish(ctx, c, u); err != nil {
+	if err := g.finish(ctx, p.c, p.u); err != nil {
 		return err
 	}
-	log.Info("gateway: replied", "service", u.service, "result", resultCode(out.result),
-		"latency", g.now().Sub(c.env.Received))
+	p.log.Info("gateway: replied", "service", p.u.service, "result", resultCode(out.result),
+		"latency_ms", g.now().Sub(p.c.env.Received).Milliseconds())
 	return nil
 }
 
@@ -349,12 +403,16 @@ func (g *Gateway) execute(ctx context.Context, c *claimed, in *Inbound, d Decisi
 		id, at := klfName(klf, g.now())
 		name := armor.FileName(id, at, "klf")
 		nvk := len(klf.Bodies) - 2
+		keys := fmt.Sprintf("%d vending keys", nvk)
+		if nvk == 1 {
+			keys = "1 vending key"
+		}
 		var b textBuilder
-		b.para(fmt.Sprintf("The Key Load File for security module %s is attached as %s. It holds %d vending key(s), "+
-			"wrapped so that only that security module can load them.", id, name, nvk))
+		b.para(fmt.Sprintf("The Key Load File for security module %s is attached as %s. It holds %s, "+
+			"wrapped so that only that security module can load them.", id, name, keys))
 		b.para("Load the file into the security module that made the request; it answers that request only.")
 		b.WriteString(footerText)
-		r := gwresult.Result{Kind: gwresult.Success, Text: fmt.Sprintf("Key Load File for security module %s attached (%d vending keys)", id, nvk)}
+		r := gwresult.Result{Kind: gwresult.Success, Text: fmt.Sprintf("Key Load File for security module %s attached (%s)", id, keys)}
 		return outcome{result: r, body: b.String(), file: &replyFile{Name: name, Data: data}}, nil
 
 	case ServiceSmUpdateStsEd2:

@@ -150,6 +150,61 @@ func (k *KMC) IssueKLF(ctx context.Context, actor string, req *records.VKLoadReq
 // at most. Refusals of a registered module are audited too. Anything else
 // that fails is EInternal.
 func (k *KMC) IssueKLFWith(ctx context.Context, actor string, req *records.VKLoadReq, o IssueOptions) (*KLF, error) {
+	is, err := k.newIssuing(actor, req, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := is.findKMCKey(ctx); err != nil {
+		return nil, err
+	}
+	if o.Ref != "" {
+		if klf, err := k.issuedBefore(ctx, is.key, req, o.Ref); klf != nil || err != nil {
+			return klf, err
+		}
+	}
+	if err := is.checkRequest(); err != nil {
+		return nil, err
+	}
+	z, err := is.agree(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(z)
+	var klf *KLF
+	err = k.tx(ctx, func(tx *store.Tx) (err error) {
+		klf, err = is.issueIn(ctx, tx, z)
+		return err
+	})
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) && is.registered {
+			k.auditRefusal(ctx, actor, is.smid, is.tReq, e)
+		}
+		return nil, internal(err)
+	}
+	return klf, nil
+}
+
+// issuing is one VKLOAD.REQ.1 being answered by IssueKLFWith: the request,
+// its options, and what the checks have found so far.
+type issuing struct {
+	k       *KMC
+	actor   string
+	req     *records.VKLoadReq
+	ref     string
+	replyTo []string // normalised
+	mode    Mode     // the KMC's
+	now     time.Time
+	// smid, kmcid and tReq are the request's names, as parameters of its
+	// refusals.
+	smid, kmcid, tReq string
+	key               Key  // the KMC key the request names (findKMCKey)
+	registered        bool // the module is registered: a refusal is audited
+}
+
+// newIssuing starts answering req: it reads the KMC's mode and clock and
+// normalises o.ReplyTo (ENotAuthorisedSender if an address is malformed).
+func (k *KMC) newIssuing(actor string, req *records.VKLoadReq, o IssueOptions) (*issuing, error) {
 	id, err := k.Identity()
 	if err != nil {
 		return nil, internal(err)
@@ -161,114 +216,169 @@ func (k *KMC) IssueKLFWith(ctx context.Context, actor string, req *records.VKLoa
 	if err != nil {
 		return nil, refuse(ENotAuthorisedSender, nil, "%w", err)
 	}
-	now := k.now().UTC()
-	smid, kmcid, tReq := req.SMID.String(), req.KMCID.String(), req.Time.UTC().Format(records.TimeLayout)
-	key, err := k.keyFor(ctx, kmcid)
-	if errors.Is(err, ErrNotFound) {
-		return nil, refuse(EUnknownKmc, []string{kmcid}, "request for %s", kmcid)
-	}
-	if err != nil {
-		return nil, internal(err)
-	}
-	if o.Ref != "" {
-		if klf, err := k.issuedBefore(ctx, key, req, o.Ref); klf != nil || err != nil {
-			return klf, err
-		}
-	}
-	if key.Expired(now) {
-		return nil, refuse(EKmcKeyExpired, []string{kmcid}, "%s expired %s", kmcid, key.Expiry().Format(records.TimeLayout))
-	}
-	if err := req.CheckKeyHash(); err != nil {
-		return nil, refuse(ERecordFormat, []string{smid}, "%w", err)
-	}
-	if d := now.Sub(req.Time); d > k.window || d < -k.window {
-		return nil, refuse(EVkloadExpired, []string{tReq}, "request made %s, now %s, window ±%v", tReq, now.Format(records.TimeLayout), k.window)
-	}
-	z, err := k.custody.ECDH(ctx, key.Name, req.PublicKey)
-	if err != nil {
-		return nil, internal(fmt.Errorf("kmc: ECDH with %s: %w", key.Name, err))
-	}
-	defer clear(z)
-	if err := keyload.VerifyTag(z, req); err != nil {
-		if errors.Is(err, keyagree.ErrTagMismatch) {
-			return nil, refuse(ETagInvalid, []string{smid}, "%w", err)
-		}
-		return nil, internal(err)
-	}
+	return &issuing{k: k, actor: actor, req: req, ref: o.Ref, replyTo: replyTo, mode: id.Mode, now: k.now().UTC(),
+		smid: req.SMID.String(), kmcid: req.KMCID.String(), tReq: req.Time.UTC().Format(records.TimeLayout)}, nil
+}
 
-	var klf *KLF
-	var registered bool // the refusal concerns a registered module: audit it
-	err = k.tx(ctx, func(tx *store.Tx) error {
-		registered = false
-		sm, err := scanSM(tx.QueryRow(ctx, `SELECT `+smColumns+` FROM sms WHERE smid = $1`, smid))
-		if errors.Is(err, store.ErrNotFound) {
-			return refuse(EUnknownSm, []string{smid}, "%s is not registered", smid)
-		}
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(sm.PublicKey.Bytes(), req.PublicKey.Bytes()) {
-			return refuse(EUnknownSm, []string{smid}, "%s is registered with another public key", smid)
-		}
-		registered = true
-		var seen int64
-		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM seen_requests WHERE smid = $1 AND t_req = $2`,
-			smid, req.Time.Unix()).Scan(&seen); err != nil {
-			return err
-		}
-		if seen > 0 {
-			return refuse(EVkloadReplayed, []string{smid, tReq}, "a Key Load File was issued for the request of %s", tReq)
-		}
-		switch {
-		case sm.Revoked:
-			return refuse(ESmRevoked, []string{smid}, "revoked %s: %s", sm.RevokedAt.Format(records.TimeLayout), sm.RevokeReason)
-		case id.Mode == ModeLive && (sm.Virtual || knownVirtual(sm.Model) || knownVirtual(req.Model)):
-			return refuse(ESmNotCertified, []string{smid}, "a live KMC serves no virtual module")
-		case id.Mode == ModeLive && !sm.Certified:
-			return refuse(ESmNotCertified, []string{smid}, "not certified")
-		}
-		if addr := unregistered(replyTo, sm.Emails); addr != "" {
-			return refuse(ENotAuthorisedSender, []string{addr}, "%s is not registered for %s", addr, smid)
-		}
-		keys, err := k.authorisedKeys(ctx, tx, sm, now)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			for i := range keys {
-				keys[i].vk.Zero()
-			}
-		}()
-		klf, err = k.makeKLF(z, req, sm, keys, now)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `INSERT INTO seen_requests (smid, t_req, kmcid, t_issue, n_vk, ref, klf)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, smid, req.Time.Unix(), kmcid, klf.IssueTime.Unix(), len(klf.Keys), o.Ref,
-			string(klf.File))
-		if errors.Is(err, store.ErrConflict) {
-			return refuse(EVkloadReplayed, []string{smid, tReq}, "a Key Load File was issued for the request of %s", tReq)
-		}
-		if err != nil {
-			return err
-		}
-		issued := make([]string, len(klf.Keys))
-		for i, ik := range klf.Keys {
-			issued[i] = ik.String()
-		}
-		_, err = k.log.Append(ctx, tx, audit.Entry{Actor: actor, Action: "klf.issue", Subject: smid,
-			Details: map[string]any{"kmcid": kmcid, "t_req": tReq, "t_issue": klf.IssueTime.Format(records.TimeLayout),
-				"n_vk": len(klf.Keys), "keys": issued, "file": klf.FileName}})
-		return err
-	})
+// findKMCKey finds the KMC key the request names (check 1, EUnknownKmc).
+func (is *issuing) findKMCKey(ctx context.Context) error {
+	key, err := is.k.keyFor(ctx, is.kmcid)
+	if errors.Is(err, ErrNotFound) {
+		return refuse(EUnknownKmc, []string{is.kmcid}, "request made for %s, not a key of this KMC", is.kmcid)
+	}
 	if err != nil {
-		var e *Error
-		if errors.As(err, &e) && registered {
-			k.auditRefusal(ctx, actor, smid, tReq, e)
+		return internal(err)
+	}
+	is.key = key
+	return nil
+}
+
+// checkRequest checks what the request says alone: the KMC key has not
+// expired (check 1, EKmcKeyExpired), the SMID's key hash names the public
+// key (check 2, ERecordFormat) and the request is fresh (check 3,
+// EVkloadExpired).
+func (is *issuing) checkRequest() error {
+	if is.key.Expired(is.now) {
+		return refuse(EKmcKeyExpired, []string{is.kmcid}, "%s expired %s", is.kmcid, is.key.Expiry().Format(records.TimeLayout))
+	}
+	if err := is.req.CheckKeyHash(); err != nil {
+		return refuse(ERecordFormat, []string{is.smid}, "%w", err)
+	}
+	if d := is.now.Sub(is.req.Time); d > is.k.window || d < -is.k.window {
+		return refuse(EVkloadExpired, []string{is.tReq}, "request made %s, now %s, window ±%v", is.tReq,
+			is.now.Format(records.TimeLayout), is.k.window)
+	}
+	return nil
+}
+
+// agree returns the secret the KMC key shares with the module's public key,
+// after verifying the request's tag under it (check 4, ETagInvalid). The
+// caller clears it.
+func (is *issuing) agree(ctx context.Context) ([]byte, error) {
+	z, err := is.k.custody.ECDH(ctx, is.key.Name, is.req.PublicKey)
+	if err != nil {
+		return nil, internal(fmt.Errorf("kmc: ECDH with %s: %w", is.key.Name, err))
+	}
+	if err := keyload.VerifyTag(z, is.req); err != nil {
+		clear(z)
+		if errors.Is(err, keyagree.ErrTagMismatch) {
+			return nil, refuse(ETagInvalid, []string{is.smid}, "%w", err)
 		}
 		return nil, internal(err)
+	}
+	return z, nil
+}
+
+// issueIn makes the file in tx after the checks that need the registry
+// (5 to 9), records the request as seen and audits the issue.
+func (is *issuing) issueIn(ctx context.Context, tx *store.Tx, z []byte) (*KLF, error) {
+	is.registered = false
+	sm, err := is.registeredSM(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	is.registered = true
+	if err := is.checkNotSeen(ctx, tx); err != nil {
+		return nil, err
+	}
+	if err := is.checkModule(sm); err != nil {
+		return nil, err
+	}
+	keys, err := is.k.authorisedKeys(ctx, tx, sm, is.now)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for i := range keys {
+			keys[i].vk.Zero()
+		}
+	}()
+	klf, err := is.k.makeKLF(z, is.req, sm, keys, is.now)
+	if err != nil {
+		return nil, err
+	}
+	if err := is.record(ctx, tx, klf); err != nil {
+		return nil, err
 	}
 	return klf, nil
+}
+
+// registeredSM returns the module, registered with the request's public
+// key (check 5, EUnknownSm).
+func (is *issuing) registeredSM(ctx context.Context, tx *store.Tx) (SM, error) {
+	sm, err := scanSM(tx.QueryRow(ctx, `SELECT `+smColumns+` FROM sms WHERE smid = $1`, is.smid))
+	if errors.Is(err, store.ErrNotFound) {
+		return SM{}, refuse(EUnknownSm, []string{is.smid}, "%s is not registered", is.smid)
+	}
+	if err != nil {
+		return SM{}, err
+	}
+	if !bytes.Equal(sm.PublicKey.Bytes(), is.req.PublicKey.Bytes()) {
+		return SM{}, refuse(EUnknownSm, []string{is.smid}, "%s is registered with another public key", is.smid)
+	}
+	return sm, nil
+}
+
+// checkNotSeen checks that no file was issued for the request before
+// (check 6, EVkloadReplayed).
+func (is *issuing) checkNotSeen(ctx context.Context, tx *store.Tx) error {
+	var seen int64
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM seen_requests WHERE smid = $1 AND t_req = $2`,
+		is.smid, is.req.Time.Unix()).Scan(&seen); err != nil {
+		return err
+	}
+	if seen > 0 {
+		return is.replayed()
+	}
+	return nil
+}
+
+// replayed is the refusal of a request that was answered before.
+func (is *issuing) replayed() error {
+	return refuse(EVkloadReplayed, []string{is.smid, is.tReq}, "a Key Load File was issued for the request of %s", is.tReq)
+}
+
+// checkModule checks that the module may receive a file (check 7: not
+// revoked, ESmRevoked; in live mode certified and not virtual,
+// ESmNotCertified) at every address of the reply (check 8,
+// ENotAuthorisedSender).
+func (is *issuing) checkModule(sm SM) error {
+	live := is.mode == ModeLive
+	switch {
+	case sm.Revoked:
+		return refuse(ESmRevoked, []string{is.smid}, "revoked %s: %s", sm.RevokedAt.Format(records.TimeLayout), sm.RevokeReason)
+	case live && (sm.Virtual || knownVirtual(sm.Model) || knownVirtual(is.req.Model)):
+		return refuse(ESmNotCertified, []string{is.smid}, "a live KMC serves no virtual module")
+	case live && !sm.Certified:
+		return refuse(ESmNotCertified, []string{is.smid}, "not certified")
+	}
+	if addr := unregistered(is.replyTo, sm.Emails); addr != "" {
+		return refuse(ENotAuthorisedSender, []string{addr}, "%s is not registered for %s", addr, is.smid)
+	}
+	return nil
+}
+
+// record records the request as seen, with its Ref and file (a second
+// issue for it conflicts: EVkloadReplayed), and audits the issue: which
+// keys, by KCV.
+func (is *issuing) record(ctx context.Context, tx *store.Tx, klf *KLF) error {
+	_, err := tx.Exec(ctx, `INSERT INTO seen_requests (smid, t_req, kmcid, t_issue, n_vk, ref, klf)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, is.smid, is.req.Time.Unix(), is.kmcid, klf.IssueTime.Unix(), len(klf.Keys), is.ref,
+		string(klf.File))
+	if errors.Is(err, store.ErrConflict) {
+		return is.replayed()
+	}
+	if err != nil {
+		return err
+	}
+	issued := make([]string, len(klf.Keys))
+	for i, ik := range klf.Keys {
+		issued[i] = ik.String()
+	}
+	_, err = is.k.log.Append(ctx, tx, audit.Entry{Actor: is.actor, Action: "klf.issue", Subject: is.smid,
+		Details: map[string]any{"kmcid": is.kmcid, "t_req": is.tReq, "t_issue": klf.IssueTime.Format(records.TimeLayout),
+			"n_vk": len(klf.Keys), "keys": issued, "file": klf.FileName}})
+	return err
 }
 
 // auditRefusal records a refused request of a registered module, in its

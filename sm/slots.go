@@ -10,6 +10,7 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/keyagree"
+	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/store"
 )
@@ -242,16 +243,9 @@ func (m *Module) LoadKLF(ctx context.Context, a Actor, slot int, bodies []string
 	if err := m.ready(a, "slot.load"); err != nil {
 		return nil, err
 	}
-	s, err := m.slot(ctx, nil, slot)
+	s, p, err := m.loadingSlot(ctx, slot)
 	if err != nil {
 		return nil, err
-	}
-	if s.State != SlotLoading {
-		return nil, refuse(ErrSlotState, "slot %d is %s; make a request first", slot, s.State)
-	}
-	p, err := records.ParsePKECDH(s.record)
-	if err != nil {
-		return nil, refuseCause(ErrIntegrity, err, "slot %d record", slot)
 	}
 	keys, err := m.openKLF(ctx, p, s.RequestTime, bodies)
 	if err != nil {
@@ -263,6 +257,40 @@ func (m *Module) LoadKLF(ctx context.Context, a Actor, slot int, bodies []string
 		}
 	}()
 	now := m.now().UTC()
+	regs, err := m.sealRegisters(ctx, keys, slot, p.KMCID.String(), now)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.tx(ctx, func(tx *store.Tx) error { return m.storeKLF(ctx, tx, a, s, regs, now) }); err != nil {
+		return nil, err
+	}
+	for i := range regs {
+		regs[i].sealed = nil
+		regs[i].gen = 0
+	}
+	return regs, nil
+}
+
+// loadingSlot returns a slot that waits for its Key Load File (LOADING)
+// and its KMC's PK.ECDH.1.
+func (m *Module) loadingSlot(ctx context.Context, slot int) (Slot, *records.PKECDH, error) {
+	s, err := m.slot(ctx, nil, slot)
+	if err != nil {
+		return Slot{}, nil, err
+	}
+	if s.State != SlotLoading {
+		return Slot{}, nil, refuse(ErrSlotState, "slot %d is %s; make a request first", slot, s.State)
+	}
+	p, err := records.ParsePKECDH(s.record)
+	if err != nil {
+		return Slot{}, nil, refuseCause(ErrIntegrity, err, "slot %d record", slot)
+	}
+	return s, p, nil
+}
+
+// sealRegisters checks the attributes of the file's keys (no two for one
+// register) and returns their registers, each key sealed by the custody.
+func (m *Module) sealRegisters(ctx context.Context, keys []keyload.VendingKey, slot int, kmcid string, now time.Time) ([]Register, error) {
 	regs := make([]Register, len(keys))
 	seen := map[RegisterKey]int{}
 	for i := range keys {
@@ -273,7 +301,7 @@ func (m *Module) LoadKLF(ctx context.Context, a Actor, slot int, bodies []string
 		if err != nil {
 			return nil, err
 		}
-		regs[i] = registerFrom(keys[i], kcv, slot, p.KMCID.String(), now)
+		regs[i] = registerFrom(keys[i], kcv, slot, kmcid, now)
 		if j, dup := seen[regs[i].RegisterKey]; dup {
 			return nil, refuse(ErrAttribute, "VK.1 numbers %d and %d are both %v", j, i+1, regs[i].RegisterKey)
 		}
@@ -282,64 +310,68 @@ func (m *Module) LoadKLF(ctx context.Context, a Actor, slot int, bodies []string
 			return nil, err
 		}
 	}
+	return regs, nil
+}
+
+// storeKLF stores the registers of a file loaded through slot s in tx, if
+// the slot is still waiting for that file, makes the slot ACTIVE, and
+// audits each key and the file.
+func (m *Module) storeKLF(ctx context.Context, tx *store.Tx, a Actor, s Slot, regs []Register, now time.Time) error {
+	cur, err := m.slot(ctx, tx, s.Number)
+	if err != nil {
+		return err
+	}
+	if cur.State != SlotLoading || !cur.RequestTime.Equal(s.RequestTime) || cur.KMCID.String() != s.KMCID.String() {
+		return refuse(ErrSlotState, "slot %d changed while the file was checked", s.Number)
+	}
+	var count int64
+	if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM sm_register`).Scan(&count); err != nil {
+		return err
+	}
 	tReq := s.RequestTime.Format(records.TimeLayout)
-	err = m.tx(ctx, func(tx *store.Tx) error {
-		cur, err := m.slot(ctx, tx, slot)
+	for i := range regs {
+		r := &regs[i]
+		replaced, err := m.storeRegister(ctx, tx, r, &count)
 		if err != nil {
 			return err
 		}
-		if cur.State != SlotLoading || !cur.RequestTime.Equal(s.RequestTime) || cur.KMCID.String() != s.KMCID.String() {
-			return refuse(ErrSlotState, "slot %d changed while the file was checked", slot)
-		}
-		var count int64
-		if err := tx.QueryRow(ctx, `SELECT COUNT(*) FROM sm_register`).Scan(&count); err != nil {
+		if _, err := m.log.Append(ctx, tx, audit.Entry{Actor: a.String(), Action: "vk.load", Subject: r.RegisterKey.String(),
+			Details: map[string]any{"slot": s.Number, "t_req": tReq, "replaced": replaced, "bdt": int(r.BDT),
+				"dkga": r.DKGA.String(), "ea": r.EA.String(), "ken": int(r.KEN), "act": r.ACT.Format(records.TimeLayout),
+				"iut": r.IUT.Format(records.TimeLayout), "clm": int64(r.CLMLoaded), "kcv": r.KCV}}); err != nil {
 			return err
 		}
-		for i := range regs {
-			r := &regs[i]
-			res, err := tx.Exec(ctx, `UPDATE sm_register SET bdt = $4, dkga = $5, ea = $6, ken = $7, act_ns = $8, iut_ns = $9,
-				clm_loaded = $10, clm = $10, kcv = $11, sealed = $12, slot = $13, kmcid = $14, loaded_ns = $15, gen = gen + 1
-				WHERE sgc = $1 AND krn = $2 AND kt = $3`, r.sqlArgs()...)
-			if err != nil {
-				return err
-			}
-			replaced, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			if replaced == 0 {
-				if count++; count > int64(m.maxRegs) {
-					return refuse(ErrRegistersFull, "the module holds at most %d registers", m.maxRegs)
-				}
-				if _, err := tx.Exec(ctx, `INSERT INTO sm_register (sgc, krn, kt, bdt, dkga, ea, ken, act_ns, iut_ns,
-					clm_loaded, clm, kcv, sealed, slot, kmcid, loaded_ns, gen)
-					VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, 1)`, r.sqlArgs()...); err != nil {
-					return err
-				}
-			}
-			if _, err := m.log.Append(ctx, tx, audit.Entry{Actor: a.String(), Action: "vk.load", Subject: r.RegisterKey.String(),
-				Details: map[string]any{"slot": slot, "t_req": tReq, "replaced": replaced > 0, "bdt": int(r.BDT),
-					"dkga": r.DKGA.String(), "ea": r.EA.String(), "ken": int(r.KEN), "act": r.ACT.Format(records.TimeLayout),
-					"iut": r.IUT.Format(records.TimeLayout), "clm": int64(r.CLMLoaded), "kcv": r.KCV}}); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.Exec(ctx, `UPDATE sm_slot SET state = $1, t_req = '', changed_ns = $2, loads = loads + 1 WHERE slot = $3`,
-			string(SlotActive), now.UnixNano(), int64(slot)); err != nil {
-			return err
-		}
-		_, err = m.log.Append(ctx, tx, audit.Entry{Actor: a.String(), Action: "klf.load", Subject: s.KMCID.String(),
-			Details: map[string]any{"slot": slot, "t_req": tReq, "keys": len(regs)}})
+	}
+	if _, err := tx.Exec(ctx, `UPDATE sm_slot SET state = $1, t_req = '', changed_ns = $2, loads = loads + 1 WHERE slot = $3`,
+		string(SlotActive), now.UnixNano(), int64(s.Number)); err != nil {
 		return err
-	})
+	}
+	_, err = m.log.Append(ctx, tx, audit.Entry{Actor: a.String(), Action: "klf.load", Subject: s.KMCID.String(),
+		Details: map[string]any{"slot": s.Number, "t_req": tReq, "keys": len(regs)}})
+	return err
+}
+
+// storeRegister replaces the register of r's SGC, KRN and KT, or adds it
+// if the module, holding *count registers, has room (ErrRegistersFull),
+// and reports whether it replaced one.
+func (m *Module) storeRegister(ctx context.Context, tx *store.Tx, r *Register, count *int64) (replaced bool, err error) {
+	res, err := tx.Exec(ctx, `UPDATE sm_register SET bdt = $4, dkga = $5, ea = $6, ken = $7, act_ns = $8, iut_ns = $9,
+		clm_loaded = $10, clm = $10, kcv = $11, sealed = $12, slot = $13, kmcid = $14, loaded_ns = $15, gen = gen + 1
+		WHERE sgc = $1 AND krn = $2 AND kt = $3`, r.sqlArgs()...)
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	for i := range regs {
-		regs[i].sealed = nil
-		regs[i].gen = 0
+	n, err := res.RowsAffected()
+	if err != nil || n > 0 {
+		return n > 0, err
 	}
-	return regs, nil
+	if *count++; *count > int64(m.maxRegs) {
+		return false, refuse(ErrRegistersFull, "the module holds at most %d registers", m.maxRegs)
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO sm_register (sgc, krn, kt, bdt, dkga, ea, ken, act_ns, iut_ns,
+		clm_loaded, clm, kcv, sealed, slot, kmcid, loaded_ns, gen)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13, $14, $15, 1)`, r.sqlArgs()...)
+	return false, err
 }
 
 // sqlArgs are the register's values in the order of LoadKLF's statements.

@@ -75,7 +75,7 @@ func (f gatewayDBFlags) openWith(ctx context.Context, open func(context.Context,
 	dsn := *f.db
 	if dsn == "" {
 		if *f.dir == "" {
-			return nil, fmt.Errorf("give --dir or --db")
+			return nil, usageError("give the gateway directory with --dir, or its database with --db")
 		}
 		dsn = "sqlite:" + filepath.Join(*f.dir, "gateway.db")
 	}
@@ -83,14 +83,15 @@ func (f gatewayDBFlags) openWith(ctx context.Context, open func(context.Context,
 }
 
 // openGatewayAdmin opens the gateway for the queue and block commands (no KMC,
-// no relay); what they change is logged as JSON lines on standard error.
+// no relay). The command's own line on standard output says what it did;
+// only warnings are logged, as JSON lines on standard error.
 func openGatewayAdmin(ctx context.Context, e *env, f gatewayDBFlags) (*gateway.Gateway, func(), error) {
 	db, err := f.openExisting(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	gw, err := gateway.New(ctx, db, nil, nil, gateway.Config{Address: "gateway@localhost",
-		Logger: slog.New(slog.NewJSONHandler(e.stderr, nil))})
+		Logger: slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		db.Close()
 		return nil, nil, err
@@ -133,7 +134,43 @@ type gatewayAddrList []string
 func (l *gatewayAddrList) String() string     { return strings.Join(*l, ",") }
 func (l *gatewayAddrList) Set(v string) error { *l = append(*l, v); return nil }
 
+// runGatewayServe is "gateway serve": it reads its flags into the
+// gateway's configuration, server options and relay, then serves until a
+// signal or a failure stops it (serveGateway).
 func runGatewayServe(e *env, args []string) error {
+	fs, f := newGatewayServeFlags()
+	if _, err := fs.parse(e, args); err != nil {
+		return err
+	}
+	if err := f.check(e); err != nil {
+		return err
+	}
+	cfg, err := f.config(e)
+	if err != nil {
+		return err
+	}
+	opts, err := f.serverOptions()
+	if err != nil {
+		return err
+	}
+	return serveGateway(e, f, cfg, opts, f.relayConfig(e))
+}
+
+// gatewayServeFlags are the flags of "gateway serve".
+type gatewayServeFlags struct {
+	dbf                                             gatewayDBFlags
+	address, listen, cert, key, relay, relayUser    *string
+	hostname, envSender, metricsAddr, authMode, dns *string
+	lmtp, relayTLS                                  *bool
+	stsa                                            gatewayAddrList
+	authTimeout, dedupe, heartbeat, takeover        *time.Duration
+	maxBytes                                        *int64
+	retain                                          retainFlags
+	limits                                          *netguard.Limits
+}
+
+// newGatewayServeFlags defines the flags of "gateway serve".
+func newGatewayServeFlags() (*flagSet, *gatewayServeFlags) {
 	fs := newFlags("gateway serve", "--dir DIR --address ADDRESS [flags]",
 		"Accepts request mail for ADDRESS on --listen (SMTP, or LMTP with --lmtp), stores each\n"+
 			"message before answering 250, processes it against the KMC of DIR and sends the replies\n"+
@@ -141,101 +178,114 @@ func runGatewayServe(e *env, args []string) error {
 			"taken over once its heartbeat is silent for --takeover-after; finished mails are pruned\n"+
 			"after --retain, with the KMC's seen requests (audited). The relay password, if any, is read from\n"+
 			"$STSKMS_RELAY_PASSWORD. Logs are JSON lines on standard error.")
-	dbf := addGatewayDB(fs)
-	address := fs.String("address", "", "the gateway's e-mail address (required)")
-	listen := fs.String("listen", "127.0.0.1:2525", "address to accept mail on")
-	lmtp := fs.Bool("lmtp", false, "speak LMTP instead of SMTP (behind Postfix)")
-	cert := fs.String("tls-cert", "", "certificate (PEM) to offer STARTTLS with")
-	key := fs.String("tls-key", "", "its private key (PEM)")
-	relay := fs.String("relay", "127.0.0.1:25", "SMTP relay host:port for replies")
-	relayTLS := fs.Bool("relay-starttls", false, "require STARTTLS with the relay (else used when offered, off loopback)")
-	relayUser := fs.String("relay-user", "", "user name for AUTH PLAIN at the relay")
-	hostname := fs.String("hostname", "", "host name in greetings and Message-IDs (default: the address's domain)")
-	envSender := fs.String("envelope-sender", "", "bounce address: replies go out from its VERP form and bounces to it are recorded (default: the null sender <>, no bounces)")
-	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (default: off)")
-	var stsa gatewayAddrList
-	fs.Var(&stsa, "stsa-sender", "an STS Association address allowed to use {KMS:SmUpdateStsEd2} (repeatable)")
-	authMode := fs.String("auth", "record", "sender authenticity: record (SPF/DKIM/DMARC recorded only), require, or off")
-	dnsServer := fs.String("dns", "", "DNS server host:port the sender checks ask (UDP, TCP for long answers; default: the system's resolver)")
-	authTimeout := fs.Duration("auth-timeout", gateway.DefaultAuthTimeout, "cut off a request's SPF/DKIM/DMARC lookups after this long (the check is then temperror)")
-	dedupe := fs.Duration("dedupe-window", gateway.DefaultDedupeWindow, "a mail delivered again (same envelope sender and Message-ID) within this long is stored as a duplicate and not answered (0: never)")
-	maxBytes := fs.Int64("max-message-bytes", 128<<10, "larger requests are ignored")
-	heartbeat := fs.Duration("heartbeat", gateway.DefaultHeartbeat, "how often this process records in the database that it is alive")
-	takeover := fs.Duration("takeover-after", 0, "take over the claims of a gateway process silent this long (default 3 × --heartbeat)")
-	retain := addRetainFlags(fs, "finished mails with their replies (and the KMC's seen requests)")
-	limits := addListenFlags(fs)
-	if _, err := fs.parse(e, args); err != nil {
-		return err
-	}
-	if *address == "" || *dbf.dir == "" {
+	f := &gatewayServeFlags{dbf: addGatewayDB(fs)}
+	f.address = fs.String("address", "", "the gateway's e-mail address (required)")
+	f.listen = fs.String("listen", "127.0.0.1:2525", "address to accept mail on")
+	f.lmtp = fs.Bool("lmtp", false, "speak LMTP instead of SMTP (behind Postfix)")
+	f.cert = fs.String("tls-cert", "", "certificate (PEM) to offer STARTTLS with")
+	f.key = fs.String("tls-key", "", "its private key (PEM)")
+	f.relay = fs.String("relay", "127.0.0.1:25", "SMTP relay host:port for replies")
+	f.relayTLS = fs.Bool("relay-starttls", false, "require STARTTLS with the relay (else used when offered, off loopback)")
+	f.relayUser = fs.String("relay-user", "", "user name for AUTH PLAIN at the relay")
+	f.hostname = fs.String("hostname", "", "host name in greetings and Message-IDs (default: the address's domain)")
+	f.envSender = fs.String("envelope-sender", "", "bounce address: replies go out from its VERP form and bounces to it are recorded (default: the null sender <>, no bounces)")
+	f.metricsAddr = fs.String("metrics", "", "serve Prometheus metrics at http://ADDR/metrics (default: off)")
+	fs.Var(&f.stsa, "stsa-sender", "an STS Association address allowed to use {KMS:SmUpdateStsEd2} (repeatable)")
+	f.authMode = fs.String("auth", "record", "sender authenticity: record (SPF/DKIM/DMARC recorded only), require, or off")
+	f.dns = fs.String("dns", "", "DNS server host:port the sender checks ask (UDP, TCP for long answers; default: the system's resolver)")
+	f.authTimeout = fs.Duration("auth-timeout", gateway.DefaultAuthTimeout, "cut off a request's SPF/DKIM/DMARC lookups after this long (the check is then temperror)")
+	f.dedupe = fs.Duration("dedupe-window", gateway.DefaultDedupeWindow, "a mail delivered again (same envelope sender and Message-ID) within this long is stored as a duplicate and not answered (0: never)")
+	f.maxBytes = fs.Int64("max-message-bytes", 128<<10, "larger requests are ignored")
+	f.heartbeat = fs.Duration("heartbeat", gateway.DefaultHeartbeat, "how often this process records in the database that it is alive")
+	f.takeover = fs.Duration("takeover-after", 0, "take over the claims of a gateway process silent this long (default 3 × --heartbeat)")
+	f.retain = addRetainFlags(fs, "finished mails with their replies (and the KMC's seen requests)")
+	f.limits = addListenFlags(fs)
+	return fs, f
+}
+
+// check refuses a missing --address or --dir (a usage error) and bad
+// retention or listener limits.
+func (f *gatewayServeFlags) check(e *env) error {
+	if *f.address == "" || *f.dbf.dir == "" {
 		fmt.Fprintln(e.stderr, "stskms gateway serve: --address and --dir are required (see --help)")
 		return errUsage
 	}
-	if err := retain.check(); err != nil {
+	if err := f.retain.check(); err != nil {
 		return err
 	}
-	if err := checkLimits(limits); err != nil {
-		return err
-	}
+	return checkLimits(f.limits)
+}
+
+// config is the gateway's configuration, logging JSON lines to standard
+// error; a bad --auth or --dns is a usage error.
+func (f *gatewayServeFlags) config(e *env) (gateway.Config, error) {
 	cfg := gateway.Config{
-		Address: *address, Hostname: *hostname, EnvelopeSender: *envSender, STSASenders: stsa,
-		MaxMessageBytes:  *maxBytes,
-		Heartbeat:        *heartbeat,
-		HeartbeatTimeout: *takeover,
-		Retain:           cmp.Or(*retain.age, -1), // 0: keep everything
-		PruneEvery:       *retain.every,
+		Address: *f.address, Hostname: *f.hostname, EnvelopeSender: *f.envSender, STSASenders: f.stsa,
+		MaxMessageBytes:  *f.maxBytes,
+		Heartbeat:        *f.heartbeat,
+		HeartbeatTimeout: *f.takeover,
+		Retain:           cmp.Or(*f.retain.age, -1), // 0: keep everything
+		PruneEvery:       *f.retain.every,
 		Logger:           slog.New(slog.NewJSONHandler(e.stderr, nil)),
+		DedupeWindow:     cmp.Or(*f.dedupe, -1), // 0: no deduplication
 	}
-	auth, err := authChecker(*authMode, *dnsServer, *authTimeout)
+	auth, err := authChecker(*f.authMode, *f.dns, *f.authTimeout)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "stskms gateway serve: %v\n", err)
-		return errUsage
+		return cfg, errUsage
 	}
 	cfg.Auth = auth
-	cfg.DedupeWindow = cmp.Or(*dedupe, -1) // 0: no deduplication
-	var opts gateway.ServerOptions
-	opts.LMTP = *lmtp
-	opts.ReadTimeout = limits.IdleTimeout
-	if *cert != "" || *key != "" {
-		pair, err := tls.LoadX509KeyPair(*cert, *key)
+	return cfg, nil
+}
+
+// serverOptions are the mail server's: SMTP or LMTP, the idle timeout,
+// and STARTTLS with --tls-cert and --tls-key.
+func (f *gatewayServeFlags) serverOptions() (gateway.ServerOptions, error) {
+	opts := gateway.ServerOptions{LMTP: *f.lmtp, ReadTimeout: f.limits.IdleTimeout}
+	if *f.cert != "" || *f.key != "" {
+		pair, err := tls.LoadX509KeyPair(*f.cert, *f.key)
 		if err != nil {
-			return fmt.Errorf("TLS certificate: %w", err)
+			return opts, fmt.Errorf("TLS certificate: %w", err)
 		}
 		opts.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
-	rel := &gateway.Relay{Addr: *relay, Hostname: *hostname, Username: *relayUser, Password: e.getenv("STSKMS_RELAY_PASSWORD")}
+	return opts, nil
+}
+
+// relayConfig is the relay the replies go out through, greeted with
+// --hostname (default: the address's domain), its password from
+// $STSKMS_RELAY_PASSWORD.
+func (f *gatewayServeFlags) relayConfig(e *env) *gateway.Relay {
+	rel := &gateway.Relay{Addr: *f.relay, Hostname: *f.hostname, Username: *f.relayUser, Password: e.getenv("STSKMS_RELAY_PASSWORD")}
 	if rel.Hostname == "" {
-		_, rel.Hostname, _ = strings.Cut(*address, "@")
+		_, rel.Hostname, _ = strings.Cut(*f.address, "@")
 	}
-	if *relayTLS {
-		host, _, _ := net.SplitHostPort(*relay)
+	if *f.relayTLS {
+		host, _, _ := net.SplitHostPort(*f.relay)
 		rel.TLS = &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 	}
+	return rel
+}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+// serveGateway opens the KMC and the database, serves mail (and metrics,
+// with --metrics) and runs the worker until SIGINT or SIGTERM, or until a
+// server fails for good: then it returns the reason.
+func serveGateway(e *env, f *gatewayServeFlags, cfg gateway.Config, opts gateway.ServerOptions, rel *gateway.Relay) error {
+	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ctx, fail := context.WithCancelCause(ctx)
+	ctx, fail := context.WithCancelCause(sigCtx)
 	defer fail(nil)
-	kmc, closeKMC, err := gatewayKMC(ctx, e, *dbf.dir)
-	if err != nil {
-		return fmt.Errorf("KMC: %w", err)
-	}
-	defer closeKMC()
-	db, err := dbf.open(ctx)
+	gw, closeGateway, err := openGatewayServe(ctx, e, f, rel, cfg)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	gw, err := gateway.New(ctx, db, kmc, rel, cfg)
+	defer closeGateway()
+	l, err := listenSMTP(*f.listen, *f.limits, cfg.Logger)
 	if err != nil {
 		return err
 	}
-	l, err := listenSMTP(*listen, *limits, cfg.Logger)
-	if err != nil {
-		return err
-	}
-	if *metricsAddr != "" {
-		_, stopMetrics, err := serveGatewayMetrics(gw, *metricsAddr, cfg.Logger, *limits, fail)
+	if *f.metricsAddr != "" {
+		_, stopMetrics, err := serveGatewayMetrics(gw, *f.metricsAddr, cfg.Logger, *f.limits, fail)
 		if err != nil {
 			l.Close()
 			return err
@@ -244,13 +294,45 @@ func runGatewayServe(e *env, args []string) error {
 	}
 	srv := gw.NewServer(opts)
 	watchServer(fail, "mail server on "+l.Addr().String(), func() error { return srv.Serve(l) })
-	cfg.Logger.Info("gateway: serving", "listen", l.Addr().String(), "lmtp", *lmtp, "address", *address, "relay", *relay)
+	cfg.Logger.Info("gateway: serving", "listen", l.Addr().String(), "lmtp", *f.lmtp, "address", *f.address, "relay", *f.relay)
 	runErr := gw.Run(ctx)
+	if sigCtx.Err() != nil {
+		// The cause names the signal (SIGINT or SIGTERM).
+		cfg.Logger.Info("gateway: stopping", "reason", context.Cause(sigCtx).Error())
+	}
 	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	srv.Shutdown(shut)
+	return stopped(ctx, cfg.Logger, runErr)
+}
+
+// openGatewayServe opens the KMC of --dir and the gateway's database and
+// makes the gateway on them; the returned function closes both.
+func openGatewayServe(ctx context.Context, e *env, f *gatewayServeFlags, rel *gateway.Relay, cfg gateway.Config) (*gateway.Gateway, func(), error) {
+	kmc, closeKMC, err := gatewayKMC(ctx, e, *f.dbf.dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("KMC: %w", err)
+	}
+	db, err := f.dbf.open(ctx)
+	if err != nil {
+		closeKMC()
+		return nil, nil, err
+	}
+	closeBoth := func() { db.Close(); closeKMC() }
+	gw, err := gateway.New(ctx, db, kmc, rel, cfg)
+	if err != nil {
+		closeBoth()
+		return nil, nil, err
+	}
+	return gw, closeBoth, nil
+}
+
+// stopped is what "gateway serve" returns once its worker stopped with
+// runErr: the reason a server failed for good (logged), nothing after a
+// signal, else runErr.
+func stopped(ctx context.Context, log *slog.Logger, runErr error) error {
 	if err := stopReason(ctx); err != nil {
-		cfg.Logger.Error("gateway: " + err.Error())
+		log.Error("gateway: " + err.Error())
 		return err
 	}
 	if errors.Is(runErr, context.Canceled) {
@@ -259,8 +341,6 @@ func runGatewayServe(e *env, args []string) error {
 	return runErr
 }
 
-// runGatewayQueue is "gateway queue list|retry|purge"; without a verb it
-// lists as JSON lines, as it always has.
 // serveGatewayMetrics serves gw's metrics at http://ADDR/metrics until the
 // returned function is called; it returns the URL.
 // Its connections are bounded by lim; if it stops for good, fail (if not
@@ -287,6 +367,8 @@ func serveGatewayMetrics(gw *gateway.Gateway, addr string, log *slog.Logger, lim
 	return url, func() { srv.Close() }, nil
 }
 
+// runGatewayQueue is "gateway queue list|retry|purge"; without a verb it
+// lists as JSON lines, as it always has.
 func runGatewayQueue(e *env, args []string) error {
 	if len(args) > 0 {
 		switch args[0] {
@@ -341,6 +423,7 @@ func runGatewayQueueList(e *env, args []string, bare bool) error {
 // printQueue prints the queue as a table, each mail's replies under it.
 func printQueue(w io.Writer, q []gateway.QueueEntry) {
 	if len(q) == 0 {
+		fmt.Fprintln(w, "none")
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -399,7 +482,7 @@ func runGatewayQueueRetry(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "retried %d mail(s), %d reply(ies)\n", res.Mails, res.Replies)
+		fmt.Fprintf(e.stdout, "retried %s, %s\n", count(res.Mails, "mail", "mails"), count(res.Replies, "reply", "replies"))
 		return nil
 	})
 }
@@ -428,8 +511,8 @@ func runGatewayQueuePurge(e *env, args []string) error {
 		if res.DryRun {
 			verb = "would purge"
 		}
-		fmt.Fprintf(e.stdout, "%s %d mail(s), %d reply(ies), %d bounce record(s) finished before %s\n",
-			verb, res.Mails, res.Replies, res.Bounces, res.Before.Format(time.RFC3339))
+		fmt.Fprintf(e.stdout, "%s %s, %s, %s finished before %s\n", verb, count(res.Mails, "mail", "mails"),
+			count(res.Replies, "reply", "replies"), count(res.Bounces, "bounce record", "bounce records"), res.Before.Format(time.RFC3339))
 		return nil
 	})
 }

@@ -46,7 +46,6 @@ type setup struct {
 	mode    kmc.Mode
 	noSetup bool // the KMC's identity is not set up
 	tls     bool
-	realNow bool // the KMC's clock is time.Now (to meet a real module)
 }
 
 func start(t testing.TB, db *store.DB, o setup) *env {
@@ -67,9 +66,6 @@ func start(t testing.TB, db *store.DB, o setup) *env {
 	}
 	e := &env{t: t, ctx: ctx, clock: testclock.New(time.Now().UTC().Truncate(time.Second))}
 	now := e.clock.Now
-	if o.realNow {
-		now = time.Now
-	}
 	e.custody, e.now = custody, now
 	if e.k, err = kmc.New(ctx, kmc.Config{DB: db, Custody: custody, Now: now}); err != nil {
 		t.Fatal(err)

@@ -1,11 +1,14 @@
-package api_test
+package e2e_test
 
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/stskms/stskms/internal/httpapi"
+	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/kmc/api"
 	"github.com/stskms/stskms/sm"
@@ -22,7 +25,7 @@ import (
 // KCV.
 func TestEndToEndWithModule(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		e := start(t, db, setup{mode: kmc.ModeTest, realNow: true})
+		e := serveKMC(t, db)
 		ctx := context.Background()
 		dir := filepath.Join(t.TempDir(), "sm")
 		m, err := apitest.New(ctx, dir)
@@ -70,4 +73,65 @@ func TestEndToEndWithModule(t *testing.T) {
 			t.Fatalf("the module loaded %+v, the KMC made %+v", regs, vk)
 		}
 	})
+}
+
+// kmcAPI is a test-mode KMC on a database, its API served on a loopback
+// listener (plain HTTP), with its test tokens.
+type kmcAPI struct {
+	t      *testing.T
+	tokens *api.Tokens
+	url    string
+}
+
+// serveKMC sets up a test-mode KMC on db with a sealed test custody and
+// the real clock (to meet a real module), and serves its API until the
+// test ends.
+func serveKMC(t *testing.T, db *store.DB) *kmcAPI {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := keystore.InitTest(filepath.Join(dir, "keystore")); err != nil {
+		t.Fatal(err)
+	}
+	custody, err := keystore.UnlockTest(filepath.Join(dir, "keystore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(custody.Lock)
+	k, err := kmc.New(ctx, kmc.Config{DB: db, Custody: custody, Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Setup(ctx, "system:test", kmc.Identity{Vendor: "TestKMC", ID: "K0001", Mode: kmc.ModeTest}, 0); err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := api.InitTestTokens(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := httpapi.Listen("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httpapi.NewHTTPServer(api.New(k, tokens, api.Options{}))
+	var wg sync.WaitGroup
+	wg.Go(func() { srv.Serve(ln) })
+	t.Cleanup(func() { srv.Close(); wg.Wait() })
+	return &kmcAPI{t: t, tokens: tokens, url: "http://" + ln.Addr().String()}
+}
+
+// do calls the API as the test caller of role who and fails the test on
+// an error.
+func (e *kmcAPI) do(who, method, path string, in, out any) {
+	e.t.Helper()
+	for _, te := range e.tokens.Entries {
+		if te.Name == "test-"+who {
+			c := &api.Client{URL: e.url, Token: te.Token}
+			if err := c.Do(context.Background(), method, path, in, out); err != nil {
+				e.t.Fatalf("%s %s as %s: %v", method, path, who, err)
+			}
+			return
+		}
+	}
+	e.t.Fatalf("no token for %q", who)
 }

@@ -1,4 +1,4 @@
-package sm_test
+package e2e_test
 
 import (
 	"context"
@@ -110,7 +110,7 @@ func TestPKCS11EndToEnd(t *testing.T) {
 		// (its sealed register opens under the token's storage key).
 		m.Close()
 		m = openPKCS11(t, dir, db, clock, pin)
-		got, err := m.Credit(ctx, operator, sm.CreditRequest{ID: "vend-1", Meter: sm.MeterKey{PAN: pan(t, 1), TI: 1, RegisterKey: regs[0].RegisterKey},
+		got, err := m.Credit(ctx, operator, sm.CreditRequest{ID: "vend-1", Meter: sm.MeterKey{PAN: pan(t), TI: 1, RegisterKey: regs[0].RegisterKey},
 			Sub: sts.Electricity, Amount: 100})
 		if err != nil {
 			t.Fatal(err)

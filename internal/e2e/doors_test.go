@@ -1,0 +1,127 @@
+package e2e_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// module is the import path of the project's module.
+const module = "github.com/stskms/stskms"
+
+// rooms are the packages (with the packages below them) that talk to one
+// another only through a document or an adapter (docs/design.md §2): the
+// security module, the KMC, the e-mail gateway and the integrator's mail
+// client. The shared floors (sts, records, keyagree, keyload, keystore,
+// store, audit, gwresult, internal/…) and the decoder simulator meter,
+// which tests use as the oracle, belong to no room.
+var rooms = []string{"sm", "kmc", "gateway", "smmail"}
+
+// goPackage is what TestDoors reads of `go list -json`.
+type goPackage struct {
+	ImportPath                         string
+	Imports, TestImports, XTestImports []string
+}
+
+// TestDoors: no package of a room imports a package of another room, not
+// even in its tests; a test that crosses rooms is an end-to-end test and
+// lives in this package or in loop.
+func TestDoors(t *testing.T) {
+	pkgs := listPackages(t)
+	for _, want := range []string{"sm", "sm/api", "kmc", "kmc/api", "gateway", "smmail"} {
+		if !slices.ContainsFunc(pkgs, func(p goPackage) bool { return p.ImportPath == module+"/"+want }) {
+			t.Fatalf("go list did not list %s/%s", module, want)
+		}
+	}
+	for _, c := range crossings(pkgs) {
+		t.Error(c)
+	}
+}
+
+// TestDoorsCrossing: crossings finds a test of one room importing another
+// room, and accepts an end-to-end package importing both.
+func TestDoorsCrossing(t *testing.T) {
+	pkgs := []goPackage{
+		{ImportPath: module + "/sm", Imports: []string{module + "/sts", module + "/store"}, XTestImports: []string{module + "/kmc"}},
+		{ImportPath: module + "/kmc/api", TestImports: []string{module + "/kmc", module + "/sm/api/apitest"}},
+		{ImportPath: module + "/smmail", Imports: []string{module + "/gwresult", module + "/smmailx"}},
+		{ImportPath: module + "/internal/e2e", XTestImports: []string{module + "/sm", module + "/kmc"}},
+	}
+	want := []string{
+		module + "/sm (test) imports " + module + "/kmc: room sm may not enter room kmc",
+		module + "/kmc/api (test) imports " + module + "/sm/api/apitest: room kmc may not enter room sm",
+	}
+	if got := crossings(pkgs); !slices.Equal(got, want) {
+		t.Errorf("crossings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// crossings returns, one line each, the imports (of code or of tests) of
+// pkgs that go from one room into another.
+func crossings(pkgs []goPackage) []string {
+	var out []string
+	for _, p := range pkgs {
+		from := roomOf(p.ImportPath)
+		if from == "" {
+			continue
+		}
+		for _, imports := range []struct {
+			what  string
+			paths []string
+		}{{"", p.Imports}, {" (test)", p.TestImports}, {" (test)", p.XTestImports}} {
+			for _, path := range imports.paths {
+				if to := roomOf(path); to != "" && to != from {
+					out = append(out, fmt.Sprintf("%s%s imports %s: room %s may not enter room %s", p.ImportPath, imports.what, path, from, to))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// roomOf returns the room holding the package with this import path, or
+// "" if it belongs to none.
+func roomOf(path string) string {
+	rel, ok := strings.CutPrefix(path, module+"/")
+	if !ok {
+		return ""
+	}
+	for _, r := range rooms {
+		if rel == r || strings.HasPrefix(rel, r+"/") {
+			return r
+		}
+	}
+	return ""
+}
+
+// listPackages returns the module's packages as `go list -json` lists
+// them.
+func listPackages(t *testing.T) []goPackage {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no go command: ", err)
+		}
+		t.Skip("no go command: ", err)
+	}
+	out, err := exec.Command(goBin, "list", "-json=ImportPath,Imports,TestImports,XTestImports", module+"/...").Output()
+	if err != nil {
+		t.Fatalf("go list %s/...: %v", module, err)
+	}
+	var pkgs []goPackage
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var p goPackage
+		if err := dec.Decode(&p); err != nil {
+			t.Fatalf("go list: %v", err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
