@@ -87,7 +87,8 @@ var verpRE = regexp.MustCompile(`^bounces\+(\d+)\.([0-9a-f]{16})@kms\.example\.c
 // and never answered; forged or unknown ones are recorded and ignored.
 func TestBounces(t *testing.T) {
 	each(t, func(t *testing.T, db *store.DB) {
-		h := newHarness(t, db, func(c *Config) { c.EnvelopeSender = bounceAddr })
+		logs := &logBuffer{}
+		h := newHarness(t, db, func(c *Config) { c.EnvelopeSender = bounceAddr; c.Logger = logs.logger() })
 		fill := func(r sentReply, envID, msgID string) dsnVars {
 			return dsnVars{envFrom: r.envFrom, envID: envID, rcpt: alice, msgID: msgID}
 		}
@@ -159,6 +160,10 @@ func TestBounces(t *testing.T) {
 			forged := "bounces+" + id + ".00000000000000ff@kms.example.com"
 			recs := h.bounce(forged, dsnFixture(t, "postfix-failed.eml", fill(r, "", r.out.MessageID)))
 			check(r, OutSent, "", recs, false, "wrong tag")
+			// The log says why it matched nothing, as the record does.
+			if l := logs.String(); !strings.Contains(l, `"msg":"gateway: bounce matches no reply`) || !strings.Contains(l, `"note":"wrong tag"`) {
+				t.Errorf("log: %s", l)
+			}
 		})
 		t.Run("unknown id", func(t *testing.T) {
 			r := h.sendReply()

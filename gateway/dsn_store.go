@@ -80,6 +80,7 @@ type bounceUpdate struct {
 	tag     string // the tag it gives
 	report  *Bounce
 	note    string // why it matched nothing, if known before the lookup
+	why     string // set by recordBounce: why it matched nothing
 	matched bool   // set by recordBounce: it names a reply
 	bounced bool   // set by recordBounce: that reply is now bounced
 }
@@ -118,7 +119,7 @@ func (g *Gateway) processBounce(ctx context.Context, c *claimed) error {
 	if bu.matched {
 		log.Info("gateway: bounce recorded", "reply", bu.id, "bounced", bu.bounced, "report", u.result)
 	} else {
-		log.Warn("gateway: bounce matches no reply; recorded and ignored", "note", bu.note, "report", u.result)
+		log.Warn("gateway: bounce matches no reply; recorded and ignored", "note", bu.why, "report", u.result)
 	}
 	return nil
 }
@@ -130,6 +131,7 @@ func (g *Gateway) processBounce(ctx context.Context, c *claimed) error {
 func (g *Gateway) recordBounce(ctx context.Context, tx *store.Tx, mailID int64, now time.Time, bu *bounceUpdate) error {
 	bu.matched, bu.bounced = false, false
 	note := bu.note
+	defer func() { bu.why = note }()
 	if note == "" {
 		var tag, msgID string
 		err := tx.QueryRow(ctx, `SELECT bounce_tag, message_id FROM gateway_outbox WHERE id = $1`, bu.id).Scan(&tag, &msgID)

@@ -79,7 +79,7 @@ func (g *Gateway) register(ctx context.Context) error {
 	}
 	g.proc.id.Store(&id)
 	g.log.Info("gateway: process registered", "process", id, "host", host, "pid", os.Getpid(),
-		"heartbeat", g.cfg.Heartbeat, "takeover_after", g.cfg.HeartbeatTimeout)
+		"heartbeat_ms", g.cfg.Heartbeat.Milliseconds(), "takeover_after_ms", g.cfg.HeartbeatTimeout.Milliseconds())
 	return nil
 }
 

@@ -52,7 +52,10 @@ func composeReply(m *replyMail) ([]byte, error) {
 		{"Date", m.Date.Format(time.RFC1123Z)},
 		{"From", m.From.String()},
 		{"To", formatAddresses(m.To)},
-		{"Subject", encodeText("Auto: " + cleanSubject(m.Subject))},
+		// "Auto: " stays plain text, so that the header folds after it and
+		// every line of a long non-ASCII Subject (encoded words of at most
+		// 75 characters, RFC 2047 §2) fits in 78 columns (RFC 5322 §2.1.1).
+		{"Subject", "Auto: " + encodeText(cleanSubject(m.Subject))},
 		{"Message-Id", "<" + m.MessageID + ">"},
 	}
 	if id := cleanMsgID(m.InReplyTo); id != "" {

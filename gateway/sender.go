@@ -201,7 +201,7 @@ func (g *Gateway) SendNext(ctx context.Context) (bool, error) {
 	state, next, msg := OutSent, now, ""
 	switch {
 	case serr == nil:
-		g.log.Info("gateway: reply sent", "ref", o.ref, "id", o.id, "kind", o.kind, "latency", now.Sub(o.received))
+		g.log.Info("gateway: reply sent", "ref", o.ref, "id", o.id, "kind", o.kind, "latency_ms", now.Sub(o.received).Milliseconds())
 	case errors.Is(serr, ErrPermanent) || now.Sub(o.created) >= g.cfg.GiveUpAfter:
 		state, msg = OutFailed, serr.Error()
 		g.log.Error("gateway: reply not delivered, giving up", "ref", o.ref, "id", o.id, "err", serr)

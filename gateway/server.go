@@ -138,7 +138,7 @@ func (s *session) Data(r io.Reader) error {
 		return s.g.metrics.reject("store-error", errStore)
 	}
 	s.g.metrics.accepted.Inc()
-	s.g.log.Info("gateway: message accepted", "ref", ref, "from", s.from, "size", n, "remote", s.remote)
+	s.g.log.Info("gateway: message accepted", "ref", ref, "from", s.from, "size_bytes", n, "remote", s.remote)
 	return nil
 }
 

@@ -5,7 +5,7 @@
 // record, the closing MAC of KLF.END.1 and vending key check values (KCV).
 //
 // The scheme is our own definition, written down in
-// ../shared/notes/kms-records.md §3.3–§3.5 with the known-answer vectors of
+// docs/notes/kms-records.md §3.3–§3.5 with the known-answer vectors of
 // §3.7 (kms-vectors.py). It keeps the field shapes of the seed records but
 // is not published by the STS Association, and interoperability with the
 // STSA KMC is not claimed.

@@ -13,7 +13,7 @@ import (
 )
 
 // vectorFile holds every value kms-vectors.py prints for the proposal
-// scheme: computed by ../shared/notes/kms-vectors.py; kms-records.md §3.7.
+// scheme: computed by docs/notes/kms-vectors.py; kms-records.md §3.7.
 // Never edit an expected value; a failure means our code is wrong.
 const vectorFile = "testdata/kms-vectors.json"
 

@@ -14,7 +14,7 @@ import (
 	"github.com/stskms/stskms/records"
 )
 
-// The vectors of kms-records.md §3.7, made by ../shared/notes/kms-vectors.py
+// The vectors of kms-records.md §3.7, made by docs/notes/kms-vectors.py
 // (copied from records/testdata/kms-vectors.json): the deterministic test
 // keys sts-test-sm and sts-test-kmc, NONCE = SHA-256("kmc-nonce") and
 // IV = SHA-256("gcm-nonce-1")[0:12].

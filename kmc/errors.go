@@ -9,7 +9,7 @@ import (
 // Code is the stable code of a refused Key Load File request, as the e-mail
 // gateway puts it into X-Gateway-Result (Error<TAB>code<TAB>description…,
 // STS 600-9-2 §8.3.2): a CamelCase identifier with prefix E. The codes
-// follow ../shared/notes/kms-records.md §3.6; docs/kmc.md lists them all.
+// follow docs/notes/kms-records.md §3.6; docs/kmc.md lists them all.
 // A code, once published, never changes its meaning.
 type Code string
 
@@ -141,13 +141,19 @@ type Error struct {
 	Err error
 }
 
-// Error returns e.g. "kmc: EVkloadExpired: request made 20250103T120000Z,
-// now 20250103T130000Z".
+// Error returns the refusal in words, its code after them in brackets for
+// the docs (docs/kmc.md), e.g. "kmc: request made 20250103T120000Z, now
+// 20250103T130000Z [EVkloadExpired]"; without a cause, the code's
+// description.
 func (e *Error) Error() string {
-	if e.Err == nil {
-		return "kmc: " + string(e.Code)
+	words := e.Code.Description()
+	if e.Err != nil {
+		words = strings.TrimPrefix(e.Err.Error(), "kmc: ")
 	}
-	return "kmc: " + string(e.Code) + ": " + e.Err.Error()
+	if words == "" {
+		words = "refused"
+	}
+	return "kmc: " + words + " [" + string(e.Code) + "]"
 }
 
 // Unwrap returns the cause.

@@ -38,7 +38,7 @@ func (k *KMC) IssuedFiles(ctx context.Context, smRef string) ([]IssuedFile, erro
 	rows, err := k.db.Query(ctx, `SELECT smid, kmcid, t_req, t_issue, n_vk, ref FROM seen_requests
 		WHERE $1 = '' OR smid = $1 ORDER BY t_issue, smid, t_req`, smid)
 	if err != nil {
-		return nil, fmt.Errorf("kmc: failed to read the issued files: %w", err)
+		return nil, failed("read the issued files", err)
 	}
 	defer rows.Close()
 	var out []IssuedFile
@@ -46,7 +46,7 @@ func (k *KMC) IssuedFiles(ctx context.Context, smRef string) ([]IssuedFile, erro
 		var f IssuedFile
 		var tReq, tIssue, n int64
 		if err := rows.Scan(&f.SMID, &f.KMCID, &tReq, &tIssue, &n, &f.Ref); err != nil {
-			return nil, fmt.Errorf("kmc: failed to read the issued files: %w", err)
+			return nil, failed("read the issued files", err)
 		}
 		f.RequestTime, f.IssueTime, f.Keys = time.Unix(tReq, 0).UTC(), time.Unix(tIssue, 0).UTC(), int(n)
 		id, err := records.ParsePKID(f.SMID)
@@ -57,7 +57,7 @@ func (k *KMC) IssuedFiles(ctx context.Context, smRef string) ([]IssuedFile, erro
 		out = append(out, f)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("kmc: failed to read the issued files: %w", err)
+		return nil, failed("read the issued files", err)
 	}
 	return out, nil
 }

@@ -59,7 +59,7 @@ func (k *KMC) AddSupplyGroup(ctx context.Context, actor string, sgc int, name st
 		return err
 	})
 	if err != nil {
-		return SupplyGroup{}, fmt.Errorf("kmc: failed to add supply group: %w", err)
+		return SupplyGroup{}, failed("add supply group", err)
 	}
 	return sg, nil
 }
@@ -68,7 +68,7 @@ func (k *KMC) AddSupplyGroup(ctx context.Context, actor string, sgc int, name st
 func (k *KMC) SupplyGroups(ctx context.Context) ([]SupplyGroup, error) {
 	rows, err := k.db.Query(ctx, `SELECT sgc, name, created_at, created_by FROM supply_groups ORDER BY sgc`)
 	if err != nil {
-		return nil, fmt.Errorf("kmc: failed to read supply groups: %w", err)
+		return nil, failed("read supply groups", err)
 	}
 	defer rows.Close()
 	var out []SupplyGroup
@@ -76,7 +76,7 @@ func (k *KMC) SupplyGroups(ctx context.Context) ([]SupplyGroup, error) {
 		var sg SupplyGroup
 		var sgc, at int64
 		if err := rows.Scan(&sgc, &sg.Name, &at, &sg.CreatedBy); err != nil {
-			return nil, fmt.Errorf("kmc: failed to read supply groups: %w", err)
+			return nil, failed("read supply groups", err)
 		}
 		sg.SGC, sg.CreatedAt = int(sgc), time.Unix(at, 0).UTC()
 		out = append(out, sg)
@@ -389,7 +389,7 @@ func (k *KMC) storeKey(ctx context.Context, actor string, a VKAttributes, key []
 		return err
 	})
 	if err != nil {
-		return VendingKey{}, fmt.Errorf("kmc: failed to store vending key: %w", err)
+		return VendingKey{}, failed("store vending key", err)
 	}
 	return v, nil
 }
@@ -473,7 +473,7 @@ func scanVK(row interface{ Scan(...any) error }, sealed *[]byte) (VendingKey, er
 func (k *KMC) VendingKeys(ctx context.Context, sgcs ...int) ([]VendingKey, error) {
 	rows, err := k.db.Query(ctx, `SELECT `+vkColumns+` FROM vending_keys ORDER BY sgc, kt, seq`)
 	if err != nil {
-		return nil, fmt.Errorf("kmc: failed to read vending keys: %w", err)
+		return nil, failed("read vending keys", err)
 	}
 	defer rows.Close()
 	want := map[int]bool{}
@@ -484,7 +484,7 @@ func (k *KMC) VendingKeys(ctx context.Context, sgcs ...int) ([]VendingKey, error
 	for rows.Next() {
 		v, err := scanVK(rows, nil)
 		if err != nil {
-			return nil, fmt.Errorf("kmc: failed to read vending keys: %w", err)
+			return nil, failed("read vending keys", err)
 		}
 		if len(want) == 0 || want[v.SGC] {
 			out = append(out, v)

@@ -75,6 +75,9 @@ func (k *KMC) Grant(ctx context.Context, actor string, smRef string, a KUA) (KUA
 			return err
 		}
 		a.SMID = sm.SMID.String()
+		if err := grantAddsSomething(ctx, tx, a); err != nil {
+			return err
+		}
 		if err := tx.QueryRow(ctx, `INSERT INTO kuas (smid, sgc, kt_mask, valid_from, valid_until, granted_at, granted_by,
 			revoked_at, revoked_by) VALUES ($1, $2, $3, $4, $5, $6, $7, 0, '') RETURNING id`,
 			a.SMID, a.SGC, int64(a.Types), a.From.Unix(), a.Until.Unix(), now.Unix(), actor).Scan(&a.ID); err != nil {
@@ -86,9 +89,30 @@ func (k *KMC) Grant(ctx context.Context, actor string, smRef string, a KUA) (KUA
 		return err
 	})
 	if err != nil {
-		return KUA{}, fmt.Errorf("kmc: failed to grant: %w", err)
+		return KUA{}, failed("grant", err)
 	}
 	return a, nil
+}
+
+// grantAddsSomething refuses (ErrExists) a grant that an unrevoked
+// authorisation is already in force for at its start: the same module and
+// supply group, at least the same key types. Repeating a grant (whose
+// default window starts now) so names the authorisation there is instead
+// of making a second; a renewal starts where the one in force ends.
+func grantAddsSomething(ctx context.Context, tx *store.Tx, a KUA) error {
+	var id, until int64
+	err := tx.QueryRow(ctx, `SELECT id, valid_until FROM kuas WHERE smid = $1 AND sgc = $2 AND (kt_mask & $3) = $3
+		AND revoked_at = 0 AND valid_from <= $4 AND valid_until > $4 ORDER BY id LIMIT 1`,
+		a.SMID, a.SGC, int64(a.Types), a.From.Unix()).Scan(&id, &until)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	}
+	end := time.Unix(until, 0).UTC().Format(records.TimeLayout)
+	return fmt.Errorf("%w: authorisation %d covers %s for supply group %s, %s, until %s (to extend it, grant from %s)",
+		ErrExists, id, a.SMID, sgcText(a.SGC), a.Types, end, end)
 }
 
 // RevokeKUA revokes an authorisation: no Key Load File issued from then on
@@ -117,7 +141,7 @@ func (k *KMC) RevokeKUA(ctx context.Context, actor string, id int64) (KUA, error
 		return err
 	})
 	if err != nil {
-		return KUA{}, fmt.Errorf("kmc: failed to revoke the authorisation: %w", err)
+		return KUA{}, failed("revoke the authorisation", err)
 	}
 	return a, nil
 }
@@ -151,14 +175,14 @@ func (k *KMC) KUAs(ctx context.Context, smRef string) ([]KUA, error) {
 	}
 	rows, err := k.db.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("kmc: failed to read authorisations: %w", err)
+		return nil, failed("read authorisations", err)
 	}
 	defer rows.Close()
 	var out []KUA
 	for rows.Next() {
 		a, err := scanKUA(rows)
 		if err != nil {
-			return nil, fmt.Errorf("kmc: failed to read authorisations: %w", err)
+			return nil, failed("read authorisations", err)
 		}
 		out = append(out, a)
 	}

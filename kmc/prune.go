@@ -68,7 +68,7 @@ func (k *KMC) Prune(ctx context.Context, actor string, before time.Duration) (Pr
 		return err
 	})
 	if err != nil {
-		return PruneResult{}, fmt.Errorf("kmc: failed to prune: %w", err)
+		return PruneResult{}, failed("prune", err)
 	}
 	return res, nil
 }

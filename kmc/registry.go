@@ -161,7 +161,7 @@ func (k *KMC) RegisterSM(ctx context.Context, actor string, sm SM) (SM, error) {
 		return err
 	})
 	if err != nil {
-		return SM{}, fmt.Errorf("kmc: failed to register: %w", err)
+		return SM{}, failed("register", err)
 	}
 	return sm, nil
 }
@@ -253,7 +253,7 @@ func scanSM(row interface{ Scan(...any) error }) (SM, error) {
 func (k *KMC) SMs(ctx context.Context) ([]SM, error) {
 	rows, err := k.db.Query(ctx, `SELECT `+smColumns+` FROM sms ORDER BY vendor, sm_id, registered_at, smid`)
 	if err != nil {
-		return nil, fmt.Errorf("kmc: failed to read the registry: %w", err)
+		return nil, failed("read the registry", err)
 	}
 	defer rows.Close()
 	var out []SM
@@ -286,7 +286,7 @@ func findSM(ctx context.Context, query queryFunc, ref string) (SM, error) {
 	}
 	rows, err := query(ctx, q+` ORDER BY registered_at, smid`, args...)
 	if err != nil {
-		return SM{}, fmt.Errorf("kmc: failed to read the registry: %w", err)
+		return SM{}, failed("read the registry", err)
 	}
 	defer rows.Close()
 	var found []SM
@@ -298,7 +298,7 @@ func findSM(ctx context.Context, query queryFunc, ref string) (SM, error) {
 		found = append(found, sm)
 	}
 	if err := rows.Err(); err != nil {
-		return SM{}, fmt.Errorf("kmc: failed to read the registry: %w", err)
+		return SM{}, failed("read the registry", err)
 	}
 	switch len(found) {
 	case 0:
@@ -334,7 +334,7 @@ func (k *KMC) RevokeSM(ctx context.Context, actor, ref, reason string) (SM, erro
 		return err
 	})
 	if err != nil {
-		return SM{}, fmt.Errorf("kmc: failed to revoke: %w", err)
+		return SM{}, failed("revoke", err)
 	}
 	return sm, nil
 }
@@ -369,7 +369,7 @@ func (k *KMC) SetSMEmails(ctx context.Context, actor, ref string, emails []strin
 		return err
 	})
 	if err != nil {
-		return SM{}, fmt.Errorf("kmc: failed to set the addresses: %w", err)
+		return SM{}, failed("set the addresses", err)
 	}
 	return sm, nil
 }

@@ -2,7 +2,9 @@ package kmc_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,8 +163,23 @@ func TestKUA(t *testing.T) {
 		if a.ID == 0 || a.SMID != v.smid() || !a.From.Equal(t0) || a.Types.String() != "VUDK,VCDK" || !a.Valid(t0) {
 			t.Fatalf("granted %+v", a)
 		}
+		// The same grant again, or one the first is in force for, is
+		// refused and names it; a renewal from its end, or another type,
+		// is a second authorisation.
+		for _, types := range []kmc.KeyTypes{kmc.TypesOf(kmc.VUDK, kmc.VCDK), kmc.TypesOf(kmc.VCDK)} {
+			_, err := w.k.Grant(w.ctx, actor, v.smid(), kmc.KUA{SGC: 1, Types: types, Until: until})
+			if !errors.Is(err, kmc.ErrExists) || !strings.Contains(err.Error(), fmt.Sprintf("authorisation %d covers", a.ID)) {
+				t.Errorf("grant %s again: %v", types, err)
+			}
+		}
+		if _, err := w.k.Grant(w.ctx, actor, v.smid(), kmc.KUA{SGC: 1, Types: kmc.TypesOf(kmc.VUDK), Until: until.Add(time.Hour)}); !errors.Is(err, kmc.ErrExists) {
+			t.Errorf("grant for longer while in force: %v", err)
+		}
+		if _, err := w.k.Grant(w.ctx, actor, v.smid(), kmc.KUA{SGC: 1, Types: kmc.TypesOf(kmc.VUDK), From: until, Until: until.AddDate(1, 0, 0)}); err != nil {
+			t.Errorf("renewal from the end: %v", err)
+		}
 		w.grant(m, 2, kmc.KeyInit)
-		if list, err := w.k.KUAs(w.ctx, ""); err != nil || len(list) != 2 {
+		if list, err := w.k.KUAs(w.ctx, ""); err != nil || len(list) != 3 {
 			t.Fatalf("KUAs: %v %v", list, err)
 		}
 		if _, err := w.k.RevokeKUA(w.ctx, actor, a.ID); err != nil {
@@ -175,7 +192,7 @@ func TestKUA(t *testing.T) {
 			t.Errorf("unknown KUA: %v", err)
 		}
 		list, err := w.k.KUAs(w.ctx, v.smid())
-		if err != nil || len(list) != 1 || list[0].RevokedAt.IsZero() || list[0].Valid(t0) {
+		if err != nil || len(list) != 2 || list[0].RevokedAt.IsZero() || list[0].Valid(t0) {
 			t.Fatalf("KUAs of the vending module: %+v %v", list, err)
 		}
 		if _, err := w.k.RevokeSM(w.ctx, actor, m.smid(), "test"); err != nil {
@@ -184,7 +201,7 @@ func TestKUA(t *testing.T) {
 		if _, err := w.k.Grant(w.ctx, actor, m.smid(), kmc.KUA{SGC: 1, Types: kmc.TypesOf(kmc.VUDK), Until: until}); !errors.Is(err, kmc.ErrRevoked) {
 			t.Errorf("grant to a revoked module: %v", err)
 		}
-		if n := w.auditCount("kua.grant"); n != 2 {
+		if n := w.auditCount("kua.grant"); n != 3 {
 			t.Errorf("%d kua.grant records", n)
 		}
 		if n := w.auditCount("kua.revoke"); n != 1 {

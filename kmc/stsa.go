@@ -86,7 +86,7 @@ func (k *KMC) AddSTSAKey(ctx context.Context, actor string, pub *ecdsa.PublicKey
 		return err
 	})
 	if err != nil {
-		return STSAKey{}, fmt.Errorf("kmc: failed to add the STSA key: %w", err)
+		return STSAKey{}, failed("add the STSA key", err)
 	}
 	return key, nil
 }
@@ -107,7 +107,7 @@ func (k *KMC) RemoveSTSAKey(ctx context.Context, actor, id string) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("kmc: failed to remove the STSA key: %w", err)
+		return failed("remove the STSA key", err)
 	}
 	return nil
 }
@@ -116,7 +116,7 @@ func (k *KMC) RemoveSTSAKey(ctx context.Context, actor, id string) error {
 func (k *KMC) STSAKeys(ctx context.Context) ([]STSAKey, error) {
 	rows, err := k.db.Query(ctx, `SELECT key_id, public_key, added_at, added_by FROM stsa_keys ORDER BY added_at, key_id`)
 	if err != nil {
-		return nil, fmt.Errorf("kmc: failed to read the STSA keys: %w", err)
+		return nil, failed("read the STSA keys", err)
 	}
 	defer rows.Close()
 	var keys []STSAKey
@@ -126,7 +126,7 @@ func (k *KMC) STSAKeys(ctx context.Context) ([]STSAKey, error) {
 		var added int64
 		var key STSAKey
 		if err := rows.Scan(&id, &point, &added, &key.AddedBy); err != nil {
-			return nil, fmt.Errorf("kmc: failed to read the STSA keys: %w", err)
+			return nil, failed("read the STSA keys", err)
 		}
 		if key.PublicKey, err = ecdsa.ParseUncompressedPublicKey(elliptic.P384(), point); err != nil {
 			return nil, fmt.Errorf("kmc: stored STSA key %s: %w", id, err)
@@ -136,7 +136,7 @@ func (k *KMC) STSAKeys(ctx context.Context) ([]STSAKey, error) {
 		keys = append(keys, key)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("kmc: failed to read the STSA keys: %w", err)
+		return nil, failed("read the STSA keys", err)
 	}
 	return keys, nil
 }

@@ -463,5 +463,5 @@ func (l *run) vendingDITK() (string, []string, error) {
 	if sm.CodeOf(err) != sm.CodeKeyType || !errors.Is(err, sm.ErrVariant) {
 		return "", nil, fmt.Errorf("refused for the wrong reason: %w", err)
 	}
-	return "refused: " + string(sm.CodeOf(err)) + " (module variant)", nil, nil
+	return "refused by the module variant [" + string(sm.CodeOf(err)) + "]", nil, nil
 }

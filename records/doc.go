@@ -22,7 +22,7 @@
 // follow the two seed records of STS 600-9-2 (§5.1.3.5, §5.1.4.4); where
 // the texts are silent — the PKID key hash, the fingerprint, the IDENT
 // rule, the Key Load File records — the definitions are our own
-// (../shared/notes/kms-records.md §3), and interoperability with the STSA
+// (docs/notes/kms-records.md §3), and interoperability with the STSA
 // KMC is not claimed. docs/formats.md gives every record as a grammar,
 // marks what comes from the seed and what is ours, and lists the vectors.
 //

@@ -12,7 +12,7 @@ import (
 	"github.com/stskms/stskms/sts"
 )
 
-// vectorFile holds the §3.7 vectors printed by ../shared/notes/kms-vectors.py
+// vectorFile holds the §3.7 vectors printed by docs/notes/kms-vectors.py
 // (provenance inside; never edit an expected value).
 const vectorFile = "testdata/kms-vectors.json"
 

@@ -12,7 +12,7 @@ import (
 // The tests of this file check the two seed records of STS 600-9-2
 // (testdata/seed-records.json): R1, the PK.ECDH.1 of §5.1.3.5, and R2, the
 // VKLOAD.REQ.1 of §5.1.4.4, as reconstructed in
-// ../shared/notes/kms-vectors.py and analysed in notes kms-records.md §2.
+// docs/notes/kms-vectors.py and analysed in notes kms-records.md §2.
 
 // crcTable renders CRC checks as the seed file lists them.
 func crcTable(cs []records.CRCCheck) []seedCRC {

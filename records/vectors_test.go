@@ -10,7 +10,7 @@ import (
 )
 
 // The tests of this file check the §3.7 vectors of notes kms-records.md,
-// printed by ../shared/notes/kms-vectors.py and stored in
+// printed by docs/notes/kms-vectors.py and stored in
 // testdata/kms-vectors.json.
 
 // TestVectorProvenance guards the provenance line of the vector file.

@@ -136,9 +136,23 @@ type Error struct {
 	Cause  error  // the underlying error, or nil
 }
 
-// Error returns e.g. "sm: 31 credit limit exhausted: 100 left, 150 asked".
+// Error returns the refusal in words, its status code after them in
+// brackets where it is a number the docs list (docs/sm.md), e.g. "sm:
+// credit limit exhausted: 100 left, 150 asked [31]". An extended error
+// (EE) is its words alone.
 func (e *Error) Error() string {
-	s := fmt.Sprintf("sm: %s %s", e.Code, trimPrefix(e.Kind.Error()))
+	s := e.Text()
+	if e.Code != CodeExtended && e.Code != "" {
+		s += " [" + string(e.Code) + "]"
+	}
+	return s
+}
+
+// Text returns the refusal in words without its status code, e.g. "sm:
+// credit limit exhausted: 100 left, 150 asked": the text of a wire
+// format that carries the code in a field of its own (STS6).
+func (e *Error) Text() string {
+	s := "sm: " + trimPrefix(e.Kind.Error())
 	if e.Detail != "" {
 		s += ": " + e.Detail
 	}

@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
 	"time"
 
 	"github.com/stskms/stskms/audit"
+	"github.com/stskms/stskms/internal/tokenjson"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/sts"
 )
@@ -368,6 +370,16 @@ func (m *Module) CreditBatch(ctx context.Context, a Actor, reqs []CreditRequest)
 	return out, errs
 }
 
+// amountRefusal refuses a credit amount a token cannot carry, in the
+// subclass's unit (kWh, m³, …) as a person gives it, not in tenths.
+func amountRefusal(tenths uint64) *Error {
+	if tenths == 0 {
+		return refuse(ErrRange, "amount 0: a credit is at least 0.1 of the unit")
+	}
+	return refuse(ErrRange, "amount %d.%d is above the largest a token carries, %d.%d of the unit",
+		tenths/10, tenths%10, uint64(sts.MaxAmount)/10, uint64(sts.MaxAmount)%10)
+}
+
 // creditJob checks a credit request and makes its job.
 func (m *Module) creditJob(req CreditRequest) (*job, error) {
 	var tok creditToken
@@ -375,7 +387,7 @@ func (m *Module) creditJob(req CreditRequest) (*job, error) {
 	case req.Sub <= sts.ConnectionTime:
 		amt, err := sts.EncodeAmount(req.Amount)
 		if err != nil || req.Amount == 0 {
-			return nil, refuseCause(ErrRange, err, "amount %d tenths", req.Amount)
+			return nil, amountRefusal(req.Amount)
 		}
 		tok = creditToken{sub: req.Sub, amount: amt, cost: amt.Value()}
 	case req.Sub == sts.ElectricityCurrency:
@@ -741,6 +753,22 @@ type Verified struct {
 	Subclass sts.Subclass `json:"subclass"`
 	Name     string       `json:"name"`
 	Token    sts.Token    `json:"token"`
+}
+
+// Fields returns the token's fields in the one vocabulary of a decoded
+// token (internal/tokenjson: tid, rnd, amount, …), never a key change
+// section's key bits.
+func (v Verified) Fields() tokenjson.Fields { return tokenjson.Of(v.Token).Without("key_part") }
+
+// MarshalJSON prints the decoded token with its fields in the API's
+// names (docs/sm-api.yaml, DecodedToken), not those of the Go types.
+func (v Verified) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Class    sts.Class        `json:"class"`
+		Subclass sts.Subclass     `json:"subclass"`
+		Name     string           `json:"name"`
+		Token    tokenjson.Fields `json:"token"`
+	}{v.Class, v.Subclass, v.Name, v.Fields()})
 }
 
 // Verify decodes a token under a meter's decoder key (operator; SM?VT):

@@ -20,7 +20,7 @@ var amountBoundaries = []uint64{
 
 func TestEncodeAmountBoundaries(t *testing.T) {
 	// Expected fields and values computed by amount_encode/amount_decode
-	// of ../shared/notes/sts-token-check.py (notes §4 formula, rounding up).
+	// of docs/notes/sts-token-check.py (notes §4 formula, rounding up).
 	tests := []struct {
 		v     uint64
 		field sts.Amount

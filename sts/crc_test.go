@@ -7,7 +7,7 @@ import (
 
 // crcUpdateBitwise feeds one byte into a CRC-16/MODBUS register bit by bit
 // (reflected polynomial 0xA001), the loop of crc16_modbus in
-// ../shared/notes/sts-token-check.py and the Go sketch of notes §2.
+// docs/notes/sts-token-check.py and the Go sketch of notes §2.
 func crcUpdateBitwise(crc uint16, b byte) uint16 {
 	crc ^= uint16(b)
 	for range 8 {
@@ -35,7 +35,7 @@ func crcTableDriven(data []byte) uint16 { return CRC16Update(0xFFFF, data) }
 func TestCRCModbusCheckValue(t *testing.T) {
 	// CRC-16/MODBUS check value: the register after "123456789" is 0x4B37
 	// (catalogue of parametrised CRC algorithms, CRC-16/MODBUS "check";
-	// also printed by ../shared/notes/sts-token-check.py). The CRC field of
+	// also printed by docs/notes/sts-token-check.py). The CRC field of
 	// a data block is that register byte-swapped (notes §2), 0x374B.
 	data := []byte("123456789")
 	tests := []struct {
@@ -108,7 +108,7 @@ func TestChecksumMatchesReference(t *testing.T) {
 func TestChecksumClass1Vectors(t *testing.T) {
 	// Class 1 tokens are not encrypted, so the CRC can be read off the
 	// token. Blocks and CRC fields computed by
-	// ../shared/notes/sts-token-check.py (check_class1) from the
+	// docs/notes/sts-token-check.py (check_class1) from the
 	// NectarAPI CTSA02 vectors (notes §2).
 	tests := []struct {
 		token string

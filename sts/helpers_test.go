@@ -17,7 +17,7 @@ const (
 	// same vending key for another meter.
 	otherMISTY1KeyHex = "290e2626f5a0d106aad1aab6411589df"
 	// DKGA02 key of the CTSA01 worked example (notes §6.1, recomputed by
-	// ../shared/notes/sts-token-check.py); used for EA07 and EA09.
+	// docs/notes/sts-token-check.py); used for EA07 and EA09.
 	des64KeyHex = "e653341f9d5bf36f"
 )
 

@@ -16,7 +16,7 @@ func TestParsePAN(t *testing.T) {
 		// Notes §7 Luhn example; PAN of NJ-STS_531_1_0_04_CTSA01-step5Test.
 		{"000001000000000082", "0000", "0100000000008"},
 		// Check digits computed by luhn_digit of
-		// ../shared/notes/sts-token-check.py.
+		// docs/notes/sts-token-check.py.
 		{"600727012345678977", "600727", "01234567897"},
 		{"000001234123456703", "0000", "0123412345670"},
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/stskms/stskms/sts/sta"
 )
 
-// Vector files (copied unchanged from ../shared/vectors; never edit an
+// Vector files (copied unchanged from the project's shared vectors; never edit an
 // expected value — see testdata/VECTORS.md):
 //
 //   - testdata/tokens.json: NectarAPI/tokens-service@609cea0 compliance tests

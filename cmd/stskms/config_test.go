@@ -209,8 +209,9 @@ func FuzzConfig(f *testing.F) {
 	})
 }
 
-// TestFlagAliases: each command family also takes the other's spelling of
-// the audit actor and the database flags, as a hidden alias: it sets the
+// TestFlagAliases: every command names the audit actor --as and takes
+// --actor as a hidden alias; each family takes the other's spelling of the
+// database flag, as a hidden alias: it sets the
 // same value, beats the environment as the flag itself does, and is not
 // listed by --help, config show or config check.
 func TestFlagAliases(t *testing.T) {
@@ -221,7 +222,7 @@ func TestFlagAliases(t *testing.T) {
 		{"sm registers", "actor", "as"},
 		{"sm vend credit", "actor", "as"},
 		{"sm init", "db", "dsn"},
-		{"kmc sgc list", "as", "actor"},
+		{"kmc sgc list", "actor", "as"},
 		{"kmc init", "dsn", "db"},
 	} {
 		t.Run(strings.ReplaceAll(c.cmd, " ", "_")+"_"+c.alias, func(t *testing.T) {

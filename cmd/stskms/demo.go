@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stskms/stskms/loop"
 	"github.com/stskms/stskms/meter"
@@ -244,6 +246,43 @@ func (d *demo) detail(r meter.Result) string {
 
 var errDemoFailed = errors.New("a step did not end as expected")
 
+// demoWidth is the width the demo's lines fit in.
+const demoWidth = 100
+
+// printDemoStep prints a step of the demo in lines of at most demoWidth
+// columns (but a single word longer than that): the mark, the step and
+// its time; then its tokens, if any; then "→" and the outcome, wrapped at
+// spaces. The whole of each is in --json.
+func printDemoStep(w io.Writer, mark, step string, tokens []string, outcome string, ms float64) {
+	fmt.Fprintf(w, "%s %-50s %9.2f ms\n", mark, step, ms)
+	const indent = "     "
+	if len(tokens) > 0 {
+		fmt.Fprintln(w, wrapWords(indent, indent, strings.Join(tokens, " ")))
+	}
+	fmt.Fprintln(w, wrapWords(indent+"→ ", indent+"  ", outcome))
+}
+
+// wrapWords breaks text at spaces into lines of at most demoWidth
+// columns, the first starting with first, the others with rest.
+func wrapWords(first, rest, text string) string {
+	var b strings.Builder
+	line, n := first, utf8.RuneCountInString(first)
+	empty := true
+	for _, word := range strings.Fields(text) {
+		wn := utf8.RuneCountInString(word)
+		if !empty && n+1+wn > demoWidth {
+			b.WriteString(line + "\n")
+			line, n, empty = rest, utf8.RuneCountInString(rest), true
+		}
+		if !empty {
+			line, n = line+" ", n+1
+		}
+		line, n, empty = line+word, n+wn, false
+	}
+	b.WriteString(line)
+	return b.String()
+}
+
 func (d *demo) print(e *env, asJSON bool) error {
 	if !asJSON {
 		fmt.Fprintf(e.stdout, "stskms demo: DKGA%s + EA%s, meter %s (test vending key made for this run)\n",
@@ -260,11 +299,11 @@ func (d *demo) print(e *env, asJSON bool) error {
 		if !s.OK {
 			mark = "FAIL"
 		}
-		detail := ""
+		outcome := s.Outcome
 		if s.Detail != "" {
-			detail = " (" + s.Detail + ")"
+			outcome += " (" + s.Detail + ")"
 		}
-		fmt.Fprintf(e.stdout, "%s %-40s %s → %s%s %.2f ms\n", mark, s.Step, s.Tokens, s.Outcome, detail, s.Duration)
+		printDemoStep(e.stdout, mark, s.Step, s.Tokens, outcome, s.Duration)
 	}
 	if failed {
 		return errDemoFailed
@@ -277,7 +316,7 @@ func (d *demo) print(e *env, asJSON bool) error {
 func runDemoLoop(e *env, o loop.Options, asJSON bool) error {
 	dir := o.Dir
 	if !asJSON {
-		fmt.Fprintf(e.stdout, "stskms demo: test KMC, gateway and modules on 127.0.0.1, %s (TEST-ONLY keys made for this run)\n",
+		fmt.Fprintf(e.stdout, "stskms demo: KMC, gateway and modules on 127.0.0.1, %s; TEST-ONLY keys for this run\n",
 			loop.SuiteOf(o))
 	}
 	steps, err := loop.Run(context.Background(), o)
@@ -294,11 +333,7 @@ func runDemoLoop(e *env, o loop.Options, asJSON bool) error {
 		if !s.OK {
 			mark = "FAIL"
 		}
-		tokens := ""
-		if len(s.Tokens) > 0 {
-			tokens = " " + fmt.Sprint(s.Tokens)
-		}
-		fmt.Fprintf(e.stdout, "%s %-50s%s → %s %.2f ms\n", mark, s.Name, tokens, strings.TrimSpace(s.Outcome), ms)
+		printDemoStep(e.stdout, mark, s.Name, s.Tokens, strings.TrimSpace(s.Outcome), ms)
 	}
 	if err != nil {
 		return err

@@ -2,11 +2,11 @@ package main
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
 
+	"github.com/stskms/stskms/internal/tokenjson"
 	"github.com/stskms/stskms/sts"
 )
 
@@ -55,22 +55,6 @@ func (fs fields) text() string {
 	return strings.Join(parts, " ")
 }
 
-// decimalTenths is a quantity in tenths that prints as a JSON number with
-// one decimal, e.g. 25.6.
-type decimalTenths uint64
-
-func (d decimalTenths) String() string { return tenthsString(uint64(d)) }
-
-func (d decimalTenths) MarshalJSON() ([]byte, error) { return []byte(d.String()), nil }
-
-// decimalCurrency is a currency amount that prints as a signed JSON number
-// of currency units with five decimals, e.g. -0.99994.
-type decimalCurrency sts.CurrencyAmount
-
-func (d decimalCurrency) String() string { return sts.CurrencyAmount(d).String() }
-
-func (d decimalCurrency) MarshalJSON() ([]byte, error) { return []byte(d.String()), nil }
-
 // describe lists the class, subclass, CRC verdict and every field of an
 // opened token. The error is the token's verdict: nil, sts.ErrCRC, or why
 // its fields do not parse.
@@ -92,55 +76,12 @@ func describe(b sts.Block) (fields, error) {
 	return fs, err
 }
 
-// tokenFields lists the token's fields, always with tid and rnd (null when
-// the token has none).
+// tokenFields lists the token's fields in the one vocabulary of a
+// decoded token (internal/tokenjson), always with tid and rnd.
 func tokenFields(tok sts.Token) fields {
-	switch t := tok.(type) {
-	case sts.Credit:
-		return fields{{"tid", t.TID}, {"rnd", t.RND}, {"amount", decimalTenths(t.Amount.Value())}}
-	case sts.CurrencyCredit:
-		return fields{{"tid", t.TID}, {"rnd", nil}, {"amount", decimalCurrency(t.Amount)}}
-	case sts.Management:
-		return fields{{"tid", t.TID}, {"rnd", t.RND}, managementValue(t)}
-	case sts.Test:
-		return fields{{"tid", nil}, {"rnd", nil}, {"mfr", t.MfrCode}, {"control", t.Control}}
-	case sts.KeyChange:
-		return append(fields{{"tid", nil}, {"rnd", nil}, {"section", t.Section()}}, keyChangeFields(t)...)
+	var fs fields
+	for _, f := range tokenjson.Of(tok) {
+		fs = append(fs, field{f.Name, f.Value})
 	}
-	return fields{{"tid", nil}, {"rnd", nil}}
-}
-
-func managementValue(t sts.Management) field {
-	switch t.Sub {
-	case sts.MaximumPowerLimit:
-		return field{"mpl", sts.Amount(t.Value).Value()}
-	case sts.MaximumPhasePowerUnbalanceLimit:
-		return field{"mppul", sts.Amount(t.Value).Value()}
-	case sts.ClearCredit:
-		return field{"register", t.Value}
-	case sts.TariffRate:
-		return field{"rate", t.Value}
-	case sts.ClearTamper:
-		return field{"pad", t.Value}
-	}
-	return field{"wmf", t.Value}
-}
-
-// keyChangeFields lists a key change section's fields. The key part is
-// part of a new decoder key: it is shown only because decode is run by
-// whoever already holds the old key that protects it.
-func keyChangeFields(t sts.KeyChange) fields {
-	part := hex.EncodeToString([]byte{byte(t.KeyPart >> 24), byte(t.KeyPart >> 16), byte(t.KeyPart >> 8), byte(t.KeyPart)})
-	fs := fields{{"key_part", part}}
-	switch t.Sub {
-	case sts.DecoderKey1:
-		rollover := 0
-		if t.Rollover {
-			rollover = 1
-		}
-		return append(fs, field{"kt", uint8(t.KeyType)}, field{"krn", t.KRN}, field{"ken_high", t.KENHigh}, field{"rollover", rollover})
-	case sts.DecoderKey2:
-		return append(fs, field{"ti", t.TI}, field{"ken_low", t.KENLow})
-	}
-	return append(fs, field{"sgc_part", t.SGCPart})
+	return fs
 }

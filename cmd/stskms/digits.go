@@ -47,7 +47,7 @@ func (f *digitsFlag) given() bool { return f.text != "" }
 // none.
 func (f *digitsFlag) need() (int, error) {
 	if !f.given() {
-		return 0, fmt.Errorf("give --%s", f.name)
+		return 0, usageError(fmt.Sprintf("give --%s", f.name))
 	}
 	return f.v, nil
 }

@@ -63,6 +63,7 @@ func kmcCommand() *command {
 			"request": {summary: "make a VKLOAD.REQ.1 for the KMC's current key", run: runKMCTestSMRequest},
 			"open":    {summary: "open a Key Load File and print its keys' attributes and KCVs", run: runKMCTestSMOpen},
 		}},
+		"accept-rollback": {summary: "go on from a restored, rolled-back or forked database (dual control, audited)", run: runKMCAcceptRollback},
 	}}
 }
 
@@ -72,7 +73,10 @@ type kmcFlags struct {
 	actor    string
 	officers string
 	pinFile  string
+	witness  string // --witness: a file each kept checkpoint is appended to
 	release  *releaseFlags
+	// acceptRollback is set by "kmc accept-rollback", not a flag.
+	acceptRollback bool
 }
 
 func addKMCFlags(e *env, fs *flagSet) *kmcFlags {
@@ -82,12 +86,13 @@ func addKMCFlags(e *env, fs *flagSet) *kmcFlags {
 	if u := e.getenv("USER"); u != "" {
 		actor = "cli:" + u
 	}
-	fs.StringVar(&f.actor, "actor", actor, "who acts, for the audit log")
-	fs.alias("as", "actor")
+	fs.StringVar(&f.actor, "as", actor, "your name, for the audit log")
+	fs.alias("actor", "as")
 	fs.StringVar(&f.officers, "officers", "", "live mode: the officers, comma-separated; their passphrases are read\n"+
 		"                 from standard input, one line each, in the same order (asked for\n"+
 		"                 without echo on a terminal)")
 	fs.StringVar(&f.pinFile, "pin-file", "", pinFileUsage)
+	fs.StringVar(&f.witness, "witness", "", "also append each audit checkpoint the KMC keeps to this file (docs/audit.md)")
 	f.release = addReleaseFlags(fs, true)
 	return f
 }
@@ -116,7 +121,7 @@ func zeroOfficers(comps []keystore.Component) {
 // KMC.
 func (f *kmcFlags) open(e *env) (*kmc.KMC, error) {
 	if f.dir == "" {
-		return nil, fmt.Errorf("no KMC directory: give --dir DIR or set STSKMS_KMC_DIR")
+		return nil, usageError("give the KMC directory with --dir (or $STSKMS_KMC_DIR)")
 	}
 	mode, err := kmc.DirMode(f.dir)
 	if err != nil {
@@ -126,7 +131,10 @@ func (f *kmcFlags) open(e *env) (*kmc.KMC, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := kmc.OpenOptions{Release: f.release.policy()}
+	o := kmc.OpenOptions{Release: f.release.policy(), AcceptRollback: f.acceptRollback}
+	if f.witness != "" {
+		o.Witnesses = []string{f.witness}
+	}
 	switch {
 	case custody == keystore.KindPKCS11:
 		if o.PIN, err = readPIN(e, f.pinFile, "the KMC in "+f.dir); err != nil {
@@ -261,7 +269,7 @@ func runKMCInit(e *env, args []string) error {
 		return err
 	}
 	o := kmc.InitOptions{Mode: m, Vendor: *vendor, ID: *id, KeyLifetime: time.Duration(*days) * 24 * time.Hour,
-		Database: *db, Actor: f.actor}
+		Database: *db, Actor: f.actor, Release: f.release.policy()}
 	if o.PKCS11, err = loadPKCS11(*p11); err != nil {
 		return err
 	}
@@ -387,9 +395,9 @@ func runKMCSGCList(e *env, args []string) error {
 	fs := newFlags("kmc sgc list", "--dir DIR", "Lists the supply groups.")
 	f := addKMCFlags(e, fs)
 	return showKMC(e, fs, f, args, (*kmc.KMC).SupplyGroups, func(sgs []kmc.SupplyGroup) {
-		for _, sg := range sgs {
+		printEach(e, false, sgs, nil, func(sg kmc.SupplyGroup) {
 			fmt.Fprintf(e.stdout, "%06d  %s  added %s by %s\n", sg.SGC, sg.Name, sg.CreatedAt.Format(records.TimeLayout), sg.CreatedBy)
-		}
+		})
 	})
 }
 
@@ -692,7 +700,8 @@ func runKMCKUAGrant(e *env, args []string) error {
 	fs := newFlags("kmc kua grant", "--dir DIR --sm REF --sgc NNNNNN [--types VUDK,VCDK] [--from T] [--until T]",
 		"Authorises a module to receive a supply group's vending keys of the given types in its\n"+
 			"Key Load Files, from --from (default now) until --until. A vending module cannot be\n"+
-			"authorised for INIT keys.")
+			"authorised for INIT keys. A grant an unrevoked authorisation is in force for at its\n"+
+			"start is refused and names it (repeating a grant makes no second one; renew --from its end).")
 	f := addKMCFlags(e, fs)
 	ref := fs.String("sm", "", "the module: SMID, vendor:id or id (required)")
 	sgc := sgcVar(fs, "sgc", "", "supply group code, 6 digits (required)")
@@ -790,7 +799,7 @@ func runKMCKLFIssue(e *env, args []string) error {
 		if err := os.WriteFile(path, klf.File, 0o644); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "Key Load File for %s: %d vending keys, written to %s\n", klf.SMID, len(klf.Keys), path)
+		fmt.Fprintf(e.stdout, "Key Load File for %s: %s, written to %s\n", klf.SMID, count(len(klf.Keys), "vending key", "vending keys"), path)
 		for _, ik := range klf.Keys {
 			fmt.Fprintf(e.stdout, "  SGC %06d  %s  KRN %d  KCV %s\n", ik.SGC, ik.Type, ik.KRN, ik.KCV)
 		}
@@ -835,7 +844,7 @@ func (s *testSMFlags) module() (keyload.Module, error) {
 // openTestKMC opens a KMC for kmc testsm: only a test-mode one.
 func openTestKMC(e *env, f *kmcFlags) (*kmc.KMC, error) {
 	if f.dir == "" {
-		return nil, fmt.Errorf("no KMC directory: give --dir DIR or set STSKMS_KMC_DIR")
+		return nil, usageError("give the KMC directory with --dir (or $STSKMS_KMC_DIR)")
 	}
 	if m, err := kmc.DirMode(f.dir); err != nil {
 		return nil, err
@@ -926,7 +935,7 @@ func runKMCTestSMOpen(e *env, args []string) error {
 				kmc.KeyType(vks[i].KT), vks[i].KRN, vks[i].BDT, vks[i].DKGA, vks[i].EA, vks[i].KEN, kcv)
 			vks[i].Zero()
 		}
-		fmt.Fprintf(e.stdout, "%d vending keys loaded\n", len(vks))
+		fmt.Fprintf(e.stdout, "%s loaded\n", count(len(vks), "vending key", "vending keys"))
 		return nil
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/stskms/stskms/internal/httpapi"
+	"github.com/stskms/stskms/internal/keptcheckpoint"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/kmc/api"
 )
@@ -33,11 +34,14 @@ func runKMCServe(e *env, args []string) error {
 	exitAfter := fs.Duration("exit-after", 0, "stop after this long (tests and demos; 0: run until interrupted)")
 	limits := addListenFlags(fs)
 	retain := addRetainFlags(fs, "seen requests and registry-update answers")
+	cpEvery := fs.Duration("checkpoint-every", keptcheckpoint.DefaultEvery, "keep a signed audit checkpoint outside the database at least this often while the log grows (docs/audit.md)")
+	var cpRecords int64
+	fs.Int64Var(&cpRecords, "checkpoint-records", keptcheckpoint.DefaultRecords, "and whenever the log has grown by this many records")
 	if err := fs.parseNoArgs(e, args); err != nil {
 		return err
 	}
 	if (*certFile == "") != (*keyFile == "") {
-		return fmt.Errorf("give both --tls-cert and --tls-key, or neither")
+		return usageError("give both --tls-cert and --tls-key, or neither")
 	}
 	if err := checkLimits(limits); err != nil {
 		return err
@@ -68,6 +72,7 @@ func runKMCServe(e *env, args []string) error {
 	}
 	scheme := map[bool]string{false: "http", true: "https"}[cfg != nil]
 	fmt.Fprintf(e.stdout, "stskms kmc serve: admin API on %s://%s\n", scheme, ln.Addr())
+	fmt.Fprintf(e.stdout, "stskms kmc serve: %s\n", k.Release())
 	if *addrFile != "" {
 		if err := os.WriteFile(*addrFile, []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
 			ln.Close()
@@ -87,7 +92,10 @@ func runKMCServe(e *env, args []string) error {
 	pruned := make(chan struct{})
 	go func() { defer close(pruned); retain.pruneKMC(pruneCtx, k, "kmc serve", logger.Printf) }()
 	defer func() { stopPruning(); <-pruned }()
-	return serverStopped("admin API on "+ln.Addr().String(), httpapi.Serve(ctx, srv, ln))
+	keep := func(ctx context.Context) error { return k.KeepCheckpoints(ctx, *cpEvery, cpRecords) }
+	return withCheckpoints(ctx, keep, func(ctx context.Context) error {
+		return serverStopped("admin API on "+ln.Addr().String(), httpapi.Serve(ctx, srv, ln))
+	})
 }
 
 // kmcAPITokens reads the token file (file, or the one in dir), making one

@@ -46,7 +46,7 @@ func kmcPruneCommand() *command {
 func readFileArg(e *env, flagName, path string) ([]byte, error) {
 	switch path {
 	case "":
-		return nil, fmt.Errorf("give --%s FILE", flagName)
+		return nil, usageError(fmt.Sprintf("give --%s FILE", flagName))
 	case "-":
 		return io.ReadAll(e.stdin)
 	}
@@ -139,7 +139,7 @@ func runKMCSTSASign(e *env, args []string) error {
 		return err
 	}
 	if *seq == 0 {
-		return fmt.Errorf("give --seq N (1 or more)")
+		return usageError("give --seq N (1 or more)")
 	}
 	pemData, err := readFileArg(e, "key", *keyFile)
 	if err != nil {
@@ -273,7 +273,7 @@ func runKMCPrune(e *env, args []string) error {
 	before := fs.Duration("before", 0, "the age, e.g. 720h (required)")
 	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.PruneResult, error) {
 		if *before == 0 {
-			return kmc.PruneResult{}, fmt.Errorf("give --before DURATION (at least %v)", k.MinPruneAge())
+			return kmc.PruneResult{}, usageError(fmt.Sprintf("give --before DURATION (at least %v)", k.MinPruneAge()))
 		}
 		return k.Prune(ctx, f.actor, *before)
 	}, func(res kmc.PruneResult) {

@@ -61,7 +61,7 @@ func (fs *flagSet) parseInput(e *env, args []string) ([]byte, error) {
 func readInput(e *env, pos []string) ([]byte, error) {
 	switch {
 	case len(pos) > 1:
-		return nil, fmt.Errorf("give one file (or - for standard input)")
+		return nil, usageError("give one file (or - for standard input)")
 	case len(pos) == 0 || pos[0] == "-":
 		return io.ReadAll(e.stdin)
 	}

@@ -51,6 +51,7 @@ func smCommand() *command {
 		"audit": {summary: "the module's audit log (auditor)", sub: map[string]*command{
 			"verify": {summary: "verify the hash chain of the audit log", run: runSMAuditVerify},
 		}},
+		"accept-rollback": {summary: "go on from a restored, rolled-back or forked database (dual control, audited)", run: runSMAcceptRollback},
 	}}
 }
 
@@ -58,8 +59,10 @@ func smCommand() *command {
 type smFlags struct {
 	dir, as, tables string
 	pinFile         string
+	witness         string // --witness: a file each kept checkpoint is appended to
 	json            bool
 	release         *releaseFlags
+	acceptRollback  bool // set by "sm accept-rollback", not a flag
 }
 
 func addSMFlags(e *env, fs *flagSet) *smFlags {
@@ -69,6 +72,7 @@ func addSMFlags(e *env, fs *flagSet) *smFlags {
 	fs.alias("actor", "as")
 	fs.BoolVar(&f.json, "json", false, "print JSON")
 	fs.StringVar(&f.pinFile, "pin-file", "", pinFileUsage)
+	fs.StringVar(&f.witness, "witness", "", "also append each audit checkpoint the module keeps to this file (docs/audit.md)")
 	f.release = addReleaseFlags(fs, true)
 	return f
 }
@@ -137,13 +141,16 @@ func (f *smFlags) with(e *env, allowFault bool, op func(*sm.Module) error) error
 // where allowFault (identify, selftest, audit verify).
 func openSM(e *env, f *smFlags, allowFault bool) (*sm.Module, error) {
 	if f.dir == "" {
-		return nil, fmt.Errorf("give the module directory with --dir (or $STSKMS_SM_DIR)")
+		return nil, usageError("give the module directory with --dir (or $STSKMS_SM_DIR)")
 	}
 	info, err := sm.Stat(f.dir)
 	if err != nil {
 		return nil, err
 	}
-	opts := sm.Options{Release: f.release.policy()}
+	opts := sm.Options{Release: f.release.policy(), AcceptRollback: f.acceptRollback}
+	if f.witness != "" {
+		opts.Witnesses = []string{f.witness}
+	}
 	switch {
 	case info.Custody == keystore.KindPKCS11:
 		if opts.PIN, err = readPIN(e, f.pinFile, "module "+info.SMID); err != nil {
@@ -166,7 +173,7 @@ func openSM(e *env, f *smFlags, allowFault bool) (*sm.Module, error) {
 		return nil, err
 	}
 	if info.Test && !f.json {
-		fmt.Fprintln(e.stderr, "stskms sm: "+sm.TestWarning)
+		warnTestModule(e)
 	}
 	if fault := m.Fault(); fault != nil && !allowFault {
 		m.Close()
@@ -197,7 +204,7 @@ func runSMInit(e *env, args []string) error {
 		return err
 	}
 	if f.dir == "" {
-		return fmt.Errorf("give the module directory with --dir")
+		return usageError("give the module directory with --dir (or $STSKMS_SM_DIR)")
 	}
 	v, err := sm.ParseVariant(*variant)
 	if err != nil {
@@ -206,7 +213,7 @@ func runSMInit(e *env, args []string) error {
 	if *test && *p11 != "" {
 		return fmt.Errorf("--test and --pkcs11 exclude each other: a test module's custody is its TEST-ONLY file")
 	}
-	opts := sm.Options{DSN: *dsn, Vendor: *vendor, ID: *id}
+	opts := sm.Options{DSN: *dsn, Vendor: *vendor, ID: *id, Release: f.release.policy()}
 	if opts.PKCS11, err = loadPKCS11(*p11); err != nil {
 		return err
 	}
@@ -227,6 +234,9 @@ func runSMInit(e *env, args []string) error {
 		return err
 	}
 	printIdentity(e, ident, f.json)
+	if ident.Test && !f.json {
+		warnTestModule(e)
+	}
 	return nil
 }
 
@@ -240,10 +250,11 @@ func printIdentity(e *env, id sm.Identity, asJSON bool) {
 	if id.AuditKey != "" {
 		fmt.Fprintf(e.stdout, "audit key %s\n", id.AuditKey)
 	}
-	if id.Test {
-		fmt.Fprintln(e.stdout, sm.TestWarning)
-	}
 }
+
+// warnTestModule says on standard error, once per command, that the
+// module is a TEST-ONLY one.
+func warnTestModule(e *env) { fmt.Fprintln(e.stderr, "stskms sm: "+sm.TestWarning) }
 
 func runSMIdentify(e *env, args []string) error {
 	fs := newFlags("sm identify", "--dir DIR [--json]",
@@ -349,7 +360,7 @@ func runSMSlotInstall(e *env, args []string) error {
 		return err
 	}
 	if *path == "" {
-		return fmt.Errorf("give the PK.ECDH.1 record with --record")
+		return usageError("give the PK.ECDH.1 record with --record")
 	}
 	body, err := readRecord(e, *path, records.PKECDHSpec.Type())
 	if err != nil {
@@ -423,7 +434,7 @@ func runSMSlotLoad(e *env, args []string) error {
 		return err
 	}
 	if *path == "" {
-		return fmt.Errorf("give the Key Load File with --klf")
+		return usageError("give the Key Load File with --klf")
 	}
 	data, err := readInput(e, []string{*path})
 	if err != nil {
@@ -463,6 +474,9 @@ func runSMSlotList(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		if len(slots) == 0 && !f.json {
+			fmt.Fprintln(e.stdout, "none")
+		}
 		for _, s := range slots {
 			printSlot(e, s, f.json)
 		}
@@ -486,7 +500,7 @@ func (m *smMeterFlags) add(fs *flagSet) {
 
 func (m *smMeterFlags) meterKey() (sm.MeterKey, error) {
 	if m.pan == "" {
-		return sm.MeterKey{}, fmt.Errorf("give the meter's --pan")
+		return sm.MeterKey{}, usageError("give the meter's --pan")
 	}
 	pan, err := sts.ParsePAN(m.pan)
 	if err != nil {
@@ -571,10 +585,12 @@ func runSMVendCredit(e *env, args []string) error {
 	fs := newFlags("sm vend credit", "--dir DIR --pan PAN --sgc NNNNNN [--krn N --kt N --ti NN] --amount A [--subclass S] [--request-id ID]",
 		"Issues a credit token and prints it. --amount is in the subclass's unit (25.6 kWh) or,\n"+
 			"for --subclass currency, in currency units with up to 5 decimals (negative: a debit).\n"+
+			"An amount a token cannot carry exactly is rounded up to the next encodable value (the\n"+
+			"customer never gets less than paid for); a note on standard error says what was sold.\n"+
 			"A --request-id given again returns the same token, never a second one.")
 	f, mf := addVendFlags(e, fs)
 	sub := fs.String("subclass", "electricity", "electricity, water, gas, time, currency, or a number")
-	amount := fs.String("amount", "", "the credit, e.g. 25.6")
+	amount := fs.String("amount", "", "the credit, e.g. 25.6; rounded up to the next encodable value")
 	id := fs.String("request-id", "", "request id, for a safe retry")
 	mk, err := mf.parse(e, fs, args)
 	if err != nil {
@@ -587,7 +603,7 @@ func runSMVendCredit(e *env, args []string) error {
 	req := sm.CreditRequest{ID: *id, Meter: mk, Sub: s}
 	switch {
 	case *amount == "":
-		return fmt.Errorf("give the --amount")
+		return usageError("give the --amount")
 	case s == sts.ElectricityCurrency:
 		if req.Currency, err = sts.ParseCurrency(*amount); err != nil {
 			return err
@@ -597,7 +613,28 @@ func runSMVendCredit(e *env, args []string) error {
 			return err
 		}
 	}
-	return issue(e, f, (*sm.Module).Credit, req)
+	return operate(e, f, (*sm.Module).Credit, req, func(ans sm.Issued) {
+		printIssued(e, ans, f.json)
+		if sold := soldAmount(req, *amount, ans); sold != "" {
+			fmt.Fprintf(e.stderr, "note: amount %s is not encodable; sold %s, the next encodable amount\n", *amount, sold)
+		}
+	})
+}
+
+// soldAmount returns the amount a credit token carries, in the unit it
+// was asked in, when it differs from the amount asked (rounded up to the
+// next encodable value), else "".
+func soldAmount(req sm.CreditRequest, asked string, ans sm.Issued) string {
+	if req.Sub == sts.ElectricityCurrency {
+		if ans.Currency != sts.FormatCurrency(req.Currency) || !exactCurrency(asked) {
+			return ans.Currency
+		}
+		return ""
+	}
+	if ans.Amount != req.Amount || !exactTenths(asked) {
+		return tenthsString(ans.Amount)
+	}
+	return ""
 }
 
 var managementSubclasses = map[string]sts.Subclass{
@@ -681,7 +718,7 @@ func runSMVendVerify(e *env, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("give one token")
+		return usageError("give one token")
 	}
 	mk, err := mf.meterKey()
 	if err != nil {

@@ -33,7 +33,7 @@ func runSMCall(e *env, args []string) error {
 		return err
 	}
 	if *addr == "" || len(frames) == 0 {
-		return fmt.Errorf("give the module's STS6 address with --addr, and at least one FRAME")
+		return usageError("give the module's STS6 address with --addr, and at least one FRAME")
 	}
 	c, err := dialSTS6(*addr, *certFile, *keyFile, *caFile)
 	if err != nil {

@@ -57,7 +57,7 @@ func addSMMailFlags(e *env, fs *flagSet) *smMailFlags {
 func (m *smMailFlags) client(e *env) (*smmail.Client, smmail.Mailbox, error) {
 	switch {
 	case m.gateway == "":
-		return nil, nil, errors.New("give the gateway's address with --gateway")
+		return nil, nil, usageError("give the gateway's address with --gateway")
 	case smmail.IsLive(m.gateway):
 		return nil, nil, smmail.ErrLiveKMC
 	case m.smtp == "":
@@ -170,7 +170,7 @@ func runSMMailPubkey(e *env, args []string) error {
 		return err
 	}
 	if f.dir == "" {
-		return fmt.Errorf("give the module directory with --dir (or $STSKMS_SM_DIR)")
+		return usageError("give the module directory with --dir (or $STSKMS_SM_DIR)")
 	}
 	c, box, err := mf.client(e)
 	if err != nil {

@@ -89,7 +89,7 @@ func TestSMMailCommands(t *testing.T) {
 		t.Errorf("no --test-kmc: %s", stderr)
 	}
 	out, _ = sh(0, "sm", "slot", "list", "--dir", dir)
-	if strings.TrimSpace(out) != "" {
+	if strings.TrimSpace(out) != "none" {
 		t.Fatalf("a slot was installed: %s", out)
 	}
 	out, stderr = sh(0, cmd("pubkey", "--fingerprint", strings.ToLower(st.Fingerprint), "--test-kmc")...)

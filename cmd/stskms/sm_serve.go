@@ -26,6 +26,8 @@ type serveFlags struct {
 	httpAddr, sts6Addr, certFile, keyFile, clientCA, clients, plainRole, addrFile string
 	exitAfter, selftestEvery                                                      time.Duration
 	limits                                                                        *netguard.Limits
+	checkpointEvery                                                               time.Duration
+	checkpointRecords                                                             int64
 }
 
 // runSMServe is "stskms sm serve": the HTTP/JSON API (package sm/api) and
@@ -57,6 +59,8 @@ func runSMServe(e *env, args []string) error {
 	fs.StringVar(&sf.addrFile, "addr-file", "", "write the addresses listened on to this file, HTTP then STS6, one a line (for --http 127.0.0.1:0)")
 	fs.DurationVar(&sf.exitAfter, "exit-after", 0, "stop after this long (tests and demos; 0: run until interrupted)")
 	fs.DurationVar(&sf.selftestEvery, "selftest-every", time.Hour, "run the self-tests this often (0: only at start and on SIGUSR1)")
+	fs.DurationVar(&sf.checkpointEvery, "checkpoint-every", sm.DefaultCheckpointEvery, "keep a signed audit checkpoint outside the database at least this often while the log grows (docs/audit.md)")
+	fs.Int64Var(&sf.checkpointRecords, "checkpoint-records", sm.DefaultCheckpointRecords, "and whenever the log has grown by this many records")
 	sf.limits = addListenFlags(fs)
 	if _, err := fs.parse(e, args); err != nil {
 		return err
@@ -65,7 +69,7 @@ func runSMServe(e *env, args []string) error {
 		return err
 	}
 	if (sf.certFile == "") != (sf.keyFile == "") {
-		return fmt.Errorf("give both --tls-cert and --tls-key, or neither")
+		return usageError("give both --tls-cert and --tls-key, or neither")
 	}
 	if sf.clientCA != "" && sf.certFile == "" {
 		return fmt.Errorf("--client-ca needs --tls-cert and --tls-key")
@@ -142,7 +146,29 @@ func serveSM(e *env, m *sm.Module, dir string, tokens *api.Tokens, sf serveFlags
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
 	go selftestLoop(ctx, m, sf.selftestEvery, usr1, e.stderr)
-	return serveSMListeners(ctx, srv, ln, s6, sln)
+	keep := func(ctx context.Context) error {
+		return m.KeepCheckpoints(ctx, sf.checkpointEvery, sf.checkpointRecords)
+	}
+	return withCheckpoints(ctx, keep, func(ctx context.Context) error { return serveSMListeners(ctx, srv, ln, s6, sln) })
+}
+
+// withCheckpoints runs serve while keep keeps the component's audit
+// checkpoints (sm.Module.KeepCheckpoints, kmc.KMC.KeepCheckpoints); if
+// keeping one fails, serving stops with the reason.
+func withCheckpoints(ctx context.Context, keep, serve func(context.Context) error) error {
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	kept := make(chan error, 1)
+	go func() {
+		kept <- keep(ctx)
+		stop()
+	}()
+	err := serve(ctx)
+	stop()
+	if kerr := <-kept; err == nil && !errors.Is(kerr, context.Canceled) && !errors.Is(kerr, context.DeadlineExceeded) {
+		return fmt.Errorf("stopped: failed to keep the audit checkpoint: %w", kerr)
+	}
+	return err
 }
 
 // serveSMListeners serves the HTTP API on ln and, if s6 is not nil, the
@@ -238,14 +264,14 @@ func selftestLoop(ctx context.Context, m *sm.Module, every time.Duration, now <-
 }
 
 // smAPITokens reads the token file of the module, making one of test
-// tokens for a test module that has none.
+// tokens for a test module that has none. A test token file is warned
+// about once: as made, or as read.
 func smAPITokens(e *env, dir string, test bool) (*api.Tokens, error) {
 	tokens, err := api.LoadTokens(dir)
+	made := false
 	if errors.Is(err, api.ErrNoTokens) && test {
 		tokens, err = api.InitTestTokens(dir)
-		if err == nil {
-			fmt.Fprintf(e.stderr, "stskms sm serve: made %s: %s\n", api.TokenFile, api.TestTokensWarning)
-		}
+		made = err == nil
 	}
 	if err != nil {
 		return nil, err
@@ -254,8 +280,12 @@ func smAPITokens(e *env, dir string, test bool) (*api.Tokens, error) {
 		if !test {
 			return nil, fmt.Errorf("the token file of a production module is flagged TEST-ONLY; replace it")
 		}
-		fmt.Fprintln(e.stderr, "stskms sm serve: "+api.TestTokensWarning)
-		warnExposed(e, "sm serve", "", dir, api.TokenFile)
+		if made {
+			fmt.Fprintf(e.stderr, "stskms sm serve: made %s: %s\n", api.TokenFile, api.TestTokensWarning)
+		} else {
+			fmt.Fprintln(e.stderr, "stskms sm serve: "+api.TestTokensWarning)
+			warnExposed(e, "sm serve", "", dir, api.TokenFile)
+		}
 	}
 	return tokens, nil
 }

@@ -117,8 +117,18 @@ func TestSMCommandLineLoad(t *testing.T) {
 	if again := strings.TrimSpace(sh("", append([]string{"sm", "vend", "credit", "--amount", "25.6", "--request-id", "r1"}, meterArgs...)...)); again != tok {
 		t.Fatalf("retry gave %s, first %s", again, tok)
 	}
-	if out := sh("", append([]string{"sm", "vend", "verify", tok}, meterArgs...)...); !strings.Contains(out, `"class":0`) {
+	// verify speaks the API's vocabulary (docs/sm-api.yaml DecodedToken),
+	// as token decode --json does, not the Go field names.
+	if out := sh("", append([]string{"sm", "vend", "verify", tok}, meterArgs...)...); !strings.Contains(out, `"class":0`) ||
+		!strings.Contains(out, `"token":{"tid":`) || !strings.Contains(out, `"amount":25.6}`) || strings.Contains(out, `"TID"`) {
 		t.Fatalf("verify: %s", out)
+	}
+	// An amount a token cannot carry exactly is rounded up, and the
+	// command says what it sold.
+	var out, errOut bytes.Buffer
+	if code := run(append([]string{"sm", "vend", "credit", "--amount", "0.15"}, meterArgs...), strings.NewReader(""), &out, &errOut); code != 0 ||
+		!strings.Contains(errOut.String(), "amount 0.15 is not encodable; sold 0.2") {
+		t.Fatalf("credit 0.15: exit %d, %s", code, errOut.String())
 	}
 	set := strings.Fields(sh("", append([]string{"sm", "vend", "keychange", "--to-krn", "2"}, meterArgs...)...))
 	for _, tok := range set {

@@ -155,7 +155,7 @@ func (m *meterFlags) params(kt sts.KeyType, eaCode string) (dkga.Params, error) 
 func (m *meterFlags) parsePAN() (sts.PAN, error) {
 	switch {
 	case m.pan != "" && (m.iin != "" || m.drn != ""):
-		return sts.PAN{}, fmt.Errorf("give --pan or --iin with --drn, not both")
+		return sts.PAN{}, usageError("give --pan or --iin with --drn, not both")
 	case m.pan != "":
 		return sts.ParsePAN(m.pan)
 	case m.iin != "" && m.drn != "":
@@ -182,7 +182,7 @@ func (t *tokenFlags) add(fs *flagSet) {
 	fs.StringVar(&t.issued, "time", "", "issue time, RFC 3339 (instead of --tid; with --bdt)")
 	fs.IntVar(&t.bdt, "bdt", 1993, "base date of --time: 1993, 2014 or 2035")
 	fs.IntVar(&t.rnd, "rnd", -1, "4-bit random number 0..15 (default: random; currency credit has none)")
-	fs.StringVar(&t.amount, "amount", "", "class 0: credit in the subclass's unit, e.g. 25.6 (kWh); subclass 4: currency, signed, e.g. -12.34567")
+	fs.StringVar(&t.amount, "amount", "", "class 0: credit in the subclass's unit, e.g. 25.6 (kWh); subclass 4: currency, signed, e.g. -12.34567; rounded up to the next encodable value (a note says so)")
 	fs.Uint64Var(&t.mpl, "mpl", 0, "class 2/0: maximum power limit in watts")
 	fs.Uint64Var(&t.mppul, "mppul", 0, "class 2/6: maximum phase power unbalance limit in watts")
 	fs.Uint64Var(&t.register, "register", 0xFFFF, "class 2/1: register to clear (65535 = all)")
@@ -256,7 +256,7 @@ func (t *tokenFlags) credit(sub sts.Subclass) (sts.Token, string, error) {
 	}
 	a, err := sts.EncodeAmount(tenths)
 	if err != nil {
-		return nil, "", err
+		return nil, "", fmt.Errorf("--amount %s: %w, %s", t.amount, sts.ErrAmountTooLarge, tenthsString(sts.MaxAmount))
 	}
 	tid, rnd, err := t.tidRND()
 	if err != nil {
@@ -354,7 +354,7 @@ func (t *tokenFlags) tidRND() (uint32, uint8, error) {
 func (t *tokenFlags) resolveTID() (uint32, error) {
 	switch {
 	case t.issued != "" && t.tid >= 0:
-		return 0, fmt.Errorf("give --tid or --time, not both")
+		return 0, usageError("give --tid or --time, not both")
 	case t.tid >= 0:
 		if t.tid > sts.MaxTID {
 			return 0, fmt.Errorf("%w: --tid %d does not fit 24 bits", sts.ErrRange, t.tid)

@@ -387,7 +387,9 @@ type AuditAnswer struct {
 	LogID   string `json:"log_id"`
 	Records int64  `json:"records"`
 	Head    string `json:"head"`
-	// BrokenAt, Kind and Reason say where and how the chain broke.
+	// BrokenAt, Kind and Reason say where and how the chain or the tree
+	// broke; Kind is also "bad checkpoint", "rolled back" or "forked" when
+	// the log does not extend its latest kept checkpoint (BrokenAt 0).
 	BrokenAt int64  `json:"broken_at,omitempty"`
 	Kind     string `json:"kind,omitempty"`
 	Reason   string `json:"reason,omitempty"`

@@ -11,7 +11,7 @@ import (
 
 // seedR2Lines are the body lines of the STS:VKLOAD.REQ.1 block of the seed
 // STS 600-9-2 §5.1.4.4 (example request), as transcribed in the R2 literals
-// of ../shared/notes/kms-vectors.py: 64 characters each, the last shorter,
+// of docs/notes/kms-vectors.py: 64 characters each, the last shorter,
 // cut without regard to fields.
 var seedR2Lines = []string{
 	"VKLOAD.REQ.1|SMID.1:Prism:94000304:20200622T130252Z:26D7925210FB",

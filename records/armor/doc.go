@@ -8,7 +8,7 @@
 //
 // The format is the Record-in-Email form of STS 600-4-2 Appendix C as the
 // seed STS 600-9-2 shows it (§5.1.3.5, §5.1.4.4), inferred in
-// ../shared/notes/kms-records.md §2.5–§2.6 and §3.1, and the file-of-records
+// docs/notes/kms-records.md §2.5–§2.6 and §3.1, and the file-of-records
 // of §3.1, which is our own definition (Appendix D is not public).
 //
 // This package imports only the standard library.

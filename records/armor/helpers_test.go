@@ -13,7 +13,7 @@ import (
 // for provenance).
 const (
 	// vectorRecords: the one-line records printed by
-	// ../shared/notes/kms-vectors.py, kms-records.md §3.7.
+	// docs/notes/kms-vectors.py, kms-records.md §3.7.
 	vectorRecords = "testdata/kms-vectors-records.txt"
 	// seedRecords: R1 and R2 of the seed STS 600-9-2 §5.1.3.5 and
 	// §5.1.4.4 (the R1 and R2 strings of kms-vectors.py).

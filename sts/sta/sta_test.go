@@ -17,7 +17,7 @@ import (
 )
 
 // testTablesPath holds a table set copied from
-// ../shared/vectors/sta-test-tables.json: seeded random permutations for
+// the project's shared vectors/sta-test-tables.json: seeded random permutations for
 // testing the STA structure only; not STSA production tables.
 const testTablesPath = "testdata/sta-test-tables.json"
 

@@ -232,7 +232,7 @@ func decodeVT(r *reader) op {
 		if err != nil {
 			return nil, err
 		}
-		js, err := json.Marshal(v.Token)
+		js, err := json.Marshal(v.Fields())
 		if err != nil {
 			return nil, err
 		}
@@ -397,7 +397,7 @@ func refusal(err error) (sm.Code, string) {
 	case errors.As(err, &fe):
 		return fe.Code, fe.Detail
 	case errors.As(err, &me):
-		return me.Code, me.Error()
+		return me.Code, me.Text()
 	case errors.Is(err, sts.ErrRange):
 		return sm.CodeRange, err.Error()
 	case errors.Is(err, ErrNotSupported):
