@@ -80,6 +80,8 @@ type InitOptions struct {
 	Actor string
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
+	// Release is how the KMC treats the running binary (Config.Release).
+	Release release.Policy
 }
 
 // Init makes a new KMC in dir, which must not exist or be empty: the key
@@ -113,6 +115,9 @@ func Init(ctx context.Context, dir string, o InitOptions) (_ *KMC, err error) {
 	if mode == ModeTest && o.PKCS11 != nil {
 		return nil, fmt.Errorf("%w: a test KMC's custody is the TEST-ONLY sealed store, never a PKCS#11 token", ErrMode)
 	}
+	if _, err := o.Release.Check(); err != nil {
+		return nil, fmt.Errorf("kmc: %w", err)
+	}
 	if err := checkCustody(mode, o); err != nil {
 		return nil, fmt.Errorf("kmc: failed to make the key custody: %w", err)
 	}
@@ -132,7 +137,7 @@ func Init(ctx context.Context, dir string, o InitOptions) (_ *KMC, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("kmc: failed to make the key custody: %w", err)
 	}
-	k, err := openDB(ctx, dir, cfg, custody, Config{Now: o.Now})
+	k, err := openDB(ctx, dir, cfg, custody, Config{Now: o.Now, Release: o.Release})
 	if err != nil {
 		return nil, err
 	}
@@ -218,6 +223,9 @@ type OpenOptions struct {
 	Window time.Duration
 	// Release is how the KMC treats the running binary (Config.Release).
 	Release release.Policy
+	// Witnesses and AcceptRollback are Config's (kmc/kept.go).
+	Witnesses      []string
+	AcceptRollback bool
 }
 
 // DirMode reads the mode recorded in dir/kmc.json without unlocking
@@ -301,7 +309,7 @@ func OpenDir(ctx context.Context, dir string, o OpenOptions) (*KMC, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kmc: failed to unlock the key custody: %w", err)
 	}
-	kc := Config{Now: o.Now, Window: o.Window, Release: o.Release}
+	kc := Config{Now: o.Now, Window: o.Window, Release: o.Release, Witnesses: o.Witnesses, AcceptRollback: o.AcceptRollback}
 	if cfg.Mode == ModeLive && cfg.Custody == keystore.KindSealed {
 		kc.UnlockedBy = officerNames(o.Officers)
 	}
@@ -343,14 +351,14 @@ func openDB(ctx context.Context, dir string, cfg dirConfig, custody keystore.Cus
 		custody.Lock()
 		return nil, err
 	}
-	kc.DB, kc.Custody = db, custody
+	kc.DB, kc.Custody, kc.KeepDir = db, custody, filepath.Join(dir, KeystoreDir)
 	k, err := New(ctx, kc)
 	if err != nil {
 		custody.Lock()
 		db.Close()
 		return nil, err
 	}
-	k.closers = append(k.closers, func() error { custody.Lock(); return nil }, db.Close)
+	k.closers = append(k.closers, k.keepAtClose, func() error { custody.Lock(); return nil }, db.Close)
 	return k, nil
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/internal/auditkey"
+	"github.com/stskms/stskms/internal/keptcheckpoint"
 	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/records/armor"
@@ -48,6 +49,17 @@ type Config struct {
 	// the dual control a downgrade of the version floor needs (none for a
 	// test or PKCS#11 custody).
 	UnlockedBy []string
+	// KeepDir, if not empty, is where the KMC keeps its latest signed
+	// audit checkpoint outside the database (the keystore directory:
+	// OpenDir and Init set it); New refuses a database whose log does not
+	// extend it (a *audit.CheckpointError) unless AcceptRollback (kmc/kept.go).
+	KeepDir string
+	// Witnesses are files each kept checkpoint is also appended to.
+	Witnesses []string
+	// AcceptRollback accepts, with the officers' dual control (UnlockedBy)
+	// and audited, a database whose log does not extend the kept
+	// checkpoint, and keeps its checkpoint instead.
+	AcceptRollback bool
 }
 
 // KMC is a Key Management Centre: its identity and key pairs, supply groups
@@ -66,9 +78,11 @@ type KMC struct {
 	mu sync.RWMutex
 	id *Identity // nil until set up
 
-	closers []func() error // what Close releases (Init, OpenDir)
-	release release.Status // the running binary, as New checked it
-	floor   release.Floor  // the version floor, as New found and left it
+	closers  []func() error        // what Close releases (Init, OpenDir)
+	kept     *keptcheckpoint.Guard // the checkpoint kept outside the database (kept.go)
+	accepted string                // the rollback New accepted, if any
+	release  release.Status        // the running binary, as New checked it
+	floor    release.Floor         // the version floor, as New found and left it
 
 	// writer lets one audited transaction of this process run at a time
 	// on PostgreSQL (SQLite's store does the same by itself). Every such
@@ -117,6 +131,9 @@ func New(ctx context.Context, cfg Config) (*KMC, error) {
 		k.now = time.Now
 	}
 	if err := k.recordFloor(ctx, floor, cfg); err != nil {
+		return nil, err
+	}
+	if err := k.checkKept(ctx, cfg); err != nil {
 		return nil, err
 	}
 	if k.window <= 0 {

@@ -114,6 +114,15 @@ type Options struct {
 	// must be a signed release, and the dual-control downgrade override
 	// of the version floor (sm/release.go).
 	Release release.Policy
+	// AcceptRollback lets Open accept a database whose audit log is not an
+	// extension of the checkpoint kept outside it (restored, rolled back
+	// or forked), with the officers' dual control, audited, and keep the
+	// current checkpoint instead (sm/kept.go). Without it such a module
+	// opens in its error state.
+	AcceptRollback bool
+	// Witnesses are files to which every checkpoint the module keeps is
+	// also appended.
+	Witnesses []string
 }
 
 func (o *Options) now() time.Time {
@@ -340,7 +349,8 @@ type Module struct {
 	release  release.Status // the running binary, as checked at Open
 	floor    release.Floor  // the version floor, as Open found and left it
 	closed   atomic.Bool
-	cache    regCache // registers and their keys while open (cache.go)
+	cache    regCache  // registers and their keys while open (cache.go)
+	kept     keptState // the checkpoint kept outside the database (kept.go)
 
 	// Group commit (group.go).
 	queue     chan *pending
@@ -405,6 +415,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Module, error) {
 		return nil, err
 	}
 	if err := m.recordFloor(ctx, floor, mf, opts); err != nil {
+		m.Close()
+		return nil, err
+	}
+	if err := m.checkKept(ctx, mf, opts); err != nil {
 		m.Close()
 		return nil, err
 	}
@@ -502,11 +516,12 @@ func (m *Module) Close() error {
 		return nil
 	}
 	m.stopCommitter()
+	err := m.keepAtClose()
 	m.custody.Lock()
 	if m.ownDB && m.db != nil {
-		return m.db.Close()
+		return errors.Join(err, m.db.Close())
 	}
-	return nil
+	return err
 }
 
 // Identify returns the module's identity. It needs no role and works in

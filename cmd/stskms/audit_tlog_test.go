@@ -114,7 +114,13 @@ func TestAuditTransparency(t *testing.T) {
 	if _, errOut := sh(1, "audit", "verify", "--dir", dir, "--checkpoint", cpFile, "--key", key); !strings.Contains(errOut, "rolled back") {
 		t.Errorf("rewound log: %s", errOut)
 	}
-	// Grown again past the checkpoint: a fork.
+	// The KMC itself refuses the rewound database (it kept a checkpoint
+	// in its keystore) until its officers accept it. Grown again past the
+	// checkpoint: a fork.
+	if _, errOut := sh(1, "kmc", "sgc", "add", "--dir", dir, "--sgc", "600125"); !strings.Contains(errOut, "rolled back") {
+		t.Errorf("the KMC opened its rewound database: %s", errOut)
+	}
+	sh(0, "kmc", "accept-rollback", "--dir", dir)
 	sh(0, "kmc", "sgc", "add", "--dir", dir, "--sgc", "600125")
 	sh(0, "kmc", "sgc", "add", "--dir", dir, "--sgc", "600126")
 	if _, errOut := sh(1, "audit", "verify", "--dir", dir, "--checkpoint", cpFile, "--key", key); !strings.Contains(errOut, "forked") {

@@ -60,8 +60,8 @@ func TestKMCHelp(t *testing.T) {
 		}
 	}
 	walk("kmc", kmcCommand())
-	if n != 26 {
-		t.Errorf("%d kmc commands, want 26", n)
+	if n != 28 {
+		t.Errorf("%d kmc commands, want 28", n)
 	}
 }
 

@@ -289,6 +289,48 @@ func runSMDowngrade(e *env, args []string) error {
 	})
 }
 
+func runSMAcceptRollback(e *env, args []string) error {
+	fs := newFlags("sm accept-rollback", "--dir DIR",
+		"Opens a module whose database does not extend the audit checkpoint kept outside it\n"+
+			"(a restored backup, a rolled-back or forked database: the module otherwise opens in its\n"+
+			"error state) and goes on from this database: the audit log records sm.rollback.accept\n"+
+			"with both sizes and the officers, and the module keeps the current checkpoint instead.\n"+
+			"Tokens issued after the restored state may be issued again: reconcile them first.\n"+
+			"Dual control: every officer's passphrase of the sealed store (a PKCS#11 module: its PIN);\n"+
+			"a test module needs none. See docs/audit.md.")
+	f := addSMFlags(e, fs)
+	f.acceptRollback = true
+	return f.run(e, fs, args, true, func(m *sm.Module) error {
+		what := m.AcceptedRollback()
+		if what == "" {
+			what = "the database extends the kept audit checkpoint: nothing to accept"
+		}
+		fmt.Fprintf(e.stdout, "%s: %s\n", m.Identify().SMID, what)
+		return nil
+	})
+}
+
+func runKMCAcceptRollback(e *env, args []string) error {
+	fs := newFlags("kmc accept-rollback", "--dir DIR [--officers A,B]",
+		"Opens a KMC whose database does not extend the audit checkpoint kept outside it (a\n"+
+			"restored backup, a rolled-back or forked database: the KMC otherwise refuses to open)\n"+
+			"and goes on from this database: the audit log records kmc.rollback.accept with both\n"+
+			"sizes and the officers, and the KMC keeps the current checkpoint instead. Key Load\n"+
+			"Files and registry changes made after the restored state are gone from it: reconcile\n"+
+			"them first. Dual control: every officer's passphrase of the sealed store (a PKCS#11\n"+
+			"KMC: its PIN); a test KMC needs none. See docs/audit.md.")
+	f := addKMCFlags(e, fs)
+	f.acceptRollback = true
+	return f.run(e, fs, args, func(k *kmc.KMC) error {
+		what := k.AcceptedRollback()
+		if what == "" {
+			what = "the database extends the kept audit checkpoint: nothing to accept"
+		}
+		fmt.Fprintf(e.stdout, "KMC in %s: %s\n", f.dir, what)
+		return nil
+	})
+}
+
 func runKMCDowngrade(e *env, args []string) error {
 	fs := newFlags("kmc downgrade", "--dir DIR [--officers A,B]", fmt.Sprintf(downgradeHelp, "KMC", "kmc", "KMC"))
 	f := addKMCFlags(e, fs)

@@ -40,12 +40,14 @@ func runSMBench(e *env, args []string) error {
 		"Makes a TEST-ONLY module with one register in a temporary directory, serves its HTTP API on\n"+
 			"127.0.0.1 and credits tokens through it from --conns connections, each token durable with its\n"+
 			"audit record: batched (POST /v1/credit with an array of --batch requests) and single-token\n"+
-			"requests. Prints tokens/s, requests/s and the p50/p99 latency of a request.")
+			"requests. Prints tokens/s, requests/s and the p50/p99 latency of a request. The module keeps\n"+
+			"a signed audit checkpoint outside its database every second, as sm serve does.")
 	bf := addBenchModeFlags(fs, "batched", "single")
 	conns := fs.Int("conns", 8, "concurrent connections")
 	n := fs.Int("n", 20000, "tokens per mode")
 	batch := fs.Int("batch", 256, "requests per batch in batched mode")
 	keep := fs.String("dir", "", "make the module here (an empty or new directory) instead of a temporary one")
+	checkpoints := fs.Bool("checkpoints", true, "keep audit checkpoints outside the database as sm serve does (false: none, to measure their cost)")
 	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
@@ -82,6 +84,11 @@ func runSMBench(e *env, args []string) error {
 	srv := api.NewHTTPServer(api.New(m, tokens))
 	go srv.Serve(ln)
 	defer srv.Close()
+	if *checkpoints {
+		kctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go m.KeepCheckpoints(kctx, sm.DefaultCheckpointEvery, sm.DefaultCheckpointRecords)
+	}
 	url := "http://" + ln.Addr().String()
 	if !bf.json {
 		fmt.Fprintln(e.stderr, "stskms sm bench: "+sm.TestWarning)

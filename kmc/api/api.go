@@ -500,13 +500,16 @@ func (s *Server) issuedFiles(ctx context.Context, _ kmc.Actor, r *http.Request) 
 }
 
 func (s *Server) verifyAudit(ctx context.Context, _ kmc.Actor, _ *http.Request) (any, error) {
-	rep, err := s.k.AuditLog().Verify(ctx)
+	rep, err := s.k.AuditLog().VerifyTree(ctx, nil)
 	ans := AuditAnswer{OK: err == nil, LogID: hex.EncodeToString(rep.LogID[:]), Records: rep.Records,
 		Head: hex.EncodeToString(rep.Head[:])}
 	var ce *audit.ChainError
+	var cpe *audit.CheckpointError
 	switch {
 	case errors.As(err, &ce):
 		ans.BrokenAt, ans.Kind, ans.Reason = ce.Seq, ce.Kind.String(), ce.Reason
+	case errors.As(err, &cpe):
+		ans.Kind, ans.Reason = cpe.Kind.String(), cpe.Reason
 	case err != nil:
 		return nil, err
 	}

@@ -1,0 +1,99 @@
+package kmc
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/stskms/stskms/audit"
+	"github.com/stskms/stskms/internal/keptcheckpoint"
+	"github.com/stskms/stskms/keystore/pkcs11"
+)
+
+// Rollback detection (docs/audit.md, "Rollback detection"): a KMC opened
+// from its directory keeps its latest signed audit checkpoint in
+// DIR/keystore (or in its PKCS#11 token, as a data object) and at its
+// witnesses. New
+// refuses a database whose log does not extend it (an error matching the
+// *audit.CheckpointError) — a restored backup, a
+// rolled-back or forked database — so that the KMC serves and issues
+// nothing from it, until the officers accept it (Config.AcceptRollback,
+// `stskms kmc accept-rollback`).
+
+// checkKept checks the log against the kept checkpoint (nothing if
+// cfg.KeepDir is empty), and accepts a rollback if cfg says so.
+func (k *KMC) checkKept(ctx context.Context, cfg Config) error {
+	if cfg.KeepDir == "" {
+		return nil
+	}
+	k.kept = keptcheckpoint.NewGuard(k.log, k.custody, cfg.KeepDir, cfg.Witnesses...)
+	cpe, err := k.kept.Check(ctx)
+	switch {
+	case err != nil:
+		return failed("check the kept audit checkpoint", err)
+	case cpe == nil:
+		return nil
+	case !cfg.AcceptRollback:
+		return fmt.Errorf("kmc: the database was %s: its audit log does not extend the checkpoint of %d records kept in %s "+
+			"(a restored backup, or a rolled-back or forked database): the KMC refuses to serve; if the officers mean to go on "+
+			"from this database, run `stskms kmc accept-rollback` (dual control, audited): %w",
+			keptcheckpoint.What(cpe.Kind), cpe.Size, k.kept.Path(), cpe)
+	}
+	return k.acceptRollback(ctx, cpe, cfg.UnlockedBy)
+}
+
+// acceptRollback records the officers' acceptance and keeps the log's
+// checkpoint instead. A live KMC on the sealed store needs two officers
+// (a PKCS#11 one, the token's PIN).
+func (k *KMC) acceptRollback(ctx context.Context, cpe *audit.CheckpointError, officers []string) error {
+	distinct := slices.Compact(slices.Sorted(slices.Values(officers)))
+	_, token := k.custody.(*pkcs11.Token)
+	if !k.custody.TestMode() && !token && len(distinct) < 2 {
+		return fmt.Errorf("%w: accepting a rolled-back database needs at least two officers' passphrases", ErrDualControl)
+	}
+	size, err := k.log.Size(ctx)
+	if err != nil {
+		return err
+	}
+	by := "the officers " + strings.Join(distinct, ", ")
+	if len(distinct) == 0 {
+		by = "the opener (no officer credentials: a test KMC or a PKCS#11 token's PIN)"
+	}
+	k.accepted = fmt.Sprintf("the database was %s: the kept checkpoint had %d records, the log has %d (%s); accepted by %s, audited as kmc.rollback.accept",
+		keptcheckpoint.What(cpe.Kind), cpe.Size, size, cpe.Reason, by)
+	_, err = k.log.AppendNow(ctx, audit.Entry{Actor: "officers", Action: "kmc.rollback.accept",
+		Details: map[string]any{"kind": cpe.Kind.String(), "kept_size": cpe.Size, "log_size": size, "reason": cpe.Reason, "officers": distinct}})
+	if err != nil {
+		return failed("record the accepted rollback", err)
+	}
+	return k.kept.Accept(ctx)
+}
+
+// AcceptedRollback describes the rollback New accepted
+// (Config.AcceptRollback), "" if there was none to accept.
+func (k *KMC) AcceptedRollback() string { return k.accepted }
+
+// KeepCheckpoints keeps a checkpoint outside the database whenever the log
+// has grown by records (keptcheckpoint.DefaultRecords if 0) or every
+// (keptcheckpoint.DefaultEvery if 0) has passed since the last, until ctx
+// is done or keeping one fails, and returns why it stopped. A KMC made by
+// New without KeepDir keeps none: it waits for ctx.
+func (k *KMC) KeepCheckpoints(ctx context.Context, every time.Duration, records int64) error {
+	if k.kept == nil {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return k.kept.Run(ctx, every, records)
+}
+
+// keepAtClose keeps the checkpoint of the log as Close leaves it.
+func (k *KMC) keepAtClose() error {
+	if k.kept == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return k.kept.Keep(ctx)
+}

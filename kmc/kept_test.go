@@ -1,0 +1,121 @@
+package kmc_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stskms/stskms/audit"
+	"github.com/stskms/stskms/keystore"
+	"github.com/stskms/stskms/keystore/pkcs11/softhsmtest"
+	"github.com/stskms/stskms/kmc"
+)
+
+// copyKMCDB copies the KMC's SQLite files from one directory to another,
+// replacing what is there: a backup, or its restore.
+func copyKMCDB(t *testing.T, from, to string) {
+	t.Helper()
+	old, _ := filepath.Glob(filepath.Join(to, kmc.DefaultDBFile+"*"))
+	for _, p := range old {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(from, kmc.DefaultDBFile+"*"))
+	if len(files) == 0 {
+		t.Fatalf("no database in %s", from)
+	}
+	for _, p := range files {
+		b, err := os.ReadFile(p)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(to, filepath.Base(p)), b, 0o600)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestRestoredKMCRefused: a live KMC (sealed store) whose database is
+// restored from a copy made before a key rotation refuses to open, naming
+// the sizes, until both officers accept the rollback (audited).
+func TestRestoredKMCRefused(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "kmc")
+	officers := func() []keystore.Component {
+		return []keystore.Component{{Officer: "alice", Passphrase: []byte("correct horse battery")},
+			{Officer: "bob", Passphrase: []byte("staple tuna mirror 42")}}
+	}
+	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeLive, Vendor: "Utility", ID: "K0042", Officers: officers()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Close()
+	restoreRefused(t, dir, func(accept bool) (*kmc.KMC, error) {
+		return kmc.OpenDir(ctx, dir, kmc.OpenOptions{Officers: officers(), AcceptRollback: accept})
+	}, "the officers alice, bob")
+}
+
+// TestRestoredPKCS11KMCRefused is TestRestoredKMCRefused with the KMC's
+// custody in a SoftHSM2 token (the checkpoint kept in the token).
+func TestRestoredPKCS11KMCRefused(t *testing.T) {
+	ctx := context.Background()
+	cfg, pin := softhsmtest.New(t).Token("kmc-token")
+	cfg.Namespace = "kmc"
+	dir := filepath.Join(t.TempDir(), "kmc")
+	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeLive, Vendor: "Utility", ID: "K0042", PKCS11: &cfg, PIN: pin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.Close()
+	restoreRefused(t, dir, func(accept bool) (*kmc.KMC, error) {
+		return kmc.OpenDir(ctx, dir, kmc.OpenOptions{PIN: pin, AcceptRollback: accept})
+	}, "PKCS#11 token's PIN")
+}
+
+// restoreRefused backs up the database of the KMC in dir, rotates its key,
+// restores the backup, and checks that open refuses it until accepted
+// (by whom says who).
+func restoreRefused(t *testing.T, dir string, open func(accept bool) (*kmc.KMC, error), by string) {
+	t.Helper()
+	ctx := context.Background()
+	backup := t.TempDir()
+	copyKMCDB(t, dir, backup)
+	k, err := open(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.RotateKey(ctx, "test", 0); err != nil {
+		t.Fatal(err)
+	}
+	k.Close()
+	copyKMCDB(t, backup, dir)
+
+	_, err = open(false)
+	if !errors.Is(err, audit.ErrRolledBack) || !strings.Contains(err.Error(), "accept-rollback") {
+		t.Fatalf("restored database opened: %v", err)
+	}
+	k, err = open(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := k.AcceptedRollback(); !strings.Contains(a, "rolled back") || !strings.Contains(a, by) {
+		t.Fatalf("accepted: %q", a)
+	}
+	var accepted bool
+	if err := k.AuditLog().Records(ctx, 1, func(r audit.Record) error {
+		accepted = accepted || r.Action == "kmc.rollback.accept"
+		return nil
+	}); err != nil || !accepted {
+		t.Fatalf("kmc.rollback.accept not audited: %v", err)
+	}
+	k.Close()
+	k, err = open(false)
+	if err != nil {
+		t.Fatalf("after the acceptance: %v", err)
+	}
+	k.Close()
+}

@@ -1,0 +1,118 @@
+package sm
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/stskms/stskms/audit"
+	"github.com/stskms/stskms/internal/keptcheckpoint"
+	"github.com/stskms/stskms/keystore"
+)
+
+// Rollback detection (docs/audit.md, "Rollback detection"): the module
+// keeps its latest signed audit checkpoint outside its database, in
+// DIR/keystore beside the sealed files, or in its PKCS#11 token as a data
+// object, and at its witnesses. Open checks that the database's log extends it;
+// one that does not — a restored backup, a rolled-back or forked
+// database — opens in the error state until the officers accept it
+// (Options.AcceptRollback, `stskms sm accept-rollback`).
+
+// Defaults of the checkpoint cadence of a serving module (KeepCheckpoints).
+const (
+	// DefaultCheckpointEvery is how far the kept checkpoint may lag
+	// behind a serving module's log, in time.
+	DefaultCheckpointEvery = keptcheckpoint.DefaultEvery
+	// DefaultCheckpointRecords is how far it may lag, in records.
+	DefaultCheckpointRecords = keptcheckpoint.DefaultRecords
+)
+
+// keptState is the module's kept checkpoint.
+type keptState struct {
+	guard    *keptcheckpoint.Guard
+	accepted string // the rollback this Open accepted, if any
+}
+
+// checkKept checks the database's log against the kept checkpoint (the
+// first Open by this version keeps one). A log that does not extend it
+// puts the module in its error state, or, with opts.AcceptRollback and
+// the officers' dual control, is accepted: recorded in the log
+// (sm.rollback.accept) and its checkpoint kept in place of the old one.
+func (m *Module) checkKept(ctx context.Context, mf moduleFile, opts Options) error {
+	g := keptcheckpoint.NewGuard(m.log, m.custody, filepath.Join(m.dir, KeystoreDir), opts.Witnesses...)
+	m.kept.guard = g
+	cpe, err := g.Check(ctx)
+	switch {
+	case err != nil:
+		return refuseCause(ErrIntegrity, err, "audit checkpoint")
+	case cpe == nil:
+		return nil
+	case !opts.AcceptRollback:
+		m.fault.Store(refuseCause(ErrSelfTest, cpe, "the database was %s: its audit log does not extend the checkpoint of %d records kept in %s "+
+			"(a restored backup, or a rolled-back or forked database); if the officers mean to go on from this database, "+
+			"run `stskms sm accept-rollback` (dual control, audited)", keptcheckpoint.What(cpe.Kind), cpe.Size, g.Path()))
+		return nil
+	}
+	return m.acceptRollback(ctx, cpe, mf.Custody == keystore.KindPKCS11, unlockedBy(mf, opts))
+}
+
+// acceptRollback records the officers' acceptance of a log that does not
+// extend the kept checkpoint, and keeps the log's checkpoint instead. A
+// production module needs two officers (a PKCS#11 one the token's PIN).
+func (m *Module) acceptRollback(ctx context.Context, cpe *audit.CheckpointError, token bool, officers []string) error {
+	distinct := slices.Compact(slices.Sorted(slices.Values(officers)))
+	if !m.ident.Test && !token && len(distinct) < 2 {
+		return refuse(ErrInvalidRequest, "accepting a rolled-back database needs dual control: at least two officers' passphrases")
+	}
+	size, err := m.log.Size(ctx)
+	if err != nil {
+		return err
+	}
+	by := "the officers " + strings.Join(distinct, ", ")
+	if len(distinct) == 0 {
+		by = "the opener (no officer credentials: a test module or a PKCS#11 token's PIN)"
+	}
+	m.kept.accepted = fmt.Sprintf("the database was %s: the kept checkpoint had %d records, the log has %d (%s); accepted by %s, audited as sm.rollback.accept",
+		keptcheckpoint.What(cpe.Kind), cpe.Size, size, cpe.Reason, by)
+	_, err = m.log.AppendNow(ctx, audit.Entry{Actor: "officers", Action: "sm.rollback.accept", Subject: m.ident.SMID.String(),
+		Details: map[string]any{"kind": cpe.Kind.String(), "kept_size": cpe.Size, "log_size": size, "reason": cpe.Reason, "officers": distinct}})
+	if err != nil {
+		return err
+	}
+	return m.kept.guard.Accept(ctx)
+}
+
+// AcceptedRollback describes the rollback this Open accepted
+// (Options.AcceptRollback), "" if there was none to accept.
+func (m *Module) AcceptedRollback() string { return m.kept.accepted }
+
+// KeepCheckpoint keeps a new checkpoint outside the database if the log
+// grew since the kept one. It does nothing in a module whose log does not
+// extend the kept checkpoint.
+func (m *Module) KeepCheckpoint(ctx context.Context) error {
+	if m.closed.Load() {
+		return refuse(ErrClosed, "")
+	}
+	return m.kept.guard.Keep(ctx)
+}
+
+// KeepCheckpoints keeps a checkpoint whenever the log has grown by records
+// (DefaultCheckpointRecords if 0) or every (DefaultCheckpointEvery if 0)
+// has passed since the last, until ctx is done or keeping one fails, and
+// returns why it stopped.
+func (m *Module) KeepCheckpoints(ctx context.Context, every time.Duration, records int64) error {
+	return m.kept.guard.Run(ctx, every, records)
+}
+
+// keepAtClose keeps the checkpoint of the log as Close leaves it.
+func (m *Module) keepAtClose() error {
+	if m.kept.guard == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return m.kept.guard.Keep(ctx)
+}
