@@ -73,7 +73,7 @@ type kmcFlags struct {
 	actor    string
 	officers string
 	pinFile  string
-	witness  string // --witness: a file each kept checkpoint is appended to
+	witness  string // --witness: a file or URL each kept checkpoint goes to
 	release  *releaseFlags
 	// acceptRollback is set by "kmc accept-rollback", not a flag.
 	acceptRollback bool
@@ -92,7 +92,7 @@ func addKMCFlags(e *env, fs *flagSet) *kmcFlags {
 		"                 from standard input, one line each, in the same order (asked for\n"+
 		"                 without echo on a terminal)")
 	fs.StringVar(&f.pinFile, "pin-file", "", pinFileUsage)
-	fs.StringVar(&f.witness, "witness", "", "also append each audit checkpoint the KMC keeps to this file (docs/audit.md)")
+	fs.StringVar(&f.witness, "witness", "", "also give each audit checkpoint the KMC keeps to this witness: a file it is appended to, or an http(s) URL it is POSTed to (docs/audit.md)")
 	f.release = addReleaseFlags(fs, true)
 	return f
 }

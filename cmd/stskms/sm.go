@@ -59,7 +59,7 @@ func smCommand() *command {
 type smFlags struct {
 	dir, as, tables string
 	pinFile         string
-	witness         string // --witness: a file each kept checkpoint is appended to
+	witness         string // --witness: a file or URL each kept checkpoint goes to
 	json            bool
 	release         *releaseFlags
 	acceptRollback  bool // set by "sm accept-rollback", not a flag
@@ -72,7 +72,7 @@ func addSMFlags(e *env, fs *flagSet) *smFlags {
 	fs.alias("actor", "as")
 	fs.BoolVar(&f.json, "json", false, "print JSON")
 	fs.StringVar(&f.pinFile, "pin-file", "", pinFileUsage)
-	fs.StringVar(&f.witness, "witness", "", "also append each audit checkpoint the module keeps to this file (docs/audit.md)")
+	fs.StringVar(&f.witness, "witness", "", "also give each audit checkpoint the module keeps to this witness: a file it is appended to, or an http(s) URL it is POSTed to (docs/audit.md)")
 	f.release = addReleaseFlags(fs, true)
 	return f
 }

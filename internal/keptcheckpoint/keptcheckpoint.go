@@ -7,9 +7,11 @@
 // written atomically beside the sealed files, or, when the custody is a
 // PKCS#11 token, as a data object of the token; it is signed by the audit
 // key in custody, so its integrity comes from the signature, not from
-// where it is kept. A Keeper keeps the highest size it has seen: it never replaces a
-// checkpoint by a smaller one. Witness files, if any, get every new
-// checkpoint appended, for an auditor to keep elsewhere.
+// where it is kept. A Keeper keeps the highest size it has seen: it never
+// replaces a checkpoint by a smaller one. Witnesses, if any, get every new
+// checkpoint, for an auditor to keep elsewhere: a file has it appended, an
+// http:// or https:// URL has it POSTed. A witness that fails fails the
+// keeping, as the custody store failing would.
 package keptcheckpoint
 
 import (
@@ -17,11 +19,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/stskms/stskms/internal/atomicfile"
 	"github.com/stskms/stskms/keystore"
@@ -160,7 +167,7 @@ func (k *Keeper) Keep(signed []byte, force bool) error {
 	k.size = n
 	var errs []error
 	for _, w := range k.witnesses {
-		errs = append(errs, appendWitness(w, signed))
+		errs = append(errs, witness(w, signed))
 	}
 	return errors.Join(errs...)
 }
@@ -170,6 +177,51 @@ func (k *Keeper) Kept() int64 {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.size
+}
+
+// witness gives signed to the witness w: an http:// or https:// URL gets
+// it POSTed (postWitness), anything else is a file it is appended to.
+func witness(w string, signed []byte) error {
+	if strings.HasPrefix(w, "http://") || strings.HasPrefix(w, "https://") {
+		return postWitness(w, signed)
+	}
+	return appendWitness(w, signed)
+}
+
+// witnessTimeout bounds one POST to a witness URL.
+const witnessTimeout = 5 * time.Second
+
+// postWitness POSTs signed to the URL w as text/plain; the witness must
+// answer 2xx within witnessTimeout. Its answer body is not read beyond
+// 4 KiB and never trusted. The error names the URL without its user
+// information or query (where a witness's credentials would be).
+func postWitness(w string, signed []byte) error {
+	u, err := url.Parse(w)
+	if err != nil {
+		return errors.New("keptcheckpoint: witness: not a URL")
+	}
+	shown := (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+	ctx, cancel := context.WithTimeout(context.Background(), witnessTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w, bytes.NewReader(signed))
+	if err != nil {
+		return fmt.Errorf("keptcheckpoint: witness %s: %w", shown, err)
+	}
+	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // without the URL, which may carry credentials
+		}
+		return fmt.Errorf("keptcheckpoint: witness %s: %w", shown, err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("keptcheckpoint: witness %s answered %s", shown, resp.Status)
+	}
+	return nil
 }
 
 // appendWitness appends signed and a blank line to the file w.
