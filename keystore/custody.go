@@ -137,6 +137,15 @@ type Component struct {
 // Zero clears the passphrase.
 func (c *Component) Zero() { clear(c.Passphrase) }
 
+// OfficerNames returns the officers of the components, in order.
+func OfficerNames(cs []Component) []string {
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Officer
+	}
+	return names
+}
+
 // Format implements fmt.Formatter, so that no verb prints the passphrase.
 func (c Component) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "keystore.Component{Officer: %q, Passphrase: <redacted>}", c.Officer)

@@ -569,7 +569,7 @@ func (s *Sealed) openScalar(kf *keyFile) ([]byte, error) {
 // cleared: call it inside doSecret and drop the key soon.
 func (s *Sealed) privateKey(kf *keyFile) (*ecdh.PrivateKey, error) {
 	if kf.typ != keyTypeP384 {
-		return nil, fmt.Errorf("%w: %q is a signing key, not an ECDH key", ErrKeyType, kf.name)
+		return nil, keyTypeError(kf.name, keyTypeP384)
 	}
 	d, err := s.openScalar(kf)
 	if err != nil {
@@ -594,6 +594,20 @@ func (s *Sealed) PublicKey(ctx context.Context, name string) (*ecdh.PublicKey, e
 		return nil, err
 	}
 	defer s.mu.RUnlock()
+	kf, err := s.readKeyOfType(name, keyTypeP384)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authenticate(kf); err != nil {
+		return nil, err
+	}
+	return kf.pub, nil
+}
+
+// readKeyOfType checks name and reads its key file, which must hold a key
+// of type typ (keyTypeP384 or keyTypeP256Sign; ErrKeyType otherwise). The
+// caller holds the lock.
+func (s *Sealed) readKeyOfType(name, typ string) (*keyFile, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
@@ -601,19 +615,31 @@ func (s *Sealed) PublicKey(ctx context.Context, name string) (*ecdh.PublicKey, e
 	if err != nil {
 		return nil, err
 	}
-	if kf.typ != keyTypeP384 {
-		return nil, fmt.Errorf("%w: %q is a signing key, not an ECDH key", ErrKeyType, name)
+	if kf.typ != typ {
+		return nil, keyTypeError(name, typ)
 	}
+	return kf, nil
+}
+
+// keyTypeError is the ErrKeyType of key name when it is not of type want.
+func keyTypeError(name, want string) error {
+	if want == keyTypeP384 {
+		return fmt.Errorf("%w: %q is a signing key, not an ECDH key", ErrKeyType, name)
+	}
+	return fmt.Errorf("%w: %q is an ECDH key, not a signing key", ErrKeyType, name)
+}
+
+// authenticate opens the sealed scalar of kf, which authenticates the
+// whole file, and clears it at once.
+func (s *Sealed) authenticate(kf *keyFile) error {
+	var err error
 	doSecret(func() {
 		var d []byte
 		if d, err = s.openScalar(kf); err == nil {
 			clear(d)
 		}
 	})
-	if err != nil {
-		return nil, err
-	}
-	return kf.pub, nil
+	return err
 }
 
 // ECDH implements Custody. The private key is decrypted for this call only.

@@ -66,27 +66,15 @@ func (s *Sealed) Signer(ctx context.Context, name string) (crypto.Signer, error)
 		return nil, err
 	}
 	defer s.mu.RUnlock()
-	if err := CheckName(name); err != nil {
-		return nil, err
-	}
-	kf, err := s.readKey(name)
+	kf, err := s.readKeyOfType(name, keyTypeP256Sign)
 	if err != nil {
 		return nil, err
-	}
-	if kf.typ != keyTypeP256Sign {
-		return nil, fmt.Errorf("%w: %q is an ECDH key, not a signing key", ErrKeyType, name)
 	}
 	pub, err := signingPublic(kf)
 	if err != nil {
 		return nil, err
 	}
-	doSecret(func() {
-		var d []byte
-		if d, err = s.openScalar(kf); err == nil {
-			clear(d)
-		}
-	})
-	if err != nil {
+	if err := s.authenticate(kf); err != nil {
 		return nil, err
 	}
 	return &sealedSigner{s: s, kf: kf, pub: pub}, nil

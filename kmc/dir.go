@@ -311,7 +311,7 @@ func OpenDir(ctx context.Context, dir string, o OpenOptions) (*KMC, error) {
 	}
 	kc := Config{Now: o.Now, Window: o.Window, Release: o.Release, Witnesses: o.Witnesses, AcceptRollback: o.AcceptRollback}
 	if cfg.Mode == ModeLive && cfg.Custody == keystore.KindSealed {
-		kc.UnlockedBy = officerNames(o.Officers)
+		kc.UnlockedBy = keystore.OfficerNames(o.Officers)
 	}
 	k, err := openDB(ctx, dir, cfg, custody, kc)
 	if err != nil {

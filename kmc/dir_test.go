@@ -64,14 +64,10 @@ func TestInitTestDir(t *testing.T) {
 func TestInitLiveDir(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "kmc")
-	officers := func() []keystore.Component {
-		return []keystore.Component{{Officer: "alice", Passphrase: []byte("correct horse battery")},
-			{Officer: "bob", Passphrase: []byte("staple tuna mirror 42")}}
-	}
-	if _, err := kmc.Init(ctx, filepath.Join(t.TempDir(), "x"), kmc.InitOptions{Mode: kmc.ModeLive, Officers: officers()}); !errors.Is(err, kmc.ErrInvalid) {
+	if _, err := kmc.Init(ctx, filepath.Join(t.TempDir(), "x"), kmc.InitOptions{Mode: kmc.ModeLive, Officers: liveOfficers()}); !errors.Is(err, kmc.ErrInvalid) {
 		t.Errorf("live KMC without vendor and id: %v", err)
 	}
-	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeLive, Vendor: "Utility", ID: "K0042", Officers: officers()})
+	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeLive, Vendor: "Utility", ID: "K0042", Officers: liveOfficers()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +75,7 @@ func TestInitLiveDir(t *testing.T) {
 	if _, err := kmc.OpenDir(ctx, dir, kmc.OpenOptions{}); !errors.Is(err, kmc.ErrMode) {
 		t.Errorf("live KMC without officers: %v", err)
 	}
-	if _, err := kmc.OpenDir(ctx, dir, kmc.OpenOptions{Officers: officers()[:1]}); !errors.Is(err, keystore.ErrQuorum) {
+	if _, err := kmc.OpenDir(ctx, dir, kmc.OpenOptions{Officers: liveOfficers()[:1]}); !errors.Is(err, keystore.ErrQuorum) {
 		t.Errorf("live KMC with one officer: %v", err)
 	}
 	// Edit kmc.json to claim test mode: the custody is not a test store.
@@ -89,7 +85,7 @@ func TestInitLiveDir(t *testing.T) {
 		t.Errorf("live KMC opened as a test one: %v", err)
 	}
 	os.WriteFile(filepath.Join(dir, kmc.ConfigFile), cfg, 0o600)
-	k, err = kmc.OpenDir(ctx, dir, kmc.OpenOptions{Officers: officers()})
+	k, err = kmc.OpenDir(ctx, dir, kmc.OpenOptions{Officers: liveOfficers()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,40 +3,34 @@ package kmc_test
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stskms/stskms/audit"
+	"github.com/stskms/stskms/internal/backuptest"
 	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/keystore/pkcs11/softhsmtest"
 	"github.com/stskms/stskms/kmc"
 )
 
-// copyKMCDB copies the KMC's SQLite files from one directory to another,
-// replacing what is there: a backup, or its restore.
-func copyKMCDB(t *testing.T, from, to string) {
+// liveOfficers are the two officers of a live KMC's sealed custody in
+// these tests.
+func liveOfficers() []keystore.Component {
+	return []keystore.Component{{Officer: "alice", Passphrase: []byte("correct horse battery")},
+		{Officer: "bob", Passphrase: []byte("staple tuna mirror 42")}}
+}
+
+// initLiveKMC initialises a live KMC (sealed custody, liveOfficers) in dir
+// and closes it.
+func initLiveKMC(t *testing.T, dir string) {
 	t.Helper()
-	old, _ := filepath.Glob(filepath.Join(to, kmc.DefaultDBFile+"*"))
-	for _, p := range old {
-		if err := os.Remove(p); err != nil {
-			t.Fatal(err)
-		}
+	k, err := kmc.Init(context.Background(), dir, kmc.InitOptions{Mode: kmc.ModeLive, Vendor: "Utility", ID: "K0042",
+		Officers: liveOfficers()})
+	if err != nil {
+		t.Fatal(err)
 	}
-	files, _ := filepath.Glob(filepath.Join(from, kmc.DefaultDBFile+"*"))
-	if len(files) == 0 {
-		t.Fatalf("no database in %s", from)
-	}
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err == nil {
-			err = os.WriteFile(filepath.Join(to, filepath.Base(p)), b, 0o600)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	k.Close()
 }
 
 // TestRestoredKMCRefused: a live KMC (sealed store) whose database is
@@ -45,17 +39,9 @@ func copyKMCDB(t *testing.T, from, to string) {
 func TestRestoredKMCRefused(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "kmc")
-	officers := func() []keystore.Component {
-		return []keystore.Component{{Officer: "alice", Passphrase: []byte("correct horse battery")},
-			{Officer: "bob", Passphrase: []byte("staple tuna mirror 42")}}
-	}
-	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeLive, Vendor: "Utility", ID: "K0042", Officers: officers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.Close()
+	initLiveKMC(t, dir)
 	restoreRefused(t, dir, func(accept bool) (*kmc.KMC, error) {
-		return kmc.OpenDir(ctx, dir, kmc.OpenOptions{Officers: officers(), AcceptRollback: accept})
+		return kmc.OpenDir(ctx, dir, kmc.OpenOptions{Officers: liveOfficers(), AcceptRollback: accept})
 	}, "the officers alice, bob")
 }
 
@@ -83,7 +69,7 @@ func restoreRefused(t *testing.T, dir string, open func(accept bool) (*kmc.KMC, 
 	t.Helper()
 	ctx := context.Background()
 	backup := t.TempDir()
-	copyKMCDB(t, dir, backup)
+	backuptest.Copy(t, dir, backup, kmc.DefaultDBFile+"*")
 	k, err := open(false)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +78,7 @@ func restoreRefused(t *testing.T, dir string, open func(accept bool) (*kmc.KMC, 
 		t.Fatal(err)
 	}
 	k.Close()
-	copyKMCDB(t, backup, dir)
+	backuptest.Copy(t, backup, dir, kmc.DefaultDBFile+"*")
 
 	_, err = open(false)
 	if !errors.Is(err, audit.ErrRolledBack) || !strings.Contains(err.Error(), "accept-rollback") {

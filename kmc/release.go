@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/stskms/stskms/audit"
-	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/release"
 	"github.com/stskms/stskms/store"
 )
@@ -41,12 +40,7 @@ func (k *KMC) recordFloor(ctx context.Context, f release.Floor, cfg Config) erro
 	if !f.Changed() {
 		return nil
 	}
-	d := f.Details()
-	actor := "system"
-	if f.Downgrade {
-		d["officers"] = cfg.UnlockedBy
-		actor = "officers"
-	}
+	actor, d := f.Audit(cfg.UnlockedBy)
 	err := k.tx(ctx, func(tx *store.Tx) error {
 		if err := f.Record(ctx, tx, k.now()); err != nil {
 			return err
@@ -58,16 +52,6 @@ func (k *KMC) recordFloor(ctx context.Context, f release.Floor, cfg Config) erro
 		return failed("record the version floor", err)
 	}
 	return nil
-}
-
-// officerNames names the officers whose passphrases unlocked a sealed
-// custody (Config.UnlockedBy).
-func officerNames(officers []keystore.Component) []string {
-	names := make([]string, len(officers))
-	for i, o := range officers {
-		names[i] = o.Officer
-	}
-	return names
 }
 
 // Release says whether the running binary is a signed release (as checked

@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/stskms/stskms/audit"
-	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/release"
 )
@@ -20,24 +19,16 @@ import (
 func TestKMCOlderBinaryRefused(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "kmc")
-	officers := func() []keystore.Component {
-		return []keystore.Component{{Officer: "alice", Passphrase: []byte("correct horse battery")},
-			{Officer: "bob", Passphrase: []byte("staple tuna mirror 42")}}
-	}
-	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeLive, Vendor: "Utility", ID: "K0042", Officers: officers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.Close()
+	initLiveKMC(t, dir)
 	open := func(v string, downgrade bool) (*kmc.KMC, error) {
-		k, err := kmc.OpenDir(ctx, dir, kmc.OpenOptions{Officers: officers(),
+		k, err := kmc.OpenDir(ctx, dir, kmc.OpenOptions{Officers: liveOfficers(),
 			Release: release.Policy{Version: v, AllowDowngrade: downgrade}})
 		if err == nil {
 			t.Cleanup(func() { k.Close() })
 		}
 		return k, err
 	}
-	k, err = open("v2.1.0", false)
+	k, err := open("v2.1.0", false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -159,6 +159,17 @@ func (f Floor) Details() map[string]any {
 	return map[string]any{"from": f.Previous, "to": f.Running}
 }
 
+// Audit returns the actor and details of the change's audit record: the
+// system for a raise; for a downgrade the officers, named in the details.
+func (f Floor) Audit(officers []string) (actor string, details map[string]any) {
+	d := f.Details()
+	if f.Downgrade {
+		d["officers"] = officers
+		return "officers", d
+	}
+	return "system", d
+}
+
 // Record writes the new floor in tx (nothing if !Changed). It reads the
 // floor again first: if another process has changed it meanwhile, a
 // downgrade fails, and so does a raise that it has overtaken.

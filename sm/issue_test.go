@@ -262,13 +262,8 @@ func TestCreditLimit(t *testing.T) {
 func TestIdempotency(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db, sm.Vending)
-		k := f.loadLimited(10)
-		mk := meterKey(t, 1, k)
-		req := sm.CreditRequest{ID: "pos-1/000042", Meter: mk, Sub: sts.Electricity, Amount: 10}
-		first, err := f.m.Credit(f.ctx, operator, req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		req, first := f.firstCredit(10, "pos-1/000042")
+		mk := req.Meter
 		f.clock.Add(time.Hour)
 		f.reopen()
 		again, err := f.m.Credit(f.ctx, operator, req)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/audit"
+	"github.com/stskms/stskms/internal/backuptest"
 	"github.com/stskms/stskms/internal/keptcheckpoint"
 	"github.com/stskms/stskms/keystore/pkcs11/softhsmtest"
 	"github.com/stskms/stskms/sm"
@@ -21,32 +22,6 @@ import (
 	"github.com/stskms/stskms/store/storetest"
 	"github.com/stskms/stskms/sts"
 )
-
-// copyDB copies the module's SQLite files (DIR/sm.db and its journal)
-// from one directory to another, replacing what is there: a backup, or
-// its restore.
-func copyDB(t *testing.T, from, to string) {
-	t.Helper()
-	old, _ := filepath.Glob(filepath.Join(to, "sm.db*"))
-	for _, p := range old {
-		if err := os.Remove(p); err != nil {
-			t.Fatal(err)
-		}
-	}
-	files, err := filepath.Glob(filepath.Join(from, "sm.db*"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no database in %s: %v", from, err)
-	}
-	for _, p := range files {
-		b, err := os.ReadFile(p)
-		if err == nil {
-			err = os.WriteFile(filepath.Join(to, filepath.Base(p)), b, 0o600)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // TestRestoredDatabaseRefused is the issue's test: copy the database,
 // issue tokens, restore the copy — the module opens in its error state
@@ -59,14 +34,14 @@ func TestRestoredDatabaseRefused(t *testing.T) {
 	mk := meterKey(t, 1, k)
 	f.m.Close()
 	backup := t.TempDir()
-	copyDB(t, f.dir, backup)
+	backuptest.Copy(t, f.dir, backup, "sm.db*")
 
 	f.reopen()
 	if _, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk, Sub: sts.Water, Amount: 600}); err != nil {
 		t.Fatal(err)
 	}
 	f.m.Close()
-	copyDB(t, backup, f.dir)
+	backuptest.Copy(t, backup, f.dir, "sm.db*")
 
 	m, err := sm.Open(f.ctx, f.dir, f.opts)
 	if err != nil {
@@ -207,13 +182,13 @@ func TestRestoredPKCS11Module(t *testing.T) {
 	}
 	open(false).Close()
 	backup := t.TempDir()
-	copyDB(t, dir, backup)
+	backuptest.Copy(t, dir, backup, "sm.db*")
 	m := open(false)
 	if _, err := m.Selftest(ctx, auditor); err != nil {
 		t.Fatal(err)
 	}
 	m.Close()
-	copyDB(t, backup, dir)
+	backuptest.Copy(t, backup, dir, "sm.db*")
 
 	m = open(false)
 	_, err := m.Credit(ctx, operator, sm.CreditRequest{Amount: 1})

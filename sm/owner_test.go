@@ -15,6 +15,19 @@ import (
 	"github.com/stskms/stskms/sts"
 )
 
+// firstCredit loads a vending key with credit limit clm and issues, as
+// operator, a credit of 10 to meter 1 under request id; it returns the
+// request and its answer.
+func (f *fixture) firstCredit(clm uint32, id string) (sm.CreditRequest, sm.Issued) {
+	f.t.Helper()
+	req := sm.CreditRequest{ID: id, Meter: meterKey(f.t, 1, f.loadLimited(clm)), Sub: sts.Electricity, Amount: 10}
+	first, err := f.m.Credit(f.ctx, operator, req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return req, first
+}
+
 // TestRequestIDBelongsToCaller: another caller who gives a request id
 // already used is refused (ErrRequestOwned), whether its request is the
 // same or not, alone or in a batch, and never gets the stored tokens; the
@@ -22,13 +35,8 @@ import (
 func TestRequestIDBelongsToCaller(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db, sm.Vending)
-		k := f.loadLimited(100)
-		mk := meterKey(t, 1, k)
-		req := sm.CreditRequest{ID: "pos-1/7", Meter: mk, Sub: sts.Electricity, Amount: 10}
-		first, err := f.m.Credit(f.ctx, operator, req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		req, first := f.firstCredit(100, "pos-1/7")
+		mk := req.Meter
 		thief := sm.Operator.As("pos-2")
 		ans, err := f.m.Credit(f.ctx, thief, req)
 		wantCode(t, err, sm.CodeExtended, sm.ErrRequestOwned)
@@ -68,12 +76,7 @@ func TestRequestIDBelongsToCaller(t *testing.T) {
 func TestReplayAudited(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db, sm.Vending)
-		k := f.loadLimited(100)
-		req := sm.CreditRequest{ID: "pos-1/8", Meter: meterKey(t, 1, k), Sub: sts.Electricity, Amount: 10}
-		first, err := f.m.Credit(f.ctx, operator, req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		req, first := f.firstCredit(100, "pos-1/8")
 		if _, err := f.m.Credit(f.ctx, operator, req); err != nil {
 			t.Fatal(err)
 		}

@@ -47,11 +47,7 @@ func unlockedBy(mf moduleFile, opts Options) []string {
 	if mf.Test || mf.Custody == keystore.KindPKCS11 {
 		return nil
 	}
-	names := make([]string, len(opts.Officers))
-	for i, o := range opts.Officers {
-		names[i] = o.Officer
-	}
-	return names
+	return keystore.OfficerNames(opts.Officers)
 }
 
 // recordFloor writes the floor checkFloor decided, with its audit record
@@ -61,12 +57,7 @@ func (m *Module) recordFloor(ctx context.Context, f release.Floor, mf moduleFile
 	if !f.Changed() {
 		return nil
 	}
-	d := f.Details()
-	actor := "system"
-	if f.Downgrade {
-		d["officers"] = unlockedBy(mf, opts)
-		actor = "officers"
-	}
+	actor, d := f.Audit(unlockedBy(mf, opts))
 	err := m.tx(ctx, func(tx *store.Tx) error {
 		if err := f.Record(ctx, tx, m.now()); err != nil {
 			return err

@@ -1,10 +1,11 @@
 package smmail
 
 import (
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/stskms/stskms/internal/gobin"
 )
 
 // TestClientDependencies: the mail client links nothing of the gateway's
@@ -31,13 +32,7 @@ func TestClientDependencies(t *testing.T) {
 // itself included), each with whether it is of the standard library.
 func deps(t *testing.T, pkg string) map[string]bool {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("no go command: ", err)
-		}
-		t.Skip("no go command: ", err)
-	}
+	goBin := gobin.Path(t)
 	out, err := exec.Command(goBin, "list", "-deps", "-f", "{{.ImportPath}} {{.Standard}}", pkg).Output()
 	if err != nil {
 		t.Fatalf("go list -deps %s: %v", pkg, err)

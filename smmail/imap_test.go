@@ -28,31 +28,38 @@ func appendMsg(t *testing.T, u *imapmemserver.User, raw string) {
 	}
 }
 
-// TestIMAPMailbox: replies read from an IMAP mailbox, notices followed,
-// mail that is not a gateway reply or not ours skipped.
-func TestIMAPMailbox(t *testing.T) {
+// serveIMAP serves, until t ends, an IMAP server with opts (its sessions
+// and capabilities set here) over an in-memory mailbox INBOX of user "op",
+// password "secret"; it returns the user and the server's address.
+func serveIMAP(t *testing.T, opts imapserver.Options) (*imapmemserver.User, string) {
+	t.Helper()
 	mem := imapmemserver.New()
 	user := imapmemserver.NewUser("op", "secret")
 	if err := user.Create("INBOX", nil); err != nil {
 		t.Fatal(err)
 	}
 	mem.AddUser(user)
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
-		},
-		InsecureAuth: true,
-		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}},
-	})
+	opts.NewSession = func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+		return mem.NewSession(), nil, nil
+	}
+	opts.Caps = imap.CapSet{imap.CapIMAP4rev1: {}}
+	srv := imapserver.New(&opts)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go srv.Serve(l) //nolint:errcheck // ends with Close
-	defer srv.Close()
+	t.Cleanup(func() { srv.Close() })
+	return user, l.Addr().String()
+}
+
+// TestIMAPMailbox: replies read from an IMAP mailbox, notices followed,
+// mail that is not a gateway reply or not ours skipped.
+func TestIMAPMailbox(t *testing.T) {
+	user, imapAddr := serveIMAP(t, imapserver.Options{InsecureAuth: true})
 	appendMsg(t, user, "Subject: hello\r\n\r\nnot a reply")
 
-	box := &IMAP{Addr: l.Addr().String(), Username: "op", Password: "secret", Poll: 20 * time.Millisecond}
+	box := &IMAP{Addr: imapAddr, Username: "op", Password: "secret", Poll: 20 * time.Millisecond}
 	var answered atomic.Bool
 	_, addr := startFake(t, func(subj string) []string {
 		if answered.Swap(true) {

@@ -4,14 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 	"github.com/stskms/stskms/internal/testcert"
 )
 
@@ -21,29 +18,13 @@ import (
 // the wait ran out. Without the name the certificate does not verify: a
 // *CertificateError naming the server name, nothing read.
 func TestIMAPServerNameCAAndLogout(t *testing.T) {
-	mem := imapmemserver.New()
-	user := imapmemserver.NewUser("op", "secret")
-	if err := user.Create("INBOX", nil); err != nil {
-		t.Fatal(err)
-	}
-	mem.AddUser(user)
 	ca := testcert.NewCA(t)
 	log := &transcript{}
-	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
-			return mem.NewSession(), nil, nil
-		},
+	user, imapAddr := serveIMAP(t, imapserver.Options{
 		TLSConfig:   &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, mxName)}},
 		DebugWriter: log,
 		Logger:      nopLogger{},
-		Caps:        imap.CapSet{imap.CapIMAP4rev1: {}},
 	})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l) //nolint:errcheck // ends with Close
-	defer srv.Close()
 	appendMsg(t, user, reply("{KMS:GetPublicKey} smmail-1", "Success\tdone", ""))
 	logouts := func() int { // the client's "TAG LOGOUT" lines
 		n := 0
@@ -55,7 +36,7 @@ func TestIMAPServerNameCAAndLogout(t *testing.T) {
 		return n
 	}
 
-	box := &IMAP{Addr: l.Addr().String(), Username: "op", Password: "secret", Poll: 20 * time.Millisecond,
+	box := &IMAP{Addr: imapAddr, Username: "op", Password: "secret", Poll: 20 * time.Millisecond,
 		TLSConfig: &tls.Config{ServerName: mxName, RootCAs: ca.Pool()}}
 	r, err := box.Wait(context.Background(), "op@utility.test", func(r *Reply) bool { return r.Tag() == "smmail-1" })
 	if err != nil || r.Result.Text != "done" {

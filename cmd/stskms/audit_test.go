@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"path/filepath"
 	"strings"
@@ -18,11 +17,8 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "kmc")
 	sh := func(want int, args ...string) string {
 		t.Helper()
-		var out, errOut bytes.Buffer
-		if code := run(args, strings.NewReader(""), &out, &errOut); code != want {
-			t.Fatalf("stskms %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out.String(), errOut.String())
-		}
-		return out.String() + errOut.String()
+		out, errOut := mustRunCLI(t, want, args...)
+		return out + errOut
 	}
 	sh(0, "kmc", "init", "--dir", dir, "--mode", "test")
 	sh(0, "kmc", "sgc", "add", "--dir", dir, "--sgc", "600123")

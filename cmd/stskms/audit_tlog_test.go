@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -31,11 +30,7 @@ func TestAuditTransparency(t *testing.T) {
 	dir := filepath.Join(tmp, "kmc")
 	sh := func(want int, args ...string) (string, string) {
 		t.Helper()
-		var out, errOut bytes.Buffer
-		if code := run(args, strings.NewReader(""), &out, &errOut); code != want {
-			t.Fatalf("stskms %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out.String(), errOut.String())
-		}
-		return out.String(), errOut.String()
+		return mustRunCLI(t, want, args...)
 	}
 	file := func(name, data string) string {
 		t.Helper()

@@ -13,30 +13,34 @@ import (
 // command's flags by running it with env.inspect set; every command must
 // stop in parse then, before doing anything.
 func TestEveryCommandCanBeInspected(t *testing.T) {
-	var walk func(cmds map[string]*command, path []string)
 	n := 0
-	walk = func(cmds map[string]*command, path []string) {
-		for name, c := range cmds {
-			p := append(append([]string(nil), path...), name)
-			if c.sub != nil {
-				walk(c.sub, p)
-				continue
-			}
-			fs, err := inspectFlags(&env{getenv: func(string) string { return "" }}, p)
-			if err != nil {
-				t.Errorf("%s: %v", strings.Join(p, " "), err)
-				continue
-			}
-			if fs.Lookup(configFlag) == nil {
-				t.Errorf("%s: no --config", strings.Join(p, " "))
-			}
-			n++
+	eachCommand(t, func(cmd string, fs *flagSet) {
+		if fs.Lookup(configFlag) == nil {
+			t.Errorf("%s: no --config", cmd)
 		}
-	}
-	walk(commands(), nil)
+		n++
+	})
 	if n < 40 {
 		t.Errorf("only %d commands inspected", n)
 	}
+}
+
+// configuredSettings returns the settings of command cmd (its path joined
+// by spaces) with --config file, in environment e.
+func configuredSettings(t *testing.T, e *env, cmd, file string) []setting {
+	t.Helper()
+	fs, err := inspectFlags(e, strings.Fields(cmd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Set(configFlag, file); err != nil {
+		t.Fatal(err)
+	}
+	got, err := fs.applySettings(e)
+	if err != nil {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	return got
 }
 
 func writeConfig(t *testing.T, text string) string {
@@ -113,18 +117,7 @@ dir = "own"
 		{"gateway serve", "own", "postgres://group-env", "[gateway.serve]"},
 		{"gateway blocks", "group", "postgres://group-env", "[gateway]"},
 	} {
-		fs, err := inspectFlags(e, strings.Fields(tc.cmd))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := fs.Set(configFlag, file); err != nil {
-			t.Fatal(err)
-		}
-		got, err := fs.applySettings(e)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.cmd, err)
-		}
-		for _, s := range got {
+		for _, s := range configuredSettings(t, e, tc.cmd, file) {
 			switch s.Name {
 			case "dir":
 				if s.Value != tc.dir || !strings.HasSuffix(s.From, tc.wantFrom) {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -19,24 +17,14 @@ type field struct {
 // fields is an ordered list of fields; it prints as a JSON object in order.
 type fields []field
 
+// MarshalJSON prints the fields as one JSON object, in their order
+// (tokenjson.Fields).
 func (fs fields) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	buf.WriteByte('{')
+	out := make(tokenjson.Fields, len(fs))
 	for i, f := range fs {
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		name, _ := json.Marshal(f.name)
-		value, err := json.Marshal(f.value)
-		if err != nil {
-			return nil, err
-		}
-		buf.Write(name)
-		buf.WriteByte(':')
-		buf.Write(value)
+		out[i] = tokenjson.Field{Name: f.name, Value: f.value}
 	}
-	buf.WriteByte('}')
-	return buf.Bytes(), nil
+	return out.MarshalJSON()
 }
 
 // text renders the fields as "name=value" pairs on one line.

@@ -43,17 +43,7 @@ auth-timeout = "500ms"
 dedupe-window = "24h"
 `)
 	e := &env{getenv: func(string) string { return "" }}
-	fs, err := inspectFlags(e, []string{"gateway", "serve"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fs.Set(configFlag, file); err != nil {
-		t.Fatal(err)
-	}
-	got, err := fs.applySettings(e)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := configuredSettings(t, e, "gateway serve", file)
 	want := map[string]string{"dns": "127.0.0.1:5353", "auth-timeout": "500ms", "dedupe-window": "24h0m0s"}
 	for _, s := range got {
 		if w, ok := want[s.Name]; ok {

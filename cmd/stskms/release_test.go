@@ -7,19 +7,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stskms/stskms/internal/gobin"
 )
 
 // buildAs builds this command as a release of version v (as
 // .ci/reproducible and docs/release.md do) into dir.
 func buildAs(t *testing.T, dir, v string) string {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("no go command: ", err)
-		}
-		t.Skip("no go command: ", err)
-	}
+	goBin := gobin.Path(t)
 	out := filepath.Join(dir, "stskms-"+v)
 	cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags", "-X github.com/stskms/stskms/release.Version="+v, "-o", out, ".")
 	if b, err := cmd.CombinedOutput(); err != nil {

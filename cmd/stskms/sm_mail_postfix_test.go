@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -46,13 +45,9 @@ func TestSMMailStockPostfix(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(work, "mod")
-	sh := func(wantCode int, args ...string) (string, string) {
+	sh := func(want int, args ...string) (string, string) {
 		t.Helper()
-		var out, errOut bytes.Buffer
-		if code := run(args, strings.NewReader(""), &out, &errOut); code != wantCode {
-			t.Fatalf("stskms %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, wantCode, out.String(), errOut.String())
-		}
-		return out.String(), errOut.String()
+		return mustRunCLI(t, want, args...)
 	}
 	sh(0, "sm", "init", "--dir", dir, "--variant", "vending", "--test")
 	pubkey := []string{"sm", "mail", "pubkey", "--dir", dir, "--gateway", st.Address, "--smtp", pfAddr, "--from", "op@utility.test",

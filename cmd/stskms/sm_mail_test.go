@@ -46,13 +46,9 @@ func TestSMMailCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	sh := func(wantCode int, args ...string) (string, string) {
+	sh := func(want int, args ...string) (string, string) {
 		t.Helper()
-		var out, errOut bytes.Buffer
-		if code := run(args, strings.NewReader(""), &out, &errOut); code != wantCode {
-			t.Fatalf("stskms %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, wantCode, out.String(), errOut.String())
-		}
-		return out.String(), errOut.String()
+		return mustRunCLI(t, want, args...)
 	}
 	dir := filepath.Join(work, "mod")
 	sh(0, "sm", "init", "--dir", dir, "--variant", "vending", "--test")

@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stskms/stskms/internal/gobin"
 )
 
 // module is the import path of the project's module.
@@ -103,13 +104,7 @@ func roomOf(path string) string {
 // them.
 func listPackages(t *testing.T) []goPackage {
 	t.Helper()
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("no go command: ", err)
-		}
-		t.Skip("no go command: ", err)
-	}
+	goBin := gobin.Path(t)
 	out, err := exec.Command(goBin, "list", "-json=ImportPath,Imports,TestImports,XTestImports", module+"/...").Output()
 	if err != nil {
 		t.Fatalf("go list %s/...: %v", module, err)

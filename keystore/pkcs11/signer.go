@@ -7,12 +7,10 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"errors"
 	"fmt"
 	"io"
 
 	"github.com/ThalesGroup/crypto11"
-	p11 "github.com/miekg/pkcs11"
 
 	"github.com/stskms/stskms/keystore"
 )
@@ -22,38 +20,9 @@ import (
 // sensitive, non-extractable, usable for signing only (CKM_ECDSA). It
 // shares the name space of GenerateECDH.
 func (t *Token) GenerateSigner(ctx context.Context, name string) (*ecdsa.PublicKey, error) {
-	if err := t.wlock(ctx); err != nil {
+	signer, err := t.generatePair(ctx, name, elliptic.P256(), true)
+	if err != nil {
 		return nil, err
-	}
-	defer t.mu.Unlock()
-	if err := keystore.CheckName(name); err != nil {
-		return nil, err
-	}
-	existing, err := t.c11.FindKeyPairs(t.keyID(name), nil)
-	if err != nil {
-		return nil, deviceError("find key "+name, err)
-	}
-	if len(existing) > 0 {
-		return nil, fmt.Errorf("%w: %q (or a name differing only in case)", keystore.ErrExists, name)
-	}
-	pub, err := crypto11.NewAttributeSetWithIDAndLabel(t.keyID(name), t.keyLabel(name))
-	if err != nil {
-		return nil, deviceError("key template", err)
-	}
-	priv := pub.Copy()
-	for attr, v := range map[crypto11.AttributeType]bool{p11.CKA_VERIFY: true, p11.CKA_DERIVE: false} {
-		err = errors.Join(err, pub.Set(attr, v))
-	}
-	for attr, v := range map[crypto11.AttributeType]bool{p11.CKA_PRIVATE: true, p11.CKA_SENSITIVE: true,
-		p11.CKA_EXTRACTABLE: false, p11.CKA_DERIVE: false, p11.CKA_SIGN: true} {
-		err = errors.Join(err, priv.Set(attr, v))
-	}
-	if err != nil {
-		return nil, deviceError("key template", err)
-	}
-	signer, err := t.c11.GenerateECDSAKeyPairWithAttributes(pub, priv, elliptic.P256())
-	if err != nil {
-		return nil, deviceError("generate key "+name, err)
 	}
 	return signingPublic(signer, name)
 }

@@ -298,38 +298,9 @@ func (t *Token) TestMode() bool { return false }
 // the token, the private key on the token (CKA_TOKEN), private, sensitive,
 // non-extractable, usable for derivation only.
 func (t *Token) GenerateECDH(ctx context.Context, name string) (*ecdh.PublicKey, error) {
-	if err := t.wlock(ctx); err != nil {
+	signer, err := t.generatePair(ctx, name, elliptic.P384(), false)
+	if err != nil {
 		return nil, err
-	}
-	defer t.mu.Unlock()
-	if err := keystore.CheckName(name); err != nil {
-		return nil, err
-	}
-	existing, err := t.c11.FindKeyPairs(t.keyID(name), nil)
-	if err != nil {
-		return nil, deviceError("find key "+name, err)
-	}
-	if len(existing) > 0 {
-		return nil, fmt.Errorf("%w: %q (or a name differing only in case)", keystore.ErrExists, name)
-	}
-	pub, err := crypto11.NewAttributeSetWithIDAndLabel(t.keyID(name), t.keyLabel(name))
-	if err != nil {
-		return nil, deviceError("key template", err)
-	}
-	priv := pub.Copy()
-	for attr, v := range map[crypto11.AttributeType]bool{p11.CKA_VERIFY: false, p11.CKA_DERIVE: false} {
-		err = errors.Join(err, pub.Set(attr, v))
-	}
-	for attr, v := range map[crypto11.AttributeType]bool{p11.CKA_PRIVATE: true, p11.CKA_SENSITIVE: true,
-		p11.CKA_EXTRACTABLE: false, p11.CKA_DERIVE: true, p11.CKA_SIGN: false} {
-		err = errors.Join(err, priv.Set(attr, v))
-	}
-	if err != nil {
-		return nil, deviceError("key template", err)
-	}
-	signer, err := t.c11.GenerateECDSAKeyPairWithAttributes(pub, priv, elliptic.P384())
-	if err != nil {
-		return nil, deviceError("generate key "+name, err)
 	}
 	return publicOf(signer, name)
 }
@@ -545,4 +516,46 @@ func (t *Token) Format(f fmt.State, _ rune) {
 		return
 	}
 	fmt.Fprintf(f, "pkcs11.Token{module: %q, token: %q, namespace: %q}", t.cfg.Module, t.cfg.TokenLabel, t.cfg.Namespace)
+}
+
+// generatePair generates a key pair on curve in the token under name, the
+// private key on the token (CKA_TOKEN), private, sensitive and
+// non-extractable, usable for signing only when sign is true and for
+// derivation only otherwise. It fails with keystore.ErrExists when the name
+// (or one differing only in case) is taken.
+func (t *Token) generatePair(ctx context.Context, name string, curve elliptic.Curve, sign bool) (crypto11.Signer, error) {
+	if err := t.wlock(ctx); err != nil {
+		return nil, err
+	}
+	defer t.mu.Unlock()
+	if err := keystore.CheckName(name); err != nil {
+		return nil, err
+	}
+	existing, err := t.c11.FindKeyPairs(t.keyID(name), nil)
+	if err != nil {
+		return nil, deviceError("find key "+name, err)
+	}
+	if len(existing) > 0 {
+		return nil, fmt.Errorf("%w: %q (or a name differing only in case)", keystore.ErrExists, name)
+	}
+	pub, err := crypto11.NewAttributeSetWithIDAndLabel(t.keyID(name), t.keyLabel(name))
+	if err != nil {
+		return nil, deviceError("key template", err)
+	}
+	priv := pub.Copy()
+	for attr, v := range map[crypto11.AttributeType]bool{p11.CKA_VERIFY: sign, p11.CKA_DERIVE: false} {
+		err = errors.Join(err, pub.Set(attr, v))
+	}
+	for attr, v := range map[crypto11.AttributeType]bool{p11.CKA_PRIVATE: true, p11.CKA_SENSITIVE: true,
+		p11.CKA_EXTRACTABLE: false, p11.CKA_DERIVE: !sign, p11.CKA_SIGN: sign} {
+		err = errors.Join(err, priv.Set(attr, v))
+	}
+	if err != nil {
+		return nil, deviceError("key template", err)
+	}
+	signer, err := t.c11.GenerateECDSAKeyPairWithAttributes(pub, priv, curve)
+	if err != nil {
+		return nil, deviceError("generate key "+name, err)
+	}
+	return signer, nil
 }

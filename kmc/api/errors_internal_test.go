@@ -5,41 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"net/http"
-	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stskms/stskms/internal/errwalk"
 	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/kmc"
-	"github.com/stskms/stskms/records"
-	"github.com/stskms/stskms/sts"
 )
 
-// samples is an error of each kind the packages below the API export, by
-// qualified name.
-var samples = map[string]error{
-	"sts.ErrFormat": sts.ErrFormat, "sts.ErrCRC": sts.ErrCRC, "sts.ErrReserved": sts.ErrReserved,
-	"sts.ErrRange": sts.ErrRange, "sts.ErrNoKey": sts.ErrNoKey, "sts.ErrKey": sts.ErrKey,
-	"sts.ErrCheckDigit": sts.ErrCheckDigit, "sts.ErrBeforeBaseDate": sts.ErrBeforeBaseDate,
-	"sts.ErrTIDRollover": sts.ErrTIDRollover, "sts.ErrAmountTooLarge": sts.ErrAmountTooLarge,
-	"sts.DigitsError": &sts.DigitsError{Field: "SGC", Rule: "6 decimal digits", Value: "12"},
-
-	"records.ErrUnknownType": records.ErrUnknownType, "records.ErrFieldCount": records.ErrFieldCount,
-	"records.ErrIdent": records.ErrIdent, "records.ErrTime": records.ErrTime, "records.ErrHex": records.ErrHex,
-	"records.ErrLowerHex": records.ErrLowerHex, "records.ErrLength": records.ErrLength,
-	"records.ErrPoint": records.ErrPoint, "records.ErrDecimal": records.ErrDecimal,
-	"records.ErrRange": records.ErrRange, "records.ErrChoice": records.ErrChoice, "records.ErrCRC": records.ErrCRC,
-	"records.ErrPKIDType": records.ErrPKIDType, "records.ErrKeyHash": records.ErrKeyHash,
-	"records.ErrValue": records.ErrValue, "records.ErrSpec": records.ErrSpec,
-	"records.ErrStructure": records.ErrStructure, "records.ErrDuplicate": records.ErrDuplicate,
-	"records.ErrSignature": records.ErrSignature,
-	"records.FieldError":   &records.FieldError{Record: "VKLOAD.REQ.1", Field: "smid", Err: records.ErrIdent},
-	"records.CRCError":     &records.CRCError{Record: "VKLOAD.REQ.1", Field: "crc", Printed: 1, Computed: 2},
-	"records.UpdateError":  &records.UpdateError{Index: 2, Err: records.ErrSignature},
-
+// kmcErrors is an error of each kind package kmc exports, by qualified
+// name.
+var kmcErrors = map[string]error{
 	"kmc.ErrInvalid": kmc.ErrInvalid, "kmc.ErrNotFound": kmc.ErrNotFound, "kmc.ErrExists": kmc.ErrExists,
 	"kmc.ErrMode": kmc.ErrMode, "kmc.ErrRevoked": kmc.ErrRevoked, "kmc.ErrVariant": kmc.ErrVariant,
 	"kmc.ErrDualControl": kmc.ErrDualControl, "kmc.ErrKCV": kmc.ErrKCV, "kmc.ErrNoIdentity": kmc.ErrNoIdentity,
@@ -54,26 +32,10 @@ var samples = map[string]error{
 // input error of a field, with a status other than 500; and every code of
 // a refused Key Load File request but EInternal likewise.
 func TestEveryErrorIsAnswered(t *testing.T) {
-	var found []string
-	for _, d := range []string{"../../sts", "../../records", ".."} {
-		names, err := errwalk.Exported(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		abs, _ := filepath.Abs(d)
-		for _, n := range names {
-			found = append(found, filepath.Base(abs)+"."+n)
-		}
-	}
-	for _, n := range found {
-		if samples[n] == nil {
-			t.Errorf("%s has no sample: add it, and map it to a 4xx status", n)
-		}
-	}
+	samples := errwalk.Samples()
+	maps.Copy(samples, kmcErrors)
+	errwalk.Check(t, samples, "../../sts", "../../records", "..")
 	for n, e := range samples {
-		if !slices.Contains(found, n) {
-			t.Errorf("sample %s is not an exported error any more", n)
-		}
 		for _, err := range []error{e, fmt.Errorf("context: %w", e)} {
 			if status, body := errorBody(err); status >= 500 || status < 400 || body.Code == "" {
 				t.Errorf("%s: %d %+v", n, status, body)

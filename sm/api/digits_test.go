@@ -39,15 +39,7 @@ func TestDigitFieldsOfJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		body := map[string]any{"meter": meter(tt.mutate), "subclass": 0, "amount": 10}
-		err := op.Do(ctx, "POST", "/v1/credit", body, nil)
-		var se *api.StatusError
-		if !errors.As(err, &se) || se.Status/100 != 4 {
-			t.Errorf("%s: %v; want a 4xx refusal", tt.name, err)
-			continue
-		}
-		if !strings.Contains(se.Body.Error, tt.field) && se.Body.Field != tt.field {
-			t.Errorf("%s: %d %+v does not name %s", tt.name, se.Status, se.Body, tt.field)
-		}
+		wantFieldRefused(t, tt.name, tt.field, op.Do(ctx, "POST", "/v1/credit", body, nil))
 	}
 	// The key change target and its TI go through the same checks.
 	for _, tt := range []struct {
@@ -61,17 +53,22 @@ func TestDigitFieldsOfJSON(t *testing.T) {
 		{"TI 100", "ti", map[string]any{"sgc": base.Meter.SGC, "krn": 2, "kt": 2}, 100},
 	} {
 		body := map[string]any{"meter": meter(func(map[string]any) {}), "to": tt.to, "ti": tt.ti}
-		err := op.Do(ctx, "POST", "/v1/keychange", body, nil)
-		var se *api.StatusError
-		if !errors.As(err, &se) || se.Status/100 != 4 {
-			t.Errorf("%s: %v; want a 4xx refusal", tt.name, err)
-			continue
-		}
-		if !strings.Contains(se.Body.Error, tt.field) && se.Body.Field != tt.field {
-			t.Errorf("%s: %d %+v does not name %s", tt.name, se.Status, se.Body, tt.field)
-		}
+		wantFieldRefused(t, tt.name, tt.field, op.Do(ctx, "POST", "/v1/keychange", body, nil))
 	}
 	if _, err := op.Credit(ctx, base); err != nil {
 		t.Fatalf("the unchanged meter is refused: %v", err)
+	}
+}
+
+// wantFieldRefused fails t unless err is a 4xx refusal naming field.
+func wantFieldRefused(t *testing.T, name, field string, err error) {
+	t.Helper()
+	var se *api.StatusError
+	if !errors.As(err, &se) || se.Status/100 != 4 {
+		t.Errorf("%s: %v; want a 4xx refusal", name, err)
+		return
+	}
+	if !strings.Contains(se.Body.Error, field) && se.Body.Field != field {
+		t.Errorf("%s: %d %+v does not name %s", name, se.Status, se.Body, field)
 	}
 }

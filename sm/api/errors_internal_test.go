@@ -5,45 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"maps"
 	"net/http"
-	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stskms/stskms/internal/errwalk"
 	"github.com/stskms/stskms/internal/httpapi"
-	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/sm"
-	"github.com/stskms/stskms/sts"
 )
 
-// stsErrors and recordErrors are a sample of each exported error of
-// packages sts and records, by qualified name (shared with the KMC API's
-// test through copy: each API maps them itself).
-var stsErrors = map[string]error{
-	"sts.ErrFormat": sts.ErrFormat, "sts.ErrCRC": sts.ErrCRC, "sts.ErrReserved": sts.ErrReserved,
-	"sts.ErrRange": sts.ErrRange, "sts.ErrNoKey": sts.ErrNoKey, "sts.ErrKey": sts.ErrKey,
-	"sts.ErrCheckDigit": sts.ErrCheckDigit, "sts.ErrBeforeBaseDate": sts.ErrBeforeBaseDate,
-	"sts.ErrTIDRollover": sts.ErrTIDRollover, "sts.ErrAmountTooLarge": sts.ErrAmountTooLarge,
-	"sts.DigitsError": &sts.DigitsError{Field: "PAN", Rule: "18 decimal digits", Value: "12"},
-}
-
-var recordsErrors = map[string]error{
-	"records.ErrUnknownType": records.ErrUnknownType, "records.ErrFieldCount": records.ErrFieldCount,
-	"records.ErrIdent": records.ErrIdent, "records.ErrTime": records.ErrTime, "records.ErrHex": records.ErrHex,
-	"records.ErrLowerHex": records.ErrLowerHex, "records.ErrLength": records.ErrLength,
-	"records.ErrPoint": records.ErrPoint, "records.ErrDecimal": records.ErrDecimal,
-	"records.ErrRange": records.ErrRange, "records.ErrChoice": records.ErrChoice, "records.ErrCRC": records.ErrCRC,
-	"records.ErrPKIDType": records.ErrPKIDType, "records.ErrKeyHash": records.ErrKeyHash,
-	"records.ErrValue": records.ErrValue, "records.ErrSpec": records.ErrSpec,
-	"records.ErrStructure": records.ErrStructure, "records.ErrDuplicate": records.ErrDuplicate,
-	"records.ErrSignature": records.ErrSignature,
-	"records.FieldError":   &records.FieldError{Record: "VKLOAD.REQ.1", Field: "smid", Err: records.ErrIdent},
-	"records.CRCError":     &records.CRCError{Record: "VKLOAD.REQ.1", Field: "crc", Printed: 1, Computed: 2},
-	"records.UpdateError":  &records.UpdateError{Index: 2, Err: records.ErrSignature},
-}
-
+// smErrors is an error of each kind package sm exports, by qualified
+// name.
 var smErrors = map[string]error{
 	"sm.ErrKeyType": sm.ErrKeyType, "sm.ErrVariant": sm.ErrVariant, "sm.ErrSlotState": sm.ErrSlotState,
 	"sm.ErrNotPending": sm.ErrNotPending, "sm.ErrNoSlot": sm.ErrNoSlot, "sm.ErrSlotsFull": sm.ErrSlotsFull,
@@ -61,58 +34,14 @@ var smErrors = map[string]error{
 	"sm.Error":             &sm.Error{Code: sm.CodeCreditLimit, Kind: sm.ErrCreditLimit, Detail: "100 left"},
 }
 
-// walked returns the exported errors of the packages in dirs (by their
-// source, see errwalk), qualified with the directory's base name.
-func walked(t *testing.T, dirs ...string) []string {
-	t.Helper()
-	var out []string
-	for _, d := range dirs {
-		names, err := errwalk.Exported(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		abs, err := filepath.Abs(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pkg := filepath.Base(abs)
-		for _, n := range names {
-			out = append(out, pkg+"."+n)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-// checkSamples fails if the samples do not cover exactly the errors found
-// in the source.
-func checkSamples(t *testing.T, found []string, samples map[string]error) {
-	t.Helper()
-	for _, n := range found {
-		if samples[n] == nil {
-			t.Errorf("%s has no sample: add it, and map it to a 4xx/503 status", n)
-		}
-	}
-	for n := range samples {
-		if !slices.Contains(found, n) {
-			t.Errorf("sample %s is not an exported error any more", n)
-		}
-	}
-}
-
 // TestEveryErrorIsAnswered walks every exported error of packages sts,
 // records and sm (found in their source, so that a new one cannot be
 // forgotten) and shows that the API answers each, bare, wrapped or as the
 // input error of a field, with a status other than 500.
 func TestEveryErrorIsAnswered(t *testing.T) {
-	found := walked(t, "../../sts", "../../records", "..")
-	samples := map[string]error{}
-	for _, m := range []map[string]error{stsErrors, recordsErrors, smErrors} {
-		for n, e := range m {
-			samples[n] = e
-		}
-	}
-	checkSamples(t, found, samples)
+	samples := errwalk.Samples()
+	maps.Copy(samples, smErrors)
+	errwalk.Check(t, samples, "../../sts", "../../records", "..")
 	var logged bytes.Buffer
 	s := &Server{log: log.New(&logged, "", 0)}
 	for n, e := range samples {

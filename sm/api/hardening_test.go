@@ -7,8 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,17 +21,7 @@ func twoOperators(t *testing.T) (string, *api.Client, *api.Client) {
 	m, dir := newModule(t)
 	entries := []api.TokenEntry{{Token: "tok-pos-1-0123456789abcdef", Role: "operator", Name: "pos-1"},
 		{Token: "tok-pos-2-0123456789abcdef", Role: "operator", Name: "pos-2"}}
-	b, err := json.Marshal(map[string]any{"format": "stskms-sm-api-tokens/1", "tokens": entries})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, api.TokenFile), b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := api.LoadTokens(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := writeTokens(t, dir, entries)
 	ln, err := api.Listen("127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)

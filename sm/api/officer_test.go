@@ -61,6 +61,13 @@ func officerModule(t *testing.T) (*officerEnv, *api.Tokens) {
 		e.tokens[name] = "tok-" + name + "-0123456789abcdef"
 		entries = append(entries, api.TokenEntry{Token: e.tokens[name], Role: role, Name: name})
 	}
+	tokens := writeTokens(t, dir, entries)
+	return e, tokens
+}
+
+// writeTokens writes the API token file of entries into dir and loads it.
+func writeTokens(t *testing.T, dir string, entries []api.TokenEntry) *api.Tokens {
+	t.Helper()
 	b, err := json.Marshal(map[string]any{"format": "stskms-sm-api-tokens/1", "tokens": entries})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +79,7 @@ func officerModule(t *testing.T) (*officerEnv, *api.Tokens) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return e, tokens
+	return tokens
 }
 
 // do calls the API as name, with the second officer second ("" none).
