@@ -21,6 +21,7 @@ import (
 
 	"github.com/stskms/stskms/gateway"
 	"github.com/stskms/stskms/internal/httpapi"
+	"github.com/stskms/stskms/internal/kmcgateway"
 	"github.com/stskms/stskms/internal/netguard"
 	"github.com/stskms/stskms/store"
 )
@@ -38,11 +39,19 @@ func gatewayCommand() *command {
 	}}
 }
 
-// gatewayKMC opens the KMC the gateway serves, from the KMC directory dir;
-// the returned function closes it. The adapter from package kmc to
-// gateway.KMC assigns it; until then serve refuses to start.
-var gatewayKMC = func(ctx context.Context, e *env, dir string) (gateway.KMC, func() error, error) {
-	return nil, nil, errors.New("no KMC adapter is built into this binary")
+// gatewayKMC opens the KMC the gateway serves, from the KMC directory dir,
+// as gateway.KMC (internal/kmcgateway: the gateway never imports package
+// kmc); the returned function closes it. A live KMC unlocks with the
+// officers named in $STSKMS_KMC_OFFICERS and their passphrases on standard
+// input; rel is how the KMC treats this binary (docs/release.md), nil for
+// the default (an unsigned build is reported, not refused).
+func gatewayKMC(e *env, dir string, rel *releaseFlags) (gateway.KMC, func() error, error) {
+	f := &kmcFlags{dir: dir, officers: e.getenv("STSKMS_KMC_OFFICERS"), release: rel}
+	k, err := f.open(e)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kmcgateway.New(k), k.Close, nil
 }
 
 // gatewayDBFlags are the flags that name the gateway's database.
@@ -167,6 +176,7 @@ type gatewayServeFlags struct {
 	maxBytes                                        *int64
 	retain                                          retainFlags
 	limits                                          *netguard.Limits
+	release                                         *releaseFlags
 }
 
 // newGatewayServeFlags defines the flags of "gateway serve".
@@ -200,6 +210,7 @@ func newGatewayServeFlags() (*flagSet, *gatewayServeFlags) {
 	f.takeover = fs.Duration("takeover-after", 0, "take over the claims of a gateway process silent this long (default 3 × --heartbeat)")
 	f.retain = addRetainFlags(fs, "finished mails with their replies (and the KMC's seen requests)")
 	f.limits = addListenFlags(fs)
+	f.release = addReleaseFlags(fs, true)
 	return fs, f
 }
 
@@ -309,7 +320,7 @@ func serveGateway(e *env, f *gatewayServeFlags, cfg gateway.Config, opts gateway
 // openGatewayServe opens the KMC of --dir and the gateway's database and
 // makes the gateway on them; the returned function closes both.
 func openGatewayServe(ctx context.Context, e *env, f *gatewayServeFlags, rel *gateway.Relay, cfg gateway.Config) (*gateway.Gateway, func(), error) {
-	kmc, closeKMC, err := gatewayKMC(ctx, e, *f.dbf.dir)
+	kmc, closeKMC, err := gatewayKMC(e, *f.dbf.dir, f.release)
 	if err != nil {
 		return nil, nil, fmt.Errorf("KMC: %w", err)
 	}

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stskms/stskms/gateway"
-	"github.com/stskms/stskms/internal/kmcgateway"
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/keystore"
@@ -984,19 +982,4 @@ func wrapRecord(r interface{ Format() (string, error) }) ([]byte, error) {
 		return nil, err
 	}
 	return armor.Wrap(body)
-}
-
-// The gateway's view of the KMC: gateway.KMC over a *kmc.KMC. The gateway
-// never imports package kmc; this adapter is the one place where the two
-// meet. A live KMC unlocks with the officers named in $STSKMS_KMC_OFFICERS
-// and their passphrases on standard input.
-func init() {
-	gatewayKMC = func(ctx context.Context, e *env, dir string) (gateway.KMC, func() error, error) {
-		f := &kmcFlags{dir: dir, officers: e.getenv("STSKMS_KMC_OFFICERS")}
-		k, err := f.open(e)
-		if err != nil {
-			return nil, nil, err
-		}
-		return kmcgateway.New(k), k.Close, nil
-	}
 }
