@@ -45,8 +45,8 @@ func NewGuard(log *audit.Log, custody keystore.Custody, dir string, witnesses ..
 func (g *Guard) Path() string { return g.keeper.Path() }
 
 // Check checks, in logarithmic time, that the log extends the kept
-// checkpoint, and keeps the log's checkpoint (the first time, it keeps
-// one). A log that does not extend it (restored, rolled back, forked) or a
+// checkpoint, and keeps the log's checkpoint if the log grew past it (the
+// first time, it keeps one; an open that finds nothing new signs nothing). A log that does not extend it (restored, rolled back, forked) or a
 // kept checkpoint whose signature does not verify is returned as a
 // *audit.CheckpointError, and nothing is kept until Accept. A log that
 // fails its own check (audit.Log.Check) is left to the self-test: nothing
@@ -69,7 +69,7 @@ func (g *Guard) Check(ctx context.Context) (*audit.CheckpointError, error) {
 		return nil, nil
 	}
 	g.ok.Store(true)
-	return nil, g.keep(ctx, false)
+	return nil, g.Keep(ctx)
 }
 
 // Accept keeps the log's checkpoint in place of one it does not extend:
