@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/stskms/stskms/store"
@@ -64,12 +65,12 @@ type RetryResult struct {
 // failed replies back to pending, each with its attempts reset and due
 // now, in one transaction: if any id names no mail, or a mail of which
 // nothing failed, it changes nothing and returns a *RetryError.
-func (g *Gateway) Retry(ctx context.Context, ids []int64) (RetryResult, error) {
+func (q *Queue) Retry(ctx context.Context, ids []int64) (RetryResult, error) {
 	if len(ids) == 0 {
 		return RetryResult{}, &AdminError{Reason: "retry: no mail given"}
 	}
 	var res RetryResult
-	err := g.db.Tx(ctx, func(tx *store.Tx) error {
+	err := q.db.Tx(ctx, func(tx *store.Tx) error {
 		res = RetryResult{}
 		for _, id := range ids {
 			var state string
@@ -80,7 +81,7 @@ func (g *Gateway) Retry(ctx context.Context, ids []int64) (RetryResult, error) {
 			if err != nil {
 				return err
 			}
-			r, err := g.retry(ctx, tx, id)
+			r, err := q.retry(ctx, tx, id)
 			if err != nil {
 				return err
 			}
@@ -92,25 +93,25 @@ func (g *Gateway) Retry(ctx context.Context, ids []int64) (RetryResult, error) {
 		return nil
 	})
 	if err == nil {
-		g.log.Info("gateway: queue retry", "mails", ids, "retried_mails", res.Mails, "retried_replies", res.Replies)
-		g.mailReady.kick()
-		g.outReady.kick()
+		q.log.Info("gateway: queue retry", "mails", ids, "retried_mails", res.Mails, "retried_replies", res.Replies)
+		q.mailReady.kick()
+		q.outReady.kick()
 	}
 	return res, err
 }
 
 // RetryFailed puts every failed mail and every failed reply back, as
 // Retry does.
-func (g *Gateway) RetryFailed(ctx context.Context) (RetryResult, error) {
+func (q *Queue) RetryFailed(ctx context.Context) (RetryResult, error) {
 	var res RetryResult
-	err := g.db.Tx(ctx, func(tx *store.Tx) (err error) {
-		res, err = g.retry(ctx, tx, 0)
+	err := q.db.Tx(ctx, func(tx *store.Tx) (err error) {
+		res, err = q.retry(ctx, tx, 0)
 		return err
 	})
 	if err == nil {
-		g.log.Info("gateway: queue retry of everything failed", "retried_mails", res.Mails, "retried_replies", res.Replies)
-		g.mailReady.kick()
-		g.outReady.kick()
+		q.log.Info("gateway: queue retry of everything failed", "retried_mails", res.Mails, "retried_replies", res.Replies)
+		q.mailReady.kick()
+		q.outReady.kick()
 	}
 	return res, err
 }
@@ -118,8 +119,8 @@ func (g *Gateway) RetryFailed(ctx context.Context) (RetryResult, error) {
 // retry puts the failed mail id (0: every failed mail) and its failed
 // replies back. The attempts are reset by moving retry_base up to them:
 // attempts, the fencing token of claims, never goes down.
-func (g *Gateway) retry(ctx context.Context, tx *store.Tx, id int64) (RetryResult, error) {
-	now := ns(g.now())
+func (q *Queue) retry(ctx context.Context, tx *store.Tx, id int64) (RetryResult, error) {
+	now := ns(q.now())
 	var r RetryResult
 	res, err := tx.Exec(ctx, `UPDATE gateway_mail SET state = $2, retry_base = attempts, next_ns = $3, lease_ns = 0,
 		done_ns = 0, reason = '', result = '' WHERE state = $4 AND ($1 = 0 OR id = $1)`,
@@ -157,11 +158,11 @@ const purgeSet = `SELECT m.id FROM gateway_mail m WHERE m.state IN ($1, $2, $3) 
 // or bounced) and the bounce records they brought, in one transaction. A
 // mail still being worked on, or with a reply still to send, is never
 // deleted. With dryRun it only counts.
-func (g *Gateway) Purge(ctx context.Context, olderThan time.Duration, dryRun bool) (PurgeResult, error) {
+func (q *Queue) Purge(ctx context.Context, olderThan time.Duration, dryRun bool) (PurgeResult, error) {
 	if olderThan <= 0 {
 		return PurgeResult{}, &AdminError{Reason: "purge: the age must be positive"}
 	}
-	res := PurgeResult{Before: g.now().Add(-olderThan).UTC(), DryRun: dryRun}
+	res := PurgeResult{Before: q.now().Add(-olderThan).UTC(), DryRun: dryRun}
 	args := []any{StateReplied, StateIgnored, StateFailed, ns(res.Before), OutSent, OutFailed, OutBounced}
 	steps := []struct {
 		table, column string
@@ -171,7 +172,7 @@ func (g *Gateway) Purge(ctx context.Context, olderThan time.Duration, dryRun boo
 		{"gateway_outbox", "mail_id", &res.Replies},
 		{"gateway_mail", "id", &res.Mails},
 	}
-	err := g.db.Tx(ctx, func(tx *store.Tx) error {
+	err := q.db.Tx(ctx, func(tx *store.Tx) error {
 		for _, s := range steps {
 			where := ` FROM ` + s.table + ` WHERE ` + s.column + ` IN (` + purgeSet + `)`
 			if err := tx.QueryRow(ctx, `SELECT COUNT(*)`+where, args...).Scan(s.n); err != nil {
@@ -187,8 +188,112 @@ func (g *Gateway) Purge(ctx context.Context, olderThan time.Duration, dryRun boo
 		return nil
 	})
 	if err == nil && !dryRun {
-		g.log.Info("gateway: queue purge", "before", res.Before, "mails", res.Mails, "replies", res.Replies,
+		q.log.Info("gateway: queue purge", "before", res.Before, "mails", res.Mails, "replies", res.Replies,
 			"bounces", res.Bounces)
 	}
 	return res, err
+}
+
+// QueueEntry is one request mail and its replies, for operators and tests.
+type QueueEntry struct {
+	ID       int64
+	Ref      string
+	Received time.Time
+	From     string
+	State    string
+	Attempts int
+	Reason   string
+	Service  string
+	Result   string
+	Auth     string
+	Replies  []OutboxEntry
+}
+
+// OutboxEntry is one reply.
+type OutboxEntry struct {
+	ID        int64
+	Kind      string
+	To        []string
+	MessageID string
+	Result    string
+	State     string
+	Attempts  int
+	LastError string
+	// BounceStatus and BounceDiagnostic are the Status and
+	// Diagnostic-Code of the bounce that failed it (state bounced).
+	BounceStatus     string `json:",omitempty"`
+	BounceDiagnostic string `json:",omitempty"`
+}
+
+// List lists the request mails in state (a mail state, or an outbox state
+// one of their replies is in; "" for all), oldest first, with their
+// replies. An unknown state is an *AdminError.
+func (q *Queue) List(ctx context.Context, state string) ([]QueueEntry, error) {
+	if state != "" && !validState(state) {
+		return nil, &AdminError{Reason: fmt.Sprintf("no state %q (want one of %s)", state, strings.Join(allStates(), ", "))}
+	}
+	rows, err := q.db.Query(ctx, `SELECT id, ref, received_ns, mail_from, state, attempts - retry_base, reason, service, result, auth
+		FROM gateway_mail WHERE $1 = '' OR state = $1
+			OR id IN (SELECT mail_id FROM gateway_outbox WHERE state = $1) ORDER BY id`, state)
+	if err != nil {
+		return nil, err
+	}
+	var out []QueueEntry
+	idx := map[int64]int{}
+	for rows.Next() {
+		var e QueueEntry
+		var received, attempts int64
+		if err := rows.Scan(&e.ID, &e.Ref, &received, &e.From, &e.State, &attempts, &e.Reason, &e.Service,
+			&e.Result, &e.Auth); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		e.Received, e.Attempts = time.Unix(0, received).UTC(), int(attempts)
+		idx[e.ID] = len(out)
+		out = append(out, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = q.db.Query(ctx, `SELECT id, mail_id, kind, rcpt, message_id, result, state, attempts - retry_base, last_error,
+		bounce_status, bounce_diag FROM gateway_outbox ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, attempts int64
+		var o OutboxEntry
+		var rcpt string
+		if err := rows.Scan(&o.ID, &id, &o.Kind, &rcpt, &o.MessageID, &o.Result, &o.State, &attempts, &o.LastError,
+			&o.BounceStatus, &o.BounceDiagnostic); err != nil {
+			return nil, err
+		}
+		o.To, o.Attempts = strings.Split(rcpt, "\n"), int(attempts)
+		if i, ok := idx[id]; ok {
+			out[i].Replies = append(out[i].Replies, o)
+		}
+	}
+	return out, rows.Err()
+}
+
+// countStates counts the rows of table (gateway_mail or gateway_outbox) by
+// state.
+func (q *Queue) countStates(ctx context.Context, table string) (map[string]int64, error) {
+	rows, err := q.db.Query(ctx, `SELECT state, COUNT(*) FROM `+table+` GROUP BY state`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var s string
+		var n int64
+		if err := rows.Scan(&s, &n); err != nil {
+			return nil, err
+		}
+		out[s] = n
+	}
+	return out, rows.Err()
 }

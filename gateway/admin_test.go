@@ -92,13 +92,13 @@ func TestQueueList(t *testing.T) {
 			OutSent:       a.ids[:1],
 			OutBounced:    nil,
 		} {
-			q, err := a.gw.List(ctx, state)
+			q, err := a.gw.Queue().List(ctx, state)
 			if err != nil || !reflect.DeepEqual(ids(q), want) {
 				t.Errorf("List(%q) = %v, %v; want %v", state, ids(q), err, want)
 			}
 		}
 		var ae *AdminError
-		if _, err := a.gw.List(ctx, "lost"); !errors.As(err, &ae) {
+		if _, err := a.gw.Queue().List(ctx, "lost"); !errors.As(err, &ae) {
 			t.Errorf("List(lost): %v, want an *AdminError", err)
 		}
 	})
@@ -119,17 +119,17 @@ func TestQueueRetry(t *testing.T) {
 			{[]int64{a.ids[2], 999999}, ErrNoSuchMail},
 		} {
 			var re *RetryError
-			if _, err := a.gw.Retry(ctx, tc.ids); !errors.Is(err, tc.want) || !errors.As(err, &re) {
+			if _, err := a.gw.Queue().Retry(ctx, tc.ids); !errors.Is(err, tc.want) || !errors.As(err, &re) {
 				t.Errorf("Retry(%v): %v, want %v", tc.ids, err, tc.want)
 			}
 			a.expect(StateReplied, OutSent, StateReplied, OutFailed, StateFailed, "", StateReceived, "")
 		}
-		if _, err := a.gw.Retry(ctx, nil); err == nil {
+		if _, err := a.gw.Queue().Retry(ctx, nil); err == nil {
 			t.Error("Retry of nothing")
 		}
 
 		// The failed reply goes out again, its attempts reset.
-		res, err := a.gw.Retry(ctx, a.ids[1:2])
+		res, err := a.gw.Queue().Retry(ctx, a.ids[1:2])
 		if err != nil || res != (RetryResult{Replies: 1}) {
 			t.Fatalf("Retry: %+v, %v", res, err)
 		}
@@ -145,7 +145,7 @@ func TestQueueRetry(t *testing.T) {
 
 		// Everything failed: the given-up mail is processed again, with
 		// all its attempts (it had used more than MaxAttempts).
-		res, err = a.gw.RetryFailed(ctx)
+		res, err = a.gw.Queue().RetryFailed(ctx)
 		if err != nil || res != (RetryResult{Mails: 1}) {
 			t.Fatalf("RetryFailed: %+v, %v", res, err)
 		}
@@ -154,7 +154,7 @@ func TestQueueRetry(t *testing.T) {
 		}
 		a.drain()
 		a.expect(StateReplied, OutSent, StateReplied, OutSent, StateReplied, OutSent, StateReplied, OutSent)
-		if res, err := a.gw.RetryFailed(ctx); err != nil || res != (RetryResult{}) {
+		if res, err := a.gw.Queue().RetryFailed(ctx); err != nil || res != (RetryResult{}) {
 			t.Errorf("RetryFailed of nothing: %+v, %v", res, err)
 		}
 	})
@@ -170,14 +170,14 @@ func TestQueuePurge(t *testing.T) {
 			t.Fatal(err)
 		}
 		var ae *AdminError
-		if _, err := a.gw.Purge(ctx, 0, false); !errors.As(err, &ae) {
+		if _, err := a.gw.Queue().Purge(ctx, 0, false); !errors.As(err, &ae) {
 			t.Errorf("Purge(0): %v", err)
 		}
-		if res, err := a.gw.Purge(ctx, time.Hour, false); err != nil || res.Mails != 0 {
+		if res, err := a.gw.Queue().Purge(ctx, time.Hour, false); err != nil || res.Mails != 0 {
 			t.Errorf("Purge of recent mail: %+v, %v", res, err)
 		}
 		a.clock.Add(2 * time.Hour)
-		res, err := a.gw.Purge(ctx, time.Hour, true)
+		res, err := a.gw.Queue().Purge(ctx, time.Hour, true)
 		want := PurgeResult{Before: a.clock.Now().Add(-time.Hour).UTC(), Mails: 2, Replies: 1, DryRun: true}
 		if err != nil || res != want {
 			t.Fatalf("dry run: %+v, %v; want %+v", res, err, want)
@@ -186,14 +186,14 @@ func TestQueuePurge(t *testing.T) {
 			t.Fatal("the dry run deleted")
 		}
 		want.DryRun = false
-		if res, err := a.gw.Purge(ctx, time.Hour, false); err != nil || res != want {
+		if res, err := a.gw.Queue().Purge(ctx, time.Hour, false); err != nil || res != want {
 			t.Fatalf("purge: %+v, %v; want %+v", res, err, want)
 		}
 		// Left: 1 (reply pending) and 4 (not processed).
 		if got := ids(a.queue()); !reflect.DeepEqual(got, []int64{a.ids[0], a.ids[3]}) {
 			t.Errorf("left %v", got)
 		}
-		if res, err := a.gw.Purge(ctx, time.Hour, false); err != nil || res.Mails+res.Replies != 0 {
+		if res, err := a.gw.Queue().Purge(ctx, time.Hour, false); err != nil || res.Mails+res.Replies != 0 {
 			t.Errorf("second purge: %+v, %v", res, err)
 		}
 	})

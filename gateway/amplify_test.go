@@ -113,7 +113,7 @@ func TestRequesterCharged(t *testing.T) {
 		if got := kinds(h.replies()); !reflect.DeepEqual(got, want) {
 			t.Fatalf("replies %q, want %q", got, want)
 		}
-		blocks, err := h.gw.Blocks(context.Background())
+		blocks, err := h.gw.Queue().Blocks(context.Background())
 		if err != nil || len(blocks) != 1 || blocks[0].Key != "addr:"+alice {
 			t.Errorf("blocks %+v, %v; want the requester's", blocks, err)
 		}
@@ -141,7 +141,7 @@ func TestRecipientDomainCharged(t *testing.T) {
 		if got := kinds(h.replies()); !reflect.DeepEqual(got, []string{"final #0", "Blocked #1"}) {
 			t.Fatalf("replies %q", got)
 		}
-		blocks, err := h.gw.Blocks(context.Background())
+		blocks, err := h.gw.Queue().Blocks(context.Background())
 		if err != nil || len(blocks) != 1 || blocks[0].Key != "domain:victim.test" {
 			t.Errorf("blocks %+v, %v", blocks, err)
 		}

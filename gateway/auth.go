@@ -28,10 +28,6 @@ const (
 	RequirePass
 )
 
-// Resolver is the DNS the checks use (a *net.Resolver fits; see
-// NewDNSResolver).
-type Resolver = spf.DNSResolver
-
 // DefaultAuthTimeout is AuthChecker.Timeout's default.
 const DefaultAuthTimeout = 2 * time.Second
 
@@ -94,14 +90,15 @@ func (a authResult) acceptable(c *AuthChecker) bool {
 // authenticate returns the checks of a request about to be answered: those
 // started when it was accepted, or, if this process did not accept it (or
 // had too many checks running then), checks made now.
-func (g *Gateway) authenticate(ctx context.Context, c *claimed, in *Inbound) authResult {
-	if g.auth == nil {
+// A nil runner checks nothing.
+func (r *authRunner) authenticate(ctx context.Context, c *claimed, in *Inbound) authResult {
+	if r == nil {
 		return authResult{}
 	}
-	if a, ok := g.auth.collect(ctx, c.ref); ok {
+	if a, ok := r.collect(ctx, c.ref); ok {
 		return a
 	}
-	return g.auth.check(ctx, c.env, c.raw, in)
+	return r.check(ctx, c.env, c.raw, in)
 }
 
 // authAheadMax bounds the checks started at acceptance and not yet

@@ -281,7 +281,7 @@ func benchAuth(b *testing.B, checks bool) {
 		elapsed := time.Since(start)
 		b.StopTimer()
 		b.ReportMetric(float64(total)/elapsed.Seconds(), "req/s")
-		q, err := h.gw.Queue(ctx)
+		q, err := h.gw.Queue().List(ctx, "")
 		if err != nil || len(q) == 0 || checks && q[0].Auth != "spf=temperror dkim=none dmarc=temperror" {
 			b.Fatalf("auth of the first request: %v", err)
 		}

@@ -60,7 +60,7 @@ func TestRedelivery(t *testing.T) {
 		if n := len(h.sink.messages()); n != 5 {
 			t.Errorf("%d replies, want 5", n)
 		}
-		l, err := h.gw.List(context.Background(), StateIgnored)
+		l, err := h.gw.Queue().List(context.Background(), StateIgnored)
 		if err != nil || len(l) != 2 || l[0].Reason != string(Duplicate) {
 			t.Errorf("operator's list of ignored mail: %+v, %v", l, err)
 		}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"blitiri.com.ar/go/spf"
 )
 
 // How long the sender checks' DNS cache keeps an answer: found records,
@@ -27,6 +29,10 @@ const (
 	// dnsCacheSize bounds the cache's entries.
 	dnsCacheSize = 4096
 )
+
+// Resolver is the DNS the checks use (a *net.Resolver fits; see
+// NewDNSResolver).
+type Resolver = spf.DNSResolver
 
 // NewDNSResolver returns a resolver that asks only the DNS server at addr
 // ("host:port", or "host" for port 53), over UDP and, for long answers,

@@ -22,23 +22,36 @@
 //   - Package gwresult (Result, Codes) is the wire vocabulary, shared
 //     with mail clients; errors are data (*ServiceError), rendered only
 //     by gwresult.Result.Header.
-//   - The queue (queue.go) is a state machine in package store: a message
-//     is received, claimed by a worker with a lease, and finished (replied,
-//     ignored, failed) in the same transaction that stores its reply in
-//     the outbox; a crashed worker's claim expires and is taken over. The
-//     KMC's IssueKLF is idempotent per request, so a retried request gets
-//     the same Key Load File.
-//   - The sender (sender.go) sends the outbox through a relay with
-//     exponential back-off.
-//   - Bounces (dsn.go, dsn_store.go): with a bounce address each reply is
-//     sent from its VERP address bounce+<id>.<tag>@domain; ParseBounce reads
-//     RFC 3464 reports (best-effort other bounces), matched to a reply only
-//     by that address or its ENVID, never answered.
+//   - The queue (Queue, queue*.go, schema.go) owns the store: a state
+//     machine in which a message is received, claimed by a worker with a
+//     lease, and finished (replied, ignored, failed) in the same
+//     transaction that stores its reply in the outbox; a crashed worker's
+//     claim expires and is taken over. The store sides of the rooms below
+//     are its methods too (dedupe.go, dsn_store.go, ratestore.go,
+//     process.go, admin.go); it knows nothing of SMTP, the policy or what
+//     replies say. The KMC's IssueKLF is idempotent per request, so a
+//     retried request gets the same Key Load File.
+//   - The server (server.go) is the go-smtp Backend; it knows only its
+//     inbox, "accept this message" (accept.go: the Gateway stores it in
+//     the queue and wakes a worker).
+//   - The worker (worker.go: Run, ProcessNext) takes a claimed mail through
+//     named steps: read (parse and Decide), admit (authentication, blocks,
+//     rate limits), execute (the service, through the KMC interface) and
+//     finish with the reply composed by reply.go. SendNext (send.go) sends
+//     the outbox through a Relay (sender.go) with exponential back-off.
+//     Files reference one another one way only (TestFilesOneWay in
+//     internal/e2e).
+//   - Bounces (dsn.go, bounce.go, dsn_store.go): with a bounce address
+//     each reply is sent from its VERP address bounce+<id>.<tag>@domain;
+//     ParseBounce reads RFC 3464 reports (best-effort other bounces),
+//     matched to a reply only by that address or its ENVID, never
+//     answered.
 //   - Flood protection (ratelimit.go, ratestore.go): token buckets per reply
 //     address, domain and module, stored in the database and shared by
 //     every process on it; deferral, then blocks.
 //   - Operations: Prometheus metrics (metrics.go, MetricsHandler) and queue
-//     administration (admin.go: List, Retry, RetryFailed, Purge).
+//     administration (admin.go: Queue.List, Retry, RetryFailed, Purge;
+//     OpenQueue opens the queue alone, for the administration commands).
 //   - Sender authenticity (auth.go): SPF, DKIM and DMARC, recorded or
 //     required.
 //

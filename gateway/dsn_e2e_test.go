@@ -45,7 +45,7 @@ func (h *harness) sendReply() sentReply {
 // and returns the bounce records it left.
 func (h *harness) bounce(rcpt, raw string) []BounceRecord {
 	h.t.Helper()
-	before, err := h.gw.Bounces(context.Background())
+	before, err := h.gw.Queue().Bounces(context.Background())
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func (h *harness) bounce(rcpt, raw string) []BounceRecord {
 		h.t.Fatalf("the gateway refused the bounce: %v", err)
 	}
 	h.drain()
-	all, err := h.gw.Bounces(context.Background())
+	all, err := h.gw.Queue().Bounces(context.Background())
 	if err != nil {
 		h.t.Fatal(err)
 	}

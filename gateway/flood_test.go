@@ -71,7 +71,7 @@ func TestRateLimit(t *testing.T) {
 				t.Errorf("notice without In-Reply-To or explanation:\n%s", r.text)
 			}
 		}
-		blocks, err := h.gw.Blocks(context.Background())
+		blocks, err := h.gw.Queue().Blocks(context.Background())
 		if err != nil || len(blocks) != 1 || blocks[0].Key != "addr:"+alice || !blocks[0].Until.Equal(t0.Add(time.Hour)) {
 			t.Errorf("Blocks = %+v, %v", blocks, err)
 		}
@@ -132,7 +132,7 @@ func TestRateLimitShared(t *testing.T) {
 			t.Fatalf("replies %q, want %q", got, want)
 		}
 		for _, g := range gws {
-			if b, err := g.gw.Blocks(context.Background()); err != nil || len(b) != 1 || b[0].Key != "addr:"+alice {
+			if b, err := g.gw.Queue().Blocks(context.Background()); err != nil || len(b) != 1 || b[0].Key != "addr:"+alice {
 				t.Errorf("Blocks = %+v, %v", b, err)
 			}
 		}
@@ -221,12 +221,12 @@ func TestRateLimitCrashAfterAdmit(t *testing.T) {
 		h.drain()
 		h.request(helpN(2))
 		ctx := context.Background()
-		c, err := h.gw.claim(ctx)
+		c, err := h.gw.q.claim(ctx)
 		if err != nil || c == nil {
 			t.Fatalf("claim = %v, %v", c, err)
 		}
 		keys := h.cfg.Limits.keys([]string{alice}, []string{alice}, "")
-		if d, over, err := h.gw.limits.admit(ctx, db, c, h.clock.Now(), keys); d != time.Minute || over != "" || err != nil {
+		if d, over, err := h.gw.q.admitRate(ctx, h.gw.limits, c, h.clock.Now(), keys); d != time.Minute || over != "" || err != nil {
 			t.Fatalf("admit = %v, %q, %v", d, over, err)
 		}
 		// The worker dies here, before it puts the mail back.
@@ -355,7 +355,7 @@ func TestUnblock(t *testing.T) {
 		if got := kinds(h.replies()); !reflect.DeepEqual(got, []string{"final #0", "Blocked #1"}) {
 			t.Fatalf("replies %q", got)
 		}
-		ok, err := h.gw.Unblock(context.Background(), "addr:"+alice)
+		ok, err := h.gw.Queue().Unblock(context.Background(), "addr:"+alice)
 		if err != nil || !ok {
 			t.Fatalf("Unblock = %v, %v", ok, err)
 		}
@@ -364,7 +364,7 @@ func TestUnblock(t *testing.T) {
 		if got := kinds(h.replies()); !reflect.DeepEqual(got, []string{"final #0", "Blocked #1", "final #3"}) {
 			t.Fatalf("replies %q", got)
 		}
-		if b, _ := h.gw.Blocks(context.Background()); len(b) != 0 {
+		if b, _ := h.gw.Queue().Blocks(context.Background()); len(b) != 0 {
 			t.Errorf("blocks %+v", b)
 		}
 	})
@@ -484,7 +484,7 @@ func BenchmarkAdmit(b *testing.B) {
 			if _, err := h.gw.accept(ctx, env, []byte(helpN(i)), 100, false); err != nil {
 				b.Fatal(err)
 			}
-			c, err := h.gw.claim(ctx)
+			c, err := h.gw.q.claim(ctx)
 			if err != nil || c == nil {
 				b.Fatalf("claim = %v, %v", c, err)
 			}
@@ -493,7 +493,7 @@ func BenchmarkAdmit(b *testing.B) {
 		keys := h.cfg.Limits.keys([]string{alice}, []string{alice}, "TestVendor:94000001")
 		b.ResetTimer()
 		for _, c := range claims {
-			if d, over, err := h.gw.limits.admit(ctx, db, c, h.clock.Now(), keys); d != 0 || over != "" || err != nil {
+			if d, over, err := h.gw.q.admitRate(ctx, h.gw.limits, c, h.clock.Now(), keys); d != 0 || over != "" || err != nil {
 				b.Fatalf("admit = %v, %q, %v", d, over, err)
 			}
 		}

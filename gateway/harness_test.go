@@ -266,7 +266,7 @@ func (h *harness) one() *parsedReply {
 // queue returns the queue.
 func (h *harness) queue() []QueueEntry {
 	h.t.Helper()
-	q, err := h.gw.Queue(context.Background())
+	q, err := h.gw.Queue().List(context.Background(), "")
 	if err != nil {
 		h.t.Fatal(err)
 	}

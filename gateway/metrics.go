@@ -2,12 +2,10 @@ package gateway
 
 import (
 	"context"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/stskms/stskms/gwresult"
 )
@@ -32,7 +30,7 @@ type metrics struct {
 
 const metricsNamespace = "stskms_gateway"
 
-func newMetrics(g *Gateway) *metrics {
+func newMetrics(q *Queue) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	counter := func(name, help string) prometheus.Counter {
 		c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: metricsNamespace, Name: name, Help: help})
@@ -60,16 +58,9 @@ func newMetrics(g *Gateway) *metrics {
 		Help:    "Time from a request's acceptance to its final reply handed to the relay.",
 		Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 86400},
 	})
-	m.reg.MustRegister(m.latency, queueCollector{g},
+	m.reg.MustRegister(m.latency, queueCollector{q},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
-}
-
-// MetricsHandler serves the gateway's metrics in the Prometheus text
-// format (for /metrics). They carry no secrets: counts, states, reasons
-// and result codes.
-func (g *Gateway) MetricsHandler() http.Handler {
-	return promhttp.HandlerFor(g.metrics.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }
 
 // reject counts an SMTP refusal and returns it.
@@ -137,7 +128,7 @@ func resultCode(r gwresult.Result) string {
 }
 
 // queueCollector reads the gauges from the store at scrape time.
-type queueCollector struct{ g *Gateway }
+type queueCollector struct{ q *Queue }
 
 var (
 	queueDesc = prometheus.NewDesc(metricsNamespace+"_queue_mails", "Mails in the queue, by state.",
@@ -167,7 +158,7 @@ func (q queueCollector) Collect(ch chan<- prometheus.Metric) {
 		{queueDesc, "gateway_mail", mailStates},
 		{outboxDesc, "gateway_outbox", outStates},
 	} {
-		counts, err := q.g.countStates(ctx, t.table)
+		counts, err := q.q.countStates(ctx, t.table)
 		if err != nil {
 			ch <- prometheus.NewInvalidMetric(t.desc, err)
 			continue
@@ -176,31 +167,10 @@ func (q queueCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(t.desc, prometheus.GaugeValue, float64(counts[s]), s)
 		}
 	}
-	var n int64
-	if err := q.g.db.QueryRow(ctx, `SELECT COUNT(*) FROM gateway_block WHERE until_ns > $1`,
-		ns(q.g.now())).Scan(&n); err != nil {
+	n, err := q.q.countBlocks(ctx)
+	if err != nil {
 		ch <- prometheus.NewInvalidMetric(blocksDesc, err)
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(blocksDesc, prometheus.GaugeValue, float64(n))
-}
-
-// countStates counts the rows of table (gateway_mail or gateway_outbox) by
-// state.
-func (g *Gateway) countStates(ctx context.Context, table string) (map[string]int64, error) {
-	rows, err := g.db.Query(ctx, `SELECT state, COUNT(*) FROM `+table+` GROUP BY state`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var s string
-		var n int64
-		if err := rows.Scan(&s, &n); err != nil {
-			return nil, err
-		}
-		out[s] = n
-	}
-	return out, rows.Err()
 }

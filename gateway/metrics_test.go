@@ -205,7 +205,7 @@ func TestMetricsDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &Gateway{}
+	g := &Queue{}
 	m := newMetrics(g)
 	ch := make(chan *prometheus.Desc, 100)
 	for _, c := range []prometheus.Collector{m.sessions, m.accepted, m.rejected, m.requests, m.ignored, m.givenUp,

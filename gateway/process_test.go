@@ -16,7 +16,7 @@ import (
 func (h *harness) registered() *Gateway {
 	h.t.Helper()
 	h.restart()
-	if err := h.gw.register(context.Background()); err != nil {
+	if err := h.gw.q.register(context.Background()); err != nil {
 		h.t.Fatal(err)
 	}
 	return h.gw
@@ -63,7 +63,7 @@ func TestTakeoverOnSilence(t *testing.T) {
 				}
 				wantIdle("at once")
 				h.clock.Add(timeout - time.Second)
-				if err := dead.beat(ctx); err != nil { // still alive, only slow
+				if err := dead.q.beat(ctx); err != nil { // still alive, only slow
 					t.Fatal(err)
 				}
 				h.clock.Add(timeout - time.Second)
@@ -99,21 +99,21 @@ func TestDeregisterReleases(t *testing.T) {
 		if did, _ := second.ProcessNext(ctx); did {
 			t.Fatal("took over a live process's claim")
 		}
-		first.deregister()
+		first.q.deregister()
 		h.drain()
 		if n := len(h.sink.messages()); n != 1 {
 			t.Fatalf("%d replies", n)
 		}
 
-		id := second.proc.owner()
+		id := second.q.proc.owner()
 		if _, err := db.Exec(ctx, `DELETE FROM gateway_process`); err != nil {
 			t.Fatal(err)
 		}
-		if err := second.beat(ctx); err != nil {
+		if err := second.q.beat(ctx); err != nil {
 			t.Fatal(err)
 		}
-		ps, err := second.Processes(ctx)
-		if err != nil || len(ps) != 1 || ps[0].ID == id || ps[0].ID != second.proc.owner() || !ps[0].Live {
+		ps, err := second.Queue().Processes(ctx)
+		if err != nil || len(ps) != 1 || ps[0].ID == id || ps[0].ID != second.q.proc.owner() || !ps[0].Live {
 			t.Errorf("after re-registering: %+v, %v", ps, err)
 		}
 	})
@@ -155,7 +155,7 @@ func TestRunRegisters(t *testing.T) {
 		for deadline := time.Now().Add(10 * time.Second); len(ps) == 0 && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 			var err error
-			if ps, err = h.gw.Processes(ctx); err != nil {
+			if ps, err = h.gw.Queue().Processes(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -167,7 +167,7 @@ func TestRunRegisters(t *testing.T) {
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Fatalf("Run: %v", err)
 		}
-		if ps, err := h.gw.Processes(context.Background()); err != nil || len(ps) != 0 {
+		if ps, err := h.gw.Queue().Processes(context.Background()); err != nil || len(ps) != 0 {
 			t.Errorf("after Run: %+v, %v", ps, err)
 		}
 		cfg := h.cfg

@@ -3,7 +3,6 @@ package gateway
 import (
 	"math/bits"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -191,8 +190,8 @@ type limiter struct {
 	// that its row can be dropped.
 	idle time.Duration
 
-	mu      sync.Mutex
-	sweepAt time.Time
+	// sweep paces the deletion of idle buckets (ratestore.go).
+	sweep sweepClock
 }
 
 func newLimiter(l Limits) *limiter {
@@ -204,19 +203,4 @@ func newLimiter(l Limits) *limiter {
 		}
 	}
 	return &limiter{limits: l, idle: idle + longest}
-}
-
-// sweepEvery is how often a process drops the rows of idle buckets.
-const sweepEvery = time.Minute
-
-// sweepDue reports whether the idle buckets should be dropped now, and if
-// so, when the next sweep is.
-func (l *limiter) sweepDue(now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Before(l.sweepAt) {
-		return false
-	}
-	l.sweepAt = now.Add(sweepEvery)
-	return true
 }

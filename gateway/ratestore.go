@@ -9,24 +9,11 @@ import (
 	"github.com/stskms/stskms/store"
 )
 
-// migrationRate stores the token buckets of the flood protection, one row
-// per key ("addr:…", "domain:…", "module:…", "notice:…", "notices"): its
-// token count in units of 1/1e9 token (below zero when requests were
-// deferred against it) as of updated_ns. A missing row is a full bucket.
-// Each process refills a bucket arithmetically from updated_ns in the
-// transaction that takes from it, so all processes on one database share
-// it.
-var migrationRate = store.Migration{
-	Version: 2,
-	Name:    "shared rate-limit buckets",
-	SQL: `CREATE TABLE gateway_rate (
-		bucket_key TEXT   PRIMARY KEY,
-		tokens     BIGINT NOT NULL,
-		updated_ns BIGINT NOT NULL
-	)`,
-}
+// The flood protection's store: the token buckets (gateway_rate) and the
+// blocks (gateway_block). The arithmetic of the buckets and the limits are
+// in ratelimit.go.
 
-// admit takes one token from each of keys' buckets at now for the claimed
+// admitRate takes one token from each of keys' buckets at now for the claimed
 // mail c, in one transaction that also marks c admitted, so a crash either
 // took the tokens and admitted the mail or did neither. It returns how
 // long the request must wait for all of them (0: go ahead); if it must
@@ -35,15 +22,15 @@ var migrationRate = store.Migration{
 // returns the key that overflowed instead, having taken nothing. A claim
 // lost to another worker is errLostClaim. With no limit on any key it
 // takes and writes nothing.
-func (l *limiter) admit(ctx context.Context, db *store.DB, c *claimed, now time.Time, keys []limitKey) (time.Duration, string, error) {
+func (q *Queue) admitRate(ctx context.Context, l *limiter, c *claimed, now time.Time, keys []limitKey) (time.Duration, string, error) {
 	if !limited(keys) {
 		return 0, "", nil // nothing to take: the flood protection is off
 	}
 	var delay time.Duration
 	var over string
-	err := db.Tx(ctx, func(tx *store.Tx) error {
+	err := q.db.Tx(ctx, func(tx *store.Tx) error {
 		delay, over = 0, ""
-		if err := l.sweep(ctx, tx, now); err != nil {
+		if err := sweepBuckets(ctx, tx, l, now); err != nil {
 			return err
 		}
 		after, wait, key, err := takeEach(ctx, tx, keys, now, l.limits.MaxDefer)
@@ -65,15 +52,16 @@ func (l *limiter) admit(ctx context.Context, db *store.DB, c *claimed, now time.
 	return delay, over, nil
 }
 
-// notice reports whether a notice to addr may go out at now, and takes a
-// token from the notice buckets (per address, and in total) if so.
-func (l *limiter) notice(ctx context.Context, db *store.DB, now time.Time, addr string) (bool, error) {
+// admitNotice reports whether a notice to addr may go out at now under l,
+// and takes a token from the notice buckets (per address, and in total) if
+// so.
+func (q *Queue) admitNotice(ctx context.Context, l *limiter, now time.Time, addr string) (bool, error) {
 	keys := []limitKey{{"notice:" + strings.ToLower(addr), l.limits.Notices, 1}, {"notices", l.limits.NoticesTotal, 1}}
 	if !limited(keys) {
 		return true, nil
 	}
 	var ok bool
-	err := db.Tx(ctx, func(tx *store.Tx) error {
+	err := q.db.Tx(ctx, func(tx *store.Tx) error {
 		ok = false
 		after, _, over, err := takeEach(ctx, tx, keys, now, 0)
 		if err != nil || over != "" {
@@ -118,17 +106,10 @@ func limited(keys []limitKey) bool {
 	return false
 }
 
-// reset forgets the bucket of key, making it full (an operator lifted its
-// block).
-func (l *limiter) reset(ctx context.Context, db *store.DB, key string) error {
-	_, err := db.Exec(ctx, `DELETE FROM gateway_rate WHERE bucket_key = $1`, key)
-	return err
-}
-
-// sweep drops, once in a while, the rows of buckets idle long enough to be
-// full again: a missing row is a full bucket.
-func (l *limiter) sweep(ctx context.Context, tx *store.Tx, now time.Time) error {
-	if !l.sweepDue(now) {
+// sweepBuckets drops, once in a while, the rows of buckets idle long
+// enough under l to be full again: a missing row is a full bucket.
+func sweepBuckets(ctx context.Context, tx *store.Tx, l *limiter, now time.Time) error {
+	if !l.sweep.due(now) {
 		return nil
 	}
 	_, err := tx.Exec(ctx, `DELETE FROM gateway_rate WHERE updated_ns < $1`, ns(now.Add(-l.idle)))
@@ -166,4 +147,93 @@ func saveBuckets(ctx context.Context, tx *store.Tx, buckets []keyedBucket) error
 		}
 	}
 	return nil
+}
+
+// activeBlock returns the end of the block on any of keys, and that key,
+// or the zero time.
+func (q *Queue) activeBlock(ctx context.Context, keys []string) (time.Time, string, error) {
+	now := ns(q.now())
+	for _, k := range keys {
+		var until int64
+		err := q.db.QueryRow(ctx, `SELECT until_ns FROM gateway_block WHERE block_key = $1 AND until_ns > $2`,
+			k, now).Scan(&until)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return time.Time{}, "", err
+		}
+		return time.Unix(0, until), k, nil
+	}
+	return time.Time{}, "", nil
+}
+
+// blockRecord is a block to record.
+type blockRecord struct {
+	key    string
+	until  time.Time
+	reason string
+}
+
+// saveBlock records b at now, in the transaction that finishes the mail
+// that went over the limit.
+func saveBlock(ctx context.Context, tx *store.Tx, b *blockRecord, now time.Time) error {
+	_, err := tx.Exec(ctx, `INSERT INTO gateway_block (block_key, until_ns, created_ns, reason)
+		VALUES ($1, $2, $3, $4)
+		ON CONFLICT (block_key) DO UPDATE SET until_ns = excluded.until_ns,
+			created_ns = excluded.created_ns, reason = excluded.reason`,
+		b.key, ns(b.until), ns(now), b.reason)
+	return err
+}
+
+// Block is an active block of the flood protection.
+type Block struct {
+	// Key is what is blocked: "addr:<address>", "domain:<domain>" or
+	// "module:<vendor>:<id>".
+	Key     string
+	Until   time.Time
+	Created time.Time
+	Reason  string
+}
+
+// Blocks lists the blocks in force.
+func (q *Queue) Blocks(ctx context.Context) ([]Block, error) {
+	rows, err := q.db.Query(ctx, `SELECT block_key, until_ns, created_ns, reason FROM gateway_block
+		WHERE until_ns > $1 ORDER BY block_key`, ns(q.now()))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Block
+	for rows.Next() {
+		var b Block
+		var until, created int64
+		if err := rows.Scan(&b.Key, &until, &created, &b.Reason); err != nil {
+			return nil, err
+		}
+		b.Until, b.Created = time.Unix(0, until).UTC(), time.Unix(0, created).UTC()
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}
+
+// countBlocks counts the blocks in force (for the metrics).
+func (q *Queue) countBlocks(ctx context.Context) (int64, error) {
+	var n int64
+	err := q.db.QueryRow(ctx, `SELECT COUNT(*) FROM gateway_block WHERE until_ns > $1`, ns(q.now())).Scan(&n)
+	return n, err
+}
+
+// Unblock lifts the block on key; it reports whether there was one. The
+// stored rate bucket of the key is reset too (made full).
+func (q *Queue) Unblock(ctx context.Context, key string) (bool, error) {
+	res, err := q.db.Exec(ctx, `DELETE FROM gateway_block WHERE block_key = $1`, key)
+	if err != nil {
+		return false, err
+	}
+	if _, err := q.db.Exec(ctx, `DELETE FROM gateway_rate WHERE bucket_key = $1`, key); err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
 }

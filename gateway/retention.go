@@ -5,10 +5,6 @@ import (
 	"time"
 )
 
-// DefaultRetain is how long Run keeps a finished mail, with its replies
-// and bounce records, by default (Config.Retain): 30 days.
-const DefaultRetain = 30 * 24 * time.Hour
-
 // A Retainer is a KMC that keeps records for the gateway's requests and
 // follows the gateway's retention (package kmcgateway's adapter: the
 // KMC's seen requests). After each prune of its own tables, Run calls
@@ -41,7 +37,7 @@ func (g *Gateway) retain(ctx context.Context) {
 // prune deletes what finished more than Config.Retain ago (Purge, which
 // logs it) and lets a Retainer KMC follow.
 func (g *Gateway) prune(ctx context.Context) error {
-	res, err := g.Purge(ctx, g.cfg.Retain, false)
+	res, err := g.q.Purge(ctx, g.cfg.Retain, false)
 	if err != nil {
 		return err
 	}

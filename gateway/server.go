@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -26,15 +27,35 @@ type ServerOptions struct {
 	MaxRecipients int
 }
 
-// NewServer returns an SMTP (or LMTP) server that stores every message
-// addressed to the gateway in the queue before it answers 250; serve it on
-// a listener with its Serve method, stop it with Close or Shutdown.
-func (g *Gateway) NewServer(o ServerOptions) *smtp.Server {
-	s := smtp.NewServer(g)
-	s.Domain = g.cfg.Hostname
+// inbox is all the server knows of the gateway: the recipients it takes
+// mail for, and where a message goes. The Gateway is one (accept.go).
+type inbox interface {
+	// takes reports whether mail to rcpt is accepted.
+	takes(rcpt string) bool
+	// accept stores a message durably and returns its reference; size is
+	// its size as received, raw only its header if truncated.
+	accept(ctx context.Context, env Envelope, raw []byte, size int64, truncated bool) (string, error)
+}
+
+// backend is the go-smtp Backend: it hands each message to its inbox.
+type backend struct {
+	inbox inbox
+	// maxMessage: larger messages are stored with their header only;
+	// maxAccept: larger ones are refused (552).
+	maxMessage, maxAccept int64
+	now                   func() time.Time
+	log                   *slog.Logger
+	metrics               *metrics
+}
+
+// newServer returns an SMTP (or LMTP) server named domain that stores
+// every message addressed to b's inbox before it answers 250.
+func newServer(b *backend, domain string, o ServerOptions) *smtp.Server {
+	s := smtp.NewServer(b)
+	s.Domain = domain
 	s.LMTP = o.LMTP
 	s.TLSConfig = o.TLS
-	s.MaxMessageBytes = g.cfg.MaxAcceptBytes
+	s.MaxMessageBytes = b.maxAccept
 	s.MaxRecipients = o.MaxRecipients
 	if s.MaxRecipients <= 0 {
 		s.MaxRecipients = 10
@@ -46,16 +67,16 @@ func (g *Gateway) NewServer(o ServerOptions) *smtp.Server {
 	if s.WriteTimeout <= 0 {
 		s.WriteTimeout = time.Minute
 	}
-	s.ErrorLog = slogLogger{g}
+	s.ErrorLog = slogLogger{b.log}
 	return s
 }
 
-var _ smtp.Backend = (*Gateway)(nil)
+var _ smtp.Backend = (*backend)(nil)
 
 // NewSession implements smtp.Backend.
-func (g *Gateway) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	g.metrics.sessions.Inc()
-	s := &session{g: g, helo: c.Hostname()}
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	b.metrics.sessions.Inc()
+	s := &session{b: b, helo: c.Hostname()}
 	if a := c.Conn().RemoteAddr(); a != nil {
 		s.remote = a.String()
 	}
@@ -64,7 +85,7 @@ func (g *Gateway) NewSession(c *smtp.Conn) (smtp.Session, error) {
 
 // session is one SMTP connection.
 type session struct {
-	g      *Gateway
+	b      *backend
 	helo   string
 	remote string
 	from   string
@@ -87,16 +108,16 @@ func (s *session) Reset() { s.from, s.rcpts = "", nil }
 func (s *session) Logout() error { return nil }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
-	if opts != nil && opts.Size > s.g.cfg.MaxAcceptBytes {
-		return s.g.metrics.reject("too-big", errTooBig)
+	if opts != nil && opts.Size > s.b.maxAccept {
+		return s.b.metrics.reject("too-big", errTooBig)
 	}
 	s.from = from
 	return nil
 }
 
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if _, bounce := s.g.bounceRcpt(to); !bounce && !containsAddress(s.g.policy.Addresses, to) {
-		return s.g.metrics.reject("no-such-recipient", errNoSuchUser)
+	if !s.b.inbox.takes(to) {
+		return s.b.metrics.reject("no-such-recipient", errNoSuchUser)
 	}
 	s.rcpts = append(s.rcpts, to)
 	return nil
@@ -106,7 +127,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 // message over MaxMessageBytes is stored with its header only, for the
 // record (the policy ignores it).
 func (s *session) Data(r io.Reader) error {
-	limit := s.g.cfg.MaxMessageBytes
+	limit := s.b.maxMessage
 	var buf bytes.Buffer
 	n, err := io.Copy(&buf, io.LimitReader(r, limit+1))
 	if err == nil && n > limit {
@@ -117,43 +138,29 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
-			return s.g.metrics.reject("too-big", err) // 552 from the server's own limit
+			return s.b.metrics.reject("too-big", err) // 552 from the server's own limit
 		}
 		if errors.Is(err, smtp.ErrTooLongLine) {
-			return s.g.metrics.reject("line-too-long", errLineTooLong)
+			return s.b.metrics.reject("line-too-long", errLineTooLong)
 		}
-		s.g.log.Error("gateway: message not read", "err", err)
-		return s.g.metrics.reject("read-error", errStore)
+		s.b.log.Error("gateway: message not read", "err", err)
+		return s.b.metrics.reject("read-error", errStore)
 	}
 	raw, truncated := buf.Bytes(), n > limit
 	if truncated {
 		raw = headerOnly(raw)
 	}
-	env := Envelope{From: s.from, To: s.rcpts, RemoteAddr: s.remote, Helo: s.helo, Received: s.g.now()}
+	env := Envelope{From: s.from, To: s.rcpts, RemoteAddr: s.remote, Helo: s.helo, Received: s.b.now()}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ref, err := s.g.accept(ctx, env, raw, n, truncated)
+	ref, err := s.b.inbox.accept(ctx, env, raw, n, truncated)
 	if err != nil {
-		s.g.log.Error("gateway: message not stored", "err", err, "from", s.from)
-		return s.g.metrics.reject("store-error", errStore)
+		s.b.log.Error("gateway: message not stored", "err", err, "from", s.from)
+		return s.b.metrics.reject("store-error", errStore)
 	}
-	s.g.metrics.accepted.Inc()
-	s.g.log.Info("gateway: message accepted", "ref", ref, "from", s.from, "size_bytes", n, "remote", s.remote)
+	s.b.metrics.accepted.Inc()
+	s.b.log.Info("gateway: message accepted", "ref", ref, "from", s.from, "size_bytes", n, "remote", s.remote)
 	return nil
-}
-
-// Accept stores a message received by other means than the server (a
-// pipe from an MTA, a test), exactly as the server does; it returns the
-// message's reference.
-func (g *Gateway) Accept(ctx context.Context, env Envelope, raw []byte) (string, error) {
-	if env.Received.IsZero() {
-		env.Received = g.now()
-	}
-	size, truncated := int64(len(raw)), false
-	if size > g.cfg.MaxMessageBytes {
-		raw, truncated = headerOnly(raw), true
-	}
-	return g.accept(ctx, env, raw, size, truncated)
 }
 
 // headerOnly returns the header of a message (up to the blank line), at
@@ -170,10 +177,10 @@ func headerOnly(raw []byte) []byte {
 }
 
 // slogLogger sends go-smtp's error log to the gateway's logger.
-type slogLogger struct{ g *Gateway }
+type slogLogger struct{ log *slog.Logger }
 
 func (l slogLogger) Printf(format string, v ...any) {
-	l.g.log.Warn("gateway: smtp", "msg", fmt.Sprintf(format, v...))
+	l.log.Warn("gateway: smtp", "msg", fmt.Sprintf(format, v...))
 }
 
-func (l slogLogger) Println(v ...any) { l.g.log.Warn("gateway: smtp", "msg", fmt.Sprint(v...)) }
+func (l slogLogger) Println(v ...any) { l.log.Warn("gateway: smtp", "msg", fmt.Sprint(v...)) }

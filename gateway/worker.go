@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stskms/stskms/gwresult"
@@ -14,13 +15,63 @@ import (
 	"github.com/stskms/stskms/records/armor"
 )
 
+// Run processes request mail and sends replies until ctx ends, with
+// Config.Workers processing and Config.Senders sending workers. While it
+// runs the process is registered with a heartbeat (process.go), so that
+// its claims are taken over within seconds if it dies, and finished mail
+// is pruned after Config.Retain (retention.go). It returns ctx's error,
+// or why it could not start.
+func (g *Gateway) Run(ctx context.Context) error {
+	if g.kmc == nil || g.sender == nil {
+		return ErrNotConfigured
+	}
+	if err := g.q.register(ctx); err != nil {
+		return fmt.Errorf("gateway: failed to register the process: %w", err)
+	}
+	defer g.q.deregister()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); g.q.heartbeat(ctx) }()
+	go func() { defer wg.Done(); g.retain(ctx) }()
+	loop := func(s *signal, step func(context.Context) (bool, error)) {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			wake := s.wait()
+			did, err := step(ctx)
+			if err != nil && ctx.Err() == nil {
+				g.log.Error("gateway: step failed", "err", err)
+			}
+			if did && err == nil {
+				continue
+			}
+			t := time.NewTimer(g.cfg.PollInterval)
+			select {
+			case <-ctx.Done():
+			case <-wake:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+	for range g.cfg.Workers {
+		wg.Add(1)
+		go loop(&g.q.mailReady, g.ProcessNext)
+	}
+	for range g.cfg.Senders {
+		wg.Add(1)
+		go loop(&g.q.outReady, g.SendNext)
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
 // ProcessNext processes the next due request mail, if any, and reports
 // whether there was one. Run calls it in a loop; tests call it directly.
 func (g *Gateway) ProcessNext(ctx context.Context) (bool, error) {
 	if g.kmc == nil {
 		return false, ErrNotConfigured
 	}
-	c, err := g.claim(ctx)
+	c, err := g.q.claim(ctx)
 	if err != nil || c == nil {
 		return false, err
 	}
@@ -106,7 +157,7 @@ func (g *Gateway) admit(ctx context.Context, p *processing) (done bool, err erro
 		p.u.state = StateIgnored
 		return true, g.finish(ctx, p.c, p.u)
 	}
-	auth := g.authenticate(ctx, p.c, p.in)
+	auth := g.auth.authenticate(ctx, p.c, p.in)
 	p.u.auth = auth.String()
 	if !auth.acceptable(g.cfg.Auth) {
 		p.log.Info("gateway: ignored: sender not authenticated", "auth", auth.String())
@@ -135,7 +186,7 @@ func (g *Gateway) limit(ctx context.Context, p *processing) (done bool, err erro
 	for i, k := range keys {
 		names[i] = k.key
 	}
-	until, key, err := g.activeBlock(ctx, names)
+	until, key, err := g.q.activeBlock(ctx, names)
 	if err != nil {
 		return true, err
 	}
@@ -144,7 +195,7 @@ func (g *Gateway) limit(ctx context.Context, p *processing) (done bool, err erro
 		p.u.state, p.u.reason = StateIgnored, BlockedSender
 		return true, g.finish(ctx, p.c, p.u)
 	}
-	delay, over, err := g.limits.admit(ctx, g.db, p.c, p.now, keys)
+	delay, over, err := g.q.admitRate(ctx, g.limits, p.c, p.now, keys)
 	if err != nil {
 		return true, err
 	}
@@ -170,7 +221,7 @@ func (g *Gateway) block(ctx context.Context, p *processing, over string) error {
 	p.log.Warn("gateway: blocking", "key", over, "until", until)
 	p.u.state, p.u.reason = StateIgnored, BlockedSender
 	p.u.block = &blockRecord{key: over, until: until, reason: "rate limit"}
-	if ok, err := g.limits.notice(ctx, g.db, p.now, p.d.To[0]); err != nil {
+	if ok, err := g.q.admitNotice(ctx, g.limits, p.now, p.d.To[0]); err != nil {
 		return err
 	} else if ok {
 		r := gwresult.Result{Kind: gwresult.Notice, Code: gwresult.Blocked, Text: codeText(gwresult.Blocked),
@@ -220,7 +271,7 @@ func (g *Gateway) deferMail(ctx context.Context, c *claimed, in *Inbound, d Deci
 	u.state, u.next = StateReceived, next
 	ok, err := !c.deferred, error(nil)
 	if ok {
-		ok, err = g.limits.notice(ctx, g.db, g.now(), d.To[0])
+		ok, err = g.q.admitNotice(ctx, g.limits, g.now(), d.To[0])
 	}
 	if err != nil {
 		return err
@@ -245,7 +296,7 @@ func (g *Gateway) addReply(u *mailUpdate, c *claimed, in *Inbound, to []string, 
 	if err != nil {
 		return fmt.Errorf("gateway: failed to compose reply: %w", err)
 	}
-	u.out = append(u.out, outMsg{kind: kind, to: to, messageID: id, result: r, data: data})
+	u.out = append(u.out, outMsg{kind: kind, from: g.cfg.EnvelopeSender, to: to, messageID: id, result: r, data: data})
 	return nil
 }
 
