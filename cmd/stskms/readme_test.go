@@ -1,9 +1,7 @@
 package main
 
 import (
-	"flag"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -32,7 +30,8 @@ func TestReadmeCommands(t *testing.T) {
 }
 
 // readmeCommands returns the stskms command lines of the document's shell
-// blocks (```sh), continuation lines joined, each from the word after "stskms".
+// blocks (```sh), continuation lines joined, each from the word after "stskms"
+// (the program, not the user of "sudo -u stskms" or the file of "go build -o stskms").
 func readmeCommands(text string) []string {
 	var cmds []string
 	inBlock := false
@@ -57,7 +56,7 @@ func readmeCommands(text string) []string {
 		for _, part := range strings.Split(line, ";") {
 			f := strings.Fields(part)
 			for i, w := range f {
-				if (w == "stskms" || w == "./stskms") && i+1 < len(f) && (i == 0 || f[i-1] != "-o") {
+				if (w == "stskms" || w == "./stskms") && i+1 < len(f) && (i == 0 || f[i-1] != "-o" && f[i-1] != "-u") {
 					cmds = append(cmds, strings.Join(f[i+1:], " "))
 					break
 				}
@@ -93,22 +92,7 @@ func expandAlternatives(line string) [][]string {
 
 func checkReadmeCommand(t *testing.T, doc string, words []string) {
 	t.Helper()
-	cmds := commands()
-	var path []string
-	for _, w := range words {
-		if strings.HasPrefix(w, "-") {
-			break
-		}
-		c, ok := cmds[w]
-		if !ok {
-			break
-		}
-		path = append(path, w)
-		if c.sub == nil {
-			break
-		}
-		cmds = c.sub
-	}
+	path := commandPath(words)
 	if len(path) == 0 {
 		t.Errorf("%s: stskms %s: no such command", doc, strings.Join(words, " "))
 		return
@@ -129,85 +113,21 @@ func checkReadmeCommand(t *testing.T, doc string, words []string) {
 	}
 }
 
-// TestDeployConfig: the example configuration passes config check.
-func TestDeployConfig(t *testing.T) {
-	tree, err := loadConfig("../../deploy/stskms.toml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if problems := checkTree(tree, commands(), nil); len(problems) > 0 {
-		t.Errorf("deploy/stskms.toml: %s", strings.Join(problems, "; "))
-	}
-}
-
-// TestDeployCommands: the systemd units and the container images run
-// commands that exist, with flags and STSKMS_… variables they have.
-func TestDeployCommands(t *testing.T) {
-	files, err := filepath.Glob("../../deploy/systemd/*.service")
-	if err != nil || len(files) < 3 {
-		t.Fatalf("units %v: %v", files, err)
-	}
-	files = append(files, "../../deploy/container/Containerfile")
-	entrypoint := regexp.MustCompile(`^ENTRYPOINT \["/usr/local/bin/stskms", (.*)\]$`)
-	for _, file := range files {
-		text, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
+// commandPath returns the leading words of words that name a command
+// (["kmc", "serve"] of "kmc serve --http …"), or none.
+func commandPath(words []string) []string {
+	cmds := commands()
+	var path []string
+	for _, w := range words {
+		c, ok := cmds[w]
+		if strings.HasPrefix(w, "-") || !ok {
+			break
 		}
-		found := 0
-		for _, line := range strings.Split(string(text), "\n") {
-			if m := entrypoint.FindStringSubmatch(line); m != nil {
-				found++
-				checkReadmeCommand(t, file, strings.Fields(strings.NewReplacer(`"`, "", ",", "").Replace(m[1])))
-			}
-			if i := strings.Index(line, "/usr/local/bin/stskms "); strings.HasPrefix(line, "ExecStart=") && i >= 0 {
-				found++
-				checkReadmeCommand(t, file, strings.Fields(line[i+len("/usr/local/bin/stskms "):]))
-			}
-			for _, v := range regexp.MustCompile(`STSKMS_[A-Z0-9_]+`).FindAllString(line, -1) {
-				if !knownVariable(v) {
-					t.Errorf("%s: %s is no setting of any command", file, v)
-				}
-			}
+		path = append(path, w)
+		if c.sub == nil {
+			break
 		}
-		if found == 0 {
-			t.Errorf("%s: no stskms command", file)
-		}
+		cmds = c.sub
 	}
-}
-
-// knownVariable reports whether an STSKMS_… variable sets a flag of some
-// command (or is one the commands or the unlock wrapper read themselves).
-func knownVariable(name string) bool {
-	switch name {
-	case configEnv, "STSKMS_SM_OFFICERS":
-		return true
-	}
-	var walk func(cmds map[string]*command, path []string) bool
-	walk = func(cmds map[string]*command, path []string) bool {
-		for word, c := range cmds {
-			p := append(append([]string(nil), path...), word)
-			if c.sub != nil {
-				if walk(c.sub, p) {
-					return true
-				}
-				continue
-			}
-			fs, err := inspectFlags(&env{getenv: func(string) string { return "" }}, p)
-			if err != nil {
-				continue
-			}
-			hit := false
-			fs.visitAll(func(f *flag.Flag) {
-				for _, v := range envNames(p, f.Name) {
-					hit = hit || v == name
-				}
-			})
-			if hit {
-				return true
-			}
-		}
-		return false
-	}
-	return walk(commands(), nil)
+	return path
 }
