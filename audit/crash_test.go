@@ -2,13 +2,9 @@ package audit_test
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/internal/crashtest"
@@ -74,8 +70,8 @@ func TestCrash(t *testing.T) {
 }
 
 // runCrashChild issues audited spends from crashWorkers goroutines and
-// writes "committed SEQ" to stdout after each commit, until killed. It gives
-// up on its own after a while, or when its parent stops reading.
+// writes "committed SEQ" to stdout after each commit, until killed
+// (crashtest.Commit).
 func runCrashChild(t *testing.T, path string) {
 	ctx := context.Background()
 	db, err := store.Open(ctx, path)
@@ -89,21 +85,8 @@ func runCrashChild(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	var wg sync.WaitGroup
-	for range crashWorkers {
-		wg.Go(func() {
-			for time.Now().Before(deadline) {
-				r, err := issue(ctx, l, 1+rand.Int64N(10000), nil)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if _, err := fmt.Fprintf(os.Stdout, "committed %d\n", r.Seq); err != nil {
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	crashtest.Commit(t, crashWorkers, func() (int64, error) {
+		r, err := issue(ctx, l, 1+rand.Int64N(10000), nil)
+		return r.Seq, err
+	})
 }

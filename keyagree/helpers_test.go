@@ -3,12 +3,11 @@ package keyagree_test
 import (
 	"crypto/ecdh"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
+	"github.com/stskms/stskms/internal/testvec"
 	"github.com/stskms/stskms/keyagree"
 )
 
@@ -59,24 +58,9 @@ type kmsVectors struct {
 
 func loadVectors(tb testing.TB) *kmsVectors {
 	tb.Helper()
-	b, err := os.ReadFile(vectorFile)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	v := new(kmsVectors)
-	if err := json.Unmarshal(b, v); err != nil {
-		tb.Fatal(err)
-	}
+	testvec.Load(tb, vectorFile, v)
 	return v
-}
-
-func mustHex(tb testing.TB, s string) []byte {
-	tb.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
 }
 
 func upperHex(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }
@@ -91,7 +75,7 @@ func mustTestKey(tb testing.TB, label string) *ecdh.PrivateKey {
 }
 
 // crcModbus is CRC-16/MODBUS (kms-records.md §2.3: poly 0x8005 reflected,
-// init 0xFFFF), the ten-line crc16_modbus of kms-vectors.py, used here only
+// init 0xFFFF), the crc16_modbus of kms-vectors.py, used here only
 // to check that the stored record strings are self-consistent. Package
 // records owns the production CRC.
 func crcModbus(s string) string {
@@ -145,12 +129,12 @@ func newFixture(tb testing.TB) *fixture {
 	}
 	f.signed = "VKLOAD.REQ.1|" + in.SMID + "|" + in.KMCID + "|" + in.TReq + "|" +
 		in.SMModel + "|" + in.SMFirmware + "|" + want.PubSMHex + "|"
-	f.nonce, f.iv, f.vk = mustHex(tb, want.NonceHex), mustHex(tb, want.IVHex), mustHex(tb, in.VKHex)
+	f.nonce, f.iv, f.vk = testvec.Hex(tb, want.NonceHex), testvec.Hex(tb, want.IVHex), testvec.Hex(tb, in.VKHex)
 	if f.keys, err = keyagree.DeriveKLFKeys(f.z, f.nonce, in.SMID, in.KMCID, in.TReq); err != nil {
 		tb.Fatal(err)
 	}
 	f.vkAAD = "VK.1|1|123456|1|2|2014|02|07|255|20250101T000000Z|20260101T000000Z|FFFFFFFF|" + want.KCVHex + "|"
-	f.ct, f.mac = mustHex(tb, want.CTHex), mustHex(tb, want.MACHex)
+	f.ct, f.mac = testvec.Hex(tb, want.CTHex), testvec.Hex(tb, want.MACHex)
 	f.macInput = []string{want.KLFHdr, want.VKRec}
 	return f
 }

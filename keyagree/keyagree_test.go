@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stskms/stskms/internal/testvec"
 	"github.com/stskms/stskms/keyagree"
 )
 
@@ -50,7 +51,7 @@ func TestSharedSecretCurve(t *testing.T) {
 
 func TestParsePublicKey(t *testing.T) {
 	v := loadVectors(t)
-	good := mustHex(t, v.Expected.PubSMHex)
+	good := testvec.Hex(t, v.Expected.PubSMHex)
 	offCurve := bytes.Clone(good)
 	offCurve[96] ^= 1
 	p256, err := ecdh.P256().GenerateKey(rand.Reader)
@@ -162,7 +163,7 @@ func TestRequestKeyBinding(t *testing.T) {
 			if bytes.Equal(k, f.kReq) {
 				t.Fatal("same K_req")
 			}
-			tag := mustHex(t, f.v.Expected.TagHex)
+			tag := testvec.Hex(t, f.v.Expected.TagHex)
 			if err := keyagree.VerifyRequestTag(k, f.signed, tag); !errors.Is(err, keyagree.ErrTagMismatch) {
 				t.Errorf("err = %v, want ErrTagMismatch", err)
 			}
@@ -191,7 +192,7 @@ func TestRequestTagErrors(t *testing.T) {
 			if _, err := keyagree.RequestTag(tt.kReq, tt.signed); !errors.Is(err, tt.want) {
 				t.Errorf("RequestTag err = %v, want %v", err, tt.want)
 			}
-			if err := keyagree.VerifyRequestTag(tt.kReq, tt.signed, mustHex(t, f.v.Expected.TagHex)); !errors.Is(err, tt.want) {
+			if err := keyagree.VerifyRequestTag(tt.kReq, tt.signed, testvec.Hex(t, f.v.Expected.TagHex)); !errors.Is(err, tt.want) {
 				t.Errorf("VerifyRequestTag err = %v, want %v", err, tt.want)
 			}
 		})
@@ -200,7 +201,7 @@ func TestRequestTagErrors(t *testing.T) {
 
 func TestVerifyRequestTagTampered(t *testing.T) {
 	f := newFixture(t)
-	tag := mustHex(t, f.v.Expected.TagHex)
+	tag := testvec.Hex(t, f.v.Expected.TagHex)
 	type tc struct {
 		name   string
 		signed string
@@ -551,7 +552,7 @@ func TestKCV(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			kcv, err := keyagree.KCV(mustHex(t, tt.vkHex))
+			kcv, err := keyagree.KCV(testvec.Hex(t, tt.vkHex))
 			if err != nil {
 				t.Fatal(err)
 			}

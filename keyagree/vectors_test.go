@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stskms/stskms/internal/testvec"
 	"github.com/stskms/stskms/keyagree"
 )
 
@@ -42,7 +43,7 @@ func TestVectorTestKeys(t *testing.T) {
 			}
 			// The public key round-trips through ParsePublicKey, as
 			// records hand it over.
-			pub, err := keyagree.ParsePublicKey(mustHex(t, tt.wantPub))
+			pub, err := keyagree.ParsePublicKey(testvec.Hex(t, tt.wantPub))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,7 +67,7 @@ func TestVectorSharedSecret(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			peer, err := keyagree.ParsePublicKey(mustHex(t, tt.peer))
+			peer, err := keyagree.ParsePublicKey(testvec.Hex(t, tt.peer))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -110,7 +111,7 @@ func TestVectorRequest(t *testing.T) {
 	if crc := rec[len(rec)-4:]; crc != want.VKLoadReqCRC {
 		t.Errorf("CRC = %s, want %s", crc, want.VKLoadReqCRC)
 	}
-	if err := keyagree.VerifyRequestTag(f.kReq, f.signed, mustHex(t, want.TagHex)); err != nil {
+	if err := keyagree.VerifyRequestTag(f.kReq, f.signed, testvec.Hex(t, want.TagHex)); err != nil {
 		t.Errorf("VerifyRequestTag: %v", err)
 	}
 }
@@ -171,7 +172,7 @@ func TestVectorWrap(t *testing.T) {
 	if crc := rec[len(rec)-4:]; crc != want.VKRecCRC {
 		t.Errorf("VK.1 CRC = %s, want %s", crc, want.VKRecCRC)
 	}
-	vk, err := f.keys.Unwrap(f.iv, mustHex(t, want.CTHex), f.vkAAD)
+	vk, err := f.keys.Unwrap(f.iv, testvec.Hex(t, want.CTHex), f.vkAAD)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +213,7 @@ func TestVectorMAC(t *testing.T) {
 func TestVectorRecordValues(t *testing.T) {
 	v := loadVectors(t)
 	kh := func(pubHex string) string {
-		h := sha256.Sum256(mustHex(t, pubHex))
+		h := sha256.Sum256(testvec.Hex(t, pubHex))
 		return upperHex(h[:8])
 	}
 	pkids := []struct {
@@ -262,7 +263,7 @@ func TestVectorProtocol(t *testing.T) {
 
 	// SM side: request.
 	sm := mustTestKey(t, in.SMLabel)
-	kmcPub, err := keyagree.ParsePublicKey(mustHex(t, want.PubKMCHex))
+	kmcPub, err := keyagree.ParsePublicKey(testvec.Hex(t, want.PubKMCHex))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +284,7 @@ func TestVectorProtocol(t *testing.T) {
 
 	// KMC side: verify the request, build the file.
 	kmc := mustTestKey(t, in.KMCLabel)
-	smPub, err := keyagree.ParsePublicKey(mustHex(t, want.PubSMHex))
+	smPub, err := keyagree.ParsePublicKey(testvec.Hex(t, want.PubSMHex))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,19 +299,19 @@ func TestVectorProtocol(t *testing.T) {
 	if err := keyagree.VerifyRequestTag(kReqKMC, signed, tag); err != nil {
 		t.Fatalf("KMC rejects the SM's tag: %v", err)
 	}
-	nonce := mustHex(t, want.NonceHex)
+	nonce := testvec.Hex(t, want.NonceHex)
 	kmcKeys, err := keyagree.DeriveKLFKeys(zKMC, nonce, in.SMID, in.KMCID, in.TReq)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer kmcKeys.Zero()
-	vk := mustHex(t, in.VKHex)
+	vk := testvec.Hex(t, in.VKHex)
 	kcv, err := keyagree.KCV(vk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	aad := "VK.1|1|123456|1|2|2014|02|07|255|20250101T000000Z|20260101T000000Z|FFFFFFFF|" + upperHex(kcv) + "|"
-	iv := mustHex(t, want.IVHex)
+	iv := testvec.Hex(t, want.IVHex)
 	ct, err := kmcKeys.Wrap(iv, vk, aad)
 	if err != nil {
 		t.Fatal(err)

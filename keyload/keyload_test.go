@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/stskms/stskms/internal/testparty"
+	"github.com/stskms/stskms/internal/testvec"
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/records"
 )
@@ -27,14 +27,8 @@ type vectorFile struct {
 
 func loadVectors(t *testing.T) map[string]string {
 	t.Helper()
-	data, err := os.ReadFile("testdata/kms-vectors.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var f vectorFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatal(err)
-	}
+	testvec.Load(t, "testdata/kms-vectors.json", &f)
 	lines := map[string]string{}
 	for _, r := range f.Records {
 		lines[r.Name] = r.Line
@@ -60,22 +54,8 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	smKey, err := keyagree.TestKey("sts-test-sm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kmcKey, err := keyagree.TestKey("sts-test-kmc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	smid, err := records.NewPKID(records.SMID, "TestVendor", "94000001", mustTime(t, "20250102T000000Z"), smKey.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kmcid, err := records.NewPKID(records.KMCID, "TestKMC", "K0001", mustTime(t, "20250101T000000Z"), kmcKey.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
+	smKey, smid := testparty.SM(t)
+	kmcKey, kmcid := testparty.KMC(t)
 	return &fixture{
 		sm: Module{smKey, smid}, kmc: Module{kmcKey, kmcid},
 		pk:   &records.PKECDH{KMCID: kmcid, PublicKey: kmcKey.PublicKey(), Expiry: mustTime(t, "20280101T000000Z")},

@@ -24,6 +24,7 @@ import (
 	"github.com/stskms/stskms/loop"
 	"github.com/stskms/stskms/records/armor"
 	"github.com/stskms/stskms/sm"
+	"github.com/stskms/stskms/sm/api/apitest"
 	"github.com/stskms/stskms/smmail"
 	"github.com/stskms/stskms/store"
 )
@@ -232,7 +233,7 @@ func checkCrash(ctx context.Context, t *testing.T, dir string, reqs []request, a
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := gw.Queue(ctx)
+	q, err := gw.Queue().List(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,10 +314,7 @@ func startKeyed(ctx context.Context, t *testing.T, dir, relay string, cfg gatewa
 // slot 1.
 func newModule(ctx context.Context, t *testing.T, st *loop.Stack, dir, record string, i int) (*sm.Module, string) {
 	t.Helper()
-	if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	m, err := sm.Open(ctx, dir, sm.Options{})
+	m, err := apitest.New(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +398,7 @@ func (w lineWriter) Write(b []byte) (int, error) {
 
 // drained reports whether the gateway has nothing left to process or send.
 func drained(ctx context.Context, gw *gateway.Gateway) bool {
-	q, err := gw.Queue(ctx)
+	q, err := gw.Queue().List(ctx, "")
 	if err != nil {
 		return false
 	}

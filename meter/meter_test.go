@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stskms/stskms/internal/stsvec"
 	"github.com/stskms/stskms/meter"
 	"github.com/stskms/stskms/sts"
 	"github.com/stskms/stskms/sts/sta"
@@ -591,7 +592,7 @@ func TestNewKeepsNoReferenceToTheKey(t *testing.T) {
 
 func TestNewEA07(t *testing.T) {
 	cfg := testConfig()
-	cfg.EA, cfg.Key, cfg.STATables = sts.EA07, desKey, loadTables(t, staTestTableFile)
+	cfg.EA, cfg.Key, cfg.STATables = sts.EA07, desKey, stsvec.Tables(t, staTestTableFile)
 	f := &fixture{t: t, m: newMeter(t, cfg), c: newCipher(t, sts.EA07, desKey, cfg.STATables)}
 	f.enter(f.issue(electricity(t, 200, 1)), meter.Accepted)
 }

@@ -3,7 +3,6 @@ package meter_test
 import (
 	"fmt"
 	"math/big"
-	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -35,11 +34,8 @@ type suite struct {
 // vectors (their EA07 ones only with the production tables named by
 // STSKMS_STA_TABLES) and the EA07 vectors recomputed under the test tables.
 func suites(t *testing.T) []suite {
-	var production *sta.Tables
-	if path := os.Getenv("STSKMS_STA_TABLES"); path != "" {
-		production = loadTables(t, path)
-	}
-	testTables := loadTables(t, staTestTableFile)
+	production := stsvec.ProductionTables(t)
+	testTables := stsvec.Tables(t, staTestTableFile)
 	return []suite{
 		{"public", tokenVectors(t, vectorFile, production), production},
 		{"STA test tables", tokenVectors(t, staTestVectorFile, testTables), testTables},
@@ -50,22 +46,9 @@ func suites(t *testing.T) []suite {
 // unless the tables to run them are given.
 func tokenVectors(t *testing.T, path string, tables *sta.Tables) []stsvec.Vector {
 	t.Helper()
-	vs, err := stsvec.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return slices.DeleteFunc(vs, func(v stsvec.Vector) bool {
+	return slices.DeleteFunc(stsvec.Load(t, path), func(v stsvec.Vector) bool {
 		return v.Kind != "token20" || v.Keyed() && v.EA() == sts.EA07 && tables == nil
 	})
-}
-
-func loadTables(t *testing.T, path string) *sta.Tables {
-	t.Helper()
-	tables, err := sta.LoadTables(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tables
 }
 
 func num(t testing.TB, s string) int {
@@ -217,14 +200,8 @@ func vectorEffect(t *testing.T, s state, v *stsvec.Vector) state {
 // accepted after a credit that covers it. Subclasses 5..7 are reserved:
 // a function error.
 func TestCurrencyVectors(t *testing.T) {
-	var production *sta.Tables
-	if path := os.Getenv("STSKMS_STA_TABLES"); path != "" {
-		production = loadTables(t, path)
-	}
-	vs, err := stsvec.Load(ed22File)
-	if err != nil {
-		t.Fatal(err)
-	}
+	production := stsvec.ProductionTables(t)
+	vs := stsvec.Load(t, ed22File)
 	ran, skipped := 0, 0
 	for _, v := range vs {
 		if v.Kind != "currency20" {
@@ -379,19 +356,14 @@ func TestKeyChangeVectors(t *testing.T) {
 // tables named by STSKMS_STA_TABLES) in every order, as
 // TestKeyChangeVectors does with the other sets.
 func TestThreeTokenKeyChangeVector(t *testing.T) {
-	vs, err := stsvec.Load(ed22File)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vs = slices.DeleteFunc(vs, func(v stsvec.Vector) bool { return v.Kind != "keychange_set20" })
+	vs := slices.DeleteFunc(stsvec.Load(t, ed22File), func(v stsvec.Vector) bool { return v.Kind != "keychange_set20" })
 	if len(vs) == 0 {
 		t.Fatal("no three-token key change set")
 	}
-	path := os.Getenv("STSKMS_STA_TABLES")
-	if path == "" {
+	tables := stsvec.ProductionTables(t)
+	if tables == nil {
 		t.Skipf("%d EA07 three-token set skipped: it needs the production STA tables (set STSKMS_STA_TABLES)", len(vs))
 	}
-	tables := loadTables(t, path)
 	for _, v := range vs {
 		if !v.Inputs.ThreeTokens || len(v.Expected.Tokens20) != 3 {
 			t.Fatalf("%s: not a three-token set", v.ID)

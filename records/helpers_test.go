@@ -2,13 +2,11 @@ package records_test
 
 import (
 	"crypto/ecdh"
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
+	"github.com/stskms/stskms/internal/testvec"
 	"github.com/stskms/stskms/sts"
 )
 
@@ -86,43 +84,23 @@ func lookup[T any](tb testing.TB, what, name string, items []T, key func(T) stri
 	return zero
 }
 
-func loadJSON(tb testing.TB, path string, v any) {
-	tb.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		tb.Fatalf("%s: %v", path, err)
-	}
-}
-
 func loadVectors(tb testing.TB) *vectors {
 	tb.Helper()
 	var v vectors
-	loadJSON(tb, vectorFile, &v)
+	testvec.Load(tb, vectorFile, &v)
 	return &v
 }
 
 func loadSeeds(tb testing.TB) *seeds {
 	tb.Helper()
 	var s seeds
-	loadJSON(tb, seedFile, &s)
+	testvec.Load(tb, seedFile, &s)
 	return &s
-}
-
-func mustHex(tb testing.TB, s string) []byte {
-	tb.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
 }
 
 func mustPub(tb testing.TB, hexPoint string) *ecdh.PublicKey {
 	tb.Helper()
-	k, err := ecdh.P384().NewPublicKey(mustHex(tb, hexPoint))
+	k, err := ecdh.P384().NewPublicKey(testvec.Hex(tb, hexPoint))
 	if err != nil {
 		tb.Fatal(err)
 	}

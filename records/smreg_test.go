@@ -6,15 +6,14 @@ import (
 	"crypto/sha512"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"math/big"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stskms/stskms/internal/testvec"
 	"github.com/stskms/stskms/records"
 )
 
@@ -32,14 +31,8 @@ type smregVectors struct {
 
 func loadSMRegVectors(t testing.TB) smregVectors {
 	t.Helper()
-	b, err := os.ReadFile("testdata/smreg-vectors.json")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var v smregVectors
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatal(err)
-	}
+	testvec.Load(t, "testdata/smreg-vectors.json", &v)
 	if len(v.Records) != 4 {
 		t.Fatalf("%d records, want 4", len(v.Records))
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stskms/stskms/internal/testvec"
 	"github.com/stskms/stskms/records"
 )
 
@@ -258,12 +259,12 @@ func TestVectorBuild(t *testing.T) {
 	if want := reqLine[:strings.Index(reqLine, tagHex)]; tagInput != want {
 		t.Errorf("TagInput =\n%s\nwant\n%s", tagInput, want)
 	}
-	req.Tag = mustHex(t, tagHex)
+	req.Tag = testvec.Hex(t, tagHex)
 
 	vkLine := v.record(t, "VK_REC")
 	vk := &records.VK{Seq: 1, SGC: 123456, KRN: 1, KT: 2, BDT: 2014, DKGA: 2, EA: 7, KEN: 255,
 		ACT: mustTime(t, "20250101T000000Z"), IUT: mustTime(t, "20260101T000000Z"), CLM: 0xFFFFFFFF,
-		KCV: mustHex(t, "D5D44F")}
+		KCV: testvec.Hex(t, "D5D44F")}
 	aad, err := vk.AAD()
 	if err != nil {
 		t.Fatal(err)
@@ -271,7 +272,7 @@ func TestVectorBuild(t *testing.T) {
 	if want := "VK.1|1|123456|1|2|2014|02|07|255|20250101T000000Z|20260101T000000Z|FFFFFFFF|D5D44F|"; aad != want {
 		t.Errorf("AAD = %s, want %s", aad, want)
 	}
-	vk.IV, vk.Ciphertext = mustHex(t, field(vkLine, 13)), mustHex(t, field(vkLine, 14))
+	vk.IV, vk.Ciphertext = testvec.Hex(t, field(vkLine, 13)), testvec.Hex(t, field(vkLine, 14))
 
 	hdrLine := v.record(t, "KLF_HDR")
 	endLine := v.record(t, "KLF_END")
@@ -282,9 +283,9 @@ func TestVectorBuild(t *testing.T) {
 		{"PK_ECDH", (&records.PKECDH{KMCID: kmcid, PublicKey: pubKMC, Expiry: mustTime(t, "20280101T000000Z")}).Format},
 		{"VKLOAD_REQ", req.Format},
 		{"KLF_HDR", (&records.KLFHeader{SMID: smid, KMCID: kmcid, RequestTime: tReq,
-			IssueTime: mustTime(t, "20250103T121500Z"), Nonce: mustHex(t, field(hdrLine, 5)), Count: 1}).Format},
+			IssueTime: mustTime(t, "20250103T121500Z"), Nonce: testvec.Hex(t, field(hdrLine, 5)), Count: 1}).Format},
 		{"VK_REC", vk.Format},
-		{"KLF_END", (&records.KLFEnd{Count: 1, MAC: mustHex(t, field(endLine, 2))}).Format},
+		{"KLF_END", (&records.KLFEnd{Count: 1, MAC: testvec.Hex(t, field(endLine, 2))}).Format},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,18 +1,17 @@
 package smmail
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/stskms/stskms/internal/syncbuf"
 	"github.com/stskms/stskms/internal/testcert"
 )
 
@@ -22,23 +21,12 @@ const mxName = "mx.kms.test"
 
 // transcript is a server's Debug writer: what was said on every session,
 // in the clear (the server writes it after TLS decryption).
-type transcript struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (t *transcript) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.buf.Write(p)
-}
+type transcript struct{ syncbuf.Buffer }
 
 // lines returns the lines the client sent that start with verb.
 func (t *transcript) lines(verb string) []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	var out []string
-	for _, l := range strings.Split(t.buf.String(), "\r\n") {
+	for _, l := range strings.Split(t.String(), "\r\n") {
 		if strings.HasPrefix(strings.ToUpper(l), verb) {
 			out = append(out, l)
 		}

@@ -2,13 +2,9 @@ package store_test
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/stskms/stskms/internal/crashtest"
 	"github.com/stskms/stskms/store"
@@ -94,8 +90,8 @@ func TestCrashDurability(t *testing.T) {
 const crashWorkers = 4
 
 // runCrashChild commits rows from crashWorkers goroutines and writes
-// "committed ID" to stdout after each commit, until killed. It gives up on
-// its own after a while, or when its parent stops reading.
+// "committed ID" to stdout after each commit, until killed
+// (crashtest.Commit).
 func runCrashChild(t *testing.T, path string) {
 	ctx := context.Background()
 	db, err := store.Open(ctx, path)
@@ -105,30 +101,17 @@ func runCrashChild(t *testing.T, path string) {
 	if err := db.Migrate(ctx, "crash", crashSchema); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	var wg sync.WaitGroup
-	for range crashWorkers {
-		wg.Go(func() {
-			payload := make([]byte, 512+rand.IntN(4096))
-			for time.Now().Before(deadline) {
-				var id int64
-				err := db.Tx(ctx, func(tx *store.Tx) error {
-					if err := tx.QueryRow(ctx, "INSERT INTO rows (payload) VALUES ($1) RETURNING id",
-						payload).Scan(&id); err != nil {
-						return err
-					}
-					_, err := tx.Exec(ctx, "UPDATE total SET n = n + 1 WHERE one = 1")
-					return err
-				})
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				if _, err := fmt.Fprintf(os.Stdout, "committed %d\n", id); err != nil {
-					return
-				}
+	crashtest.Commit(t, crashWorkers, func() (int64, error) {
+		payload := make([]byte, 512+rand.IntN(4096))
+		var id int64
+		err := db.Tx(ctx, func(tx *store.Tx) error {
+			if err := tx.QueryRow(ctx, "INSERT INTO rows (payload) VALUES ($1) RETURNING id",
+				payload).Scan(&id); err != nil {
+				return err
 			}
+			_, err := tx.Exec(ctx, "UPDATE total SET n = n + 1 WHERE one = 1")
+			return err
 		})
-	}
-	wg.Wait()
+		return id, err
+	})
 }

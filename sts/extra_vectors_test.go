@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"os"
 	"reflect"
 	"strconv"
 	"testing"
 
 	"github.com/stskms/stskms/internal/stsvec"
+	"github.com/stskms/stskms/internal/testvec"
 	"github.com/stskms/stskms/sts"
 	"github.com/stskms/stskms/sts/misty1"
 	"github.com/stskms/stskms/sts/sta"
@@ -64,20 +64,11 @@ type extraInputs struct {
 
 func loadExtraVectors(t *testing.T, path string) []extraVector {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vs, err := stsvec.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vs := stsvec.Load(t, path)
 	var raw []struct {
 		Inputs extraInputs `json:"inputs"`
 	}
-	if err := json.Unmarshal(data, &raw); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	testvec.Load(t, path, &raw)
 	out := make([]extraVector, len(vs))
 	for i := range vs {
 		out[i] = extraVector{vs[i], raw[i].Inputs}
@@ -86,11 +77,11 @@ func loadExtraVectors(t *testing.T, path string) []extraVector {
 }
 
 func TestExtraTokenVectors(t *testing.T) {
-	runExtraVectors(t, loadExtraVectors(t, extraTokenFile), productionTables(t))
+	runExtraVectors(t, loadExtraVectors(t, extraTokenFile), stsvec.ProductionTables(t))
 }
 
 func TestExtraDecoderKeyVectors(t *testing.T) {
-	runExtraVectors(t, loadExtraVectors(t, extraDecoderKeyFile), productionTables(t))
+	runExtraVectors(t, loadExtraVectors(t, extraDecoderKeyFile), stsvec.ProductionTables(t))
 }
 
 // runExtraVectors is runVectors for extra vectors: a decoder key is checked
@@ -193,7 +184,7 @@ func (v *extraVector) cipher(tables *sta.Tables) (sts.Cipher, error) {
 func TestExtraVectorsAreAdditional(t *testing.T) {
 	ids := map[string]string{}
 	tokens := map[string]string{}
-	for _, v := range loadVectors(t, vectorFile) {
+	for _, v := range stsvec.Load(t, vectorFile) {
 		ids[v.ID] = vectorFile
 		if v.Expected.Token20 != "" {
 			tokens[v.Expected.Token20] = v.ID
@@ -234,14 +225,8 @@ type blockKAT struct {
 
 func loadBlockKATs(t *testing.T, path string) []blockKAT {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ks []blockKAT
-	if err := json.Unmarshal(data, &ks); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	testvec.Load(t, path, &ks)
 	return ks
 }
 
@@ -250,7 +235,7 @@ func loadBlockKATs(t *testing.T, path string) []blockKAT {
 func TestExtraMISTY1(t *testing.T) {
 	for _, k := range loadBlockKATs(t, extraMISTY1File) {
 		t.Run(k.ID, func(t *testing.T) {
-			key, p, c := mustHex(t, k.KeyHex), mustHex(t, k.PlaintextHex), mustHex(t, k.CiphertextHex)
+			key, p, c := testvec.Hex(t, k.KeyHex), testvec.Hex(t, k.PlaintextHex), testvec.Hex(t, k.CiphertextHex)
 			m, err := misty1.New(key)
 			if err != nil {
 				t.Fatal(err)
@@ -306,23 +291,14 @@ type ed22Vector struct {
 
 func loadEd22Vectors(t *testing.T) []ed22Vector {
 	t.Helper()
-	data, err := os.ReadFile(ed22File)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vs, err := stsvec.Load(ed22File)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vs := stsvec.Load(t, ed22File)
 	var raw []struct {
 		Inputs   json.RawMessage `json:"inputs"`
 		Expected struct {
 			Tokens20 []string `json:"tokens20"`
 		} `json:"expected"`
 	}
-	if err := json.Unmarshal(data, &raw); err != nil {
-		t.Fatalf("%s: %v", ed22File, err)
-	}
+	testvec.Load(t, ed22File, &raw)
 	out := make([]ed22Vector, len(vs))
 	for i := range vs {
 		out[i].Vector = vs[i]
@@ -335,7 +311,7 @@ func loadEd22Vectors(t *testing.T) []ed22Vector {
 }
 
 func TestEd22Vectors(t *testing.T) {
-	tables := productionTables(t)
+	tables := stsvec.ProductionTables(t)
 	skipped := 0
 	for _, v := range loadEd22Vectors(t) {
 		if v.Keyed() && v.EA() == sts.EA07 && tables == nil {
@@ -514,7 +490,7 @@ func checkKeyChangeSetVector(t *testing.T, v *ed22Vector, c sts.Cipher) {
 func TestEd22VectorsAreAdditional(t *testing.T) {
 	ids := map[string]bool{}
 	tokens := map[string]string{}
-	for _, v := range loadVectors(t, vectorFile) {
+	for _, v := range stsvec.Load(t, vectorFile) {
 		ids[v.ID] = true
 		tokens[v.Expected.Token20] = v.ID
 	}

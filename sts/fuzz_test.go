@@ -14,11 +14,7 @@ func addVectorSeeds(f *testing.F, pans bool) {
 	f.Helper()
 	seen := map[string]bool{}
 	for _, path := range []string{vectorFile, staTestVectorFile} {
-		vs, err := stsvec.Load(path)
-		if err != nil {
-			f.Fatal(err)
-		}
-		for _, v := range vs {
+		for _, v := range stsvec.Load(f, path) {
 			s := v.Expected.Token20
 			if pans {
 				s = v.Inputs.PAN

@@ -1,9 +1,9 @@
 package sts_test
 
 import (
-	"encoding/hex"
 	"testing"
 
+	"github.com/stskms/stskms/internal/testvec"
 	"github.com/stskms/stskms/sts"
 	"github.com/stskms/stskms/sts/sta"
 )
@@ -21,22 +21,13 @@ const (
 	des64KeyHex = "e653341f9d5bf36f"
 )
 
-func mustHex(tb testing.TB, s string) []byte {
-	tb.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
-
 func mustCipher(tb testing.TB, ea sts.EA, keyHex string) sts.Cipher {
 	tb.Helper()
 	var tables *sta.Tables
 	if ea == sts.EA07 {
 		tables = sta.TestTables()
 	}
-	c, err := sts.NewCipher(ea, mustHex(tb, keyHex), tables)
+	c, err := sts.NewCipher(ea, testvec.Hex(tb, keyHex), tables)
 	if err != nil {
 		tb.Fatal(err)
 	}

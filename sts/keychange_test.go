@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/stskms/stskms/internal/testvec"
 	"github.com/stskms/stskms/sts"
 )
 
@@ -34,12 +35,12 @@ func TestKeyChangeAssemble(t *testing.T) {
 	}{
 		{
 			"64-bit DUTK",
-			sts.NewKey{Key: mustHex(t, des64KeyHex), KeyType: sts.DUTK, KRN: 1, TI: 1, KEN: 255},
+			sts.NewKey{Key: testvec.Hex(t, des64KeyHex), KeyType: sts.DUTK, KRN: 1, TI: 1, KEN: 255},
 			[]uint32{0xE653341F, 0x9D5BF36F},
 		},
 		{
 			"64-bit DCTK rollover",
-			sts.NewKey{Key: mustHex(t, "0123456789abcdef"), KeyType: sts.DCTK, KRN: 15, TI: 255, KEN: 0x5A, Rollover: true},
+			sts.NewKey{Key: testvec.Hex(t, "0123456789abcdef"), KeyType: sts.DCTK, KRN: 15, TI: 255, KEN: 0x5A, Rollover: true},
 			[]uint32{0x01234567, 0x89ABCDEF},
 		},
 		{
@@ -52,23 +53,23 @@ func TestKeyChangeAssemble(t *testing.T) {
 			// carries the SGC in data block bits 36..59, i.e. SGC bits
 			// 11..0 at the top of KeyPart and bits 23..12 in SGCPart.
 			"64-bit three tokens",
-			sts.NewKey{Key: mustHex(t, des64KeyHex), KeyType: sts.DUTK, KRN: 1, TI: 2, KEN: 255, SGC: 201457, ThreeTokens: true},
+			sts.NewKey{Key: testvec.Hex(t, des64KeyHex), KeyType: sts.DUTK, KRN: 1, TI: 2, KEN: 255, SGC: 201457, ThreeTokens: true},
 			[]uint32{0xE653341F, 0x9D5BF36F, 0x2F1 << 20},
 		},
 		{
 			"64-bit three tokens max SGC rollover",
-			sts.NewKey{Key: mustHex(t, "0123456789abcdef"), KeyType: sts.DCTK, KRN: 15, TI: 255, KEN: 0x5A, Rollover: true, SGC: sts.MaxSGC, ThreeTokens: true},
+			sts.NewKey{Key: testvec.Hex(t, "0123456789abcdef"), KeyType: sts.DCTK, KRN: 15, TI: 255, KEN: 0x5A, Rollover: true, SGC: sts.MaxSGC, ThreeTokens: true},
 			[]uint32{0x01234567, 0x89ABCDEF, sts.MaxSGC & 0xFFF << 20},
 		},
 		{
 			"128-bit DUTK rollover",
-			sts.NewKey{Key: mustHex(t, misty1KeyHex), KeyType: sts.DUTK, KRN: 1, TI: 1, KEN: 255, Rollover: true, SGC: 123457},
+			sts.NewKey{Key: testvec.Hex(t, misty1KeyHex), KeyType: sts.DUTK, KRN: 1, TI: 1, KEN: 255, Rollover: true, SGC: 123457},
 			// 1st bytes 0..3, 2nd bytes 12..15, 3rd bytes 4..7, 4th bytes 8..11.
 			[]uint32{0xF94B6ED3, 0x7EA3C41D, 0x53C3BFDB, 0x113E2D3A},
 		},
 		{
 			"128-bit DDTK max SGC",
-			sts.NewKey{Key: mustHex(t, "000102030405060708090a0b0c0d0e0f"), KeyType: sts.DDTK, KRN: 0, TI: 99, KEN: 0xA5, SGC: sts.MaxSGC},
+			sts.NewKey{Key: testvec.Hex(t, "000102030405060708090a0b0c0d0e0f"), KeyType: sts.DDTK, KRN: 0, TI: 99, KEN: 0xA5, SGC: sts.MaxSGC},
 			[]uint32{0x00010203, 0x0C0D0E0F, 0x04050607, 0x08090A0B},
 		},
 	}
@@ -141,7 +142,7 @@ func subs(s []sts.KeyChange) []sts.Subclass {
 
 func TestKeyChangeTokens64BitIgnoresSGC(t *testing.T) {
 	// A 64-bit set has no SGC field (notes §8): the SGC is dropped.
-	secs, err := sts.KeyChangeTokens(sts.NewKey{Key: mustHex(t, des64KeyHex), KeyType: sts.DUTK, KRN: 1, SGC: 123456})
+	secs, err := sts.KeyChangeTokens(sts.NewKey{Key: testvec.Hex(t, des64KeyHex), KeyType: sts.DUTK, KRN: 1, SGC: 123456})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +153,7 @@ func TestKeyChangeTokens64BitIgnoresSGC(t *testing.T) {
 }
 
 func TestKeyChangeTokensErrors(t *testing.T) {
-	k8, k16 := mustHex(t, des64KeyHex), mustHex(t, misty1KeyHex)
+	k8, k16 := testvec.Hex(t, des64KeyHex), testvec.Hex(t, misty1KeyHex)
 	tests := []struct {
 		name string
 		nk   sts.NewKey
@@ -177,16 +178,16 @@ func TestKeyChangeTokensErrors(t *testing.T) {
 }
 
 func TestAssembleKeyErrors(t *testing.T) {
-	set8, err := sts.KeyChangeTokens(sts.NewKey{Key: mustHex(t, des64KeyHex), KeyType: sts.DUTK, KRN: 1, KEN: 255})
+	set8, err := sts.KeyChangeTokens(sts.NewKey{Key: testvec.Hex(t, des64KeyHex), KeyType: sts.DUTK, KRN: 1, KEN: 255})
 	if err != nil {
 		t.Fatal(err)
 	}
-	set16, err := sts.KeyChangeTokens(sts.NewKey{Key: mustHex(t, misty1KeyHex), KeyType: sts.DUTK, KRN: 1, KEN: 255, SGC: 123457})
+	set16, err := sts.KeyChangeTokens(sts.NewKey{Key: testvec.Hex(t, misty1KeyHex), KeyType: sts.DUTK, KRN: 1, KEN: 255, SGC: 123457})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s1, s2, s3, s4 := set16[0], set16[1], set16[2], set16[3]
-	set3, err := sts.KeyChangeTokens(sts.NewKey{Key: mustHex(t, des64KeyHex), KeyType: sts.DUTK, KRN: 1, KEN: 255, SGC: 201457, ThreeTokens: true})
+	set3, err := sts.KeyChangeTokens(sts.NewKey{Key: testvec.Hex(t, des64KeyHex), KeyType: sts.DUTK, KRN: 1, KEN: 255, SGC: 201457, ThreeTokens: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +252,7 @@ func TestKeyChangeSectionOf(t *testing.T) {
 // TestKeyChangeKeyPartsBigEndian pins "KeyPart: 32 bits of the new key,
 // big-endian": the 1st section of a 64-bit key carries bytes 0..3.
 func TestKeyChangeKeyPartsBigEndian(t *testing.T) {
-	key := mustHex(t, des64KeyHex)
+	key := testvec.Hex(t, des64KeyHex)
 	secs, err := sts.KeyChangeTokens(sts.NewKey{Key: key, KRN: 1})
 	if err != nil {
 		t.Fatal(err)

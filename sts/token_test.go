@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stskms/stskms/internal/testvec"
 	"github.com/stskms/stskms/sts"
 	"github.com/stskms/stskms/sts/misty1"
 	"github.com/stskms/stskms/sts/sta"
@@ -198,7 +199,7 @@ func TestEA09(t *testing.T) {
 		}
 	})
 	t.Run("crypto/des on big-endian bytes", func(t *testing.T) {
-		key := mustHex(t, des64KeyHex)
+		key := testvec.Hex(t, des64KeyHex)
 		c := mustCipher(t, sts.EA09, des64KeyHex)
 		ref, err := des.NewCipher(key)
 		if err != nil {
@@ -222,7 +223,7 @@ func TestEA09(t *testing.T) {
 	t.Run("parity bits ignored", func(t *testing.T) {
 		// Flipping the low (parity) bit of every key byte gives the same
 		// cipher (FIPS 46).
-		key := mustHex(t, des64KeyHex)
+		key := testvec.Hex(t, des64KeyHex)
 		for i := range key {
 			key[i] ^= 1
 		}
@@ -256,7 +257,7 @@ func TestEA09(t *testing.T) {
 }
 
 func TestNewCipher(t *testing.T) {
-	k8, k16 := mustHex(t, des64KeyHex), mustHex(t, misty1KeyHex)
+	k8, k16 := testvec.Hex(t, des64KeyHex), testvec.Hex(t, misty1KeyHex)
 	t.Run("EA11 is MISTY1", func(t *testing.T) {
 		c, err := sts.NewCipher(sts.EA11, k16, nil)
 		if err != nil {

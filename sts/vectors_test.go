@@ -3,7 +3,6 @@ package sts_test
 import (
 	"encoding/hex"
 	"fmt"
-	"os"
 	"reflect"
 	"testing"
 
@@ -28,43 +27,16 @@ const (
 	staTestTableFile  = "sta/testdata/sta-test-tables.json"
 )
 
-func loadVectors(t *testing.T, path string) []stsvec.Vector {
-	t.Helper()
-	vs, err := stsvec.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vs
-}
-
-func loadTables(t *testing.T, path string) *sta.Tables {
-	t.Helper()
-	tables, err := sta.LoadTables(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tables
-}
-
-// productionTables returns the tables STSKMS_STA_TABLES names, or nil.
-func productionTables(t *testing.T) *sta.Tables {
-	path := os.Getenv("STSKMS_STA_TABLES")
-	if path == "" {
-		return nil
-	}
-	return loadTables(t, path)
-}
-
 // TestVectors runs every public vector that needs no licensed material: the
 // MISTY1 (EA11) suite, class 1 tokens, CRCs and decoder keys.
 func TestVectors(t *testing.T) {
-	runVectors(t, loadVectors(t, vectorFile), productionTables(t))
+	runVectors(t, stsvec.Load(t, vectorFile), stsvec.ProductionTables(t))
 }
 
 // TestVectorsSTATestTables pins the EA07 structure (key bit addressing,
 // rotations, nibble order, permutation direction) with the test tables.
 func TestVectorsSTATestTables(t *testing.T) {
-	runVectors(t, loadVectors(t, staTestVectorFile), loadTables(t, staTestTableFile))
+	runVectors(t, stsvec.Load(t, staTestVectorFile), stsvec.Tables(t, staTestTableFile))
 }
 
 func runVectors(t *testing.T, vs []stsvec.Vector, tables *sta.Tables) {
@@ -176,7 +148,7 @@ func (identity) Decrypt64(b uint64) uint64 { return b }
 
 func TestVectorFilesHaveProvenance(t *testing.T) {
 	for _, path := range []string{vectorFile, staTestVectorFile} {
-		for _, v := range loadVectors(t, path) {
+		for _, v := range stsvec.Load(t, path) {
 			if v.ID == "" || v.Source == "" {
 				t.Errorf("%s: vector %q has no id or source", path, v.ID)
 			}

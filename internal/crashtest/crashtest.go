@@ -7,11 +7,13 @@ package crashtest
 
 import (
 	"bufio"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -77,6 +79,31 @@ func KillCommitting(t testing.TB, test string, env []string, rounds int, onCommi
 			return lines == killAfter
 		})
 	}
+}
+
+// Commit is the child's side of KillCommitting: it runs commit from
+// workers goroutines, each over and over, and writes "committed N" on
+// standard output after each commit that returns N, until it is killed.
+// It gives up on its own after a minute, when its parent stops reading, or
+// after the first error, which fails t.
+func Commit(t testing.TB, workers int, commit func() (int64, error)) {
+	deadline := time.Now().Add(time.Minute)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				n, err := commit()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := fmt.Fprintf(os.Stdout, "committed %d\n", n); err != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // Parent splits a crash test into its two roles. In the child — the test

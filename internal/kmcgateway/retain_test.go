@@ -17,6 +17,7 @@ import (
 	"github.com/stskms/stskms/loop"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/sm"
+	"github.com/stskms/stskms/sm/api/apitest"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/store/storetest"
 )
@@ -98,10 +99,7 @@ func moduleRequest(ctx context.Context, t *testing.T, k *kmc.KMC, dir string) *r
 	if _, err := st.ImportKey(ctx, 1, kmc.VUDK); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	m, err := sm.Open(ctx, dir, sm.Options{})
+	m, err := apitest.New(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

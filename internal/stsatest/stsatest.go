@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stskms/stskms/internal/testparty"
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/records/armor"
@@ -37,14 +38,7 @@ func Key(tb testing.TB) *ecdsa.PrivateKey {
 // Prism-TSM250-1 with firmware STS65V10.
 func Module(tb testing.TB) records.SMRegModule {
 	tb.Helper()
-	smKey, err := keyagree.TestKey("sts-test-sm")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	smid, err := records.NewPKID(records.SMID, "TestVendor", "94000001", time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC), smKey.PublicKey())
-	if err != nil {
-		tb.Fatal(err)
-	}
+	smKey, smid := testparty.SM(tb)
 	return records.SMRegModule{SMID: smid, PublicKey: smKey.PublicKey(), Model: "Prism-TSM250-1", Firmware: "STS65V10",
 		Variant: "vending", Certified: true}
 }

@@ -8,10 +8,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
-	"os"
 	"strconv"
 
-	"github.com/stskms/stskms/internal/strictjson"
 	"github.com/stskms/stskms/sts"
 	"github.com/stskms/stskms/sts/dkga"
 	"github.com/stskms/stskms/sts/sta"
@@ -107,19 +105,6 @@ type Expected struct {
 	// The decoder keys in NJ's byte order, as the source prints them.
 	DecoderKeyNectarOrderHex    string `json:"decoder_key_nectar_order_hex"`
 	NewDecoderKeyNectarOrderHex string `json:"new_decoder_key_nectar_order_hex"`
-}
-
-// Load reads a vector file.
-func Load(path string) ([]Vector, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var vs []Vector
-	if err := strictjson.Unmarshal(data, &vs); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return vs, nil
 }
 
 // Keyed reports whether the vector needs a decoder key (every class but 1).

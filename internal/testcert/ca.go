@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -18,8 +19,9 @@ import (
 // a pool) rather than the server's own certificate.
 type CA struct {
 	// Cert is the CA's self-signed certificate.
-	Cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	Cert   *x509.Certificate
+	key    *ecdsa.PrivateKey
+	serial atomic.Int64 // of the last certificate issued; the CA's is 1
 }
 
 // NewCA makes a CA with an ECDSA P-256 key, valid from an hour ago for two
@@ -32,7 +34,9 @@ func NewCA(tb testing.TB) *CA {
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
 	}
-	return &CA{Cert: create(tb, tmpl, tmpl, key, key), key: key}
+	ca := &CA{Cert: create(tb, tmpl, tmpl, key, key), key: key}
+	ca.serial.Store(1)
+	return ca
 }
 
 // Pool returns a pool that trusts the CA alone.
@@ -51,9 +55,25 @@ func (ca *CA) PEM() []byte {
 // signed by the CA, with a fresh key.
 func (ca *CA) Issue(tb testing.TB, hosts ...string) tls.Certificate {
 	tb.Helper()
+	return ca.sign(tb, serverTemplate(hosts))
+}
+
+// IssueClient returns a client certificate of common name cn signed by the
+// CA, with a fresh key, valid from an hour ago for two hours.
+func (ca *CA) IssueClient(tb testing.TB, cn string) tls.Certificate {
+	tb.Helper()
+	return ca.sign(tb, &x509.Certificate{
+		Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+}
+
+// sign gives tmpl a serial number and a fresh key and signs it with the
+// CA's key.
+func (ca *CA) sign(tb testing.TB, tmpl *x509.Certificate) tls.Certificate {
+	tb.Helper()
 	key := newKey(tb)
-	tmpl := serverTemplate(hosts)
-	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
+	tmpl.SerialNumber = big.NewInt(ca.serial.Add(1))
 	leaf := create(tb, tmpl, ca.Cert, key, ca.key)
 	return tls.Certificate{Certificate: [][]byte{leaf.Raw}, PrivateKey: key, Leaf: leaf}
 }

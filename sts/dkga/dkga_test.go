@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stskms/stskms/internal/testvec"
 	"github.com/stskms/stskms/sts"
 	"github.com/stskms/stskms/sts/dkga"
 )
@@ -25,15 +26,6 @@ const (
 	vk04Hex = "abababababababab949494949494949401234567"
 )
 
-func mustHex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 func mustPAN(t testing.TB, s string) sts.PAN {
 	t.Helper()
 	p, err := sts.ParsePAN(s)
@@ -45,7 +37,7 @@ func mustPAN(t testing.TB, s string) sts.PAN {
 
 func mustNew(t testing.TB, alg dkga.Algorithm, vkHex string) *dkga.Generator {
 	t.Helper()
-	g, err := dkga.New(alg, mustHex(t, vkHex))
+	g, err := dkga.New(alg, testvec.Hex(t, vkHex))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +56,7 @@ func ref02(t testing.TB, vk []byte, p dkga.Params) []byte {
 		panBlock = pan[1:17-len(drn)] + strings.Repeat("0", len(drn))
 	}
 	ctl := fmt.Sprintf("%d%06d%02d%X", uint8(p.KeyType), p.SGC, p.TI, p.KRN) + "FFFFFF"
-	pb, cb := mustHex(t, panBlock), mustHex(t, ctl)
+	pb, cb := testvec.Hex(t, panBlock), testvec.Hex(t, ctl)
 	x := make([]byte, 8)
 	for i := range x {
 		x[i] = pb[i] ^ cb[i]
@@ -114,7 +106,7 @@ func TestReferencesReproduceVectors(t *testing.T) {
 	// can judge anything else.
 	ctsa01 := dkga.Params{KeyType: sts.DUTK, SGC: 123456, TI: 1, KRN: 1, PAN: mustPAN(t, "600727000000000009")}
 	// Notes §6.1 worked example, recomputed by sts-token-check.py.
-	if got := hex.EncodeToString(ref02(t, mustHex(t, vk02Hex), ctsa01)); got != "e653341f9d5bf36f" {
+	if got := hex.EncodeToString(ref02(t, testvec.Hex(t, vk02Hex), ctsa01)); got != "e653341f9d5bf36f" {
 		t.Errorf("ref02(CTSA01) = %s, want e653341f9d5bf36f", got)
 	}
 	tests := []struct {
@@ -137,7 +129,7 @@ func TestReferencesReproduceVectors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
-			if got := hex.EncodeToString(ref04(mustHex(t, vk04Hex), tt.p)); got != tt.want {
+			if got := hex.EncodeToString(ref04(testvec.Hex(t, vk04Hex), tt.p)); got != tt.want {
 				t.Errorf("ref04 = %s, want %s", got, tt.want)
 			}
 		})
@@ -285,12 +277,12 @@ func TestDecoderKeyLimits(t *testing.T) {
 		for _, krn := range []uint8{sts.MinKRN, sts.MaxKRN} {
 			p.KeyType, p.KRN = kt, krn
 			k02, err := g02.DecoderKey(p)
-			if err != nil || !bytes.Equal(k02, ref02(t, mustHex(t, vk02Hex), p)) {
-				t.Errorf("DKGA02 KT %d KRN %d = %x, %v; reference %x", kt, krn, k02, err, ref02(t, mustHex(t, vk02Hex), p))
+			if err != nil || !bytes.Equal(k02, ref02(t, testvec.Hex(t, vk02Hex), p)) {
+				t.Errorf("DKGA02 KT %d KRN %d = %x, %v; reference %x", kt, krn, k02, err, ref02(t, testvec.Hex(t, vk02Hex), p))
 			}
 			k04, err := g04.DecoderKey(p)
-			if err != nil || !bytes.Equal(k04, ref04(mustHex(t, vk04Hex), p)) {
-				t.Errorf("DKGA04 KT %d KRN %d = %x, %v; reference %x", kt, krn, k04, err, ref04(mustHex(t, vk04Hex), p))
+			if err != nil || !bytes.Equal(k04, ref04(testvec.Hex(t, vk04Hex), p)) {
+				t.Errorf("DKGA04 KT %d KRN %d = %x, %v; reference %x", kt, krn, k04, err, ref04(testvec.Hex(t, vk04Hex), p))
 			}
 		}
 	}
@@ -302,7 +294,7 @@ func TestDKGA02CommonKeyZeroesDRN(t *testing.T) {
 	// 123456, TI 01, KRN 1. For KT 3 the PAN block keeps only the IIN
 	// digits; the DRN digits are zero.
 	g := mustNew(t, dkga.DKGA02, vk02Hex)
-	vk := mustHex(t, vk02Hex)
+	vk := testvec.Hex(t, vk02Hex)
 	tests := []struct {
 		name string
 		pan  string
@@ -372,7 +364,7 @@ func randomParams(t testing.TB, r *rand.Rand) dkga.Params {
 
 func TestDecoderKeyMatchesReferenceRandom(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	vk02, vk04 := mustHex(t, vk02Hex), mustHex(t, vk04Hex)
+	vk02, vk04 := testvec.Hex(t, vk02Hex), testvec.Hex(t, vk04Hex)
 	g02, g04 := mustNew(t, dkga.DKGA02, vk02Hex), mustNew(t, dkga.DKGA04, vk04Hex)
 	for range 2000 {
 		p := randomParams(t, r)

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"testing"
+
+	"github.com/stskms/stskms/internal/testvec"
 )
 
 // stsDecoderKey is a decoder key from the public STS 531-1-0 compliance
@@ -28,14 +28,8 @@ type vector struct {
 
 func loadVectors(tb testing.TB) []vector {
 	tb.Helper()
-	data, err := os.ReadFile("testdata/rfc2994.json")
-	if err != nil {
-		tb.Fatal(err)
-	}
 	var vectors []vector
-	if err := json.Unmarshal(data, &vectors); err != nil {
-		tb.Fatal(err)
-	}
+	testvec.Load(tb, "testdata/rfc2994.json", &vectors)
 	if len(vectors) == 0 {
 		tb.Fatal("testdata/rfc2994.json holds no vectors")
 	}

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/stskms/stskms/internal/testvec"
 )
 
 // testTablesPath holds a table set copied from
@@ -57,14 +59,8 @@ func refEncrypt(tf *tableFile, key, block uint64) uint64 {
 // it with LoadTables.
 func readTableFile(t testing.TB, path string) (*tableFile, *Tables) {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var tf tableFile
-	if err := json.Unmarshal(data, &tf); err != nil {
-		t.Fatal(err)
-	}
+	testvec.Load(t, path, &tf)
 	tab, err := LoadTables(path)
 	if err != nil {
 		t.Fatal(err)
@@ -140,14 +136,8 @@ type katFile struct {
 }
 
 func TestKnownAnswers(t *testing.T) {
-	data, err := os.ReadFile(katPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var kat katFile
-	if err := json.Unmarshal(data, &kat); err != nil {
-		t.Fatal(err)
-	}
+	testvec.Load(t, katPath, &kat)
 	tf, tab := readTableFile(t, filepath.Join("testdata", kat.Tables))
 	if got := tab.Fingerprint(); got != kat.TablesFingerprint {
 		t.Fatalf("Fingerprint() = %s, want %s", got, kat.TablesFingerprint)
@@ -258,14 +248,8 @@ func TestFingerprint(t *testing.T) {
 // decoded JSON object.
 func tableVariant(t testing.TB, edit func(m map[string]any)) []byte {
 	t.Helper()
-	data, err := os.ReadFile(testTablesPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		t.Fatal(err)
-	}
+	testvec.Load(t, testTablesPath, &m)
 	edit(m)
 	out, err := json.Marshal(m)
 	if err != nil {

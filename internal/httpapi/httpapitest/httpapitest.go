@@ -7,15 +7,8 @@ package httpapitest
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -23,49 +16,32 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/stskms/stskms/internal/testcert"
 )
 
-// PKI is a test CA.
+// PKI is a test CA (a testcert.CA) whose certificate is also in a PEM
+// file, as a server's --client-ca flag wants it.
 type PKI struct {
-	t   testing.TB
-	key *ecdsa.PrivateKey
+	t  testing.TB
+	ca *testcert.CA
 	// CA is the CA certificate; CAFile holds it in PEM.
 	CA     *x509.Certificate
 	CAFile string
-	serial int64
 }
 
-// NewPKI makes a CA valid for a day, its PEM in a temporary directory.
+// NewPKI makes a CA, its PEM in a temporary directory.
 func NewPKI(t testing.TB) *PKI {
 	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "stskms test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &PKI{t: t, key: key, CA: ca, CAFile: filepath.Join(t.TempDir(), "ca.pem"), serial: 1}
-	writePEM(t, p.CAFile, "CERTIFICATE", der)
+	ca := testcert.NewCA(t)
+	p := &PKI{t: t, ca: ca, CA: ca.Cert, CAFile: filepath.Join(t.TempDir(), "ca.pem")}
+	writeFile(t, p.CAFile, ca.PEM())
 	return p
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-func writePEM(t testing.TB, path, typ string, der []byte) {
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+func writeFile(t testing.TB, path string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -75,32 +51,16 @@ func writePEM(t testing.TB, path, typ string, der []byte) {
 // cn.
 func (p *PKI) Cert(cn string, server bool) tls.Certificate {
 	p.t.Helper()
-	key := newKey(p.t)
-	p.serial++
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(p.serial), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
 	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+		return p.ca.Issue(p.t, "127.0.0.1", "::1")
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.CA, &key.PublicKey, p.key)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	return p.ca.IssueClient(p.t, cn)
 }
 
 // Client returns an HTTP client that trusts the CA and presents cert (none
 // if cert is nil).
 func (p *PKI) Client(cert *tls.Certificate) *http.Client {
-	pool := x509.NewCertPool()
-	pool.AddCert(p.CA)
-	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	cfg := &tls.Config{RootCAs: p.ca.Pool(), MinVersion: tls.VersionTLS12}
 	if cert != nil {
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
@@ -113,13 +73,10 @@ func (p *PKI) Client(cert *tls.Certificate) *http.Client {
 // NAME.pem and NAME.key, and returns their paths.
 func WriteCert(t testing.TB, dir, name string, c tls.Certificate) (certFile, keyFile string) {
 	t.Helper()
-	der, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	chain, key := testcert.PEMFiles(t, c)
 	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-	writePEM(t, certFile, "CERTIFICATE", c.Certificate[0])
-	writePEM(t, keyFile, "PRIVATE KEY", der)
+	writeFile(t, certFile, chain)
+	writeFile(t, keyFile, key)
 	return certFile, keyFile
 }
 
