@@ -279,10 +279,15 @@ func TestServerStoppedEndsServe(t *testing.T) {
 		} else {
 			httpLn = stoppingListener{ln, broken}
 		}
-		srv := &http.Server{Handler: http.NotFoundHandler()}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		err = serveSMListeners(ctx, srv, httpLn, sts6.NewServer(nil, sts6.Config{}), stsLn)
-		timedOut := ctx.Err() != nil
+		web := &apiServer{srv: &http.Server{Handler: http.NotFoundHandler()}, label: "HTTP API"}
+		timeout, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, fail := context.WithCancelCause(timeout)
+		web.serve(ctx, httpLn, fail)
+		serveSTS6(fail, sts6.NewServer(nil, sts6.Config{}), stsLn)
+		<-ctx.Done()
+		err = stopReason(ctx)
+		timedOut := timeout.Err() != nil
+		web.wait()
 		cancel()
 		ln.Close()
 		sln.Close()

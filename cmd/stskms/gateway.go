@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,7 +22,6 @@ import (
 	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/internal/kmcgateway"
 	"github.com/stskms/stskms/internal/netguard"
-	"github.com/stskms/stskms/store"
 )
 
 // gatewayCommand is "stskms gateway": the KMS e-mail gateway of
@@ -39,14 +37,14 @@ func gatewayCommand() *command {
 	}}
 }
 
-// gatewayKMC opens the KMC the gateway serves, from the KMC directory dir,
-// as gateway.KMC (internal/kmcgateway: the gateway never imports package
-// kmc); the returned function closes it. A live KMC unlocks with the
-// officers named in $STSKMS_KMC_OFFICERS and their passphrases on standard
-// input; rel is how the KMC treats this binary (docs/release.md), nil for
-// the default (an unsigned build is reported, not refused).
-func gatewayKMC(e *env, dir string, rel *releaseFlags) (gateway.KMC, func() error, error) {
-	f := &kmcFlags{dir: dir, officers: e.getenv("STSKMS_KMC_OFFICERS"), release: rel}
+// gatewayKMC opens the KMC the gateway serves, from the KMC directory
+// f.dir, as gateway.KMC (internal/kmcgateway: the gateway never imports
+// package kmc); the returned function closes it. A live KMC unlocks with
+// f.officers (--officers of gateway serve) and their passphrases on
+// standard input, or its PKCS#11 PIN; f.release is how the KMC treats
+// this binary (docs/release.md), nil for the default (an unsigned build is
+// reported, not refused).
+func gatewayKMC(e *env, f *kmcFlags) (gateway.KMC, func() error, error) {
 	k, err := f.open(e)
 	if err != nil {
 		return nil, nil, err
@@ -54,81 +52,45 @@ func gatewayKMC(e *env, dir string, rel *releaseFlags) (gateway.KMC, func() erro
 	return kmcgateway.New(k), k.Close, nil
 }
 
-// gatewayDBFlags are the flags that name the gateway's database.
-type gatewayDBFlags struct {
-	dir, db *string
-}
-
-func addGatewayDB(fs *flagSet) gatewayDBFlags {
-	return gatewayDBFlags{
-		dir: fs.String("dir", "", "the KMC directory; the gateway's queue is DIR/gateway.db unless --db is given"),
-		db:  fs.String("db", "", "the gateway's database: sqlite:PATH or postgres://… (shared by several gateways)"),
-	}
-}
-
-func (f gatewayDBFlags) open(ctx context.Context) (*store.DB, error) {
-	return f.openWith(ctx, store.Open)
-}
-
-// openExisting is open for the admin commands: a directory or SQLite file
-// that holds no gateway database is refused rather than given one.
-func (f gatewayDBFlags) openExisting(ctx context.Context) (*store.DB, error) {
-	db, err := f.openWith(ctx, store.OpenExisting)
-	if errors.Is(err, store.ErrNoDatabase) {
-		return nil, fmt.Errorf("%w: no gateway has served from here (check --dir or --db)", err)
-	}
-	return db, err
-}
-
-func (f gatewayDBFlags) openWith(ctx context.Context, open func(context.Context, string) (*store.DB, error)) (*store.DB, error) {
-	dsn := *f.db
-	if dsn == "" {
-		if *f.dir == "" {
-			return nil, usageError("give the gateway directory with --dir, or its database with --db")
-		}
-		dsn = "sqlite:" + filepath.Join(*f.dir, "gateway.db")
-	}
-	return open(ctx, dsn)
-}
-
-// openGatewayAdmin opens the gateway for the queue and block commands (no KMC,
-// no relay). The command's own line on standard output says what it did;
-// only warnings are logged, as JSON lines on standard error.
-func openGatewayAdmin(ctx context.Context, e *env, f gatewayDBFlags) (*gateway.Gateway, func(), error) {
-	db, err := f.openExisting(ctx)
+// openGatewayAdmin opens the gateway's queue for the queue and block
+// commands (no KMC, no relay, no server). The command's own line on
+// standard output says what it did; only warnings are logged, as JSON
+// lines on standard error.
+func openGatewayAdmin(ctx context.Context, e *env, f gatewayDBFlags) (*gateway.Queue, func(), error) {
+	db, err := f.openExisting(ctx, e)
 	if err != nil {
 		return nil, nil, err
 	}
-	gw, err := gateway.New(ctx, db, nil, nil, gateway.Config{Address: "gateway@localhost",
+	gq, err := gateway.OpenQueue(ctx, db, gateway.Config{
 		Logger: slog.New(slog.NewJSONHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		db.Close()
 		return nil, nil, err
 	}
-	return gw, func() { db.Close() }, nil
+	return gq, func() { db.Close() }, nil
 }
 
-// withGatewayAdmin opens the gateway for an admin command (see
+// withGatewayAdmin opens the gateway's queue for an admin command (see
 // openGatewayAdmin), runs op on it and closes it.
-func withGatewayAdmin(e *env, f gatewayDBFlags, op func(context.Context, *gateway.Gateway) error) error {
+func withGatewayAdmin(e *env, f gatewayDBFlags, op func(context.Context, *gateway.Queue) error) error {
 	ctx := context.Background()
-	gw, done, err := openGatewayAdmin(ctx, e, f)
+	gq, done, err := openGatewayAdmin(ctx, e, f)
 	if err != nil {
 		return err
 	}
 	defer done()
-	return op(ctx, gw)
+	return op(ctx, gq)
 }
 
 // gatewayJSONLines is a command that takes only the database flags and
 // prints what list returns, one JSON object per line.
-func gatewayJSONLines[T any](e *env, args []string, fs *flagSet, list func(*gateway.Gateway, context.Context) ([]T, error)) error {
+func gatewayJSONLines[T any](e *env, args []string, fs *flagSet, list func(*gateway.Queue, context.Context) ([]T, error)) error {
 	dbf := addGatewayDB(fs)
 	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
-	return withGatewayAdmin(e, dbf, func(ctx context.Context, gw *gateway.Gateway) error {
-		items, err := list(gw, ctx)
+	return withGatewayAdmin(e, dbf, func(ctx context.Context, gq *gateway.Queue) error {
+		items, err := list(gq, ctx)
 		if err != nil {
 			return err
 		}
@@ -177,6 +139,13 @@ type gatewayServeFlags struct {
 	retain                                          retainFlags
 	limits                                          *netguard.Limits
 	release                                         *releaseFlags
+	officers, pinFile                               *string
+}
+
+// kmc is how the gateway opens the KMC of its directory (gatewayKMC).
+func (f *gatewayServeFlags) kmc() *kmcFlags {
+	return &kmcFlags{dir: *f.dbf.dir, officers: *f.officers, pinFile: *f.pinFile, release: f.release,
+		dbPasswordFile: *f.dbf.passwordFile}
 }
 
 // newGatewayServeFlags defines the flags of "gateway serve".
@@ -187,7 +156,9 @@ func newGatewayServeFlags() (*flagSet, *gatewayServeFlags) {
 			"through --relay. Runs until interrupted. Claims of a gateway process that stopped are\n"+
 			"taken over once its heartbeat is silent for --takeover-after; finished mails are pruned\n"+
 			"after --retain, with the KMC's seen requests (audited). The relay password, if any, is read from\n"+
-			"$STSKMS_RELAY_PASSWORD. Logs are JSON lines on standard error.")
+			"$STSKMS_RELAY_PASSWORD. Logs are JSON lines on standard error. On a live KMC given no\n"+
+			"--officers it starts sealed, greeting mail 421, until each officer runs `stskms kmc unseal`\n"+
+			"(docs/kmc.md §2.2).")
 	f := &gatewayServeFlags{dbf: addGatewayDB(fs)}
 	f.address = fs.String("address", "", "the gateway's e-mail address (required)")
 	f.listen = fs.String("listen", "127.0.0.1:2525", "address to accept mail on")
@@ -211,6 +182,10 @@ func newGatewayServeFlags() (*flagSet, *gatewayServeFlags) {
 	f.retain = addRetainFlags(fs, "finished mails with their replies (and the KMC's seen requests)")
 	f.limits = addListenFlags(fs)
 	f.release = addReleaseFlags(fs, true)
+	f.dbf.addRecordDBFlag(fs)
+	f.officers = fs.String("officers", "", "a live KMC: its officers, comma-separated, as for the kmc commands; their\n"+
+		"                 passphrases are read from standard input (also [kmc] officers, $STSKMS_KMC_OFFICERS)")
+	f.pinFile = fs.String("pin-file", "", pinFileUsage+" (also [kmc] pin-file)")
 	return fs, f
 }
 
@@ -278,64 +253,29 @@ func (f *gatewayServeFlags) relayConfig(e *env) *gateway.Relay {
 	return rel
 }
 
-// serveGateway opens the KMC and the database, serves mail (and metrics,
-// with --metrics) and runs the worker until SIGINT or SIGTERM, or until a
-// server fails for good: then it returns the reason.
+// serveGateway serves mail (and metrics, with --metrics) and runs the
+// worker until SIGINT or SIGTERM, or until a server fails for good: then
+// it returns the reason. On a live KMC given no officers it starts sealed
+// (kmcGate): its mail port answers 421 until the officers unseal it.
 func serveGateway(e *env, f *gatewayServeFlags, cfg gateway.Config, opts gateway.ServerOptions, rel *gateway.Relay) error {
 	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, fail := context.WithCancelCause(sigCtx)
 	defer fail(nil)
-	gw, closeGateway, err := openGatewayServe(ctx, e, f, rel, cfg)
+	kf := f.kmc()
+	gate, err := kmcGate(e, kf.dir, kf.officers, "gateway-serve")
 	if err != nil {
-		return err
+		return fmt.Errorf("KMC: %w", err)
 	}
-	defer closeGateway()
-	l, err := listenSMTP(*f.listen, *f.limits, cfg.Logger)
-	if err != nil {
-		return err
-	}
-	if *f.metricsAddr != "" {
-		_, stopMetrics, err := serveGatewayMetrics(gw, *f.metricsAddr, cfg.Logger, *f.limits, fail)
-		if err != nil {
-			l.Close()
-			return err
-		}
-		defer stopMetrics()
-	}
-	srv := gw.NewServer(opts)
-	watchServer(fail, "mail server on "+l.Addr().String(), func() error { return srv.Serve(l) })
-	cfg.Logger.Info("gateway: serving", "listen", l.Addr().String(), "lmtp", *f.lmtp, "address", *f.address, "relay", *f.relay)
-	runErr := gw.Run(ctx)
+	defer gate.Close()
+	s := &gatewayServer{e: e, f: f, kf: kf, cfg: cfg, opts: opts, rel: rel, fail: fail, gate: gate}
+	defer s.closePort()
+	runErr := s.serve(ctx)
 	if sigCtx.Err() != nil {
 		// The cause names the signal (SIGINT or SIGTERM).
 		cfg.Logger.Info("gateway: stopping", "reason", context.Cause(sigCtx).Error())
 	}
-	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	srv.Shutdown(shut)
 	return stopped(ctx, cfg.Logger, runErr)
-}
-
-// openGatewayServe opens the KMC of --dir and the gateway's database and
-// makes the gateway on them; the returned function closes both.
-func openGatewayServe(ctx context.Context, e *env, f *gatewayServeFlags, rel *gateway.Relay, cfg gateway.Config) (*gateway.Gateway, func(), error) {
-	kmc, closeKMC, err := gatewayKMC(e, *f.dbf.dir, f.release)
-	if err != nil {
-		return nil, nil, fmt.Errorf("KMC: %w", err)
-	}
-	db, err := f.dbf.open(ctx)
-	if err != nil {
-		closeKMC()
-		return nil, nil, err
-	}
-	closeBoth := func() { db.Close(); closeKMC() }
-	gw, err := gateway.New(ctx, db, kmc, rel, cfg)
-	if err != nil {
-		closeBoth()
-		return nil, nil, err
-	}
-	return gw, closeBoth, nil
 }
 
 // stopped is what "gateway serve" returns once its worker stopped with
@@ -417,8 +357,8 @@ func runGatewayQueueList(e *env, args []string, bare bool) error {
 		fmt.Fprintf(e.stderr, "stskms gateway queue: unknown verb %q: list, retry or purge (see --help)\n", pos[0])
 		return errUsage
 	}
-	return withGatewayAdmin(e, dbf, func(ctx context.Context, gw *gateway.Gateway) error {
-		q, err := gw.List(ctx, *state)
+	return withGatewayAdmin(e, dbf, func(ctx context.Context, gq *gateway.Queue) error {
+		q, err := gq.List(ctx, *state)
 		if err != nil {
 			return err
 		}
@@ -483,12 +423,12 @@ func runGatewayQueueRetry(e *env, args []string) error {
 			return errUsage
 		}
 	}
-	return withGatewayAdmin(e, dbf, func(ctx context.Context, gw *gateway.Gateway) error {
+	return withGatewayAdmin(e, dbf, func(ctx context.Context, gq *gateway.Queue) error {
 		var res gateway.RetryResult
 		if *all {
-			res, err = gw.RetryFailed(ctx)
+			res, err = gq.RetryFailed(ctx)
 		} else {
-			res, err = gw.Retry(ctx, ids)
+			res, err = gq.Retry(ctx, ids)
 		}
 		if err != nil {
 			return err
@@ -513,8 +453,8 @@ func runGatewayQueuePurge(e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "stskms gateway queue purge: --older-than: %v (see --help)\n", err)
 		return errUsage
 	}
-	return withGatewayAdmin(e, dbf, func(ctx context.Context, gw *gateway.Gateway) error {
-		res, err := gw.Purge(ctx, age, *dry)
+	return withGatewayAdmin(e, dbf, func(ctx context.Context, gq *gateway.Queue) error {
+		res, err := gq.Purge(ctx, age, *dry)
 		if err != nil {
 			return err
 		}
@@ -553,13 +493,13 @@ func runGatewayBounces(e *env, args []string) error {
 			"serve), oldest first, one JSON object per line: the bounce mail's and the matched\n"+
 			"reply's ids (reply 0: it matched none, note says why), recipient, action, status,\n"+
 			"diagnostic.")
-	return gatewayJSONLines(e, args, fs, (*gateway.Gateway).Bounces)
+	return gatewayJSONLines(e, args, fs, (*gateway.Queue).Bounces)
 }
 
 func runGatewayBlocks(e *env, args []string) error {
 	fs := newFlags("gateway blocks", "--dir DIR | --db DSN",
 		"Prints the blocks in force, one JSON object per line: key, until, created, reason.")
-	return gatewayJSONLines(e, args, fs, (*gateway.Gateway).Blocks)
+	return gatewayJSONLines(e, args, fs, (*gateway.Queue).Blocks)
 }
 
 func runGatewayUnblock(e *env, args []string) error {
@@ -575,8 +515,8 @@ func runGatewayUnblock(e *env, args []string) error {
 		fmt.Fprintln(e.stderr, "stskms gateway unblock: give one KEY (see --help)")
 		return errUsage
 	}
-	return withGatewayAdmin(e, dbf, func(ctx context.Context, gw *gateway.Gateway) error {
-		ok, err := gw.Unblock(ctx, pos[0])
+	return withGatewayAdmin(e, dbf, func(ctx context.Context, gq *gateway.Queue) error {
+		ok, err := gq.Unblock(ctx, pos[0])
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stskms/stskms/internal/keptcheckpoint"
 	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/records"
@@ -54,6 +55,11 @@ func kmcCommand() *command {
 			"open":    {summary: "open a Key Load File and print its keys' attributes and KCVs", run: runKMCTestSMOpen},
 		}},
 		"accept-rollback": {summary: "go on from a restored, rolled-back or forked database (dual control, audited)", run: runKMCAcceptRollback},
+		"backup":          {summary: "write a backup file of the KMC: database snapshot and directory (docs/operations.md)", run: runKMCBackup},
+		"restore":         {summary: "make a new KMC directory from a backup file (dual control, audited)", run: runKMCRestore},
+		"unseal":          kmcUnsealTarget.commands()["unseal"],
+		"status":          kmcUnsealTarget.commands()["status"],
+		"seal":            kmcUnsealTarget.commands()["seal"],
 	}}
 }
 
@@ -65,24 +71,32 @@ type kmcFlags struct {
 	pinFile  string
 	witness  string // --witness: a file or URL each kept checkpoint goes to
 	release  *releaseFlags
+	// dbPasswordFile is --db-password-file (dbpassword.go).
+	dbPasswordFile string
 	// acceptRollback is set by "kmc accept-rollback", not a flag.
 	acceptRollback bool
+	// restore is set by "kmc restore", not a flag (backup.go).
+	restore *keptcheckpoint.Restore
+	// unsealed are the officers' components given through the unseal
+	// socket (kmc serve, gateway serve), not a flag: open uses them
+	// instead of reading passphrases.
+	unsealed []keystore.Component
+	// authenticated are the officers whose passphrases open verified
+	// (officers.go), not a flag.
+	authenticated []string
 }
 
 func addKMCFlags(e *env, fs *flagSet) *kmcFlags {
 	f := &kmcFlags{}
 	fs.StringVar(&f.dir, "dir", e.getenv("STSKMS_KMC_DIR"), "the KMC's directory (default $STSKMS_KMC_DIR)")
-	actor := "cli"
-	if u := e.getenv("USER"); u != "" {
-		actor = "cli:" + u
-	}
-	fs.StringVar(&f.actor, "as", actor, "your name, for the audit log")
+	fs.StringVar(&f.actor, "as", cliActor(e), "your name, for the audit log")
 	fs.alias("actor", "as")
 	fs.StringVar(&f.officers, "officers", "", "live mode: the officers, comma-separated; their passphrases are read\n"+
 		"                 from standard input, one line each, in the same order (asked for\n"+
 		"                 without echo on a terminal)")
 	fs.StringVar(&f.pinFile, "pin-file", "", pinFileUsage)
 	fs.StringVar(&f.witness, "witness", "", "also give each audit checkpoint the KMC keeps to this witness: a file it is appended to, or an http(s) URL it is POSTed to (docs/audit.md)")
+	fs.StringVar(&f.dbPasswordFile, "db-password-file", "", dbPasswordUsage)
 	f.release = addReleaseFlags(fs, true)
 	return f
 }
@@ -121,7 +135,7 @@ func (f *kmcFlags) open(e *env) (*kmc.KMC, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := kmc.OpenOptions{Release: f.release.policy(), AcceptRollback: f.acceptRollback}
+	o := kmc.OpenOptions{Release: f.release.policy(), AcceptRollback: f.acceptRollback, Restore: f.restore}
 	if f.witness != "" {
 		o.Witnesses = []string{f.witness}
 	}
@@ -131,6 +145,14 @@ func (f *kmcFlags) open(e *env) (*kmc.KMC, error) {
 			return nil, err
 		}
 		defer clear(o.PIN)
+		// Officers named too are authenticated against the custody's
+		// registry: the dual control of accept-rollback and downgrade.
+		if o.Officers, err = readOfficers(e, f.officers); err != nil {
+			return nil, err
+		}
+		defer zeroOfficers(o.Officers)
+	case mode == kmc.ModeLive && f.unsealed != nil:
+		o.Officers = f.unsealed
 	case mode == kmc.ModeLive:
 		if f.officers == "" {
 			return nil, fmt.Errorf("a live KMC unlocks with every officer's passphrase: give --officers and the passphrases on standard input")
@@ -140,10 +162,14 @@ func (f *kmcFlags) open(e *env) (*kmc.KMC, error) {
 		}
 		defer zeroOfficers(o.Officers)
 	}
+	if o.DBPassword, err = f.dbPassword(e); err != nil {
+		return nil, err
+	}
 	k, err := kmc.OpenDir(context.Background(), f.dir, o)
 	if err != nil {
 		return nil, err
 	}
+	f.authenticated = keystore.OfficerNames(o.Officers)
 	if k.Mode() == kmc.ModeTest {
 		fmt.Fprintln(e.stderr, kmc.TestModeWarning)
 	}

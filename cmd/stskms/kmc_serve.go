@@ -8,9 +8,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/internal/keptcheckpoint"
+	"github.com/stskms/stskms/internal/unseal"
+	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/kmc/api"
 )
@@ -24,7 +27,10 @@ func runKMCServe(e *env, args []string) error {
 			"authenticate with bearer tokens from DIR/"+api.TokenFile+" (or --tokens FILE), each\n"+
 			"mapped to a role (officer, operator, auditor) and a name for the audit log; a test-mode\n"+
 			"KMC gets a file of random tokens, flagged TEST-ONLY, the first time. Plain HTTP is\n"+
-			"served only on a loopback address; any other address needs --tls-cert and --tls-key.")
+			"served only on a loopback address; any other address needs --tls-cert and --tls-key.\n"+
+			"A live KMC of sealed-store custody given no --officers starts sealed: the API answers\n"+
+			"503 until each officer runs `stskms kmc unseal --dir DIR --officer NAME`; `stskms kmc\n"+
+			"seal` seals it again (docs/kmc.md §2.2).")
 	f := addKMCFlags(e, fs)
 	httpAddr := fs.String("http", "127.0.0.1:8081", "listen address of the admin API")
 	certFile := fs.String("tls-cert", "", "TLS certificate (PEM)")
@@ -50,15 +56,14 @@ func runKMCServe(e *env, args []string) error {
 	if err := httpapi.CheckPlain(*httpAddr, *certFile != ""); err != nil {
 		return err
 	}
-	k, err := f.open(e)
+	if f.dir == "" {
+		return usageError("give the KMC directory with --dir (or $STSKMS_KMC_DIR)")
+	}
+	mode, err := kmc.DirMode(f.dir)
 	if err != nil {
 		return err
 	}
-	defer k.Close()
-	if err := retain.checkKMC(k); err != nil {
-		return err
-	}
-	tokens, err := kmcAPITokens(e, f.dir, *tokensFile, k.Mode())
+	tokens, err := kmcAPITokens(e, f.dir, *tokensFile, mode)
 	if err != nil {
 		return err
 	}
@@ -66,41 +71,108 @@ func runKMCServe(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := httpapi.ListenGuarded(*httpAddr, cfg, guardOptions(limits, e.stderr, "stskms kmc serve: "))
+	gate, err := kmcGate(e, f.dir, f.officers, "kmc-serve")
 	if err != nil {
 		return err
 	}
-	scheme := map[bool]string{false: "http", true: "https"}[cfg != nil]
-	fmt.Fprintf(e.stdout, "stskms kmc serve: admin API on %s://%s\n", scheme, ln.Addr())
-	fmt.Fprintf(e.stdout, "stskms kmc serve: %s\n", k.Release())
-	if *addrFile != "" {
-		if err := os.WriteFile(*addrFile, []byte(ln.Addr().String()+"\n"), 0o644); err != nil {
-			ln.Close()
-			return err
-		}
-	}
-	logger := log.New(e.stderr, "stskms kmc serve: ", log.LstdFlags)
-	srv := httpapi.NewHTTPServerWith(api.New(k, tokens, api.Options{Log: logger}), *limits)
+	defer gate.Close()
+	srv := &kmcServer{e: e, f: f, gate: gate, tokens: tokens, retain: retain, cpEvery: *cpEvery, cpRecords: cpRecords,
+		addrFile: *addrFile, logger: log.New(e.stderr, "stskms kmc serve: ", log.LstdFlags)}
+	srv.h = newSwapHandler(gate, "kmc", kmcSealedBody)
+	srv.web = &apiServer{srv: httpapi.NewHTTPServerWith(srv.h, *limits), addr: *httpAddr, tls: cfg,
+		name: "kmc serve", label: "admin API", guard: guardOptions(limits, e.stderr, "stskms kmc serve: ")}
+	return srv.serve(*exitAfter)
+}
+
+// kmcServer is kmc serve: its admin API, sealed or live, for the
+// command's life, and the KMC while unsealed.
+type kmcServer struct {
+	e         *env
+	f         *kmcFlags
+	gate      *unseal.Gate // nil: opens at once
+	tokens    *api.Tokens
+	retain    retainFlags
+	cpEvery   time.Duration
+	cpRecords int64
+	addrFile  string
+	logger    *log.Logger
+	h         *swapHandler
+	web       *apiServer
+	fail      context.CancelCauseFunc
+}
+
+// serve serves until interrupted or exitAfter (if not 0), or until the
+// API server fails for good (its reason returned).
+func (s *kmcServer) serve(exitAfter time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if *exitAfter > 0 {
+	if exitAfter > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *exitAfter)
+		ctx, cancel = context.WithTimeout(ctx, exitAfter)
 		defer cancel()
 	}
+	ctx, s.fail = context.WithCancelCause(ctx)
+	defer s.fail(nil)
+	defer s.web.wait()
+	loop := sealable[*kmc.KMC]{gate: s.gate,
+		start: func() error { return s.start(ctx) },
+		open:  s.open,
+		audit: func(k *kmc.KMC) func([]unseal.Event) { return auditTo(k.AuditLog(), "kmc-serve", s.logger.Printf) },
+		run:   s.run,
+		close: func(k *kmc.KMC) { k.Close() },
+	}
+	if err := loop.serve(ctx); err != nil {
+		return err
+	}
+	return stopReason(ctx)
+}
+
+// start listens and writes --addr-file.
+func (s *kmcServer) start(ctx context.Context) error {
+	if err := s.web.start(ctx, s.e, s.fail); err != nil {
+		return err
+	}
+	return writeAddrFile(s.addrFile, s.web.ln.Addr().String()+"\n")
+}
+
+// open opens the KMC, with the officers' components if given, and checks
+// --retain against it.
+func (s *kmcServer) open(comps []keystore.Component) (*kmc.KMC, error) {
+	s.f.unsealed = comps
+	defer func() { s.f.unsealed = nil }()
+	k, err := s.f.open(s.e)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.retain.checkKMC(k); err != nil {
+		k.Close()
+		return nil, err
+	}
+	return k, nil
+}
+
+// run serves the API on k, prunes and keeps the audit checkpoints until
+// ctx ends (a seal, a signal, --exit-after, the API server failing).
+func (s *kmcServer) run(ctx context.Context, k *kmc.KMC) error {
+	fmt.Fprintf(s.e.stdout, "stskms kmc serve: %s\n", k.Release())
+	s.h.set(api.New(k, s.tokens, api.Options{Log: s.logger}))
+	defer s.h.set(nil)
 	pruneCtx, stopPruning := context.WithCancel(ctx)
 	pruned := make(chan struct{})
-	go func() { defer close(pruned); retain.pruneKMC(pruneCtx, k, "kmc serve", logger.Printf) }()
+	go func() { defer close(pruned); s.retain.pruneKMC(pruneCtx, k, "kmc serve", s.logger.Printf) }()
 	defer func() { stopPruning(); <-pruned }()
-	keep := func(ctx context.Context) error { return k.KeepCheckpoints(ctx, *cpEvery, cpRecords) }
-	return withCheckpoints(ctx, keep, func(ctx context.Context) error {
-		return serverStopped("admin API on "+ln.Addr().String(), httpapi.Serve(ctx, srv, ln))
-	})
+	keep := func(ctx context.Context) error { return k.KeepCheckpoints(ctx, s.cpEvery, s.cpRecords) }
+	return withCheckpoints(ctx, keep, func(ctx context.Context) error { <-ctx.Done(); return nil })
 }
+
+// kmcSealedBody is the admin API's refusal while sealed.
+func kmcSealedBody(msg string) any { return api.ErrorBody{Code: api.ESealed, Error: msg} }
+
 
 // kmcAPITokens reads the token file (file, or the one in dir), making one
 // of test tokens for a test-mode KMC that has none. A live KMC refuses a
-// file flagged TEST-ONLY.
+// file flagged TEST-ONLY, and one whose officer tokens name someone not
+// registered with its key custody.
 func kmcAPITokens(e *env, dir, file string, mode kmc.Mode) (*api.Tokens, error) {
 	var tokens *api.Tokens
 	var err error
@@ -124,6 +196,13 @@ func kmcAPITokens(e *env, dir, file string, mode kmc.Mode) (*api.Tokens, error) 
 		}
 		fmt.Fprintln(e.stderr, "stskms kmc serve: "+api.TestTokensWarning)
 		warnExposed(e, "kmc serve", file, dir, api.TokenFile)
+	}
+	officers, err := kmc.DirOfficers(dir)
+	if err == nil {
+		err = api.CheckOfficerTokens(tokens, officers)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return tokens, nil
 }

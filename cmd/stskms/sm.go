@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/stskms/stskms/internal/keptcheckpoint"
 	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/records/armor"
@@ -52,6 +52,11 @@ func smCommand() *command {
 			"verify": {summary: "verify the hash chain of the audit log", run: runSMAuditVerify},
 		}},
 		"accept-rollback": {summary: "go on from a restored, rolled-back or forked database (dual control, audited)", run: runSMAcceptRollback},
+		"backup":          {summary: "write a backup file of the module: database snapshot and directory (docs/operations.md)", run: runSMBackup},
+		"restore":         {summary: "make a new module directory from a backup file (dual control, audited)", run: runSMRestore},
+		"unseal":          smUnsealTarget.commands()["unseal"],
+		"status":          smUnsealTarget.commands()["status"],
+		"seal":            smUnsealTarget.commands()["seal"],
 	}}
 }
 
@@ -60,32 +65,40 @@ type smFlags struct {
 	dir, as, tables string
 	pinFile         string
 	witness         string // --witness: a file or URL each kept checkpoint goes to
+	dbPasswordFile  string // --db-password-file (dbpassword.go)
 	json            bool
 	release         *releaseFlags
 	acceptRollback  bool // set by "sm accept-rollback", not a flag
+	// dual is set by the commands under dual control, not a flag: a
+	// PKCS#11 module's officers are then read too (NAME=PASSPHRASE lines)
+	// and authenticated against its registry (officers.go).
+	dual bool
+	// authenticated are the officers whose credentials openSM had the
+	// module verify, not a flag.
+	authenticated []string
+	// restore is set by "sm restore", not a flag (backup.go).
+	restore *keptcheckpoint.Restore
+	// unsealed are the officers' credentials sm serve has, read or given
+	// through the unseal socket, not a flag: openSM uses them instead of
+	// reading standard input.
+	unsealed []keystore.Component
 }
 
 func addSMFlags(e *env, fs *flagSet) *smFlags {
 	f := &smFlags{}
 	fs.StringVar(&f.dir, "dir", e.getenv("STSKMS_SM_DIR"), "module directory (default $STSKMS_SM_DIR)")
-	fs.StringVar(&f.as, "as", defaultActor(), "your name, for the audit log")
+	fs.StringVar(&f.as, "as", cliActor(e), "your name, for the audit log")
 	fs.alias("actor", "as")
 	fs.BoolVar(&f.json, "json", false, "print JSON")
 	fs.StringVar(&f.pinFile, "pin-file", "", pinFileUsage)
 	fs.StringVar(&f.witness, "witness", "", "also give each audit checkpoint the module keeps to this witness: a file it is appended to, or an http(s) URL it is POSTed to (docs/audit.md)")
+	fs.StringVar(&f.dbPasswordFile, "db-password-file", "", dbPasswordUsage)
 	f.release = addReleaseFlags(fs, true)
 	return f
 }
 
 func addSMTablesFlag(e *env, fs *flagSet, f *smFlags) {
 	addTablesFlag(e, fs, &f.tables)
-}
-
-func defaultActor() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	return "cli"
 }
 
 // smCredentials reads the officers' credentials of a production module:
@@ -147,7 +160,7 @@ func openSM(e *env, f *smFlags, allowFault bool) (*sm.Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := sm.Options{Release: f.release.policy(), AcceptRollback: f.acceptRollback}
+	opts := sm.Options{Release: f.release.policy(), AcceptRollback: f.acceptRollback, Restore: f.restore}
 	if f.witness != "" {
 		opts.Witnesses = []string{f.witness}
 	}
@@ -157,6 +170,14 @@ func openSM(e *env, f *smFlags, allowFault bool) (*sm.Module, error) {
 			return nil, err
 		}
 		defer clear(opts.PIN)
+		if f.dual {
+			if opts.Officers, err = smCredentials(e); err != nil {
+				return nil, err
+			}
+			defer zeroCreds(opts.Officers)
+		}
+	case !info.Test && f.unsealed != nil:
+		opts.Officers = f.unsealed
 	case !info.Test:
 		if opts.Officers, err = smCredentials(e); err != nil {
 			return nil, err
@@ -168,10 +189,14 @@ func openSM(e *env, f *smFlags, allowFault bool) (*sm.Module, error) {
 			return nil, err
 		}
 	}
+	if opts.DBPassword, err = f.dbPassword(e, info); err != nil {
+		return nil, err
+	}
 	m, err := sm.Open(context.Background(), f.dir, opts)
 	if err != nil {
 		return nil, err
 	}
+	f.authenticated = keystore.OfficerNames(opts.Officers)
 	if info.Test && !f.json {
 		warnTestModule(e)
 	}
@@ -190,12 +215,13 @@ func runSMInit(e *env, args []string) error {
 			"officers (at least two): NAME=PASSPHRASE lines on standard input, or asked for, without\n"+
 			"echo, on a terminal. --pkcs11 keeps the module's private key and storage key in a\n"+
 			"PKCS#11 token instead (CONFIG.json: module, token_label, namespace; the PIN from\n"+
-			"--pin-file or $STSKMS_PKCS11_PIN; see docs/sm.md). --test makes a TEST-ONLY module\n"+
+			"--pin-file or $STSKMS_PKCS11_PIN; see docs/sm.md), the officers then registered beside\n"+
+			"it (NAME=PASSPHRASE lines as above) for dual control. --test makes a TEST-ONLY module\n"+
 			"that unlocks from a file beside it and protects nothing.")
 	f := addSMFlags(e, fs)
 	variant := fs.String("variant", "", "vending or manufacturing (required)")
 	test := fs.Bool("test", false, "a TEST-ONLY module (its unlock material in DIR)")
-	dsn := fs.String("dsn", "", "database: a postgres:// URL (default: SQLite in DIR)")
+	dsn := fs.String("dsn", "", "database: a postgres:// URL, recorded without its password (default: SQLite in DIR)")
 	fs.alias("db", "dsn")
 	vendor := fs.String("vendor", sm.DefaultVendor, "SMID vendor")
 	id := fs.String("id", "", "SMID id (default: 8 random digits)")
@@ -213,7 +239,10 @@ func runSMInit(e *env, args []string) error {
 	if *test && *p11 != "" {
 		return fmt.Errorf("--test and --pkcs11 exclude each other: a test module's custody is its TEST-ONLY file")
 	}
-	opts := sm.Options{DSN: *dsn, Vendor: *vendor, ID: *id, Release: f.release.policy()}
+	opts := sm.Options{Vendor: *vendor, ID: *id, Release: f.release.policy(), Actor: f.as}
+	if opts.DSN, err = withDBPassword(e, *dsn, f.dbPasswordFile); err != nil {
+		return err
+	}
 	if opts.PKCS11, err = loadPKCS11(*p11); err != nil {
 		return err
 	}
@@ -223,6 +252,7 @@ func runSMInit(e *env, args []string) error {
 			return err
 		}
 		defer clear(opts.PIN)
+		fallthrough // the officers, registered beside the token
 	case !*test:
 		if opts.Officers, err = smCredentials(e); err != nil {
 			return err
@@ -233,6 +263,7 @@ func runSMInit(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	noteDBPassword(e, "sm", *dsn)
 	printIdentity(e, ident, f.json)
 	if ident.Test && !f.json {
 		warnTestModule(e)
@@ -350,8 +381,11 @@ func runSMSlotInstall(e *env, args []string) error {
 		"Installs a KMC key (a PK.ECDH.1 record, in Record-in-Email form or one line; - for\n"+
 			"standard input) into a KEK slot. Type the fingerprint the KMC published out of band;\n"+
 			"--test-kmc declares the KMC a test KMC, which this virtual module requires. KMCs on\n"+
-			"DIR/live-kmcs.txt (the STS Association's KMC always) are refused.")
+			"DIR/live-kmcs.txt (the STS Association's KMC always) are refused. Dual control: a\n"+
+			"production module records the officers who opened it (at least two registered\n"+
+			"officers; a PKCS#11 module: their NAME=PASSPHRASE lines on standard input).")
 	f := addSMFlags(e, fs)
+	f.dual = true
 	path := fs.String("record", "", "PK.ECDH.1 file (- for standard input)")
 	fp := fs.String("fingerprint", "", "the KMC public key fingerprint, 16 hex digits")
 	testKMC := fs.Bool("test-kmc", false, "declare the KMC a test KMC")
@@ -373,7 +407,11 @@ func runSMSlotInstall(e *env, args []string) error {
 // officer and prints the slot.
 func installSlot(e *env, f *smFlags, req sm.InstallRequest) error {
 	return f.with(e, false, func(m *sm.Module) error {
-		s, err := m.InstallSlot(context.Background(), sm.Officer.As(f.as), req)
+		a, err := smDualActor(m, f)
+		if err != nil {
+			return err
+		}
+		s, err := m.InstallSlot(context.Background(), a, req)
 		if err != nil {
 			return err
 		}
@@ -426,8 +464,10 @@ func runSMSlotRequest(e *env, args []string) error {
 func runSMSlotLoad(e *env, args []string) error {
 	fs := newFlags("sm slot load", "--dir DIR --klf FILE [--slot N]",
 		"Loads the Key Load File (a file of records, or a mail body holding them; - for standard\n"+
-			"input) that answers the slot's pending request: all keys or none.")
+			"input) that answers the slot's pending request: all keys or none. Dual control as for\n"+
+			"slot install.")
 	f := addSMFlags(e, fs)
+	f.dual = true
 	path := fs.String("klf", "", "Key Load File (- for standard input)")
 	slot := fs.Int("slot", 1, "slot number")
 	if _, err := fs.parse(e, args); err != nil {
@@ -445,7 +485,11 @@ func runSMSlotLoad(e *env, args []string) error {
 		return err
 	}
 	return f.with(e, false, func(m *sm.Module) error {
-		regs, err := m.LoadKLF(context.Background(), sm.Officer.As(f.as), *slot, bodies)
+		a, err := smDualActor(m, f)
+		if err != nil {
+			return err
+		}
+		regs, err := m.LoadKLF(context.Background(), a, *slot, bodies)
 		if err != nil {
 			return err
 		}

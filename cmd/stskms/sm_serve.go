@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/internal/netguard"
+	"github.com/stskms/stskms/internal/unseal"
+	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sm/api"
 	"github.com/stskms/stskms/sm/api/sts6"
@@ -45,7 +46,9 @@ func runSMServe(e *env, args []string) error {
 			"Without TLS a test module's STS6 port gives loopback clients the role --sts6-role\n"+
 			"(default: identify only). The self-tests run at start,\n"+
 			"every --selftest-every and on SIGUSR1; a failure puts the module in its error state:\n"+
-			"every API refuses service, saying why, until restart.")
+			"every API refuses service, saying why, until restart. A production module given no\n"+
+			"officer credentials on standard input starts sealed: its APIs refuse until each officer\n"+
+			"runs `stskms sm unseal --dir DIR --officer NAME` (docs/sm.md §1.2).")
 	f := addSMFlags(e, fs)
 	addSMTablesFlag(e, fs, f)
 	var sf serveFlags
@@ -80,77 +83,198 @@ func runSMServe(e *env, args []string) error {
 			return err
 		}
 	}
-	m, err := openSM(e, f, true)
+	gate, test, err := smGate(e, f)
+	defer func() { zeroCreds(f.unsealed) }()
 	if err != nil {
 		return err
 	}
-	defer m.Close()
-	if fault := m.Fault(); fault != nil {
-		fmt.Fprintf(e.stderr, "stskms sm serve: SELF-TEST FAILED at start; every request will be refused: %v\n", fault)
-	}
-	tokens, err := smAPITokens(e, f.dir, m.Identify().Test)
+	defer gate.Close()
+	tokens, err := smAPITokens(e, f.dir, test)
 	if err != nil {
 		return err
 	}
-	return serveSM(e, m, f.dir, tokens, sf)
+	srv, err := newSMServer(e, f, sf, tokens, gate, test)
+	if err != nil {
+		return err
+	}
+	return srv.serve()
 }
 
-// serveSM serves the module until interrupted or --exit-after.
-func serveSM(e *env, m *sm.Module, dir string, tokens *api.Tokens, sf serveFlags) error {
-	cfg, err := tlsConfigOf(sf.certFile, sf.keyFile)
-	if err != nil {
-		return err
+// smGate is the unseal gate of sm serve: nil — open as before — unless
+// the module is a production one of sealed-store custody and no officer
+// gave a credential on standard input (kept in f for the open); test
+// reports a test module.
+func smGate(e *env, f *smFlags) (gate *unseal.Gate, test bool, err error) {
+	if f.dir == "" {
+		return nil, false, usageError("give the module directory with --dir (or $STSKMS_SM_DIR)")
 	}
-	clients, err := smClients(dir, sf)
-	if err != nil {
-		return err
+	info, err := sm.Stat(f.dir)
+	if err != nil || info.Test || info.Custody == keystore.KindPKCS11 {
+		return nil, info.Test, err
 	}
-	httpCfg := cfg
-	if clients != nil {
-		if httpCfg, err = httpapi.WithClientCA(cfg, sf.clientCA, tls.VerifyClientCertIfGiven); err != nil {
-			return err
+	if f.unsealed, err = smCredentials(e); err != nil || len(f.unsealed) > 0 {
+		return nil, false, err
+	}
+	gate, err = listenGate(e, f.dir, filepath.Join(f.dir, sm.KeystoreDir), "sm-serve", "sm")
+	return gate, false, err
+}
+
+// smServer is sm serve: the HTTP API, sealed or live, for the command's
+// life, and the STS6 port, refusing while sealed.
+type smServer struct {
+	e       *env
+	f       *smFlags
+	sf      serveFlags
+	gate    *unseal.Gate
+	tokens  *api.Tokens
+	test    bool
+	cfg     *tls.Config // the servers' TLS, nil without
+	clients *api.Clients
+	h       *swapHandler
+	web     *apiServer
+	sts6    *servicePort // nil without --listen
+	s6c     sts6.Config
+	fail    context.CancelCauseFunc
+}
+
+func newSMServer(e *env, f *smFlags, sf serveFlags, tokens *api.Tokens, gate *unseal.Gate, test bool) (*smServer, error) {
+	s := &smServer{e: e, f: f, sf: sf, gate: gate, tokens: tokens, test: test}
+	var err error
+	if s.cfg, err = tlsConfigOf(sf.certFile, sf.keyFile); err != nil {
+		return nil, err
+	}
+	if s.clients, err = smClients(f.dir, sf); err != nil {
+		return nil, err
+	}
+	httpCfg := s.cfg
+	if s.clients != nil {
+		if httpCfg, err = httpapi.WithClientCA(s.cfg, sf.clientCA, tls.VerifyClientCertIfGiven); err != nil {
+			return nil, err
 		}
 	}
-	ln, err := httpapi.ListenGuarded(sf.httpAddr, httpCfg, guardOptions(sf.limits, e.stderr, "stskms sm serve: "))
-	if err != nil {
-		return err
-	}
-	defer ln.Close()
-	scheme := map[bool]string{false: "http", true: "https"}[cfg != nil]
-	srv := httpapi.NewHTTPServerWith(api.NewWithClients(m, tokens, clients), *sf.limits)
-	fmt.Fprintf(e.stdout, "stskms sm serve: HTTP API on %s://%s\n", scheme, ln.Addr())
-	addrs := ln.Addr().String() + "\n"
-	var s6 *sts6.Server
-	var sln net.Listener
 	if sf.sts6Addr != "" {
-		if s6, sln, err = listenSTS6(e, m, clients, tokens, cfg, sf); err != nil {
-			return err
-		}
-		defer sln.Close()
-		fmt.Fprintf(e.stdout, "stskms sm serve: STS6 API on %s\n", sln.Addr())
-		addrs += sln.Addr().String() + "\n"
-	}
-	if sf.addrFile != "" {
-		if err := os.WriteFile(sf.addrFile, []byte(addrs), 0o644); err != nil {
-			return err
+		if s.s6c, err = sts6Config(e, test, s.clients, tokens, s.cfg, sf); err != nil {
+			return nil, err
 		}
 	}
+	s.h = newSwapHandler(gate, "sm", smSealedBody)
+	s.web = &apiServer{srv: httpapi.NewHTTPServerWith(s.h, *sf.limits), addr: sf.httpAddr, tls: httpCfg,
+		name: "sm serve", label: "HTTP API", guard: guardOptions(sf.limits, e.stderr, "stskms sm serve: ")}
+	return s, nil
+}
+
+// serve serves until interrupted or --exit-after, or until a server fails
+// for good (its reason returned).
+func (s *smServer) serve() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if sf.exitAfter > 0 {
+	if s.sf.exitAfter > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, sf.exitAfter)
+		ctx, cancel = context.WithTimeout(ctx, s.sf.exitAfter)
 		defer cancel()
+	}
+	ctx, s.fail = context.WithCancelCause(ctx)
+	defer s.fail(nil)
+	defer s.web.wait()
+	defer func() {
+		if s.sts6 != nil {
+			s.sts6.close()
+		}
+	}()
+	loop := sealable[*sm.Module]{gate: s.gate,
+		start: func() error { return s.start(ctx) },
+		open:  s.open,
+		audit: s.audit,
+		run:   s.run,
+		close: func(m *sm.Module) { m.Close() },
+	}
+	if err := loop.serve(ctx); err != nil {
+		return err
+	}
+	return stopReason(ctx)
+}
+
+// start listens on both ports and writes --addr-file.
+func (s *smServer) start(ctx context.Context) error {
+	if err := s.web.start(ctx, s.e, s.fail); err != nil {
+		return err
+	}
+	addrs := s.web.ln.Addr().String() + "\n"
+	if s.sf.sts6Addr != "" {
+		var s6cfg *tls.Config
+		if s.cfg != nil {
+			var err error
+			if s6cfg, err = sts6.ServerTLS(s.cfg.Certificates[0], s.sf.clientCA); err != nil {
+				return err
+			}
+		}
+		ln, err := httpapi.ListenGuarded(s.sf.sts6Addr, s6cfg, guardOptions(s.sf.limits, s.e.stderr, "stskms sm serve: "))
+		if err != nil {
+			return err
+		}
+		s.sts6 = newServicePort(ln, s.gate, "")
+		fmt.Fprintf(s.e.stdout, "stskms sm serve: STS6 API on %s\n", ln.Addr())
+		addrs += ln.Addr().String() + "\n"
+	}
+	return writeAddrFile(s.sf.addrFile, addrs)
+}
+
+// open opens the module with the officers' components (none: as before).
+func (s *smServer) open(comps []keystore.Component) (*sm.Module, error) {
+	if comps != nil {
+		s.f.unsealed = comps
+	}
+	defer func() { zeroCreds(s.f.unsealed); s.f.unsealed = nil }()
+	m, err := openSM(s.e, s.f, true)
+	if err != nil {
+		return nil, err
+	}
+	if fault := m.Fault(); fault != nil {
+		fmt.Fprintf(s.e.stderr, "stskms sm serve: SELF-TEST FAILED at start; every request will be refused: %v\n", fault)
+	}
+	return m, nil
+}
+
+// unsealActor writes the unseal gate's events to the module's audit log.
+var unsealActor = sm.Officer.As("sm-serve-unseal")
+
+func (s *smServer) audit(m *sm.Module) func([]unseal.Event) {
+	logf := func(format string, args ...any) { fmt.Fprintf(s.e.stderr, "stskms sm serve: "+format+"\n", args...) }
+	l, err := m.Audit(unsealActor)
+	if err != nil {
+		return func([]unseal.Event) { logf("audit: %v", err) }
+	}
+	return auditTo(l, "sm-serve", logf)
+}
+
+// run serves m until ctx ends: the HTTP API, the STS6 port, the
+// self-tests and the kept checkpoints.
+func (s *smServer) run(ctx context.Context, m *sm.Module) error {
+	s.h.set(api.NewWithClients(m, s.tokens, s.clients))
+	defer s.h.set(nil)
+	if s.sts6 != nil {
+		s6 := sts6.NewServer(m, s.s6c)
+		serveSTS6(s.fail, s6, s.sts6.phase())
+		defer s6.Close()
 	}
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
-	go selftestLoop(ctx, m, sf.selftestEvery, usr1, e.stderr)
+	go selftestLoop(ctx, m, s.sf.selftestEvery, usr1, s.e.stderr)
 	keep := func(ctx context.Context) error {
-		return m.KeepCheckpoints(ctx, sf.checkpointEvery, sf.checkpointRecords)
+		return m.KeepCheckpoints(ctx, s.sf.checkpointEvery, s.sf.checkpointRecords)
 	}
-	return withCheckpoints(ctx, keep, func(ctx context.Context) error { return serveSMListeners(ctx, srv, ln, s6, sln) })
+	return withCheckpoints(ctx, keep, func(ctx context.Context) error { <-ctx.Done(); return nil })
 }
+
+// serveSTS6 serves s6 on ln in the background; if it stops for good, fail
+// ends the command with the reason.
+func serveSTS6(fail context.CancelCauseFunc, s6 *sts6.Server, ln net.Listener) {
+	watchServer(fail, "STS6 API on "+ln.Addr().String(), func() error { return s6.Serve(ln) }, sts6.ErrClosed)
+}
+
+// smSealedBody is the HTTP API's refusal while sealed.
+func smSealedBody(msg string) any { return api.ErrorBody{Code: sm.CodeExtended, Error: msg} }
 
 // withCheckpoints runs serve while keep keeps the component's audit
 // checkpoints (sm.Module.KeepCheckpoints, kmc.KMC.KeepCheckpoints); if
@@ -171,22 +295,6 @@ func withCheckpoints(ctx context.Context, keep, serve func(context.Context) erro
 	return err
 }
 
-// serveSMListeners serves the HTTP API on ln and, if s6 is not nil, the
-// STS6 API on sln, until ctx ends (nil) or either server stops for good:
-// then both stop and the reason is returned.
-func serveSMListeners(ctx context.Context, srv *http.Server, ln net.Listener, s6 *sts6.Server, sln net.Listener) error {
-	ctx, fail := context.WithCancelCause(ctx)
-	defer fail(nil)
-	if s6 != nil {
-		watchServer(fail, "STS6 API on "+sln.Addr().String(), func() error { return s6.Serve(sln) }, sts6.ErrClosed)
-		defer s6.Close()
-	}
-	if err := serverStopped("HTTP API on "+ln.Addr().String(), httpapi.Serve(ctx, srv, ln)); err != nil {
-		return err
-	}
-	return stopReason(ctx)
-}
-
 // smClients reads the client certificate file (--sts6-clients, default
 // DIR/sm-sts6-clients.json) when --client-ca is given; nil otherwise.
 func smClients(dir string, sf serveFlags) (*api.Clients, error) {
@@ -200,35 +308,25 @@ func smClients(dir string, sf serveFlags) (*api.Clients, error) {
 	return api.LoadClients(path)
 }
 
-// listenSTS6 makes the STS6 server and its listener: with TLS, client
+// sts6Config is the STS6 server's configuration: with TLS, client
 // certificates verified against --client-ca and mapped by clients (the
 // client file); without, loopback only, with --sts6-role for a test
 // module.
-func listenSTS6(e *env, m *sm.Module, clients *api.Clients, tokens *api.Tokens, cfg *tls.Config, sf serveFlags) (*sts6.Server, net.Listener, error) {
+func sts6Config(e *env, test bool, clients *api.Clients, tokens *api.Tokens, cfg *tls.Config, sf serveFlags) (sts6.Config, error) {
 	c := sts6.Config{Officers: tokens, Clients: clients, HandshakeTimeout: sf.limits.HandshakeTimeout, IdleTimeout: sf.limits.IdleTimeout}
-	if sf.plainRole != "" {
-		if !m.Identify().Test || cfg != nil {
-			return nil, nil, fmt.Errorf("--sts6-role is for a test module served without TLS")
-		}
-		r, err := sm.ParseRole(sf.plainRole)
-		if err != nil {
-			return nil, nil, err
-		}
-		c.Plain = r.As("loopback-" + r.String())
-		fmt.Fprintf(e.stderr, "stskms sm serve: STS6 loopback clients are %s (TEST-ONLY module)\n", c.Plain)
+	if sf.plainRole == "" {
+		return c, nil
 	}
-	var s6cfg *tls.Config
-	if cfg != nil {
-		var err error
-		if s6cfg, err = sts6.ServerTLS(cfg.Certificates[0], sf.clientCA); err != nil {
-			return nil, nil, err
-		}
+	if !test || cfg != nil {
+		return c, fmt.Errorf("--sts6-role is for a test module served without TLS")
 	}
-	sln, err := httpapi.ListenGuarded(sf.sts6Addr, s6cfg, guardOptions(sf.limits, e.stderr, "stskms sm serve: "))
+	r, err := sm.ParseRole(sf.plainRole)
 	if err != nil {
-		return nil, nil, err
+		return c, err
 	}
-	return sts6.NewServer(m, c), sln, nil
+	c.Plain = r.As("loopback-" + r.String())
+	fmt.Fprintf(e.stderr, "stskms sm serve: STS6 loopback clients are %s (TEST-ONLY module)\n", c.Plain)
+	return c, nil
 }
 
 // selftestActor runs the periodic self-tests, as the audit log records.
@@ -265,7 +363,8 @@ func selftestLoop(ctx context.Context, m *sm.Module, every time.Duration, now <-
 
 // smAPITokens reads the token file of the module, making one of test
 // tokens for a test module that has none. A test token file is warned
-// about once: as made, or as read.
+// about once: as made, or as read. A production module refuses a file
+// whose officer tokens name someone not registered with its custody.
 func smAPITokens(e *env, dir string, test bool) (*api.Tokens, error) {
 	tokens, err := api.LoadTokens(dir)
 	made := false
@@ -286,6 +385,13 @@ func smAPITokens(e *env, dir string, test bool) (*api.Tokens, error) {
 			fmt.Fprintln(e.stderr, "stskms sm serve: "+api.TestTokensWarning)
 			warnExposed(e, "sm serve", "", dir, api.TokenFile)
 		}
+	}
+	officers, err := sm.DirOfficers(dir)
+	if err == nil {
+		err = api.CheckOfficerTokens(tokens, officers)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return tokens, nil
 }

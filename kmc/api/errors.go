@@ -49,18 +49,20 @@ const (
 	ERevoked         kmc.Code = "ERevoked"         // kmc.ErrRevoked (409)
 	EVariant         kmc.Code = "EVariant"         // kmc.ErrVariant (422)
 	EDualControl     kmc.Code = "EDualControl"     // kmc.ErrDualControl (409)
+	EUnknownOfficer  kmc.Code = "EUnknownOfficer"  // kmc.ErrUnknownOfficer: a part from someone not a registered officer (403)
 	EKcv             kmc.Code = "EKcv"             // kmc.ErrKCV (422)
 	ENoIdentity      kmc.Code = "ENoIdentity"      // kmc.ErrNoIdentity (409)
 	ENoCurrentKey    kmc.Code = "ENoCurrentKey"    // kmc.ErrNoCurrentKey (409)
 	ERequestReused   kmc.Code = "ERequestReused"   // kmc.ErrRequestReused: a request id given again with another body (409)
 	ERequestOwned    kmc.Code = "ERequestOwned"    // kmc.ErrRequestOwned: another caller's request id (409)
 	ERecord          kmc.Code = "ERecord"          // a record or value of packages records or sts that does not parse (422)
+	ESealed          kmc.Code = "ESealed"          // the serving KMC is sealed until its officers unseal it (503)
 )
 
 // Codes lists the API's own codes; a refused Key Load File request carries
 // one of kmc.Codes instead.
 var Codes = []kmc.Code{EUnauthenticated, ERole, EBadRequest, EInvalid, ENotFound, EExists, EMode, ERevoked, EVariant,
-	EDualControl, EKcv, ENoIdentity, ENoCurrentKey, ERequestReused, ERequestOwned, ERecord}
+	EDualControl, EUnknownOfficer, EKcv, ENoIdentity, ENoCurrentKey, ERequestReused, ERequestOwned, ERecord, ESealed}
 
 // adminErrors maps the sentinel errors of package kmc (and the API's own)
 // to their code and HTTP status, in the order they are tested.
@@ -72,6 +74,7 @@ var adminErrors = []struct {
 	{kmc.ErrRole, ERole, http.StatusForbidden},
 	{kmc.ErrRequestReused, ERequestReused, http.StatusConflict},
 	{kmc.ErrRequestOwned, ERequestOwned, http.StatusConflict},
+	{kmc.ErrUnknownOfficer, EUnknownOfficer, http.StatusForbidden},
 	{kmc.ErrDualControl, EDualControl, http.StatusConflict},
 	{kmc.ErrKCV, EKcv, http.StatusUnprocessableEntity},
 	{kmc.ErrVariant, EVariant, http.StatusUnprocessableEntity},
