@@ -12,10 +12,11 @@ import (
 
 	"github.com/stskms/stskms/internal/atomicfile"
 	"github.com/stskms/stskms/internal/initdir"
+	"github.com/stskms/stskms/internal/keptcheckpoint"
 	"github.com/stskms/stskms/internal/secretfile"
 	"github.com/stskms/stskms/internal/strictjson"
 	"github.com/stskms/stskms/keystore"
-	"github.com/stskms/stskms/keystore/pkcs11"
+	"github.com/stskms/stskms/keystore/custodydir"
 	"github.com/stskms/stskms/release"
 	"github.com/stskms/stskms/store"
 )
@@ -58,13 +59,15 @@ type InitOptions struct {
 	// (DefaultKeyLifetime if 0).
 	KeyLifetime time.Duration
 	// Database is a store DSN; "" means the SQLite file kmc.db in the
-	// directory. A PostgreSQL DSN is recorded in kmc.json (mode 0600):
-	// prefer peer or certificate authentication, or a password file, to a
-	// password in the DSN.
+	// directory. A PostgreSQL DSN is recorded in kmc.json without its
+	// password, if it has one: Init uses the password, and OpenDir needs
+	// it again as OpenOptions.DBPassword (or from libpq's PGPASSFILE).
 	Database string
 	// Officers are the security officers and passphrases of a live KMC's
-	// custody (at least two: every one is needed to unlock). Not used in
-	// test mode, nor with PKCS11. Init does not keep or modify them.
+	// custody (at least two: every one is needed to unlock the sealed
+	// store; with PKCS11 they are registered beside the token,
+	// keystore.RegisterOfficers). Not used in test mode. Init does not
+	// keep or modify them.
 	Officers []keystore.Component
 	// PKCS11, if not nil, puts a live KMC's keys into that PKCS#11 token
 	// (package keystore/pkcs11) instead of the sealed store: its ECDH
@@ -72,7 +75,7 @@ type InitOptions struct {
 	// objects. Init keeps a copy of the configuration in dir/keystore and
 	// records the choice, so OpenDir needs only the PIN. A test-mode KMC
 	// cannot have one (its custody must be the TEST-ONLY sealed store).
-	PKCS11 *pkcs11.Config
+	PKCS11 *custodydir.PKCS11Config
 	// PIN is the token's user PIN with PKCS11. Init does not keep it; the
 	// caller clears it.
 	PIN []byte
@@ -118,7 +121,7 @@ func Init(ctx context.Context, dir string, o InitOptions) (_ *KMC, err error) {
 	if _, err := o.Release.Check(); err != nil {
 		return nil, fmt.Errorf("kmc: %w", err)
 	}
-	if err := checkCustody(mode, o); err != nil {
+	if err := custodydir.Check(o.custodySpec(mode)); err != nil {
 		return nil, fmt.Errorf("kmc: failed to make the key custody: %w", err)
 	}
 	d, err := initdir.Prepare(dir)
@@ -129,15 +132,20 @@ func Init(ctx context.Context, dir string, o InitOptions) (_ *KMC, err error) {
 		return nil, fmt.Errorf("kmc: %w", err)
 	}
 	defer d.UndoOnError(&err)
-	cfg := dirConfig{Format: configFormat, Version: 1, Mode: mode, Database: o.Database, Custody: keystore.KindSealed}
+	database, password, err := store.SplitPassword(o.Database)
+	if err != nil {
+		return nil, fmt.Errorf("kmc: %w", err)
+	}
+	cfg := dirConfig{Format: configFormat, Version: 1, Mode: mode, Database: database}
 	if cfg.Database == "" {
 		cfg.Database = "sqlite:" + DefaultDBFile
 	}
-	custody, err := initCustody(filepath.Join(dir, KeystoreDir), &cfg, o)
+	custody, kind, err := custodydir.Init(filepath.Join(dir, KeystoreDir), o.custodySpec(mode))
+	cfg.Custody = kind
 	if err != nil {
 		return nil, fmt.Errorf("kmc: failed to make the key custody: %w", err)
 	}
-	k, err := openDB(ctx, dir, cfg, custody, Config{Now: o.Now, Release: o.Release})
+	k, err := openDB(ctx, dir, cfg, password, custody, Config{Now: o.Now, Release: o.Release})
 	if err != nil {
 		return nil, err
 	}
@@ -153,50 +161,10 @@ func Init(ctx context.Context, dir string, o InitOptions) (_ *KMC, err error) {
 	return k, nil
 }
 
-// checkCustody refuses, before anything is made, what initCustody would:
-// too few officers or a PIN of the wrong length.
-func checkCustody(mode Mode, o InitOptions) error {
-	switch {
-	case mode == ModeTest:
-		return nil
-	case o.PKCS11 != nil:
-		return pkcs11.CheckPIN(o.PIN)
-	}
-	return keystore.CheckOfficers(o.Officers)
-}
-
-// initCustody makes the KMC's key custody in ksDir and returns it
-// unlocked, recording its kind in cfg.
-func initCustody(ksDir string, cfg *dirConfig, o InitOptions) (keystore.Custody, error) {
-	switch {
-	case cfg.Mode == ModeTest:
-		if err := keystore.InitTest(ksDir); err != nil {
-			return nil, err
-		}
-		return keystore.UnlockTest(ksDir)
-	case o.PKCS11 != nil:
-		if err := pkcs11.WriteConfig(ksDir, *o.PKCS11); err != nil {
-			return nil, err
-		}
-		cfg.Custody = keystore.KindPKCS11
-		t, err := pkcs11.Init(*o.PKCS11, o.PIN)
-		if err != nil {
-			return nil, err
-		}
-		return t, nil
-	}
-	if err := keystore.Init(ksDir, o.Officers); err != nil {
-		return nil, err
-	}
-	return unlockSealed(ksDir, o.Officers)
-}
-
-// unlockSealed unlocks a live KMC's sealed store.
-func unlockSealed(ksDir string, officers []keystore.Component) (keystore.Custody, error) {
-	if len(officers) == 0 {
-		return nil, fmt.Errorf("%w: a live KMC unlocks only with every officer's passphrase", ErrMode)
-	}
-	return keystore.Unlock(ksDir, officers)
+// custodySpec describes the key custody of a KMC in mode to package
+// custodydir.
+func (o InitOptions) custodySpec(mode Mode) custodydir.Spec {
+	return custodydir.Spec{Test: mode == ModeTest, PKCS11: o.PKCS11, Officers: o.Officers, PIN: o.PIN}
 }
 
 // writeFile puts data at path (mode 0600) so that a crash leaves the old
@@ -212,7 +180,9 @@ func writeFile(path string, data []byte) error {
 type OpenOptions struct {
 	// Officers are every officer's passphrase: required for a live KMC on
 	// the sealed store, ignored in test mode (whose custody unlocks from
-	// its file) and with a PKCS#11 custody.
+	// its file). With a PKCS#11 custody they are optional: those given are
+	// authenticated against its officer registry and are the dual control
+	// of accept-rollback and downgrade (Config.UnlockedBy).
 	Officers []keystore.Component
 	// PIN is the user PIN of a KMC whose custody is a PKCS#11 token. The
 	// KMC does not keep it; the caller clears it.
@@ -226,6 +196,12 @@ type OpenOptions struct {
 	// Witnesses and AcceptRollback are Config's (kmc/kept.go).
 	Witnesses      []string
 	AcceptRollback bool
+	// Restore is Config's (kmc/restore.go).
+	Restore *keptcheckpoint.Restore
+	// DBPassword is the password of the PostgreSQL database kmc.json
+	// records without one; "" leaves it to pgx (PGPASSWORD, PGPASSFILE,
+	// ~/.pgpass) or to a password kmc.json still records (older KMCs).
+	DBPassword string
 }
 
 // DirMode reads the mode recorded in dir/kmc.json without unlocking
@@ -281,12 +257,11 @@ func readConfig(dir string) (dirConfig, error) {
 	if _, err := ParseMode(string(cfg.Mode)); err != nil {
 		return dirConfig{}, err
 	}
-	switch cfg.Custody {
-	case "":
-		cfg.Custody = keystore.KindSealed
-	case keystore.KindSealed, keystore.KindPKCS11:
-	default:
+	if err := custodydir.CheckKind(cfg.Custody); err != nil {
 		return dirConfig{}, fmt.Errorf("kmc: %s: unknown custody %q", filepath.Join(dir, ConfigFile), cfg.Custody)
+	}
+	if cfg.Custody == "" {
+		cfg.Custody = keystore.KindSealed
 	}
 	if cfg.Mode == ModeLive && store.HasPassword(cfg.Database) {
 		if err := secretfile.Check(filepath.Join(dir, ConfigFile)); err != nil {
@@ -309,11 +284,19 @@ func OpenDir(ctx context.Context, dir string, o OpenOptions) (*KMC, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kmc: failed to unlock the key custody: %w", err)
 	}
-	kc := Config{Now: o.Now, Window: o.Window, Release: o.Release, Witnesses: o.Witnesses, AcceptRollback: o.AcceptRollback}
-	if cfg.Mode == ModeLive && cfg.Custody == keystore.KindSealed {
-		kc.UnlockedBy = keystore.OfficerNames(o.Officers)
+	kc := Config{Now: o.Now, Window: o.Window, Release: o.Release, Witnesses: o.Witnesses, AcceptRollback: o.AcceptRollback,
+		Restore: o.Restore}
+	switch {
+	case cfg.Mode == ModeLive && cfg.Custody == keystore.KindSealed:
+		kc.UnlockedBy = keystore.OfficerNames(o.Officers) // Unlock authenticated them
+	case cfg.Mode == ModeLive:
+		// A PKCS#11 custody's officers, against its officer registry.
+		if kc.UnlockedBy, err = AuthenticateOfficers(dir, o.Officers); err != nil {
+			custody.Lock()
+			return nil, err
+		}
 	}
-	k, err := openDB(ctx, dir, cfg, custody, kc)
+	k, err := openDB(ctx, dir, cfg, o.DBPassword, custody, kc)
 	if err != nil {
 		return nil, err
 	}
@@ -324,29 +307,21 @@ func OpenDir(ctx context.Context, dir string, o OpenOptions) (*KMC, error) {
 	return k, nil
 }
 
-// openCustody unlocks the custody of a KMC directory as cfg says.
+// openCustody unlocks the custody of a KMC directory as cfg says. A live
+// KMC on the sealed store unlocks only with the officers' passphrases.
 func openCustody(ksDir string, cfg dirConfig, o OpenOptions) (keystore.Custody, error) {
-	switch {
-	case cfg.Custody == keystore.KindPKCS11:
-		pc, err := pkcs11.LoadConfig(filepath.Join(ksDir, pkcs11.ConfigFileName))
-		if err != nil {
-			return nil, err
-		}
-		t, err := pkcs11.Open(pc, o.PIN)
-		if err != nil {
-			return nil, err
-		}
-		return t, nil
-	case cfg.Mode == ModeTest:
-		return keystore.UnlockTest(ksDir)
+	test := cfg.Mode == ModeTest
+	if !test && cfg.Custody == keystore.KindSealed && len(o.Officers) == 0 {
+		return nil, fmt.Errorf("%w: a live KMC unlocks only with every officer's passphrase", ErrMode)
 	}
-	return unlockSealed(ksDir, o.Officers)
+	return custodydir.Open(ksDir, cfg.Custody, custodydir.Spec{Test: test, Officers: o.Officers, PIN: o.PIN})
 }
 
-// openDB opens the database of cfg and the KMC on it and custody (with the
-// rest of kc), locking custody if it fails. Close releases both.
-func openDB(ctx context.Context, dir string, cfg dirConfig, custody keystore.Custody, kc Config) (*KMC, error) {
-	db, err := store.Open(ctx, store.InDir(dir, cfg.Database))
+// openDB opens the database of cfg (with password, if it needs one) and
+// the KMC on it and custody (with the rest of kc), locking custody if it
+// fails. Close releases both.
+func openDB(ctx context.Context, dir string, cfg dirConfig, password string, custody keystore.Custody, kc Config) (*KMC, error) {
+	db, err := store.Open(ctx, store.WithPassword(store.InDir(dir, cfg.Database), password))
 	if err != nil {
 		custody.Lock()
 		return nil, err

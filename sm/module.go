@@ -1,6 +1,7 @@
 package sm
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -18,10 +19,11 @@ import (
 	"github.com/stskms/stskms/internal/atomicfile"
 	"github.com/stskms/stskms/internal/auditkey"
 	"github.com/stskms/stskms/internal/initdir"
+	"github.com/stskms/stskms/internal/keptcheckpoint"
 	"github.com/stskms/stskms/internal/secretfile"
 	"github.com/stskms/stskms/internal/strictjson"
 	"github.com/stskms/stskms/keystore"
-	"github.com/stskms/stskms/keystore/pkcs11"
+	"github.com/stskms/stskms/keystore/custodydir"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/release"
 	"github.com/stskms/stskms/store"
@@ -81,16 +83,21 @@ type Options struct {
 	// non-extractable token objects. Init records the choice (and a copy
 	// of the configuration in DIR/keystore), so Open needs only the PIN.
 	// A test module cannot have one.
-	PKCS11 *pkcs11.Config
+	PKCS11 *custodydir.PKCS11Config
 	// PIN is the token's user PIN, for Init and Open of a module whose
 	// custody is PKCS#11. The module does not keep it; the caller clears
 	// it.
 	PIN []byte
 	// DSN is the database for Init: "" for SQLite in DIR/sm.db, or a
 	// postgres:// URL (several module processes may then share TID,
-	// credit-limit and audit state). It is recorded in DIR/sm.json; keep
-	// passwords out of it (PGPASSFILE).
+	// credit-limit and audit state). It is recorded in DIR/sm.json without
+	// its password, if it has one: Init uses the password, Open needs it
+	// again as DBPassword (or from libpq's PGPASSFILE).
 	DSN string
+	// DBPassword is the password of the PostgreSQL database sm.json
+	// records without one, for Open; "" leaves it to pgx (PGPASSWORD,
+	// PGPASSFILE, ~/.pgpass) or to a password sm.json still records.
+	DBPassword string
 	// DB is an open database to use instead of the recorded one (tests,
 	// embedding). The module does not close it.
 	DB *store.DB
@@ -123,6 +130,14 @@ type Options struct {
 	// Witnesses are files to which every checkpoint the module keeps is
 	// also appended.
 	Witnesses []string
+	// Actor is who makes the module, for Init's audit record ("system"
+	// if empty).
+	Actor string
+	// Restore, on the first Open of a module restored from a backup
+	// (`stskms sm restore`), records the restore as an explained fork
+	// with the officers' dual control, and sets the TID floor past the
+	// original's clock-ahead window (sm/restore.go).
+	Restore *keptcheckpoint.Restore
 }
 
 func (o *Options) now() time.Time {
@@ -168,7 +183,7 @@ func Init(ctx context.Context, dir string, variant Variant, test bool, opts Opti
 	if _, err := checkRelease(opts); err != nil {
 		return Identity{}, err
 	}
-	if err := checkCustody(test, opts); err != nil {
+	if err := custodydir.Check(custodySpec(test, opts)); err != nil {
 		return Identity{}, fmt.Errorf("sm: failed to make the key custody: %w", err)
 	}
 	d, err := initdir.Prepare(dir)
@@ -182,12 +197,15 @@ func Init(ctx context.Context, dir string, variant Variant, test bool, opts Opti
 	database := "external"
 	db := opts.DB
 	if db == nil {
-		database = opts.DSN
+		var password string
+		var err error
+		if database, password, err = store.SplitPassword(opts.DSN); err != nil {
+			return Identity{}, fmt.Errorf("sm: %w", err)
+		}
 		if database == "" {
 			database = "sqlite:" + DatabaseFile
 		}
-		var err error
-		if db, err = openDB(ctx, dir, database); err != nil {
+		if db, err = openDB(ctx, dir, database, password); err != nil {
 			return Identity{}, err
 		}
 		defer db.Close()
@@ -202,7 +220,7 @@ func Init(ctx context.Context, dir string, variant Variant, test bool, opts Opti
 	if exists > 0 {
 		return Identity{}, refuse(ErrModuleExists, "the database holds another module's identity")
 	}
-	custody, kind, err := initCustody(filepath.Join(dir, KeystoreDir), test, opts)
+	custody, kind, err := custodydir.Init(filepath.Join(dir, KeystoreDir), custodySpec(test, opts))
 	if err != nil {
 		return Identity{}, fmt.Errorf("sm: failed to make the key custody: %w", err)
 	}
@@ -242,7 +260,7 @@ func Init(ctx context.Context, dir string, variant Variant, test bool, opts Opti
 			}
 			return err
 		}
-		_, err := log.Append(ctx, tx, audit.Entry{Actor: "system", Action: "sm.init", Subject: smid.String(),
+		_, err := log.Append(ctx, tx, audit.Entry{Actor: cmp.Or(opts.Actor, "system"), Action: "sm.init", Subject: smid.String(),
 			Details: map[string]any{"variant": variant.String(), "model": Model, "firmware": ident.Firmware,
 				"virtual": true, "test": test}})
 		return err
@@ -267,66 +285,17 @@ func Init(ctx context.Context, dir string, variant Variant, test bool, opts Opti
 	return ident, nil
 }
 
-// checkCustody refuses, before anything is made, what initCustody would:
-// too few officers or a PIN of the wrong length.
-func checkCustody(test bool, opts Options) error {
-	switch {
-	case test:
-		return nil
-	case opts.PKCS11 != nil:
-		return pkcs11.CheckPIN(opts.PIN)
-	}
-	return keystore.CheckOfficers(opts.Officers)
-}
-
-// initCustody makes the module's key custody in ksDir and returns it
-// unlocked, with its kind: the TEST-ONLY sealed store, a PKCS#11 token
-// (whose configuration is kept in ksDir), or the sealed store split among
-// the officers.
-func initCustody(ksDir string, test bool, opts Options) (keystore.Custody, string, error) {
-	switch {
-	case test:
-		if err := keystore.InitTest(ksDir); err != nil {
-			return nil, "", err
-		}
-		c, err := keystore.UnlockTest(ksDir)
-		return c, keystore.KindSealed, err
-	case opts.PKCS11 != nil:
-		if err := pkcs11.WriteConfig(ksDir, *opts.PKCS11); err != nil {
-			return nil, "", err
-		}
-		c, err := pkcs11.Init(*opts.PKCS11, opts.PIN)
-		if err != nil {
-			return nil, "", err
-		}
-		return c, keystore.KindPKCS11, nil
-	}
-	if err := keystore.Init(ksDir, opts.Officers); err != nil {
-		return nil, "", err
-	}
-	c, err := keystore.Unlock(ksDir, opts.Officers)
-	return c, keystore.KindSealed, err
+// custodySpec describes the module's key custody to package custodydir.
+func custodySpec(test bool, opts Options) custodydir.Spec {
+	return custodydir.Spec{Test: test, PKCS11: opts.PKCS11, Officers: opts.Officers, PIN: opts.PIN}
 }
 
 // openCustody unlocks the key custody of a module described by mf.
 func openCustody(ksDir string, mf moduleFile, opts Options) (keystore.Custody, error) {
-	switch {
-	case mf.Custody == keystore.KindPKCS11:
-		cfg, err := pkcs11.LoadConfig(filepath.Join(ksDir, pkcs11.ConfigFileName))
-		if err != nil {
-			return nil, err
-		}
-		t, err := pkcs11.Open(cfg, opts.PIN)
-		if err != nil {
-			return nil, err
-		}
-		return t, nil
-	case mf.Custody != "" && mf.Custody != keystore.KindSealed:
+	if err := custodydir.CheckKind(mf.Custody); err != nil {
 		return nil, refuse(ErrIdentity, "%s: unknown custody %q", ModuleFile, mf.Custody)
-	case mf.Test:
-		return keystore.UnlockTest(ksDir)
 	}
-	return keystore.Unlock(ksDir, opts.Officers)
+	return custodydir.Open(ksDir, mf.Custody, custodySpec(mf.Test, opts))
 }
 
 // Module is an open security module. It is safe for concurrent use.
@@ -334,6 +303,7 @@ type Module struct {
 	dir      string
 	ident    Identity
 	custody  keystore.Custody
+	officers []string // registered with the custody; nil for a test module (officers.go)
 	db       *store.DB
 	ownDB    bool
 	log      *audit.Log
@@ -349,8 +319,9 @@ type Module struct {
 	release  release.Status // the running binary, as checked at Open
 	floor    release.Floor  // the version floor, as Open found and left it
 	closed   atomic.Bool
-	cache    regCache  // registers and their keys while open (cache.go)
-	kept     keptState // the checkpoint kept outside the database (kept.go)
+	cache    regCache     // registers and their keys while open (cache.go)
+	kept     keptState    // the checkpoint kept outside the database (kept.go)
+	restored restoreState // restores from a backup, the TID floor (restore.go)
 
 	// Group commit (group.go).
 	queue     chan *pending
@@ -379,7 +350,12 @@ func Open(ctx context.Context, dir string, opts Options) (*Module, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sm: failed to unlock the key custody: %w", err)
 	}
-	m := &Module{dir: dir, custody: custody, db: opts.DB, now: opts.Now, maxRegs: opts.MaxRegisters,
+	officers, err := loadOfficers(ctx, filepath.Join(dir, KeystoreDir), mf, custody, opts)
+	if err != nil {
+		custody.Lock()
+		return nil, err
+	}
+	m := &Module{dir: dir, custody: custody, officers: officers, db: opts.DB, now: opts.Now, maxRegs: opts.MaxRegisters,
 		window: opts.TIDWindow, tables: opts.STATables, release: rel}
 	if m.now == nil {
 		m.now = time.Now
@@ -399,7 +375,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Module, error) {
 			custody.Lock()
 			return nil, fmt.Errorf("sm: the module's database was given by the caller at Init; give it again in Options.DB")
 		}
-		if m.db, err = openDB(ctx, dir, mf.Database); err != nil {
+		if m.db, err = openDB(ctx, dir, mf.Database, opts.DBPassword); err != nil {
 			custody.Lock()
 			return nil, err
 		}
@@ -460,7 +436,7 @@ func (m *Module) open(ctx context.Context, mf moduleFile) error {
 	if m.live, err = loadLiveKMCs(m.dir); err != nil {
 		return err
 	}
-	return nil
+	return m.loadRestores(ctx)
 }
 
 // loadIdentity reads the sealed identity and checks it against the plain
@@ -574,8 +550,9 @@ func (m *Module) tx(ctx context.Context, fn func(tx *store.Tx) error) error {
 	return err
 }
 
-func openDB(ctx context.Context, dir, database string) (*store.DB, error) {
-	db, err := store.Open(ctx, store.InDir(dir, database))
+// openDB opens the module's database, with password if it needs one.
+func openDB(ctx context.Context, dir, database, password string) (*store.DB, error) {
+	db, err := store.Open(ctx, store.WithPassword(store.InDir(dir, database), password))
 	if err != nil {
 		return nil, fmt.Errorf("sm: failed to open the database: %w", err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -19,8 +20,9 @@ import (
 // echo when standard input is a terminal.
 
 // pinFileUsage is the help text of --pin-file.
-const pinFileUsage = "PKCS#11 custody: file holding the token's user PIN (mode 0600;\n" +
-	"                 default: $" + pkcs11.PINEnv + ", else a prompt on a terminal)"
+const pinFileUsage = "PKCS#11 custody: file whose first line is the token's user PIN (mode 0600 or 0400); " +
+	"without it the PIN is the systemd credential " + pkcs11.PINCredential + " ($" + pkcs11.CredentialsDirEnv + "/" + pkcs11.PINCredential +
+	"), else $" + pkcs11.PINEnv + ", else asked on a terminal"
 
 // loadPKCS11 reads the PKCS#11 configuration file of --pkcs11 ("" if not
 // given: nil).
@@ -36,12 +38,13 @@ func loadPKCS11(path string) (*pkcs11.Config, error) {
 }
 
 // readPIN returns the PKCS#11 user PIN for what (a token, module or KMC,
-// named in the prompt): from pinFile if given, else from
-// $STSKMS_PKCS11_PIN, else asked for (without echo) when standard input is
-// a terminal. The caller clears it.
+// named in the prompt): from pinFile if given, else from the systemd
+// credential pkcs11-pin, else from $STSKMS_PKCS11_PIN (pkcs11.ReadPIN),
+// else asked for (without echo) when standard input is a terminal. The
+// caller clears it.
 func readPIN(e *env, pinFile, what string) ([]byte, error) {
 	pin, err := pkcs11.ReadPIN(pinFile, e.getenv)
-	if err == nil || pinFile != "" || e.getenv(pkcs11.PINEnv) != "" {
+	if !errors.Is(err, pkcs11.ErrNoPIN) {
 		return pin, err
 	}
 	p := newPrompter(e)

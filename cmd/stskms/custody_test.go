@@ -56,7 +56,10 @@ func TestInitPKCS11(t *testing.T) {
 	if code, _, errOut := stskms("", "sm", "init", "--dir", filepath.Join(work, "x"), "--variant", "vending", "--test", "--pkcs11", smCfg, "--pin-file", pinFile); code == 0 || !strings.Contains(errOut, "--pkcs11") {
 		t.Fatalf("sm init --test --pkcs11: exit %d, %s", code, errOut)
 	}
-	code, out, errOut := stskms("", "sm", "init", "--dir", smDir, "--variant", "vending", "--pkcs11", smCfg, "--pin-file", pinFile)
+	if code, _, errOut := stskms("", "sm", "init", "--dir", filepath.Join(work, "y"), "--variant", "vending", "--pkcs11", smCfg, "--pin-file", pinFile); code == 0 || !strings.Contains(errOut, "at least 2 officers") {
+		t.Fatalf("sm init --pkcs11 without officers: exit %d, %s", code, errOut)
+	}
+	code, out, errOut := stskms(officerLines, "sm", "init", "--dir", smDir, "--variant", "vending", "--pkcs11", smCfg, "--pin-file", pinFile)
 	if code != 0 || !strings.Contains(out, "SMID") || !strings.Contains(out, "test      false") {
 		t.Fatalf("sm init --pkcs11: exit %d\n%s%s", code, out, errOut)
 	}
@@ -68,7 +71,10 @@ func TestInitPKCS11(t *testing.T) {
 		t.Fatalf("sm identify: exit %d\n%s%s", code, out2, errOut)
 	}
 
-	code, out, errOut = stskms("", "kmc", "init", "--dir", kmcDir, "--mode", "live", "--vendor", "Utility", "--id", "K0042", "--pkcs11", kmcCfg, "--pin-file", pinFile)
+	if code, _, errOut := stskms("", "kmc", "init", "--dir", filepath.Join(work, "z"), "--mode", "live", "--vendor", "Utility", "--id", "K0042", "--pkcs11", kmcCfg, "--pin-file", pinFile); code == 0 || !strings.Contains(errOut, "--officers") {
+		t.Fatalf("kmc init --pkcs11 without officers: exit %d, %s", code, errOut)
+	}
+	code, out, errOut = stskms(passphraseLines, "kmc", "init", "--dir", kmcDir, "--mode", "live", "--vendor", "Utility", "--id", "K0042", "--pkcs11", kmcCfg, "--pin-file", pinFile, "--officers", "alice,bob")
 	if code != 0 || !strings.Contains(out, "mode LIVE") {
 		t.Fatalf("kmc init --pkcs11: exit %d\n%s%s", code, out, errOut)
 	}
@@ -108,6 +114,7 @@ func TestInitPKCS11(t *testing.T) {
 	if code, _, errOut := stskms("", "sm", "identify", "--dir", smDir); code == 0 || !strings.Contains(errOut, pkcs11.PINEnv) {
 		t.Fatalf("sm identify without a PIN: exit %d, %s", code, errOut)
 	}
+	checkPINSources(t, smDir, kmcDir, pin)
 }
 
 // TestPrompterPipe: from a pipe the officers' credentials are read line by
@@ -135,7 +142,7 @@ func TestPrompterPipe(t *testing.T) {
 	if stderr := e.stderr.(*bytes.Buffer).String(); stderr != "" {
 		t.Fatalf("prompts on a pipe: %q", stderr)
 	}
-	if _, err := readPIN(e, "/nonexistent/pin", "t"); !errors.Is(err, pkcs11.ErrPIN) {
+	if _, err := readPIN(e, "/nonexistent/pin", "t"); !errors.Is(err, pkcs11.ErrPINFile) || errors.Is(err, pkcs11.ErrPIN) {
 		t.Fatalf("a missing PIN file: %v", err)
 	}
 }

@@ -23,6 +23,12 @@ const module = "github.com/stskms/stskms"
 // which tests use as the oracle, belong to no room.
 var rooms = []string{"sm", "kmc", "gateway", "smmail"}
 
+// chooser is the one package that chooses among the kinds of key custody
+// (docs/design.md §2): the code of a room reaches the PKCS#11 custody only
+// through it, so that the choice is written once. Tests may import
+// keystore/pkcs11 (its errors, SoftHSM2 tokens).
+const chooser = "keystore/custodydir"
+
 // goPackage is what TestDoors reads of `go list -json`.
 type goPackage struct {
 	ImportPath                         string
@@ -31,7 +37,8 @@ type goPackage struct {
 
 // TestDoors: no package of a room imports a package of another room, not
 // even in its tests; a test that crosses rooms is an end-to-end test and
-// lives in this package or in loop.
+// lives in this package or in loop. And no room's code chooses its key
+// custody itself: it imports keystore/custodydir, not keystore/pkcs11.
 func TestDoors(t *testing.T) {
 	pkgs := listPackages(t)
 	for _, want := range []string{"sm", "sm/api", "kmc", "kmc/api", "gateway", "smmail"} {
@@ -45,17 +52,20 @@ func TestDoors(t *testing.T) {
 }
 
 // TestDoorsCrossing: crossings finds a test of one room importing another
-// room, and accepts an end-to-end package importing both.
+// room and a room's code importing keystore/pkcs11 (not its tests), and
+// accepts an end-to-end package importing both rooms.
 func TestDoorsCrossing(t *testing.T) {
 	pkgs := []goPackage{
 		{ImportPath: module + "/sm", Imports: []string{module + "/sts", module + "/store"}, XTestImports: []string{module + "/kmc"}},
 		{ImportPath: module + "/kmc/api", TestImports: []string{module + "/kmc", module + "/sm/api/apitest"}},
 		{ImportPath: module + "/smmail", Imports: []string{module + "/gwresult", module + "/smmailx"}},
 		{ImportPath: module + "/internal/e2e", XTestImports: []string{module + "/sm", module + "/kmc"}},
+		{ImportPath: module + "/kmc", Imports: []string{module + "/keystore/pkcs11"}, XTestImports: []string{module + "/keystore/pkcs11"}},
 	}
 	want := []string{
 		module + "/sm (test) imports " + module + "/kmc: room sm may not enter room kmc",
 		module + "/kmc/api (test) imports " + module + "/sm/api/apitest: room kmc may not enter room sm",
+		module + "/kmc imports " + module + "/keystore/pkcs11: room kmc chooses its key custody through " + module + "/" + chooser,
 	}
 	if got := crossings(pkgs); !slices.Equal(got, want) {
 		t.Errorf("crossings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -63,13 +73,19 @@ func TestDoorsCrossing(t *testing.T) {
 }
 
 // crossings returns, one line each, the imports (of code or of tests) of
-// pkgs that go from one room into another.
+// pkgs that go from one room into another, and the code of a room that
+// imports keystore/pkcs11 instead of the chooser.
 func crossings(pkgs []goPackage) []string {
 	var out []string
 	for _, p := range pkgs {
 		from := roomOf(p.ImportPath)
 		if from == "" {
 			continue
+		}
+		for _, path := range p.Imports {
+			if path == module+"/keystore/pkcs11" {
+				out = append(out, fmt.Sprintf("%s imports %s: room %s chooses its key custody through %s/%s", p.ImportPath, path, from, module, chooser))
+			}
 		}
 		for _, imports := range []struct {
 			what  string

@@ -1,7 +1,9 @@
 // Package secretfile checks that a file holding a secret — a PIN, bearer
 // tokens, a database password — can be read by its owner only. It is the
 // one such check: every component that reads a secret from a file calls
-// Check before it trusts the file.
+// Check before it trusts the file, or CheckCredential for a systemd
+// credential ($CREDENTIALS_DIRECTORY), which systemd makes readable by
+// the service's user through an ACL.
 package secretfile
 
 import (

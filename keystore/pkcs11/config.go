@@ -21,9 +21,18 @@ import (
 // directory (DIR/keystore/pkcs11.json of a module or a KMC).
 const ConfigFileName = "pkcs11.json"
 
-// PINEnv is the environment variable the command line reads the user PIN
-// from when no PIN file is given.
+// PINEnv is the environment variable ReadPIN takes the user PIN from when
+// neither a PIN file nor a systemd credential gives it.
 const PINEnv = "STSKMS_PKCS11_PIN"
+
+// CredentialsDirEnv names the variable in which systemd gives a service
+// the directory of its credentials (systemd.exec(5), LoadCredential=).
+const CredentialsDirEnv = secretfile.CredentialsDirEnv
+
+// PINCredential is the name of the systemd credential ReadPIN takes the
+// user PIN from: LoadCredential=pkcs11-pin:/etc/stskms/pkcs11-pin in the
+// unit puts it at $CREDENTIALS_DIRECTORY/pkcs11-pin.
+const PINCredential = "pkcs11-pin"
 
 // configFormat is the "format" of a configuration file.
 const configFormat = "stskms-pkcs11/1"
@@ -49,7 +58,15 @@ var (
 	ErrConfig = errors.New("keystore/pkcs11: invalid configuration")
 	// ErrPIN: no PIN, a PIN outside MinPINLen..MaxPINLen, or one the token
 	// refuses. It wraps keystore.ErrBadPassphrase; it never holds the PIN.
-	ErrPIN = fmt.Errorf("%w: PKCS#11 user PIN", keystore.ErrBadPassphrase)
+	ErrPIN error = pinError{}
+	// ErrNoPIN: no PIN was given at all (it wraps ErrPIN), so a caller
+	// may ask for one.
+	ErrNoPIN = fmt.Errorf("%w: none given (give a PIN file, the systemd credential %s, or $%s)", ErrPIN, PINCredential, PINEnv)
+	// ErrPINFile: a PIN file (or the systemd credential) cannot be used:
+	// missing, readable by others, empty, too large or not a regular
+	// file. It comes as a *PINFileError naming the file and why. It is
+	// not ErrPIN: the token was not asked.
+	ErrPINFile = errors.New("keystore/pkcs11: unusable PIN file")
 	// ErrPINLocked: the token has locked the user PIN after too many
 	// wrong ones; its security officer must reset it.
 	ErrPINLocked = errors.New("keystore/pkcs11: the token has locked the user PIN")
@@ -187,38 +204,138 @@ func WriteConfig(dir string, c Config) error {
 	return nil
 }
 
-// ReadPIN returns the user PIN: the first line of pinFile if it is not
-// empty, else the value of PINEnv through getenv. A PIN file must be a
-// regular file readable by its owner only (mode 0600 or 0400). The PIN is
-// checked for length only (ErrPIN); the caller clears it after use.
+// pinError is ErrPIN: its text names the PIN, not a passphrase.
+type pinError struct{}
+
+func (pinError) Error() string { return "keystore/pkcs11: PKCS#11 user PIN" }
+func (pinError) Unwrap() error { return keystore.ErrBadPassphrase }
+
+// PINFileError says why a PIN file cannot be used (ErrPINFile). It names
+// the file, never its content.
+type PINFileError struct {
+	Path   string // the file, as named
+	Reason string // what is wrong with it, for people ("" if Err says it)
+	Err    error  // the cause, if any (secretfile.ErrExposed, …)
+}
+
+// Error names the file and says what is wrong with it.
+func (e *PINFileError) Error() string {
+	switch {
+	case e.Reason == "":
+		return "PKCS#11 PIN file: " + e.Err.Error()
+	case e.Err == nil:
+		return "PKCS#11 PIN file " + e.Path + " " + e.Reason
+	}
+	return "PKCS#11 PIN file " + e.Path + " " + e.Reason + ": " + e.Err.Error()
+}
+
+// Unwrap returns ErrPINFile and the cause.
+func (e *PINFileError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrPINFile}
+	}
+	return []error{ErrPINFile, e.Err}
+}
+
+// ReadPIN returns the user PIN from the first of:
+//
+//  1. pinFile, if not "": its first line. It must be a regular file that
+//     its owner only may use (mode 0600 or 0400, package
+//     internal/secretfile).
+//  2. the systemd credential PINCredential, when getenv(CredentialsDirEnv)
+//     names a directory that holds it: its first line. systemd makes it
+//     read-only (mode 0400) for the service's user, in a directory only
+//     that user and root may enter; ReadPIN checks what systemd
+//     guarantees (secretfile.CheckCredential).
+//  3. getenv(PINEnv).
+//
+// A file that cannot be used is a *PINFileError (ErrPINFile), never ErrPIN;
+// no PIN at all is ErrNoPIN; a PIN outside MinPINLen..MaxPINLen is ErrPIN.
+// The PIN is checked for length only; the caller clears it.
 func ReadPIN(pinFile string, getenv func(string) string) ([]byte, error) {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
 	var pin []byte
-	if pinFile != "" {
-		if err := secretfile.Check(pinFile); err != nil {
-			return nil, fmt.Errorf("%w: PIN file: %w", ErrPIN, err)
-		}
-		data, err := readLimited(pinFile, MaxPINLen+2)
-		if err != nil {
-			return nil, fmt.Errorf("%w: PIN file: %w", ErrPIN, err)
-		}
-		line, _, _ := bytes.Cut(data, []byte{'\n'})
-		pin = append([]byte(nil), bytes.TrimSuffix(line, []byte{'\r'})...)
-		clear(data)
-	} else if getenv != nil {
+	var err error
+	switch cred, ok := credential(getenv); {
+	case pinFile != "":
+		pin, err = readPINFile(pinFile, checkPINFile)
+	case ok:
+		pin, err = readPINFile(cred, secretfile.CheckCredential)
+	default:
 		pin = []byte(getenv(PINEnv))
 	}
-	if err := CheckPIN(pin); err != nil {
+	if err == nil {
+		err = CheckPIN(pin)
+	}
+	if err != nil {
 		clear(pin)
 		return nil, err
 	}
 	return pin, nil
 }
 
-// CheckPIN checks the length of a user PIN (ErrPIN), and nothing else: the
-// token checks the rest.
+// credential returns the path of the PIN credential and whether systemd
+// gave one (the variable is set and the file exists, whatever it is).
+func credential(getenv func(string) string) (string, bool) {
+	dir := getenv(CredentialsDirEnv)
+	if dir == "" {
+		return "", false
+	}
+	path := filepath.Join(dir, PINCredential)
+	_, err := os.Lstat(path)
+	return path, !errors.Is(err, fs.ErrNotExist)
+}
+
+// readPINFile returns the first line of the PIN file at path, after check
+// has accepted it.
+func readPINFile(path string, check func(string, fs.FileInfo) error) ([]byte, error) {
+	// Stat before Open: opening a FIFO would wait for a writer.
+	if st, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, &PINFileError{Path: path, Reason: "does not exist"}
+	} else if err == nil && !st.Mode().IsRegular() {
+		return nil, &PINFileError{Path: path, Reason: "is not a regular file"}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, &PINFileError{Path: path, Reason: "cannot be read", Err: err}
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, &PINFileError{Path: path, Reason: "cannot be read", Err: err}
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &PINFileError{Path: path, Reason: "is not a regular file"}
+	}
+	if err := check(path, st); err != nil {
+		return nil, &PINFileError{Path: path, Err: err}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxPINLen+3))
+	defer clear(data)
+	if err != nil {
+		return nil, &PINFileError{Path: path, Reason: "cannot be read", Err: err}
+	}
+	line, _, _ := bytes.Cut(data, []byte{'\n'})
+	line = bytes.TrimSuffix(line, []byte{'\r'})
+	switch {
+	case len(line) == 0:
+		return nil, &PINFileError{Path: path, Reason: "is empty (its first line is the PIN)"}
+	case len(line) > MaxPINLen:
+		return nil, &PINFileError{Path: path, Reason: fmt.Sprintf("holds more than %d bytes on its first line (the PIN)", MaxPINLen)}
+	}
+	return bytes.Clone(line), nil
+}
+
+// checkPINFile accepts a PIN file that its owner only may use.
+func checkPINFile(path string, st fs.FileInfo) error { return secretfile.CheckMode(path, st.Mode()) }
+
+// CheckPIN checks the length of a user PIN (ErrPIN; ErrNoPIN if empty),
+// and nothing else: the token checks the rest.
 func CheckPIN(pin []byte) error {
 	if len(pin) == 0 {
-		return fmt.Errorf("%w: none given (set $%s or give a PIN file)", ErrPIN, PINEnv)
+		return ErrNoPIN
 	}
 	if len(pin) < MinPINLen || len(pin) > MaxPINLen {
 		return fmt.Errorf("%w: %d bytes, want %d to %d", ErrPIN, len(pin), MinPINLen, MaxPINLen)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stskms/stskms/internal/secretfile"
+	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/keystore/pkcs11"
 )
 
@@ -71,55 +73,130 @@ func TestConfigRefusesPIN(t *testing.T) {
 	}
 }
 
-func TestReadPIN(t *testing.T) {
-	dir := t.TempDir()
-	file := filepath.Join(dir, "pin")
-	if err := os.WriteFile(file, []byte("1234-abcd\r\nignored\n"), 0o600); err != nil {
+// pinEnv returns a getenv that knows only vars.
+func pinEnv(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+// writeSecret writes data to dir/name with mode and returns its path.
+func writeSecret(t *testing.T, dir, name, data string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := func(v string) func(string) string {
-		return func(k string) string {
-			if k == pkcs11.PINEnv {
-				return v
-			}
-			return ""
-		}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
 	}
+	return p
+}
+
+// TestReadPIN: the PIN from a file (its first line) or the environment;
+// a PIN file that cannot be used is ErrPINFile, saying which of missing,
+// readable by others, empty or too long it is, and never ErrPIN (the
+// token was not asked) nor a passphrase error; a PIN of the wrong length
+// or none is ErrPIN. No error holds the PIN.
+func TestReadPIN(t *testing.T) {
+	dir := t.TempDir()
+	file := writeSecret(t, dir, "pin", "1234-abcd\r\nignored\n", 0o600)
+	env := func(v string) func(string) string { return pinEnv(map[string]string{pkcs11.PINEnv: v}) }
 	pin, err := pkcs11.ReadPIN(file, env("from-env"))
 	if err != nil || string(pin) != "1234-abcd" {
 		t.Fatalf("PIN file: %q, %v", pin, err)
+	}
+	if pin, err := pkcs11.ReadPIN(writeSecret(t, dir, "ro", "1234-abcd", 0o400), nil); err != nil || string(pin) != "1234-abcd" {
+		t.Fatalf("PIN file of mode 0400 without a newline: %q, %v", pin, err)
 	}
 	pin, err = pkcs11.ReadPIN("", env("from-env"))
 	if err != nil || string(pin) != "from-env" {
 		t.Fatalf("PIN from the environment: %q, %v", pin, err)
 	}
+	check := func(name string, pin []byte, err, want error, says string) {
+		t.Helper()
+		if !errors.Is(err, want) || pin != nil {
+			t.Errorf("%s: %q, %v, want %v", name, pin, err, want)
+			return
+		}
+		if want == pkcs11.ErrPINFile && (errors.Is(err, pkcs11.ErrPIN) || errors.Is(err, keystore.ErrBadPassphrase)) {
+			t.Errorf("%s: %v is a wrong-PIN error", name, err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, says) || strings.Contains(msg, "1234-abcd") || strings.Contains(msg, "passphrase") {
+			t.Errorf("%s: %q does not say %q, or holds the PIN or speaks of a passphrase", name, msg, says)
+		}
+	}
+	for name, tt := range map[string]struct {
+		file string
+		want error
+		says string
+	}{
+		"missing file":   {filepath.Join(dir, "none"), pkcs11.ErrPINFile, "does not exist"},
+		"world-readable": {writeSecret(t, dir, "open", "1234-abcd", 0o644), pkcs11.ErrPINFile, "chmod 600"},
+		"group-readable": {writeSecret(t, dir, "group", "1234-abcd", 0o640), pkcs11.ErrPINFile, "mode 0640"},
+		"empty":          {writeSecret(t, dir, "empty", "", 0o600), pkcs11.ErrPINFile, "is empty"},
+		"empty line":     {writeSecret(t, dir, "blank", "\n1234-abcd\n", 0o600), pkcs11.ErrPINFile, "is empty"},
+		"too long":       {writeSecret(t, dir, "long", strings.Repeat("9", 300), 0o600), pkcs11.ErrPINFile, "more than 255 bytes"},
+		"a directory":    {dir, pkcs11.ErrPINFile, "not a regular file"},
+		"short":          {writeSecret(t, dir, "short", "123\n", 0o600), pkcs11.ErrPIN, "3 bytes"},
+	} {
+		pin, err := pkcs11.ReadPIN(tt.file, env("1234-abcd"))
+		check(name, pin, err, tt.want, tt.says)
+		if strings.Contains(name, "file") && err != nil && !strings.Contains(err.Error(), tt.file) {
+			t.Errorf("%s: %q does not name the file", name, err)
+		}
+	}
 	for name, f := range map[string]func() ([]byte, error){
-		"none":         func() ([]byte, error) { return pkcs11.ReadPIN("", env("")) },
-		"nil getenv":   func() ([]byte, error) { return pkcs11.ReadPIN("", nil) },
-		"short":        func() ([]byte, error) { return pkcs11.ReadPIN("", env("123")) },
-		"missing file": func() ([]byte, error) { return pkcs11.ReadPIN(filepath.Join(dir, "none"), nil) },
-		"world-readable": func() ([]byte, error) {
-			p := filepath.Join(dir, "open")
-			if err := os.WriteFile(p, []byte("1234-abcd"), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			return pkcs11.ReadPIN(p, nil)
-		},
-		"too long": func() ([]byte, error) {
-			p := filepath.Join(dir, "long")
-			if err := os.WriteFile(p, []byte(strings.Repeat("9", 300)), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			return pkcs11.ReadPIN(p, nil)
-		},
+		"none":       func() ([]byte, error) { return pkcs11.ReadPIN("", env("")) },
+		"nil getenv": func() ([]byte, error) { return pkcs11.ReadPIN("", nil) },
 	} {
 		pin, err := f()
-		if !errors.Is(err, pkcs11.ErrPIN) || pin != nil {
-			t.Errorf("%s: %q, %v, want ErrPIN", name, pin, err)
+		check(name, pin, err, pkcs11.ErrNoPIN, pkcs11.PINEnv)
+		if !errors.Is(err, pkcs11.ErrPIN) {
+			t.Errorf("%s: %v is not ErrPIN", name, err)
 		}
-		if err != nil && strings.Contains(err.Error(), "1234-abcd") {
-			t.Errorf("%s: error %q holds the PIN", name, err)
+	}
+	pin, err = pkcs11.ReadPIN("", env("123"))
+	check("short in the environment", pin, err, pkcs11.ErrPIN, "3 bytes")
+}
+
+// TestReadPINCredential: with $CREDENTIALS_DIRECTORY holding pkcs11-pin,
+// the credential comes after --pin-file and before $STSKMS_PKCS11_PIN; as
+// systemd makes it (0400 owned by the user, 0440 owned by root with an
+// ACL) it is read, an empty one is ErrPINFile, one that others may read is
+// refused, and a directory without it falls through to the environment.
+func TestReadPINCredential(t *testing.T) {
+	creds, other := t.TempDir(), t.TempDir()
+	cred := writeSecret(t, creds, pkcs11.PINCredential, "cred-pin-1\n", 0o400)
+	file := writeSecret(t, other, "pin", "file-pin-1\n", 0o600)
+	vars := map[string]string{pkcs11.CredentialsDirEnv: creds, pkcs11.PINEnv: "env-pin-1"}
+	getenv := pinEnv(vars)
+	for _, tt := range []struct{ file, want string }{{file, "file-pin-1"}, {"", "cred-pin-1"}} {
+		if pin, err := pkcs11.ReadPIN(tt.file, getenv); err != nil || string(pin) != tt.want {
+			t.Errorf("ReadPIN(%q): %q, %v, want %q", tt.file, pin, err, tt.want)
 		}
+	}
+	if os.Geteuid() == 0 { // root owns the file: systemd's ACL shows as 0440
+		if err := os.Chmod(cred, 0o440); err != nil {
+			t.Fatal(err)
+		}
+		if pin, err := pkcs11.ReadPIN("", getenv); err != nil || string(pin) != "cred-pin-1" {
+			t.Errorf("credential of mode 0440 owned by root: %q, %v", pin, err)
+		}
+	}
+	for _, mode := range []os.FileMode{0o444, 0o404, 0o460, 0o410} {
+		if err := os.Chmod(cred, mode); err != nil {
+			t.Fatal(err)
+		}
+		if pin, err := pkcs11.ReadPIN("", getenv); !errors.Is(err, pkcs11.ErrPINFile) || !errors.Is(err, secretfile.ErrExposed) || pin != nil {
+			t.Errorf("credential of mode %04o: %q, %v", mode, pin, err)
+		}
+	}
+	writeSecret(t, creds, pkcs11.PINCredential, "", 0o400)
+	if pin, err := pkcs11.ReadPIN("", getenv); !errors.Is(err, pkcs11.ErrPINFile) || !strings.Contains(err.Error(), "is empty") || pin != nil {
+		t.Errorf("empty credential: %q, %v", pin, err)
+	}
+	vars[pkcs11.CredentialsDirEnv] = other // no pkcs11-pin there
+	if pin, err := pkcs11.ReadPIN("", getenv); err != nil || string(pin) != "env-pin-1" {
+		t.Errorf("no credential: %q, %v, want the environment's", pin, err)
 	}
 }
 

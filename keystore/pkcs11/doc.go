@@ -50,11 +50,12 @@
 //
 // A [Config] (a small JSON file, [ConfigFileName] in the custody
 // directory of the module or KMC: format, module path, token label,
-// namespace) says where the keys are, and never holds the PIN: the user
-// PIN comes from the environment ([PINEnv]) or a PIN file readable by its
-// owner only ([ReadPIN]). A wrong PIN is [ErrPIN] (which wraps
-// keystore.ErrBadPassphrase), a locked one [ErrPINLocked]; no error holds
-// the PIN.
+// namespace) says where the keys are, and never holds the PIN: [ReadPIN]
+// takes the user PIN from a PIN file readable by its owner only, else the
+// systemd credential [PINCredential], else the environment ([PINEnv]). A
+// PIN file that cannot be used is [ErrPINFile] (a [*PINFileError] saying
+// why), a wrong PIN [ErrPIN] (which wraps keystore.ErrBadPassphrase), a
+// locked one [ErrPINLocked]; no error holds the PIN.
 //
 // # Locking, zeroisation and limits
 //
@@ -71,9 +72,11 @@
 // Limits: PKCS#11 login is per process and token, so while one custody of
 // a process is logged in to a token, a second [Open] of that token in the
 // same process is not asked for a correct PIN again (the token reports it
-// is logged in already). The token's own access control replaces the
-// officers' split passphrases of the sealed store: dual control is the
-// token's (for example an HSM's m-of-n cards). A token custody is never in
+// is logged in already). The token's own access control (for example an
+// HSM's m-of-n cards) replaces the officers' split passphrases of the
+// sealed store for opening it; the officers of its dual control are
+// registered beside it (keystore.RegisterOfficers, done by package
+// custodydir at init). A token custody is never in
 // test mode. Nothing here backs up the token's keys: use the token's own
 // backup (an HSM's key backup, SoftHSM2's token directory).
 //

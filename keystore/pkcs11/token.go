@@ -108,7 +108,7 @@ func configureError(cfg Config, err error) error {
 	var code p11.Error
 	switch {
 	case errors.As(err, &code) && (code == p11.CKR_PIN_INCORRECT || code == p11.CKR_PIN_INVALID || code == p11.CKR_PIN_LEN_RANGE):
-		return fmt.Errorf("%w: token %q refused it", ErrPIN, cfg.TokenLabel)
+		return fmt.Errorf("%w: wrong PIN, token %q refused it", ErrPIN, cfg.TokenLabel)
 	case errors.As(err, &code) && code == p11.CKR_PIN_LOCKED:
 		return fmt.Errorf("%w: token %q", ErrPINLocked, cfg.TokenLabel)
 	case strings.Contains(err.Error(), "could not find PKCS#11 token"):
