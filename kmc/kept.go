@@ -9,7 +9,6 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/internal/keptcheckpoint"
-	"github.com/stskms/stskms/keystore/pkcs11"
 )
 
 // Rollback detection (docs/audit.md, "Rollback detection"): a KMC opened
@@ -33,6 +32,8 @@ func (k *KMC) checkKept(ctx context.Context, cfg Config) error {
 	switch {
 	case err != nil:
 		return failed("check the kept audit checkpoint", err)
+	case cfg.Restore != nil:
+		return k.recordRestore(ctx, *cfg.Restore, cpe, cfg.UnlockedBy)
 	case cpe == nil:
 		return nil
 	case !cfg.AcceptRollback:
@@ -45,12 +46,11 @@ func (k *KMC) checkKept(ctx context.Context, cfg Config) error {
 }
 
 // acceptRollback records the officers' acceptance and keeps the log's
-// checkpoint instead. A live KMC on the sealed store needs two officers
-// (a PKCS#11 one, the token's PIN).
+// checkpoint instead. A live KMC needs two registered officers, each
+// authenticated by their passphrase (Config.UnlockedBy).
 func (k *KMC) acceptRollback(ctx context.Context, cpe *audit.CheckpointError, officers []string) error {
 	distinct := slices.Compact(slices.Sorted(slices.Values(officers)))
-	_, token := k.custody.(*pkcs11.Token)
-	if !k.custody.TestMode() && !token && len(distinct) < 2 {
+	if !k.custody.TestMode() && len(distinct) < 2 {
 		return fmt.Errorf("%w: accepting a rolled-back database needs at least two officers' passphrases", ErrDualControl)
 	}
 	size, err := k.log.Size(ctx)
@@ -59,7 +59,7 @@ func (k *KMC) acceptRollback(ctx context.Context, cpe *audit.CheckpointError, of
 	}
 	by := "the officers " + strings.Join(distinct, ", ")
 	if len(distinct) == 0 {
-		by = "the opener (no officer credentials: a test KMC or a PKCS#11 token's PIN)"
+		by = "the opener (a test KMC: no officer credentials)"
 	}
 	k.accepted = fmt.Sprintf("the database was %s: the kept checkpoint had %d records, the log has %d (%s); accepted by %s, audited as kmc.rollback.accept",
 		keptcheckpoint.What(cpe.Kind), cpe.Size, size, cpe.Reason, by)

@@ -53,6 +53,9 @@ type Config struct {
 	// audit checkpoint outside the database (the keystore directory:
 	// OpenDir and Init set it); New refuses a database whose log does not
 	// extend it (a *audit.CheckpointError) unless AcceptRollback (kmc/kept.go).
+	// Outside test mode it is also where the custody's officers are
+	// registered: New reads them, and dual control names only them
+	// (kmc/officers.go).
 	KeepDir string
 	// Witnesses are files each kept checkpoint is also appended to.
 	Witnesses []string
@@ -60,6 +63,11 @@ type Config struct {
 	// and audited, a database whose log does not extend the kept
 	// checkpoint, and keeps its checkpoint instead.
 	AcceptRollback bool
+	// Restore, on the first open of a KMC restored from a backup
+	// (`stskms kmc restore`), records the restore as an explained fork,
+	// with the officers' dual control (UnlockedBy), and keeps the log's
+	// checkpoint in place of the one kept (kmc/restore.go).
+	Restore *keptcheckpoint.Restore
 }
 
 // KMC is a Key Management Centre: its identity and key pairs, supply groups
@@ -78,9 +86,11 @@ type KMC struct {
 	mu sync.RWMutex
 	id *Identity // nil until set up
 
+	officers []string              // registered with the custody; nil: none to check (kmc/officers.go)
 	closers  []func() error        // what Close releases (Init, OpenDir)
 	kept     *keptcheckpoint.Guard // the checkpoint kept outside the database (kept.go)
 	accepted string                // the rollback New accepted, if any
+	restored string                // the restore New recorded, if any (restore.go)
 	release  release.Status        // the running binary, as New checked it
 	floor    release.Floor         // the version floor, as New found and left it
 
@@ -110,6 +120,10 @@ func New(ctx context.Context, cfg Config) (*KMC, error) {
 	if cfg.DB == nil || cfg.Custody == nil {
 		return nil, fmt.Errorf("%w: a KMC needs a database and a key custody", ErrInvalid)
 	}
+	officers, err := loadOfficers(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	rel, floor, err := checkRelease(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -126,7 +140,7 @@ func New(ctx context.Context, cfg Config) (*KMC, error) {
 		return nil, err
 	}
 	k := &KMC{db: cfg.DB, custody: cfg.Custody, log: log, vkey: akey, now: cfg.Now, window: cfg.Window, writer: make(chan struct{}, 1),
-		release: rel}
+		release: rel, officers: officers}
 	if k.now == nil {
 		k.now = time.Now
 	}

@@ -571,9 +571,10 @@ func (m *Module) meterCipher(ctx context.Context, j *job, r *Register, cached bo
 // nextTID returns the TID of the next token for a meter and key: the
 // minutes since the key's base date now, or one more than the last TID
 // issued for that meter and key if that is later, so that two tokens in
-// the same minute never share a TID. It refuses a TID more than the
-// module's window ahead of the clock or beyond 24 bits (44), and one whose
-// top 8 bits exceed the key's KEN (41).
+// the same minute never share a TID, and above the floor of the module's
+// restores (sm/restore.go). It refuses a TID more than the module's window
+// ahead of the clock or beyond 24 bits (44), and one whose top 8 bits
+// exceed the key's KEN (41).
 func (m *Module) nextTID(ctx context.Context, tx *store.Tx, b *batch, mk MeterKey, r *Register, now time.Time) (uint32, error) {
 	clock, err := r.BDT.TID(now)
 	if err != nil {
@@ -583,10 +584,16 @@ func (m *Module) nextTID(ctx context.Context, tx *store.Tx, b *batch, mk MeterKe
 	if err != nil {
 		return 0, err
 	}
-	tid := max(int64(clock), last+1)
+	floor, err := m.tidFloor(r)
+	if err != nil {
+		return 0, err
+	}
+	tid := max(int64(clock), last+1, floor)
 	switch {
 	case tid > sts.MaxTID:
 		return 0, refuse(ErrTIDWindow, "TID %d beyond 24 bits: change the meter's key with a rollover", tid)
+	case tid-int64(clock) > int64(m.window) && tid == floor:
+		return 0, m.floorRefusal(r, tid, int64(clock))
 	case tid-int64(clock) > int64(m.window):
 		return 0, refuse(ErrTIDWindow, "TID %d would run %d minutes ahead of the clock (at most %d)", tid, tid-int64(clock), m.window)
 	case sts.KeyExpired(uint32(tid), r.KEN):

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/internal/keptcheckpoint"
-	"github.com/stskms/stskms/keystore"
 )
 
 // Rollback detection (docs/audit.md, "Rollback detection"): the module
@@ -48,6 +46,8 @@ func (m *Module) checkKept(ctx context.Context, mf moduleFile, opts Options) err
 	switch {
 	case err != nil:
 		return refuseCause(ErrIntegrity, err, "audit checkpoint")
+	case opts.Restore != nil:
+		return m.recordRestore(ctx, *opts.Restore, cpe, unlockedBy(mf, opts))
 	case cpe == nil:
 		return nil
 	case !opts.AcceptRollback:
@@ -56,16 +56,16 @@ func (m *Module) checkKept(ctx context.Context, mf moduleFile, opts Options) err
 			"run `stskms sm accept-rollback` (dual control, audited)", keptcheckpoint.What(cpe.Kind), cpe.Size, g.Path()))
 		return nil
 	}
-	return m.acceptRollback(ctx, cpe, mf.Custody == keystore.KindPKCS11, unlockedBy(mf, opts))
+	return m.acceptRollback(ctx, cpe, unlockedBy(mf, opts))
 }
 
 // acceptRollback records the officers' acceptance of a log that does not
 // extend the kept checkpoint, and keeps the log's checkpoint instead. A
-// production module needs two officers (a PKCS#11 one the token's PIN).
-func (m *Module) acceptRollback(ctx context.Context, cpe *audit.CheckpointError, token bool, officers []string) error {
-	distinct := slices.Compact(slices.Sorted(slices.Values(officers)))
-	if !m.ident.Test && !token && len(distinct) < 2 {
-		return refuse(ErrInvalidRequest, "accepting a rolled-back database needs dual control: at least two officers' passphrases")
+// production module needs two officers (dualControl).
+func (m *Module) acceptRollback(ctx context.Context, cpe *audit.CheckpointError, officers []string) error {
+	distinct, err := m.dualControl(officers, "accepting a rolled-back database")
+	if err != nil {
+		return err
 	}
 	size, err := m.log.Size(ctx)
 	if err != nil {
@@ -73,7 +73,7 @@ func (m *Module) acceptRollback(ctx context.Context, cpe *audit.CheckpointError,
 	}
 	by := "the officers " + strings.Join(distinct, ", ")
 	if len(distinct) == 0 {
-		by = "the opener (no officer credentials: a test module or a PKCS#11 token's PIN)"
+		by = "the opener (a test module: no officer credentials)"
 	}
 	m.kept.accepted = fmt.Sprintf("the database was %s: the kept checkpoint had %d records, the log has %d (%s); accepted by %s, audited as sm.rollback.accept",
 		keptcheckpoint.What(cpe.Kind), cpe.Size, size, cpe.Reason, by)

@@ -19,6 +19,10 @@ const component = "sm"
 //   - sm_request: the answer to each request id, for idempotency, and
 //     (from version 2) the caller it belongs to (Actor.String; empty on
 //     rows of version 1, which no caller can replay).
+//   - sm_restore (version 3): each restore of the module from a backup:
+//     the new instance, when, the backup's time and audit head, and the
+//     TID floor time below which the restored module issues no TID
+//     (sm/restore.go).
 var migrations = []store.Migration{{
 	Version: 1,
 	Name:    "identity, KEK slots, vending key registers, TIDs, requests",
@@ -80,4 +84,14 @@ var migrations = []store.Migration{{
 	Version: 2,
 	Name:    "request ids belong to their caller",
 	SQL:     `ALTER TABLE sm_request ADD COLUMN actor TEXT NOT NULL DEFAULT ''`,
+}, {
+	Version: 3,
+	Name:    "restores from a backup and their TID floors",
+	SQL: `CREATE TABLE sm_restore (
+		instance   TEXT PRIMARY KEY,
+		at_ns      BIGINT NOT NULL,
+		floor_ns   BIGINT NOT NULL,
+		backup_ns  BIGINT NOT NULL,
+		head_seq   BIGINT NOT NULL
+	)`,
 }}

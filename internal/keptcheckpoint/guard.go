@@ -29,9 +29,10 @@ type Guard struct {
 	log     *audit.Log
 	custody keystore.Custody
 
-	ok     atomic.Bool // the log extends the kept checkpoint: keep new ones
-	mu     sync.Mutex  // one checkpoint at a time
-	signer audit.Signer
+	ok        atomic.Bool            // the log extends the kept checkpoint: keep new ones
+	witnessed atomic.Pointer[string] // the witness file whose checkpoint the log does not extend
+	mu        sync.Mutex             // one checkpoint at a time
+	signer    audit.Signer
 }
 
 // NewGuard returns the Guard of log, whose audit key is in custody, and
@@ -41,8 +42,14 @@ func NewGuard(log *audit.Log, custody keystore.Custody, dir string, witnesses ..
 	return &Guard{keeper: NewIn(StoreOf(custody, dir), witnesses...), log: log, custody: custody}
 }
 
-// Path says where the checkpoint is kept.
-func (g *Guard) Path() string { return g.keeper.Path() }
+// Path says where the checkpoint is kept: the witness file, if Check
+// found there the checkpoint the log does not extend.
+func (g *Guard) Path() string {
+	if w := g.witnessed.Load(); w != nil {
+		return *w
+	}
+	return g.keeper.Path()
+}
 
 // Check checks, in logarithmic time, that the log extends the kept
 // checkpoint, and keeps the log's checkpoint if the log grew past it (the
@@ -68,6 +75,9 @@ func (g *Guard) Check(ctx context.Context) (*audit.CheckpointError, error) {
 	case err != nil:
 		return nil, nil
 	}
+	if cpe, err := g.checkWitnesses(ctx); cpe != nil || err != nil {
+		return cpe, err
+	}
 	g.ok.Store(true)
 	return nil, g.Keep(ctx)
 }
@@ -80,7 +90,9 @@ func (g *Guard) Accept(ctx context.Context) error {
 }
 
 // keep signs a checkpoint of the log as it stands and keeps it (force:
-// even if a larger one is kept).
+// even if a larger one is kept, and whatever the witness files hold;
+// otherwise a witness file holding a checkpoint the log does not extend
+// fails the keeping: another instance writes there).
 func (g *Guard) keep(ctx context.Context, force bool) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -90,6 +102,11 @@ func (g *Guard) keep(ctx context.Context, force bool) error {
 			return err
 		}
 		g.signer = s
+	}
+	if !force {
+		if err := g.witnessConflict(ctx); err != nil {
+			return err
+		}
 	}
 	signed, _, err := g.log.Checkpoint(ctx, g.signer)
 	if err != nil {
