@@ -233,3 +233,34 @@ func FuzzExtract(f *testing.F) {
 		}
 	})
 }
+
+// TestCollectLeavesOut: a KMC directory's backup holds its configuration
+// and custody files, and never the live database, the gateway's queue (in
+// flight, and torn if copied live), the kept checkpoint, a PIN file,
+// hidden files or the unseal sockets' directory entries.
+func TestCollectLeavesOut(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"kmc.json", "gateway.json", "keystore/keystore.json", "keystore/kmc-1.key",
+		"kmc.db", "kmc.db-wal", "gateway.db", "gateway.db-wal", "gateway.db-shm", "keystore/audit-checkpoint",
+		"pkcs11-pin", ".hidden", "run/.lock"} {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(name), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := collect(Component{Kind: KindKMC, Dir: dir, ConfigFile: "kmc.json", DBFile: "kmc.db"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range files {
+		got = append(got, f.Name)
+	}
+	want := "gateway.json keystore/keystore.json keystore/kmc-1.key kmc.json"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("backed up %v, want %s", got, want)
+	}
+}

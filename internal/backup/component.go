@@ -46,6 +46,11 @@ type Component struct {
 // files that may hold a PIN.
 var skipped = []string{"keystore/audit-checkpoint"}
 
+// queueFile is the gateway's SQLite queue in a KMC directory: mail in
+// flight, not state to restore (and a live file copied torn), so it is not
+// in a backup (docs/operations.md).
+const queueFile = "gateway.db"
+
 // Create writes the backup file out of the component c: a snapshot of its
 // database (VACUUM INTO for SQLite, pg_dump for PostgreSQL) and the regular
 // files of its directory but the database, the kept checkpoint, hidden and
@@ -159,6 +164,9 @@ func isSkipped(name string) bool {
 		if name == s {
 			return true
 		}
+	}
+	if strings.HasPrefix(name, queueFile) {
+		return true
 	}
 	lower := strings.ToLower(name)
 	return strings.Contains(lower, "pin") && !strings.HasSuffix(lower, ".json")
