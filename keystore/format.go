@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/stskms/stskms/internal/strictjson"
 )
@@ -155,31 +154,9 @@ func parseMeta(data []byte) (*meta, error) {
 		return nil, bad(fmt.Sprintf("%d components, want 2 to %d", len(j.Components), MaxOfficers))
 	}
 	for i, c := range j.Components {
-		where := "component " + strconv.Itoa(i)
-		if CheckName(c.Officer) != nil {
-			return nil, bad(where + ": officer name")
-		}
-		for _, prev := range m.comps {
-			if strings.EqualFold(prev.officer, c.Officer) {
-				return nil, bad(where + ": officer repeated")
-			}
-		}
-		if c.KDF != "argon2id" {
-			return nil, bad(where + ": kdf is not argon2id")
-		}
-		p := KDFParams{Time: c.Time, MemoryKiB: c.MemoryKiB, Threads: c.Threads}
-		if err := p.checkLimits(); err != nil {
-			return nil, fmt.Errorf("%w: %s: %s: %w", ErrCorrupt, metaFileName, where, err)
-		}
-		mc := component{officer: c.Officer, kdf: p}
-		if mc.salt, ok = decodeHex(c.Salt, saltSize); !ok {
-			return nil, bad(where + ": salt")
-		}
-		if mc.nonce, ok = decodeHex(c.Nonce, nonceSize); !ok {
-			return nil, bad(where + ": nonce")
-		}
-		if mc.sealed, ok = decodeHex(c.Sealed, keySize+tagSize); !ok {
-			return nil, bad(where + ": sealed")
+		mc, err := parseComponent(c, metaFileName, "component "+strconv.Itoa(i), keySize+tagSize, m.comps)
+		if err != nil {
+			return nil, err
 		}
 		m.comps = append(m.comps, mc)
 	}

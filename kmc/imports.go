@@ -73,6 +73,9 @@ func (k *KMC) StartImport(ctx context.Context, actor string, a VKAttributes, quo
 	if quorum < 2 || quorum > MaxQuorum {
 		return PendingImport{}, fmt.Errorf("%w: quorum %d (want 2 to %d)", ErrDualControl, quorum, MaxQuorum)
 	}
+	if err := k.checkRegistered(c.Officer); err != nil {
+		return PendingImport{}, err
+	}
 	if err := checkComponent(a, c); err != nil {
 		return PendingImport{}, err
 	}
@@ -194,6 +197,9 @@ func (k *KMC) AddImportComponent(ctx context.Context, actor, id string, c KeyCom
 			if strings.EqualFold(o, c.Officer) {
 				return fmt.Errorf("%w: officer %q gave a component of import %s already", ErrDualControl, c.Officer, id)
 			}
+		}
+		if err := k.checkRegistered(c.Officer); err != nil {
+			return err
 		}
 		if err := checkComponent(p.Attrs, c); err != nil {
 			return err

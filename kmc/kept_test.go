@@ -46,20 +46,34 @@ func TestRestoredKMCRefused(t *testing.T) {
 }
 
 // TestRestoredPKCS11KMCRefused is TestRestoredKMCRefused with the KMC's
-// custody in a SoftHSM2 token (the checkpoint kept in the token).
+// custody in a SoftHSM2 token (the checkpoint kept in the token): the PIN
+// opens it, the officers registered with it accept the rollback, each by
+// their passphrase — the PIN alone, or a wrong passphrase, does not.
 func TestRestoredPKCS11KMCRefused(t *testing.T) {
 	ctx := context.Background()
 	cfg, pin := softhsmtest.New(t).Token("kmc-token")
 	cfg.Namespace = "kmc"
 	dir := filepath.Join(t.TempDir(), "kmc")
-	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeLive, Vendor: "Utility", ID: "K0042", PKCS11: &cfg, PIN: pin})
+	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeLive, Vendor: "Utility", ID: "K0042", PKCS11: &cfg, PIN: pin,
+		Officers: liveOfficers()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	k.Close()
 	restoreRefused(t, dir, func(accept bool) (*kmc.KMC, error) {
-		return kmc.OpenDir(ctx, dir, kmc.OpenOptions{PIN: pin, AcceptRollback: accept})
-	}, "PKCS#11 token's PIN")
+		if accept {
+			if _, err := kmc.OpenDir(ctx, dir, kmc.OpenOptions{PIN: pin, AcceptRollback: true}); !errors.Is(err, kmc.ErrDualControl) {
+				t.Errorf("accepted with the PIN alone: %v", err)
+			}
+			wrong := liveOfficers()
+			wrong[1].Passphrase = []byte("not bob's passphrase")
+			if _, err := kmc.OpenDir(ctx, dir, kmc.OpenOptions{PIN: pin, Officers: wrong, AcceptRollback: true}); !errors.Is(err, keystore.ErrBadPassphrase) {
+				t.Errorf("accepted with a wrong passphrase: %v", err)
+			}
+			return kmc.OpenDir(ctx, dir, kmc.OpenOptions{PIN: pin, Officers: liveOfficers(), AcceptRollback: true})
+		}
+		return kmc.OpenDir(ctx, dir, kmc.OpenOptions{PIN: pin})
+	}, "the officers alice, bob")
 }
 
 // restoreRefused backs up the database of the KMC in dir, rotates its key,

@@ -266,7 +266,9 @@ func (c KeyComponent) Format(f fmt.State, _ rune) {
 
 // ImportVendingKey imports an existing vending key under dual control: the
 // key is the XOR of at least two components entered by different officers
-// (names compared without case), each checked against its own KCV. If kcv
+// (names compared without case), each registered with the KMC
+// (CheckOfficers: ErrUnknownOfficer) and authenticated by the caller, each
+// component checked against its own KCV. If kcv
 // is not nil, the combined key must match it too. The key is then sealed
 // and recorded like a generated one. The components are not modified; the
 // caller clears them.
@@ -274,32 +276,22 @@ func (k *KMC) ImportVendingKey(ctx context.Context, actor string, a VKAttributes
 	if err := a.check(true); err != nil {
 		return VendingKey{}, err
 	}
-	if len(comps) < 2 {
-		return VendingKey{}, fmt.Errorf("%w: %d component(s)", ErrDualControl, len(comps))
+	names := make([]string, len(comps))
+	for i, c := range comps {
+		if strings.TrimSpace(c.Officer) == "" || checkText("officer", c.Officer, 64) != nil {
+			return VendingKey{}, fmt.Errorf("%w: component %d names no officer", ErrDualControl, i+1)
+		}
+		names[i] = c.Officer
 	}
-	seen := map[string]bool{}
+	if err := k.CheckOfficers(names); err != nil {
+		return VendingKey{}, err
+	}
 	key := make([]byte, a.KeySize())
 	defer clear(key)
 	var officers, kcvs []string
-	for i, c := range comps {
-		name := strings.ToLower(strings.TrimSpace(c.Officer))
-		if name == "" || checkText("officer", c.Officer, 64) != nil {
-			return VendingKey{}, fmt.Errorf("%w: component %d names no officer", ErrDualControl, i+1)
-		}
-		if seen[name] {
-			return VendingKey{}, fmt.Errorf("%w: officer %q enters two components", ErrDualControl, c.Officer)
-		}
-		seen[name] = true
-		if len(c.Value) != len(key) {
-			return VendingKey{}, fmt.Errorf("%w: component of officer %q is %d bytes, DKGA%02d keys are %d",
-				ErrInvalid, c.Officer, len(c.Value), a.DKGA, len(key))
-		}
-		got, err := keyagree.KCV(c.Value)
-		if err != nil {
-			return VendingKey{}, fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
-		if subtle.ConstantTimeCompare(got, c.KCV) != 1 {
-			return VendingKey{}, fmt.Errorf("%w: component of officer %q", ErrKCV, c.Officer)
+	for _, c := range comps {
+		if err := checkComponent(a, c); err != nil {
+			return VendingKey{}, err
 		}
 		subtle.XORBytes(key, key, c.Value)
 		officers = append(officers, c.Officer)

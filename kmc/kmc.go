@@ -45,9 +45,11 @@ type Config struct {
 	// be a signed release, and the downgrade override of the version
 	// floor (kmc/release.go).
 	Release release.Policy
-	// UnlockedBy names the officers whose passphrases unlocked Custody:
-	// the dual control a downgrade of the version floor needs (none for a
-	// test or PKCS#11 custody).
+	// UnlockedBy names the officers whose passphrases were authenticated
+	// when Custody was opened (the sealed store's Unlock, or a PKCS#11
+	// custody's officer registry; none for a test custody): the dual
+	// control of a downgrade, an accepted rollback or a restore. New
+	// refuses a name not registered with the custody (kmc/officers.go).
 	UnlockedBy []string
 	// KeepDir, if not empty, is where the KMC keeps its latest signed
 	// audit checkpoint outside the database (the keystore directory:

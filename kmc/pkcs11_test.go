@@ -32,7 +32,7 @@ func TestLivePKCS11Dir(t *testing.T) {
 		t.Errorf("test KMC on a token: %v", err)
 	}
 	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeLive, Vendor: "Utility", ID: "K0042", PKCS11: &cfg, PIN: pin,
-		Actor: actor, Now: clock.Now})
+		Officers: liveOfficers(), Actor: actor, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

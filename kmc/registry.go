@@ -71,6 +71,12 @@ func checkIdent(what, s string, min, max int) error {
 	return nil
 }
 
+// DefaultVirtual is whether a module registered without saying so is
+// virtual (software): on a test KMC yes, unless it is certified hardware;
+// on a live KMC, which registers no virtual module, no. The CLI (kmc sm
+// register) and the HTTP API (POST /v1/sms) both apply it.
+func DefaultVirtual(mode Mode, certified bool) bool { return mode == ModeTest && !certified }
+
 // knownVirtual reports a model that says it is software: stskms's own
 // security module reports "stskms-SoftSM" (package sm), and every model of
 // this project is software. Such a module is virtual whatever the registry
@@ -127,14 +133,15 @@ func (k *KMC) RegisterSM(ctx context.Context, actor string, sm SM) (SM, error) {
 	if _, err := ParseVariant(string(sm.Variant)); err != nil {
 		return SM{}, err
 	}
+	if id.Mode == ModeLive && (sm.Virtual || knownVirtual(sm.Model)) {
+		return SM{}, fmt.Errorf("%w: a live KMC does not register virtual (software) modules (STS 600-10-1 §4.5): "+
+			"register a test or virtual module with a test KMC (stskms kmc init --mode test)", ErrMode)
+	}
 	if knownVirtual(sm.Model) && !sm.Virtual {
 		return SM{}, fmt.Errorf("%w: model %s is stskms's software module: register it as virtual", ErrInvalid, sm.Model)
 	}
 	if sm.Virtual && sm.Certified {
 		return SM{}, fmt.Errorf("%w: a virtual module cannot be certified", ErrInvalid)
-	}
-	if id.Mode == ModeLive && sm.Virtual {
-		return SM{}, fmt.Errorf("%w: a live KMC does not register virtual (software) modules (STS 600-10-1 §4.5)", ErrMode)
 	}
 	if sm.Emails, err = normaliseEmails(sm.Emails); err != nil {
 		return SM{}, err

@@ -67,6 +67,10 @@ const (
 	OpSTSAKey     = "stsa.key"     // configure or remove an STS Association key: a trust anchor, like key.rotate
 	OpSMUpdate    = "sm.update"    // apply a signed registry update (its authority is the STSA's signature)
 	OpPrune       = "prune"        // drop seen requests and update answers too old to matter
+
+	// OpConsoleRevoke revokes a person's operator-console account
+	// (package console).
+	OpConsoleRevoke = "console.revoke"
 )
 
 // permissions lists which roles may do each operation.
@@ -87,6 +91,8 @@ var permissions = map[string][]Role{
 	OpKLFIssue:    {Operator},
 	OpKLFList:     {Operator, Auditor},
 	OpAuditVerify: {Auditor, Officer},
+
+	OpConsoleRevoke: {Officer},
 }
 
 // Allow checks that a may do op: nil, or ErrRole naming both (an unknown

@@ -128,8 +128,8 @@ func (f Floor) Changed() bool { return f.Raise || f.Downgrade }
 
 // Authorize checks the dual control of a downgrade: a test component
 // needs none; a production one needs at least two distinct officers
-// authenticated by unlocking its custody (a PKCS#11 custody, unlocked by
-// one PIN, has none, and cannot be downgraded).
+// authenticated by its custody (the sealed store's unlock, or a PKCS#11
+// custody's officer registry, their passphrases given with the PIN).
 func (f Floor) Authorize(test bool, officers []string) error {
 	if !f.Downgrade || test {
 		return nil
@@ -137,7 +137,7 @@ func (f Floor) Authorize(test bool, officers []string) error {
 	distinct := slices.Compact(slices.Sorted(slices.Values(officers)))
 	if len(distinct) < 2 {
 		return &RollbackError{Component: f.component, Floor: f.Previous, Running: f.Running,
-			Why: "lowering the floor needs dual control: at least two officers' passphrases unlocking the custody (a PKCS#11 custody has no officer credentials; run the newer release)"}
+			Why: "lowering the floor needs dual control: at least two officers' passphrases authenticated by the custody (a PKCS#11 custody: its registered officers, given with the PIN)"}
 	}
 	return nil
 }

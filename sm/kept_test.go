@@ -16,6 +16,7 @@ import (
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/internal/backuptest"
 	"github.com/stskms/stskms/internal/keptcheckpoint"
+	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/keystore/pkcs11/softhsmtest"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/store"
@@ -162,19 +163,24 @@ func TestKeepCheckpointsCadence(t *testing.T) {
 
 // TestRestoredPKCS11Module: a production module whose custody is a
 // SoftHSM2 token (the checkpoint kept in the token, as a data object)
-// refuses to issue from a restored database until
-// accept-rollback, which the token's PIN authorises.
+// refuses to issue from a restored database until accept-rollback, which
+// the token's PIN and two officers registered with it authorise — the PIN
+// alone, or an officer's wrong passphrase, does not.
 func TestRestoredPKCS11Module(t *testing.T) {
 	ctx := context.Background()
 	cfg, pin := softhsmtest.New(t).Token("sm-token")
 	cfg.Namespace = "sm"
 	dir := filepath.Join(t.TempDir(), "sm")
-	if _, err := sm.Init(ctx, dir, sm.Vending, false, sm.Options{PKCS11: &cfg, PIN: pin}); err != nil {
+	if _, err := sm.Init(ctx, dir, sm.Vending, false, sm.Options{PKCS11: &cfg, PIN: pin, Officers: releaseOfficers()}); err != nil {
 		t.Fatal(err)
 	}
 	open := func(accept bool) *sm.Module {
 		t.Helper()
-		m, err := sm.Open(ctx, dir, sm.Options{PIN: pin, AcceptRollback: accept})
+		var o []keystore.Component
+		if accept {
+			o = releaseOfficers()
+		}
+		m, err := sm.Open(ctx, dir, sm.Options{PIN: pin, AcceptRollback: accept, Officers: o})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,8 +205,16 @@ func TestRestoredPKCS11Module(t *testing.T) {
 		t.Fatalf("the checkpoint of a PKCS#11 module is kept in a file: %v", err)
 	}
 	m.Close()
+	if _, err := sm.Open(ctx, dir, sm.Options{PIN: pin, AcceptRollback: true}); !errors.Is(err, sm.ErrInvalidRequest) {
+		t.Errorf("accepted with the PIN alone: %v", err)
+	}
+	wrong := releaseOfficers()
+	wrong[1].Passphrase = []byte("not this officer's passphrase")
+	if _, err := sm.Open(ctx, dir, sm.Options{PIN: pin, AcceptRollback: true, Officers: wrong}); !errors.Is(err, keystore.ErrBadPassphrase) {
+		t.Errorf("accepted with a wrong passphrase: %v", err)
+	}
 	m = open(true)
-	if m.Fault() != nil || !strings.Contains(m.AcceptedRollback(), "PKCS#11 token's PIN") {
+	if m.Fault() != nil || !strings.Contains(m.AcceptedRollback(), "the officers "+releaseOfficers()[0].Officer) {
 		t.Fatalf("accept-rollback: fault %v, accepted %q", m.Fault(), m.AcceptedRollback())
 	}
 	m.Close()

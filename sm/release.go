@@ -41,10 +41,12 @@ func (m *Module) checkFloor(ctx context.Context, mf moduleFile, opts Options) (r
 	return f, nil
 }
 
-// unlockedBy names the officers whose passphrases unlocked the custody:
-// none for a test module or a PKCS#11 token.
+// unlockedBy names the officers whose passphrases Open authenticated:
+// those that unlocked the sealed store, or those given for a PKCS#11
+// token and verified against its officer registry (sm/officers.go); none
+// for a test module.
 func unlockedBy(mf moduleFile, opts Options) []string {
-	if mf.Test || mf.Custody == keystore.KindPKCS11 {
+	if mf.Test {
 		return nil
 	}
 	return keystore.OfficerNames(opts.Officers)

@@ -55,7 +55,13 @@ var permissions = map[string][]Role{
 	"token.verify":    {Operator},
 	"audit.verify":    {Auditor, Officer},
 	"module.selftest": {Officer, Operator, Auditor},
+	"console.revoke":  {Officer}, // a person's operator-console account (package console)
 }
+
+// Allow checks that a may do op by the table above, for a front end that
+// offers or refuses an action before calling in (package console); every
+// method of Module checks its own op again.
+func Allow(a Actor, op string) error { return allow(a, op) }
 
 // allow checks that a may do op.
 func allow(a Actor, op string) error {

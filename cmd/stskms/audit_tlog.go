@@ -23,12 +23,14 @@ func (l *fileList) Set(v string) error { *l = append(*l, v); return nil }
 
 // auditDBFlags are --dir and --db of the audit commands that read the
 // database only.
-type auditDBFlags struct{ dir, dsn *string }
+type auditDBFlags struct{ dir, dsn, passwordFile *string }
 
 func addAuditDBFlags(fs *flagSet) auditDBFlags {
 	return auditDBFlags{
 		dir: fs.String("dir", "", "a module's or a KMC's directory"),
 		dsn: fs.String("db", "", "or the database itself: sqlite:PATH or postgres://…"),
+		// The directories record PostgreSQL URLs without the password.
+		passwordFile: addDBPasswordFlag(fs),
 	}
 }
 
@@ -45,6 +47,10 @@ func (f auditDBFlags) open(e *env, name string) (*store.DB, *audit.Log, error) {
 		if dsn, err = auditDatabase(*f.dir); err != nil {
 			return nil, nil, err
 		}
+	}
+	dsn, err := withDBPassword(e, dsn, *f.passwordFile)
+	if err != nil {
+		return nil, nil, err
 	}
 	ctx := context.Background()
 	db, err := store.Open(ctx, dsn)
@@ -115,7 +121,7 @@ func runAuditCheckpoint(e *env, args []string) error {
 	ctx := context.Background()
 	var signed []byte
 	if _, err := sm.Stat(f.dir); err == nil {
-		m, err := openSM(e, &smFlags{dir: f.dir, pinFile: f.pinFile, as: f.actor, release: f.release}, true)
+		m, err := openSM(e, &smFlags{dir: f.dir, pinFile: f.pinFile, as: f.actor, release: f.release, dbPasswordFile: f.dbPasswordFile}, true)
 		if err != nil {
 			return err
 		}

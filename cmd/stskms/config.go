@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -26,7 +27,9 @@ import (
 // A value is taken from, in order: the command line; the environment, the
 // command's own variable first, then its group's; the file, the command's
 // section first, then its group's; the flag's default. The file is named by
-// --config or $STSKMS_CONFIG.
+// --config or $STSKMS_CONFIG. A few flags of one command are also another
+// group's (sharedSettings): they are read there after the command's own
+// places.
 
 // configEnv names the configuration file when --config is not given.
 const configEnv = "STSKMS_CONFIG"
@@ -36,6 +39,28 @@ const maxConfigSize = 1 << 20
 
 // configFlag is the flag every command has for the configuration file.
 const configFlag = "config"
+
+// sharedSettings names, per command, flags that are also read from another
+// group's variables and section, after the command's own: "gateway serve"
+// unlocks the KMC of its directory, so the KMC's officers, PIN file and
+// database password file set once in [kmc] (or $STSKMS_KMC_OFFICERS) serve
+// it too.
+var sharedSettings = map[string]struct {
+	group []string
+	flags []string
+}{
+	"gateway serve": {group: []string{"kmc"}, flags: []string{"officers", "pin-file", "db-password-file"}},
+}
+
+// sharedGroup returns the other group whose settings flag of the command
+// at path also reads, or nil.
+func sharedGroup(path []string, flag string) []string {
+	sh, ok := sharedSettings[strings.Join(path, " ")]
+	if ok && slices.Contains(sh.flags, flag) {
+		return sh.group
+	}
+	return nil
+}
 
 // errConfig marks a configuration file or variable that cannot be used.
 var errConfig = errors.New("configuration")
@@ -147,9 +172,10 @@ func (fs *flagSet) applySettings(e *env) ([]setting, error) {
 		file = e.getenv(configEnv)
 	}
 	var sections []section
+	var tree map[string]any
 	if file != "" {
-		tree, err := loadConfig(file)
-		if err != nil {
+		var err error
+		if tree, err = loadConfig(file); err != nil {
 			return nil, err
 		}
 		sections = sectionsFor(tree, path)
@@ -162,7 +188,12 @@ func (fs *flagSet) applySettings(e *env) ([]setting, error) {
 	var settings []setting
 	var errs []error
 	fs.visitAll(func(f *flag.Flag) {
-		s, err := fs.settle(e, f, explicit[f.Name], path, file, sections)
+		names, secs := envNames(path, f.Name), sections
+		if g := sharedGroup(path, f.Name); g != nil {
+			names = append(names, envNames(g, f.Name)...)
+			secs = append(slices.Clip(secs), sectionsFor(tree, g)...)
+		}
+		s, err := fs.settle(e, f, explicit[f.Name], names, file, secs)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -171,15 +202,16 @@ func (fs *flagSet) applySettings(e *env) ([]setting, error) {
 	return settings, errors.Join(errs...)
 }
 
-// settle gives flag f its value from the first place that has one.
-func (fs *flagSet) settle(e *env, f *flag.Flag, explicit bool, path []string, file string, sections []section) (setting, error) {
+// settle gives flag f its value from the first place that has one: the
+// command line, the variables envs, the sections of file.
+func (fs *flagSet) settle(e *env, f *flag.Flag, explicit bool, envs []string, file string, sections []section) (setting, error) {
 	s := setting{Name: f.Name, Source: fromDefault}
 	switch {
 	case explicit:
 		s.Source = fromFlag
 	case f.Name == configFlag:
 	default:
-		for _, name := range envNames(path, f.Name) {
+		for _, name := range envs {
 			if v, ok := lookupEnv(e, name); ok {
 				s.Source, s.From = fromEnv, "$"+name
 				if err := fs.Set(f.Name, v); err != nil {

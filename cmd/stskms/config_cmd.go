@@ -4,14 +4,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/stskms/stskms/store"
 )
 
 func configCommand() *command {
 	return &command{summary: "check a configuration file, show a command's settings and where they come from", sub: map[string]*command{
 		"check": {summary: "check every section and setting of a configuration file against the commands", run: runConfigCheck},
 		"show":  {summary: "show the settings a command would run with, and where each comes from", run: runConfigShow},
+		"db-password": {summary: "move the database password out of a KMC's kmc.json or a module's sm.json into a file",
+			run: runConfigDBPassword},
 	}}
 }
 
@@ -51,7 +56,8 @@ func runConfigShow(e *env, args []string) error {
 	fs := newFlags("config show", "[--config FILE] COMMAND [SUBCOMMAND]",
 		"Shows every setting the command would run with — from its flags' defaults, the\n"+
 			"configuration file and the environment, as the command itself would read them —\n"+
-			"and where each value comes from. Secrets are not shown, only whether they are set.")
+			"and where each value comes from. Secrets are shown as ****: settings named like one\n"+
+			"(password, passphrase, PIN, secret) and passwords in URLs (postgres://user:****@…).")
 	path, err := fs.parse(e, args)
 	if err != nil {
 		return err
@@ -77,13 +83,30 @@ func runConfigShow(e *env, args []string) error {
 		if s.Name == configFlag {
 			continue
 		}
-		v := s.Value
-		if secretSetting(s.Name) && v != "" {
-			v = "(set)"
-		}
-		fmt.Fprintf(e.stdout, "%-20s %-40q %s %s\n", s.Name, v, s.Source, s.From)
+		fmt.Fprintf(e.stdout, "%-20s %-40q %s %s\n", s.Name, shownValue(s.Name, s.Value), s.Source, s.From)
 	}
 	return nil
+}
+
+// shownValue is a setting's value as config show prints it: a secret
+// setting (secretSetting) as ****, and a URL with a password — a
+// database's, a witness's — with the password as ****.
+func shownValue(name, v string) string {
+	switch {
+	case v == "":
+		return v
+	case secretSetting(name):
+		return store.Mask
+	case store.HasPassword(v):
+		return store.Redact(v)
+	}
+	if u, err := url.Parse(v); err == nil && u.User != nil {
+		if _, set := u.User.Password(); set {
+			u.User = url.UserPassword(u.User.Username(), "MASKED")
+			return strings.Replace(u.String(), ":MASKED@", ":"+store.Mask+"@", 1)
+		}
+	}
+	return v
 }
 
 // secretSetting reports a flag whose value is not shown.

@@ -84,6 +84,9 @@ type kmcFlags struct {
 	// authenticated are the officers whose passphrases open verified
 	// (officers.go), not a flag.
 	authenticated []string
+	// dual is set by the commands under dual control, not a flag: open
+	// then reads --officers for a PKCS#11 custody too.
+	dual bool
 }
 
 func addKMCFlags(e *env, fs *flagSet) *kmcFlags {
@@ -145,12 +148,14 @@ func (f *kmcFlags) open(e *env) (*kmc.KMC, error) {
 			return nil, err
 		}
 		defer clear(o.PIN)
-		// Officers named too are authenticated against the custody's
-		// registry: the dual control of accept-rollback and downgrade.
-		if o.Officers, err = readOfficers(e, f.officers); err != nil {
-			return nil, err
+		if f.dual {
+			// Authenticated against the custody's officer registry: the
+			// dual control of the command (officers.go).
+			if o.Officers, err = readOfficers(e, f.officers); err != nil {
+				return nil, err
+			}
+			defer zeroOfficers(o.Officers)
 		}
-		defer zeroOfficers(o.Officers)
 	case mode == kmc.ModeLive && f.unsealed != nil:
 		o.Officers = f.unsealed
 	case mode == kmc.ModeLive:

@@ -25,13 +25,15 @@ func runKMCInit(e *env, args []string) error {
 			"and either --officers, each officer's passphrase read from standard input (one line\n"+
 			"each, at least 12 bytes; asked for without echo on a terminal), every later command\n"+
 			"needing them all; or --pkcs11 CONFIG.json, the KMC's keys in a PKCS#11 token\n"+
-			"(module, token_label, namespace; the PIN from --pin-file or $STSKMS_PKCS11_PIN).")
+			"(module, token_label, namespace; the PIN from --pin-file or $STSKMS_PKCS11_PIN), with\n"+
+			"--officers too: they are registered beside the token (passphrase verifiers), for\n"+
+			"dual control (vk import, accept-rollback, downgrade).")
 	f := addKMCFlags(e, fs)
 	mode := fs.String("mode", "", "test or live (required)")
 	vendor := fs.String("vendor", "", "KMCID vendor, an IDENT (test default TestKMC)")
 	id := fs.String("id", "", "KMCID id, an IDENT (test default K0001)")
 	days := fs.Int("key-days", 3*365, "validity of the key pair in days (its PK.ECDH.1 expiry)")
-	db := fs.String("db", "", "database: a postgres:// URL (default: SQLite DIR/kmc.db)")
+	db := fs.String("db", "", "database: a postgres:// URL, recorded without its password (default: SQLite DIR/kmc.db)")
 	fs.alias("dsn", "db")
 	p11 := fs.String("pkcs11", "", "live mode: keep the keys in the PKCS#11 token this configuration file names")
 	if err := fs.parseNoArgs(e, args); err != nil {
@@ -46,7 +48,10 @@ func runKMCInit(e *env, args []string) error {
 		return err
 	}
 	o := kmc.InitOptions{Mode: m, Vendor: *vendor, ID: *id, KeyLifetime: time.Duration(*days) * 24 * time.Hour,
-		Database: *db, Actor: f.actor, Release: f.release.policy()}
+		Actor: f.actor, Release: f.release.policy()}
+	if o.Database, err = withDBPassword(e, *db, f.dbPasswordFile); err != nil {
+		return err
+	}
 	if o.PKCS11, err = loadPKCS11(*p11); err != nil {
 		return err
 	}
@@ -56,6 +61,13 @@ func runKMCInit(e *env, args []string) error {
 			return err
 		}
 		defer clear(o.PIN)
+		if f.officers == "" {
+			return fmt.Errorf("a live KMC on a PKCS#11 token needs --officers too (at least two) and their passphrases on standard input: they are its officers for dual control")
+		}
+		if o.Officers, err = readOfficers(e, f.officers); err != nil {
+			return err
+		}
+		defer zeroOfficers(o.Officers)
 	case o.PKCS11 != nil:
 		return fmt.Errorf("--pkcs11 is for a live KMC: a test KMC's custody is its TEST-ONLY file")
 	case m == kmc.ModeLive:
@@ -72,6 +84,7 @@ func runKMCInit(e *env, args []string) error {
 		return err
 	}
 	defer k.Close()
+	noteDBPassword(e, "kmc", *db)
 	key, err := k.CurrentKey(context.Background())
 	if err != nil {
 		return err
@@ -262,15 +275,26 @@ func runKMCVKImport(e *env, args []string) error {
 		"Imports an existing vending key as the XOR of two or more components, each entered by a\n"+
 			"different officer (dual control). Each FILE holds the component in hex and its KCV in\n"+
 			"hex, separated by white space; each component's KCV is checked. --kcv checks the\n"+
-			"combined key too.")
+			"combined key too. A live KMC: each OFFICER must be registered with its key custody,\n"+
+			"and proves their part with their passphrase — given with --officers to unlock it, or\n"+
+			"else asked for (no echo on a terminal; one line each from standard input, in the order\n"+
+			"of --component); nothing is imported unless every one is right. The audit names them.")
 	f := addKMCFlags(e, fs)
+	f.dual = true
 	v := addVKFlags(fs)
 	var comps componentFlags
-	fs.Var(&comps, "component", "OFFICER=FILE, one per officer (repeat)")
+	fs.Var(&comps, "component", "OFFICER=FILE, one per registered officer (repeat)")
 	kcvHex := fs.String("kcv", "", "the combined key's KCV, 6 hex digits")
 	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.VendingKey, error) {
 		a, err := v.attributes()
 		if err != nil {
+			return kmc.VendingKey{}, err
+		}
+		names, err := comps.officers()
+		if err != nil {
+			return kmc.VendingKey{}, err
+		}
+		if err := authenticateParts(e, f, k, names); err != nil {
 			return kmc.VendingKey{}, err
 		}
 		var parts []kmc.KeyComponent
@@ -290,6 +314,18 @@ func runKMCVKImport(e *env, args []string) error {
 		}
 		return k.ImportVendingKey(ctx, f.actor, a, parts, kcv)
 	}, func(vk kmc.VendingKey) { printVK(e, vk) })
+}
+
+// officers returns the officers the components name, in order.
+func (c componentFlags) officers() ([]string, error) {
+	names := make([]string, len(c))
+	for i, s := range c {
+		var ok bool
+		if names[i], _, ok = strings.Cut(s, "="); !ok {
+			return nil, fmt.Errorf("--component %q: want OFFICER=FILE", s)
+		}
+	}
+	return names, nil
 }
 
 // read reads the component files; what it returns holds key material, to

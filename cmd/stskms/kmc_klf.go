@@ -95,7 +95,11 @@ func openTestKMC(e *env, f *kmcFlags) (*kmc.KMC, error) {
 	} else if m != kmc.ModeTest {
 		return nil, fmt.Errorf("kmc testsm works with a test-mode KMC only; its keys are public")
 	}
-	k, err := kmc.OpenDir(context.Background(), f.dir, kmc.OpenOptions{Release: f.release.policy()})
+	password, err := f.dbPassword(e)
+	if err != nil {
+		return nil, err
+	}
+	k, err := kmc.OpenDir(context.Background(), f.dir, kmc.OpenOptions{Release: f.release.policy(), DBPassword: password})
 	if err != nil {
 		return nil, err
 	}

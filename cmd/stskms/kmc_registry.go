@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +29,9 @@ func runKMCSMRegister(e *env, args []string) error {
 	model := fs.String("model", "", "model (without --request)")
 	firmware := fs.String("firmware", "", "firmware, 8 characters (without --request)")
 	variant := fs.String("variant", "", "vending or manufacturing (required)")
-	virtual := fs.Bool("virtual", true, "a virtual (software) module; --virtual=false for hardware")
+	virtual := &optBool{}
+	fs.Var(virtual, "virtual", "a virtual (software) module, or --virtual=false for hardware; default: virtual on a\n"+
+		"                 test KMC unless --certified, hardware on a live KMC (which registers no virtual module)")
 	certified := fs.Bool("certified", false, "certified hardware module (STS Association)")
 	emails := fs.String("email", "", "addresses allowed to receive its Key Load Files, comma-separated")
 	return f.run(e, fs, args, func(k *kmc.KMC) error {
@@ -35,7 +39,12 @@ func runKMCSMRegister(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		reg := kmc.Registration{Variant: v, Virtual: *virtual, Certified: *certified, Emails: splitList(*emails)}
+		id, err := k.Identity()
+		if err != nil {
+			return err
+		}
+		reg := kmc.Registration{Variant: v, Virtual: virtual.or(kmc.DefaultVirtual(id.Mode, *certified)),
+			Certified: *certified, Emails: splitList(*emails)}
 		ctx := context.Background()
 		var sm kmc.SM
 		if *reqFile != "" {
@@ -215,4 +224,34 @@ func runKMCKUAList(e *env, args []string) error {
 		})
 		return nil
 	})
+}
+
+// optBool is a boolean flag that knows whether it was given.
+type optBool struct{ set, v bool }
+
+func (b *optBool) String() string {
+	if !b.set {
+		return ""
+	}
+	return strconv.FormatBool(b.v)
+}
+
+func (b *optBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	b.set, b.v = true, v
+	return nil
+}
+
+// IsBoolFlag lets --virtual stand for --virtual=true.
+func (b *optBool) IsBoolFlag() bool { return true }
+
+// or is the flag's value, or def if it was not given.
+func (b *optBool) or(def bool) bool {
+	if b.set {
+		return b.v
+	}
+	return def
 }

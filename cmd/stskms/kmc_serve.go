@@ -67,6 +67,9 @@ func runKMCServe(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkKMCOfficerTokens(f.dir, tokens); err != nil {
+		return err
+	}
 	cfg, err := tlsConfigOf(*certFile, *keyFile)
 	if err != nil {
 		return err
@@ -168,11 +171,9 @@ func (s *kmcServer) run(ctx context.Context, k *kmc.KMC) error {
 // kmcSealedBody is the admin API's refusal while sealed.
 func kmcSealedBody(msg string) any { return api.ErrorBody{Code: api.ESealed, Error: msg} }
 
-
 // kmcAPITokens reads the token file (file, or the one in dir), making one
 // of test tokens for a test-mode KMC that has none. A live KMC refuses a
-// file flagged TEST-ONLY, and one whose officer tokens name someone not
-// registered with its key custody.
+// file flagged TEST-ONLY.
 func kmcAPITokens(e *env, dir, file string, mode kmc.Mode) (*api.Tokens, error) {
 	var tokens *api.Tokens
 	var err error
@@ -196,13 +197,6 @@ func kmcAPITokens(e *env, dir, file string, mode kmc.Mode) (*api.Tokens, error) 
 		}
 		fmt.Fprintln(e.stderr, "stskms kmc serve: "+api.TestTokensWarning)
 		warnExposed(e, "kmc serve", file, dir, api.TokenFile)
-	}
-	officers, err := kmc.DirOfficers(dir)
-	if err == nil {
-		err = api.CheckOfficerTokens(tokens, officers)
-	}
-	if err != nil {
-		return nil, err
 	}
 	return tokens, nil
 }

@@ -73,8 +73,11 @@ func runKMCSTSAKeySet(e *env, args []string) error {
 		"Configures an STS Association public key: registry updates ({KMS:SmUpdateStsEd2},\n"+
 			"kmc sm update) signed with it are accepted from then on. The key is an ECDSA P-384\n"+
 			"public key, as a PEM PUBLIC KEY block (openssl ec -pubout) or 194 hex digits (04‖X‖Y),\n"+
-			"given as a file or inline. Several keys may be configured (a key rotation).")
+			"given as a file or inline. Several keys may be configured (a key rotation). A live\n"+
+			"KMC: dual control, at least two registered officers with their passphrases (--officers),\n"+
+			"audited as officer:A+B.")
 	f := addKMCFlags(e, fs)
+	f.dual = true
 	pubArg := fs.String("pubkey", "", "the public key: a file, or the PEM text itself (required)")
 	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.STSAKey, error) {
 		data := []byte(*pubArg)
@@ -88,7 +91,11 @@ func runKMCSTSAKeySet(e *env, args []string) error {
 		if err != nil {
 			return kmc.STSAKey{}, err
 		}
-		return k.AddSTSAKey(ctx, f.actor, pub)
+		actor, err := kmcDualActor(f, k)
+		if err != nil {
+			return kmc.STSAKey{}, err
+		}
+		return k.AddSTSAKey(ctx, actor, pub)
 	}, func(key kmc.STSAKey) { fmt.Fprintf(e.stdout, "STSA key %s configured\n", key.ID) })
 }
 
@@ -110,11 +117,16 @@ func runKMCSTSAKeyList(e *env, args []string) error {
 func runKMCSTSAKeyRemove(e *env, args []string) error {
 	fs := newFlags("kmc stsa key remove", "--dir DIR --id KEYID",
 		"Stops accepting registry updates signed with the STS Association key KEYID (16 hex digits,\n"+
-			"as kmc stsa key list shows it).")
+			"as kmc stsa key list shows it). A live KMC: dual control, as kmc stsa key set.")
 	f := addKMCFlags(e, fs)
+	f.dual = true
 	id := fs.String("id", "", "the key id (required)")
 	return f.run(e, fs, args, func(k *kmc.KMC) error {
-		if err := k.RemoveSTSAKey(context.Background(), f.actor, *id); err != nil {
+		actor, err := kmcDualActor(f, k)
+		if err != nil {
+			return err
+		}
+		if err := k.RemoveSTSAKey(context.Background(), actor, *id); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "STSA key %s removed\n", strings.ToUpper(*id))

@@ -78,7 +78,7 @@ func TestKMCGatewayAdapter(t *testing.T) {
 	k.Close()
 	var stderr bytes.Buffer
 	e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }}
-	g, closeKMC, err := gatewayKMC(e, dir, nil)
+	g, closeKMC, err := gatewayKMC(e, &kmcFlags{dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}

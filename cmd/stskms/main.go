@@ -72,7 +72,7 @@ func commands() map[string]*command {
 		"bench": {summary: "measure stskms", sub: map[string]*command{
 			"tokens":  {summary: "the fixed token workload of four cases (µs/token, tokens/s, digest)", run: runBenchTokens},
 			"gateway": {summary: "{KMS:GetKlfStsEd2} mails through a KMC and its gateway on loopback (requests/s, p50, p99)", run: runBenchGateway},
-			"sm":      {summary: "credit tokens through a security module's HTTP API on loopback (tokens/s, p50, p99)", run: runSMBench},
+			"sm":      {summary: "credit tokens through a security module's HTTP API on loopback (tokens/s, p50, p99)", run: runBenchSM},
 		}},
 	}
 }

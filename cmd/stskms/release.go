@@ -276,13 +276,14 @@ func floorChange(f release.Floor) string {
 const downgradeHelp = "Opens the %s with the version floor's override: a binary older than the newest\n" +
 	"release that opened its state (which it otherwise refuses) lowers the floor to its own\n" +
 	"version, and the audit log records it (%s.version.downgrade) with the officers who\n" +
-	"authorised it. Dual control: every officer's passphrase of the sealed store; a test %s\n" +
-	"needs none; a PKCS#11 custody cannot be downgraded. A development build never can."
+	"authorised it. Dual control: every officer's passphrase of the sealed store; a PKCS#11\n" +
+	"custody: its PIN and at least two of its registered officers' passphrases (%s); a test\n" +
+	"%s needs none. A development build never can."
 
 func runSMDowngrade(e *env, args []string) error {
-	fs := newFlags("sm downgrade", "--dir DIR", fmt.Sprintf(downgradeHelp, "module", "sm", "module"))
+	fs := newFlags("sm downgrade", "--dir DIR", fmt.Sprintf(downgradeHelp, "module", "sm", "NAME=PASSPHRASE lines", "module"))
 	f := addSMFlags(e, fs)
-	f.release.downgrade = true
+	f.release.downgrade, f.dual = true, true
 	return f.run(e, fs, args, true, func(m *sm.Module) error {
 		fmt.Fprintf(e.stdout, "%s: %s\n", m.Identify().SMID, floorChange(m.Floor()))
 		return nil
@@ -296,10 +297,11 @@ func runSMAcceptRollback(e *env, args []string) error {
 			"error state) and goes on from this database: the audit log records sm.rollback.accept\n"+
 			"with both sizes and the officers, and the module keeps the current checkpoint instead.\n"+
 			"Tokens issued after the restored state may be issued again: reconcile them first.\n"+
-			"Dual control: every officer's passphrase of the sealed store (a PKCS#11 module: its PIN);\n"+
-			"a test module needs none. See docs/audit.md.")
+			"Dual control: every officer's passphrase of the sealed store (a PKCS#11 module: its PIN\n"+
+			"and at least two registered officers' NAME=PASSPHRASE lines); a test module needs none.\n"+
+			"See docs/audit.md.")
 	f := addSMFlags(e, fs)
-	f.acceptRollback = true
+	f.acceptRollback, f.dual = true, true
 	return f.run(e, fs, args, true, func(m *sm.Module) error {
 		what := m.AcceptedRollback()
 		if what == "" {
@@ -318,9 +320,10 @@ func runKMCAcceptRollback(e *env, args []string) error {
 			"sizes and the officers, and the KMC keeps the current checkpoint instead. Key Load\n"+
 			"Files and registry changes made after the restored state are gone from it: reconcile\n"+
 			"them first. Dual control: every officer's passphrase of the sealed store (a PKCS#11\n"+
-			"KMC: its PIN); a test KMC needs none. See docs/audit.md.")
+			"KMC: its PIN and --officers, at least two registered officers); a test KMC needs none.\n"+
+			"See docs/audit.md.")
 	f := addKMCFlags(e, fs)
-	f.acceptRollback = true
+	f.acceptRollback, f.dual = true, true
 	return f.run(e, fs, args, func(k *kmc.KMC) error {
 		what := k.AcceptedRollback()
 		if what == "" {
@@ -332,9 +335,9 @@ func runKMCAcceptRollback(e *env, args []string) error {
 }
 
 func runKMCDowngrade(e *env, args []string) error {
-	fs := newFlags("kmc downgrade", "--dir DIR [--officers A,B]", fmt.Sprintf(downgradeHelp, "KMC", "kmc", "KMC"))
+	fs := newFlags("kmc downgrade", "--dir DIR [--officers A,B]", fmt.Sprintf(downgradeHelp, "KMC", "kmc", "--officers", "KMC"))
 	f := addKMCFlags(e, fs)
-	f.release.downgrade = true
+	f.release.downgrade, f.dual = true, true
 	return f.run(e, fs, args, func(k *kmc.KMC) error {
 		fmt.Fprintf(e.stdout, "KMC in %s: %s\n", f.dir, floorChange(k.Floor()))
 		return nil

@@ -35,8 +35,15 @@ type smBenchLine struct {
 // runSMBench is "stskms sm bench": credit tokens through the HTTP API on
 // loopback, against a fresh TEST-ONLY module (SQLite, durable audit, group
 // commit) in a temporary directory.
-func runSMBench(e *env, args []string) error {
-	fs := newFlags("sm bench", "[--json] [--conns N] [--n TOKENS] [--batch N] [--mode batched|single|both]",
+func runSMBench(e *env, args []string) error { return runSMBenchAs(e, "sm bench", args) }
+
+// runBenchSM is "stskms bench sm", the same benchmark: its settings are
+// its own ([bench.sm], $STSKMS_BENCH_SM_…), as for every command.
+func runBenchSM(e *env, args []string) error { return runSMBenchAs(e, "bench sm", args) }
+
+// runSMBenchAs runs the benchmark of "sm bench" as the command name.
+func runSMBenchAs(e *env, name string, args []string) error {
+	fs := newFlags(name, "[--json] [--conns N] [--n TOKENS] [--batch N] [--mode batched|single|both]",
 		"Makes a TEST-ONLY module with one register in a temporary directory, serves its HTTP API on\n"+
 			"127.0.0.1 and credits tokens through it from --conns connections, each token durable with its\n"+
 			"audit record: batched (POST /v1/credit with an array of --batch requests) and single-token\n"+

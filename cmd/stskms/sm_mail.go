@@ -162,6 +162,7 @@ func runSMMailPubkey(e *env, args []string) error {
 			"one the KMC published out of band (--fingerprint) and the officer declares the KMC a\n"+
 			"test KMC (--test-kmc) — never blindly. The live KMC's gateway is refused.")
 	f := addSMFlags(e, fs)
+	f.dual = true
 	mf := addSMMailFlags(e, fs)
 	fp := fs.String("fingerprint", "", "the KMC public key fingerprint published out of band, 16 hex digits")
 	testKMC := fs.Bool("test-kmc", false, "declare the KMC a test KMC")
@@ -222,6 +223,7 @@ func runSMMailKLF(e *env, args []string) error {
 			"changed. Every gateway Error is explained with its code. The live KMC's gateway is\n"+
 			"refused.")
 	f := addSMFlags(e, fs)
+	f.dual = true
 	mf := addSMMailFlags(e, fs)
 	slot := fs.Int("slot", 1, "slot number")
 	if _, err := fs.parse(e, args); err != nil {
@@ -256,7 +258,11 @@ func mailKLF(e *env, f *smFlags, c *smmail.Client, m *sm.Module, slot int) error
 	if err != nil {
 		return err
 	}
-	regs, err := m.LoadKLF(ctx, officer, slot, bodies)
+	dual, err := smDualActor(m, f)
+	if err != nil {
+		return err
+	}
+	regs, err := m.LoadKLF(ctx, dual, slot, bodies)
 	if err != nil {
 		return fmt.Errorf("load %s: %w", name, err)
 	}

@@ -93,6 +93,9 @@ func runSMServe(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := checkSMOfficerTokens(f.dir, tokens); err != nil {
+		return err
+	}
 	srv, err := newSMServer(e, f, sf, tokens, gate, test)
 	if err != nil {
 		return err
@@ -363,8 +366,7 @@ func selftestLoop(ctx context.Context, m *sm.Module, every time.Duration, now <-
 
 // smAPITokens reads the token file of the module, making one of test
 // tokens for a test module that has none. A test token file is warned
-// about once: as made, or as read. A production module refuses a file
-// whose officer tokens name someone not registered with its custody.
+// about once: as made, or as read.
 func smAPITokens(e *env, dir string, test bool) (*api.Tokens, error) {
 	tokens, err := api.LoadTokens(dir)
 	made := false
@@ -385,13 +387,6 @@ func smAPITokens(e *env, dir string, test bool) (*api.Tokens, error) {
 			fmt.Fprintln(e.stderr, "stskms sm serve: "+api.TestTokensWarning)
 			warnExposed(e, "sm serve", "", dir, api.TokenFile)
 		}
-	}
-	officers, err := sm.DirOfficers(dir)
-	if err == nil {
-		err = api.CheckOfficerTokens(tokens, officers)
-	}
-	if err != nil {
-		return nil, err
 	}
 	return tokens, nil
 }

@@ -55,7 +55,7 @@ func TestEndToEndWithModule(t *testing.T) {
 		e.do("officer", "POST", "/v1/vending-keys", api.GenerateRequest{VKAttributes: api.VKAttributes{SGC: 123456, Type: "VUDK",
 			ACT: time.Now().Add(-time.Hour)}}, &vk)
 		var reg api.SM
-		e.do("operator", "POST", "/v1/sms", api.RegisterRequest{Request: body, Variant: "vending", Virtual: true,
+		e.do("operator", "POST", "/v1/sms", api.RegisterRequest{Request: body, Variant: "vending", Virtual: new(true),
 			Emails: []string{"ops@utility.example"}}, &reg)
 		if reg.SMID != m.Identify().SMID.String() {
 			t.Fatalf("registered %s, the module is %s", reg.SMID, m.Identify().SMID)

@@ -35,7 +35,8 @@ func TestPKCS11EndToEnd(t *testing.T) {
 
 		// The module, on the token.
 		dir := filepath.Join(t.TempDir(), "sm")
-		opts := sm.Options{DB: db, Now: clock.Now, PKCS11: &cfg, PIN: pin}
+		opts := sm.Options{DB: db, Now: clock.Now, PKCS11: &cfg, PIN: pin, Officers: []keystore.Component{
+			{Officer: "alice", Passphrase: []byte("correct horse battery")}, {Officer: "bob", Passphrase: []byte("staple tuning fork")}}}
 		if _, err := sm.Init(ctx, filepath.Join(t.TempDir(), "x"), sm.Vending, true, opts); !errors.Is(err, sm.ErrInvalidRequest) {
 			t.Fatalf("test module on a token: %v", err)
 		}

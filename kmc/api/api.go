@@ -403,7 +403,15 @@ func (s *Server) register(ctx context.Context, a kmc.Actor, _ *http.Request, req
 	if err != nil {
 		return nil, err
 	}
-	m, err := s.k.RegisterSMFromRequest(ctx, a.String(), vreq, kmc.Registration{Variant: variant, Virtual: req.Virtual,
+	id, err := s.k.Identity()
+	if err != nil {
+		return nil, err
+	}
+	virtual := kmc.DefaultVirtual(id.Mode, req.Certified)
+	if req.Virtual != nil {
+		virtual = *req.Virtual
+	}
+	m, err := s.k.RegisterSMFromRequest(ctx, a.String(), vreq, kmc.Registration{Variant: variant, Virtual: virtual,
 		Certified: req.Certified, Emails: req.Emails})
 	if err != nil {
 		return nil, err

@@ -398,7 +398,7 @@ func TestErrorMapping(t *testing.T) {
 
 func registerAgain(e *env, s *testSM) api.RegisterRequest {
 	text, _, _ := s.request(e, e.clock.Now())
-	return api.RegisterRequest{Request: text, Variant: "vending", Virtual: true}
+	return api.RegisterRequest{Request: text, Variant: "vending", Virtual: new(true)}
 }
 
 func reqText(e *env, s *testSM) string {

@@ -22,7 +22,7 @@ var kmcErrors = map[string]error{
 	"kmc.ErrMode": kmc.ErrMode, "kmc.ErrRevoked": kmc.ErrRevoked, "kmc.ErrVariant": kmc.ErrVariant,
 	"kmc.ErrDualControl": kmc.ErrDualControl, "kmc.ErrKCV": kmc.ErrKCV, "kmc.ErrNoIdentity": kmc.ErrNoIdentity,
 	"kmc.ErrNoCurrentKey": kmc.ErrNoCurrentKey, "kmc.ErrRequestReused": kmc.ErrRequestReused,
-	"kmc.ErrRequestOwned": kmc.ErrRequestOwned, "kmc.ErrRole": kmc.ErrRole,
+	"kmc.ErrRequestOwned": kmc.ErrRequestOwned, "kmc.ErrRole": kmc.ErrRole, "kmc.ErrUnknownOfficer": kmc.ErrUnknownOfficer,
 	"kmc.Error": &kmc.Error{Code: kmc.ERecordFormat, Err: errors.New("detail")},
 }
 

@@ -207,7 +207,7 @@ func (e *env) register(s *testSM) api.SM {
 	e.t.Helper()
 	text, _, _ := s.request(e, e.clock.Now())
 	var m api.SM
-	e.do("operator", "POST", "/v1/sms", api.RegisterRequest{Request: text, Variant: "vending", Virtual: true,
+	e.do("operator", "POST", "/v1/sms", api.RegisterRequest{Request: text, Variant: "vending", Virtual: new(true),
 		Emails: []string{"ops@utility.example"}}, &m)
 	return m
 }

@@ -265,10 +265,12 @@ type SMsAnswer struct {
 // keys, whose tag proves the module holds its key, and what the operator
 // adds to it.
 type RegisterRequest struct {
-	RequestID string   `json:"request_id,omitempty"`
-	Request   string   `json:"request"`
-	Variant   string   `json:"variant"` // vending or manufacturing
-	Virtual   bool     `json:"virtual"`
+	RequestID string `json:"request_id,omitempty"`
+	Request   string `json:"request"`
+	Variant   string `json:"variant"` // vending or manufacturing
+	// Virtual says whether the module is software; absent, the KMC's
+	// default (kmc.DefaultVirtual: on a test KMC unless certified).
+	Virtual   *bool    `json:"virtual,omitempty"`
 	Certified bool     `json:"certified"`
 	Emails    []string `json:"emails"`
 }

@@ -27,7 +27,8 @@ import (
 //
 // Dual control: the officer of the Authorization header and a second,
 // distinct officer whose bearer token is in the SecondOfficerHeader header
-// (sm.DualControl); the audit log records both.
+// (sm.Module.DualControl: both registered with the module); the audit
+// log records both.
 var officerRoutes = []string{
 	"GET /v1/slots",
 	"POST /v1/slots",
@@ -62,7 +63,7 @@ func noBody(s *Server, op func(ctx context.Context, a sm.Actor, r *http.Request)
 // dual returns the caller of a dual-control operation.
 func (s *Server) dual(first sm.Actor, r *http.Request) (sm.Actor, error) {
 	second, _ := s.tokens.Actor(strings.TrimSpace(r.Header.Get(SecondOfficerHeader)))
-	return sm.DualControl(first, second)
+	return s.m.DualControl(first, second)
 }
 
 // pathInt reads a decimal path value of at most max.

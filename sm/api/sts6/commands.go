@@ -367,13 +367,13 @@ func decodeKX(r *reader) op {
 
 // dual returns the caller of a dual-control command: the connection's
 // officer and a second, distinct officer authenticated by a bearer token
-// (sm.DualControl).
+// (sm.Module.DualControl: both registered with the module).
 func (s *Server) dual(first sm.Actor, token string) (sm.Actor, error) {
 	var second sm.Actor
 	if s.cfg.Officers != nil {
 		second, _ = s.cfg.Officers.Actor(token)
 	}
-	return sm.DualControl(first, second)
+	return s.m.DualControl(first, second)
 }
 
 // printable makes s fit a P field: bytes outside 0x20..0x7E and "~"
