@@ -89,29 +89,35 @@ func (s *gatewayServer) audit(g *servedGateway) func([]unseal.Event) {
 	return auditTo(g.k.AuditLog(), "gateway-serve", slogf(s.cfg.Logger, "gateway: unseal"))
 }
 
-// run serves mail (and metrics, with --metrics) and runs the worker until
-// ctx ends (nil) or the worker fails.
-func (s *gatewayServer) run(ctx context.Context, g *servedGateway) error {
+// live serves mail (and metrics, with --metrics) with g until the
+// returned function is called.
+func (s *gatewayServer) live(g *servedGateway) (func(), error) {
+	stopMetrics := func() {}
 	if *s.f.metricsAddr != "" {
-		_, stopMetrics, err := serveGatewayMetrics(g.gw, *s.f.metricsAddr, s.cfg.Logger, *s.f.limits, s.fail)
-		if err != nil {
-			return err
+		var err error
+		if _, stopMetrics, err = serveGatewayMetrics(g.gw, *s.f.metricsAddr, s.cfg.Logger, *s.f.limits, s.fail); err != nil {
+			return nil, err
 		}
-		defer stopMetrics()
 	}
 	l := s.port.phase()
-	defer l.Close()
 	srv := g.gw.NewServer(s.opts)
 	watchServer(s.fail, "mail server on "+l.Addr().String(), func() error { return srv.Serve(l) })
 	s.cfg.Logger.Info("gateway: serving", "listen", l.Addr().String(), "lmtp", *s.f.lmtp, "address", *s.f.address, "relay", *s.f.relay)
-	runErr := g.gw.Run(ctx)
-	shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	srv.Shutdown(shut)
-	if errors.Is(runErr, context.Canceled) {
-		return nil
+	return func() {
+		shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(shut)
+		l.Close()
+		stopMetrics()
+	}, nil
+}
+
+// run runs the worker until ctx ends (nil) or the worker fails.
+func (s *gatewayServer) run(ctx context.Context, g *servedGateway) error {
+	if err := g.gw.Run(ctx); !errors.Is(err, context.Canceled) {
+		return err
 	}
-	return runErr
+	return nil
 }
 
 // serve runs the gateway through its sealed and unsealed phases.
@@ -129,6 +135,7 @@ func (s *gatewayServer) serve(ctx context.Context) error {
 	loop := sealable[*servedGateway]{gate: s.gate, start: start,
 		open:  func(comps []keystore.Component) (*servedGateway, error) { return s.open(ctx, comps) },
 		audit: s.audit,
+		live:  s.live,
 		run:   s.run,
 		close: func(g *servedGateway) { g.close() },
 	}

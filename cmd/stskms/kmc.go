@@ -60,6 +60,7 @@ func kmcCommand() *command {
 		"unseal":          kmcUnsealTarget.commands()["unseal"],
 		"status":          kmcUnsealTarget.commands()["status"],
 		"seal":            kmcUnsealTarget.commands()["seal"],
+		"console":         kmcConsole.command(),
 	}}
 }
 

@@ -121,6 +121,7 @@ func (s *kmcServer) serve(exitAfter time.Duration) error {
 		start: func() error { return s.start(ctx) },
 		open:  s.open,
 		audit: func(k *kmc.KMC) func([]unseal.Event) { return auditTo(k.AuditLog(), "kmc-serve", s.logger.Printf) },
+		live:  s.live,
 		run:   s.run,
 		close: func(k *kmc.KMC) { k.Close() },
 	}
@@ -157,15 +158,20 @@ func (s *kmcServer) open(comps []keystore.Component) (*kmc.KMC, error) {
 // run serves the API on k, prunes and keeps the audit checkpoints until
 // ctx ends (a seal, a signal, --exit-after, the API server failing).
 func (s *kmcServer) run(ctx context.Context, k *kmc.KMC) error {
-	fmt.Fprintf(s.e.stdout, "stskms kmc serve: %s\n", k.Release())
-	s.h.set(api.New(k, s.tokens, api.Options{Log: s.logger}))
-	defer s.h.set(nil)
 	pruneCtx, stopPruning := context.WithCancel(ctx)
 	pruned := make(chan struct{})
 	go func() { defer close(pruned); s.retain.pruneKMC(pruneCtx, k, "kmc serve", s.logger.Printf) }()
 	defer func() { stopPruning(); <-pruned }()
 	keep := func(ctx context.Context) error { return k.KeepCheckpoints(ctx, s.cpEvery, s.cpRecords) }
 	return withCheckpoints(ctx, keep, func(ctx context.Context) error { <-ctx.Done(); return nil })
+}
+
+// live answers the admin API with k until the returned function is
+// called.
+func (s *kmcServer) live(k *kmc.KMC) (func(), error) {
+	fmt.Fprintf(s.e.stdout, "stskms kmc serve: %s\n", k.Release())
+	s.h.set(api.New(k, s.tokens, api.Options{Log: s.logger}))
+	return func() { s.h.set(nil) }, nil
 }
 
 // kmcSealedBody is the admin API's refusal while sealed.

@@ -57,6 +57,7 @@ func smCommand() *command {
 		"unseal":          smUnsealTarget.commands()["unseal"],
 		"status":          smUnsealTarget.commands()["status"],
 		"seal":            smUnsealTarget.commands()["seal"],
+		"console":         smConsole.command(),
 	}}
 }
 

@@ -188,6 +188,7 @@ func (s *smServer) serve() error {
 		start: func() error { return s.start(ctx) },
 		open:  s.open,
 		audit: s.audit,
+		live:  s.live,
 		run:   s.run,
 		close: func(m *sm.Module) { m.Close() },
 	}
@@ -253,13 +254,6 @@ func (s *smServer) audit(m *sm.Module) func([]unseal.Event) {
 // run serves m until ctx ends: the HTTP API, the STS6 port, the
 // self-tests and the kept checkpoints.
 func (s *smServer) run(ctx context.Context, m *sm.Module) error {
-	s.h.set(api.NewWithClients(m, s.tokens, s.clients))
-	defer s.h.set(nil)
-	if s.sts6 != nil {
-		s6 := sts6.NewServer(m, s.s6c)
-		serveSTS6(s.fail, s6, s.sts6.phase())
-		defer s6.Close()
-	}
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
 	defer signal.Stop(usr1)
@@ -268,6 +262,18 @@ func (s *smServer) run(ctx context.Context, m *sm.Module) error {
 		return m.KeepCheckpoints(ctx, s.sf.checkpointEvery, s.sf.checkpointRecords)
 	}
 	return withCheckpoints(ctx, keep, func(ctx context.Context) error { <-ctx.Done(); return nil })
+}
+
+// live answers the HTTP API and the STS6 port with m until the returned
+// function is called.
+func (s *smServer) live(m *sm.Module) (func(), error) {
+	s.h.set(api.NewWithClients(m, s.tokens, s.clients))
+	if s.sts6 == nil {
+		return func() { s.h.set(nil) }, nil
+	}
+	s6 := sts6.NewServer(m, s.s6c)
+	serveSTS6(s.fail, s6, s.sts6.phase())
+	return func() { s6.Close(); s.h.set(nil) }, nil
 }
 
 // serveSTS6 serves s6 on ln in the background; if it stops for good, fail

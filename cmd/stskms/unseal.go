@@ -211,6 +211,10 @@ type sealable[T any] struct {
 	start func() error
 	open  func(officers []keystore.Component) (T, error)
 	audit func(T) func([]unseal.Event)
+	// live starts answering with the opened T (handlers, ports) before
+	// the gate says unsealed, so that nobody told "unsealed" is answered
+	// "sealed"; stop ends it.
+	live  func(T) (stop func(), err error)
 	run   func(context.Context, T) error
 	close func(T)
 }
@@ -237,7 +241,13 @@ func (s sealable[T]) serve(ctx context.Context) error {
 				return err
 			}
 		}
+		stop, err := s.live(v)
+		if err != nil {
+			s.close(v)
+			return err
+		}
 		err = s.run(s.gate.Unsealed(ctx, s.audit(v)), v)
+		stop()
 		s.gate.Resealed()
 		s.close(v)
 		if err != nil || ctx.Err() != nil || s.gate == nil {
