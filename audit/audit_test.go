@@ -23,6 +23,15 @@ func TestMain(m *testing.M) { storetest.Main(m) }
 // t0 is the time of the test clock's first tick.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
+// eachLog runs fn as storetest.Each does, with the log of the database
+// opened by openLog.
+func eachLog(t *testing.T, fn func(t *testing.T, ctx context.Context, db *store.DB, l *audit.Log)) {
+	t.Helper()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		fn(t, context.Background(), db, openLog(t, db))
+	})
+}
+
 // openLog opens the log of db with a clock that ticks 1.5 µs per reading.
 func openLog(t testing.TB, db *store.DB) *audit.Log {
 	t.Helper()
@@ -107,9 +116,7 @@ func verifyOK(t testing.TB, l *audit.Log, n int64) audit.Report {
 }
 
 func TestAppendVerify(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		l := openLog(t, db)
+	eachLog(t, func(t *testing.T, ctx context.Context, db *store.DB, l *audit.Log) {
 		rep := verifyOK(t, l, 0)
 		if rep.LogID != l.ID() || rep.Head != docGenesis(l.ID()) {
 			t.Errorf("empty log: report %+v, want head = genesis", rep)
@@ -167,9 +174,7 @@ func TestAppendVerify(t *testing.T) {
 }
 
 func TestRecordsFrom(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		l := openLog(t, db)
+	eachLog(t, func(t *testing.T, ctx context.Context, db *store.DB, l *audit.Log) {
 		appendN(t, l, 9)
 		var seqs []int64
 		if err := l.Records(ctx, 5, func(r audit.Record) error {
@@ -202,6 +207,14 @@ func TestRecordsFrom(t *testing.T) {
 var creditSchema = []store.Migration{{Version: 1, Name: "credit", SQL: `
 	CREATE TABLE credit (one BIGINT PRIMARY KEY, used BIGINT NOT NULL);
 	INSERT INTO credit (one, used) VALUES (1, 0)`}}
+
+// migrateCredit makes the credit table of creditSchema in db.
+func migrateCredit(t testing.TB, db *store.DB) {
+	t.Helper()
+	if err := db.Migrate(context.Background(), "audittest", creditSchema); err != nil {
+		t.Fatal(err)
+	}
+}
 
 // issue spends amount and audits it in one transaction of l.Tx.
 func issue(ctx context.Context, l *audit.Log, amount int64, fail error) (audit.Record, error) {
@@ -254,9 +267,7 @@ func auditedCredit(t testing.TB, l *audit.Log) int64 {
 func TestAppendInTransaction(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		if err := db.Migrate(ctx, "audittest", creditSchema); err != nil {
-			t.Fatal(err)
-		}
+		migrateCredit(t, db)
 		l := openLog(t, db)
 		if r, err := issue(ctx, l, 100, nil); err != nil || r.Seq != 1 {
 			t.Fatalf("issue: seq %d, %v", r.Seq, err)
@@ -299,9 +310,7 @@ func TestAppendInTransaction(t *testing.T) {
 // TestBadEntry: a refused entry writes nothing and leaves the caller's
 // transaction usable (which on PostgreSQL means no statement failed).
 func TestBadEntry(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		l := openLog(t, db)
+	eachLog(t, func(t *testing.T, ctx context.Context, db *store.DB, l *audit.Log) {
 		for _, d := range []any{[]int{1}, "text", 3, json.RawMessage(`null`), json.RawMessage(`{"a":1,"a":2}`), json.RawMessage(`{"x":0.5}`)} {
 			if _, err := l.AppendNow(ctx, audit.Entry{Actor: "a", Action: "b", Details: d}); !errors.Is(err, audit.ErrBadEntry) {
 				t.Errorf("details %v: err = %v, want ErrBadEntry", d, err)
@@ -331,9 +340,7 @@ func TestBadEntry(t *testing.T) {
 func TestConcurrentAppends(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		if err := db.Migrate(ctx, "audittest", creditSchema); err != nil {
-			t.Fatal(err)
-		}
+		migrateCredit(t, db)
 		logs := []*audit.Log{openLog(t, db), openLog(t, storetest.Reopen(t, db))}
 		const workers, each = 8, 50
 		var runs atomic.Int64
@@ -377,9 +384,7 @@ func TestConcurrentAppends(t *testing.T) {
 func TestConcurrentPlainTx(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		if err := db.Migrate(ctx, "audittest", creditSchema); err != nil {
-			t.Fatal(err)
-		}
+		migrateCredit(t, db)
 		l := openLog(t, db)
 		const workers, each = 4, 25
 		if concurrently(t, workers, each, func(w, i int) (audit.Record, error) {
@@ -433,9 +438,7 @@ func concurrently(t *testing.T, workers, each int, add func(w, i int) (audit.Rec
 // TestVerifyWhileAppending: appends committed while Verify reads are not
 // mistaken for records forged past the head.
 func TestVerifyWhileAppending(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		l := openLog(t, db)
+	eachLog(t, func(t *testing.T, ctx context.Context, db *store.DB, l *audit.Log) {
 		appendN(t, l, 20)
 		done := make(chan struct{})
 		var appended atomic.Int64
@@ -477,9 +480,7 @@ func TestVerifyWhileAppending(t *testing.T) {
 
 // TestAppendOnly: the database itself refuses to change or delete records.
 func TestAppendOnly(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		l := openLog(t, db)
+	eachLog(t, func(t *testing.T, ctx context.Context, db *store.DB, l *audit.Log) {
 		appendN(t, l, 3)
 		for _, q := range []string{
 			`UPDATE audit_log SET actor = 'mallory' WHERE seq = 2`,

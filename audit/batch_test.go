@@ -17,9 +17,7 @@ import (
 // hashes as the package doc computes them), and a batch with a bad entry
 // writes nothing and leaves the transaction usable.
 func TestAppendBatch(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		l := openLog(t, db)
+	eachLog(t, func(t *testing.T, ctx context.Context, db *store.DB, l *audit.Log) {
 		appendN(t, l, 2)
 		var got []audit.Record
 		es := []audit.Entry{entry(3), entry(4),

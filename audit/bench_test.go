@@ -123,9 +123,7 @@ func BenchmarkCheck(b *testing.B) {
 				b.Fatal(err)
 			}
 			if i == records/2 {
-				if _, _, err := l.Checkpoint(ctx, s); err != nil {
-					b.Fatal(err)
-				}
+				checkpoint(b, l, s)
 			}
 		}
 		for b.Loop() {

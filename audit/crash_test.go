@@ -8,7 +8,7 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/internal/crashtest"
-	"github.com/stskms/stskms/store"
+	"github.com/stskms/stskms/store/storetest"
 )
 
 // crashChild names the environment variable that makes TestCrash the child:
@@ -37,11 +37,7 @@ func TestCrash(t *testing.T) {
 	})
 
 	ctx := context.Background()
-	db, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, path)
 	l, err := audit.Open(ctx, db)
 	if err != nil {
 		t.Fatal(err)
@@ -74,13 +70,8 @@ func TestCrash(t *testing.T) {
 // (crashtest.Commit).
 func runCrashChild(t *testing.T, path string) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(ctx, "audittest", creditSchema); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, path)
+	migrateCredit(t, db)
 	l, err := audit.Open(ctx, db)
 	if err != nil {
 		t.Fatal(err)

@@ -61,6 +61,16 @@ func signer(t testing.TB, l *audit.Log) (audit.Signer, note.Verifier) {
 	return s, v
 }
 
+// checkpoint returns a checkpoint of l signed by s, or fails t.
+func checkpoint(t testing.TB, l *audit.Log, s audit.Signer) []byte {
+	t.Helper()
+	cp, _, err := l.Checkpoint(context.Background(), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
 // rawSQL runs q on the log's tables as someone with database access, after
 // dropping the append-only triggers as they could.
 func rawSQL(t *testing.T, db *store.DB, q string, args ...any) {
@@ -96,9 +106,7 @@ func hashes(t *testing.T, l *audit.Log) [][32]byte {
 // RFC 6962 root of the records' hashes, after each step, with Check and
 // VerifyTree.
 func TestTreeRoot(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		l := openLog(t, db)
+	eachLog(t, func(t *testing.T, ctx context.Context, db *store.DB, l *audit.Log) {
 		check := func() {
 			t.Helper()
 			want := mth(hashes(t, l))
@@ -182,9 +190,7 @@ func TestCheckpointCaught(t *testing.T) {
 		}, audit.ErrForked},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			storetest.Each(t, func(t *testing.T, db *store.DB) {
-				ctx := context.Background()
-				l := openLog(t, db)
+			eachLog(t, func(t *testing.T, ctx context.Context, db *store.DB, l *audit.Log) {
 				s, v := signer(t, l)
 				rs := appendN(t, l, n-1) // and the key's record
 				rs = append([]audit.Record{records(t, l)[0]}, rs...)
@@ -211,14 +217,10 @@ func TestCheckpointCaught(t *testing.T) {
 // against the checkpoint kept in the database, and a tree that does not
 // end with the last record.
 func TestCheckAtOpen(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		l := openLog(t, db)
+	eachLog(t, func(t *testing.T, ctx context.Context, db *store.DB, l *audit.Log) {
 		s, _ := signer(t, l)
 		rs := appendN(t, l, 6)
-		if _, _, err := l.Checkpoint(ctx, s); err != nil {
-			t.Fatal(err)
-		}
+		checkpoint(t, l, s)
 		appendN(t, l, 3)
 		if _, err := l.Check(ctx); err != nil {
 			t.Fatalf("Check of a grown log: %v", err)
@@ -250,19 +252,12 @@ func TestCheckAtOpen(t *testing.T) {
 // backup: records, tree and the checkpoints kept in it, all consistent)
 // and one grown again since; a forged one is refused.
 func TestCheckExtends(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		l := openLog(t, db)
+	eachLog(t, func(t *testing.T, ctx context.Context, db *store.DB, l *audit.Log) {
 		s, v := signer(t, l)
 		rs := appendN(t, l, 5)
-		if _, _, err := l.Checkpoint(ctx, s); err != nil {
-			t.Fatal(err)
-		}
+		checkpoint(t, l, s)
 		appendN(t, l, 4)
-		kept, _, err := l.Checkpoint(ctx, s)
-		if err != nil {
-			t.Fatal(err)
-		}
+		kept := checkpoint(t, l, s)
 		if _, err := l.CheckExtends(ctx, kept, nil); err != nil {
 			t.Fatalf("CheckExtends of the log itself: %v", err)
 		}
@@ -293,15 +288,10 @@ func TestCheckExtends(t *testing.T) {
 // TestForgedCheckpoint checks that checkpoints not signed by the log's
 // audit key, or altered, are refused and name the problem.
 func TestForgedCheckpoint(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		l := openLog(t, db)
+	eachLog(t, func(t *testing.T, ctx context.Context, db *store.DB, l *audit.Log) {
 		s, v := signer(t, l)
 		appendN(t, l, 4)
-		good, _, err := l.Checkpoint(ctx, s)
-		if err != nil {
-			t.Fatal(err)
-		}
+		good := checkpoint(t, l, s)
 		if _, err := l.VerifyTree(ctx, v, good); err != nil {
 			t.Fatalf("VerifyTree with its checkpoint: %v", err)
 		}
@@ -330,17 +320,13 @@ func TestForgedCheckpoint(t *testing.T) {
 // TestProof proves records against the latest checkpoint and checks the
 // proofs offline; altered proofs are refused.
 func TestProof(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		l := openLog(t, db)
+	eachLog(t, func(t *testing.T, ctx context.Context, db *store.DB, l *audit.Log) {
 		s, v := signer(t, l)
 		if _, err := l.Prove(ctx, 1); !errors.Is(err, audit.ErrNoCheckpoint) {
 			t.Fatalf("Prove without a checkpoint: %v", err)
 		}
 		appendN(t, l, 10)
-		if _, _, err := l.Checkpoint(ctx, s); err != nil {
-			t.Fatal(err)
-		}
+		checkpoint(t, l, s)
 		for seq := int64(1); seq <= 11; seq++ {
 			p, err := l.Prove(ctx, seq)
 			if err != nil {
@@ -422,14 +408,10 @@ func TestMigrateChain(t *testing.T) {
 // recomputes every stored hash, names the record; the quick check sees a
 // root that no longer extends the kept checkpoint.
 func TestTreeTamper(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		l := openLog(t, db)
+	eachLog(t, func(t *testing.T, ctx context.Context, db *store.DB, l *audit.Log) {
 		s, v := signer(t, l)
 		appendN(t, l, 7)
-		if _, _, err := l.Checkpoint(ctx, s); err != nil {
-			t.Fatal(err)
-		}
+		checkpoint(t, l, s)
 		// Record 8 (7 and the key's) completes the subtrees of levels 1
 		// to 3: the whole tree of the checkpoint.
 		junk := bytes.Repeat([]byte{0x5a}, 96)

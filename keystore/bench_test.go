@@ -1,71 +1,20 @@
 package keystore_test
 
 import (
-	"crypto/ecdh"
-	"crypto/rand"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stskms/stskms/keystore"
+	"github.com/stskms/stskms/keystore/custodytest"
 )
 
-// sink keeps results alive.
-var sink []byte
-
-// vk and vkAAD: a DKGA04-sized vending key as the KMC stores it.
-var (
-	vk    = make([]byte, 32)
-	vkAAD = []byte("vending_key|sgc=123456|kr=1|krn=1")
-)
-
-// BenchmarkSeal: sealing one vending key for the database.
-func BenchmarkSeal(b *testing.B) {
+// BenchmarkCustody: sealing and opening one vending key for the
+// database, and one shared secret with a custody key (read the key file,
+// open the scalar, build the key with its public point, ECDH).
+func BenchmarkCustody(b *testing.B) {
 	_, s := newStore(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		blob, err := s.Seal(ctx, vk, vkAAD)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sink = blob
-	}
-}
-
-// BenchmarkOpen: opening one sealed vending key.
-func BenchmarkOpen(b *testing.B) {
-	_, s := newStore(b)
-	blob, err := s.Seal(ctx, vk, vkAAD)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		pt, err := s.Open(ctx, blob, vkAAD)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sink = pt
-	}
-}
-
-// BenchmarkECDH: one shared secret with a custody key: read the key file,
-// open the scalar, build the key (its public point included), ECDH.
-func BenchmarkECDH(b *testing.B) {
-	_, s := newStore(b)
-	if _, err := s.GenerateECDH(ctx, "kmc"); err != nil {
-		b.Fatal(err)
-	}
-	peer, _ := ecdh.P384().GenerateKey(rand.Reader)
-	pub := peer.PublicKey()
-	b.ReportAllocs()
-	for b.Loop() {
-		z, err := s.ECDH(ctx, "kmc", pub)
-		if err != nil {
-			b.Fatal(err)
-		}
-		clear(z)
-	}
+	custodytest.Bench(b, s)
 }
 
 // BenchmarkUnlockProductionKDF measures one unlock of a two-officer store

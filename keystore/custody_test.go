@@ -50,8 +50,8 @@ func sealedBackend(mk func(*testing.T) string, unlock func(*testing.T, string) (
 			c.Lock()
 			return open(t, dirs[c])
 		},
-		Secret:       seen.secret,
-		Output:       seen.output,
+		Secret:       seen.Secret,
+		Output:       seen.Output,
 		SealOverhead: keystore.SealOverhead,
 	}
 }

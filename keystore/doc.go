@@ -101,6 +101,6 @@
 // token objects, ECDH is CKM_ECDH1_DERIVE, Seal and Open are CKM_AES_GCM
 // in the same blob format as [Sealed.Seal], and Lock closes the sessions.
 // Package keystore/custodytest holds the contract tests both back ends
-// pass. A directory records which kind it was initialised with
+// pass, and the benchmarks that compare them. A directory records which kind it was initialised with
 // ([KindSealed], [KindPKCS11]).
 package keystore

@@ -108,6 +108,25 @@ func probeVersion(data []byte, file, wantFormat string) error {
 	return nil
 }
 
+// decodeFile decodes data, the content of the store file named file, of
+// format wantFormat, strictly into v: ErrVersion for another version,
+// ErrCorrupt for anything else amiss (see probeVersion, decodeStrict).
+func decodeFile(data []byte, file, wantFormat string, v any) error {
+	if err := probeVersion(data, file, wantFormat); err != nil {
+		return err
+	}
+	if err := decodeStrict(data, v); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrCorrupt, file, err)
+	}
+	return nil
+}
+
+// corruptIn returns a maker of the ErrCorrupt of the store file named
+// file, saying what is wrong in it.
+func corruptIn(file string) func(what string) error {
+	return func(what string) error { return fmt.Errorf("%w: %s: %s", ErrCorrupt, file, what) }
+}
+
 // decodeHex decodes s into exactly n bytes.
 func decodeHex(s string, n int) ([]byte, bool) {
 	if len(s) != 2*n {
@@ -124,14 +143,11 @@ func parseMeta(data []byte) (*meta, error) {
 	if len(data) > maxMetaSize {
 		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrCorrupt, metaFileName, maxMetaSize)
 	}
-	if err := probeVersion(data, metaFileName, formatStore); err != nil {
+	var j metaJSON
+	if err := decodeFile(data, metaFileName, formatStore, &j); err != nil {
 		return nil, err
 	}
-	var j metaJSON
-	if err := decodeStrict(data, &j); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, metaFileName, err)
-	}
-	bad := func(what string) error { return fmt.Errorf("%w: %s: %s", ErrCorrupt, metaFileName, what) }
+	bad := corruptIn(metaFileName)
 	m := &meta{}
 	switch j.Mode {
 	case modeProduction:
@@ -254,14 +270,11 @@ func keyCurve(typ string) (curve ecdh.Curve, pub, scalar int, ok bool) {
 // parseKeyFile checks and decodes the file of key name.
 func parseKeyFile(name string, data []byte) (*keyFile, error) {
 	file := name + keyFileExt
-	if err := probeVersion(data, file, formatKey); err != nil {
+	var j keyJSON
+	if err := decodeFile(data, file, formatKey, &j); err != nil {
 		return nil, err
 	}
-	var j keyJSON
-	if err := decodeStrict(data, &j); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, file, err)
-	}
-	bad := func(what string) error { return fmt.Errorf("%w: %s: %s", ErrCorrupt, file, what) }
+	bad := corruptIn(file)
 	if j.Name != name {
 		return nil, bad("name does not match the file name")
 	}
@@ -332,12 +345,9 @@ const testWarning = "TEST ONLY. This file holds the passphrases that unlock the 
 // parseTestFile checks TEST-ONLY-unlock.json against the store id and
 // returns the credentials it holds. Errors never quote the file.
 func parseTestFile(data []byte, storeID []byte) ([]Component, error) {
-	if err := probeVersion(data, testFileName, formatTest); err != nil {
-		return nil, err
-	}
 	var j testJSON
-	if err := decodeStrict(data, &j); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, testFileName, err)
+	if err := decodeFile(data, testFileName, formatTest, &j); err != nil {
+		return nil, err
 	}
 	if id, ok := decodeHex(j.StoreID, storeIDSize); !ok || !bytes.Equal(id, storeID) {
 		return nil, fmt.Errorf("%w: %s belongs to another store", ErrCorrupt, testFileName)

@@ -1,17 +1,14 @@
 package keystore_test
 
 import (
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stskms/stskms/keystore"
+	"github.com/stskms/stskms/keystore/custodytest"
 )
 
 // TestMain runs every test with cheap Argon2id parameters, then checks
@@ -21,7 +18,7 @@ func TestMain(m *testing.M) {
 	keystore.UseCheapKDFForTests()
 	code := m.Run()
 	if code == 0 {
-		if leaks := seen.leaks(); len(leaks) > 0 {
+		if leaks := seen.Leaks(); len(leaks) > 0 {
 			for _, l := range leaks {
 				fmt.Fprintln(os.Stderr, "FAIL: secret in output:", l)
 			}
@@ -33,55 +30,7 @@ func TestMain(m *testing.M) {
 
 // seen records the outputs (error messages, formatted values) and secrets
 // of every test, for the check in TestMain.
-var seen recorder
-
-type recorder struct {
-	mu      sync.Mutex
-	outputs []string
-	secrets [][]byte
-}
-
-func (r *recorder) output(s string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.outputs = append(r.outputs, s)
-}
-
-func (r *recorder) secret(b []byte) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.secrets = append(r.secrets, append([]byte(nil), b...))
-}
-
-// leaks lists outputs holding a secret: raw (if 8 bytes or longer), in hex
-// (either case, any 8-byte run) or in base64.
-func (r *recorder) leaks() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, s := range r.secrets {
-		var forms []string
-		if len(s) >= 8 {
-			forms = append(forms, string(s), base64.StdEncoding.EncodeToString(s), base64.RawURLEncoding.EncodeToString(s))
-		}
-		h := hex.EncodeToString(s)
-		for i := 0; i+16 <= len(h); i += 2 {
-			forms = append(forms, h[i:i+16])
-		}
-		if len(h) < 16 && len(h) >= 8 {
-			forms = append(forms, h)
-		}
-		for _, o := range r.outputs {
-			lo := strings.ToLower(o)
-			for _, f := range forms {
-				if strings.Contains(o, f) || strings.Contains(lo, f) {
-					out = append(out, fmt.Sprintf("%q holds a secret", o))
-				}
-			}
-		}
-	}
-	return out
-}
+var seen custodytest.Recorder
 
 // officers returns fresh credentials of the two officers of a test store
 // (fresh, because callers may clear them).
@@ -94,7 +43,7 @@ func officers() []keystore.Component {
 
 func init() {
 	for _, c := range officers() {
-		seen.secret(c.Passphrase)
+		seen.Secret(c.Passphrase)
 	}
 }
 
@@ -104,7 +53,7 @@ func expectErr(t testing.TB, err, target error) {
 	if err == nil {
 		t.Fatalf("no error, want %v", target)
 	}
-	seen.output(err.Error())
+	seen.Output(err.Error())
 	if !errors.Is(err, target) {
 		t.Fatalf("error %q, want %v", err, target)
 	}
@@ -114,7 +63,7 @@ func expectErr(t testing.TB, err, target error) {
 func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
-		seen.output(err.Error())
+		seen.Output(err.Error())
 		t.Fatal(err)
 	}
 }
@@ -137,8 +86,8 @@ func recordKeys(t testing.TB, dir string, s *keystore.Sealed, creds []keystore.C
 	t.Helper()
 	sk, err := keystore.StorageKeyForTest(dir, creds)
 	must(t, err)
-	seen.secret(sk)
-	seen.secret(s.WorkingKeysForTest())
+	seen.Secret(sk)
+	seen.Secret(s.WorkingKeysForTest())
 }
 
 // recordScalar records the private scalar of key name.
@@ -146,7 +95,7 @@ func recordScalar(t testing.TB, s *keystore.Sealed, name string) {
 	t.Helper()
 	d, err := s.ScalarForTest(name)
 	must(t, err)
-	seen.secret(d)
+	seen.Secret(d)
 }
 
 // readFile and writeFile edit store files in tests.

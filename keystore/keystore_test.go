@@ -132,7 +132,7 @@ func TestInitRefuses(t *testing.T) {
 func TestWrongPassphrase(t *testing.T) {
 	dir, _ := newStore(t)
 	wrong := []byte("not bob's passphrase at all")
-	seen.secret(wrong)
+	seen.Secret(wrong)
 	creds := officers()
 	creds[1].Passphrase = wrong
 	_, err := keystore.Unlock(dir, creds)
@@ -509,7 +509,7 @@ func TestNoSecretsInFormattedValues(t *testing.T) {
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%q", "%d"} {
 		for _, v := range []any{c, &c, []keystore.Component{c}, struct{ C keystore.Component }{c}} {
 			out := fmt.Sprintf(verb, v)
-			seen.output(out)
+			seen.Output(out)
 			if strings.Contains(out, "horse") || !strings.Contains(out, "alice") && verb != "%x" && verb != "%X" && verb != "%d" {
 				t.Errorf("%s of %T: %q", verb, v, out)
 			}
@@ -517,7 +517,7 @@ func TestNoSecretsInFormattedValues(t *testing.T) {
 	}
 	j, err := json.Marshal(officers())
 	must(t, err)
-	seen.output(string(j))
+	seen.Output(string(j))
 	if string(j) != `[{"officer":"alice"},{"officer":"bob"}]` {
 		t.Errorf("JSON %s", j)
 	}
@@ -528,7 +528,7 @@ func TestNoSecretsInFormattedValues(t *testing.T) {
 	recordScalar(t, s, "k")
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%d"} {
 		out := fmt.Sprintf(verb, s)
-		seen.output(out)
+		seen.Output(out)
 		if !strings.HasPrefix(out, "keystore.Sealed{") {
 			t.Errorf("%s: %q", verb, out)
 		}

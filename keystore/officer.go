@@ -232,14 +232,11 @@ type registryJSON struct {
 // parseRegistry checks and decodes officers.json. Every failure is
 // ErrCorrupt, ErrVersion or ErrKDFParams.
 func parseRegistry(data []byte) (*officerSet, error) {
-	if err := probeVersion(data, officersFileName, formatOfficers); err != nil {
+	var j registryJSON
+	if err := decodeFile(data, officersFileName, formatOfficers, &j); err != nil {
 		return nil, err
 	}
-	var j registryJSON
-	if err := decodeStrict(data, &j); err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, officersFileName, err)
-	}
-	bad := func(what string) error { return fmt.Errorf("%w: %s: %s", ErrCorrupt, officersFileName, what) }
+	bad := corruptIn(officersFileName)
 	m := &officerSet{registry: true}
 	var ok bool
 	if m.id, ok = decodeHex(j.RegistryID, storeIDSize); !ok {

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/stskms/stskms/internal/testvec"
 )
 
 // TestVerifyOfficer authenticates each officer of a store alone: the right
@@ -23,6 +25,18 @@ func TestVerifyOfficer(t *testing.T) {
 	if err := Init(dir, officers, WithKDF(CheapKDF)); err != nil {
 		t.Fatal(err)
 	}
+	verifyOfficers(t, dir, officers)
+	if _, err := StoreOfficers(t.TempDir()); !errors.Is(err, ErrNoStore) {
+		t.Errorf("no store: %v", err)
+	}
+}
+
+// verifyOfficers checks that the officers of the store in dir are officers,
+// alice and bob, in that order, each authenticated alone: each passphrase
+// passes, alice's given for bob and an unknown officer are refused, each
+// naming the officer.
+func verifyOfficers(t *testing.T, dir string, officers []Component) {
+	t.Helper()
 	names, err := StoreOfficers(dir)
 	if err != nil || !slices.Equal(names, []string{"alice", "bob"}) {
 		t.Fatalf("StoreOfficers = %v, %v", names, err)
@@ -33,16 +47,13 @@ func TestVerifyOfficer(t *testing.T) {
 		}
 	}
 	var oe *OfficerError
-	err = VerifyOfficer(dir, Component{Officer: "bob", Passphrase: []byte("correct horse battery")})
+	err = VerifyOfficer(dir, Component{Officer: "bob", Passphrase: officers[0].Passphrase})
 	if !errors.Is(err, ErrBadPassphrase) || !errors.As(err, &oe) || oe.Officer != "bob" {
-		t.Errorf("wrong passphrase: %v", err)
+		t.Errorf("another officer's passphrase: %v", err)
 	}
-	err = VerifyOfficer(dir, Component{Officer: "mallory", Passphrase: []byte("correct horse battery")})
-	if !errors.Is(err, ErrUnknownOfficer) {
+	err = VerifyOfficer(dir, Component{Officer: "mallory", Passphrase: officers[0].Passphrase})
+	if !errors.Is(err, ErrUnknownOfficer) || !errors.As(err, &oe) || oe.Officer != "mallory" {
 		t.Errorf("unknown officer: %v", err)
-	}
-	if _, err := StoreOfficers(t.TempDir()); !errors.Is(err, ErrNoStore) {
-		t.Errorf("no store: %v", err)
 	}
 }
 
@@ -84,30 +95,13 @@ func TestOfficerRegistry(t *testing.T) {
 	if err := RegisterOfficers(ctx, dir, custody, registryOfficers()); err != nil {
 		t.Fatal(err)
 	}
-	names, err := StoreOfficers(dir)
-	if err != nil || !slices.Equal(names, []string{"alice", "bob"}) {
-		t.Fatalf("StoreOfficers = %v, %v", names, err)
-	}
-	for _, o := range registryOfficers() {
-		if err := VerifyOfficer(dir, o); err != nil {
-			t.Errorf("VerifyOfficer(%s) = %v", o.Officer, err)
-		}
-	}
-	var oe *OfficerError
-	err = VerifyOfficer(dir, Component{Officer: "bob", Passphrase: []byte("correct horse battery")})
-	if !errors.Is(err, ErrBadPassphrase) || !errors.As(err, &oe) || oe.Officer != "bob" {
-		t.Errorf("another officer's passphrase: %v", err)
-	}
-	err = VerifyOfficer(dir, Component{Officer: "mallory", Passphrase: []byte("correct horse battery")})
-	if !errors.Is(err, ErrUnknownOfficer) || !errors.As(err, &oe) || oe.Officer != "mallory" {
-		t.Errorf("unknown officer: %v", err)
-	}
+	verifyOfficers(t, dir, registryOfficers())
 	if err := CheckOfficerRegistry(ctx, dir, custody); err != nil {
 		t.Errorf("CheckOfficerRegistry = %v", err)
 	}
 	// Registered once: a second registration changes nothing.
 	before, _ := os.ReadFile(filepath.Join(dir, officersFileName))
-	err = RegisterOfficers(ctx, dir, custody, []Component{
+	err := RegisterOfficers(ctx, dir, custody, []Component{
 		{Officer: "mallory", Passphrase: []byte("mallory's passphrase")},
 		{Officer: "eve", Passphrase: []byte("eve's own passphrase")},
 	})
@@ -168,8 +162,8 @@ func TestOfficerRegistryBinding(t *testing.T) {
 		t.Fatal(err)
 	}
 	var orig, fake registryJSON
-	readJSON(t, filepath.Join(dir, officersFileName), &orig)
-	readJSON(t, filepath.Join(forged, officersFileName), &fake)
+	testvec.Load(t, filepath.Join(dir, officersFileName), &orig)
+	testvec.Load(t, filepath.Join(forged, officersFileName), &fake)
 	orig.Officers = fake.Officers
 	b, _ := json.Marshal(orig)
 	if err := os.WriteFile(filepath.Join(dir, officersFileName), b, 0o600); err != nil {
@@ -182,17 +176,6 @@ func TestOfficerRegistryBinding(t *testing.T) {
 	// own registry's id.
 	if err := VerifyOfficer(dir, Component{Officer: "mallory", Passphrase: []byte("mallory's passphrase")}); !errors.Is(err, ErrBadPassphrase) {
 		t.Errorf("forged verifier: %v", err)
-	}
-}
-
-func readJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -456,29 +456,22 @@ func (s *Sealed) Lock() {
 
 // rlock takes the read lock if s is unlocked (ErrLocked) and ctx is not
 // done; the caller then RUnlocks.
-func (s *Sealed) rlock(ctx context.Context) error {
-	s.mu.RLock()
-	if s.keys == nil {
-		s.mu.RUnlock()
-		return ErrLocked
-	}
-	if err := ctx.Err(); err != nil {
-		s.mu.RUnlock()
-		return err
-	}
-	return nil
-}
+func (s *Sealed) rlock(ctx context.Context) error { return s.lockOpen(ctx, s.mu.RLocker()) }
 
 // wlock takes the write lock if s is unlocked (ErrLocked) and ctx is not
 // done; the caller then Unlocks.
-func (s *Sealed) wlock(ctx context.Context) error {
-	s.mu.Lock()
+func (s *Sealed) wlock(ctx context.Context) error { return s.lockOpen(ctx, &s.mu) }
+
+// lockOpen takes l, one side of s.mu, if s is unlocked (ErrLocked) and ctx
+// is not done; otherwise it leaves l as it was.
+func (s *Sealed) lockOpen(ctx context.Context, l sync.Locker) error {
+	l.Lock()
 	if s.keys == nil {
-		s.mu.Unlock()
+		l.Unlock()
 		return ErrLocked
 	}
 	if err := ctx.Err(); err != nil {
-		s.mu.Unlock()
+		l.Unlock()
 		return err
 	}
 	return nil

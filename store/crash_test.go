@@ -8,6 +8,7 @@ import (
 
 	"github.com/stskms/stskms/internal/crashtest"
 	"github.com/stskms/stskms/store"
+	"github.com/stskms/stskms/store/storetest"
 )
 
 // crashChild names the environment variable that makes TestCrashDurability
@@ -40,11 +41,7 @@ func TestCrashDurability(t *testing.T) {
 	})
 
 	ctx := context.Background()
-	db, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, path)
 	var check string
 	if err := db.QueryRow(ctx, "PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
 		t.Fatalf("integrity_check: %q, %v", check, err)
@@ -94,10 +91,7 @@ const crashWorkers = 4
 // (crashtest.Commit).
 func runCrashChild(t *testing.T, path string) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Open(t, path)
 	if err := db.Migrate(ctx, "crash", crashSchema); err != nil {
 		t.Fatal(err)
 	}

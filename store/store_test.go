@@ -28,11 +28,21 @@ var kvSchema = []store.Migration{{
 	)`,
 }}
 
+// migrateKV makes the kv table in db.
 func migrateKV(t testing.TB, db *store.DB) {
 	t.Helper()
 	if err := db.Migrate(context.Background(), "test", kvSchema); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// eachKV runs fn as storetest.Each does, on a database with the kv table.
+func eachKV(t *testing.T, fn func(t *testing.T, ctx context.Context, db *store.DB)) {
+	t.Helper()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		migrateKV(t, db)
+		fn(t, context.Background(), db)
+	})
 }
 
 func TestOpen(t *testing.T) {
@@ -65,7 +75,6 @@ func TestOpen(t *testing.T) {
 }
 
 func TestOpenBad(t *testing.T) {
-	ctx := context.Background()
 	for _, dsn := range []string{
 		"",
 		"sqlite:",
@@ -76,37 +85,36 @@ func TestOpenBad(t *testing.T) {
 		"postgres://u:hunter2@[::1/db",
 		"postgres://u:hunter2@host:notaport/db",
 	} {
-		db, err := store.Open(ctx, dsn)
-		if err == nil {
-			db.Close()
-			t.Errorf("Open(%q) succeeded", dsn)
-			continue
-		}
-		if !errors.Is(err, store.ErrBadDSN) {
+		if err := openFails(t, dsn); err != nil && !errors.Is(err, store.ErrBadDSN) {
 			t.Errorf("Open(%q) = %v, want ErrBadDSN", dsn, err)
 		}
-		if strings.Contains(err.Error(), "hunter2") {
-			t.Errorf("Open(%q) error shows the password: %v", dsn, err)
-		}
 	}
+}
+
+// openFails returns the error of Open(dsn); it fails t if Open succeeds
+// or the error shows the password "hunter2".
+func openFails(t *testing.T, dsn string) error {
+	t.Helper()
+	db, err := store.Open(context.Background(), dsn)
+	if err == nil {
+		db.Close()
+		t.Errorf("Open(%q) succeeded", dsn)
+		return nil
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("Open(%q) error shows the password: %v", dsn, err)
+	}
+	return err
 }
 
 // TestOpenPostgresNoSecret connects to a closed port with a password: the
 // error must not show it.
 func TestOpenPostgresNoSecret(t *testing.T) {
-	ctx := context.Background()
 	for _, dsn := range []string{
 		"postgres://user:hunter2@127.0.0.1:1/db?connect_timeout=2&sslmode=disable",
 		"postgresql://user@127.0.0.1:1/db?password=hunter2&connect_timeout=2&sslmode=disable",
 	} {
-		db, err := store.Open(ctx, dsn)
-		if err == nil {
-			db.Close()
-			t.Fatalf("Open(%q) succeeded", dsn)
-		}
-		if strings.Contains(err.Error(), "hunter2") {
-			t.Errorf("error shows the password: %v", err)
-		}
+		openFails(t, dsn)
 	}
 }
 
@@ -194,9 +202,7 @@ func TestExpand(t *testing.T) {
 // TestPlaceholders runs rebound statements: numbers out of order, repeated,
 // and dollar signs in literals.
 func TestPlaceholders(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		migrateKV(t, db)
+	eachKV(t, func(t *testing.T, ctx context.Context, db *store.DB) {
 		if _, err := db.Exec(ctx, "INSERT INTO kv (v, k) VALUES ($2, $1)", "a", 7); err != nil {
 			t.Fatal(err)
 		}
@@ -211,9 +217,7 @@ func TestPlaceholders(t *testing.T) {
 }
 
 func TestCRUD(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		migrateKV(t, db)
+	eachKV(t, func(t *testing.T, ctx context.Context, db *store.DB) {
 		blob := []byte{0, 1, 2, 0xff, 0}
 		err := db.Tx(ctx, func(tx *store.Tx) error {
 			for i, k := range []string{"a", "b", "c"} {
@@ -292,9 +296,7 @@ func count(t testing.TB, db *store.DB, table string) int64 {
 }
 
 func TestRollbackOnError(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		migrateKV(t, db)
+	eachKV(t, func(t *testing.T, ctx context.Context, db *store.DB) {
 		errStop := errors.New("stop")
 		calls := 0
 		err := db.Tx(ctx, func(tx *store.Tx) error {
@@ -317,9 +319,7 @@ func TestRollbackOnError(t *testing.T) {
 }
 
 func TestRollbackOnPanic(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		migrateKV(t, db)
+	eachKV(t, func(t *testing.T, ctx context.Context, db *store.DB) {
 		for range 3 { // and the DB stays usable: no lock or connection left
 			func() {
 				defer func() {
@@ -348,9 +348,7 @@ func TestRollbackOnPanic(t *testing.T) {
 }
 
 func TestConflict(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		migrateKV(t, db)
+	eachKV(t, func(t *testing.T, ctx context.Context, db *store.DB) {
 		insert := func(tx *store.Tx) error {
 			_, err := tx.Exec(ctx, "INSERT INTO kv (k, v) VALUES ($1, $2)", "tid-1", 1)
 			return err
@@ -395,9 +393,7 @@ func TestConflict(t *testing.T) {
 // concurrent transactions recording the same use, exactly one succeeds and
 // the others see ErrConflict, whether or not they looked first.
 func TestUseOnce(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		migrateKV(t, db)
+	eachKV(t, func(t *testing.T, ctx context.Context, db *store.DB) {
 		for _, lookFirst := range []bool{false, true} {
 			key := "plain"
 			if lookFirst {

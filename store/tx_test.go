@@ -19,9 +19,7 @@ import (
 // SQLite the second cannot start before the first commits. Either way no
 // update is lost.
 func TestRetrySerializationFailure(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		migrateKV(t, db)
+	eachKV(t, func(t *testing.T, ctx context.Context, db *store.DB) {
 		if _, err := db.Exec(ctx, "INSERT INTO kv (k, v) VALUES ('n', 0)"); err != nil {
 			t.Fatal(err)
 		}
@@ -119,9 +117,7 @@ func TestRetryBounded(t *testing.T) {
 // goroutines each add 1 to a counter 50 times, reading it and writing it
 // back in a transaction. Every increment must count: exactly 800.
 func TestCounter(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		migrateKV(t, db)
+	eachKV(t, func(t *testing.T, ctx context.Context, db *store.DB) {
 		if _, err := db.Exec(ctx, "INSERT INTO kv (k, v) VALUES ('counter', 0)"); err != nil {
 			t.Fatal(err)
 		}

@@ -9,21 +9,14 @@ import (
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/internal/auditkey"
 	"github.com/stskms/stskms/keystore"
-	"github.com/stskms/stskms/store"
+	"github.com/stskms/stskms/keystore/custodytest"
+	"github.com/stskms/stskms/store/storetest"
 )
 
+// custody returns a new sealed test custody, locked at cleanup.
 func custody(t *testing.T) keystore.Custody {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "ks")
-	if err := keystore.InitTest(dir); err != nil {
-		t.Fatal(err)
-	}
-	c, err := keystore.UnlockTest(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Lock)
-	return c
+	return custodytest.Sealed(t, filepath.Join(t.TempDir(), "ks"))
 }
 
 // TestAuditKey: the key is made once, recorded in the log, and signs
@@ -31,11 +24,7 @@ func custody(t *testing.T) keystore.Custody {
 // unseal it.
 func TestAuditKey(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "a.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := storetest.Open(t, "sqlite:"+filepath.Join(t.TempDir(), "a.db"))
 	l, err := audit.Open(ctx, db)
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/internal/httpapi"
-	"github.com/stskms/stskms/keystore"
+	"github.com/stskms/stskms/keystore/custodytest"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/kmc/api"
 	"github.com/stskms/stskms/sm"
@@ -90,14 +90,7 @@ func serveKMC(t *testing.T, db *store.DB) *kmcAPI {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	if err := keystore.InitTest(filepath.Join(dir, "keystore")); err != nil {
-		t.Fatal(err)
-	}
-	custody, err := keystore.UnlockTest(filepath.Join(dir, "keystore"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(custody.Lock)
+	custody := custodytest.Sealed(t, filepath.Join(dir, "keystore"))
 	k, err := kmc.New(ctx, kmc.Config{DB: db, Custody: custody, Now: time.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/internal/secretfile"
+	"github.com/stskms/stskms/internal/testfile"
 )
 
 // TestTokenFileModes: a token file of live tokens that others may read is
@@ -17,19 +18,12 @@ import (
 func TestTokenFileModes(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name string, testOnly bool, mode os.FileMode) string {
-		path := filepath.Join(dir, name)
 		flag := "false"
 		if testOnly {
 			flag = "true"
 		}
 		body := `{"format":"f/1","test_only":` + flag + `,"tokens":[{"token":"0123456789abcdefghij","role":"r","name":"n"}]}`
-		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(path, mode); err != nil {
-			t.Fatal(err)
-		}
-		return path
+		return testfile.Write(t, dir, name, body, mode)
 	}
 	for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o660, 0o666} {
 		path := write("live", false, mode)

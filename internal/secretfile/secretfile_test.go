@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/stskms/stskms/internal/secretfile"
+	"github.com/stskms/stskms/internal/testfile"
 )
 
 func TestCheck(t *testing.T) {
@@ -21,14 +22,7 @@ func TestCheck(t *testing.T) {
 		{0o640, false}, {0o604, false}, {0o644, false}, {0o660, false}, {0o606, false},
 		{0o610, false}, {0o601, false}, {0o777, false}, {0o620, false}, {0o602, false},
 	} {
-		path := filepath.Join(dir, "secret")
-		os.Remove(path)
-		if err := os.WriteFile(path, []byte("x"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(path, tt.mode); err != nil {
-			t.Fatal(err)
-		}
+		path := testfile.Write(t, dir, "secret", "x", tt.mode)
 		err := secretfile.Check(path)
 		if tt.ok {
 			if err != nil {
@@ -52,13 +46,7 @@ func TestCheck(t *testing.T) {
 
 func TestCheckFollowsLinks(t *testing.T) {
 	dir := t.TempDir()
-	target := filepath.Join(dir, "target")
-	if err := os.WriteFile(target, []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(target, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	target := testfile.Write(t, dir, "target", "x", 0o644)
 	link := filepath.Join(dir, "link")
 	if err := os.Symlink(target, link); err != nil {
 		t.Skip(err)

@@ -6,7 +6,7 @@
 // Lock and a new unlock, Delete, Lock refusing everything, Lock racing
 // with use, concurrent use, and a done context. The sealed file store
 // (package keystore) and the PKCS#11 token (keystore/pkcs11) run the same
-// tests through Run.
+// tests through Run, and the same benchmarks through Bench.
 package custodytest
 
 import (
@@ -112,10 +112,17 @@ func (c *contract) agree(t *testing.T, s keystore.Custody, name string, pub *ecd
 	}
 }
 
+// generate makes key name in s, or fails t.
+func (c *contract) generate(t *testing.T, s keystore.Custody, name string) *ecdh.PublicKey {
+	t.Helper()
+	pub, err := s.GenerateECDH(ctx, name)
+	c.must(t, err)
+	return pub
+}
+
 func (c *contract) ecdh(t *testing.T) {
 	s := c.b.New(t)
-	pub, err := s.GenerateECDH(ctx, "sm-1")
-	c.must(t, err)
+	pub := c.generate(t, s, "sm-1")
 	if pub.Curve() != ecdh.P384() {
 		t.Fatal("not P-384")
 	}
@@ -147,8 +154,7 @@ func (c *contract) ecdh(t *testing.T) {
 	c.expect(t, err, keystore.ErrPeer)
 
 	// Two keys are two keys.
-	pub2, err := s.GenerateECDH(ctx, "sm-2")
-	c.must(t, err)
+	pub2 := c.generate(t, s, "sm-2")
 	if pub2.Equal(pub) {
 		t.Fatal("two keys with one public key")
 	}
@@ -167,9 +173,8 @@ func (c *contract) names(t *testing.T) {
 		c.expect(t, s.Delete(ctx, bad), keystore.ErrName)
 	}
 	long := strings.Repeat("x", keystore.MaxNameLen)
-	_, err := s.GenerateECDH(ctx, long)
-	c.must(t, err)
-	_, err = s.PublicKey(ctx, long)
+	c.generate(t, s, long)
+	_, err := s.PublicKey(ctx, long)
 	c.must(t, err)
 }
 
@@ -230,8 +235,7 @@ func (c *contract) sealOpen(t *testing.T) {
 
 func (c *contract) persist(t *testing.T) {
 	s := c.b.New(t)
-	pub, err := s.GenerateECDH(ctx, "kmc")
-	c.must(t, err)
+	pub := c.generate(t, s, "kmc")
 	blob, err := s.Seal(ctx, []byte("kept across unlocks"), []byte("aad"))
 	c.must(t, err)
 	s = c.b.Reopen(t, s)
@@ -252,12 +256,10 @@ func (c *contract) persist(t *testing.T) {
 
 func (c *contract) delete(t *testing.T) {
 	s := c.b.New(t)
-	_, err := s.GenerateECDH(ctx, "old")
-	c.must(t, err)
-	keep, err := s.GenerateECDH(ctx, "keep")
-	c.must(t, err)
+	c.generate(t, s, "old")
+	keep := c.generate(t, s, "keep")
 	c.must(t, s.Delete(ctx, "old"))
-	_, err = s.PublicKey(ctx, "old")
+	_, err := s.PublicKey(ctx, "old")
 	c.expect(t, err, keystore.ErrNotFound)
 	peer, _ := ecdh.P384().GenerateKey(rand.Reader)
 	_, err = s.ECDH(ctx, "old", peer.PublicKey())
@@ -265,8 +267,7 @@ func (c *contract) delete(t *testing.T) {
 	c.expect(t, s.Delete(ctx, "old"), keystore.ErrNotFound)
 	c.agree(t, s, "keep", keep)
 	// The name may be used again, for a new key.
-	pub, err := s.GenerateECDH(ctx, "old")
-	c.must(t, err)
+	pub := c.generate(t, s, "old")
 	c.agree(t, s, "old", pub)
 	s = c.b.Reopen(t, s)
 	c.must(t, s.Delete(ctx, "old"))
@@ -277,8 +278,7 @@ func (c *contract) delete(t *testing.T) {
 
 func (c *contract) lock(t *testing.T) {
 	s := c.b.New(t)
-	pub, err := s.GenerateECDH(ctx, "k")
-	c.must(t, err)
+	pub := c.generate(t, s, "k")
 	blob, err := s.Seal(ctx, []byte("secret"), nil)
 	c.must(t, err)
 	test := s.TestMode()
@@ -307,8 +307,7 @@ func (c *contract) lock(t *testing.T) {
 // says ErrLocked, and none succeeds after one said ErrLocked.
 func (c *contract) lockDuringUse(t *testing.T) {
 	s := c.b.New(t)
-	_, err := s.GenerateECDH(ctx, "k")
-	c.must(t, err)
+	c.generate(t, s, "k")
 	peer, _ := ecdh.P384().GenerateKey(rand.Reader)
 	var wg, started sync.WaitGroup
 	errs := make(chan error, 8*100)
@@ -447,8 +446,7 @@ func (c *contract) sign(t *testing.T) {
 	c.expect(t, err, keystore.ErrExists)
 	_, err = s.GenerateECDH(ctx, "audit")
 	c.expect(t, err, keystore.ErrExists)
-	ecdhPub, err := s.GenerateECDH(ctx, "agree")
-	c.must(t, err)
+	ecdhPub := c.generate(t, s, "agree")
 	_, err = s.Signer(ctx, "agree")
 	c.expect(t, err, keystore.ErrKeyType)
 	_, err = s.GenerateSigner(ctx, "agree")

@@ -3,67 +3,21 @@
 package pkcs11_test
 
 import (
-	"crypto/ecdh"
-	"crypto/rand"
 	"fmt"
 	"testing"
+
+	"github.com/stskms/stskms/keystore/custodytest"
 )
 
-// sink keeps results alive.
-var sink []byte
-
-// The costs of the token custody on SoftHSM2, to compare with the sealed
-// store's (keystore's benchmarks): ECDH through CKM_ECDH1_DERIVE, and
-// sealing and opening a 32-byte vending key through CKM_AES_GCM.
-
-func BenchmarkECDH(b *testing.B) {
-	tok := newHSM(b).custody()
-	if _, err := tok.GenerateECDH(ctx, "k"); err != nil {
-		b.Fatal(err)
-	}
-	peer, _ := ecdh.P384().GenerateKey(rand.Reader)
-	for b.Loop() {
-		z, err := tok.ECDH(ctx, "k", peer.PublicKey())
-		if err != nil {
-			b.Fatal(err)
-		}
-		sink = z
-	}
+// BenchmarkCustody: the costs of the token custody on SoftHSM2, to compare
+// with the sealed store's (keystore's BenchmarkCustody): ECDH through
+// CKM_ECDH1_DERIVE, and sealing and opening a 32-byte vending key through
+// CKM_AES_GCM.
+func BenchmarkCustody(b *testing.B) {
+	custodytest.Bench(b, newHSM(b).custody())
 }
 
-var (
-	vk    = make([]byte, 32)
-	vkAAD = []byte("vending_key|sgc=123456|kr=1|krn=1")
-)
-
-func BenchmarkSeal(b *testing.B) {
-	tok := newHSM(b).custody()
-	b.ReportAllocs()
-	for b.Loop() {
-		blob, err := tok.Seal(ctx, vk, vkAAD)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sink = blob
-	}
-}
-
-func BenchmarkOpen(b *testing.B) {
-	tok := newHSM(b).custody()
-	blob, err := tok.Seal(ctx, vk, vkAAD)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		pt, err := tok.Open(ctx, blob, vkAAD)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sink = pt
-	}
-}
-
+// BenchmarkGenerateECDH: one key pair made in the token.
 func BenchmarkGenerateECDH(b *testing.B) {
 	tok := newHSM(b).custody()
 	i := 0

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/stskms/stskms/internal/secretfile"
+	"github.com/stskms/stskms/internal/testfile"
 	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/keystore/pkcs11"
 )
@@ -78,19 +79,6 @@ func pinEnv(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
 
-// writeSecret writes data to dir/name with mode and returns its path.
-func writeSecret(t *testing.T, dir, name, data string, mode os.FileMode) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(p, mode); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // TestReadPIN: the PIN from a file (its first line) or the environment;
 // a PIN file that cannot be used is ErrPINFile, saying which of missing,
 // readable by others, empty or too long it is, and never ErrPIN (the
@@ -98,13 +86,13 @@ func writeSecret(t *testing.T, dir, name, data string, mode os.FileMode) string 
 // or none is ErrPIN. No error holds the PIN.
 func TestReadPIN(t *testing.T) {
 	dir := t.TempDir()
-	file := writeSecret(t, dir, "pin", "1234-abcd\r\nignored\n", 0o600)
+	file := testfile.Write(t, dir, "pin", "1234-abcd\r\nignored\n", 0o600)
 	env := func(v string) func(string) string { return pinEnv(map[string]string{pkcs11.PINEnv: v}) }
 	pin, err := pkcs11.ReadPIN(file, env("from-env"))
 	if err != nil || string(pin) != "1234-abcd" {
 		t.Fatalf("PIN file: %q, %v", pin, err)
 	}
-	if pin, err := pkcs11.ReadPIN(writeSecret(t, dir, "ro", "1234-abcd", 0o400), nil); err != nil || string(pin) != "1234-abcd" {
+	if pin, err := pkcs11.ReadPIN(testfile.Write(t, dir, "ro", "1234-abcd", 0o400), nil); err != nil || string(pin) != "1234-abcd" {
 		t.Fatalf("PIN file of mode 0400 without a newline: %q, %v", pin, err)
 	}
 	pin, err = pkcs11.ReadPIN("", env("from-env"))
@@ -130,13 +118,13 @@ func TestReadPIN(t *testing.T) {
 		says string
 	}{
 		"missing file":   {filepath.Join(dir, "none"), pkcs11.ErrPINFile, "does not exist"},
-		"world-readable": {writeSecret(t, dir, "open", "1234-abcd", 0o644), pkcs11.ErrPINFile, "chmod 600"},
-		"group-readable": {writeSecret(t, dir, "group", "1234-abcd", 0o640), pkcs11.ErrPINFile, "mode 0640"},
-		"empty":          {writeSecret(t, dir, "empty", "", 0o600), pkcs11.ErrPINFile, "is empty"},
-		"empty line":     {writeSecret(t, dir, "blank", "\n1234-abcd\n", 0o600), pkcs11.ErrPINFile, "is empty"},
-		"too long":       {writeSecret(t, dir, "long", strings.Repeat("9", 300), 0o600), pkcs11.ErrPINFile, "more than 255 bytes"},
+		"world-readable": {testfile.Write(t, dir, "open", "1234-abcd", 0o644), pkcs11.ErrPINFile, "chmod 600"},
+		"group-readable": {testfile.Write(t, dir, "group", "1234-abcd", 0o640), pkcs11.ErrPINFile, "mode 0640"},
+		"empty":          {testfile.Write(t, dir, "empty", "", 0o600), pkcs11.ErrPINFile, "is empty"},
+		"empty line":     {testfile.Write(t, dir, "blank", "\n1234-abcd\n", 0o600), pkcs11.ErrPINFile, "is empty"},
+		"too long":       {testfile.Write(t, dir, "long", strings.Repeat("9", 300), 0o600), pkcs11.ErrPINFile, "more than 255 bytes"},
 		"a directory":    {dir, pkcs11.ErrPINFile, "not a regular file"},
-		"short":          {writeSecret(t, dir, "short", "123\n", 0o600), pkcs11.ErrPIN, "3 bytes"},
+		"short":          {testfile.Write(t, dir, "short", "123\n", 0o600), pkcs11.ErrPIN, "3 bytes"},
 	} {
 		pin, err := pkcs11.ReadPIN(tt.file, env("1234-abcd"))
 		check(name, pin, err, tt.want, tt.says)
@@ -165,8 +153,8 @@ func TestReadPIN(t *testing.T) {
 // refused, and a directory without it falls through to the environment.
 func TestReadPINCredential(t *testing.T) {
 	creds, other := t.TempDir(), t.TempDir()
-	cred := writeSecret(t, creds, pkcs11.PINCredential, "cred-pin-1\n", 0o400)
-	file := writeSecret(t, other, "pin", "file-pin-1\n", 0o600)
+	cred := testfile.Write(t, creds, pkcs11.PINCredential, "cred-pin-1\n", 0o400)
+	file := testfile.Write(t, other, "pin", "file-pin-1\n", 0o600)
 	vars := map[string]string{pkcs11.CredentialsDirEnv: creds, pkcs11.PINEnv: "env-pin-1"}
 	getenv := pinEnv(vars)
 	for _, tt := range []struct{ file, want string }{{file, "file-pin-1"}, {"", "cred-pin-1"}} {
@@ -190,7 +178,7 @@ func TestReadPINCredential(t *testing.T) {
 			t.Errorf("credential of mode %04o: %q, %v", mode, pin, err)
 		}
 	}
-	writeSecret(t, creds, pkcs11.PINCredential, "", 0o400)
+	testfile.Write(t, creds, pkcs11.PINCredential, "", 0o400)
 	if pin, err := pkcs11.ReadPIN("", getenv); !errors.Is(err, pkcs11.ErrPINFile) || !strings.Contains(err.Error(), "is empty") || pin != nil {
 		t.Errorf("empty credential: %q, %v", pin, err)
 	}

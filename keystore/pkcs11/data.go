@@ -85,25 +85,7 @@ func (t *Token) findData(sh p11.SessionHandle, name string) (p11.ObjectHandle, e
 	if err := keystore.CheckName(name); err != nil {
 		return 0, err
 	}
-	tmpl := []*p11.Attribute{
-		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_DATA),
-		p11.NewAttribute(p11.CKA_LABEL, t.dataLabel(name)),
-	}
-	if err := t.raw.FindObjectsInit(sh, tmpl); err != nil {
-		return 0, deviceError("find data "+name, err)
-	}
-	objs, _, err := t.raw.FindObjects(sh, 2)
-	if ferr := t.raw.FindObjectsFinal(sh); err == nil {
-		err = ferr
-	}
-	if err != nil {
-		return 0, deviceError("find data "+name, err)
-	}
-	switch len(objs) {
-	case 0:
-		return 0, fmt.Errorf("%w: data %q", keystore.ErrNotFound, name)
-	case 1:
-		return objs[0], nil
-	}
-	return 0, fmt.Errorf("%w: several data objects labelled %q", keystore.ErrCorrupt, name)
+	return t.findOne(sh, p11.CKO_DATA, t.dataLabel(name), "find data "+name,
+		fmt.Errorf("%w: data %q", keystore.ErrNotFound, name),
+		fmt.Errorf("%w: several data objects labelled %q", keystore.ErrCorrupt, name))
 }

@@ -51,15 +51,7 @@ type Token struct {
 // It returns the custody open; Lock it when done. Init does not keep the
 // PIN; the caller clears it.
 func Init(cfg Config, pin []byte) (*Token, error) {
-	t, err := login(cfg, pin)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.createStorageKey(); err != nil {
-		t.Lock()
-		return nil, err
-	}
-	return t, nil
+	return loginThen(cfg, pin, (*Token).createStorageKey)
 }
 
 // Open opens the custody of cfg made by Init: it logs in with pin and
@@ -67,11 +59,17 @@ func Init(cfg Config, pin []byte) (*Token, error) {
 // A wrong PIN is ErrPIN, a locked one ErrPINLocked. Open does not keep the
 // PIN; the caller clears it.
 func Open(cfg Config, pin []byte) (*Token, error) {
+	return loginThen(cfg, pin, (*Token).loadStorageKey)
+}
+
+// loginThen logs in (login) and runs step on the token, locking it again
+// if step fails.
+func loginThen(cfg Config, pin []byte, step func(*Token) error) (*Token, error) {
 	t, err := login(cfg, pin)
 	if err != nil {
 		return nil, err
 	}
-	if err := t.loadStorageKey(); err != nil {
+	if err := step(t); err != nil {
 		t.Lock()
 		return nil, err
 	}
@@ -245,28 +243,21 @@ func deviceError(what string, err error) error {
 
 // rlock takes the read lock if t is open (keystore.ErrLocked) and ctx is
 // not done; the caller then RUnlocks.
-func (t *Token) rlock(ctx context.Context) error {
-	t.mu.RLock()
-	if t.c11 == nil {
-		t.mu.RUnlock()
-		return keystore.ErrLocked
-	}
-	if err := ctx.Err(); err != nil {
-		t.mu.RUnlock()
-		return err
-	}
-	return nil
-}
+func (t *Token) rlock(ctx context.Context) error { return t.lockOpen(ctx, t.mu.RLocker()) }
 
 // wlock is rlock with the write lock.
-func (t *Token) wlock(ctx context.Context) error {
-	t.mu.Lock()
+func (t *Token) wlock(ctx context.Context) error { return t.lockOpen(ctx, &t.mu) }
+
+// lockOpen takes l, one side of t.mu, if t is open (keystore.ErrLocked)
+// and ctx is not done; otherwise it leaves l as it was.
+func (t *Token) lockOpen(ctx context.Context, l sync.Locker) error {
+	l.Lock()
 	if t.c11 == nil {
-		t.mu.Unlock()
+		l.Unlock()
 		return keystore.ErrLocked
 	}
 	if err := ctx.Err(); err != nil {
-		t.mu.Unlock()
+		l.Unlock()
 		return err
 	}
 	return nil
@@ -448,27 +439,35 @@ func (t *Token) ECDH(ctx context.Context, name string, peer *ecdh.PublicKey) ([]
 
 // findPrivate returns the handle of the private key named name.
 func (t *Token) findPrivate(sh p11.SessionHandle, name string) (p11.ObjectHandle, error) {
+	return t.findOne(sh, p11.CKO_PRIVATE_KEY, t.keyLabel(name), "find key "+name,
+		fmt.Errorf("%w: %q", keystore.ErrNotFound, name),
+		fmt.Errorf("%w: several private keys labelled %q", keystore.ErrCorrupt, name))
+}
+
+// findOne returns the handle of the one object of class labelled label.
+// op names the search in a device error; none is the error when there is
+// no such object, several when there are more than one.
+func (t *Token) findOne(sh p11.SessionHandle, class uint, label []byte, op string, none, several error) (p11.ObjectHandle, error) {
 	tmpl := []*p11.Attribute{
-		p11.NewAttribute(p11.CKA_CLASS, p11.CKO_PRIVATE_KEY),
-		p11.NewAttribute(p11.CKA_LABEL, t.keyLabel(name)),
+		p11.NewAttribute(p11.CKA_CLASS, class),
+		p11.NewAttribute(p11.CKA_LABEL, label),
 	}
 	if err := t.raw.FindObjectsInit(sh, tmpl); err != nil {
-		return 0, deviceError("find key "+name, err)
+		return 0, deviceError(op, err)
 	}
 	objs, _, err := t.raw.FindObjects(sh, 2)
 	if ferr := t.raw.FindObjectsFinal(sh); err == nil {
 		err = ferr
 	}
-	if err != nil {
-		return 0, deviceError("find key "+name, err)
+	switch {
+	case err != nil:
+		return 0, deviceError(op, err)
+	case len(objs) == 0:
+		return 0, none
+	case len(objs) > 1:
+		return 0, several
 	}
-	switch len(objs) {
-	case 0:
-		return 0, fmt.Errorf("%w: %q", keystore.ErrNotFound, name)
-	case 1:
-		return objs[0], nil
-	}
-	return 0, fmt.Errorf("%w: several private keys labelled %q", keystore.ErrCorrupt, name)
+	return objs[0], nil
 }
 
 // sharedSize is the length of a P-384 shared secret (the x-coordinate).

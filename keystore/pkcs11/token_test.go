@@ -7,11 +7,9 @@ import (
 	"context"
 	"crypto/ecdh"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	p11 "github.com/miekg/pkcs11"
@@ -66,48 +64,15 @@ func (h *hsm) reopen(tok *pkcs11.Token) *pkcs11.Token {
 	return tok
 }
 
-// outputs records every error message the tests see, to check that none
-// holds the PIN or a shared secret.
-type outputs struct {
-	mu      sync.Mutex
-	msgs    []string
-	secrets [][]byte
-}
-
-func (o *outputs) output(s string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.msgs = append(o.msgs, s)
-}
-
-func (o *outputs) secret(b []byte) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.secrets = append(o.secrets, bytes.Clone(b))
-}
-
-// check fails t if a message holds a secret, raw or in hex.
-func (o *outputs) check(t *testing.T) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for _, s := range o.secrets {
-		for _, m := range o.msgs {
-			if strings.Contains(m, string(s)) || strings.Contains(strings.ToLower(m), hex.EncodeToString(s)) {
-				t.Errorf("message %q holds a secret", m)
-			}
-		}
-	}
-}
-
 // TestCustodyContract runs the contract every keystore.Custody keeps
 // (package custodytest) on a SoftHSM2 token.
 func TestCustodyContract(t *testing.T) {
-	var out outputs
+	var out custodytest.Recorder
 	hsms := map[*testing.T]*hsm{}
 	tokenOf := func(t *testing.T) *hsm {
 		if hsms[t] == nil {
 			hsms[t] = newHSM(t)
-			out.secret(hsms[t].pin)
+			out.Secret(hsms[t].pin)
 		}
 		return hsms[t]
 	}
@@ -116,11 +81,13 @@ func TestCustodyContract(t *testing.T) {
 		Reopen: func(t *testing.T, c keystore.Custody) keystore.Custody {
 			return tokenOf(t).reopen(c.(*pkcs11.Token))
 		},
-		Secret:       out.secret,
-		Output:       out.output,
+		Secret:       out.Secret,
+		Output:       out.Output,
 		SealOverhead: keystore.SealOverhead,
 	})
-	out.check(t)
+	for _, l := range out.Leaks() {
+		t.Error(l)
+	}
 }
 
 // TestPrivateKeyNotExtractable reads the attributes of the private key and

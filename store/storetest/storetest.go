@@ -124,6 +124,14 @@ func Reopen(tb testing.TB, db *store.DB) *store.DB {
 	return open(tb, dsn.(string))
 }
 
+// Open opens the database at dsn (creating an SQLite file), closed after
+// the test, or fails tb. It is for a test that opens a database of its own
+// choosing, such as the file a child process wrote.
+func Open(tb testing.TB, dsn string) *store.DB {
+	tb.Helper()
+	return open(tb, dsn)
+}
+
 func open(tb testing.TB, dsn string) *store.DB {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

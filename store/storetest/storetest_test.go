@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"github.com/stskms/stskms/store"
@@ -39,5 +40,25 @@ func TestEachFresh(t *testing.T) {
 				t.Fatalf("table left over from an earlier test: %v", err)
 			}
 		})
+	}
+}
+
+// TestOpen: Open gives a usable database at the DSN, which a second Open
+// finds as it was, and closes it after the test.
+func TestOpen(t *testing.T) {
+	ctx := context.Background()
+	dsn := "sqlite:" + filepath.Join(t.TempDir(), "open.db")
+	var db *store.DB
+	t.Run("write", func(t *testing.T) {
+		db = Open(t, dsn)
+		if _, err := db.Exec(ctx, "CREATE TABLE t (k BIGINT)"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if _, err := db.Exec(ctx, "SELECT 1"); err == nil {
+		t.Error("the database is still open after the test")
+	}
+	if _, err := Open(t, dsn).Exec(ctx, "INSERT INTO t (k) VALUES (1)"); err != nil {
+		t.Errorf("the table is not there on a second Open: %v", err)
 	}
 }
