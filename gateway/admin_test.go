@@ -26,14 +26,10 @@ func newAdminQueue(t *testing.T, db *store.DB) *adminQueue {
 	a := &adminQueue{harness: h}
 	h.request(reqMail("Regards", "Subject: {KMS:Help} 1"))
 	h.drain()
-	h.sink.mu.Lock()
-	h.sink.fail = func(int) error { return &smtp.SMTPError{Code: 550, Message: "No such user"} }
-	h.sink.mu.Unlock()
+	h.sink.failWith(func(int) error { return &smtp.SMTPError{Code: 550, Message: "No such user"} })
 	h.request(reqMail("Regards", "Subject: {KMS:Help} 2"))
 	h.drain()
-	h.sink.mu.Lock()
-	h.sink.fail = nil
-	h.sink.mu.Unlock()
+	h.sink.failWith(nil)
 	// 3 crashed its workers MaxAttempts times: given up.
 	h.request(reqMail("Regards", "Subject: {KMS:Help} 3"))
 	for range h.gw.cfg.MaxAttempts + 1 {

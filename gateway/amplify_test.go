@@ -68,9 +68,7 @@ func TestReplyRecipientsBounded(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			each(t, func(t *testing.T, db *store.DB) {
 				h := newHarness(t, db, nil)
-				if err := h.send("sender@example.net", []string{gwAddr}, reqMail("", replyToField(tc.replyTo))); err != nil {
-					t.Fatal(err)
-				}
+				h.requestFrom("sender@example.net", reqMail("", replyToField(tc.replyTo)))
 				h.drain()
 				msgs := h.sink.messages()
 				if len(msgs) != 1 {
@@ -133,10 +131,8 @@ func TestRecipientDomainCharged(t *testing.T) {
 		})
 		same := []string{"a@victim.test", "b@victim.test", "c@victim.test", "d@victim.test", "e@victim.test"}
 		h.request(helpN(0, replyToField(same)))
-		if err := h.send("bob@example.org", []string{gwAddr}, helpN(1, "From: bob@example.org",
-			replyToField([]string{"f@victim.test", "g@victim.test"}))); err != nil {
-			t.Fatal(err)
-		}
+		h.requestFrom("bob@example.org", helpN(1, "From: bob@example.org",
+			replyToField([]string{"f@victim.test", "g@victim.test"})))
 		h.drain()
 		if got := kinds(h.replies()); !reflect.DeepEqual(got, []string{"final #0", "Blocked #1"}) {
 			t.Fatalf("replies %q", got)

@@ -74,9 +74,7 @@ func TestAuth(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			each(t, func(t *testing.T, db *store.DB) {
 				h := newHarness(t, db, func(c *Config) { c.Auth = &AuthChecker{Policy: tc.policy, Resolver: dns} })
-				if err := h.send(tc.from, []string{gwAddr}, tc.raw); err != nil {
-					t.Fatal(err)
-				}
+				h.requestFrom(tc.from, tc.raw)
 				h.drain()
 				q := h.queue()
 				if q[0].Auth != tc.auth {

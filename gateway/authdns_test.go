@@ -86,9 +86,7 @@ func TestAuthConcurrent(t *testing.T) {
 		h := newHarness(t, db, func(c *Config) { c.Auth = dnsAuth(t, s, time.Minute) })
 		for i := range 3 {
 			from := fmt.Sprintf("x@d%d.test", i)
-			if err := h.send(from, []string{gwAddr}, helpN(i, "From: "+from)); err != nil {
-				t.Fatal(err)
-			}
+			h.requestFrom(from, helpN(i, "From: "+from))
 		}
 		deadline := time.Now().Add(30 * time.Second)
 		for s.Pending() < 6 {

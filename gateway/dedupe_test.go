@@ -42,9 +42,7 @@ func TestRedelivery(t *testing.T) {
 			t.Fatalf("%d replies to one mail delivered twice", n)
 		}
 		h.request(raw) // and once more, after the answer
-		if err := h.send("bob@example.org", []string{gwAddr}, raw); err != nil {
-			t.Fatal(err)
-		}
+		h.requestFrom("bob@example.org", raw)
 		noID := helpN(1, "-Message-ID")
 		h.request(noID)
 		h.request(noID)

@@ -191,9 +191,7 @@ func TestServices(t *testing.T) {
 			h.sink.reset()
 			ct, b := multipart("mixed", plainPart, txtAttach)
 			raw := reqMail(b, ct, "Subject: {KMS:SmUpdateStsEd2} 2025-07", "From: STSA <registry@sts.example.org>")
-			if err := h.send("registry@sts.example.org", []string{gwAddr}, raw); err != nil {
-				t.Fatal(err)
-			}
+			h.requestFrom("registry@sts.example.org", raw)
 			h.drain()
 			p := h.one()
 			if p.result.Kind != gwresult.Success || p.result.Text != "registry update req.txt applied: 25 bytes" {
@@ -205,9 +203,7 @@ func TestServices(t *testing.T) {
 			h.sink.reset()
 			h.kmc.updateErr = &ServiceError{Code: gwresult.ENotAvailable}
 			raw = strings.Replace(raw, "Message-ID: <m1@", "Message-ID: <m2@", 1)
-			if err := h.send("registry@sts.example.org", []string{gwAddr}, raw); err != nil {
-				t.Fatal(err)
-			}
+			h.requestFrom("registry@sts.example.org", raw)
 			h.drain()
 			if p := h.one(); p.result.Code != gwresult.ENotAvailable {
 				t.Errorf("result %+v", p.result)
@@ -291,9 +287,7 @@ func TestSMTPRefusals(t *testing.T) {
 			t.Errorf("too big: %v", err)
 		}
 		// Between the two limits: taken, stored as header only, ignored.
-		if err := h.send(alice, []string{gwAddr}, reqMail(strings.Repeat("x\r\n", 1000))); err != nil {
-			t.Fatal(err)
-		}
+		h.requestFrom(alice, reqMail(strings.Repeat("x\r\n", 1000)))
 		h.drain()
 		q := h.queue()
 		if len(q) != 1 || q[0].Reason != string(TooLarge) || len(h.sink.messages()) != 0 {
@@ -401,8 +395,7 @@ func TestAfterRelayCrash(t *testing.T) {
 func TestConcurrentGateways(t *testing.T) {
 	each(t, func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db, func(c *Config) { c.Workers = 3; c.PollInterval = 20 * time.Millisecond })
-		h2 := &harness{t: t, db: storetest.Reopen(t, db), clock: h.clock, kmc: h.kmc, sink: h.sink, cfg: h.cfg}
-		h2.start()
+		h2 := h.second()
 		const n = 20
 		for i := range n {
 			to := h.addr

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/gwresult"
+	"github.com/stskms/stskms/internal/testparty"
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/records"
@@ -40,29 +41,8 @@ type fakeKMC struct {
 
 func newFakeKMC(t testing.TB, now func() time.Time) *fakeKMC {
 	t.Helper()
-	smKey, err := keyagree.TestKey("sts-test-sm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kmcKey, err := keyagree.TestKey("sts-test-kmc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	at := func(s string) time.Time {
-		v, err := time.Parse(records.TimeLayout, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	smid, err := records.NewPKID(records.SMID, "TestVendor", "94000001", at("20250102T000000Z"), smKey.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	kmcid, err := records.NewPKID(records.KMCID, "TestKMC", "K0001", at("20250101T000000Z"), kmcKey.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
+	smKey, smid := testparty.SM(t)
+	kmcKey, kmcid := testparty.KMC(t)
 	pk := &records.PKECDH{KMCID: kmcid, PublicKey: kmcKey.PublicKey(), Expiry: now().Add(365 * 24 * time.Hour)}
 	line, err := pk.Format()
 	if err != nil {

@@ -112,8 +112,7 @@ func TestRateLimit(t *testing.T) {
 func TestRateLimitShared(t *testing.T) {
 	each(t, func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db, floodLimits)
-		h2 := &harness{t: t, db: storetest.Reopen(t, db), clock: h.clock, kmc: h.kmc, sink: h.sink, cfg: h.cfg}
-		h2.start()
+		h2 := h.second()
 		gws := []*harness{h, h2}
 		for i := range 6 {
 			g := gws[i%2]
@@ -150,8 +149,7 @@ func TestRateLimitSharedConcurrent(t *testing.T) {
 				Notices: Limit{Every: time.Minute, Burst: 100}, NoticesTotal: Limit{Every: time.Second, Burst: 100}}
 			c.Workers, c.PollInterval = 3, 20*time.Millisecond
 		})
-		h2 := &harness{t: t, db: storetest.Reopen(t, db), clock: h.clock, kmc: h.kmc, sink: h.sink, cfg: h.cfg}
-		h2.start()
+		h2 := h.second()
 		const n = 10
 		for i := range n {
 			[]*harness{h, h2}[i%2].request(helpN(i))
@@ -421,14 +419,12 @@ func TestTransientKMC(t *testing.T) {
 func TestRelayRetry(t *testing.T) {
 	each(t, func(t *testing.T, db *store.DB) {
 		h := newHarness(t, db, func(c *Config) { c.RetryBase, c.RetryMax = time.Minute, 4*time.Minute })
-		h.sink.mu.Lock()
-		h.sink.fail = func(n int) error {
+		h.sink.failWith(func(n int) error {
 			if n <= 3 {
 				return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
 			}
 			return nil
-		}
-		h.sink.mu.Unlock()
+		})
 		h.request(helpN(0))
 		h.drain()
 		for i, wait := range []time.Duration{time.Minute, 2 * time.Minute, 4 * time.Minute} {
@@ -450,11 +446,9 @@ func TestRelayRetry(t *testing.T) {
 			t.Errorf("outbox %+v", r)
 		}
 
-		h.sink.mu.Lock()
-		h.sink.fail = func(int) error {
+		h.sink.failWith(func(int) error {
 			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
-		}
-		h.sink.mu.Unlock()
+		})
 		h.request(helpN(1))
 		h.drain()
 		h.clock.Add(time.Hour)

@@ -72,6 +72,13 @@ func (s *sink) reset() {
 	s.msgs = nil
 }
 
+// failWith sets s.fail (nil: take every message).
+func (s *sink) failWith(fail func(n int) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = fail
+}
+
 type sinkSession struct {
 	s      *sink
 	from   string
@@ -201,6 +208,15 @@ func (h *harness) start() {
 	h.t.Cleanup(func() { srv.Close() })
 }
 
+// second starts another gateway process on h's database (its own
+// connection pool), with h's clock, KMC, relay and configuration.
+func (h *harness) second() *harness {
+	h.t.Helper()
+	h2 := &harness{t: h.t, db: storetest.Reopen(h.t, h.db), clock: h.clock, kmc: h.kmc, sink: h.sink, cfg: h.cfg}
+	h2.start()
+	return h2
+}
+
 // restart simulates a crash and restart of the gateway process: a new
 // Gateway on the same database, its old one abandoned mid-work.
 func (h *harness) restart() {
@@ -219,7 +235,14 @@ func (h *harness) send(from string, to []string, raw string) error {
 // the gateway does not take it.
 func (h *harness) request(raw string) {
 	h.t.Helper()
-	if err := h.send(alice, []string{gwAddr}, raw); err != nil {
+	h.requestFrom(alice, raw)
+}
+
+// requestFrom sends a message from from to the gateway, failing the test
+// if the gateway does not take it.
+func (h *harness) requestFrom(from, raw string) {
+	h.t.Helper()
+	if err := h.send(from, []string{gwAddr}, raw); err != nil {
 		h.t.Fatalf("send: %v", err)
 	}
 }
@@ -289,6 +312,16 @@ func (h *harness) crashAt(point string) {
 			return errCrash
 		}
 		return nil
+	}
+}
+
+// crashClaimed makes the gateway claim the next mail and stop there, as
+// if killed after its claim.
+func (h *harness) crashClaimed() {
+	h.t.Helper()
+	h.crashAt("claimed")
+	if _, err := h.gw.ProcessNext(context.Background()); !errors.Is(err, errCrash) {
+		h.t.Fatalf("ProcessNext: %v, want the crash", err)
 	}
 }
 

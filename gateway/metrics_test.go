@@ -121,11 +121,9 @@ func TestMetrics(t *testing.T) {
 		firstFrom := h.sink.messages()[0].from
 
 		// Over the first limit: deferred, and the relay refuses the notice.
-		h.sink.mu.Lock()
-		h.sink.fail = func(int) error {
+		h.sink.failWith(func(int) error {
 			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Refused"}
-		}
-		h.sink.mu.Unlock()
+		})
 		h.request(reqMail("Regards", "Subject: {KMS:Help} 2"))
 		h.drain()
 		s.scrape()
@@ -144,9 +142,7 @@ func TestMetrics(t *testing.T) {
 		}
 
 		// Over the second: blocked.
-		h.sink.mu.Lock()
-		h.sink.fail = nil
-		h.sink.mu.Unlock()
+		h.sink.failWith(nil)
 		h.request(reqMail("Regards", "Subject: {KMS:Help} 3"))
 		h.drain()
 		s.scrape()

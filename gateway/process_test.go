@@ -91,10 +91,7 @@ func TestDeregisterReleases(t *testing.T) {
 		h := newHarness(t, db, nil)
 		h.request(reqMail(""))
 		first := h.registered()
-		h.crashAt("claimed")
-		if _, err := first.ProcessNext(ctx); !errors.Is(err, errCrash) {
-			t.Fatal(err)
-		}
+		h.crashClaimed()
 		second := h.registered()
 		if did, _ := second.ProcessNext(ctx); did {
 			t.Fatal("took over a live process's claim")
@@ -126,10 +123,7 @@ func TestUnownedClaimWaitsForLease(t *testing.T) {
 		ctx := context.Background()
 		h := newHarness(t, db, nil)
 		h.request(reqMail(""))
-		h.crashAt("claimed")
-		if _, err := h.gw.ProcessNext(ctx); !errors.Is(err, errCrash) {
-			t.Fatal(err)
-		}
+		h.crashClaimed()
 		live := h.registered()
 		h.clock.Add(10 * live.cfg.HeartbeatTimeout)
 		if did, _ := live.ProcessNext(ctx); did {

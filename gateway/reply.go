@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"io"
 	"mime"
 	netmail "net/mail"
 	"strings"
@@ -94,10 +95,7 @@ func composeReply(m *replyMail) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, err := w.Write([]byte(body)); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
+		if err := writeAll(w, []byte(body)); err != nil {
 			return nil, err
 		}
 		return buf.Bytes(), nil
@@ -111,34 +109,37 @@ func composeReply(m *replyMail) ([]byte, error) {
 	var th message.Header
 	setTextType(&th, body)
 	th.Set("Content-Disposition", "inline")
-	pw, err := w.CreatePart(th)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := pw.Write([]byte(body)); err != nil {
-		return nil, err
-	}
-	if err := pw.Close(); err != nil {
+	if err := writePart(w, th, []byte(body)); err != nil {
 		return nil, err
 	}
 	var ah message.Header
 	ah.Set("Content-Transfer-Encoding", "7bit")
 	ah.SetContentDisposition("attachment", map[string]string{"filename": m.File.Name})
 	ah.SetContentType("text/plain", map[string]string{"charset": "us-ascii", "name": m.File.Name})
-	aw, err := w.CreatePart(ah)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := aw.Write(m.File.Data); err != nil {
-		return nil, err
-	}
-	if err := aw.Close(); err != nil {
+	if err := writePart(w, ah, m.File.Data); err != nil {
 		return nil, err
 	}
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// writePart writes a part of header h and body b to w.
+func writePart(w *message.Writer, h message.Header, b []byte) error {
+	pw, err := w.CreatePart(h)
+	if err != nil {
+		return err
+	}
+	return writeAll(pw, b)
+}
+
+// writeAll writes b to w and closes it.
+func writeAll(w io.WriteCloser, b []byte) error {
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 // setTextType sets a text/plain type: us-ascii and 7bit for ASCII text with

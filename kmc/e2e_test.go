@@ -111,20 +111,8 @@ func TestEndToEnd(t *testing.T) {
 // meter with it, and checks that a credit token made under it is accepted.
 func tokenAccepted(t *testing.T, vk keyload.VendingKey, kt sts.KeyType) {
 	t.Helper()
-	gen, err := dkga.New(dkga.Algorithm(vk.DKGA), vk.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pan, err := sts.NewPAN("600727", "04123456784")
-	if err != nil {
-		t.Fatal(err)
-	}
-	params := dkga.Params{KeyType: kt, SGC: uint32(vk.SGC), TI: 1, KRN: uint8(vk.KRN), PAN: pan,
-		BaseDate: sts.BaseDate(vk.BDT), EA: sts.EA(vk.EA)}
-	dk, err := gen.DecoderKey(params)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pan := testPAN(t)
+	dk := decoderKey(t, vk, kt, pan)
 	m, err := meter.New(meter.Config{PAN: pan, EA: sts.EA(vk.EA), Key: dk, KeyType: kt, KRN: uint8(vk.KRN), TI: 1,
 		KEN: uint8(vk.KEN), SGC: uint32(vk.SGC), BaseDate: sts.BaseDate(vk.BDT)})
 	if err != nil {
@@ -134,21 +122,58 @@ func tokenAccepted(t *testing.T, vk keyload.VendingKey, kt sts.KeyType) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tid, err := sts.BaseDate(vk.BDT).TID(t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	amount, _ := sts.EncodeAmount(250)
-	token, err := sts.Encode(sts.Credit{Sub: sts.Electricity, TID: tid, Amount: amount}, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := m.Enter(token.String()); r.Outcome != meter.Accepted {
+	token := credit(t, c, sts.BaseDate(vk.BDT), 250)
+	if r := m.Enter(token); r.Outcome != meter.Accepted {
 		t.Fatalf("meter: %v for a credit token under a key from the KLF", r.Outcome)
 	}
-	if r := m.Enter(token.String()); r.Outcome != meter.UsedError {
+	if r := m.Enter(token); r.Outcome != meter.UsedError {
 		t.Fatalf("meter: %v for the same token again", r.Outcome)
 	}
+}
+
+// testPAN is the meter of these tests.
+func testPAN(t *testing.T) sts.PAN {
+	t.Helper()
+	pan, err := sts.NewPAN("600727", "04123456784")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pan
+}
+
+// decoderKey derives the decoder key of type kt of meter pan (TI 1) from
+// vk.
+func decoderKey(t *testing.T, vk keyload.VendingKey, kt sts.KeyType, pan sts.PAN) []byte {
+	t.Helper()
+	gen, err := dkga.New(dkga.Algorithm(vk.DKGA), vk.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dk, err := gen.DecoderKey(dkga.Params{KeyType: kt, SGC: uint32(vk.SGC), TI: 1, KRN: uint8(vk.KRN), PAN: pan,
+		BaseDate: sts.BaseDate(vk.BDT), EA: sts.EA(vk.EA)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dk
+}
+
+// credit is a credit token (electricity) of amount, issued at t0 under c
+// on base date bd.
+func credit(t *testing.T, c sts.Cipher, bd sts.BaseDate, amount uint64) string {
+	t.Helper()
+	tid, err := bd.TID(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := sts.EncodeAmount(amount)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := sts.Encode(sts.Credit{Sub: sts.Electricity, TID: tid, Amount: a}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return token.String()
 }
 
 // assertAudit checks that the log verifies, holds an entry of action
@@ -205,20 +230,8 @@ func TestManufacturingEndToEnd(t *testing.T) {
 // set to the DUTK of vudk, then a credit token under the DUTK.
 func keyChangeAccepted(t *testing.T, initKey, vudk keyload.VendingKey) {
 	t.Helper()
-	pan, _ := sts.NewPAN("600727", "04123456784")
-	derive := func(vk keyload.VendingKey, kt sts.KeyType) []byte {
-		gen, err := dkga.New(dkga.Algorithm(vk.DKGA), vk.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dk, err := gen.DecoderKey(dkga.Params{KeyType: kt, SGC: uint32(vk.SGC), TI: 1, KRN: uint8(vk.KRN), PAN: pan,
-			BaseDate: sts.BaseDate(vk.BDT), EA: sts.EA(vk.EA)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return dk
-	}
-	ditk, dutk := derive(initKey, sts.DITK), derive(vudk, sts.DUTK)
+	pan := testPAN(t)
+	ditk, dutk := decoderKey(t, initKey, sts.DITK, pan), decoderKey(t, vudk, sts.DUTK, pan)
 	m, err := meter.New(meter.Config{PAN: pan, EA: sts.EA11, Key: ditk, KeyType: sts.DITK, KRN: uint8(initKey.KRN), TI: 1,
 		KEN: 255, SGC: uint32(initKey.SGC), BaseDate: sts.BaseDate2014})
 	if err != nil {
@@ -241,13 +254,7 @@ func keyChangeAccepted(t *testing.T, initKey, vudk keyload.VendingKey) {
 		t.Fatalf("key change set: %v", r.Outcome)
 	}
 	c, _ := sts.NewCipher(sts.EA11, dutk, nil)
-	tid, _ := sts.BaseDate2014.TID(t0)
-	amount, _ := sts.EncodeAmount(100)
-	n, err := sts.Encode(sts.Credit{Sub: sts.Electricity, TID: tid, Amount: amount}, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r := m.Enter(n.String()); r.Outcome != meter.Accepted {
+	if r := m.Enter(credit(t, c, sts.BaseDate2014, 100)); r.Outcome != meter.Accepted {
 		t.Fatalf("credit under the new DUTK: %v", r.Outcome)
 	}
 }
@@ -284,9 +291,7 @@ func TestIssueRef(t *testing.T) {
 		bad.Tag[0] ^= 1
 		_, err = w.k.IssueKLFWith(w.ctx, "gateway", &bad, kmc.IssueOptions{Ref: "mail-1"})
 		wantCode(t, err, kmc.ETagInvalid)
-		if n := w.auditCount("klf.issue"); n != 1 {
-			t.Errorf("%d klf.issue records, want 1", n)
-		}
+		w.wantAudit("klf.issue", 1)
 	})
 }
 

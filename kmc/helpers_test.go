@@ -9,6 +9,7 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/internal/testclock"
+	"github.com/stskms/stskms/internal/testparty"
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/keystore"
@@ -42,20 +43,13 @@ const actor = "officer:test"
 func newWorld(t testing.TB, db *store.DB, mode kmc.Mode) *world {
 	t.Helper()
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "keystore")
-	if err := keystore.InitTest(dir); err != nil {
-		t.Fatal(err)
-	}
-	sealed, err := keystore.UnlockTest(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sealed.Lock)
+	sealed := custodytest.Sealed(t, filepath.Join(t.TempDir(), "keystore"))
 	var custody keystore.Custody = sealed
 	if mode == kmc.ModeLive {
 		custody = custodytest.Live(sealed)
 	}
 	w := &world{t: t, ctx: ctx, db: db, clock: testclock.New(t0), custody: custody, sealed: sealed}
+	var err error
 	w.k, err = kmc.New(ctx, kmc.Config{DB: db, Custody: custody, Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -101,14 +95,7 @@ type sm struct {
 // newSM makes the module "TestVendor:<id>" with the test key of label.
 func newSM(t testing.TB, label, id string) *sm {
 	t.Helper()
-	key, err := keyagree.TestKey(label)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkid, err := records.NewPKID(records.SMID, "TestVendor", id, time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC), key.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, pkid := testparty.Module(t, label, id)
 	return &sm{mod: keyload.Module{Key: key, PKID: pkid}, model: "Test-SSM-1", firmware: "SSM1V100"}
 }
 
@@ -285,4 +272,12 @@ func (w *world) auditCount(action string) int {
 		w.t.Fatal(err)
 	}
 	return n
+}
+
+// wantAudit fails the test unless the audit log holds n records of action.
+func (w *world) wantAudit(action string, n int) {
+	w.t.Helper()
+	if got := w.auditCount(action); got != n {
+		w.t.Errorf("%d %s audit records, want %d", got, action, n)
+	}
 }

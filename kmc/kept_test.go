@@ -10,7 +10,6 @@ import (
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/internal/backuptest"
 	"github.com/stskms/stskms/keystore"
-	"github.com/stskms/stskms/keystore/pkcs11/softhsmtest"
 	"github.com/stskms/stskms/kmc"
 )
 
@@ -23,10 +22,14 @@ func liveOfficers() []keystore.Component {
 
 // initLiveKMC initialises a live KMC (sealed custody, liveOfficers) in dir
 // and closes it.
-func initLiveKMC(t *testing.T, dir string) {
+func initLiveKMC(t *testing.T, dir string) { initLiveKMCWith(t, dir, kmc.InitOptions{}) }
+
+// initLiveKMCWith is initLiveKMC with the custody options of o (PKCS11,
+// PIN).
+func initLiveKMCWith(t *testing.T, dir string, o kmc.InitOptions) {
 	t.Helper()
-	k, err := kmc.Init(context.Background(), dir, kmc.InitOptions{Mode: kmc.ModeLive, Vendor: "Utility", ID: "K0042",
-		Officers: liveOfficers()})
+	o.Mode, o.Vendor, o.ID, o.Officers = kmc.ModeLive, "Utility", "K0042", liveOfficers()
+	k, err := kmc.Init(context.Background(), dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,15 +54,9 @@ func TestRestoredKMCRefused(t *testing.T) {
 // their passphrase — the PIN alone, or a wrong passphrase, does not.
 func TestRestoredPKCS11KMCRefused(t *testing.T) {
 	ctx := context.Background()
-	cfg, pin := softhsmtest.New(t).Token("kmc-token")
-	cfg.Namespace = "kmc"
+	cfg, pin := kmcToken(t)
 	dir := filepath.Join(t.TempDir(), "kmc")
-	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeLive, Vendor: "Utility", ID: "K0042", PKCS11: &cfg, PIN: pin,
-		Officers: liveOfficers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.Close()
+	initLiveKMCWith(t, dir, kmc.InitOptions{PKCS11: &cfg, PIN: pin})
 	restoreRefused(t, dir, func(accept bool) (*kmc.KMC, error) {
 		if accept {
 			if _, err := kmc.OpenDir(ctx, dir, kmc.OpenOptions{PIN: pin, AcceptRollback: true}); !errors.Is(err, kmc.ErrDualControl) {

@@ -35,9 +35,7 @@ func TestSupplyGroups(t *testing.T) {
 		if err != nil || len(sgs) != 2 || sgs[0].SGC != 7 || sgs[1].SGC != 123456 || sgs[1].CreatedBy != actor {
 			t.Fatalf("%+v %v", sgs, err)
 		}
-		if n := w.auditCount("sgc.add"); n != 2 {
-			t.Errorf("%d sgc.add records", n)
-		}
+		w.wantAudit("sgc.add", 2)
 	})
 }
 
@@ -125,12 +123,8 @@ func TestKRNCycle(t *testing.T) {
 		if _, err := w.k.GenerateVendingKey(w.ctx, actor, a); !errors.Is(err, kmc.ErrExists) {
 			t.Fatalf("explicit KRN held: %v", err)
 		}
-		if n := w.auditCount("vk.retire"); n != 1 {
-			t.Errorf("%d vk.retire records", n)
-		}
-		if n := w.auditCount("vk.generate"); n != 11 {
-			t.Errorf("%d vk.generate records", n)
-		}
+		w.wantAudit("vk.retire", 1)
+		w.wantAudit("vk.generate", 11)
 	})
 }
 
@@ -202,9 +196,7 @@ func TestImportVendingKey(t *testing.T) {
 		if len(keys) != 1 || !bytes.Equal(keys[0].Key, key) {
 			t.Fatal("the module did not get the imported key")
 		}
-		if n := w.auditCount("vk.import"); n != 1 {
-			t.Errorf("%d vk.import records", n)
-		}
+		w.wantAudit("vk.import", 1)
 		assertAudit(t, w, "vk.import", "D5D44F", keys)
 	})
 }

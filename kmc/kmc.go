@@ -2,6 +2,7 @@ package kmc
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -375,19 +376,25 @@ func (k *KMC) Keys(ctx context.Context) ([]Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kmc: failed to read the KMC keys: %w", err)
 	}
+	keys, err := scanAll(rows, scanKey)
+	if err != nil {
+		return nil, failed("read the KMC keys", err)
+	}
+	return keys, nil
+}
+
+// scanAll reads every row of rows with scan, and closes rows.
+func scanAll[T any](rows *sql.Rows, scan func(row interface{ Scan(...any) error }) (T, error)) ([]T, error) {
 	defer rows.Close()
-	var keys []Key
+	var out []T
 	for rows.Next() {
-		key, err := scanKey(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		keys = append(keys, key)
+		out = append(out, v)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("kmc: failed to read the KMC keys: %w", err)
-	}
-	return keys, nil
+	return out, rows.Err()
 }
 
 func scanKey(row interface{ Scan(...any) error }) (Key, error) {

@@ -177,14 +177,9 @@ func (k *KMC) KUAs(ctx context.Context, smRef string) ([]KUA, error) {
 	if err != nil {
 		return nil, failed("read authorisations", err)
 	}
-	defer rows.Close()
-	var out []KUA
-	for rows.Next() {
-		a, err := scanKUA(rows)
-		if err != nil {
-			return nil, failed("read authorisations", err)
-		}
-		out = append(out, a)
+	out, err := scanAll(rows, scanKUA)
+	if err != nil {
+		return nil, failed("read authorisations", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }

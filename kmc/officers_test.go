@@ -12,7 +12,6 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/keystore"
-	"github.com/stskms/stskms/keystore/pkcs11/softhsmtest"
 	"github.com/stskms/stskms/kmc"
 )
 
@@ -65,12 +64,10 @@ func importAudit(t *testing.T, k *kmc.KMC) [][]string {
 	return got
 }
 
-// TestImportNamesRegisteredOfficers is the issue's scenario: on a live KMC
-// whose officers are alice and bob, `vk import --component mallory=…
-// --component eve=…` is refused naming both, one officer twice is
-// refused, and nothing is imported or audited; alice and bob's import
-// goes through and the audit names them.
-func TestImportNamesRegisteredOfficers(t *testing.T) {
+// openLiveGroup opens a new live KMC whose officers are alice and bob
+// (initLiveKMC), with supply group 123456; it is closed at cleanup.
+func openLiveGroup(t *testing.T) (context.Context, *kmc.KMC) {
+	t.Helper()
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "kmc")
 	initLiveKMC(t, dir)
@@ -78,15 +75,25 @@ func TestImportNamesRegisteredOfficers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer k.Close()
-	if got := k.Officers(); !slices.Equal(got, []string{"alice", "bob"}) {
-		t.Fatalf("Officers = %v", got)
-	}
+	t.Cleanup(func() { k.Close() })
 	if _, err := k.AddSupplyGroup(ctx, actor, 123456, "group"); err != nil {
 		t.Fatal(err)
 	}
+	return ctx, k
+}
+
+// TestImportNamesRegisteredOfficers is the issue's scenario: on a live KMC
+// whose officers are alice and bob, `vk import --component mallory=…
+// --component eve=…` is refused naming both, one officer twice is
+// refused, and nothing is imported or audited; alice and bob's import
+// goes through and the audit names them.
+func TestImportNamesRegisteredOfficers(t *testing.T) {
+	ctx, k := openLiveGroup(t)
+	if got := k.Officers(); !slices.Equal(got, []string{"alice", "bob"}) {
+		t.Fatalf("Officers = %v", got)
+	}
 	a := importAttrs()
-	_, err = k.ImportVendingKey(ctx, actor, a, importParts(t, "mallory", "eve"), nil)
+	_, err := k.ImportVendingKey(ctx, actor, a, importParts(t, "mallory", "eve"), nil)
 	if !errors.Is(err, kmc.ErrUnknownOfficer) || !strings.Contains(err.Error(), `"mallory", "eve"`) {
 		t.Errorf("mallory and eve: %v", err)
 	}
@@ -116,17 +123,7 @@ func TestImportNamesRegisteredOfficers(t *testing.T) {
 // from a name not registered, at start and after, and keep the import as
 // it was.
 func TestPendingImportNamesRegisteredOfficers(t *testing.T) {
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "kmc")
-	initLiveKMC(t, dir)
-	k, err := kmc.OpenDir(ctx, dir, kmc.OpenOptions{Officers: liveOfficers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
-	if _, err := k.AddSupplyGroup(ctx, actor, 123456, "group"); err != nil {
-		t.Fatal(err)
-	}
+	ctx, k := openLiveGroup(t)
 	now := time.Now()
 	a := importAttrs()
 	mallory := importParts(t, "mallory", "eve")
@@ -177,25 +174,19 @@ func TestAuthenticateOfficers(t *testing.T) {
 // authenticates them through the same API, and refuses mallory and eve.
 func TestPKCS11Officers(t *testing.T) {
 	ctx := context.Background()
-	cfg, pin := softhsmtest.New(t).Token("kmc-token")
-	cfg.Namespace = "kmc"
+	cfg, pin := kmcToken(t)
 	dir := filepath.Join(t.TempDir(), "kmc")
 	if _, err := kmc.Init(ctx, filepath.Join(t.TempDir(), "x"), kmc.InitOptions{Mode: kmc.ModeLive, Vendor: "U", ID: "K1",
 		PKCS11: &cfg, PIN: pin}); !errors.Is(err, keystore.ErrOfficers) {
 		t.Errorf("PKCS#11 KMC without officers: %v", err)
 	}
-	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeLive, Vendor: "Utility", ID: "K0042", PKCS11: &cfg, PIN: pin,
-		Officers: liveOfficers()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.Close()
+	initLiveKMCWith(t, dir, kmc.InitOptions{PKCS11: &cfg, PIN: pin})
 	wrong := liveOfficers()
 	wrong[0].Passphrase = []byte("staple tuna mirror 42")
 	if _, err := kmc.OpenDir(ctx, dir, kmc.OpenOptions{PIN: pin, Officers: wrong}); !errors.Is(err, keystore.ErrBadPassphrase) {
 		t.Errorf("open with a wrong officer passphrase: %v", err)
 	}
-	k, err = kmc.OpenDir(ctx, dir, kmc.OpenOptions{PIN: pin})
+	k, err := kmc.OpenDir(ctx, dir, kmc.OpenOptions{PIN: pin})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,15 @@ import (
 	"github.com/stskms/stskms/records/armor"
 )
 
+// kmcToken returns a new SoftHSM2 token for a KMC (namespace "kmc") and
+// its PIN.
+func kmcToken(t *testing.T) (pkcs11.Config, []byte) {
+	t.Helper()
+	cfg, pin := softhsmtest.New(t).Token("kmc-token")
+	cfg.Namespace = "kmc"
+	return cfg, pin
+}
+
 // TestLivePKCS11Dir: a live KMC whose custody is a SoftHSM2 token. Init
 // records the choice; OpenDir needs the PIN (not officers); the vending
 // keys sealed under the token's storage key and the KMC key pair in the
@@ -23,8 +32,7 @@ import (
 // certified module's side with the right keys.
 func TestLivePKCS11Dir(t *testing.T) {
 	ctx := context.Background()
-	cfg, pin := softhsmtest.New(t).Token("kmc-token")
-	cfg.Namespace = "kmc"
+	cfg, pin := kmcToken(t)
 	dir := filepath.Join(t.TempDir(), "kmc")
 	clock := testclock.New(t0)
 

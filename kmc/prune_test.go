@@ -17,12 +17,7 @@ import (
 // never gets a second file — while a kept one is still EVkloadReplayed.
 func TestPrune(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		w := newWorld(t, db, kmc.ModeTest)
-		w.addSGC(123456)
-		w.genKey(attrs(123456, kmc.VUDK))
-		s := newSM(t, "sts-test-sm", "94000001")
-		w.register(s, kmc.Vending)
-		w.grant(s, 123456, kmc.VUDK)
+		w, s := newVendingWorld(t, db)
 		pk := w.pk()
 
 		old := s.request(t, pk, t0)
@@ -66,9 +61,7 @@ func TestPrune(t *testing.T) {
 		if res, err := w.k.Prune(w.ctx, actor, 24*time.Hour); err != nil || res.Requests != 0 {
 			t.Errorf("second prune %+v, %v", res, err)
 		}
-		if n := w.auditCount("kmc.prune"); n != 2 {
-			t.Errorf("%d kmc.prune audit records", n)
-		}
+		w.wantAudit("kmc.prune", 2)
 	})
 }
 

@@ -262,16 +262,7 @@ func (k *KMC) SMs(ctx context.Context) ([]SM, error) {
 	if err != nil {
 		return nil, failed("read the registry", err)
 	}
-	defer rows.Close()
-	var out []SM
-	for rows.Next() {
-		sm, err := scanSM(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, sm)
-	}
-	return out, rows.Err()
+	return scanAll(rows, scanSM)
 }
 
 // FindSM returns the registered module named by ref: its full SMID text,
@@ -295,16 +286,8 @@ func findSM(ctx context.Context, query queryFunc, ref string) (SM, error) {
 	if err != nil {
 		return SM{}, failed("read the registry", err)
 	}
-	defer rows.Close()
-	var found []SM
-	for rows.Next() {
-		sm, err := scanSM(rows)
-		if err != nil {
-			return SM{}, err
-		}
-		found = append(found, sm)
-	}
-	if err := rows.Err(); err != nil {
+	found, err := scanAll(rows, scanSM)
+	if err != nil {
 		return SM{}, failed("read the registry", err)
 	}
 	switch len(found) {

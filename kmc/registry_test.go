@@ -80,12 +80,8 @@ func TestRegisterSM(t *testing.T) {
 		if err != nil || len(list) != 2 || !list[0].Revoked || list[0].RevokeReason != "lost" || list[1].Revoked {
 			t.Fatalf("SMs: %+v %v", list, err)
 		}
-		if n := w.auditCount("sm.register"); n != 2 {
-			t.Errorf("%d sm.register records", n)
-		}
-		if n := w.auditCount("sm.revoke"); n != 1 {
-			t.Errorf("%d sm.revoke records", n)
-		}
+		w.wantAudit("sm.register", 2)
+		w.wantAudit("sm.revoke", 1)
 	})
 }
 
@@ -201,12 +197,8 @@ func TestKUA(t *testing.T) {
 		if _, err := w.k.Grant(w.ctx, actor, m.smid(), kmc.KUA{SGC: 1, Types: kmc.TypesOf(kmc.VUDK), Until: until}); !errors.Is(err, kmc.ErrRevoked) {
 			t.Errorf("grant to a revoked module: %v", err)
 		}
-		if n := w.auditCount("kua.grant"); n != 3 {
-			t.Errorf("%d kua.grant records", n)
-		}
-		if n := w.auditCount("kua.revoke"); n != 1 {
-			t.Errorf("%d kua.revoke records", n)
-		}
+		w.wantAudit("kua.grant", 3)
+		w.wantAudit("kua.revoke", 1)
 	})
 }
 
@@ -247,8 +239,6 @@ func TestKeyRotation(t *testing.T) {
 		if _, err := w.k.CurrentKey(w.ctx); !errors.Is(err, kmc.ErrNoCurrentKey) {
 			t.Errorf("no current key: %v", err)
 		}
-		if n := w.auditCount("kmc.key.generate"); n != 2 {
-			t.Errorf("%d kmc.key.generate records", n)
-		}
+		w.wantAudit("kmc.key.generate", 2)
 	})
 }

@@ -175,9 +175,7 @@ func TestRegistryUpdate(t *testing.T) {
 				t.Errorf("module %d: %+v", i, s)
 			}
 		}
-		if n := w.auditCount("sm.update"); n != 1 {
-			t.Errorf("%d sm.update audit records", n)
-		}
+		w.wantAudit("sm.update", 1)
 
 		_, err = w.k.ApplyRegistryUpdate(w.ctx, actor, file, kmc.UpdateOptions{})
 		wantCode(t, err, kmc.ESmUpdateStale)
@@ -202,12 +200,8 @@ func TestRegistryUpdate(t *testing.T) {
 		// 2 is not greater than 3.
 		_, err = w.k.ApplyRegistryUpdate(w.ctx, actor, update(t, stsa, 2, list...), kmc.UpdateOptions{})
 		wantCode(t, err, kmc.ESmUpdateStale)
-		if n := w.auditCount("sm.update"); n != 2 {
-			t.Errorf("%d sm.update audit records", n)
-		}
-		if n := w.auditCount("sm.update.refuse"); n != 3 {
-			t.Errorf("%d sm.update.refuse audit records, want 3", n)
-		}
+		w.wantAudit("sm.update", 2)
+		w.wantAudit("sm.update.refuse", 3)
 	})
 }
 
@@ -362,9 +356,7 @@ func TestRegistryUpdateRef(t *testing.T) {
 		if !reflect.DeepEqual(first, again) || again.Summary() != first.Summary() {
 			t.Errorf("retry answered %+v, first %+v", again, first)
 		}
-		if n := w.auditCount("sm.update"); n != 1 {
-			t.Errorf("%d sm.update audit records after a retry", n)
-		}
+		w.wantAudit("sm.update", 1)
 		_, err = w.k.ApplyRegistryUpdate(w.ctx, actor, file, kmc.UpdateOptions{Ref: "mail-2"})
 		wantCode(t, err, kmc.ESmUpdateStale)
 		var e *kmc.Error
@@ -526,9 +518,7 @@ func TestRegistryUpdateConcurrentRef(t *testing.T) {
 				t.Errorf("answer %q, want %q", got, want)
 			}
 		}
-		if c := w.auditCount("sm.update"); c != 1 {
-			t.Errorf("%d sm.update audit records", c)
-		}
+		w.wantAudit("sm.update", 1)
 	})
 }
 
@@ -599,8 +589,6 @@ func TestSetSMEmails(t *testing.T) {
 		if sm, _ := w.k.FindSM(w.ctx, ref); strings.Join(sm.Emails, ",") != "ops@utility.test,keys@utility.test" {
 			t.Errorf("after the refusals: %v", sm.Emails)
 		}
-		if n := w.auditCount("sm.emails"); n != 1 {
-			t.Errorf("%d sm.emails audit records, want 1", n)
-		}
+		w.wantAudit("sm.emails", 1)
 	})
 }

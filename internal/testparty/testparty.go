@@ -23,7 +23,14 @@ const (
 // key date 2 January 2025.
 func SM(tb testing.TB) (*ecdh.PrivateKey, records.PKID) {
 	tb.Helper()
-	return party(tb, SMLabel, records.SMID, "TestVendor", "94000001", time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC))
+	return Module(tb, SMLabel, "94000001")
+}
+
+// Module returns the key and SMID of another test module: TestVendor id,
+// the test key of label, key date 2 January 2025.
+func Module(tb testing.TB, label, id string) (*ecdh.PrivateKey, records.PKID) {
+	tb.Helper()
+	return party(tb, label, records.SMID, "TestVendor", id, time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC))
 }
 
 // KMC returns the test KMC's key and its KMCID: TestKMC K0001, key date

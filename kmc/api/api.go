@@ -252,11 +252,7 @@ func (s *Server) supplyGroups(ctx context.Context, _ kmc.Actor, _ *http.Request)
 	if err != nil {
 		return nil, err
 	}
-	ans := SupplyGroupsAnswer{SupplyGroups: []SupplyGroup{}}
-	for _, g := range sgs {
-		ans.SupplyGroups = append(ans.SupplyGroups, SupplyGroup(g))
-	}
-	return ans, nil
+	return SupplyGroupsAnswer{SupplyGroups: listOf(sgs, func(g kmc.SupplyGroup) SupplyGroup { return SupplyGroup(g) })}, nil
 }
 
 func (s *Server) addSupplyGroup(ctx context.Context, a kmc.Actor, _ *http.Request, req AddSupplyGroupRequest) (any, error) {
@@ -290,11 +286,7 @@ func (s *Server) vendingKeys(ctx context.Context, _ kmc.Actor, r *http.Request) 
 	if err != nil {
 		return nil, err
 	}
-	ans := VendingKeysAnswer{VendingKeys: []VendingKey{}}
-	for _, v := range vks {
-		ans.VendingKeys = append(ans.VendingKeys, vendingKeyOf(v))
-	}
-	return ans, nil
+	return VendingKeysAnswer{VendingKeys: listOf(vks, vendingKeyOf)}, nil
 }
 
 func (s *Server) generate(ctx context.Context, a kmc.Actor, _ *http.Request, req GenerateRequest) (any, error) {
@@ -317,11 +309,7 @@ func (s *Server) listImports(ctx context.Context, _ kmc.Actor, _ *http.Request) 
 	if err != nil {
 		return nil, err
 	}
-	ans := ImportsAnswer{Imports: []ImportAnswer{}}
-	for _, p := range list {
-		ans.Imports = append(ans.Imports, importAnswer(p))
-	}
-	return ans, nil
+	return ImportsAnswer{Imports: listOf(list, importAnswer)}, nil
 }
 
 func (s *Server) startImport(ctx context.Context, a kmc.Actor, _ *http.Request, req StartImportRequest) (any, error) {
@@ -379,11 +367,7 @@ func (s *Server) sms(ctx context.Context, _ kmc.Actor, _ *http.Request) (any, er
 	if err != nil {
 		return nil, err
 	}
-	ans := SMsAnswer{SMs: []SM{}}
-	for _, m := range list {
-		ans.SMs = append(ans.SMs, smOf(m))
-	}
-	return ans, nil
+	return SMsAnswer{SMs: listOf(list, smOf)}, nil
 }
 
 func (s *Server) sm(ctx context.Context, _ kmc.Actor, r *http.Request) (any, error) {
@@ -440,11 +424,7 @@ func (s *Server) kuas(ctx context.Context, _ kmc.Actor, r *http.Request) (any, e
 	if err != nil {
 		return nil, err
 	}
-	ans := KUAsAnswer{KUAs: []KUA{}}
-	for _, k := range list {
-		ans.KUAs = append(ans.KUAs, kuaOf(k))
-	}
-	return ans, nil
+	return KUAsAnswer{KUAs: listOf(list, kuaOf)}, nil
 }
 
 func (s *Server) grant(ctx context.Context, a kmc.Actor, _ *http.Request, req GrantRequest) (any, error) {
@@ -500,11 +480,7 @@ func (s *Server) issuedFiles(ctx context.Context, _ kmc.Actor, r *http.Request) 
 	if err != nil {
 		return nil, err
 	}
-	ans := IssuedFilesAnswer{Files: []IssuedFile{}}
-	for _, f := range files {
-		ans.Files = append(ans.Files, IssuedFile(f))
-	}
-	return ans, nil
+	return IssuedFilesAnswer{Files: listOf(files, func(f kmc.IssuedFile) IssuedFile { return IssuedFile(f) })}, nil
 }
 
 func (s *Server) verifyAudit(ctx context.Context, _ kmc.Actor, _ *http.Request) (any, error) {

@@ -186,6 +186,23 @@ func component(t *testing.T, n int, seed byte) (api.Component, []byte) {
 	return api.Component{Value: hex.EncodeToString(v), KCV: hex.EncodeToString(kcv)}, v
 }
 
+// twoComponents returns the two 20-byte components of seeds 0x11 and 0xA7
+// and the KCV of the key they make, as hex.
+func twoComponents(t *testing.T) (c1, c2 api.Component, kcv string) {
+	t.Helper()
+	c1, v1 := component(t, 20, 0x11)
+	c2, v2 := component(t, 20, 0xA7)
+	key := make([]byte, len(v1))
+	for i := range key {
+		key[i] = v1[i] ^ v2[i]
+	}
+	k, err := keyagree.KCV(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c1, c2, hex.EncodeToString(k)
+}
+
 // TestDualControl imports a key from two officers' components, each posted
 // under its own credential; the key exists only when the quorum is
 // complete.
@@ -193,17 +210,11 @@ func TestDualControl(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := start(t, db, setup{mode: kmc.ModeTest})
 		e.do("operator", "POST", "/v1/supply-groups", api.AddSupplyGroupRequest{SGC: 123456, Name: "g"}, nil)
-		c1, v1 := component(t, 20, 0x11)
-		c2, v2 := component(t, 20, 0xA7)
-		key := make([]byte, 20)
-		for i := range key {
-			key[i] = v1[i] ^ v2[i]
-		}
-		kcv, _ := keyagree.KCV(key)
+		c1, c2, kcv := twoComponents(t)
 		attrs := api.VKAttributes{SGC: 123456, Type: "VCDK"}
 
 		var imp api.ImportAnswer
-		e.do("officer", "POST", "/v1/vending-keys/imports", api.StartImportRequest{VKAttributes: attrs, KCV: hex.EncodeToString(kcv),
+		e.do("officer", "POST", "/v1/vending-keys/imports", api.StartImportRequest{VKAttributes: attrs, KCV: kcv,
 			Component: c1}, &imp)
 		if imp.State != "pending" || imp.Quorum != 2 || !slices.Equal(imp.Officers, []string{"test-officer"}) || !strings.HasPrefix(imp.ID, "IMP-") {
 			t.Fatalf("started = %+v", imp)
@@ -229,7 +240,7 @@ func TestDualControl(t *testing.T) {
 		}
 		var done api.ImportAnswer
 		e.do("officer2", "POST", path, api.ComponentRequest{Component: c2}, &done)
-		if done.State != "complete" || done.Key == nil || done.Key.KCV != strings.ToUpper(hex.EncodeToString(kcv)) ||
+		if done.State != "complete" || done.Key == nil || done.Key.KCV != strings.ToUpper(kcv) ||
 			done.Key.Origin != kmc.OriginImported || !slices.Equal(done.Officers, []string{"test-officer", "test-officer-2"}) {
 			t.Fatalf("complete = %+v", done)
 		}

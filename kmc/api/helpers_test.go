@@ -13,7 +13,7 @@ import (
 	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/internal/httpapi/httpapitest"
 	"github.com/stskms/stskms/internal/testclock"
-	"github.com/stskms/stskms/keyagree"
+	"github.com/stskms/stskms/internal/testparty"
 	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/keystore/custodytest"
@@ -52,21 +52,11 @@ func start(t testing.TB, db *store.DB, o setup) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	if err := keystore.InitTest(filepath.Join(dir, "keystore")); err != nil {
-		t.Fatal(err)
-	}
-	sealed, err := keystore.UnlockTest(filepath.Join(dir, "keystore"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sealed.Lock)
-	var custody keystore.Custody = sealed
-	if o.mode == kmc.ModeLive {
-		custody = custodytest.Live(sealed)
-	}
+	custody := testCustody(t, filepath.Join(dir, "keystore"), o.mode == kmc.ModeLive)
 	e := &env{t: t, ctx: ctx, clock: testclock.New(time.Now().UTC().Truncate(time.Second))}
 	now := e.clock.Now
 	e.custody, e.now = custody, now
+	var err error
 	if e.k, err = kmc.New(ctx, kmc.Config{DB: db, Custody: custody, Now: now}); err != nil {
 		t.Fatal(err)
 	}
@@ -88,6 +78,17 @@ func start(t testing.TB, db *store.DB, o setup) *env {
 	}
 	e.serve(cfg)
 	return e
+}
+
+// testCustody makes a sealed test store in dir, locked at cleanup: as a
+// live custody if live.
+func testCustody(t testing.TB, dir string, live bool) keystore.Custody {
+	t.Helper()
+	sealed := custodytest.Sealed(t, dir)
+	if live {
+		return custodytest.Live(sealed)
+	}
+	return sealed
 }
 
 // serve serves the API of e.k on a loopback listener, with TLS if cfg is
@@ -156,14 +157,7 @@ type testSM struct{ mod keyload.Module }
 
 func newTestSM(t testing.TB, label, id string) *testSM {
 	t.Helper()
-	key, err := keyagree.TestKey(label)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkid, err := records.NewPKID(records.SMID, "TestVendor", id, time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC), key.PublicKey())
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, pkid := testparty.Module(t, label, id)
 	return &testSM{mod: keyload.Module{Key: key, PKID: pkid}}
 }
 

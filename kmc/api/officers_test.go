@@ -2,7 +2,6 @@ package api_test
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -14,9 +13,6 @@ import (
 
 	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/internal/testclock"
-	"github.com/stskms/stskms/keyagree"
-	"github.com/stskms/stskms/keystore"
-	"github.com/stskms/stskms/keystore/custodytest"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/kmc/api"
 	"github.com/stskms/stskms/store"
@@ -31,16 +27,9 @@ func startLive(t *testing.T, db *store.DB) *env {
 	ctx := context.Background()
 	dir := t.TempDir()
 	ks := filepath.Join(dir, "keystore")
-	if err := keystore.InitTest(ks); err != nil {
-		t.Fatal(err)
-	}
-	sealed, err := keystore.UnlockTest(ks)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sealed.Lock)
-	e := &env{t: t, ctx: ctx, clock: testclock.New(time.Now().UTC().Truncate(time.Second)), custody: custodytest.Live(sealed)}
+	e := &env{t: t, ctx: ctx, clock: testclock.New(time.Now().UTC().Truncate(time.Second)), custody: testCustody(t, ks, true)}
 	e.now = e.clock.Now
+	var err error
 	if e.k, err = kmc.New(ctx, kmc.Config{DB: db, Custody: e.custody, Now: e.now, KeepDir: ks}); err != nil {
 		t.Fatal(err)
 	}
@@ -91,14 +80,8 @@ func TestOfficerTokensRegistered(t *testing.T) {
 		if err := e.client("olga").Do(e.ctx, "POST", "/v1/supply-groups", api.AddSupplyGroupRequest{SGC: 123456, Name: "g"}, nil); err != nil {
 			t.Fatal(err)
 		}
-		c1, v1 := component(t, 20, 0x11)
-		c2, v2 := component(t, 20, 0xA7)
-		key := make([]byte, 20)
-		for i := range key {
-			key[i] = v1[i] ^ v2[i]
-		}
-		kcv, _ := keyagree.KCV(key)
-		start := api.StartImportRequest{VKAttributes: api.VKAttributes{SGC: 123456, Type: "VCDK"}, KCV: hex.EncodeToString(kcv), Component: c1}
+		c1, c2, kcv := twoComponents(t)
+		start := api.StartImportRequest{VKAttributes: api.VKAttributes{SGC: 123456, Type: "VCDK"}, KCV: kcv, Component: c1}
 		err = e.client("mallory").Do(e.ctx, "POST", "/v1/vending-keys/imports", start, nil)
 		refused(t, "import started by mallory", err, http.StatusForbidden, api.EUnknownOfficer)
 

@@ -301,10 +301,16 @@ type KUA struct {
 }
 
 func kuaOf(a kmc.KUA) KUA {
-	out := KUA{ID: a.ID, SMID: a.SMID, SGC: a.SGC, Types: []string{}, From: a.From, Until: a.Until,
-		GrantedAt: a.GrantedAt, GrantedBy: a.GrantedBy, RevokedAt: a.RevokedAt, RevokedBy: a.RevokedBy}
-	for _, t := range a.Types.List() {
-		out.Types = append(out.Types, t.String())
+	return KUA{ID: a.ID, SMID: a.SMID, SGC: a.SGC, Types: listOf(a.Types.List(), kmc.KeyType.String), From: a.From,
+		Until: a.Until, GrantedAt: a.GrantedAt, GrantedBy: a.GrantedBy, RevokedAt: a.RevokedAt, RevokedBy: a.RevokedBy}
+}
+
+// listOf converts every element of list with conv: an empty list is an
+// empty array in JSON, never null.
+func listOf[T, A any](list []T, conv func(T) A) []A {
+	out := make([]A, 0, len(list))
+	for _, v := range list {
+		out = append(out, conv(v))
 	}
 	return out
 }
