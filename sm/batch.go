@@ -132,15 +132,19 @@ func selectIn(ctx context.Context, tx *store.Tx, query string, vals []string, sc
 			q = appendParam(append(q, sep), tx.Dialect(), i+1)
 		}
 		q = append(q, ')')
-		if err := scanRows(ctx, tx, string(q), args, scan); err != nil {
+		if err := scanRows(ctx, tx.Query, string(q), args, scan); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func scanRows(ctx context.Context, tx *store.Tx, q string, args []any, scan func(*sql.Rows) error) error {
-	rows, err := tx.Query(ctx, q, args...)
+// queryFunc is the Query of a store.DB or a store.Tx.
+type queryFunc func(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+
+// scanRows runs q with args, calling scan for each row.
+func scanRows(ctx context.Context, query queryFunc, q string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := query(ctx, q, args...)
 	if err != nil {
 		return err
 	}
@@ -151,6 +155,17 @@ func scanRows(ctx context.Context, tx *store.Tx, q string, args []any, scan func
 		}
 	}
 	return rows.Err()
+}
+
+// eachRow runs q, calling fn with each row as read reads it.
+func eachRow[T any](ctx context.Context, query queryFunc, q string, read func(rowScanner) (T, error), fn func(T) error) error {
+	return scanRows(ctx, query, q, nil, func(rows *sql.Rows) error {
+		v, err := read(rows)
+		if err != nil {
+			return err
+		}
+		return fn(v)
+	})
 }
 
 // lookup returns the stored answer of the job's request id, if any;

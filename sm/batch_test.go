@@ -10,8 +10,6 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/sm"
-	"github.com/stskms/stskms/store"
-	"github.com/stskms/stskms/store/storetest"
 	"github.com/stskms/stskms/sts"
 	"github.com/stskms/stskms/sts/dkga"
 )
@@ -32,8 +30,7 @@ func TestCreditBatch(t *testing.T) {
 		limit   = 12000
 		meters  = 16
 	)
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		k := f.loadLimited(limit)
 		request := func(c, i int) sm.CreditRequest {
 			return sm.CreditRequest{ID: fmt.Sprintf("c%d-%d", c, i), Meter: meterKey(t, (c*size+i)%meters, k),
@@ -120,23 +117,37 @@ func TestCreditBatch(t *testing.T) {
 			}
 			tids[key] = true
 		}
-		regs, err := f.m.Registers(f.ctx, auditor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		used := uint64(regs[0].CLMLoaded - regs[0].CLM)
+		used := creditUsed(t, f.m)
 		if sum > limit || sum != used || refused == 0 || limit-used >= 49 {
 			t.Fatalf("tokens carry %d, the limit lost %d of %d, %d refused", sum, used, limit, refused)
 		}
-		audited, records := auditedCredit(t, f.m)
-		if audited != used || records != len(tokens) {
-			t.Fatalf("audit: %d records carrying %d, want %d and %d", records, audited, len(tokens), used)
-		}
-		if _, err := f.m.VerifyAudit(f.ctx, auditor); err != nil {
-			t.Fatal(err)
-		}
+		wantAudited(t, f.m, used, len(tokens))
 		t.Logf("%d tokens carrying %d of %d, %d refused (31)", len(tokens), sum, limit, refused)
 	})
+}
+
+// creditUsed returns what the credit limit of the module's first register
+// lost.
+func creditUsed(t *testing.T, m *sm.Module) uint64 {
+	t.Helper()
+	regs, err := m.Registers(t.Context(), auditor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uint64(regs[0].CLMLoaded - regs[0].CLM)
+}
+
+// wantAudited fails t unless the module's audit log verifies and holds
+// records token.credit records that carry used in all.
+func wantAudited(t *testing.T, m *sm.Module, used uint64, records int) {
+	t.Helper()
+	audited, n := auditedCredit(t, m)
+	if audited != used || n != records {
+		t.Fatalf("audit: %d records carrying %d, want %d and %d", n, audited, records, used)
+	}
+	if _, err := m.VerifyAudit(t.Context(), auditor); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // auditedCredit sums the credit of the token.credit records of the log.
@@ -168,20 +179,13 @@ func auditedCredit(t *testing.T, m *sm.Module) (sum uint64, records int) {
 // tokens under the new key, which Verify, reading the register afresh,
 // decodes; the old token no longer decodes. Close drops the cached key.
 func TestCreditAfterReload(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		k := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA02)
 		f.load(k)
 		mk := meterKey(t, 1, k)
-		first, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk, Sub: sts.Water, Amount: 55})
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := f.credit(sm.CreditRequest{Meter: mk, Sub: sts.Water, Amount: 55})
 		f.load(vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA02))
-		second, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk, Sub: sts.Water, Amount: 66})
-		if err != nil {
-			t.Fatal(err)
-		}
+		second := f.credit(sm.CreditRequest{Meter: mk, Sub: sts.Water, Amount: 66})
 		v, err := f.m.Verify(f.ctx, operator, sm.VerifyRequest{Meter: mk, Token: second.Tokens[0]})
 		if err != nil {
 			t.Fatalf("the token issued after the reload: %v", err)

@@ -2,14 +2,12 @@ package sm_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/store/storetest"
@@ -31,13 +29,12 @@ func TestConcurrentCreditLimit(t *testing.T) {
 		limit    = 8000
 		meters   = 8
 	)
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		k := f.loadLimited(limit)
 		modules := []*sm.Module{f.m}
-		if db.Dialect() == store.PostgreSQL {
+		if f.db.Dialect() == store.PostgreSQL {
 			opts := f.opts
-			opts.DB = storetest.Reopen(t, db)
+			opts.DB = storetest.Reopen(t, f.db)
 			m2, err := sm.Open(f.ctx, f.dir, opts)
 			if err != nil {
 				t.Fatal(err)
@@ -101,35 +98,14 @@ func TestConcurrentCreditLimit(t *testing.T) {
 			}
 			tids[key] = true
 		}
-		regs, err := f.m.Registers(f.ctx, auditor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		used := uint64(regs[0].CLMLoaded - regs[0].CLM)
+		used := creditUsed(t, f.m)
 		if sum > limit || sum != used {
 			t.Fatalf("tokens carry %d, the limit lost %d, limit %d", sum, used, limit)
 		}
 		if limit-used >= 59 && refused > 0 { // 59 is the largest amount asked
 			t.Errorf("%d left unused but %d requests refused", limit-used, refused)
 		}
-		var audited uint64
-		var records int
-		log, _ := f.m.Audit(auditor)
-		log.Records(f.ctx, 1, func(r audit.Record) error {
-			if r.Action == "token.credit" {
-				var d struct{ Amount uint64 }
-				json.Unmarshal(r.Details.(json.RawMessage), &d)
-				audited += d.Amount
-				records++
-			}
-			return nil
-		})
-		if audited != used || records != len(tokens) {
-			t.Fatalf("audit: %d records carrying %d, want %d and %d", records, audited, len(tokens), used)
-		}
-		if _, err := f.m.VerifyAudit(f.ctx, auditor); err != nil {
-			t.Fatal(err)
-		}
+		wantAudited(t, f.m, used, len(tokens))
 		t.Logf("%d tokens carrying %d of %d, %d refused (31), %d handles", len(tokens), sum, limit, refused, len(modules))
 	})
 }
@@ -147,8 +123,7 @@ func meterOf(id string, meters int) int {
 // issued at all or, sent again, answered with the token it committed; the
 // credit limit lost exactly what the audited tokens carry.
 func TestGroupCommitCancelled(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		k := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA04)
 		f.load(k)
 		var (
@@ -189,8 +164,7 @@ func TestGroupCommitCancelled(t *testing.T) {
 			}
 			tokens[req.ID] = ans.Tokens[0]
 		}
-		regs, _ := f.m.Registers(f.ctx, auditor)
-		if used := regs[0].CLMLoaded - regs[0].CLM; used != uint32(7*len(tokens)) || len(tokens) != 320 {
+		if used := creditUsed(t, f.m); used != uint64(7*len(tokens)) || len(tokens) != 320 {
 			t.Fatalf("%d tokens, the limit lost %d", len(tokens), used)
 		}
 		if _, err := f.m.VerifyAudit(f.ctx, auditor); err != nil {

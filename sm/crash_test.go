@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -85,14 +84,8 @@ func TestCrashVendStorm(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	m, err := sm.Open(ctx, dir, sm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := openModule(t, dir)
 	defer m.Close()
-	if err := m.Fault(); err != nil {
-		t.Fatalf("after the crashes: %v", err)
-	}
 	if _, err := m.VerifyAudit(ctx, auditor); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +93,7 @@ func TestCrashVendStorm(t *testing.T) {
 	byID := map[string]string{} // request id → token hash, from the audit log
 	tids := map[string]bool{}
 	var audited uint64
-	err = log.Records(ctx, 1, func(r audit.Record) error {
+	err := log.Records(ctx, 1, func(r audit.Record) error {
 		if r.Action != "token.credit" {
 			return nil
 		}
@@ -128,11 +121,7 @@ func TestCrashVendStorm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	regs, err := m.Registers(ctx, auditor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if used := uint64(regs[0].CLMLoaded - regs[0].CLM); used != audited {
+	if used := creditUsed(t, m); used != audited {
 		t.Fatalf("the credit limit lost %d, the audited tokens carry %d", used, audited)
 	}
 	for id, tok := range reported {
@@ -152,13 +141,7 @@ func TestCrashVendStorm(t *testing.T) {
 // sends again the requests the parent says were in flight.
 func runCrashChild(t *testing.T, dir string) {
 	ctx := context.Background()
-	m, err := sm.Open(ctx, dir, sm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Fault(); err != nil {
-		t.Fatal(err)
-	}
+	m := openModule(t, dir)
 	var mu sync.Mutex
 	say := func(format string, args ...any) bool {
 		mu.Lock()
@@ -244,13 +227,7 @@ func TestCrashKLFLoad(t *testing.T) {
 			return line == "loading" && loads >= killAt
 		})
 
-		m, err := sm.Open(ctx, dir, sm.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Fault(); err != nil {
-			t.Fatalf("round %d: %v", round, err)
-		}
+		m := openModule(t, dir)
 		regs, err := m.Registers(ctx, auditor)
 		if err != nil {
 			t.Fatal(err)
@@ -290,13 +267,7 @@ func TestCrashKLFLoad(t *testing.T) {
 // printing "loading" before each load and "loaded" after.
 func runCrashLoadChild(t *testing.T, dir string) {
 	ctx := context.Background()
-	m, err := sm.Open(ctx, dir, sm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := m.Fault(); err != nil {
-		t.Fatal(err)
-	}
+	m := openModule(t, dir)
 	kmc := defaultKMC(t)
 	keys := make([]keyload.VendingKey, crashLoadKeys)
 	for range 20 {
@@ -316,32 +287,29 @@ func runCrashLoadChild(t *testing.T, dir string) {
 	}
 }
 
+// openModule opens the test module in dir on the real clock, failing t
+// unless it opens out of its error state.
+func openModule(t *testing.T, dir string) *sm.Module {
+	t.Helper()
+	m, err := sm.Open(context.Background(), dir, sm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Fault(); err != nil {
+		m.Close()
+		t.Fatalf("module in its error state after open: %v", err)
+	}
+	return m
+}
+
 // newLoadedModuleDir makes a test vending module in a new directory, loads
 // keys into it through a KEK slot of the default test KMC, closes it and
 // returns the directory, for a child process to open.
 func newLoadedModuleDir(t *testing.T, keys ...keyload.VendingKey) string {
 	t.Helper()
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "sm")
-	if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	m, err := sm.Open(ctx, dir, sm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	kmc := defaultKMC(t)
-	s, err := m.InstallSlot(ctx, officer, sm.InstallRequest{Record: kmc.record, Fingerprint: kmc.fp, TestKMC: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, err := m.Request(ctx, officer, s.Number)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.LoadKLF(ctx, officer, s.Number, kmc.answer(t, req, time.Now(), keys...)); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	f := newFixture(t, nil, sm.Vending)
+	f.clock.Set(time.Now()) // the children's clock
+	f.load(keys...)
+	f.m.Close()
+	return f.dir
 }

@@ -132,6 +132,13 @@ func newFixture(t testing.TB, db *store.DB, v sm.Variant, opts ...func(*sm.Optio
 	return f
 }
 
+// eachFixture runs test with a new fixture of variant v on each back end
+// (storetest.Each).
+func eachFixture(t *testing.T, v sm.Variant, test func(t *testing.T, f *fixture)) {
+	t.Helper()
+	storetest.Each(t, func(t *testing.T, db *store.DB) { test(t, newFixture(t, db, v)) })
+}
+
 // reopen closes the module (if open) and opens it again.
 func (f *fixture) reopen() {
 	f.t.Helper()
@@ -250,6 +257,14 @@ func newMeter(t testing.TB, mk sm.MeterKey, k keyload.VendingKey, at time.Time) 
 	return m
 }
 
+// meter returns the key of meter i on the register of vending key k, and
+// that meter as it leaves the factory today (by the fixture's clock).
+func (f *fixture) meter(i int, k keyload.VendingKey) (sm.MeterKey, *meter.Meter) {
+	f.t.Helper()
+	mk := meterKey(f.t, i, k)
+	return mk, newMeter(f.t, mk, k, f.clock.Now())
+}
+
 // enter types tokens into a meter and returns the last outcome.
 func enter(m *meter.Meter, tokens []string) meter.Result {
 	var r meter.Result
@@ -275,3 +290,22 @@ func wantCode(t testing.TB, err error, code sm.Code, kind error) {
 
 // sameKey reports whether two ECDH public keys are equal.
 func sameKey(a, b *ecdh.PublicKey) bool { return a != nil && b != nil && a.Equal(b) }
+
+// credit issues the credit token of req as operator, failing the test if
+// the module refuses it.
+func (f *fixture) credit(req sm.CreditRequest) sm.Issued {
+	f.t.Helper()
+	got, err := f.m.Credit(f.ctx, operator, req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return got
+}
+
+// creditMeter issues a credit of amount (electricity) to meter mk and
+// enters its tokens into mtr, the meter's simulator; it returns what the
+// meter says.
+func (f *fixture) creditMeter(mtr *meter.Meter, mk sm.MeterKey, amount uint64) meter.Result {
+	f.t.Helper()
+	return enter(mtr, f.credit(sm.CreditRequest{Meter: mk, Sub: sts.Electricity, Amount: amount}).Tokens)
+}

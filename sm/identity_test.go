@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/store"
@@ -66,16 +65,15 @@ func TestIdentity(t *testing.T) {
 // is the authority, so a variant edited in the database or in sm.json
 // makes the module refuse to open.
 func TestVariantFixed(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		f.m.Close()
 		ctx := context.Background()
-		if _, err := db.Exec(ctx, `UPDATE sm_identity SET variant = 'manufacturing'`); err != nil {
+		if _, err := f.db.Exec(ctx, `UPDATE sm_identity SET variant = 'manufacturing'`); err != nil {
 			t.Fatal(err)
 		}
 		_, err := sm.Open(ctx, f.dir, f.opts)
 		wantCode(t, err, sm.CodeExtended, sm.ErrIdentity)
-		if _, err := db.Exec(ctx, `UPDATE sm_identity SET variant = 'vending'`); err != nil {
+		if _, err := f.db.Exec(ctx, `UPDATE sm_identity SET variant = 'vending'`); err != nil {
 			t.Fatal(err)
 		}
 		path := filepath.Join(f.dir, sm.ModuleFile)
@@ -100,8 +98,7 @@ func TestVariantFixed(t *testing.T) {
 // another module, and an unknown variant; Open refuses a directory
 // without a module.
 func TestInitRefusals(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		ctx := context.Background()
 		_, err := sm.Init(ctx, f.dir, sm.Vending, true, f.opts)
 		wantCode(t, err, sm.CodeExtended, sm.ErrModuleExists)
@@ -121,11 +118,7 @@ func TestInitRefusals(t *testing.T) {
 func TestProductionModule(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "sm")
-	officers := func() []keystore.Component {
-		return []keystore.Component{{Officer: "alice", Passphrase: []byte("correct horse battery")},
-			{Officer: "bob", Passphrase: []byte("staple tuning fork")}}
-	}
-	id, err := sm.Init(ctx, dir, sm.Manufacturing, false, sm.Options{Officers: officers()})
+	id, err := sm.Init(ctx, dir, sm.Manufacturing, false, sm.Options{Officers: releaseOfficers()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,11 +128,11 @@ func TestProductionModule(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, sm.DatabaseFile)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = sm.Open(ctx, dir, sm.Options{Officers: officers()[:1]})
+	_, err = sm.Open(ctx, dir, sm.Options{Officers: releaseOfficers()[:1]})
 	if err == nil || !strings.Contains(err.Error(), "quorum") {
 		t.Fatalf("one officer opened the module: %v", err)
 	}
-	m, err := sm.Open(ctx, dir, sm.Options{Officers: officers()})
+	m, err := sm.Open(ctx, dir, sm.Options{Officers: releaseOfficers()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,8 +145,7 @@ func TestProductionModule(t *testing.T) {
 // TestLiveKMCList: the list ships with the seed's KMC, takes more from
 // DIR/live-kmcs.txt, and keeps the seed's KMC even if the file drops it.
 func TestLiveKMCList(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		if got := f.m.LiveKMCs(); len(got) != 1 || got[0] != "KMCID.1:Prism:K0001" {
 			t.Fatalf("live KMCs %v", got)
 		}

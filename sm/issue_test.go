@@ -26,29 +26,21 @@ import (
 func TestEndToEnd(t *testing.T) {
 	for _, alg := range []dkga.Algorithm{dkga.DKGA02, dkga.DKGA04} {
 		t.Run("DKGA"+alg.String(), func(t *testing.T) {
-			storetest.Each(t, func(t *testing.T, db *store.DB) {
-				f := newFixture(t, db, sm.Vending)
+			eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 				k1 := vk(123456, 1, sts.DUTK, sts.BaseDate2014, alg)
 				k2 := vk(123456, 2, sts.DUTK, sts.BaseDate2014, alg)
 				regs := f.load(k1, k2)
 				if len(regs) != 2 {
 					t.Fatalf("%d registers loaded", len(regs))
 				}
-				mk := meterKey(t, 1, k1)
-				mtr := newMeter(t, mk, k1, f.clock.Now())
+				mk, mtr := f.meter(1, k1)
 
 				req := sm.CreditRequest{ID: "vend-1", Meter: mk, Sub: sts.Electricity, Amount: 256}
-				got, err := f.m.Credit(f.ctx, operator, req)
-				if err != nil {
-					t.Fatal(err)
-				}
+				got := f.credit(req)
 				if r := enter(mtr, got.Tokens); r.Outcome != meter.Accepted || mtr.Balance(sts.Electricity) != 256 {
 					t.Fatalf("meter says %v, balance %d", r.Outcome, mtr.Balance(sts.Electricity))
 				}
-				again, err := f.m.Credit(f.ctx, operator, req)
-				if err != nil {
-					t.Fatal(err)
-				}
+				again := f.credit(req)
 				if !again.Replayed || !slices.Equal(again.Tokens, got.Tokens) || again.AuditSeq != got.AuditSeq {
 					t.Fatalf("retried request: %+v, first answer %+v", again, got)
 				}
@@ -72,10 +64,7 @@ func TestEndToEnd(t *testing.T) {
 				}
 				mk2 := mk
 				mk2.RegisterKey = regKey(k2)
-				got2, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{ID: "vend-2", Meter: mk2, Sub: sts.Electricity, Amount: 100})
-				if err != nil {
-					t.Fatal(err)
-				}
+				got2 := f.credit(sm.CreditRequest{ID: "vend-2", Meter: mk2, Sub: sts.Electricity, Amount: 100})
 				if r := enter(mtr, got2.Tokens); r.Outcome != meter.Accepted || mtr.Balance(sts.Electricity) != 356 {
 					t.Fatalf("credit under the new key: meter says %v", r.Outcome)
 				}
@@ -83,10 +72,7 @@ func TestEndToEnd(t *testing.T) {
 					t.Errorf("TID under the new key %d, not after the old key's %d", got2.TID, got.TID)
 				}
 				// A token under the old key no longer works on the meter.
-				old, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{ID: "vend-3", Meter: mk, Sub: sts.Electricity, Amount: 10})
-				if err != nil {
-					t.Fatal(err)
-				}
+				old := f.credit(sm.CreditRequest{ID: "vend-3", Meter: mk, Sub: sts.Electricity, Amount: 10})
 				if r := enter(mtr, old.Tokens); r.Outcome != meter.CRCError {
 					t.Errorf("old-key token: meter says %v", r.Outcome)
 				}
@@ -107,8 +93,7 @@ func TestEndToEnd(t *testing.T) {
 // meter, or the same meter under another key, has its own sequence; the
 // next minute's clock wins over the sequence.
 func TestTIDs(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		k := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA04)
 		f.load(k)
 		clockTID, err := sts.BaseDate2014.TID(t0)
@@ -119,10 +104,7 @@ func TestTIDs(t *testing.T) {
 		mtr := newMeter(t, mk1, k, t0)
 		var tids []uint32
 		for _, mk := range []sm.MeterKey{mk1, mk1, mk1, mk2} {
-			got, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk, Sub: sts.Electricity, Amount: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
+			got := f.credit(sm.CreditRequest{Meter: mk, Sub: sts.Electricity, Amount: 1})
 			tids = append(tids, got.TID)
 			if mk == mk1 {
 				if r := enter(mtr, got.Tokens); r.Outcome != meter.Accepted {
@@ -165,8 +147,7 @@ func TestTIDWindow(t *testing.T) {
 // TestKeyTimes: ACT ≤ now ≤ IUT (43, 42) and the TID's top 8 bits ≤ KEN
 // (41), on credit, management, key change and verify.
 func TestKeyTimes(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		k := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA04)
 		k.ACT, k.IUT = t0.Add(time.Hour), t0.Add(48*time.Hour)
 		expiring := vk(123456, 2, sts.DUTK, sts.BaseDate2014, dkga.DKGA04)
@@ -209,8 +190,7 @@ func TestKeyTimes(t *testing.T) {
 // carries (as encoded) and a token beyond it is refused (31); currency
 // credit counts in 0.01 units, a debit costs nothing.
 func TestCreditLimit(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		k := f.loadLimited(1000)
 		mk := meterKey(t, 1, k)
 		mtr := newMeter(t, mk, k, t0)
@@ -260,22 +240,18 @@ func TestCreditLimit(t *testing.T) {
 // exhausted or the clock moved), another request with that id is
 // refused, and only one audit record exists.
 func TestIdempotency(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		req, first := f.firstCredit(10, "pos-1/000042")
 		mk := req.Meter
 		f.clock.Add(time.Hour)
 		f.reopen()
-		again, err := f.m.Credit(f.ctx, operator, req)
-		if err != nil {
-			t.Fatal(err)
-		}
+		again := f.credit(req)
 		if !again.Replayed || !slices.Equal(first.Tokens, again.Tokens) || first.TID != again.TID || !first.Time.Equal(again.Time) {
 			t.Fatalf("replay: %+v, first %+v", again, first)
 		}
 		other := req
 		other.Amount = 5
-		_, err = f.m.Credit(f.ctx, operator, other)
+		_, err := f.m.Credit(f.ctx, operator, other)
 		wantCode(t, err, sm.CodeExtended, sm.ErrRequestReused)
 		_, err = f.m.Manage(f.ctx, operator, sm.ManagementRequest{ID: req.ID, Meter: mk, Sub: sts.TariffRate})
 		wantCode(t, err, sm.CodeExtended, sm.ErrRequestReused)
@@ -299,8 +275,7 @@ func TestIdempotency(t *testing.T) {
 // the rollover bit; the meter clears its TID memory and takes credit with
 // TIDs of the new base date.
 func TestRollover(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		at := time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC) // 1993 TIDs still run
 		f.clock.Set(at)
 		old := vk(123456, 1, sts.DUTK, sts.BaseDate1993, dkga.DKGA02)
@@ -312,11 +287,10 @@ func TestRollover(t *testing.T) {
 		f.load(old, next, far)
 		mk := meterKey(t, 1, old)
 		mtr := newMeter(t, mk, old, at)
-		got, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk, Sub: sts.Electricity, Amount: 10})
-		if err != nil || enter(mtr, got.Tokens).Outcome != meter.Accepted {
-			t.Fatalf("credit under 1993: %v", err)
+		if r := f.creditMeter(mtr, mk, 10); r.Outcome != meter.Accepted {
+			t.Fatalf("credit under 1993: meter says %v", r.Outcome)
 		}
-		_, err = f.m.KeyChange(f.ctx, operator, sm.KeyChangeRequest{Meter: mk, To: regKey(far), TI: 1})
+		_, err := f.m.KeyChange(f.ctx, operator, sm.KeyChangeRequest{Meter: mk, To: regKey(far), TI: 1})
 		wantCode(t, err, sm.CodeAttribute, sm.ErrAttribute) // 1993 → 2035 skips a base date
 		three, err := f.m.KeyChange(f.ctx, operator, sm.KeyChangeRequest{Meter: mk, To: regKey(next), TI: 1, ThreeTokens: true})
 		if err != nil || len(three.Tokens) != 3 || !three.Rollover {
@@ -334,10 +308,7 @@ func TestRollover(t *testing.T) {
 		}
 		mk2 := mk
 		mk2.RegisterKey = regKey(next)
-		got, err = f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk2, Sub: sts.Electricity, Amount: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := f.credit(sm.CreditRequest{Meter: mk2, Sub: sts.Electricity, Amount: 10})
 		if want, _ := sts.BaseDate2014.TID(at); got.TID != want {
 			t.Errorf("TID after rollover %d, want %d", got.TID, want)
 		}
@@ -353,11 +324,9 @@ func TestRollover(t *testing.T) {
 func TestThreeTokenKeyChange(t *testing.T) {
 	old := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA02)
 	next := vk(654321, 2, sts.DUTK, sts.BaseDate2014, dkga.DKGA02)
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		f.load(old, next)
-		mk := meterKey(t, 1, old)
-		mtr := newMeter(t, mk, old, f.clock.Now())
+		mk, mtr := f.meter(1, old)
 		kc, err := f.m.KeyChange(f.ctx, operator, sm.KeyChangeRequest{Meter: mk, To: regKey(next), TI: 3, ThreeTokens: true})
 		if err != nil || len(kc.Tokens) != 3 {
 			t.Fatalf("three-token set: %+v, %v", kc, err)
@@ -372,18 +341,10 @@ func TestThreeTokenKeyChange(t *testing.T) {
 			t.Fatalf("meter key after the set: %+v", info)
 		}
 		moved := sm.MeterKey{PAN: mk.PAN, TI: 3, RegisterKey: regKey(next)}
-		got, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: moved, Sub: sts.Electricity, Amount: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r := enter(mtr, got.Tokens); r.Outcome != meter.Accepted || mtr.Balance(sts.Electricity) != 10 {
+		if r := f.creditMeter(mtr, moved, 10); r.Outcome != meter.Accepted || mtr.Balance(sts.Electricity) != 10 {
 			t.Fatalf("credit under the new key: meter says %v, balance %d", r.Outcome, mtr.Balance(sts.Electricity))
 		}
-		stale, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk, Sub: sts.Electricity, Amount: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r := enter(mtr, stale.Tokens); r.Outcome != meter.CRCError {
+		if r := f.creditMeter(mtr, mk, 10); r.Outcome != meter.CRCError {
 			t.Fatalf("credit under the old key: meter says %v, want CRC error", r.Outcome)
 		}
 	})
@@ -392,16 +353,12 @@ func TestThreeTokenKeyChange(t *testing.T) {
 // TestVerify decodes tokens the module made, without the key bits of a
 // key change token, and refuses digits that are not a token of the key.
 func TestVerify(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		k := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA04)
 		k2 := vk(123456, 2, sts.DUTK, sts.BaseDate2014, dkga.DKGA04)
 		f.load(k, k2)
 		mk := meterKey(t, 1, k)
-		got, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk, Sub: sts.Gas, Amount: 77})
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := f.credit(sm.CreditRequest{Meter: mk, Sub: sts.Gas, Amount: 77})
 		v, err := f.m.Verify(f.ctx, operator, sm.VerifyRequest{Meter: mk, Token: got.Tokens[0]})
 		if err != nil {
 			t.Fatal(err)

@@ -1,11 +1,11 @@
 package sm
 
 import (
-	"encoding/json"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stskms/stskms/internal/testvec"
 )
 
 // TestKATVectors checks each known-answer vector copied into selftest.go
@@ -41,7 +41,7 @@ func TestKATVectors(t *testing.T) {
 		{"../sts/testdata/tokens.json", katDKGA04},
 	} {
 		var vs tokenFile
-		readJSON(t, c.file, &vs)
+		testvec.Load(t, c.file, &vs)
 		found := false
 		for _, x := range vs {
 			if x.ID != c.v.id {
@@ -64,7 +64,7 @@ func TestKATVectors(t *testing.T) {
 	}
 
 	var misty []struct{ ID, Key_hex, Plaintext_hex, Ciphertext_hex string }
-	readJSON(t, "../sts/misty1/testdata/rfc2994.json", &misty)
+	testvec.Load(t, "../sts/misty1/testdata/rfc2994.json", &misty)
 	if len(misty) == 0 || misty[0].Key_hex != "00112233445566778899aabbccddeeff" ||
 		misty[0].Plaintext_hex != "0123456789abcdef" || misty[0].Ciphertext_hex != "8b1da5f56ab3d07c" {
 		t.Errorf("MISTY1 vector differs from rfc2994.json: %+v", misty)
@@ -74,21 +74,10 @@ func TestKATVectors(t *testing.T) {
 		Inputs   map[string]string `json:"inputs"`
 		Expected map[string]string `json:"expected"`
 	}
-	readJSON(t, "../keyagree/testdata/kms-vectors.json", &kms)
+	testvec.Load(t, "../keyagree/testdata/kms-vectors.json", &kms)
 	if kms.Inputs["smid"] != katSMID || kms.Inputs["kmcid"] != katKMCID || kms.Inputs["t_req"] != katTReq ||
 		!strings.EqualFold(kms.Expected["z_hex"], katZ) || !strings.EqualFold(kms.Expected["k_req_hex"], katKReq) ||
 		kms.Inputs["sm_label"] != "sts-test-sm" || kms.Inputs["kmc_label"] != "sts-test-kmc" {
 		t.Error("ECDH vector differs from kms-vectors.json")
-	}
-}
-
-func readJSON(t *testing.T, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("%s: %v", path, err)
 	}
 }

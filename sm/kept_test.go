@@ -38,9 +38,7 @@ func TestRestoredDatabaseRefused(t *testing.T) {
 	backuptest.Copy(t, f.dir, backup, "sm.db*")
 
 	f.reopen()
-	if _, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk, Sub: sts.Water, Amount: 600}); err != nil {
-		t.Fatal(err)
-	}
+	f.credit(sm.CreditRequest{Meter: mk, Sub: sts.Water, Amount: 600})
 	f.m.Close()
 	backuptest.Copy(t, backup, f.dir, "sm.db*")
 
@@ -239,9 +237,7 @@ func TestRestoredPostgresRefused(t *testing.T) {
 		backup := snapshotSchema(t, db)
 
 		f.reopen()
-		if _, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk, Sub: sts.Water, Amount: 600}); err != nil {
-			t.Fatal(err)
-		}
+		f.credit(sm.CreditRequest{Meter: mk, Sub: sts.Water, Amount: 600})
 		f.m.Close()
 		restored := f.opts
 		restored.DB = backup

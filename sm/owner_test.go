@@ -10,8 +10,6 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/sm"
-	"github.com/stskms/stskms/store"
-	"github.com/stskms/stskms/store/storetest"
 	"github.com/stskms/stskms/sts"
 )
 
@@ -21,10 +19,7 @@ import (
 func (f *fixture) firstCredit(clm uint32, id string) (sm.CreditRequest, sm.Issued) {
 	f.t.Helper()
 	req := sm.CreditRequest{ID: id, Meter: meterKey(f.t, 1, f.loadLimited(clm)), Sub: sts.Electricity, Amount: 10}
-	first, err := f.m.Credit(f.ctx, operator, req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
+	first := f.credit(req)
 	return req, first
 }
 
@@ -33,8 +28,7 @@ func (f *fixture) firstCredit(clm uint32, id string) (sm.CreditRequest, sm.Issue
 // same or not, alone or in a batch, and never gets the stored tokens; the
 // owner still gets them.
 func TestRequestIDBelongsToCaller(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		req, first := f.firstCredit(100, "pos-1/7")
 		mk := req.Meter
 		thief := sm.Operator.As("pos-2")
@@ -74,12 +68,9 @@ func TestRequestIDBelongsToCaller(t *testing.T) {
 // with the caller who asked again: a retry alone, in a batch, and one
 // whose register's issue-until time has passed since.
 func TestReplayAudited(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		req, first := f.firstCredit(100, "pos-1/8")
-		if _, err := f.m.Credit(f.ctx, operator, req); err != nil {
-			t.Fatal(err)
-		}
+		f.credit(req)
 		if _, errs := f.m.CreditBatch(f.ctx, operator, []sm.CreditRequest{req}); errs[0] != nil {
 			t.Fatal(errs[0])
 		}

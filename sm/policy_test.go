@@ -6,8 +6,6 @@ import (
 	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/meter"
 	"github.com/stskms/stskms/sm"
-	"github.com/stskms/stskms/store"
-	"github.com/stskms/stskms/store/storetest"
 	"github.com/stskms/stskms/sts"
 	"github.com/stskms/stskms/sts/dkga"
 )
@@ -25,17 +23,11 @@ import (
 // under a DITK (derived from a type 0 initialization key), and a fresh
 // meter holding that DITK accepts it.
 func TestManufacturingCreditUnderDITK(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Manufacturing)
+	eachFixture(t, sm.Manufacturing, func(t *testing.T, f *fixture) {
 		init0 := vk(123456, 1, sts.DITK, sts.BaseDate2014, dkga.DKGA04)
 		f.load(init0)
-		mk := meterKey(t, 7, init0)
-		mtr := newMeter(t, mk, init0, f.clock.Now())
-		got, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk, Sub: sts.Electricity, Amount: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r := enter(mtr, got.Tokens); r.Outcome != meter.Accepted {
+		mk, mtr := f.meter(7, init0)
+		if r := f.creditMeter(mtr, mk, 10); r.Outcome != meter.Accepted {
 			t.Fatalf("fresh meter under DITK says %v", r.Outcome)
 		}
 	})
@@ -45,8 +37,7 @@ func TestManufacturingCreditUnderDITK(t *testing.T) {
 // from its DITK to a DUTK, DDTK and DCTK (the key changes a vending module
 // may not make); the meter accepts each set.
 func TestManufacturingKeyChangeFromDITK(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Manufacturing)
+	eachFixture(t, sm.Manufacturing, func(t *testing.T, f *fixture) {
 		init0 := vk(123456, 1, sts.DITK, sts.BaseDate2014, dkga.DKGA02)
 		targets := []keyload.VendingKey{
 			vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA02),
@@ -55,8 +46,7 @@ func TestManufacturingKeyChangeFromDITK(t *testing.T) {
 		}
 		f.load(append([]keyload.VendingKey{init0}, targets...)...)
 		for i, to := range targets {
-			mk := meterKey(t, 10+i, init0)
-			mtr := newMeter(t, mk, init0, f.clock.Now())
+			mk, mtr := f.meter(10+i, init0)
 			kc, err := f.m.KeyChange(f.ctx, operator, sm.KeyChangeRequest{Meter: mk, To: regKey(to), TI: 1})
 			if err != nil {
 				t.Fatalf("DITK → %v: %v", sts.KeyType(to.KT), err)
@@ -70,8 +60,7 @@ func TestManufacturingKeyChangeFromDITK(t *testing.T) {
 
 // TestManufacturingRefusesCreditUnderDUTK and DCTK.
 func TestManufacturingRefusesCreditUnderDUTK(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Manufacturing)
+	eachFixture(t, sm.Manufacturing, func(t *testing.T, f *fixture) {
 		for _, kt := range []sts.KeyType{sts.DUTK, sts.DCTK} {
 			k := vk(123456, 1, kt, sts.BaseDate2014, dkga.DKGA02)
 			f.load(k)
@@ -87,8 +76,7 @@ func TestManufacturingRefusesCreditUnderDUTK(t *testing.T) {
 // TestVendingRefusesDITKCredit: a vending module refuses credit under a
 // DITK, before looking for a register.
 func TestVendingRefusesDITKCredit(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		mk := meterKey(t, 1, vk(123456, 1, sts.DITK, sts.BaseDate2014, dkga.DKGA02))
 		_, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk, Sub: sts.Electricity, Amount: 10})
 		wantCode(t, err, sm.CodeKeyType, sm.ErrVariant)
@@ -98,8 +86,7 @@ func TestVendingRefusesDITKCredit(t *testing.T) {
 // TestVendingRefusesKeyChangeFromDITK: no DITK→DUTK, DITK→DDTK,
 // DITK→DCTK in a vending module.
 func TestVendingRefusesKeyChangeFromDITK(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		to := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA02)
 		f.load(to)
 		mk := meterKey(t, 1, vk(123456, 1, sts.DITK, sts.BaseDate2014, dkga.DKGA02))
@@ -115,8 +102,7 @@ func TestVendingRefusesKeyChangeFromDITK(t *testing.T) {
 // TestVendingRefusesInitializationKeys: a Key Load File with a type 0 key
 // is refused whole by a vending module (94), and nothing is loaded.
 func TestVendingRefusesInitializationKeys(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		f.install()
 		klf := f.request(vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA02), vk(123456, 1, sts.DITK, sts.BaseDate2014, dkga.DKGA02))
 		_, err := f.m.LoadKLF(f.ctx, officer, f.slot, klf)
@@ -132,8 +118,7 @@ func TestVendingRefusesInitializationKeys(t *testing.T) {
 func TestNoCreditUnderDDTK(t *testing.T) {
 	for _, v := range []sm.Variant{sm.Vending, sm.Manufacturing} {
 		t.Run(v.String(), func(t *testing.T) {
-			storetest.Each(t, func(t *testing.T, db *store.DB) {
-				f := newFixture(t, db, v)
+			eachFixture(t, v, func(t *testing.T, f *fixture) {
 				k := vk(123456, 1, sts.DDTK, sts.BaseDate2014, dkga.DKGA02)
 				f.load(k)
 				mk := meterKey(t, 1, k)
@@ -157,16 +142,14 @@ func TestNoCreditUnderDDTK(t *testing.T) {
 func TestBothVariantsManagementAndTest(t *testing.T) {
 	for _, v := range []sm.Variant{sm.Vending, sm.Manufacturing} {
 		t.Run(v.String(), func(t *testing.T) {
-			storetest.Each(t, func(t *testing.T, db *store.DB) {
-				f := newFixture(t, db, v)
+			eachFixture(t, v, func(t *testing.T, f *fixture) {
 				kt := sts.DUTK
 				if v == sm.Manufacturing {
 					kt = sts.DITK
 				}
 				k := vk(123456, 1, kt, sts.BaseDate2014, dkga.DKGA04)
 				f.load(k)
-				mk := meterKey(t, 3, k)
-				mtr := newMeter(t, mk, k, f.clock.Now())
+				mk, mtr := f.meter(3, k)
 				mtr.Tamper()
 				for _, c := range []struct {
 					sub   sts.Subclass

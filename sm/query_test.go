@@ -5,8 +5,6 @@ import (
 	"testing"
 
 	"github.com/stskms/stskms/sm"
-	"github.com/stskms/stskms/store"
-	"github.com/stskms/stskms/store/storetest"
 	"github.com/stskms/stskms/sts"
 	"github.com/stskms/stskms/sts/dkga"
 )
@@ -14,8 +12,7 @@ import (
 // TestLookupAndCounter: one register's attributes, and the transaction
 // counter, which counts a replayed request once and survives a reopen.
 func TestLookupAndCounter(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		k := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA04)
 		f.load(k)
 		mk := meterKey(t, 1, k)
@@ -27,9 +24,7 @@ func TestLookupAndCounter(t *testing.T) {
 			t.Fatalf("LookupRegister of no register = %v", err)
 		}
 		for _, id := range []string{"a", "a", "b"} {
-			if _, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{ID: id, Meter: mk, Sub: sts.Electricity, Amount: 10}); err != nil {
-				t.Fatal(err)
-			}
+			f.credit(sm.CreditRequest{ID: id, Meter: mk, Sub: sts.Electricity, Amount: 10})
 		}
 		f.reopen()
 		if n, err := f.m.TransactionCount(f.ctx, operator); err != nil || n != 2 {

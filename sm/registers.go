@@ -102,22 +102,9 @@ func (m *Module) Registers(ctx context.Context, a Actor) ([]Register, error) {
 	return out, err
 }
 
+// eachRegister calls fn with each register, in (SGC, KRN, KT) order.
 func (m *Module) eachRegister(ctx context.Context, fn func(Register) error) error {
-	rows, err := m.db.Query(ctx, `SELECT `+registerColumns+` FROM sm_register ORDER BY sgc, krn, kt`)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		r, err := scanRegister(rows)
-		if err != nil {
-			return err
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return eachRow(ctx, m.db.Query, `SELECT `+registerColumns+` FROM sm_register ORDER BY sgc, krn, kt`, scanRegister, fn)
 }
 
 // register reads one register.

@@ -120,8 +120,7 @@ func anyStrings(v any) []string {
 }
 
 func TestSelftestReportsRelease(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		if rep := f.m.LastSelftest(); rep.Release != "unsigned development build" {
 			t.Errorf("self-test says %q", rep.Release)
 		}

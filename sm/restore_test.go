@@ -14,6 +14,7 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/internal/backup"
+	"github.com/stskms/stskms/internal/backuptest"
 	"github.com/stskms/stskms/internal/keptcheckpoint"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sts"
@@ -41,28 +42,16 @@ func backupModule(t *testing.T, dir string, at time.Time) string {
 // commit. It returns what the open said.
 func restoreModule(t *testing.T, in, dir string, opts sm.Options) string {
 	t.Helper()
-	ctx := context.Background()
 	c := backup.Component{Kind: backup.KindSM, Dir: dir, ConfigFile: sm.ModuleFile, DBFile: sm.DatabaseFile}
-	st, err := backup.Stage(ctx, in, c, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Abort()
-	m := st.Manifest
-	opts.Restore = &keptcheckpoint.Restore{Instance: keptcheckpoint.NewInstance(), Created: m.Created,
-		HeadSeq: m.AuditHead.Seq, HeadHash: m.AuditHead.Hash, Actor: "cli:tester"}
-	mod, err := sm.Open(ctx, st.Dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	said := mod.Restored()
-	if err := errors.Join(mod.Fault(), mod.Close()); err != nil {
-		t.Fatalf("restored module: %v", err)
-	}
-	if err := st.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	return said
+	return backuptest.Restore(t, in, c, "", func(dir string, r *keptcheckpoint.Restore) (string, error) {
+		opts.Restore = r
+		mod, err := sm.Open(context.Background(), dir, opts)
+		if err != nil {
+			return "", err
+		}
+		said := mod.Restored()
+		return said, errors.Join(mod.Fault(), mod.Close())
+	})
 }
 
 // TestRestoreNoTIDReuse is the issue's scenario: the module issues TIDs,
@@ -179,10 +168,10 @@ func TestRestoredBesideOriginal(t *testing.T) {
 	k := f.loadLimited(1000)
 	mk := meterKey(t, 1, k)
 	out := backupModule(t, f.dir, f.clock.Now())
-	if _, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk, Sub: sts.Water, Amount: 1}); err != nil {
-		t.Fatal(err)
-	}
-	// The original serves on, keeping checkpoints, while the copy is restored.
+	// The original serves on, keeping checkpoints, while the copy is
+	// restored. (It issues nothing before the copy's first checkpoint: a
+	// checkpoint of a log that went on from the backup, kept at the witness
+	// first, rightly refuses the restore.)
 	ctx, cancel := context.WithCancel(f.ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -192,9 +181,7 @@ func TestRestoredBesideOriginal(t *testing.T) {
 	restoreModule(t, out, newDir, sm.Options{Now: f.clock.Now, Witnesses: []string{witness}})
 
 	// Its next checkpoint finds the copy's at the witness: it stops.
-	if _, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk, Sub: sts.Water, Amount: 1}); err != nil {
-		t.Fatal(err)
-	}
+	f.credit(sm.CreditRequest{Meter: mk, Sub: sts.Water, Amount: 1})
 	select {
 	case err := <-done:
 		if !errors.Is(err, keptcheckpoint.ErrAnotherInstance) || !strings.Contains(err.Error(), witness) {
@@ -287,8 +274,7 @@ func TestRestoreProductionModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &keptcheckpoint.Restore{Instance: "one", Created: st.Manifest.Created, HeadSeq: st.Manifest.AuditHead.Seq,
-		HeadHash: st.Manifest.AuditHead.Hash, Actor: "cli:tester"}
+	r := backuptest.RestoreOf(st.Manifest)
 	if _, err := sm.Open(ctx, st.Dir, sm.Options{Officers: releaseOfficers()[:1], Restore: r}); err == nil {
 		t.Fatal("restored with one officer's passphrase")
 	}

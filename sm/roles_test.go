@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/stskms/stskms/sm"
-	"github.com/stskms/stskms/store"
-	"github.com/stskms/stskms/store/storetest"
 	"github.com/stskms/stskms/sts"
 	"github.com/stskms/stskms/sts/dkga"
 )
@@ -16,8 +14,7 @@ import (
 // role table); every other role is refused with ErrRole before anything
 // happens.
 func TestRoles(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		k := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA02)
 		f.load(k)
 		mk := meterKey(t, 1, k)

@@ -324,16 +324,7 @@ func (m *Module) runSelftest(ctx context.Context) SelftestReport {
 		return err
 	})
 	run("slots", func() error {
-		rows, err := m.db.Query(ctx, `SELECT `+slotColumns+` FROM sm_slot ORDER BY slot`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			s, err := scanSlot(rows)
-			if err != nil {
-				return err
-			}
+		return m.eachSlot(ctx, func(s Slot) error {
 			p, err := records.ParsePKECDH(s.record)
 			if err != nil {
 				return refuseCause(ErrIntegrity, err, "slot %d", s.Number)
@@ -341,8 +332,8 @@ func (m *Module) runSelftest(ctx context.Context) SelftestReport {
 			if p.KMCID.String() != s.KMCID.String() || records.Fingerprint(s.record) != s.Fingerprint {
 				return refuse(ErrIntegrity, "slot %d columns do not match its record", s.Number)
 			}
-		}
-		return rows.Err()
+			return nil
+		})
 	})
 	m.lastTest.Store(&rep)
 	return rep

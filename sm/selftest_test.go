@@ -10,7 +10,6 @@ import (
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/store"
-	"github.com/stskms/stskms/store/storetest"
 	"github.com/stskms/stskms/sts"
 	"github.com/stskms/stskms/sts/dkga"
 )
@@ -22,8 +21,7 @@ var selftests = []string{"DES", "DKGA02+STA", "MISTY1", "DKGA04+MISTY1", "HMAC-S
 // TestSelftest: every self-test runs and passes on a sound module, at Open
 // and on demand, for every role.
 func TestSelftest(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		f.load(vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA02))
 		for _, a := range []sm.Actor{officer, operator, auditor} {
 			rep, err := f.m.Selftest(f.ctx, a)
@@ -154,11 +152,10 @@ func TestIntegrityCheck(t *testing.T) {
 	}
 	for name, fn := range tamper {
 		t.Run(name, func(t *testing.T) {
-			storetest.Each(t, func(t *testing.T, db *store.DB) {
-				f := newFixture(t, db, sm.Vending)
+			eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 				f.load(vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA02))
 				f.m.Close()
-				if err := fn(f.ctx, db); err != nil {
+				if err := fn(f.ctx, f.db); err != nil {
 					t.Fatal(err)
 				}
 				m, err := sm.Open(f.ctx, f.dir, f.opts)

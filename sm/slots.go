@@ -405,20 +405,17 @@ func (m *Module) Slots(ctx context.Context, a Actor) ([]Slot, error) {
 	if err := m.ready(a, "slot.list"); err != nil {
 		return nil, err
 	}
-	rows, err := m.db.Query(ctx, `SELECT `+slotColumns+` FROM sm_slot ORDER BY slot`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []Slot
-	for rows.Next() {
-		s, err := scanSlot(rows)
-		if err != nil {
-			return nil, err
-		}
+	err := m.eachSlot(ctx, func(s Slot) error {
 		out = append(out, s)
-	}
-	return out, rows.Err()
+		return nil
+	})
+	return out, err
+}
+
+// eachSlot calls fn with each slot that holds a KMC key, in slot order.
+func (m *Module) eachSlot(ctx context.Context, fn func(Slot) error) error {
+	return eachRow(ctx, m.db.Query, `SELECT `+slotColumns+` FROM sm_slot ORDER BY slot`, scanSlot, fn)
 }
 
 const slotColumns = `slot, state, kmcid, record, fingerprint, expiry_ns, t_req, installed_ns, changed_ns, loads`

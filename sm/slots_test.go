@@ -60,8 +60,7 @@ func TestInstallRefusals(t *testing.T) {
 		{"not a record", sm.InstallRequest{Record: "hello", Fingerprint: good.fp, TestKMC: true}, sm.CodeFormat, sm.ErrFormat},
 		{"slot out of range", sm.InstallRequest{Record: good.record, Fingerprint: good.fp, TestKMC: true, Slot: sm.MaxSlots + 1}, sm.CodeNoSlot, sm.ErrNoSlot},
 	}
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		for _, c := range cases {
 			_, err := f.m.InstallSlot(f.ctx, officer, c.req)
 			if err == nil {
@@ -89,8 +88,7 @@ func TestInstallRefusals(t *testing.T) {
 
 // TestSlotsFull: MaxSlots KMC keys fill the slots; one more is 27.
 func TestSlotsFull(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		for i := range sm.MaxSlots + 1 {
 			k := newKMC(t, fmt.Sprintf("kmc-%d", i), "TestKMC", fmt.Sprintf("K%04d", i), f.kmc.pk.Expiry)
 			_, err := f.m.InstallSlot(f.ctx, officer, sm.InstallRequest{Record: k.record, Fingerprint: k.fp, TestKMC: true})
@@ -169,8 +167,7 @@ func TestRequest(t *testing.T) {
 // keyload.NewRequest does but from its own private key and the module's
 // public key, gets the module's tag.
 func TestRequestMatchesKeyload(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		f.install()
 		req, err := f.m.Request(f.ctx, officer, f.slot)
 		if err != nil {
@@ -195,8 +192,7 @@ func TestRequestMatchesKeyload(t *testing.T) {
 // TestLoadStates: a Key Load File loads only into a LOADING slot, and only
 // the one answering the pending request (26); the slot is ACTIVE after.
 func TestLoadStates(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		k := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA02)
 		f.install()
 		_, err := f.m.LoadKLF(f.ctx, officer, f.slot, []string{"x", "y", "z"})
@@ -219,7 +215,7 @@ func TestLoadStates(t *testing.T) {
 		wantCode(t, err, sm.CodeNoSlot, sm.ErrNoSlot)
 		// A file for another module is refused as not answering the
 		// pending request.
-		g := newFixture(t, reopenFresh(t, db), sm.Vending)
+		g := newFixture(t, reopenFresh(t, f.db), sm.Vending)
 		g.install()
 		_ = g.request(k)
 		f.clock.Add(time.Minute)
@@ -245,8 +241,7 @@ func reopenFresh(t *testing.T, _ *store.DB) *store.DB {
 // nothing: the registers are as before, byte for byte, and the slot stays
 // LOADING with the same request; the intact file then loads.
 func TestLoadAllOrNothing(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		f := newFixture(t, db, sm.Vending)
+	eachFixture(t, sm.Vending, func(t *testing.T, f *fixture) {
 		old := vk(123456, 1, sts.DUTK, sts.BaseDate2014, dkga.DKGA02)
 		f.load(old)
 		before, err := f.m.Registers(f.ctx, officer)
@@ -365,13 +360,8 @@ func TestTenThousandRegisters(t *testing.T) {
 		f.load(keys...)
 		t.Logf("5000 keys loaded in %v", time.Since(start))
 		if part == 1 {
-			mk := meterKey(t, 1, keys[4321])
-			mtr := newMeter(t, mk, keys[4321], f.clock.Now())
-			got, err := f.m.Credit(f.ctx, operator, sm.CreditRequest{Meter: mk, Sub: sts.Electricity, Amount: 5})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r := enter(mtr, got.Tokens); r.Outcome.Rejected() {
+			mk, mtr := f.meter(1, keys[4321])
+			if r := f.creditMeter(mtr, mk, 5); r.Outcome.Rejected() {
 				t.Fatalf("meter says %v", r.Outcome)
 			}
 		}

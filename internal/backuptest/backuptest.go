@@ -1,11 +1,15 @@
-// Package backuptest copies a component's database files for tests of a
-// restored backup.
+// Package backuptest copies a component's database files and restores a
+// backup, for tests of a restored component.
 package backuptest
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/stskms/stskms/internal/backup"
+	"github.com/stskms/stskms/internal/keptcheckpoint"
 )
 
 // Copy copies the files in directory from that match pattern (a database
@@ -32,4 +36,34 @@ func Copy(t testing.TB, from, to, pattern string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// Restore restores the backup file in as component c (into the empty
+// PostgreSQL database db for a PostgreSQL backup, "" otherwise) as
+// `stskms … restore` does: it stages the backup, has open open the staged
+// directory once with the restore to record (RestoreOf), and commits. It
+// returns what open said, and fails t if any step fails.
+func Restore(t testing.TB, in string, c backup.Component, db string, open func(dir string, r *keptcheckpoint.Restore) (string, error)) string {
+	t.Helper()
+	st, err := backup.Stage(context.Background(), in, c, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Abort()
+	said, err := open(st.Dir, RestoreOf(st.Manifest))
+	if err != nil {
+		t.Fatalf("restored %s: %v", c.Kind, err)
+	}
+	if err := st.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return said
+}
+
+// RestoreOf returns the restore of a backup with manifest m that a test
+// records: a new instance, from the backup's time and audit head, by
+// "cli:tester".
+func RestoreOf(m backup.Manifest) *keptcheckpoint.Restore {
+	return &keptcheckpoint.Restore{Instance: keptcheckpoint.NewInstance(), Created: m.Created,
+		HeadSeq: m.AuditHead.Seq, HeadHash: m.AuditHead.Hash, Actor: "cli:tester"}
 }

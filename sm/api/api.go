@@ -443,6 +443,17 @@ func (s *Server) creditBatch(w http.ResponseWriter, ctx context.Context, a sm.Ac
 	writeJSON(w, http.StatusOK, BatchAnswer{Results: results})
 }
 
+// idAndMeter returns the request id (the body's, or the header's) and the
+// meter of a request for one meter's token, checked in that order.
+func idAndMeter(r *http.Request, requestID string, m Meter) (string, sm.MeterKey, error) {
+	id, err := httpapi.RequestID(r, requestID)
+	if err != nil {
+		return "", sm.MeterKey{}, err
+	}
+	mk, err := m.key()
+	return id, mk, err
+}
+
 // ManagementRequest is the body of POST /v1/management.
 type ManagementRequest struct {
 	RequestID string       `json:"request_id,omitempty"`
@@ -452,11 +463,7 @@ type ManagementRequest struct {
 }
 
 func (s *Server) management(ctx context.Context, a sm.Actor, r *http.Request, req ManagementRequest) (any, error) {
-	id, err := httpapi.RequestID(r, req.RequestID)
-	if err != nil {
-		return nil, err
-	}
-	mk, err := req.Meter.key()
+	id, mk, err := idAndMeter(r, req.RequestID, req.Meter)
 	if err != nil {
 		return nil, err
 	}
@@ -473,11 +480,7 @@ type KeyChangeRequest struct {
 }
 
 func (s *Server) keyChange(ctx context.Context, a sm.Actor, r *http.Request, req KeyChangeRequest) (any, error) {
-	id, err := httpapi.RequestID(r, req.RequestID)
-	if err != nil {
-		return nil, err
-	}
-	mk, err := req.Meter.key()
+	id, mk, err := idAndMeter(r, req.RequestID, req.Meter)
 	if err != nil {
 		return nil, err
 	}

@@ -41,11 +41,7 @@ func start(t testing.TB) *env {
 	if again, err := api.LoadTokens(dir); err != nil || !again.TestOnly || again.Token(sm.Operator) != tokens.Token(sm.Operator) {
 		t.Fatalf("LoadTokens = %v, %v", again, err)
 	}
-	ln, err := api.Listen("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{m: m, tokens: tokens, url: "http://" + serve(t, ln, api.New(m, tokens))}
+	return &env{m: m, tokens: tokens, url: serve(t, nil, api.New(m, tokens))}
 }
 
 // newModule makes a test module with a register (apitest.Setup), closed

@@ -47,11 +47,7 @@ func startCerts(t *testing.T) *certEnv {
 	if cfg, err = httpapi.WithClientCA(cfg, e.pki.CAFile, tls.VerifyClientCertIfGiven); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := api.Listen("127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.url = "https://" + serve(t, ln, api.NewWithClients(o.m, tokens, clients))
+	e.url = serve(t, cfg, api.NewWithClients(o.m, tokens, clients))
 	return e
 }
 

@@ -22,11 +22,7 @@ func twoOperators(t *testing.T) (string, *api.Client, *api.Client) {
 	entries := []api.TokenEntry{{Token: "tok-pos-1-0123456789abcdef", Role: "operator", Name: "pos-1"},
 		{Token: "tok-pos-2-0123456789abcdef", Role: "operator", Name: "pos-2"}}
 	tokens := writeTokens(t, dir, entries)
-	ln, err := api.Listen("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + serve(t, ln, api.New(m, tokens))
+	url := serve(t, nil, api.New(m, tokens))
 	return url, &api.Client{URL: url, Token: entries[0].Token}, &api.Client{URL: url, Token: entries[1].Token}
 }
 

@@ -2,8 +2,8 @@ package api_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -34,21 +34,27 @@ type officerEnv struct {
 func startOfficers(t *testing.T) *officerEnv {
 	t.Helper()
 	e, tokens := officerModule(t)
-	ln, err := api.Listen("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.url = "http://" + serve(t, ln, api.New(e.m, tokens))
+	e.url = serve(t, nil, api.New(e.m, tokens))
 	return e
 }
 
-// serve serves h on ln until the test ends and returns ln's address.
-func serve(t testing.TB, ln net.Listener, h http.Handler) string {
+// serve serves h on a loopback port, over TLS with cfg (nil: plain HTTP),
+// until the test ends and returns its URL.
+func serve(t testing.TB, cfg *tls.Config, h http.Handler) string {
+	t.Helper()
+	ln, err := api.Listen("127.0.0.1:0", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme := "https://"
+	if cfg == nil {
+		scheme = "http://"
+	}
 	srv := api.NewHTTPServer(h)
 	var wg sync.WaitGroup
 	wg.Go(func() { srv.Serve(ln) })
 	t.Cleanup(func() { srv.Close(); wg.Wait() })
-	return ln.Addr().String()
+	return scheme + ln.Addr().String()
 }
 
 // officerModule makes the module of startOfficers and its tokens.
@@ -145,9 +151,15 @@ func TestOfficerEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A broken file (a record changed) loads nothing.
+	// A broken file (the last digit of its MAC changed) loads nothing.
 	broken := append([]string{}, klf...)
-	broken[len(broken)-1] = strings.Replace(broken[len(broken)-1], "A", "B", 1)
+	end := broken[len(broken)-1]
+	i := strings.LastIndex(end, "|") - 1
+	digit := "0"
+	if end[i] == '0' {
+		digit = "1"
+	}
+	broken[len(broken)-1] = end[:i] + digit + end[i+1:]
 	if err := e.do("alice", "bob", "POST", "/v1/slots/2/load", api.LoadKLFRequest{Records: broken}, nil); err == nil {
 		t.Fatal("a broken Key Load File loaded")
 	}

@@ -52,11 +52,7 @@ func TestDualControlRegisteredOfficers(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"mallory"`) || strings.Contains(err.Error(), "tok-") {
 		t.Errorf("CheckOfficerTokens = %v", err)
 	}
-	ln, err := api.Listen("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.url = "http://" + serve(t, ln, api.New(m, tokens))
+	e.url = serve(t, nil, api.New(m, tokens))
 
 	_, record := otherKMC(t)
 	install := api.InstallRequest{Record: record, Fingerprint: records.Fingerprint(record).String(), TestKMC: true}

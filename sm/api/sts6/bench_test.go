@@ -2,17 +2,13 @@ package sts6_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
-	"path/filepath"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/stskms/stskms/sm"
-	"github.com/stskms/stskms/sm/api"
 	"github.com/stskms/stskms/sm/api/apitest"
 	"github.com/stskms/stskms/sm/api/sts6"
 )
@@ -21,26 +17,14 @@ import (
 // TCP (SQLite, durable with its audit record), from GOMAXPROCS and 4 ×
 // GOMAXPROCS connections.
 func BenchmarkCreditSTS6(b *testing.B) {
-	ctx := context.Background()
-	m, err := apitest.Setup(ctx, filepath.Join(b.TempDir(), "sm"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
-	ln, err := api.Listen("127.0.0.1:0", nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := sts6.NewServer(m, sts6.Config{Plain: sm.Operator.As("bench")})
-	var wg sync.WaitGroup
-	wg.Go(func() { srv.Serve(ln) })
-	defer func() { srv.Close(); wg.Wait() }()
+	m := testModule(b, apitest.Setup)
+	addr := serve(b, sts6.NewServer(m, sts6.Config{Plain: sm.Operator.As("bench")}), nil)[0]
 	var n atomic.Int64
 	for _, p := range []int{1, 4} {
 		b.Run(fmt.Sprint(p*runtime.GOMAXPROCS(0), "conns"), func(b *testing.B) {
 			b.SetParallelism(p)
 			b.RunParallel(func(pb *testing.PB) {
-				c, err := net.Dial("tcp", ln.Addr().String())
+				c, err := net.Dial("tcp", addr)
 				if err != nil {
 					b.Error(err)
 					return

@@ -81,19 +81,8 @@ func newVariantEnv(t *testing.T, db *store.DB, plain sm.Actor, variant sm.Varian
 	if err != nil {
 		t.Fatal(err)
 	}
-	tln, err := api.Listen("127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pln, err := api.Listen("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.tlsAt, e.plain = tln.Addr().String(), pln.Addr().String()
-	var wg sync.WaitGroup
-	wg.Go(func() { srv.Serve(tln) })
-	wg.Go(func() { srv.Serve(pln) })
-	t.Cleanup(func() { srv.Close(); wg.Wait() })
+	addrs := serve(t, srv, cfg, nil)
+	e.tlsAt, e.plain = addrs[0], addrs[1]
 	return e
 }
 
@@ -149,4 +138,34 @@ func (c *conn) askFrame(f sts6.Frame) sts6.Frame {
 		c.t.Fatalf("reply %q: %v", line, err)
 	}
 	return g
+}
+
+// testModule makes a test module with open (apitest.New or apitest.Setup)
+// in a new directory, closed when the test ends.
+func testModule(tb testing.TB, open func(context.Context, string) (*sm.Module, error)) *sm.Module {
+	tb.Helper()
+	m, err := open(context.Background(), filepath.Join(tb.TempDir(), "sm"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { m.Close() })
+	return m
+}
+
+// serve serves srv on a loopback listener for each TLS configuration of
+// cfgs (nil: plain TCP) until the test ends, and returns their addresses.
+func serve(tb testing.TB, srv *sts6.Server, cfgs ...*tls.Config) []string {
+	tb.Helper()
+	var wg sync.WaitGroup
+	tb.Cleanup(func() { srv.Close(); wg.Wait() })
+	addrs := make([]string, len(cfgs))
+	for i, cfg := range cfgs {
+		ln, err := api.Listen("127.0.0.1:0", cfg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		addrs[i] = ln.Addr().String()
+		wg.Go(func() { srv.Serve(ln) })
+	}
+	return addrs
 }

@@ -2,18 +2,14 @@ package sts6_test
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"net"
-	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stskms/stskms/sm"
-	"github.com/stskms/stskms/sm/api"
 	"github.com/stskms/stskms/sm/api/apitest"
 	"github.com/stskms/stskms/sm/api/sts6"
 )
@@ -121,23 +117,10 @@ func FuzzParse(f *testing.F) {
 
 // TestIdentifyTCP asks SM?DI over TCP on loopback.
 func TestIdentifyTCP(t *testing.T) {
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "sm")
-	m, err := apitest.New(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	ln, err := api.Listen("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := sts6.NewServer(m, sts6.Config{})
-	var wg sync.WaitGroup
-	wg.Go(func() { srv.Serve(ln) })
-	defer func() { srv.Close(); wg.Wait() }()
+	m := testModule(t, apitest.New)
+	addr := serve(t, sts6.NewServer(m, sts6.Config{}), nil)[0]
 
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
