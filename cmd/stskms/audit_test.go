@@ -14,13 +14,12 @@ import (
 // append-only trigger dropped first, as an intruder with the database
 // would) fails the check with exit status 1.
 func TestAuditVerifyDetectsTampering(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "kmc")
+	dir := initTestKMC(t)
 	sh := func(want int, args ...string) string {
 		t.Helper()
 		out, errOut := mustRunCLI(t, want, args...)
 		return out + errOut
 	}
-	sh(0, "kmc", "init", "--dir", dir, "--mode", "test")
 	sh(0, "kmc", "sgc", "add", "--dir", dir, "--sgc", "600123")
 	if out := sh(0, "audit", "verify", "--dir", dir); !strings.HasPrefix(out, "audit log verified: ") {
 		t.Fatalf("verify: %s", out)

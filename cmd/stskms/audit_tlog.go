@@ -121,12 +121,13 @@ func runAuditCheckpoint(e *env, args []string) error {
 	ctx := context.Background()
 	var signed []byte
 	if _, err := sm.Stat(f.dir); err == nil {
-		m, err := openSM(e, &smFlags{dir: f.dir, pinFile: f.pinFile, as: f.actor, release: f.release, dbPasswordFile: f.dbPasswordFile}, true)
+		m, err := openSM(e, &smFlags{dirFlags: dirFlags{dir: f.dir, pinFile: f.pinFile, as: f.as, release: f.release,
+			dbPasswordFile: f.dbPasswordFile}}, true)
 		if err != nil {
 			return err
 		}
 		defer m.Close()
-		if signed, err = m.AuditCheckpoint(ctx, sm.Auditor.As(f.actor)); err != nil {
+		if signed, err = m.AuditCheckpoint(ctx, sm.Auditor.As(f.as)); err != nil {
 			return err
 		}
 	} else if errors.Is(err, sm.ErrNoModule) {

@@ -27,11 +27,7 @@ import (
 // problem.
 func TestAuditTransparency(t *testing.T) {
 	tmp := t.TempDir()
-	dir := filepath.Join(tmp, "kmc")
-	sh := func(want int, args ...string) (string, string) {
-		t.Helper()
-		return mustRunCLI(t, want, args...)
-	}
+	dir := initTestKMC(t)
 	file := func(name, data string) string {
 		t.Helper()
 		p := filepath.Join(tmp, name)
@@ -40,35 +36,34 @@ func TestAuditTransparency(t *testing.T) {
 		}
 		return p
 	}
-	sh(0, "kmc", "init", "--dir", dir, "--mode", "test")
-	sh(0, "kmc", "sgc", "add", "--dir", dir, "--sgc", "600123")
-	sh(0, "kmc", "sgc", "add", "--dir", dir, "--sgc", "600124")
+	mustRunCLI(t, 0, "kmc", "sgc", "add", "--dir", dir, "--sgc", "600123")
+	mustRunCLI(t, 0, "kmc", "sgc", "add", "--dir", dir, "--sgc", "600124")
 
-	out, _ := sh(0, "audit", "key", "--dir", dir)
+	out, _ := mustRunCLI(t, 0, "audit", "key", "--dir", dir)
 	key := strings.TrimSpace(out)
 	if !regexp.MustCompile(`^stskms/audit/[0-9a-f]{32}\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$`).MatchString(key) {
 		t.Fatalf("audit key: %q", out)
 	}
-	if _, errOut := sh(0, "kmc", "pubkey", "--dir", dir); !strings.Contains(errOut, "audit key "+key+"\n") {
+	if _, errOut := mustRunCLI(t, 0, "kmc", "pubkey", "--dir", dir); !strings.Contains(errOut, "audit key "+key+"\n") {
 		t.Errorf("kmc pubkey does not show the audit key: %s", errOut)
 	}
-	cp, _ := sh(0, "audit", "checkpoint", "--dir", dir)
+	cp, _ := mustRunCLI(t, 0, "audit", "checkpoint", "--dir", dir)
 	if !regexp.MustCompile(`^stskms/audit/[0-9a-f]{32}\n\d+\n[A-Za-z0-9+/=]{44}\n\n— stskms/audit/`).MatchString(cp) {
 		t.Fatalf("checkpoint: %q", cp)
 	}
 	cpFile := file("cp1", cp)
 	keyFile := file("key", key+"\n")
-	if out, _ := sh(0, "audit", "verify", "--dir", dir, "--checkpoint", cpFile, "--key", keyFile); !strings.Contains(out, "extends checkpoint "+cpFile) {
+	if out, _ := mustRunCLI(t, 0, "audit", "verify", "--dir", dir, "--checkpoint", cpFile, "--key", keyFile); !strings.Contains(out, "extends checkpoint "+cpFile) {
 		t.Errorf("verify with the checkpoint: %s", out)
 	}
 
-	proof, _ := sh(0, "audit", "prove", "--dir", dir, "--seq", "2")
+	proof, _ := mustRunCLI(t, 0, "audit", "prove", "--dir", dir, "--seq", "2")
 	proofFile := file("proof", proof)
-	if out, _ := sh(0, "audit", "check-proof", "--proof", proofFile, "--key", key); !strings.HasPrefix(out, "proof verified: record 2 ") {
+	if out, _ := mustRunCLI(t, 0, "audit", "check-proof", "--proof", proofFile, "--key", key); !strings.HasPrefix(out, "proof verified: record 2 ") {
 		t.Errorf("check-proof: %s", out)
 	}
 	altered := file("altered", strings.Replace(proof, "\nseq 2\n", "\nseq 3\n", 1))
-	if _, errOut := sh(1, "audit", "check-proof", "--proof", altered, "--key", key); !strings.Contains(errOut, "proof NOT verified") {
+	if _, errOut := mustRunCLI(t, 1, "audit", "check-proof", "--proof", altered, "--key", key); !strings.Contains(errOut, "proof NOT verified") {
 		t.Errorf("altered proof: %s", errOut)
 	}
 
@@ -93,7 +88,7 @@ func TestAuditTransparency(t *testing.T) {
 		"forged":  string(forged),
 		"altered": lines[0] + "\n" + "1" + lines[1] + "\n" + lines[2],
 	} {
-		_, errOut := sh(1, "audit", "verify", "--dir", dir, "--checkpoint", file(name, data), "--key", key)
+		_, errOut := mustRunCLI(t, 1, "audit", "verify", "--dir", dir, "--checkpoint", file(name, data), "--key", key)
 		if !strings.Contains(errOut, "bad checkpoint") {
 			t.Errorf("%s checkpoint: %s", name, errOut)
 		}
@@ -103,27 +98,27 @@ func TestAuditTransparency(t *testing.T) {
 	// checkpoints: the chain alone verifies, the kept checkpoint tells.
 	size := tlogSize(t, cp)
 	rewind(t, filepath.Join(dir, "kmc.db"), size-1)
-	if out, _ := sh(0, "audit", "verify", "--dir", dir); !strings.HasPrefix(out, "audit log verified: ") {
+	if out, _ := mustRunCLI(t, 0, "audit", "verify", "--dir", dir); !strings.HasPrefix(out, "audit log verified: ") {
 		t.Fatalf("the rewound log without a checkpoint: %s", out)
 	}
-	if _, errOut := sh(1, "audit", "verify", "--dir", dir, "--checkpoint", cpFile, "--key", key); !strings.Contains(errOut, "rolled back") {
+	if _, errOut := mustRunCLI(t, 1, "audit", "verify", "--dir", dir, "--checkpoint", cpFile, "--key", key); !strings.Contains(errOut, "rolled back") {
 		t.Errorf("rewound log: %s", errOut)
 	}
 	// The KMC itself refuses the rewound database (it kept a checkpoint
 	// in its keystore) until its officers accept it. Grown again past the
 	// checkpoint: a fork.
-	if _, errOut := sh(1, "kmc", "sgc", "add", "--dir", dir, "--sgc", "600125"); !strings.Contains(errOut, "rolled back") {
+	if _, errOut := mustRunCLI(t, 1, "kmc", "sgc", "add", "--dir", dir, "--sgc", "600125"); !strings.Contains(errOut, "rolled back") {
 		t.Errorf("the KMC opened its rewound database: %s", errOut)
 	}
-	sh(0, "kmc", "accept-rollback", "--dir", dir)
-	sh(0, "kmc", "sgc", "add", "--dir", dir, "--sgc", "600125")
-	sh(0, "kmc", "sgc", "add", "--dir", dir, "--sgc", "600126")
-	if _, errOut := sh(1, "audit", "verify", "--dir", dir, "--checkpoint", cpFile, "--key", key); !strings.Contains(errOut, "forked") {
+	mustRunCLI(t, 0, "kmc", "accept-rollback", "--dir", dir)
+	mustRunCLI(t, 0, "kmc", "sgc", "add", "--dir", dir, "--sgc", "600125")
+	mustRunCLI(t, 0, "kmc", "sgc", "add", "--dir", dir, "--sgc", "600126")
+	if _, errOut := mustRunCLI(t, 1, "audit", "verify", "--dir", dir, "--checkpoint", cpFile, "--key", key); !strings.Contains(errOut, "forked") {
 		t.Errorf("forked log: %s", errOut)
 	}
-	sh(2, "audit", "checkpoint")
-	sh(2, "audit", "prove", "--dir", dir)
-	sh(2, "audit", "check-proof", "--proof", proofFile)
+	mustRunCLI(t, 2, "audit", "checkpoint")
+	mustRunCLI(t, 2, "audit", "prove", "--dir", dir)
+	mustRunCLI(t, 2, "audit", "check-proof", "--proof", proofFile)
 }
 
 // tlogSize returns the size line of a checkpoint.

@@ -38,25 +38,24 @@ const restoreHelp = "Makes the new directory NEW (it must not exist or be empty)
 	"the --witness and the PKCS#11 token, where the original, if it ever opens again, is\n" +
 	"refused. %sRetire the original. See docs/operations.md."
 
-// backupFlags are the flags of the backup commands.
-type backupFlags struct {
-	out string
-	in  string
-	db  string
+// restoreFlags are the flags of the restore commands besides dirFlags'.
+type restoreFlags struct {
+	in string // the backup file
+	db string // a PostgreSQL backup's empty database to restore into
+}
+
+// restorable is what a restore opens once: a module or a KMC.
+type restorable interface {
+	Restored() string
+	Close() error
 }
 
 func runSMBackup(e *env, args []string) error {
 	fs := newFlags("sm backup", "--dir DIR --out FILE", fmt.Sprintf(backupHelp, "module", "module", "sm.json, live-kmcs.txt", "SMID"))
-	var b backupFlags
 	f := &smFlags{}
-	fs.StringVar(&f.dir, "dir", e.getenv("STSKMS_SM_DIR"), "module directory (default $STSKMS_SM_DIR)")
-	fs.StringVar(&b.out, "out", "", "the backup file to write (required)")
-	fs.StringVar(&f.dbPasswordFile, "db-password-file", "", dbPasswordUsage)
-	if _, err := fs.parse(e, args); err != nil {
+	out, err := parseBackup(e, fs, args, &f.dirFlags, smDir)
+	if err != nil {
 		return err
-	}
-	if f.dir == "" || b.out == "" {
-		return usageError("give the module directory with --dir and the backup file with --out")
 	}
 	info, err := sm.Stat(f.dir)
 	if err != nil {
@@ -68,21 +67,15 @@ func runSMBackup(e *env, args []string) error {
 	}
 	c := backup.Component{Kind: backup.KindSM, Identity: info.SMID, Dir: f.dir, ConfigFile: sm.ModuleFile,
 		DBFile: sm.DatabaseFile, DSN: store.WithPassword(info.Database, pw)}
-	return writeBackup(e, c, b.out)
+	return writeBackup(e, c, out)
 }
 
 func runKMCBackup(e *env, args []string) error {
 	fs := newFlags("kmc backup", "--dir DIR --out FILE", fmt.Sprintf(backupHelp, "KMC", "KMC", "kmc.json", "KMC"))
-	var b backupFlags
 	f := &kmcFlags{}
-	fs.StringVar(&f.dir, "dir", e.getenv("STSKMS_KMC_DIR"), "the KMC's directory (default $STSKMS_KMC_DIR)")
-	fs.StringVar(&b.out, "out", "", "the backup file to write (required)")
-	fs.StringVar(&f.dbPasswordFile, "db-password-file", "", dbPasswordUsage)
-	if _, err := fs.parse(e, args); err != nil {
+	out, err := parseBackup(e, fs, args, &f.dirFlags, kmcDir)
+	if err != nil {
 		return err
-	}
-	if f.dir == "" || b.out == "" {
-		return usageError("give the KMC directory with --dir and the backup file with --out")
 	}
 	dsn, err := kmc.DirDatabase(f.dir)
 	if err != nil {
@@ -94,7 +87,21 @@ func runKMCBackup(e *env, args []string) error {
 	}
 	c := backup.Component{Kind: backup.KindKMC, Dir: f.dir, ConfigFile: kmc.ConfigFile, DBFile: kmc.DefaultDBFile,
 		DSN: store.WithPassword(dsn, pw), IdentitySQL: `SELECT vendor || '-' || kmc_id FROM kmc_identity WHERE one = 1`}
-	return writeBackup(e, c, b.out)
+	return writeBackup(e, c, out)
+}
+
+// parseBackup defines the flags of a backup command on fs — --dir and
+// --db-password-file into d, --out — parses args, and returns --out.
+func parseBackup(e *env, fs *flagSet, args []string, d *dirFlags, o dirOwner) (string, error) {
+	d.addStoreFlags(e, fs, o)
+	out := fs.String("out", "", "the backup file to write (required)")
+	if _, err := fs.parse(e, args); err != nil {
+		return "", err
+	}
+	if d.dir == "" || *out == "" {
+		return "", usageError("give the " + o.noun + " directory with --dir and the backup file with --out")
+	}
+	return *out, nil
 }
 
 // writeBackup writes the backup of c to out and says what it holds.
@@ -117,63 +124,49 @@ func runSMRestore(e *env, args []string) error {
 				"TIDs run above that floor, and a token that would run too far\n"+
 				"ahead of the clock is refused (44) saying until when to wait. "))
 	f := addSMFlags(e, fs)
-	var b backupFlags
-	fs.StringVar(&b.in, "in", "", "the backup file (required)")
-	fs.StringVar(&b.db, "db", "", "PostgreSQL backups: the empty database to restore into (postgres://…)")
-	if _, err := fs.parse(e, args); err != nil {
+	b, err := parseRestore(e, fs, args, &f.dirFlags)
+	if err != nil {
 		return err
 	}
-	if f.dir == "" || b.in == "" {
-		return usageError("give the backup file with --in and the new directory with --dir")
-	}
 	c := backup.Component{Kind: backup.KindSM, Dir: f.dir, ConfigFile: sm.ModuleFile, DBFile: sm.DatabaseFile}
-	return restoreFrom(e, c, b, f.dbPasswordFile, &f.dir, func(r *keptcheckpoint.Restore) (string, error) {
-		r.Actor = f.as
-		f.restore = r
-		m, err := openSM(e, f, false)
-		if err != nil {
-			return "", err
-		}
-		said := m.Restored()
-		return said, m.Close()
-	})
+	return restoreFrom(e, c, b, &f.dirFlags, func(e *env) (*sm.Module, error) { return openSM(e, f, false) })
 }
 
 func runKMCRestore(e *env, args []string) error {
 	fs := newFlags("kmc restore", "--in FILE --dir NEW [--db postgres://…] [--officers A,B]",
 		fmt.Sprintf(restoreHelp, "KMC", "--officers and their passphrases (a live KMC; a test KMC: none)", "kmc", ""))
 	f := addKMCFlags(e, fs)
-	var b backupFlags
+	b, err := parseRestore(e, fs, args, &f.dirFlags)
+	if err != nil {
+		return err
+	}
+	c := backup.Component{Kind: backup.KindKMC, Dir: f.dir, ConfigFile: kmc.ConfigFile, DBFile: kmc.DefaultDBFile}
+	return restoreFrom(e, c, b, &f.dirFlags, f.open)
+}
+
+// parseRestore defines --in and --db on fs beside d's flags, parses args
+// and returns them.
+func parseRestore(e *env, fs *flagSet, args []string, d *dirFlags) (restoreFlags, error) {
+	var b restoreFlags
 	fs.StringVar(&b.in, "in", "", "the backup file (required)")
 	fs.StringVar(&b.db, "db", "", "PostgreSQL backups: the empty database to restore into (postgres://…)")
 	if _, err := fs.parse(e, args); err != nil {
-		return err
+		return b, err
 	}
-	if f.dir == "" || b.in == "" {
-		return usageError("give the backup file with --in and the new directory with --dir")
+	if d.dir == "" || b.in == "" {
+		return b, usageError("give the backup file with --in and the new directory with --dir")
 	}
-	c := backup.Component{Kind: backup.KindKMC, Dir: f.dir, ConfigFile: kmc.ConfigFile, DBFile: kmc.DefaultDBFile}
-	return restoreFrom(e, c, b, f.dbPasswordFile, &f.dir, func(r *keptcheckpoint.Restore) (string, error) {
-		r.Actor = f.actor
-		f.restore = r
-		k, err := f.open(e)
-		if err != nil {
-			return "", err
-		}
-		said := k.Restored()
-		return said, k.Close()
-	})
+	return b, nil
 }
 
 // restoreFrom stages the backup b.in as the new directory of c, points
-// *dir at the staged copy while open opens it once with the restore to
-// record, and moves it into place if that succeeds.
-func restoreFrom(e *env, c backup.Component, b backupFlags, pwFile string, dir *string,
-	open func(*keptcheckpoint.Restore) (string, error)) error {
+// d.dir at the staged copy while open opens it once with the restore to
+// record (d.restore, by d.as), and moves it into place if that succeeds.
+func restoreFrom[T restorable](e *env, c backup.Component, b restoreFlags, d *dirFlags, open func(*env) (T, error)) error {
 	if store.HasPassword(b.db) {
 		return usageError("give the database password with --db-password-file, not in --db")
 	}
-	pw, err := dbPassword(e, pwFile)
+	pw, err := dbPassword(e, d.dbPasswordFile)
 	if err != nil {
 		return err
 	}
@@ -184,11 +177,12 @@ func restoreFrom(e *env, c backup.Component, b backupFlags, pwFile string, dir *
 	}
 	defer st.Abort()
 	m := st.Manifest
-	final := *dir
-	*dir = st.Dir
-	said, err := open(&keptcheckpoint.Restore{Instance: keptcheckpoint.NewInstance(), Created: m.Created,
-		HeadSeq: m.AuditHead.Seq, HeadHash: m.AuditHead.Hash})
-	*dir = final
+	final := d.dir
+	d.dir = st.Dir
+	d.restore = &keptcheckpoint.Restore{Instance: keptcheckpoint.NewInstance(), Created: m.Created,
+		HeadSeq: m.AuditHead.Seq, HeadHash: m.AuditHead.Hash, Actor: d.as}
+	said, err := openRestored(e, open)
+	d.dir = final
 	if err != nil {
 		if m.Dialect == "postgres" {
 			err = errors.Join(err, fmt.Errorf("the database %s was restored into: empty it before trying again", store.Redact(b.db)))
@@ -200,4 +194,15 @@ func restoreFrom(e *env, c backup.Component, b backupFlags, pwFile string, dir *
 	}
 	fmt.Fprintf(e.stdout, "%s: %s\n%s: %s\n", b.in, m.Summary(), final, said)
 	return nil
+}
+
+// openRestored opens the restored directory once with open and returns
+// what it says of the restore.
+func openRestored[T restorable](e *env, open func(*env) (T, error)) (string, error) {
+	x, err := open(e)
+	if err != nil {
+		return "", err
+	}
+	said := x.Restored()
+	return said, x.Close()
 }

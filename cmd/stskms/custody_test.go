@@ -14,14 +14,6 @@ import (
 	"github.com/stskms/stskms/sm"
 )
 
-// stskms runs the command line with stdin and returns its exit code,
-// standard output and standard error.
-func stskms(stdin string, args ...string) (int, string, string) {
-	var out, errOut bytes.Buffer
-	code := run(args, strings.NewReader(stdin), &out, &errOut)
-	return code, out.String(), errOut.String()
-}
-
 // writeP11Config writes a PKCS#11 configuration file for cfg in the
 // namespace ns and returns its path.
 func writeP11Config(t *testing.T, cfg pkcs11.Config, ns string) string {

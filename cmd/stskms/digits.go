@@ -149,6 +149,13 @@ func decimalVar[T int | int64 | uint | uint64](fs *flagSet, p *T, name string, v
 	fs.FlagSet.Var(decimal[T]{p}, name, usage)
 }
 
+// newDecimal defines a decimal flag and returns where its value is kept.
+func newDecimal[T int | int64 | uint | uint64](fs *flagSet, name string, value T, usage string) *T {
+	p := new(T)
+	decimalVar(fs, p, name, value, usage)
+	return p
+}
+
 // IntVar defines a decimal int flag (see decimal).
 func (fs *flagSet) IntVar(p *int, name string, value int, usage string) {
 	decimalVar(fs, p, name, value, usage)
@@ -156,9 +163,7 @@ func (fs *flagSet) IntVar(p *int, name string, value int, usage string) {
 
 // Int defines a decimal int flag (see decimal).
 func (fs *flagSet) Int(name string, value int, usage string) *int {
-	p := new(int)
-	decimalVar(fs, p, name, value, usage)
-	return p
+	return newDecimal(fs, name, value, usage)
 }
 
 // Int64Var defines a decimal int64 flag (see decimal).
@@ -168,9 +173,7 @@ func (fs *flagSet) Int64Var(p *int64, name string, value int64, usage string) {
 
 // Int64 defines a decimal int64 flag (see decimal).
 func (fs *flagSet) Int64(name string, value int64, usage string) *int64 {
-	p := new(int64)
-	decimalVar(fs, p, name, value, usage)
-	return p
+	return newDecimal(fs, name, value, usage)
 }
 
 // UintVar defines a decimal uint flag (see decimal).
@@ -180,9 +183,7 @@ func (fs *flagSet) UintVar(p *uint, name string, value uint, usage string) {
 
 // Uint defines a decimal uint flag (see decimal).
 func (fs *flagSet) Uint(name string, value uint, usage string) *uint {
-	p := new(uint)
-	decimalVar(fs, p, name, value, usage)
-	return p
+	return newDecimal(fs, name, value, usage)
 }
 
 // Uint64Var defines a decimal uint64 flag (see decimal).
@@ -192,7 +193,5 @@ func (fs *flagSet) Uint64Var(p *uint64, name string, value uint64, usage string)
 
 // Uint64 defines a decimal uint64 flag (see decimal).
 func (fs *flagSet) Uint64(name string, value uint64, usage string) *uint64 {
-	p := new(uint64)
-	decimalVar(fs, p, name, value, usage)
-	return p
+	return newDecimal(fs, name, value, usage)
 }

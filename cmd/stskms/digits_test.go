@@ -160,10 +160,7 @@ func TestDigitFlagsOnTheCommandLine(t *testing.T) {
 }
 
 func TestKMCSGCAddRefusesShortSGC(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "kmc")
-	if code, _, errOut := stskms("", "kmc", "init", "--dir", dir, "--mode", "test"); code != 0 {
-		t.Fatalf("kmc init: %s", errOut)
-	}
+	dir := initTestKMC(t)
 	code, out, errOut := stskms("", "kmc", "sgc", "add", "--dir", dir, "--sgc", "60012")
 	if code == 0 || !strings.Contains(errOut, "SGC must be 6 decimal digits") {
 		t.Errorf("kmc sgc add --sgc 60012: exit %d, %q, %q", code, out, errOut)

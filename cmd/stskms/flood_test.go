@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -199,14 +198,6 @@ func lineServes(addr string, hello []byte, want string, delim byte) func() error
 	}
 }
 
-func runOK(t *testing.T, args ...string) {
-	t.Helper()
-	var out bytes.Buffer
-	if rc := run(args, strings.NewReader(""), &out, &out); rc != 0 {
-		t.Fatalf("%s: exit %d\n%s", strings.Join(args, " "), rc, out.String())
-	}
-}
-
 // floodFlags let one client address exhaust the descriptors (the default
 // per-address cap, 32, would refuse it before): the test is of exhaustion.
 var floodFlags = []string{"--max-conns-per-ip", "1000", "--max-conns", "1000"}
@@ -216,8 +207,7 @@ var floodFlags = []string{"--max-conns-per-ip", "1000", "--max-conns", "1000"}
 // descriptors, says so, and serves again once the flood is gone; it never
 // exits, and stops cleanly on SIGTERM.
 func TestSMServeSurvivesFlood(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "mod")
-	runOK(t, "sm", "init", "--dir", dir, "--variant", "vending", "--test")
+	dir := initTestSM(t)
 	c := startLimited(t, floodNofile, append([]string{"sm", "serve", "--dir", dir, "--http", "127.0.0.1:0", "--listen", "127.0.0.1:0"}, floodFlags...)...)
 	a := c.grab(`HTTP API on http://(\S+)`, `STS6 API on (\S+)`)
 	di, _ := sts6.Frame{Cmd: "DI"}.Encode()
@@ -229,8 +219,7 @@ func TestSMServeSurvivesFlood(t *testing.T) {
 
 // TestKMCServeSurvivesFlood: the same for "kmc serve".
 func TestKMCServeSurvivesFlood(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "kmc")
-	runOK(t, "kmc", "init", "--dir", dir, "--mode", "test")
+	dir := initTestKMC(t)
 	c := startLimited(t, floodNofile, append([]string{"kmc", "serve", "--dir", dir, "--http", "127.0.0.1:0"}, floodFlags...)...)
 	a := c.grab(`admin API on http://(\S+)`)
 	c.floodAndRecover("the admin API", a[0], httpServes("http://"+a[0]+"/v1/identity", http.StatusUnauthorized))
@@ -240,8 +229,7 @@ func TestKMCServeSurvivesFlood(t *testing.T) {
 // TestGatewayServeSurvivesFlood: the same for "gateway serve", its mail
 // port and its metrics port.
 func TestGatewayServeSurvivesFlood(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "kmc")
-	runOK(t, "kmc", "init", "--dir", dir, "--mode", "test")
+	dir := initTestKMC(t)
 	c := startLimited(t, floodNofile, append([]string{"gateway", "serve", "--dir", dir, "--address", "kmc@kms.example.com",
 		"--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--auth", "off"}, floodFlags...)...)
 	a := c.grab(`"msg":"gateway: serving","listen":"([^"]+)"`, `"url":"http://([^/"]+)/metrics"`)

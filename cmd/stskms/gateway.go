@@ -144,8 +144,8 @@ type gatewayServeFlags struct {
 
 // kmc is how the gateway opens the KMC of its directory (gatewayKMC).
 func (f *gatewayServeFlags) kmc() *kmcFlags {
-	return &kmcFlags{dir: *f.dbf.dir, officers: *f.officers, pinFile: *f.pinFile, release: f.release,
-		dbPasswordFile: *f.dbf.passwordFile}
+	return &kmcFlags{officers: *f.officers, dirFlags: dirFlags{dir: *f.dbf.dir, pinFile: *f.pinFile, release: f.release,
+		dbPasswordFile: *f.dbf.passwordFile}}
 }
 
 // newGatewayServeFlags defines the flags of "gateway serve".

@@ -10,7 +10,6 @@ import (
 	"net"
 	netsmtp "net/smtp"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -96,17 +95,6 @@ func (s *mailStream) killMidStream(t *testing.T, sink *relaySink, victim *gwChil
 	s.waitAccepted(t, s.count()+10)
 	victim.kill(t)
 	sink.release()
-}
-
-// initTestKMC makes a test-mode KMC and returns its directory.
-func initTestKMC(t *testing.T) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "kmc")
-	var out, errs strings.Builder
-	if code := run([]string{"kmc", "init", "--dir", dir, "--mode", "test"}, strings.NewReader(""), &out, &errs); code != 0 {
-		t.Fatalf("kmc init: %d\n%s", code, errs.String())
-	}
-	return dir
 }
 
 // relaySink is the gateways' relay: an SMTP server that keeps the replies

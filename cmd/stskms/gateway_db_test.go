@@ -22,10 +22,7 @@ func TestGatewayDBRecorded(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		dsn := storetest.DSN(t, db)
-		kmcDir := filepath.Join(t.TempDir(), "kmc")
-		if rc, _, errOut := runCLI("kmc", "init", "--dir", kmcDir, "--mode", "test"); rc != 0 {
-			t.Fatal(errOut)
-		}
+		kmcDir := initTestKMC(t)
 		e := &env{getenv: func(string) string { return "" }}
 		// gateway serve opens its database so (openGatewayServe); the
 		// password is ignored by the test server, never recorded.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -61,13 +60,6 @@ func gatewayQueueDB(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return dsn
-}
-
-// runCLI runs stskms with args and returns its exit status and output.
-func runCLI(args ...string) (int, string, string) {
-	var out, errOut bytes.Buffer
-	code := run(args, strings.NewReader(""), &out, &errOut)
-	return code, out.String(), errOut.String()
 }
 
 func TestGatewayQueueCommands(t *testing.T) {

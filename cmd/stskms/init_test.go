@@ -105,10 +105,7 @@ func TestInitRefusesUsedDirectory(t *testing.T) {
 // directory (or SQLite file) that holds no gateway refuse, and create
 // nothing.
 func TestGatewayAdminRefusesEmptyDir(t *testing.T) {
-	kmcDir := filepath.Join(t.TempDir(), "kmc")
-	if code, _, errOut := stskms("", "kmc", "init", "--dir", kmcDir, "--mode", "test"); code != 0 {
-		t.Fatal(errOut)
-	}
+	kmcDir := initTestKMC(t)
 	before := entries(t, kmcDir)
 	for _, dir := range []string{t.TempDir(), kmcDir} {
 		for _, args := range [][]string{

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stskms/stskms/internal/keptcheckpoint"
 	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/records"
@@ -15,7 +14,7 @@ import (
 // kmcCommand is "stskms kmc": the Key Management Centre's administration.
 // Wire it into commands() as "kmc": kmcCommand().
 func kmcCommand() *command {
-	return &command{summary: "Key Management Centre: keys, supply groups, module registry, authorisations, Key Load Files", sub: map[string]*command{
+	return &command{summary: "Key Management Centre: keys, supply groups, module registry, authorisations, Key Load Files", sub: kmcDir.withCommands(map[string]*command{
 		"init":      {summary: "make a new KMC in a directory (--mode test|live)", run: runKMCInit},
 		"pubkey":    {summary: "print the fingerprint line and the current PK.ECDH.1 (Record-in-Email)", run: runKMCPubkey},
 		"serve":     {summary: "serve the HTTP/JSON admin API (TLS, bearer tokens, roles)", run: runKMCServe},
@@ -54,54 +53,22 @@ func kmcCommand() *command {
 			"request": {summary: "make a VKLOAD.REQ.1 for the KMC's current key", run: runKMCTestSMRequest},
 			"open":    {summary: "open a Key Load File and print its keys' attributes and KCVs", run: runKMCTestSMOpen},
 		}},
-		"accept-rollback": {summary: "go on from a restored, rolled-back or forked database (dual control, audited)", run: runKMCAcceptRollback},
-		"backup":          {summary: "write a backup file of the KMC: database snapshot and directory (docs/operations.md)", run: runKMCBackup},
-		"restore":         {summary: "make a new KMC directory from a backup file (dual control, audited)", run: runKMCRestore},
-		"unseal":          kmcUnsealTarget.commands()["unseal"],
-		"status":          kmcUnsealTarget.commands()["status"],
-		"seal":            kmcUnsealTarget.commands()["seal"],
-		"console":         kmcConsole.command(),
-	}}
+		"console": kmcConsole.command(),
+	}, runKMCAcceptRollback, runKMCBackup, runKMCRestore)}
 }
 
 // kmcFlags are the flags every kmc command has.
 type kmcFlags struct {
-	dir      string
-	actor    string
+	dirFlags
 	officers string
-	pinFile  string
-	witness  string // --witness: a file or URL each kept checkpoint goes to
-	release  *releaseFlags
-	// dbPasswordFile is --db-password-file (dbpassword.go).
-	dbPasswordFile string
-	// acceptRollback is set by "kmc accept-rollback", not a flag.
-	acceptRollback bool
-	// restore is set by "kmc restore", not a flag (backup.go).
-	restore *keptcheckpoint.Restore
-	// unsealed are the officers' components given through the unseal
-	// socket (kmc serve, gateway serve), not a flag: open uses them
-	// instead of reading passphrases.
-	unsealed []keystore.Component
-	// authenticated are the officers whose passphrases open verified
-	// (officers.go), not a flag.
-	authenticated []string
-	// dual is set by the commands under dual control, not a flag: open
-	// then reads --officers for a PKCS#11 custody too.
-	dual bool
 }
 
 func addKMCFlags(e *env, fs *flagSet) *kmcFlags {
 	f := &kmcFlags{}
-	fs.StringVar(&f.dir, "dir", e.getenv("STSKMS_KMC_DIR"), "the KMC's directory (default $STSKMS_KMC_DIR)")
-	fs.StringVar(&f.actor, "as", cliActor(e), "your name, for the audit log")
-	fs.alias("actor", "as")
+	f.addDirFlags(e, fs, kmcDir)
 	fs.StringVar(&f.officers, "officers", "", "live mode: the officers, comma-separated; their passphrases are read\n"+
 		"                 from standard input, one line each, in the same order (asked for\n"+
 		"                 without echo on a terminal)")
-	fs.StringVar(&f.pinFile, "pin-file", "", pinFileUsage)
-	fs.StringVar(&f.witness, "witness", "", "also give each audit checkpoint the KMC keeps to this witness: a file it is appended to, or an http(s) URL it is POSTed to (docs/audit.md)")
-	fs.StringVar(&f.dbPasswordFile, "db-password-file", "", dbPasswordUsage)
-	f.release = addReleaseFlags(fs, true)
 	return f
 }
 
@@ -119,9 +86,14 @@ func readOfficers(e *env, list string) ([]keystore.Component, error) {
 	return officerPassphrases(e, names)
 }
 
-func zeroOfficers(comps []keystore.Component) {
-	for i := range comps {
-		comps[i].Zero()
+// readOfficers returns how f.unlock reads the passphrases of --officers:
+// required by a live KMC, which unlocks with every officer's.
+func (f *kmcFlags) readOfficers(e *env) func(required bool) ([]keystore.Component, error) {
+	return func(required bool) ([]keystore.Component, error) {
+		if required && f.officers == "" {
+			return nil, fmt.Errorf("a live KMC unlocks with every officer's passphrase: give --officers and the passphrases on standard input")
+		}
+		return readOfficers(e, f.officers)
 	}
 }
 
@@ -129,7 +101,7 @@ func zeroOfficers(comps []keystore.Component) {
 // KMC.
 func (f *kmcFlags) open(e *env) (*kmc.KMC, error) {
 	if f.dir == "" {
-		return nil, usageError("give the KMC directory with --dir (or $STSKMS_KMC_DIR)")
+		return nil, kmcDir.errNoDir()
 	}
 	mode, err := kmc.DirMode(f.dir)
 	if err != nil {
@@ -139,35 +111,13 @@ func (f *kmcFlags) open(e *env) (*kmc.KMC, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := kmc.OpenOptions{Release: f.release.policy(), AcceptRollback: f.acceptRollback, Restore: f.restore}
-	if f.witness != "" {
-		o.Witnesses = []string{f.witness}
+	u, err := f.unlock(e, custody == keystore.KindPKCS11, mode == kmc.ModeLive, "the KMC in "+f.dir, f.readOfficers(e))
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case custody == keystore.KindPKCS11:
-		if o.PIN, err = readPIN(e, f.pinFile, "the KMC in "+f.dir); err != nil {
-			return nil, err
-		}
-		defer clear(o.PIN)
-		if f.dual {
-			// Authenticated against the custody's officer registry: the
-			// dual control of the command (officers.go).
-			if o.Officers, err = readOfficers(e, f.officers); err != nil {
-				return nil, err
-			}
-			defer zeroOfficers(o.Officers)
-		}
-	case mode == kmc.ModeLive && f.unsealed != nil:
-		o.Officers = f.unsealed
-	case mode == kmc.ModeLive:
-		if f.officers == "" {
-			return nil, fmt.Errorf("a live KMC unlocks with every officer's passphrase: give --officers and the passphrases on standard input")
-		}
-		if o.Officers, err = readOfficers(e, f.officers); err != nil {
-			return nil, err
-		}
-		defer zeroOfficers(o.Officers)
-	}
+	defer u.zero()
+	o := kmc.OpenOptions{Release: f.release.policy(), AcceptRollback: f.acceptRollback, Restore: f.restore,
+		Witnesses: f.witnesses(), PIN: u.pin, Officers: u.officers}
 	if o.DBPassword, err = f.dbPassword(e); err != nil {
 		return nil, err
 	}

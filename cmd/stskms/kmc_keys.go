@@ -48,7 +48,7 @@ func runKMCInit(e *env, args []string) error {
 		return err
 	}
 	o := kmc.InitOptions{Mode: m, Vendor: *vendor, ID: *id, KeyLifetime: time.Duration(*days) * 24 * time.Hour,
-		Actor: f.actor, Release: f.release.policy()}
+		Actor: f.as, Release: f.release.policy()}
 	if o.Database, err = withDBPassword(e, *db, f.dbPasswordFile); err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func runKMCKeyRotate(e *env, args []string) error {
 	f := addKMCFlags(e, fs)
 	days := fs.Int("key-days", 3*365, "validity of the new key pair in days")
 	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.Key, error) {
-		return k.RotateKey(ctx, f.actor, time.Duration(*days)*24*time.Hour)
+		return k.RotateKey(ctx, f.as, time.Duration(*days)*24*time.Hour)
 	}, func(key kmc.Key) {
 		fmt.Fprintf(e.stdout, "KMCID: %s\nKMC Public Key Fingerprint: %s\nKey expires: %s\n",
 			key.KMCID, key.Fingerprint, key.Expiry().Format(records.TimeLayout))
@@ -177,7 +177,7 @@ func runKMCSGCAdd(e *env, args []string) error {
 		if err != nil {
 			return kmc.SupplyGroup{}, err
 		}
-		return k.AddSupplyGroup(ctx, f.actor, code, *name)
+		return k.AddSupplyGroup(ctx, f.as, code, *name)
 	}, func(sg kmc.SupplyGroup) { fmt.Fprintf(e.stdout, "supply group %06d added\n", sg.SGC) })
 }
 
@@ -260,7 +260,7 @@ func runKMCVKGenerate(e *env, args []string) error {
 		if err != nil {
 			return kmc.VendingKey{}, err
 		}
-		return k.GenerateVendingKey(ctx, f.actor, a)
+		return k.GenerateVendingKey(ctx, f.as, a)
 	}, func(vk kmc.VendingKey) { printVK(e, vk) })
 }
 
@@ -312,7 +312,7 @@ func runKMCVKImport(e *env, args []string) error {
 				return kmc.VendingKey{}, fmt.Errorf("--kcv: not hex")
 			}
 		}
-		return k.ImportVendingKey(ctx, f.actor, a, parts, kcv)
+		return k.ImportVendingKey(ctx, f.as, a, parts, kcv)
 	}, func(vk kmc.VendingKey) { printVK(e, vk) })
 }
 

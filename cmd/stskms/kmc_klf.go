@@ -32,7 +32,7 @@ func runKMCKLFIssue(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		klf, err := k.IssueKLFText(context.Background(), f.actor, text)
+		klf, err := k.IssueKLFText(context.Background(), f.as, text)
 		if err != nil {
 			return printRefusal(e, err)
 		}
@@ -88,7 +88,7 @@ func (s *testSMFlags) module() (keyload.Module, error) {
 // openTestKMC opens a KMC for kmc testsm: only a test-mode one.
 func openTestKMC(e *env, f *kmcFlags) (*kmc.KMC, error) {
 	if f.dir == "" {
-		return nil, usageError("give the KMC directory with --dir (or $STSKMS_KMC_DIR)")
+		return nil, kmcDir.errNoDir()
 	}
 	if m, err := kmc.DirMode(f.dir); err != nil {
 		return nil, err

@@ -56,7 +56,7 @@ func runKMCSMRegister(e *env, args []string) error {
 			if err != nil {
 				return err
 			}
-			sm, err = k.RegisterSMFromRequest(ctx, f.actor, req, reg)
+			sm, err = k.RegisterSMFromRequest(ctx, f.as, req, reg)
 			if err != nil {
 				return err
 			}
@@ -73,7 +73,7 @@ func runKMCSMRegister(e *env, args []string) error {
 			if err != nil {
 				return fmt.Errorf("--public-key: %w", err)
 			}
-			sm, err = k.RegisterSM(ctx, f.actor, kmc.SM{SMID: id, PublicKey: key, Model: *model, Firmware: *firmware,
+			sm, err = k.RegisterSM(ctx, f.as, kmc.SM{SMID: id, PublicKey: key, Model: *model, Firmware: *firmware,
 				Variant: reg.Variant, Virtual: reg.Virtual, Certified: reg.Certified, Emails: reg.Emails})
 			if err != nil {
 				return err
@@ -132,7 +132,7 @@ func runKMCSMRevoke(e *env, args []string) error {
 	ref := fs.String("sm", "", "the module (required)")
 	reason := fs.String("reason", "", "why (for the audit log)")
 	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.SM, error) {
-		return k.RevokeSM(ctx, f.actor, *ref, *reason)
+		return k.RevokeSM(ctx, f.as, *ref, *reason)
 	}, func(sm kmc.SM) { fmt.Fprintf(e.stdout, "revoked %s\n", sm.SMID) })
 }
 
@@ -145,7 +145,7 @@ func runKMCSMEmail(e *env, args []string) error {
 	ref := fs.String("sm", "", "the module (required)")
 	emails := fs.String("email", "", "the addresses, comma-separated")
 	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.SM, error) {
-		return k.SetSMEmails(ctx, f.actor, *ref, splitList(*emails))
+		return k.SetSMEmails(ctx, f.as, *ref, splitList(*emails))
 	}, func(sm kmc.SM) { fmt.Fprintf(e.stdout, "%s: %s\n", sm.SMID, strings.Join(sm.Emails, ",")) })
 }
 
@@ -178,7 +178,7 @@ func runKMCKUAGrant(e *env, args []string) error {
 		if err != nil {
 			return kmc.KUA{}, err
 		}
-		return k.Grant(ctx, f.actor, *ref, kmc.KUA{SGC: code, Types: kt, From: from.t, Until: until.t})
+		return k.Grant(ctx, f.as, *ref, kmc.KUA{SGC: code, Types: kt, From: from.t, Until: until.t})
 	}, func(a kmc.KUA) {
 		fmt.Fprintf(e.stdout, "authorisation %d: %s for %06d %s from %s until %s\n", a.ID, a.SMID, a.SGC, a.Types,
 			a.From.Format(records.TimeLayout), a.Until.Format(records.TimeLayout))
@@ -190,7 +190,7 @@ func runKMCKUARevoke(e *env, args []string) error {
 	f := addKMCFlags(e, fs)
 	id := fs.Int64("id", 0, "the authorisation's number (required)")
 	return showKMC(e, fs, f, args, func(k *kmc.KMC, ctx context.Context) (kmc.KUA, error) {
-		return k.RevokeKUA(ctx, f.actor, *id)
+		return k.RevokeKUA(ctx, f.as, *id)
 	}, func(a kmc.KUA) { fmt.Fprintf(e.stdout, "authorisation %d revoked\n", a.ID) })
 }
 

@@ -57,7 +57,7 @@ func runKMCServe(e *env, args []string) error {
 		return err
 	}
 	if f.dir == "" {
-		return usageError("give the KMC directory with --dir (or $STSKMS_KMC_DIR)")
+		return kmcDir.errNoDir()
 	}
 	mode, err := kmc.DirMode(f.dir)
 	if err != nil {

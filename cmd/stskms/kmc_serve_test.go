@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/kmc"
@@ -17,28 +15,8 @@ import (
 // TestKMCServe starts "stskms kmc serve" in-process on a test-mode KMC,
 // which makes its TEST-ONLY token file, and calls the API with it.
 func TestKMCServe(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "kmc")
-	addrFile := filepath.Join(t.TempDir(), "addr")
-	var out bytes.Buffer
-	if rc := run([]string{"kmc", "init", "--dir", dir, "--mode", "test"}, strings.NewReader(""), &out, &out); rc != 0 {
-		t.Fatalf("kmc init: %d\n%s", rc, out.String())
-	}
-	done := make(chan int, 1)
-	var sout, serr bytes.Buffer
-	go func() {
-		done <- run([]string{"kmc", "serve", "--dir", dir, "--http", "127.0.0.1:0", "--addr-file", addrFile, "--exit-after", "5s"},
-			strings.NewReader(""), &sout, &serr)
-	}()
-	var addr string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if b, err := os.ReadFile(addrFile); err == nil && bytes.HasSuffix(b, []byte("\n")) {
-			addr = strings.TrimSpace(string(b))
-			break
-		}
-	}
-	if addr == "" {
-		t.Fatal("kmc serve wrote no address")
-	}
+	s := startServing(t, "kmc", initTestKMC(t), 1)
+	dir, addr := s.dir, s.http
 	tokens, err := api.LoadTokens(dir)
 	if err != nil || !tokens.TestOnly {
 		t.Fatalf("token file: %+v, %v", tokens, err)
@@ -59,11 +37,9 @@ func TestKMCServe(t *testing.T) {
 	if sg.CreatedBy != "operator:test-operator" {
 		t.Fatalf("supply group = %+v", sg)
 	}
-	if rc := <-done; rc != 0 {
-		t.Fatalf("kmc serve: %d\n%s", rc, serr.String())
-	}
-	if !strings.Contains(serr.String(), api.TestTokensWarning) || !strings.Contains(sout.String(), "admin API on http://") {
-		t.Errorf("kmc serve said %q / %q", sout.String(), serr.String())
+	s.wait(t)
+	if !strings.Contains(s.err.String(), api.TestTokensWarning) || !strings.Contains(s.out.String(), "admin API on http://") {
+		t.Errorf("kmc serve said %q / %q", s.out.String(), s.err.String())
 	}
 }
 

@@ -265,7 +265,7 @@ func runKMCSMUpdate(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		res, err := k.ApplyRegistryUpdate(context.Background(), f.actor, data, kmc.UpdateOptions{})
+		res, err := k.ApplyRegistryUpdate(context.Background(), f.as, data, kmc.UpdateOptions{})
 		if err != nil {
 			return printRefusal(e, err)
 		}
@@ -287,7 +287,7 @@ func runKMCPrune(e *env, args []string) error {
 		if *before == 0 {
 			return kmc.PruneResult{}, usageError(fmt.Sprintf("give --before DURATION (at least %v)", k.MinPruneAge()))
 		}
-		return k.Prune(ctx, f.actor, *before)
+		return k.Prune(ctx, f.as, *before)
 	}, func(res kmc.PruneResult) {
 		fmt.Fprintf(e.stdout, "pruned before %s: %d seen requests, %d registry-update answers\n",
 			res.Cutoff.Format(records.TimeLayout), res.Requests, res.Answers)

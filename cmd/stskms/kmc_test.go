@@ -78,7 +78,7 @@ func TestKMCGatewayAdapter(t *testing.T) {
 	k.Close()
 	var stderr bytes.Buffer
 	e := &env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }}
-	g, closeKMC, err := gatewayKMC(e, &kmcFlags{dir: dir})
+	g, closeKMC, err := gatewayKMC(e, &kmcFlags{dirFlags: dirFlags{dir: dir}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestKMCGatewayAdapter(t *testing.T) {
 	}
 	closeKMC()
 	// The rest drives the same adapter over a KMC this test keeps a handle on.
-	if k, err = (&kmcFlags{dir: dir}).open(e); err != nil {
+	if k, err = (&kmcFlags{dirFlags: dirFlags{dir: dir}}).open(e); err != nil {
 		t.Fatal(err)
 	}
 	defer k.Close()

@@ -76,7 +76,7 @@ func smDualActor(m *sm.Module, f *smFlags) (sm.Actor, error) {
 // test KMC, which registers no officers, --as.
 func kmcDualActor(f *kmcFlags, k *kmc.KMC) (string, error) {
 	if k.Officers() == nil {
-		return f.actor, nil
+		return f.as, nil
 	}
 	if err := k.CheckOfficers(f.authenticated); err != nil {
 		return "", fmt.Errorf("%w (give --officers: at least two officers, each with their passphrase)", err)

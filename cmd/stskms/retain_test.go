@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,11 +16,7 @@ import (
 // freshness window), a negative one and a non-positive interval are
 // refused before anything serves.
 func TestKMCServePrunes(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "kmc")
-	var out bytes.Buffer
-	if rc := run([]string{"kmc", "init", "--dir", dir, "--mode", "test"}, strings.NewReader(""), &out, &out); rc != 0 {
-		t.Fatalf("kmc init: %d\n%s", rc, out.String())
-	}
+	dir := initTestKMC(t)
 	for _, c := range []struct{ flags, want string }{
 		{"--retain 30m", "replay protection"},
 		{"--retain -1h", "positive age"},

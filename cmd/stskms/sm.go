@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/stskms/stskms/internal/keptcheckpoint"
 	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/records/armor"
@@ -21,7 +20,7 @@ import (
 
 // smCommand is "stskms sm": the software security module (package sm).
 func smCommand() *command {
-	return &command{summary: "the software security module: init, KEK slots, key loading, tokens, audit", sub: map[string]*command{
+	return &command{summary: "the software security module: init, KEK slots, key loading, tokens, audit", sub: smDir.withCommands(map[string]*command{
 		"init":      {summary: "make a new module (--variant vending|manufacturing [--test])", run: runSMInit},
 		"identify":  {summary: "print the module's SMID, variant, virtual flag, firmware ids and test mode", run: runSMIdentify},
 		"selftest":  {summary: "run the known-answer tests and the integrity check of the stored state", run: runSMSelftest},
@@ -51,50 +50,21 @@ func smCommand() *command {
 		"audit": {summary: "the module's audit log (auditor)", sub: map[string]*command{
 			"verify": {summary: "verify the hash chain of the audit log", run: runSMAuditVerify},
 		}},
-		"accept-rollback": {summary: "go on from a restored, rolled-back or forked database (dual control, audited)", run: runSMAcceptRollback},
-		"backup":          {summary: "write a backup file of the module: database snapshot and directory (docs/operations.md)", run: runSMBackup},
-		"restore":         {summary: "make a new module directory from a backup file (dual control, audited)", run: runSMRestore},
-		"unseal":          smUnsealTarget.commands()["unseal"],
-		"status":          smUnsealTarget.commands()["status"],
-		"seal":            smUnsealTarget.commands()["seal"],
-		"console":         smConsole.command(),
-	}}
+		"console": smConsole.command(),
+	}, runSMAcceptRollback, runSMBackup, runSMRestore)}
 }
 
 // smFlags are the flags every sm subcommand has.
 type smFlags struct {
-	dir, as, tables string
-	pinFile         string
-	witness         string // --witness: a file or URL each kept checkpoint goes to
-	dbPasswordFile  string // --db-password-file (dbpassword.go)
-	json            bool
-	release         *releaseFlags
-	acceptRollback  bool // set by "sm accept-rollback", not a flag
-	// dual is set by the commands under dual control, not a flag: a
-	// PKCS#11 module's officers are then read too (NAME=PASSPHRASE lines)
-	// and authenticated against its registry (officers.go).
-	dual bool
-	// authenticated are the officers whose credentials openSM had the
-	// module verify, not a flag.
-	authenticated []string
-	// restore is set by "sm restore", not a flag (backup.go).
-	restore *keptcheckpoint.Restore
-	// unsealed are the officers' credentials sm serve has, read or given
-	// through the unseal socket, not a flag: openSM uses them instead of
-	// reading standard input.
-	unsealed []keystore.Component
+	dirFlags
+	tables string
+	json   bool
 }
 
 func addSMFlags(e *env, fs *flagSet) *smFlags {
 	f := &smFlags{}
-	fs.StringVar(&f.dir, "dir", e.getenv("STSKMS_SM_DIR"), "module directory (default $STSKMS_SM_DIR)")
-	fs.StringVar(&f.as, "as", cliActor(e), "your name, for the audit log")
-	fs.alias("actor", "as")
+	f.addDirFlags(e, fs, smDir)
 	fs.BoolVar(&f.json, "json", false, "print JSON")
-	fs.StringVar(&f.pinFile, "pin-file", "", pinFileUsage)
-	fs.StringVar(&f.witness, "witness", "", "also give each audit checkpoint the module keeps to this witness: a file it is appended to, or an http(s) URL it is POSTed to (docs/audit.md)")
-	fs.StringVar(&f.dbPasswordFile, "db-password-file", "", dbPasswordUsage)
-	f.release = addReleaseFlags(fs, true)
 	return f
 }
 
@@ -115,18 +85,12 @@ func smCredentials(e *env) ([]keystore.Component, error) {
 		c, ok, err := p.credential()
 		if err != nil || !ok {
 			if err != nil {
-				zeroCreds(creds)
+				zeroOfficers(creds)
 				creds = nil
 			}
 			return creds, err
 		}
 		creds = append(creds, c)
-	}
-}
-
-func zeroCreds(creds []keystore.Component) {
-	for i := range creds {
-		creds[i].Zero()
 	}
 }
 
@@ -155,36 +119,20 @@ func (f *smFlags) with(e *env, allowFault bool, op func(*sm.Module) error) error
 // where allowFault (identify, selftest, audit verify).
 func openSM(e *env, f *smFlags, allowFault bool) (*sm.Module, error) {
 	if f.dir == "" {
-		return nil, usageError("give the module directory with --dir (or $STSKMS_SM_DIR)")
+		return nil, smDir.errNoDir()
 	}
 	info, err := sm.Stat(f.dir)
 	if err != nil {
 		return nil, err
 	}
-	opts := sm.Options{Release: f.release.policy(), AcceptRollback: f.acceptRollback, Restore: f.restore}
-	if f.witness != "" {
-		opts.Witnesses = []string{f.witness}
+	u, err := f.unlock(e, info.Custody == keystore.KindPKCS11, !info.Test, "module "+info.SMID,
+		func(bool) ([]keystore.Component, error) { return smCredentials(e) })
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case info.Custody == keystore.KindPKCS11:
-		if opts.PIN, err = readPIN(e, f.pinFile, "module "+info.SMID); err != nil {
-			return nil, err
-		}
-		defer clear(opts.PIN)
-		if f.dual {
-			if opts.Officers, err = smCredentials(e); err != nil {
-				return nil, err
-			}
-			defer zeroCreds(opts.Officers)
-		}
-	case !info.Test && f.unsealed != nil:
-		opts.Officers = f.unsealed
-	case !info.Test:
-		if opts.Officers, err = smCredentials(e); err != nil {
-			return nil, err
-		}
-		defer zeroCreds(opts.Officers)
-	}
+	defer u.zero()
+	opts := sm.Options{Release: f.release.policy(), AcceptRollback: f.acceptRollback, Restore: f.restore,
+		Witnesses: f.witnesses(), PIN: u.pin, Officers: u.officers}
 	if f.tables != "" {
 		if opts.STATables, err = sta.LoadTables(f.tables); err != nil {
 			return nil, err
@@ -231,7 +179,7 @@ func runSMInit(e *env, args []string) error {
 		return err
 	}
 	if f.dir == "" {
-		return usageError("give the module directory with --dir (or $STSKMS_SM_DIR)")
+		return smDir.errNoDir()
 	}
 	v, err := sm.ParseVariant(*variant)
 	if err != nil {
@@ -258,7 +206,7 @@ func runSMInit(e *env, args []string) error {
 		if opts.Officers, err = smCredentials(e); err != nil {
 			return err
 		}
-		defer zeroCreds(opts.Officers)
+		defer zeroOfficers(opts.Officers)
 	}
 	ident, err := sm.Init(context.Background(), f.dir, v, *test, opts)
 	if err != nil {

@@ -7,50 +7,33 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stskms/stskms/internal/httpapi/httpapitest"
-	"github.com/stskms/stskms/sm/api/sts6"
+	"github.com/stskms/stskms/sm/api"
 )
 
-// serving is an "stskms sm serve" running in-process.
-type serving struct {
-	http, sts6 string
-	done       chan int
-	out, err   bytes.Buffer
-}
-
 // startServe makes a test module in a new DIR, lets prepare add files to
-// it, and serves it with args added, for 5 seconds.
+// it, and serves it with its STS6 port and args added, for 5 seconds.
 func startServe(t *testing.T, prepare func(dir string), args ...string) *serving {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "mod")
-	addrFile := filepath.Join(t.TempDir(), "addr")
-	var out bytes.Buffer
-	if rc := run([]string{"sm", "init", "--dir", dir, "--variant", "vending", "--test"}, strings.NewReader(""), &out, &out); rc != 0 {
-		t.Fatalf("sm init: %d\n%s", rc, out.String())
-	}
+	dir := initTestSM(t)
 	prepare(dir)
-	s := &serving{done: make(chan int, 1)}
-	args = append([]string{"sm", "serve", "--dir", dir, "--http", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--addr-file", addrFile,
-		"--exit-after", "5s"}, args...)
-	go func() { s.done <- run(args, strings.NewReader(""), &s.out, &s.err) }()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && s.sts6 == ""; time.Sleep(10 * time.Millisecond) {
-		if b, err := os.ReadFile(addrFile); err == nil && bytes.Count(b, []byte("\n")) == 2 {
-			s.http, s.sts6, _ = strings.Cut(strings.TrimSpace(string(b)), "\n")
-		}
-	}
-	if s.sts6 == "" {
-		t.Fatalf("sm serve wrote no addresses\n%s", s.err.String())
-	}
-	return s
+	return startServing(t, "sm", dir, 2, append([]string{"--listen", "127.0.0.1:0"}, args...)...)
 }
 
-// wait waits for the server to stop by itself.
-func (s *serving) wait(t *testing.T) {
-	t.Helper()
-	if rc := <-s.done; rc != 0 {
-		t.Fatalf("sm serve: exit %d\n%s\n%s", rc, s.out.String(), s.err.String())
+// posClients is a prepare for startServe: it writes the module's client
+// file (api.ClientsFile), which maps the client certificate "pos-1" to an
+// operator of that name.
+func posClients(t *testing.T) func(dir string) {
+	return func(dir string) {
+		b, err := json.Marshal(map[string]any{"format": "stskms-sm-sts6-clients/1",
+			"clients": []api.ClientEntry{{CommonName: "pos-1", Role: "operator", Name: "pos-1"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, api.ClientsFile), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -87,16 +70,7 @@ func TestSMServeTLS(t *testing.T) {
 	srvCert, srvKey := httpapitest.WriteCert(t, certs, "server", pki.Cert("127.0.0.1", true))
 	posCert, posKey := httpapitest.WriteCert(t, certs, "pos", pki.Cert("pos-1", false))
 	malCert, malKey := httpapitest.WriteCert(t, certs, "mallory", pki.Cert("mallory", false))
-	s := startServe(t, func(dir string) {
-		b, err := json.Marshal(map[string]any{"format": "stskms-sm-sts6-clients/1",
-			"clients": []sts6.ClientEntry{{CommonName: "pos-1", Role: "operator", Name: "pos-1"}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, sts6.ClientsFile), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}, "--tls-cert", srvCert, "--tls-key", srvKey, "--client-ca", pki.CAFile)
+	s := startServe(t, posClients(t), "--tls-cert", srvCert, "--tls-key", srvKey, "--client-ca", pki.CAFile)
 	if rc, out := call("--addr", s.sts6, "--tls-cert", posCert, "--tls-key", posKey, "--ca", pki.CAFile, "SM?CQ"); rc != 0 ||
 		!strings.HasPrefix(out, "SM!CQ00N0~") {
 		t.Fatalf("sm call as pos-1: exit %d\n%s", rc, out)

@@ -171,7 +171,7 @@ func runSMMailPubkey(e *env, args []string) error {
 		return err
 	}
 	if f.dir == "" {
-		return usageError("give the module directory with --dir (or $STSKMS_SM_DIR)")
+		return smDir.errNoDir()
 	}
 	c, box, err := mf.client(e)
 	if err != nil {

@@ -44,17 +44,12 @@ func TestSMMailStockPostfix(t *testing.T) {
 	if err := os.WriteFile(caFile, ca.PEM(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(work, "mod")
-	sh := func(want int, args ...string) (string, string) {
-		t.Helper()
-		return mustRunCLI(t, want, args...)
-	}
-	sh(0, "sm", "init", "--dir", dir, "--variant", "vending", "--test")
+	dir := initTestSM(t)
 	pubkey := []string{"sm", "mail", "pubkey", "--dir", dir, "--gateway", st.Address, "--smtp", pfAddr, "--from", "op@utility.test",
 		"--listen", listen, "--timeout", "30s", "--retries", "3", "--retry-gap", "10ms", "--fingerprint", st.Fingerprint, "--test-kmc"}
 
 	// No server name: the certificate names mx.kms.test, not 127.0.0.1.
-	_, stderr := sh(1, append(pubkey, "--smtp-ca", caFile)...)
+	_, stderr := mustRunCLI(t, 1, append(pubkey, "--smtp-ca", caFile)...)
 	for _, want := range []string{`server name "127.0.0.1"`, "--smtp-server-name", "--smtp-ca"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("without the server name: %q missing:\n%s", want, stderr)
@@ -69,7 +64,7 @@ func TestSMMailStockPostfix(t *testing.T) {
 	})
 
 	t.Setenv("STSKMS_SM_MAIL_SMTP_SERVER_NAME", postfixtest.Hostname)
-	out, stderr := sh(0, append(pubkey, "--smtp-ca", caFile, "--hostname", "client.utility.test")...)
+	out, stderr := mustRunCLI(t, 0, append(pubkey, "--smtp-ca", caFile, "--hostname", "client.utility.test")...)
 	if !strings.Contains(out, st.Fingerprint) || !strings.Contains(out, "slot 1") || strings.Contains(stderr, "trying again") {
 		t.Errorf("with the server name and CA:\n%s%s", out, stderr)
 	}

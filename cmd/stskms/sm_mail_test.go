@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -46,12 +45,7 @@ func TestSMMailCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	sh := func(want int, args ...string) (string, string) {
-		t.Helper()
-		return mustRunCLI(t, want, args...)
-	}
-	dir := filepath.Join(work, "mod")
-	sh(0, "sm", "init", "--dir", dir, "--variant", "vending", "--test")
+	dir := initTestSM(t)
 	m, err := sm.Open(ctx, dir, sm.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -69,48 +63,48 @@ func TestSMMailCommands(t *testing.T) {
 	cmd := func(args ...string) []string { return append(append([]string{"sm", "mail"}, args...), mail...) }
 
 	// The live KMC is refused before anything is sent.
-	_, stderr := sh(1, "sm", "mail", "pubkey", "--dir", dir, "--gateway", "STSA_KMC_01@stskms.org.za", "--smtp", st.Submit,
+	_, stderr := mustRunCLI(t, 1, "sm", "mail", "pubkey", "--dir", dir, "--gateway", "STSA_KMC_01@stskms.org.za", "--smtp", st.Submit,
 		"--from", from, "--listen", listen, "--fingerprint", st.Fingerprint, "--test-kmc")
 	if !strings.Contains(stderr, "live KMC") {
 		t.Errorf("live gateway: %s", stderr)
 	}
 	// A wrong fingerprint: shown, not installed.
-	out, stderr := sh(1, cmd("pubkey", "--fingerprint", "0123456789ABCDEF", "--test-kmc")...)
+	out, stderr := mustRunCLI(t, 1, cmd("pubkey", "--fingerprint", "0123456789ABCDEF", "--test-kmc")...)
 	if !strings.Contains(out, st.Fingerprint) || !strings.Contains(stderr, "does not match") {
 		t.Errorf("wrong fingerprint: %s %s", out, stderr)
 	}
 	// Without --test-kmc: not installed.
-	_, stderr = sh(1, cmd("pubkey", "--fingerprint", st.Fingerprint)...)
+	_, stderr = mustRunCLI(t, 1, cmd("pubkey", "--fingerprint", st.Fingerprint)...)
 	if !strings.Contains(stderr, "--test-kmc") {
 		t.Errorf("no --test-kmc: %s", stderr)
 	}
-	out, _ = sh(0, "sm", "slot", "list", "--dir", dir)
+	out, _ = mustRunCLI(t, 0, "sm", "slot", "list", "--dir", dir)
 	if strings.TrimSpace(out) != "none" {
 		t.Fatalf("a slot was installed: %s", out)
 	}
-	out, stderr = sh(0, cmd("pubkey", "--fingerprint", strings.ToLower(st.Fingerprint), "--test-kmc")...)
+	out, stderr = mustRunCLI(t, 0, cmd("pubkey", "--fingerprint", strings.ToLower(st.Fingerprint), "--test-kmc")...)
 	if !strings.Contains(out, "slot 1") || !strings.Contains(stderr, "reply: Success") {
 		t.Errorf("pubkey: %s %s", out, stderr)
 	}
 
 	// Not registered yet: EUnknownSm.
-	_, stderr = sh(1, cmd("klf", "--slot", "1")...)
+	_, stderr = mustRunCLI(t, 1, cmd("klf", "--slot", "1")...)
 	if !strings.Contains(stderr, gwresult.EUnknownSm) || !strings.Contains(stderr, "register") {
 		t.Errorf("unregistered: %s", stderr)
 	}
 	if err := st.Authorise(ctx, id, kmc.Vending, kmc.TypesOf(kmc.VUDK), from); err != nil {
 		t.Fatal(err)
 	}
-	out, stderr = sh(0, cmd("klf", "--slot", "1")...)
+	out, stderr = mustRunCLI(t, 0, cmd("klf", "--slot", "1")...)
 	if !strings.Contains(out, "new SGC 123456 KRN 1 KT 2") {
 		t.Errorf("klf: %s\n%s", out, stderr)
 	}
-	out, _ = sh(0, "sm", "registers", "--dir", dir)
+	out, _ = mustRunCLI(t, 0, "sm", "registers", "--dir", dir)
 	if !strings.Contains(out, "123456") {
 		t.Errorf("registers: %s", out)
 	}
 	// Again: the same register is reloaded.
-	out, _ = sh(0, cmd("klf", "--slot", "1")...)
+	out, _ = mustRunCLI(t, 0, cmd("klf", "--slot", "1")...)
 	if !strings.Contains(out, "reloaded (same key) SGC 123456 KRN 1") {
 		t.Errorf("klf again: %s", out)
 	}
@@ -191,14 +185,9 @@ func TestSMMailIMAP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	dir := filepath.Join(work, "mod")
-	var out, errOut bytes.Buffer
-	if code := run([]string{"sm", "init", "--dir", dir, "--variant", "vending", "--test"}, strings.NewReader(""), &out, &errOut); code != 0 {
-		t.Fatal(errOut.String())
-	}
+	dir := initTestSM(t)
 	t.Setenv("STSKMS_IMAP_PASSWORD", "secret")
-	out.Reset()
-	errOut.Reset()
+	var out, errOut bytes.Buffer
 	args := []string{"sm", "mail", "pubkey", "--dir", dir, "--gateway", st.Address, "--smtp", st.Submit, "--from", "op@utility.test",
 		"--imap", il.Addr().String(), "--imap-user", "op", "--timeout", "20s", "--fingerprint", st.Fingerprint, "--test-kmc"}
 	if code := run(args, strings.NewReader(""), &out, &errOut); code != 0 {

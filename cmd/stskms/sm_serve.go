@@ -84,7 +84,7 @@ func runSMServe(e *env, args []string) error {
 		}
 	}
 	gate, test, err := smGate(e, f)
-	defer func() { zeroCreds(f.unsealed) }()
+	defer func() { zeroOfficers(f.unsealed) }()
 	if err != nil {
 		return err
 	}
@@ -109,7 +109,7 @@ func runSMServe(e *env, args []string) error {
 // reports a test module.
 func smGate(e *env, f *smFlags) (gate *unseal.Gate, test bool, err error) {
 	if f.dir == "" {
-		return nil, false, usageError("give the module directory with --dir (or $STSKMS_SM_DIR)")
+		return nil, false, smDir.errNoDir()
 	}
 	info, err := sm.Stat(f.dir)
 	if err != nil || info.Test || info.Custody == keystore.KindPKCS11 {
@@ -228,7 +228,7 @@ func (s *smServer) open(comps []keystore.Component) (*sm.Module, error) {
 	if comps != nil {
 		s.f.unsealed = comps
 	}
-	defer func() { zeroCreds(s.f.unsealed); s.f.unsealed = nil }()
+	defer func() { zeroOfficers(s.f.unsealed); s.f.unsealed = nil }()
 	m, err := openSM(s.e, s.f, true)
 	if err != nil {
 		return nil, err

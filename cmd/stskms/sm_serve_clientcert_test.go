@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stskms/stskms/internal/httpapi/httpapitest"
@@ -17,16 +14,7 @@ import (
 func TestSMServeHTTPClientCert(t *testing.T) {
 	pki := httpapitest.NewPKI(t)
 	srvCert, srvKey := httpapitest.WriteCert(t, t.TempDir(), "server", pki.Cert("127.0.0.1", true))
-	s := startServe(t, func(dir string) {
-		b, err := json.Marshal(map[string]any{"format": "stskms-sm-sts6-clients/1",
-			"clients": []api.ClientEntry{{CommonName: "pos-1", Role: "operator", Name: "pos-1"}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, api.ClientsFile), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}, "--tls-cert", srvCert, "--tls-key", srvKey, "--client-ca", pki.CAFile)
+	s := startServe(t, posClients(t), "--tls-cert", srvCert, "--tls-key", srvKey, "--client-ca", pki.CAFile)
 	pos, mallory := pki.Cert("pos-1", false), pki.Cert("mallory", false)
 	var n api.CounterAnswer
 	if err := (&api.Client{URL: "https://" + s.http, HTTP: pki.Client(&pos)}).Do(context.Background(), "GET", "/v1/counter", nil, &n); err != nil {

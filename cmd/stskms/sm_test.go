@@ -26,7 +26,7 @@ import (
 // again, a key change the meter accepts, verify, audit verify.
 func TestSMCommandLineLoad(t *testing.T) {
 	work := t.TempDir()
-	dir := filepath.Join(work, "mod")
+	dir := initTestSM(t)
 	sh := func(stdin string, args ...string) string {
 		t.Helper()
 		var out, errOut bytes.Buffer
@@ -35,7 +35,6 @@ func TestSMCommandLineLoad(t *testing.T) {
 		}
 		return out.String()
 	}
-	sh("", "sm", "init", "--dir", dir, "--variant", "vending", "--test")
 
 	// The KMC side: its key, PK.ECDH.1 and fingerprint.
 	kmcKey, err := keyagree.TestKey("sts-test-kmc")
