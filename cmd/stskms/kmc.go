@@ -44,8 +44,9 @@ func kmcCommand() *command {
 			"revoke": {summary: "revoke an authorisation", run: runKMCKUARevoke},
 			"list":   {summary: "list authorisations", run: runKMCKUAList},
 		}},
-		"stsa":  kmcSTSACommand(),
-		"prune": kmcPruneCommand(),
+		"stsa":     kmcSTSACommand(),
+		"prune":    kmcPruneCommand(),
+		"officers": kmcOfficersCommand(),
 		"klf": {summary: "Key Load Files", sub: map[string]*command{
 			"issue": {summary: "answer a VKLOAD.REQ.1 with a Key Load File", run: runKMCKLFIssue},
 		}},

@@ -60,8 +60,8 @@ func TestKMCHelp(t *testing.T) {
 		}
 	}
 	walk("kmc", kmcCommand())
-	if n != 36 {
-		t.Errorf("%d kmc commands, want 36", n)
+	if n != 38 {
+		t.Errorf("%d kmc commands, want 38", n)
 	}
 }
 

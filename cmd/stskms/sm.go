@@ -50,7 +50,8 @@ func smCommand() *command {
 		"audit": {summary: "the module's audit log (auditor)", sub: map[string]*command{
 			"verify": {summary: "verify the hash chain of the audit log", run: runSMAuditVerify},
 		}},
-		"console": smConsole.command(),
+		"console":  smConsole.command(),
+		"officers": smOfficersCommand(),
 	}, runSMAcceptRollback, runSMBackup, runSMRestore)}
 }
 

@@ -16,8 +16,8 @@
 //	POST   /v1/kuas/{id}/revoke                    revoke an authorisation (operator)
 //	POST   /v1/klfs, GET /v1/klfs                  issue a Key Load File (operator); list (operator, auditor)
 //	POST   /v1/audit/verify                        verify the audit log (auditor, officer)
-//	GET    /v1/stsa-keys, POST …                   STS Association keys; set (officer)
-//	DELETE /v1/stsa-keys/{id}                      remove an STS Association key (officer)
+//	GET    /v1/stsa-keys, POST …                   STS Association keys; set (two officers)
+//	DELETE /v1/stsa-keys/{id}                      remove an STS Association key (two officers)
 //	POST   /v1/registry-updates                    apply a signed registry update (operator)
 //	POST   /v1/prune                               prune old seen requests (operator)
 //
@@ -42,5 +42,7 @@
 // (kmc.KMC.StartImport), so every process of the KMC shares them. A
 // vending key is imported under dual control, each officer posting their
 // own component, and is assembled only when the quorum is complete (see
-// the OpenAPI document).
+// the OpenAPI document). An STS Association key is set or removed by two
+// officers at once: the caller and the one whose bearer token is in
+// SecondOfficerHeader.
 package api

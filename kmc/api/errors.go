@@ -57,12 +57,13 @@ const (
 	ERequestOwned    kmc.Code = "ERequestOwned"    // kmc.ErrRequestOwned: another caller's request id (409)
 	ERecord          kmc.Code = "ERecord"          // a record or value of packages records or sts that does not parse (422)
 	ESealed          kmc.Code = "ESealed"          // the serving KMC is sealed until its officers unseal it (503)
+	ESecondOfficer   kmc.Code = "ESecondOfficer"   // dual control: no valid token of a second, distinct officer in SecondOfficerHeader (403)
 )
 
 // Codes lists the API's own codes; a refused Key Load File request carries
 // one of kmc.Codes instead.
 var Codes = []kmc.Code{EUnauthenticated, ERole, EBadRequest, EInvalid, ENotFound, EExists, EMode, ERevoked, EVariant,
-	EDualControl, EUnknownOfficer, EKcv, ENoIdentity, ENoCurrentKey, ERequestReused, ERequestOwned, ERecord, ESealed}
+	EDualControl, EUnknownOfficer, EKcv, ENoIdentity, ENoCurrentKey, ERequestReused, ERequestOwned, ERecord, ESealed, ESecondOfficer}
 
 // adminErrors maps the sentinel errors of package kmc (and the API's own)
 // to their code and HTTP status, in the order they are tested.
@@ -75,6 +76,7 @@ var adminErrors = []struct {
 	{kmc.ErrRequestReused, ERequestReused, http.StatusConflict},
 	{kmc.ErrRequestOwned, ERequestOwned, http.StatusConflict},
 	{kmc.ErrUnknownOfficer, EUnknownOfficer, http.StatusForbidden},
+	{errSecondOfficer, ESecondOfficer, http.StatusForbidden},
 	{kmc.ErrDualControl, EDualControl, http.StatusConflict},
 	{kmc.ErrKCV, EKcv, http.StatusUnprocessableEntity},
 	{kmc.ErrVariant, EVariant, http.StatusUnprocessableEntity},
@@ -146,8 +148,11 @@ func errorBody(err error) (int, ErrorBody) {
 	for _, a := range adminErrors {
 		if errors.Is(err, a.err) {
 			b := ErrorBody{Code: a.code, Error: err.Error()}
-			if a.code == ERequestReused || a.code == ERequestOwned {
+			switch a.code {
+			case ERequestReused, ERequestOwned:
 				b.Field = "request_id"
+			case ESecondOfficer:
+				b.Field = SecondOfficerHeader
 			}
 			return a.status, b
 		}

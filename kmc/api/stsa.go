@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/stskms/stskms/kmc"
@@ -108,12 +110,49 @@ func (s *Server) stsaKeys(ctx context.Context, _ kmc.Actor, _ *http.Request) (an
 	return ans, nil
 }
 
-func (s *Server) addSTSAKey(ctx context.Context, a kmc.Actor, _ *http.Request, req AddSTSAKeyRequest) (any, error) {
+// SecondOfficerHeader carries the bearer token of the second officer of
+// a dual-control operation: setting or removing an STS Association key.
+const SecondOfficerHeader = "X-Second-Officer-Token"
+
+// errSecondOfficer refuses a dual-control operation without a valid
+// token of a second, distinct officer (ESecondOfficer, 403).
+var errSecondOfficer = errors.New("kmc/api: dual control: the " + SecondOfficerHeader +
+	" header must carry the bearer token of a second, distinct officer")
+
+// dual returns the audit actor of a dual-control operation of first:
+// "officer:A+B", where B is the officer whose bearer token the
+// SecondOfficerHeader header carries. Both must be distinct officers
+// registered with the KMC (kmc.KMC.CheckOfficers; a test KMC registers
+// none and only the names are compared); otherwise errSecondOfficer, or
+// kmc.ErrUnknownOfficer naming an unregistered one. It changes nothing.
+func (s *Server) dual(first kmc.Actor, r *http.Request) (string, error) {
+	token := strings.TrimSpace(r.Header.Get(SecondOfficerHeader))
+	if token == "" {
+		return "", fmt.Errorf("%w: the header is missing", errSecondOfficer)
+	}
+	second, ok := s.x.Tokens.Actor(token)
+	if !ok || second.Role != kmc.Officer {
+		return "", fmt.Errorf("%w: its token is not an officer's", errSecondOfficer)
+	}
+	if err := s.k.CheckOfficers([]string{first.Name, second.Name}); err != nil {
+		if errors.Is(err, kmc.ErrUnknownOfficer) {
+			return "", err
+		}
+		return "", fmt.Errorf("%w: %w", errSecondOfficer, err)
+	}
+	return "officer:" + first.Name + "+" + second.Name, nil
+}
+
+func (s *Server) addSTSAKey(ctx context.Context, a kmc.Actor, r *http.Request, req AddSTSAKeyRequest) (any, error) {
+	actor, err := s.dual(a, r)
+	if err != nil {
+		return nil, err
+	}
 	pub, err := kmc.ParseSTSAPublicKey([]byte(req.PublicKey))
 	if err != nil {
 		return nil, err
 	}
-	key, err := s.k.AddSTSAKey(ctx, a.String(), pub)
+	key, err := s.k.AddSTSAKey(ctx, actor, pub)
 	if err != nil {
 		return nil, err
 	}
@@ -121,8 +160,12 @@ func (s *Server) addSTSAKey(ctx context.Context, a kmc.Actor, _ *http.Request, r
 }
 
 func (s *Server) removeSTSAKey(ctx context.Context, a kmc.Actor, r *http.Request) (any, error) {
+	actor, err := s.dual(a, r)
+	if err != nil {
+		return nil, err
+	}
 	id := r.PathValue("id")
-	if err := s.k.RemoveSTSAKey(ctx, a.String(), id); err != nil {
+	if err := s.k.RemoveSTSAKey(ctx, actor, id); err != nil {
 		return nil, err
 	}
 	return RemoveSTSAKeyAnswer{ID: id, Removed: true}, nil

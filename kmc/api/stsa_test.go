@@ -72,22 +72,24 @@ func TestSTSAKeysAndRegistryUpdate(t *testing.T) {
 		err := e.as("operator").Do(e.ctx, "POST", "/v1/registry-updates", api.RegistryUpdateRequest{File: update1}, nil)
 		refused(t, "update without a key", err, http.StatusConflict, kmc.ENotAvailable)
 
-		err = e.as("officer").Do(e.ctx, "POST", "/v1/stsa-keys", api.AddSTSAKeyRequest{PublicKey: "not a key"}, nil)
+		err = e.dualDo("POST", "/v1/stsa-keys", api.AddSTSAKeyRequest{PublicKey: "not a key"}, nil)
 		refused(t, "bad key", err, http.StatusBadRequest, api.EInvalid)
 		var key, retried api.STSAKey
 		add := api.AddSTSAKeyRequest{RequestID: "stsa-key-1", PublicKey: pubPEM}
-		e.do("officer", "POST", "/v1/stsa-keys", add, &key)
-		if e.do("officer", "POST", "/v1/stsa-keys", add, &retried); retried != key {
-			t.Fatalf("retry = %+v, want %+v", retried, key)
+		if err := e.dualDo("POST", "/v1/stsa-keys", add, &key); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.dualDo("POST", "/v1/stsa-keys", add, &retried); err != nil || retried != key {
+			t.Fatalf("retry = %+v, %v, want %+v", retried, err, key)
 		}
 		id, err := records.STSAKeyID(&priv.PublicKey)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if key.ID != id.String() || len(key.PublicKey) != 194 || key.AddedBy != "officer:test-officer" {
+		if key.ID != id.String() || len(key.PublicKey) != 194 || key.AddedBy != "officer:test-officer+test-officer-2" {
 			t.Fatalf("added key = %+v", key)
 		}
-		err = e.as("officer").Do(e.ctx, "POST", "/v1/stsa-keys", api.AddSTSAKeyRequest{PublicKey: pubPEM}, nil)
+		err = e.dualDo("POST", "/v1/stsa-keys", api.AddSTSAKeyRequest{PublicKey: pubPEM}, nil)
 		refused(t, "key again", err, http.StatusConflict, api.EExists)
 		var keys api.STSAKeysAnswer
 		e.do("auditor", "GET", "/v1/stsa-keys", nil, &keys)
@@ -127,14 +129,16 @@ func TestSTSAKeysAndRegistryUpdate(t *testing.T) {
 		}
 
 		var removed api.RemoveSTSAKeyAnswer
-		e.do("officer", "DELETE", "/v1/stsa-keys/"+key.ID, nil, &removed)
+		if err := e.dualDo("DELETE", "/v1/stsa-keys/"+key.ID, nil, &removed); err != nil {
+			t.Fatal(err)
+		}
 		if !removed.Removed || removed.ID != key.ID {
 			t.Fatalf("removed = %+v", removed)
 		}
-		err = e.as("officer").Do(e.ctx, "DELETE", "/v1/stsa-keys/"+key.ID, nil, nil)
+		err = e.dualDo("DELETE", "/v1/stsa-keys/"+key.ID, nil, nil)
 		refused(t, "removed twice", err, http.StatusNotFound, api.ENotFound)
 
-		want := map[string]string{"stsa.key.add": "officer:test-officer", "stsa.key.remove": "officer:test-officer",
+		want := map[string]string{"stsa.key.add": "officer:test-officer+test-officer-2", "stsa.key.remove": "officer:test-officer+test-officer-2",
 			"sm.update": "operator:test-operator", "sm.update.refuse": "operator:test-operator"}
 		got := actors(e)
 		for action, actor := range want {
