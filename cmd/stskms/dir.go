@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"maps"
 
 	"github.com/stskms/stskms/internal/keptcheckpoint"
@@ -39,6 +41,7 @@ type dirFlags struct {
 // dirOwner is whose directory a dirFlags opens, the module's or the
 // KMC's: its names in help and usage errors, and its unseal target.
 type dirOwner struct {
+	cmd      string // the command group: "sm", "kmc"
 	noun     string // what the directory is of: "module", "KMC"
 	env      string // the environment variable --dir defaults to
 	dirUsage string // --dir's help, before its default
@@ -47,9 +50,9 @@ type dirOwner struct {
 }
 
 var (
-	smDir = dirOwner{noun: "module", env: "STSKMS_SM_DIR", dirUsage: "module directory", keeper: "the module",
+	smDir = dirOwner{cmd: "sm", noun: "module", env: "STSKMS_SM_DIR", dirUsage: "module directory", keeper: "the module",
 		unseal: smUnsealTarget}
-	kmcDir = dirOwner{noun: "KMC", env: "STSKMS_KMC_DIR", dirUsage: "the KMC's directory", keeper: "the KMC",
+	kmcDir = dirOwner{cmd: "kmc", noun: "KMC", env: "STSKMS_KMC_DIR", dirUsage: "the KMC's directory", keeper: "the KMC",
 		unseal: kmcUnsealTarget}
 )
 
@@ -80,6 +83,16 @@ func (f *dirFlags) witnesses() []string {
 		return nil
 	}
 	return []string{f.witness}
+}
+
+// openError is err, the refusal to open dir, with the command that
+// registers the officers added when its custody has none (a PKCS#11
+// custody made before officer registries).
+func (o dirOwner) openError(err error, dir string) error {
+	if errors.Is(err, keystore.ErrNoOfficers) {
+		return fmt.Errorf("%w; register them: stskms %s officers register --dir %s", err, o.cmd, dir)
+	}
+	return err
 }
 
 // errNoDir is the usage error of a command not given the directory.

@@ -124,7 +124,7 @@ func (f *kmcFlags) open(e *env) (*kmc.KMC, error) {
 	}
 	k, err := kmc.OpenDir(context.Background(), f.dir, o)
 	if err != nil {
-		return nil, err
+		return nil, kmcDir.openError(err, f.dir)
 	}
 	f.authenticated = keystore.OfficerNames(o.Officers)
 	if k.Mode() == kmc.ModeTest {

@@ -68,7 +68,8 @@ func TestKMCOfficersRegisterPKCS11(t *testing.T) {
 		t.Fatalf("kmc init: exit %d\n%s%s", code, out, errOut)
 	}
 	forgetOfficers(t, dir)
-	if code, _, errOut := stskms("", "kmc", "sgc", "list", "--dir", dir); code == 0 || !strings.Contains(errOut, "no officers registered") {
+	if code, _, errOut := stskms("", "kmc", "sgc", "list", "--dir", dir); code == 0 || !strings.Contains(errOut, "no officers registered") ||
+		!strings.Contains(errOut, "stskms kmc officers register --dir") {
 		t.Fatalf("an old PKCS#11 KMC opened: exit %d\n%s", code, errOut)
 	}
 	if code, _, errOut := stskms("", "kmc", "officers", "list", "--dir", dir); code == 0 || !strings.Contains(errOut, "kmc officers register") {
@@ -128,7 +129,8 @@ func TestSMOfficersRegisterPKCS11(t *testing.T) {
 		t.Fatalf("sm init: exit %d\n%s%s", code, out, errOut)
 	}
 	forgetOfficers(t, dir)
-	if code, _, errOut := stskms("", "sm", "identify", "--dir", dir); code == 0 || !strings.Contains(errOut, "no officers registered") {
+	if code, _, errOut := stskms("", "sm", "identify", "--dir", dir); code == 0 || !strings.Contains(errOut, "no officers registered") ||
+		!strings.Contains(errOut, "stskms sm officers register --dir") {
 		t.Fatalf("an old PKCS#11 module opened: exit %d\n%s", code, errOut)
 	}
 	register := func() (int, string) {

@@ -144,7 +144,7 @@ func openSM(e *env, f *smFlags, allowFault bool) (*sm.Module, error) {
 	}
 	m, err := sm.Open(context.Background(), f.dir, opts)
 	if err != nil {
-		return nil, err
+		return nil, smDir.openError(err, f.dir)
 	}
 	f.authenticated = keystore.OfficerNames(opts.Officers)
 	if info.Test && !f.json {
