@@ -170,8 +170,9 @@ func (s *kmcServer) run(ctx context.Context, k *kmc.KMC) error {
 // called.
 func (s *kmcServer) live(k *kmc.KMC) (func(), error) {
 	fmt.Fprintf(s.e.stdout, "stskms kmc serve: %s\n", k.Release())
-	s.h.set(api.New(k, s.tokens, api.Options{Log: s.logger}))
-	return func() { s.h.set(nil) }, nil
+	h, closeConsole := mountKMCConsole(s.e, s.web, s.f, k, api.New(k, s.tokens, api.Options{Log: s.logger}))
+	s.h.set(h)
+	return func() { s.h.set(nil); closeConsole() }, nil
 }
 
 // kmcSealedBody is the admin API's refusal while sealed.

@@ -267,13 +267,14 @@ func (s *smServer) run(ctx context.Context, m *sm.Module) error {
 // live answers the HTTP API and the STS6 port with m until the returned
 // function is called.
 func (s *smServer) live(m *sm.Module) (func(), error) {
-	s.h.set(api.NewWithClients(m, s.tokens, s.clients))
+	h, closeConsole := mountSMConsole(s.e, s.web, s.f, m, api.NewWithClients(m, s.tokens, s.clients))
+	s.h.set(h)
 	if s.sts6 == nil {
-		return func() { s.h.set(nil) }, nil
+		return func() { s.h.set(nil); closeConsole() }, nil
 	}
 	s6 := sts6.NewServer(m, s.s6c)
 	serveSTS6(s.fail, s6, s.sts6.phase())
-	return func() { s6.Close(); s.h.set(nil) }, nil
+	return func() { s6.Close(); s.h.set(nil); closeConsole() }, nil
 }
 
 // serveSTS6 serves s6 on ln in the background; if it stops for good, fail

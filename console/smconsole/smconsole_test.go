@@ -1,0 +1,37 @@
+package smconsole
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/stskms/stskms/sm"
+)
+
+// TestSlotsByRole: the identity page lists the KEK slots to officers and
+// auditors only, as the module's own table says; an operator is told
+// instead, and sees the rest of the page.
+func TestSlotsByRole(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "sm")
+	if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sm.Open(ctx, dir, sm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, tc := range []struct {
+		actor   sm.Actor
+		refused bool
+	}{{sm.Officer.As("alice"), false}, {sm.Auditor.As("carol"), false}, {sm.Operator.As("pos"), true}} {
+		id, err := identityOf(ctx, m, tc.actor)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.actor, err)
+		}
+		if id.SlotsRefused != tc.refused || id.SMID != m.Identify().SMID || len(id.Firmware) != 2 {
+			t.Errorf("%s: slots refused %v, want %v; SMID %s; firmware %v", tc.actor, id.SlotsRefused, tc.refused, id.SMID, id.Firmware)
+		}
+	}
+}
