@@ -128,12 +128,16 @@ func TestLiveKMCSealedUnseal(t *testing.T) {
 	writeTokenFile(t, filepath.Join(dir, kmcapi.TokenFile), "stskms-kmc-api-tokens/1", false, 0o600)
 	unsealCLI(t, 1, "no running service", "", "kmc", "status", dir)
 	c := startLimited(t, 1024, "kmc", "serve", "--dir", dir, "--http", "127.0.0.1:0")
-	url := "http://" + c.grab(`admin API on http://(\S+)`)[0] + "/v1/identity"
+	addr := c.grab(`admin API on http://(\S+)`)[0]
+	url := "http://" + addr + "/v1/identity"
 	c.grab(`(sealed): waiting for 2 officers`)
 	wantAPI(t, url, http.StatusServiceUnavailable, `"code":"ESealed"`)
+	// The console on the same listener is sealed with the API.
+	wantAPI(t, "http://"+addr+"/console/", http.StatusServiceUnavailable, "sealed: 0 of 2 officers")
 
 	unsealByOfficers(t, "kmc", dir)
 	wantAPI(t, url, http.StatusOK, `K1`)
+	wantAPI(t, "http://"+addr+"/console/", http.StatusOK, "Sign in")
 	unsealCLI(t, 0, "kmc-serve", "", "kmc", "status", dir, "--json")
 
 	unsealCLI(t, 0, "sealed (0 of 2 officers)", "", "kmc", "seal", dir)
