@@ -49,9 +49,9 @@ func (k *KMC) checkKept(ctx context.Context, cfg Config) error {
 // checkpoint instead. A live KMC needs two registered officers, each
 // authenticated by their passphrase (Config.UnlockedBy).
 func (k *KMC) acceptRollback(ctx context.Context, cpe *audit.CheckpointError, officers []string) error {
-	distinct := slices.Compact(slices.Sorted(slices.Values(officers)))
-	if !k.custody.TestMode() && len(distinct) < 2 {
-		return fmt.Errorf("%w: accepting a rolled-back database needs at least two officers' passphrases", ErrDualControl)
+	distinct, err := k.twoOfficers(officers, "accepting a rolled-back database")
+	if err != nil {
+		return err
 	}
 	size, err := k.log.Size(ctx)
 	if err != nil {
@@ -96,4 +96,14 @@ func (k *KMC) keepAtClose() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return k.kept.Keep(ctx)
+}
+
+// twoOfficers returns the distinct officers of a step under dual control
+// (what), sorted; a live KMC needs at least two (ErrDualControl).
+func (k *KMC) twoOfficers(officers []string, what string) ([]string, error) {
+	distinct := slices.Compact(slices.Sorted(slices.Values(officers)))
+	if !k.custody.TestMode() && len(distinct) < 2 {
+		return nil, fmt.Errorf("%w: %s needs at least two officers' passphrases", ErrDualControl, what)
+	}
+	return distinct, nil
 }

@@ -3,7 +3,6 @@ package kmc
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/stskms/stskms/audit"
@@ -17,9 +16,9 @@ import (
 // the log's checkpoint kept in place of the one kept (by the original, in
 // a shared PKCS#11 token or witness). A live KMC needs two officers.
 func (k *KMC) recordRestore(ctx context.Context, r keptcheckpoint.Restore, cpe *audit.CheckpointError, officers []string) error {
-	distinct := slices.Compact(slices.Sorted(slices.Values(officers)))
-	if !k.custody.TestMode() && len(distinct) < 2 {
-		return fmt.Errorf("%w: restoring a KMC from a backup needs at least two officers' passphrases", ErrDualControl)
+	distinct, err := k.twoOfficers(officers, "restoring a KMC from a backup")
+	if err != nil {
+		return err
 	}
 	d, err := r.Details(ctx, k.log, cpe)
 	if err != nil {
