@@ -36,6 +36,10 @@ type Site struct {
 	// Pages are the component's pages; the first is the overview at
 	// /console/.
 	Pages []Page
+	// Explain, if not nil, says how the component's API answers err: its
+	// HTTP status and words for people, or status 0 for an internal
+	// error, whose words are logged and not shown.
+	Explain func(err error) (status int, text string)
 }
 
 // Page is one page of a Site.
@@ -52,8 +56,10 @@ type Page struct {
 	// Template is html/template text that defines "content", rendered
 	// with a *View whose Data is what Data returned.
 	Template string
-	// Data reads what the page shows for a.
-	Data func(ctx context.Context, a role.Actor) (any, error)
+	// Data reads what the page shows for a, filtered and paged as q asks.
+	Data func(ctx context.Context, a role.Actor, q Query) (any, error)
+	// Actions are the state changes the page offers as forms.
+	Actions []Action
 }
 
 // Config is what a console Server runs on.
@@ -163,6 +169,9 @@ func (s *Server) parseTemplates() error {
 			return fmt.Errorf("console: page %q: %w", p.Path, err)
 		}
 		s.pages[p.Path] = &sitePage{Page: p, tmpl: t}
+		if err := checkActions(p); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -214,6 +223,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /console/accounts/revoke", s.signedIn(s.revokeAccount))
 	s.mux.HandleFunc("GET /console/{$}", s.signedIn(s.sitePage))
 	s.mux.HandleFunc("GET /console/{page}", s.signedIn(s.sitePage))
+	s.mux.HandleFunc("POST /console/{page}/{action}", s.signedIn(s.act))
 	s.mux.HandleFunc("/console/", s.notFound)
 }
 

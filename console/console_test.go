@@ -211,9 +211,15 @@ func testSite() Site {
 		}
 		return nil
 	}, Pages: []Page{{Title: "Overview", Template: `{{define "content"}}<p id="hello">hello {{.Actor.Name}}</p>{{end}}`,
-		Data: func(context.Context, role.Actor) (any, error) { return nil, nil }}, {Path: "secret", Title: "Officers only",
+		Data: func(context.Context, role.Actor, Query) (any, error) { return nil, nil }}, {Path: "secret", Title: "Officers only",
 		Op: "secret.read", Template: `{{define "content"}}<p id="secret">secret</p>{{end}}`,
-		Data: func(context.Context, role.Actor) (any, error) { return nil, nil }}}}
+		Data: func(context.Context, role.Actor, Query) (any, error) { return nil, nil },
+		Actions: []Action{{Name: "poke", Op: "secret.read", Do: func(_ context.Context, c Call) (string, error) {
+			if c.Form.Get("n") == "" {
+				return "", BadInput("n", "missing")
+			}
+			return c.Actor.Name + " poked " + c.Form.Get("n"), nil
+		}}}}}}
 }
 
 // testServer serves a console for the test site on db; sign returns a
@@ -350,6 +356,44 @@ func TestRoleRefused(t *testing.T) {
 		if got := strings.Join(auditActions(t, s), "\n"); !strings.Contains(got, "auditor:carol console.refused console.revoke") ||
 			!strings.Contains(got, "auditor:carol console.refused secret.read") {
 			t.Errorf("refusal not audited:\n%s", got)
+		}
+	})
+}
+
+// TestActions: a page's action runs for a role the site allows, with the
+// CSRF token; it is refused (and audited) without the token, for another
+// role and for an unknown action; a bad form value is a 400 naming the
+// field.
+func TestActions(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		base, s, sign := testServer(t, db)
+		alice, csrf := sign("alice", role.Officer)
+		carol, carolCSRF := sign("carol", role.Auditor)
+		for _, tc := range []struct {
+			name   string
+			c      *http.Cookie
+			path   string
+			form   url.Values
+			status int
+		}{
+			{"officer", alice, "/console/secret/poke", url.Values{"n": {"1"}, "csrf": {csrf}}, http.StatusOK},
+			{"bad value", alice, "/console/secret/poke", url.Values{"csrf": {csrf}}, http.StatusBadRequest},
+			{"no token", alice, "/console/secret/poke", url.Values{"n": {"1"}}, http.StatusForbidden},
+			{"auditor", carol, "/console/secret/poke", url.Values{"n": {"1"}, "csrf": {carolCSRF}}, http.StatusForbidden},
+			{"unknown action", alice, "/console/secret/nudge", url.Values{"csrf": {csrf}}, http.StatusNotFound},
+			{"unknown page", alice, "/console/nowhere/poke", url.Values{"csrf": {csrf}}, http.StatusNotFound},
+			{"signed out", nil, "/console/secret/poke", url.Values{"n": {"1"}}, http.StatusUnauthorized},
+		} {
+			if res := post(t, base, tc.path, tc.c, tc.form, nil); res.StatusCode != tc.status {
+				t.Errorf("%s: status %d, want %d", tc.name, res.StatusCode, tc.status)
+			}
+		}
+		got := strings.Join(auditActions(t, s), "\n")
+		for _, want := range []string{"auditor:carol console.refused secret.read", "officer:alice console.refused secret.read",
+			"officer:alice console.refused /console/secret/poke"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("audit lacks %q:\n%s", want, got)
+			}
 		}
 	})
 }

@@ -80,7 +80,7 @@ func (s *Server) render(w http.ResponseWriter, status int, t *template.Template,
 
 // message renders a page that says one thing (an error, a refusal).
 func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, title, text string) {
-	s.render(w, status, s.core["message"], s.view(nil, title, "", text))
+	s.render(w, status, s.core["message"], s.view(nil, title, "", Message{Text: text, Back: "/console/", BackTitle: "the console"}))
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
@@ -155,7 +155,7 @@ func (s *Server) sitePage(w http.ResponseWriter, r *http.Request, sess *session)
 	if p.Op != "" && !s.allow(w, r, sess, p.Op) {
 		return
 	}
-	data, err := p.Data(r.Context(), sess.actor())
+	data, err := p.Data(r.Context(), sess.actor(), Query{r.URL.Query()})
 	if err != nil {
 		s.failed(w, r, err)
 		return

@@ -13,6 +13,7 @@ import (
 	"github.com/stskms/stskms/console"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/kmc"
+	"github.com/stskms/stskms/kmc/api"
 )
 
 //go:embed overview.html
@@ -21,10 +22,11 @@ var overviewTemplate string
 // Site returns the console's site of k.
 func Site(k *kmc.KMC) console.Site {
 	return console.Site{
-		Name:  "KMC",
-		Allow: kmc.Allow,
+		Name:    "KMC",
+		Allow:   kmc.Allow,
+		Explain: api.Explain,
 		Pages: []console.Page{{Title: "Overview", Op: kmc.OpRead, Template: overviewTemplate,
-			Data: func(ctx context.Context, a role.Actor) (any, error) { return overviewOf(ctx, k, a) }}},
+			Data: func(ctx context.Context, a role.Actor, _ console.Query) (any, error) { return overviewOf(ctx, k, a) }}},
 	}
 }
 

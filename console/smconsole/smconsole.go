@@ -13,6 +13,7 @@ import (
 	"github.com/stskms/stskms/console"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/sm"
+	"github.com/stskms/stskms/sm/api"
 )
 
 //go:embed identity.html
@@ -21,10 +22,11 @@ var identityTemplate string
 // Site returns the console's site of m.
 func Site(m *sm.Module) console.Site {
 	return console.Site{
-		Name:  "Security module",
-		Allow: sm.Allow,
+		Name:    "Security module",
+		Allow:   sm.Allow,
+		Explain: api.Explain,
 		Pages: []console.Page{{Title: "Module identity", Template: identityTemplate,
-			Data: func(ctx context.Context, a role.Actor) (any, error) { return identityOf(ctx, m, a) }}},
+			Data: func(ctx context.Context, a role.Actor, _ console.Query) (any, error) { return identityOf(ctx, m, a) }}},
 	}
 }
 

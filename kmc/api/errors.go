@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/kmc"
@@ -163,4 +164,18 @@ func errorBody(err error) (int, ErrorBody) {
 		}
 	}
 	return http.StatusInternalServerError, ErrorBody{Code: kmc.EInternal, Error: "internal error"}
+}
+
+// Explain says how the API answers err, for another front end of the same
+// KMC (the console): its HTTP status and words, or 0 and "" for an
+// internal error, whose words are not for the caller.
+func Explain(err error) (status int, text string) {
+	status, b := errorBody(err)
+	if status >= http.StatusInternalServerError {
+		return 0, ""
+	}
+	if b.Field != "" && !strings.Contains(b.Error, b.Field) {
+		return status, b.Field + ": " + b.Error
+	}
+	return status, b.Error
 }

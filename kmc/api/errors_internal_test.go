@@ -86,3 +86,14 @@ func TestDigestKeepsNoSecret(t *testing.T) {
 		t.Fatal("the KCV does not count")
 	}
 }
+
+// TestExplain: the console is told an administration error's status and
+// words, and nothing of an internal error.
+func TestExplain(t *testing.T) {
+	if status, text := Explain(fmt.Errorf("grant: %w", kmc.ErrRole)); status != http.StatusForbidden || !strings.Contains(text, "grant") {
+		t.Errorf("role: %d %q", status, text)
+	}
+	if status, text := Explain(errors.New("disk on fire at /var/lib")); status != 0 || text != "" {
+		t.Errorf("internal: %d %q", status, text)
+	}
+}

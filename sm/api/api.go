@@ -222,6 +222,20 @@ func (s *Server) errorBody(err error) (int, ErrorBody) {
 	return http.StatusInternalServerError, ErrorBody{Code: sm.CodeExtended, Error: "internal error", Ref: ref}
 }
 
+// Explain says how the API answers err, for another front end of the same
+// module (the console): its HTTP status and words, or 0 and "" for an
+// internal error, whose words are not for the caller.
+func Explain(err error) (status int, text string) {
+	var ie *httpapi.InputError
+	if errors.As(err, &ie) {
+		return http.StatusBadRequest, err.Error()
+	}
+	if status, _, ok := classify(err); ok {
+		return status, err.Error()
+	}
+	return 0, ""
+}
+
 // SetLog sets where internal errors are logged, with the reference their
 // answer carries (default: log.Default(), the process's standard error).
 // The module's errors never hold key material.

@@ -79,3 +79,14 @@ func TestInternalErrorRef(t *testing.T) {
 		t.Fatal("two internal errors have one reference")
 	}
 }
+
+// TestExplain: the console is told a refusal's status and words, and
+// nothing of an internal error.
+func TestExplain(t *testing.T) {
+	if status, text := Explain(fmt.Errorf("slot: %w", sm.ErrRole)); status != http.StatusForbidden || !strings.Contains(text, "slot") {
+		t.Errorf("role: %d %q", status, text)
+	}
+	if status, text := Explain(errors.New("disk on fire at /var/lib")); status != 0 || text != "" {
+		t.Errorf("internal: %d %q", status, text)
+	}
+}

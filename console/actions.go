@@ -1,0 +1,124 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/stskms/stskms/internal/role"
+)
+
+// Action is a state change a page offers as a form, posted to
+// /console/PAGE/NAME with the session's CSRF token (field "csrf"). The
+// console asks the site's Allow for Op before Do runs, and audits a
+// refusal; the component checks the role again and audits the change with
+// the person's name.
+type Action struct {
+	// Name is one lower-case word ("grant"), unique on its page.
+	Name string
+	// Op is the operation the site's Allow must grant the person.
+	Op string
+	// Do does the action and says what was done, for people. An error is
+	// answered as the site's Explain says, an *InputError with 400.
+	Do func(ctx context.Context, c Call) (done string, err error)
+}
+
+// Call is one run of an Action: who asked, and the form they sent.
+type Call struct {
+	Actor role.Actor
+	Form  url.Values
+}
+
+// InputError is a form value the console cannot take: answered 400,
+// naming the field.
+type InputError struct {
+	Field, Problem string
+}
+
+func (e *InputError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Problem) }
+
+// BadInput returns the *InputError of field.
+func BadInput(field, problem string) error { return &InputError{Field: field, Problem: problem} }
+
+// checkActions checks the names of p's actions.
+func checkActions(p Page) error {
+	seen := map[string]bool{}
+	for _, a := range p.Actions {
+		if !validPath(a.Name) || seen[a.Name] || a.Op == "" || a.Do == nil {
+			return fmt.Errorf("console: page %q: action %q needs a unique lower-case name, an Op and Do", p.Path, a.Name)
+		}
+		seen[a.Name] = true
+	}
+	return nil
+}
+
+// action finds the action of a request's path.
+func (s *Server) action(r *http.Request) (*sitePage, *Action) {
+	p, ok := s.pages[r.PathValue("page")]
+	if !ok {
+		return nil, nil
+	}
+	for i := range p.Actions {
+		if p.Actions[i].Name == r.PathValue("action") {
+			return p, &p.Actions[i]
+		}
+	}
+	return p, nil
+}
+
+// act runs one of a page's actions for a signed-in person.
+func (s *Server) act(w http.ResponseWriter, r *http.Request, sess *session) {
+	p, a := s.action(r)
+	if a == nil {
+		s.notFound(w, r)
+		return
+	}
+	if !s.checkForm(w, r, sess) || !s.allow(w, r, sess, a.Op) {
+		return
+	}
+	done, err := a.Do(r.Context(), Call{Actor: sess.actor(), Form: r.PostForm})
+	if err != nil {
+		s.refusedAction(w, r, sess, p, a.Op, err)
+		return
+	}
+	s.outcome(w, sess, http.StatusOK, "Done", done, p)
+}
+
+// refusedAction answers an action's error: its words and status as the
+// site explains them (a refusal is audited), or a server failure.
+func (s *Server) refusedAction(w http.ResponseWriter, r *http.Request, sess *session, p *sitePage, op string, err error) {
+	status, text := s.explain(err)
+	if status == 0 || status >= 500 {
+		s.failed(w, r, err)
+		return
+	}
+	s.refused(r, sess.actor(), op, text)
+	s.outcome(w, sess, status, "Not done", text, p)
+}
+
+// explain is the status and words of an action's error (0: internal).
+func (s *Server) explain(err error) (int, string) {
+	var ie *InputError
+	if errors.As(err, &ie) {
+		return http.StatusBadRequest, ie.Error()
+	}
+	if s.cfg.Site.Explain == nil {
+		return 0, ""
+	}
+	return s.cfg.Site.Explain(err)
+}
+
+// Message is what a message page shows: one text and the way back.
+type Message struct {
+	Text, Back, BackTitle string
+	Done                  bool // the text says what was done, not why not
+}
+
+// outcome renders what became of an action, in the signed-in layout, with
+// a link back to its page.
+func (s *Server) outcome(w http.ResponseWriter, sess *session, status int, title, text string, p *sitePage) {
+	s.render(w, status, s.core["message"], s.view(sess, title, "",
+		Message{Text: text, Back: "/console/" + p.Path, BackTitle: p.Title, Done: status < 400}))
+}
