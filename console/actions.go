@@ -23,12 +23,32 @@ type Action struct {
 	// Do does the action and says what was done, for people. An error is
 	// answered as the site's Explain says, an *InputError with 400.
 	Do func(ctx context.Context, c Call) (done string, err error)
+	// Download, instead of Do, answers the action with a file to save
+	// (a Content-Disposition attachment), not a page: see File.
+	Download func(ctx context.Context, c Call) (File, error)
+	// Dual marks an operation under dual control: posting its form only
+	// proposes it (Describe), and Do runs when a second officer approves
+	// it, with both passkeys' signatures of the operation's digest
+	// (docs/console.md, "Two-person approvals").
+	Dual bool
+	// Describe, required if Dual, is the canonical Operation of the
+	// proposer's form, or an error as Do's (an *InputError for a bad
+	// value). It changes nothing; Do receives the Operation's Params as
+	// its form.
+	Describe func(ctx context.Context, c Call) (Operation, error)
 }
 
 // Call is one run of an Action: who asked, and the form they sent.
 type Call struct {
 	Actor role.Actor
 	Form  url.Values
+	// Approver is the second officer of a Dual action, who approved what
+	// Actor proposed; zero for other actions. The action's component
+	// checks the pair with its own dual-control rule.
+	Approver role.Actor
+	// Digest is the approved operation's digest (hex), "" for an action
+	// that is not Dual.
+	Digest string
 }
 
 // InputError is a form value the console cannot take: answered 400,
@@ -46,8 +66,8 @@ func BadInput(field, problem string) error { return &InputError{Field: field, Pr
 func checkActions(p Page) error {
 	seen := map[string]bool{}
 	for _, a := range p.Actions {
-		if !validPath(a.Name) || seen[a.Name] || a.Op == "" || a.Do == nil {
-			return fmt.Errorf("console: page %q: action %q needs a unique lower-case name, an Op and Do", p.Path, a.Name)
+		if !validPath(a.Name) || seen[a.Name] || a.Op == "" || (a.Do == nil) == (a.Download == nil) || a.Dual && (a.Describe == nil || a.Do == nil) {
+			return fmt.Errorf("console: page %q: action %q needs a unique lower-case name, an Op and Do or Download", p.Path, a.Name)
 		}
 		seen[a.Name] = true
 	}
@@ -76,6 +96,14 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, sess *session) {
 		return
 	}
 	if !s.checkForm(w, r, sess) || !s.allow(w, r, sess, a.Op) {
+		return
+	}
+	if a.Download != nil {
+		s.download(w, r, sess, p, a)
+		return
+	}
+	if a.Dual {
+		s.propose(w, r, sess, p, a)
 		return
 	}
 	done, err := a.Do(r.Context(), Call{Actor: sess.actor(), Form: r.PostForm})

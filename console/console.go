@@ -60,6 +60,8 @@ type Page struct {
 	Data func(ctx context.Context, a role.Actor, q Query) (any, error)
 	// Actions are the state changes the page offers as forms.
 	Actions []Action
+	// Charts are the page's charts, served as SVG under /console/charts/.
+	Charts []PageChart
 }
 
 // Config is what a console Server runs on.
@@ -77,6 +79,9 @@ type Config struct {
 	// IdleTimeout and MaxSession end sessions (DefaultIdleTimeout,
 	// DefaultMaxSession if 0).
 	IdleTimeout, MaxSession time.Duration
+	// ProposalLifetime is how long a proposal of a Dual action waits for
+	// its approval (DefaultProposalLifetime if 0).
+	ProposalLifetime time.Duration
 	// Log receives server errors (never secrets); nil discards them.
 	Log *log.Logger
 }
@@ -91,6 +96,8 @@ type Server struct {
 	mux    *http.ServeMux
 	core   map[string]*template.Template
 	pages  map[string]*sitePage
+	dual   bool // some action is under dual control: the approvals page is offered
+	charts map[string]*siteChart
 }
 
 // sitePage is a Page with its parsed template.
@@ -117,6 +124,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxSession <= 0 {
 		cfg.MaxSession = DefaultMaxSession
 	}
+	if cfg.ProposalLifetime <= 0 {
+		cfg.ProposalLifetime = DefaultProposalLifetime
+	}
 	if cfg.Log == nil {
 		cfg.Log = log.New(io.Discard, "", 0)
 	}
@@ -133,7 +143,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("console: %w", err)
 	}
 	s := &Server{cfg: cfg, st: cfg.Store, wa: wa, host: strings.ToLower(u.Host), secure: u.Scheme == "https",
-		mux: http.NewServeMux(), core: map[string]*template.Template{}, pages: map[string]*sitePage{}}
+		mux: http.NewServeMux(), core: map[string]*template.Template{}, pages: map[string]*sitePage{},
+		charts: map[string]*siteChart{}}
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -142,11 +153,11 @@ func New(cfg Config) (*Server, error) {
 }
 
 // coreTemplates are the console's own pages.
-var coreTemplates = []string{"signin", "enrol", "accounts", "message"}
+var coreTemplates = []string{"signin", "enrol", "accounts", "message", "approvals"}
 
 // parseTemplates parses the layout with each core and site page.
 func (s *Server) parseTemplates() error {
-	layout, err := template.New("layout").Funcs(funcs).ParseFS(assets, "templates/layout.html")
+	layout, err := template.New("layout").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/charts.html")
 	if err != nil {
 		return err
 	}
@@ -172,12 +183,18 @@ func (s *Server) parseTemplates() error {
 		if err := checkActions(p); err != nil {
 			return err
 		}
+		for _, a := range p.Actions {
+			s.dual = s.dual || a.Dual
+		}
+		if err := s.addCharts(s.pages[p.Path]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // reserved are paths the console itself serves.
-var reserved = map[string]bool{"signin": true, "signout": true, "enrol": true, "accounts": true, "static": true}
+var reserved = map[string]bool{"signin": true, "signout": true, "enrol": true, "accounts": true, "static": true, "approvals": true, "charts": true}
 
 // validPath accepts one lower-case word that is not reserved.
 func validPath(p string) bool {
@@ -221,6 +238,12 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /console/signout", s.signedIn(s.signOut))
 	s.mux.HandleFunc("GET /console/accounts", s.signedIn(s.accountsPage))
 	s.mux.HandleFunc("POST /console/accounts/revoke", s.signedIn(s.revokeAccount))
+	s.mux.HandleFunc("GET /console/approvals", s.signedIn(s.approvalsPage))
+	s.mux.HandleFunc("GET /console/approvals/{id}", s.signedIn(s.proposalPage))
+	s.mux.HandleFunc("POST /console/approvals/{id}/begin", s.signedIn(s.approvalBegin))
+	s.mux.HandleFunc("POST /console/approvals/{id}/finish", s.signedIn(s.approvalFinish))
+	s.mux.HandleFunc("POST /console/approvals/{id}/withdraw", s.signedIn(s.withdraw))
+	s.mux.HandleFunc("GET /console/charts/{name}", s.signedIn(s.chart))
 	s.mux.HandleFunc("GET /console/{$}", s.signedIn(s.sitePage))
 	s.mux.HandleFunc("GET /console/{page}", s.signedIn(s.sitePage))
 	s.mux.HandleFunc("POST /console/{page}/{action}", s.signedIn(s.act))

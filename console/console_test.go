@@ -219,19 +219,25 @@ func testSite() Site {
 				return "", BadInput("n", "missing")
 			}
 			return c.Actor.Name + " poked " + c.Form.Get("n"), nil
-		}}}}}}
+		}}, {Name: "fetch", Op: "secret.read", Download: fetch}}}}}
 }
 
 // testServer serves a console for the test site on db; sign returns a
 // signed-in session cookie and CSRF token for a new account.
 func testServer(t *testing.T, db *store.DB) (base string, s *Store, sign func(name string, r role.Role) (*http.Cookie, string)) {
 	t.Helper()
+	return siteServer(t, db, testSite())
+}
+
+// siteServer is testServer for site.
+func siteServer(t *testing.T, db *store.DB, site Site) (base string, s *Store, sign func(name string, r role.Role) (*http.Cookie, string)) {
+	t.Helper()
 	s, _ = newStore(t, db)
 	srv := httptest.NewServer(nil)
 	t.Cleanup(srv.Close)
 	u, _ := url.Parse(srv.URL)
 	base = "http://localhost:" + u.Port()
-	h, err := New(Config{Store: s, Site: testSite(), Origin: base})
+	h, err := New(Config{Store: s, Site: site, Origin: base})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"net/url"
 	"strconv"
 )
@@ -15,12 +16,16 @@ type Query struct{ url.Values }
 
 // Window returns the page of the list the query asks for; its Total is
 // set with Of once the page's Data has counted the list.
-func (q Query) Window() Window {
-	n, err := strconv.Atoi(q.Get("p"))
+func (q Query) Window() Window { return q.WindowOf("p") }
+
+// WindowOf is Window for a page's second list, whose page number is the
+// field param ("gp") instead of "p"; its links keep the other list's.
+func (q Query) WindowOf(param string) Window {
+	n, err := strconv.Atoi(q.Get(param))
 	if err != nil || n < 1 {
 		n = 1
 	}
-	return Window{Number: n, Size: PageSize, query: q.Values}
+	return Window{Number: n, Size: PageSize, query: q.Values, param: param}
 }
 
 // Window is one page of a list: the rows from Offset, at most Size of
@@ -30,6 +35,7 @@ type Window struct {
 	Size   int // rows on a page
 	Total  int // rows in the whole (filtered) list
 	query  url.Values
+	param  string // the query's field of the page number
 }
 
 // Offset is the index of the page's first row.
@@ -78,7 +84,7 @@ func (w Window) link(n int) string {
 	for k, v := range w.query {
 		q[k] = v
 	}
-	q.Set("p", strconv.Itoa(n))
+	q.Set(cmp.Or(w.param, "p"), strconv.Itoa(n))
 	return "?" + q.Encode()
 }
 

@@ -2,7 +2,6 @@ package console
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"errors"
 	"html/template"
 	"net/http"
@@ -59,6 +58,9 @@ func (s *Server) view(sess *session, title, current string, data any) *View {
 			continue // not offered: the page would refuse
 		}
 		v.Nav = append(v.Nav, NavItem{Path: "/console/" + p.Path, Title: p.Title, Current: p.Path == current})
+	}
+	if s.dual {
+		v.Nav = append(v.Nav, NavItem{Path: "/console/approvals", Title: "Approvals", Current: current == "approvals"})
 	}
 	v.Nav = append(v.Nav, NavItem{Path: "/console/accounts", Title: "Accounts", Current: current == "accounts"})
 	return v
@@ -118,8 +120,7 @@ func (s *Server) signedIn(h func(http.ResponseWriter, *http.Request, *session)) 
 // checkForm checks a POST's CSRF token against the session's; a mismatch
 // is refused and audited with the person's name.
 func (s *Server) checkForm(w http.ResponseWriter, r *http.Request, sess *session) bool {
-	tok := r.PostFormValue("csrf")
-	if tok != "" && subtle.ConstantTimeCompare([]byte(tok), []byte(sess.csrf)) == 1 {
+	if tokenMatches(r.PostFormValue("csrf"), sess.csrf) {
 		return true
 	}
 	s.refused(r, sess.actor(), r.URL.Path, "missing or wrong CSRF token")
@@ -156,6 +157,11 @@ func (s *Server) sitePage(w http.ResponseWriter, r *http.Request, sess *session)
 		return
 	}
 	data, err := p.Data(r.Context(), sess.actor(), Query{r.URL.Query()})
+	var bad *InputError
+	if errors.As(err, &bad) { // a filter the page cannot take: 400 naming it
+		s.outcome(w, sess, http.StatusBadRequest, "Not shown", bad.Error(), p)
+		return
+	}
 	if err != nil {
 		s.failed(w, r, err)
 		return

@@ -61,6 +61,14 @@ var migrations = []store.Migration{{
 		data       TEXT NOT NULL,
 		expires_ns BIGINT NOT NULL
 	)`,
+}, {
+	Version: 2,
+	Name:    "two-person approvals: proposals",
+	SQL:     proposalsTable,
+}, {
+	Version: 3,
+	Name:    "two-person approvals: a proposal's attachment",
+	SQL:     attachmentColumn,
 }}
 
 // EnrolmentLifetime is how long a one-time enrolment path stays valid.

@@ -162,7 +162,17 @@ func (q *Queue) Purge(ctx context.Context, olderThan time.Duration, dryRun bool)
 	if olderThan <= 0 {
 		return PurgeResult{}, &AdminError{Reason: "purge: the age must be positive"}
 	}
-	res := PurgeResult{Before: q.now().Add(-olderThan).UTC(), DryRun: dryRun}
+	return q.PurgeBefore(ctx, q.now().Add(-olderThan), dryRun)
+}
+
+// PurgeBefore is Purge of the mails that finished before the instant
+// before, which must be in the past: given a dry run's Before, it deletes
+// what the dry run counted (PurgePreview listed), none finished since.
+func (q *Queue) PurgeBefore(ctx context.Context, before time.Time, dryRun bool) (PurgeResult, error) {
+	if !before.Before(q.now()) {
+		return PurgeResult{}, &AdminError{Reason: "purge: the time must be in the past"}
+	}
+	res := PurgeResult{Before: before.UTC(), DryRun: dryRun}
 	args := []any{StateReplied, StateIgnored, StateFailed, ns(res.Before), OutSent, OutFailed, OutBounced}
 	steps := []struct {
 		table, column string

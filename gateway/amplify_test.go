@@ -74,10 +74,10 @@ func TestReplyRecipientsBounded(t *testing.T) {
 				if len(msgs) != 1 {
 					t.Fatalf("%d messages reached the relay, want 1", len(msgs))
 				}
-				if !reflect.DeepEqual(msgs[0].to, tc.rcpts) {
-					t.Errorf("reply to %d addresses %.80q, want %q", len(msgs[0].to), msgs[0].to, tc.rcpts)
+				if !reflect.DeepEqual(msgs[0].To, tc.rcpts) {
+					t.Errorf("reply to %d addresses %.80q, want %q", len(msgs[0].To), msgs[0].To, tc.rcpts)
 				}
-				r := readReply(t, msgs[0].data)
+				r := readReply(t, msgs[0].Data)
 				if r.result.Code != tc.code {
 					t.Errorf("result %+v, want code %q", r.result, tc.code)
 				}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/stskms/stskms/internal/smtpsink"
 	"github.com/stskms/stskms/internal/testclock"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/store/storetest"
@@ -36,8 +37,8 @@ func benchGetKlf(b *testing.B, rate int) {
 		var lat []time.Duration
 		h := &harness{t: b, db: db, clock: testclock.New(time.Now().UTC().Truncate(time.Second))}
 		h.sink = newSink(b, func(srv *smtp.Server, s *sink) {
-			srv.Backend = smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-				return &benchSession{sinkSession: sinkSession{s: s}, done: func(subject string) {
+			srv.Backend = smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+				return &benchSession{Session: s.Session(c), done: func(subject string) {
 					mu.Lock()
 					defer mu.Unlock()
 					if t0, ok := sent[subject]; ok {
@@ -95,9 +96,9 @@ func benchGetKlf(b *testing.B, rate int) {
 		close(next)
 		wg.Wait()
 		deadline := time.After(5 * time.Minute)
-		for len(h.sink.messages()) < b.N {
+		for msgs, kept := h.sink.Messages(); len(msgs) < b.N; msgs, kept = h.sink.Messages() {
 			select {
-			case <-h.sink.notify:
+			case <-kept:
 			case <-time.After(100 * time.Millisecond):
 			case <-deadline:
 				b.Fatalf("%d of %d replies", len(h.sink.messages()), b.N)
@@ -118,7 +119,7 @@ func benchGetKlf(b *testing.B, rate int) {
 
 // benchSession reports each reply's Subject as it arrives.
 type benchSession struct {
-	sinkSession
+	*smtpsink.Session
 	done func(subject string)
 }
 
@@ -130,5 +131,5 @@ func (s *benchSession) Data(r io.Reader) error {
 	if m, err := mail.ReadMessage(bytes.NewReader(b)); err == nil {
 		s.done(m.Header.Get("Subject"))
 	}
-	return s.sinkSession.Data(bytes.NewReader(b))
+	return s.Session.Data(bytes.NewReader(b))
 }

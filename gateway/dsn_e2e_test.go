@@ -38,7 +38,7 @@ func (h *harness) sendReply() sentReply {
 	if out.State != OutSent {
 		h.t.Fatalf("reply %+v", out)
 	}
-	return sentReply{envFrom: msgs[len(msgs)-1].from, out: out}
+	return sentReply{envFrom: msgs[len(msgs)-1].From, out: out}
 }
 
 // bounce sends raw to rcpt from <> as an MTA sends a bounce, processes it
@@ -118,8 +118,8 @@ func TestBounces(t *testing.T) {
 			r := h.sendReply()
 			verp(r)
 			m := h.sink.messages()[0]
-			if want := []smtp.DSNNotify{smtp.DSNNotifyFailure, smtp.DSNNotifyDelayed}; !reflect.DeepEqual(m.notify, want) {
-				t.Errorf("NOTIFY %v, want %v", m.notify, want)
+			if want := []smtp.DSNNotify{smtp.DSNNotifyFailure, smtp.DSNNotifyDelayed}; !reflect.DeepEqual(m.Notify, want) {
+				t.Errorf("NOTIFY %v, want %v", m.Notify, want)
 			}
 			replies++
 		})

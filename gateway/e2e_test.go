@@ -64,7 +64,7 @@ func TestServices(t *testing.T) {
 		h := newHarness(t, db, nil)
 
 		t.Run("Help", func(t *testing.T) {
-			h.sink.reset()
+			h.sink.Reset()
 			h.request(reqMail("Regards, User", "Subject: {KMS:Help} #1"))
 			h.drain()
 			p := h.one()
@@ -76,13 +76,13 @@ func TestServices(t *testing.T) {
 				t.Errorf("header %v", p.header)
 			}
 			m := h.sink.messages()[0]
-			if m.from != "" || !reflect.DeepEqual(m.to, []string{alice}) || !reflect.DeepEqual(m.notify, []smtp.DSNNotify{smtp.DSNNotifyNever}) {
-				t.Errorf("envelope from %q to %q notify %v; want <> to alice, NOTIFY=NEVER", m.from, m.to, m.notify)
+			if m.From != "" || !reflect.DeepEqual(m.To, []string{alice}) || !reflect.DeepEqual(m.Notify, []smtp.DSNNotify{smtp.DSNNotifyNever}) {
+				t.Errorf("envelope from %q to %q notify %v; want <> to alice, NOTIFY=NEVER", m.From, m.To, m.Notify)
 			}
 		})
 
 		t.Run("GetPublicKey", func(t *testing.T) {
-			h.sink.reset()
+			h.sink.Reset()
 			h.request(reqMail("", "Subject: {KMS:GetPublicKey}"))
 			h.drain()
 			p := h.one()
@@ -101,7 +101,7 @@ func TestServices(t *testing.T) {
 
 		for _, cb := range clientBodies(t, seedRecord(t, "R2")) {
 			t.Run("GetKlfStsEd2/"+cb.name, func(t *testing.T) {
-				h.sink.reset()
+				h.sink.Reset()
 				h.clock.Add(time.Second) // a fresh request each time
 				tReq := h.clock.Now()
 				body := clientBodies(t, h.kmc.request(t, tReq))
@@ -118,7 +118,7 @@ func TestServices(t *testing.T) {
 		}
 
 		t.Run("GetKlfStsEd2/attachment", func(t *testing.T) {
-			h.sink.reset()
+			h.sink.Reset()
 			h.clock.Add(time.Second)
 			tReq := h.clock.Now()
 			file, _ := armor.File(h.kmc.request(t, tReq))
@@ -132,7 +132,7 @@ func TestServices(t *testing.T) {
 		// The seed's own request, pasted by Outlook: found intact, handed to
 		// the KMC, refused (it names the seed's KMC key, not ours).
 		t.Run("GetKlfStsEd2/seed request", func(t *testing.T) {
-			h.sink.reset()
+			h.sink.Reset()
 			r2 := seedRecord(t, "R2")
 			h.request(klfRequest(clientBodies(t, r2)[1]))
 			h.drain()
@@ -168,7 +168,7 @@ func TestServices(t *testing.T) {
 			}, gwresult.ENotAuthorisedSender, ""},
 		} {
 			t.Run("error/"+tc.name, func(t *testing.T) {
-				h.sink.reset()
+				h.sink.Reset()
 				h.clock.Add(time.Second)
 				h.request(tc.raw())
 				h.drain()
@@ -188,7 +188,7 @@ func TestServices(t *testing.T) {
 		}
 
 		t.Run("SmUpdateStsEd2", func(t *testing.T) {
-			h.sink.reset()
+			h.sink.Reset()
 			ct, b := multipart("mixed", plainPart, txtAttach)
 			raw := reqMail(b, ct, "Subject: {KMS:SmUpdateStsEd2} 2025-07", "From: STSA <registry@sts.example.org>")
 			h.requestFrom("registry@sts.example.org", raw)
@@ -200,7 +200,7 @@ func TestServices(t *testing.T) {
 			if u := h.kmc.updates; len(u) != 1 || u[0].Sender != "registry@sts.example.org" || string(u[0].File) != "STS:VKLOAD.REQ.1 BEGINS\r\n" {
 				t.Errorf("updates %+v", u)
 			}
-			h.sink.reset()
+			h.sink.Reset()
 			h.kmc.updateErr = &ServiceError{Code: gwresult.ENotAvailable}
 			raw = strings.Replace(raw, "Message-ID: <m1@", "Message-ID: <m2@", 1)
 			h.requestFrom("registry@sts.example.org", raw)
@@ -412,9 +412,9 @@ func TestConcurrentGateways(t *testing.T) {
 		go func() { done <- h.gw.Run(ctx) }()
 		go func() { done <- h2.gw.Run(ctx) }()
 		deadline := time.After(30 * time.Second)
-		for len(h.sink.messages()) < n {
+		for msgs, kept := h.sink.Messages(); len(msgs) < n; msgs, kept = h.sink.Messages() {
 			select {
-			case <-h.sink.notify:
+			case <-kept:
 			case <-deadline:
 				t.Fatalf("%d replies after 30 s", len(h.sink.messages()))
 			}
@@ -448,10 +448,11 @@ func TestRunLoop(t *testing.T) {
 		done := make(chan error)
 		go func() { done <- h.gw.Run(ctx) }()
 		time.Sleep(50 * time.Millisecond) // let the workers go idle
+		_, kept := h.sink.Messages()
 		start := time.Now()
 		h.request(reqMail(""))
 		select {
-		case <-h.sink.notify:
+		case <-kept:
 		case <-time.After(10 * time.Second):
 			t.Fatal("no reply")
 		}

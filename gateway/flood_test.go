@@ -300,7 +300,7 @@ func TestRateLimitDomainModule(t *testing.T) {
 
 		// The module: two owners of one module, in different domains.
 		h.kmc.registered[h.kmc.sm.PKID.String()] = []string{alice, "carol@example.net", "erin@example.org"}
-		h.sink.reset()
+		h.sink.Reset()
 		h.clock.Add(time.Second)
 		h.request(klfRequest(clientBodies(t, h.kmc.request(t, h.clock.Now()))[0], "From: carol@example.net",
 			"Message-ID: <k1@example.net>"))
@@ -397,7 +397,7 @@ func TestTransientKMC(t *testing.T) {
 		}
 		checkKLF(t, h, rs[1], tReq)
 
-		h.sink.reset()
+		h.sink.Reset()
 		h.kmc.failNext = 10
 		h.request(klfRequest(clientBodies(t, h.kmc.request(t, h.clock.Now()))[0], "Message-ID: <x2@example.com>"))
 		for range 3 {

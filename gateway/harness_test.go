@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	netsmtp "net/smtp"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/stskms/stskms/internal/smtpsink"
 	"github.com/stskms/stskms/internal/testclock"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/store/storetest"
@@ -21,55 +21,43 @@ import (
 func TestMain(m *testing.M) { storetest.Main(m) }
 
 // sinkMsg is one message the sink relay took.
-type sinkMsg struct {
-	from   string
-	to     []string
-	notify []smtp.DSNNotify
-	data   []byte
-}
+type sinkMsg = smtpsink.Message
 
 // sink is a real go-smtp server acting as the gateway's relay: it records
 // what it is given. fail, if set, may refuse a message.
 type sink struct {
-	mu     sync.Mutex
-	msgs   []sinkMsg
-	fail   func(n int) error // n counts DATA commands from 1
-	n      int
-	notify chan struct{}
-	addr   string
-	srv    *smtp.Server
+	*smtpsink.Sink
+
+	mu   sync.Mutex
+	fail func(n int) error // n counts DATA commands from 1
+	n    int
 }
 
 func newSink(t testing.TB, setup ...func(*smtp.Server, *sink)) *sink {
-	s := &sink{notify: make(chan struct{}, 1000)}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }))
-	srv.Domain = "relay.test"
-	srv.EnableDSN = true
-	srv.AllowInsecureAuth = true
-	srv.ErrorLog = nopLogger{}
-	for _, f := range setup {
-		f(srv, s)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr, s.srv = l.Addr().String(), srv
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
+	s := &sink{}
+	s.Sink = smtpsink.New(t, s.accept, func(srv *smtp.Server, _ *smtpsink.Sink) {
+		srv.EnableDSN = true
+		for _, f := range setup {
+			f(srv, s)
+		}
+	})
 	return s
 }
 
-func (s *sink) messages() []sinkMsg {
+// accept counts the message and refuses it if s.fail says so.
+func (s *sink) accept(smtpsink.Message) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]sinkMsg(nil), s.msgs...)
+	s.n++
+	if s.fail != nil {
+		return s.fail(s.n)
+	}
+	return nil
 }
 
-func (s *sink) reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.msgs = nil
+func (s *sink) messages() []sinkMsg {
+	msgs, _ := s.Messages()
+	return msgs
 }
 
 // failWith sets s.fail (nil: take every message).
@@ -77,48 +65,6 @@ func (s *sink) failWith(fail func(n int) error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fail = fail
-}
-
-type sinkSession struct {
-	s      *sink
-	from   string
-	to     []string
-	notify []smtp.DSNNotify
-}
-
-func (ss *sinkSession) Reset()        { ss.from, ss.to, ss.notify = "", nil, nil }
-func (ss *sinkSession) Logout() error { return nil }
-func (ss *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
-	ss.from = from
-	return nil
-}
-func (ss *sinkSession) Rcpt(to string, o *smtp.RcptOptions) error {
-	ss.to = append(ss.to, to)
-	if o != nil {
-		ss.notify = o.Notify
-	}
-	return nil
-}
-func (ss *sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s := ss.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.n++
-	if s.fail != nil {
-		if err := s.fail(s.n); err != nil {
-			return err
-		}
-	}
-	s.msgs = append(s.msgs, sinkMsg{from: ss.from, to: ss.to, notify: ss.notify, data: b})
-	select {
-	case s.notify <- struct{}{}:
-	default:
-	}
-	return nil
 }
 
 // testLogger logs to the test's log while the test runs.
@@ -191,7 +137,7 @@ func newHarness(t testing.TB, db *store.DB, edit func(*Config)) *harness {
 // start makes the gateway and its server (again, after a crash).
 func (h *harness) start() {
 	h.t.Helper()
-	gw, err := New(context.Background(), h.db, h.kmc, &Relay{Addr: h.sink.addr, Hostname: "kms.example.com"}, h.cfg)
+	gw, err := New(context.Background(), h.db, h.kmc, &Relay{Addr: h.sink.Addr, Hostname: "kms.example.com"}, h.cfg)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -271,7 +217,7 @@ func (h *harness) replies() []*parsedReply {
 	h.t.Helper()
 	var out []*parsedReply
 	for _, m := range h.sink.messages() {
-		out = append(out, readReply(h.t, m.data))
+		out = append(out, readReply(h.t, m.Data))
 	}
 	return out
 }

@@ -118,7 +118,7 @@ func TestMetrics(t *testing.T) {
 			`outbox_replies{state="sent"}`:                    1,
 		})
 		first := h.queue()[0].Replies[0]
-		firstFrom := h.sink.messages()[0].from
+		firstFrom := h.sink.messages()[0].From
 
 		// Over the first limit: deferred, and the relay refuses the notice.
 		h.sink.failWith(func(int) error {

@@ -201,8 +201,8 @@ func TestResendIdentical(t *testing.T) {
 			t.Fatalf("%d copies, want 2", len(msgs))
 		}
 		for i, m := range msgs {
-			if !bytes.Equal(m.data, stored) {
-				t.Errorf("copy %d differs from the stored reply:\n%s\n---\n%s", i, m.data, stored)
+			if !bytes.Equal(m.Data, stored) {
+				t.Errorf("copy %d differs from the stored reply:\n%s\n---\n%s", i, m.Data, stored)
 			}
 		}
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 	"github.com/stskms/stskms/gwresult"
+	"github.com/stskms/stskms/internal/smtpsink"
 	"github.com/stskms/stskms/internal/testcert"
 	"github.com/stskms/stskms/internal/testclock"
 	"github.com/stskms/stskms/store"
@@ -19,7 +20,7 @@ import (
 // authSinkSession is a sink session that takes AUTH PLAIN and records who
 // logged in, and whether the connection was encrypted.
 type authSinkSession struct {
-	sinkSession
+	*smtpsink.Session
 	conn *smtp.Conn
 	user *string
 	tls  *bool
@@ -50,13 +51,13 @@ func TestRelayStartTLSAuth(t *testing.T) {
 					srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 				}
 				srv.Backend = smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
-					return &authSinkSession{sinkSession: sinkSession{s: s}, conn: c, user: &user, tls: &overTLS}, nil
+					return &authSinkSession{Session: s.Session(c), conn: c, user: &user, tls: &overTLS}, nil
 				})
 			})
 		}
 		h := newHarness(t, db, nil)
 		h.sink = tlsSink(true)
-		h.gw.sender = &Relay{Addr: h.sink.addr, TLS: &tls.Config{RootCAs: pool, ServerName: "localhost"},
+		h.gw.sender = &Relay{Addr: h.sink.Addr, TLS: &tls.Config{RootCAs: pool, ServerName: "localhost"},
 			Username: "gw", Password: "s3cret"}
 		h.request(reqMail(""))
 		h.drain()
@@ -65,7 +66,7 @@ func TestRelayStartTLSAuth(t *testing.T) {
 		}
 
 		// A relay that does not offer STARTTLS is refused when TLS is required.
-		h.gw.sender = &Relay{Addr: tlsSink(false).addr, TLS: &tls.Config{RootCAs: pool, ServerName: "localhost"}}
+		h.gw.sender = &Relay{Addr: tlsSink(false).Addr, TLS: &tls.Config{RootCAs: pool, ServerName: "localhost"}}
 		h.request(helpN(1))
 		h.drain()
 		q := h.queue()

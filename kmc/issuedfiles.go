@@ -2,11 +2,7 @@ package kmc
 
 import (
 	"context"
-	"fmt"
 	"time"
-
-	"github.com/stskms/stskms/records"
-	"github.com/stskms/stskms/records/armor"
 )
 
 // IssuedFile is a Key Load File the KMC issued, as the record of its
@@ -43,17 +39,15 @@ func (k *KMC) IssuedFiles(ctx context.Context, smRef string) ([]IssuedFile, erro
 	defer rows.Close()
 	var out []IssuedFile
 	for rows.Next() {
-		var f IssuedFile
+		var smid, kmcid, ref string
 		var tReq, tIssue, n int64
-		if err := rows.Scan(&f.SMID, &f.KMCID, &tReq, &tIssue, &n, &f.Ref); err != nil {
+		if err := rows.Scan(&smid, &kmcid, &tReq, &tIssue, &n, &ref); err != nil {
 			return nil, failed("read the issued files", err)
 		}
-		f.RequestTime, f.IssueTime, f.Keys = time.Unix(tReq, 0).UTC(), time.Unix(tIssue, 0).UTC(), int(n)
-		id, err := records.ParsePKID(f.SMID)
+		f, err := issuedFile(smid, kmcid, tReq, tIssue, n, ref)
 		if err != nil {
-			return nil, fmt.Errorf("kmc: issued file of %q: %w", f.SMID, err)
+			return nil, err
 		}
-		f.FileName = armor.FileName(id.ID, f.IssueTime, "klf")
 		out = append(out, f)
 	}
 	if err := rows.Err(); err != nil {

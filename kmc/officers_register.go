@@ -2,12 +2,12 @@ package kmc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/keystore"
+	"github.com/stskms/stskms/keystore/custodydir"
 )
 
 // CheckRegistrable returns nil if officers can be registered with the KMC
@@ -17,17 +17,23 @@ import (
 // naming the officers there (a sealed store's, whose officers are its
 // components' holders, or a registry's). It unlocks nothing.
 func CheckRegistrable(dir string) error {
+	_, err := registrable(dir)
+	return err
+}
+
+// registrable is CheckRegistrable, returning the KMC's configuration.
+func registrable(dir string) (dirConfig, error) {
 	cfg, err := readConfig(dir)
 	if err != nil {
-		return err
+		return dirConfig{}, err
 	}
 	if cfg.Mode == ModeTest {
-		return fmt.Errorf("%w: a test KMC registers no officers (its custody protects nothing)", ErrMode)
+		return dirConfig{}, fmt.Errorf("%w: a test KMC registers no officers (its custody protects nothing)", ErrMode)
 	}
 	if err := keystore.CheckRegistrable(filepath.Join(dir, KeystoreDir)); err != nil {
-		return fmt.Errorf("kmc: %w", err)
+		return dirConfig{}, fmt.Errorf("kmc: %w", err)
 	}
-	return nil
+	return cfg, nil
 }
 
 // RegisterOfficers registers officers (names and passphrases, under the
@@ -39,34 +45,21 @@ func CheckRegistrable(dir string) error {
 // registry is removed again: nothing stays half-made. Close the KMC when
 // done. The caller clears the PIN and the passphrases.
 func RegisterOfficers(ctx context.Context, dir, actor string, officers []keystore.Component, o OpenOptions) (*KMC, error) {
-	if err := CheckRegistrable(dir); err != nil {
-		return nil, err
-	}
-	cfg, err := readConfig(dir)
+	cfg, err := registrable(dir)
 	if err != nil {
 		return nil, err
 	}
 	ksDir := filepath.Join(dir, KeystoreDir)
-	custody, err := openCustody(ksDir, cfg, OpenOptions{PIN: o.PIN})
-	if err != nil {
-		return nil, fmt.Errorf("kmc: failed to unlock the key custody: %w", err)
-	}
-	err = keystore.RegisterOfficers(ctx, ksDir, custody, officers)
-	custody.Lock()
-	if err != nil {
-		return nil, fmt.Errorf("kmc: register the officers: %w", err)
-	}
+	unlock := func() (keystore.Custody, error) { return openCustody(ksDir, cfg, OpenOptions{PIN: o.PIN}) }
 	o.Officers = officers
-	k, err := OpenDir(ctx, dir, o)
-	if err == nil {
-		_, err = k.log.AppendNow(ctx, audit.Entry{Actor: actor, Action: "kmc.officers.register",
-			Details: map[string]any{"officers": keystore.OfficerNames(officers)}})
-		if err != nil {
-			k.Close()
-		}
-	}
+	k, err := custodydir.RegisterOfficers(ctx, ksDir, officers, unlock, func() (*KMC, error) { return OpenDir(ctx, dir, o) },
+		func(k *KMC) error {
+			_, err := k.log.AppendNow(ctx, audit.Entry{Actor: actor, Action: "kmc.officers.register",
+				Details: map[string]any{"officers": keystore.OfficerNames(officers)}})
+			return err
+		})
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("kmc: officers not registered: %w", err), keystore.UnregisterOfficers(ksDir))
+		return nil, fmt.Errorf("kmc: %w", err)
 	}
 	return k, nil
 }

@@ -71,6 +71,10 @@ const (
 	// OpConsoleRevoke revokes a person's operator-console account
 	// (package console).
 	OpConsoleRevoke = "console.revoke"
+
+	// OpGatewayManage changes the e-mail gateway's queue: retry, purge,
+	// unblock (console/kmcconsole's gateway page).
+	OpGatewayManage = "gateway.manage"
 )
 
 // permissions lists which roles may do each operation.
@@ -93,6 +97,7 @@ var permissions = map[string][]Role{
 	OpAuditVerify: {Auditor, Officer},
 
 	OpConsoleRevoke: {Officer},
+	OpGatewayManage: {Officer, Operator},
 }
 
 // Allow checks that a may do op: nil, or ErrRole naming both (an unknown

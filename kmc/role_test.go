@@ -22,7 +22,7 @@ func TestRoles(t *testing.T) {
 		kmc.OpRead: "officer,operator,auditor", kmc.OpKeyRotate: "officer", kmc.OpSGCAdd: "operator",
 		kmc.OpVKGenerate: "officer", kmc.OpVKImport: "officer", kmc.OpSMRegister: "operator", kmc.OpSMRevoke: "operator",
 		kmc.OpKUAGrant: "operator", kmc.OpKUARevoke: "operator", kmc.OpKLFIssue: "operator", kmc.OpKLFList: "operator,auditor",
-		kmc.OpAuditVerify: "officer,auditor", "no.such.op": "",
+		kmc.OpAuditVerify: "officer,auditor", kmc.OpGatewayManage: "officer,operator", "no.such.op": "",
 	}
 	for op, roles := range allowed {
 		for _, r := range append(kmc.Roles, kmc.Role(0)) {

@@ -70,13 +70,13 @@ func TestGatewayCrash(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	sink := newRelaySink(t)
-	reqs := crashRequests(ctx, t, dir, sink.addr, 3, 16, 20)
+	reqs := crashRequests(ctx, t, dir, sink.Addr, 3, 16, 20)
 
 	const kills = 4
 	accepted := map[string]bool{} // tag → the gateway answered 250
 	next := 0                     // the next request to send
 	for round := 0; round <= kills; round++ {
-		env := []string{gwCrashDir + "=" + dir, gwCrashRelay + "=" + sink.addr}
+		env := []string{gwCrashDir + "=" + dir, gwCrashRelay + "=" + sink.Addr}
 		killAfter := 5 + rand.IntN(40) // log lines of the child's work
 		lines := 0
 		var sender sync.WaitGroup

@@ -3,15 +3,13 @@ package loop_test
 import (
 	"bytes"
 	"context"
-	"io"
-	"net"
 	"net/mail"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/stskms/stskms/internal/smtpsink"
 	"github.com/stskms/stskms/smmail"
 )
 
@@ -25,36 +23,34 @@ type relayMsg struct {
 
 // relaySink is a real SMTP server standing for the gateway's relay: it
 // keeps every message it is given.
-type relaySink struct {
-	addr string
-
-	mu      sync.Mutex
-	msgs    []relayMsg
-	changed chan struct{}
-}
+type relaySink struct{ *smtpsink.Sink }
 
 func newRelaySink(t testing.TB) *relaySink {
 	t.Helper()
-	s := &relaySink{changed: make(chan struct{})}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }))
-	srv.Domain = "relay.test"
-	srv.ReadTimeout, srv.WriteTimeout = time.Minute, time.Minute
-	srv.ErrorLog = silent{}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = l.Addr().String()
-	go srv.Serve(l) //nolint:errcheck // ends with Close
-	t.Cleanup(func() { srv.Close() })
-	return s
+	return &relaySink{smtpsink.New(t, nil, func(srv *smtp.Server, _ *smtpsink.Sink) {
+		srv.ReadTimeout, srv.WriteTimeout = time.Minute, time.Minute
+	})}
 }
 
 // all returns the messages so far and a channel closed by the next one.
 func (s *relaySink) all() ([]relayMsg, <-chan struct{}) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]relayMsg(nil), s.msgs...), s.changed
+	kept, changed := s.Messages()
+	msgs := make([]relayMsg, len(kept))
+	for i, k := range kept {
+		msgs[i] = readRelayMsg(k.Data)
+	}
+	return msgs, changed
+}
+
+// readRelayMsg reads what the tests look at in a message of the relay.
+func readRelayMsg(raw []byte) relayMsg {
+	m := relayMsg{raw: raw}
+	if h, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
+		m.messageID = strings.TrimSpace(h.Header.Get("Message-ID"))
+		m.inReplyTo = strings.TrimSpace(h.Header.Get("In-Reply-To"))
+	}
+	m.reply, _ = smmail.ParseReply(raw)
+	return m
 }
 
 // wait returns the first message for which match is true, failing t if
@@ -74,32 +70,6 @@ func (s *relaySink) wait(ctx context.Context, t testing.TB, match func(relayMsg)
 			t.Fatalf("no such reply at the relay: %v (%d messages there)", ctx.Err(), len(msgs))
 		}
 	}
-}
-
-type sinkSession struct{ s *relaySink }
-
-func (ss *sinkSession) Reset()                               {}
-func (ss *sinkSession) Logout() error                        { return nil }
-func (ss *sinkSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (ss *sinkSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
-func (ss *sinkSession) Data(r io.Reader) error {
-	raw, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	m := relayMsg{raw: raw}
-	if h, err := mail.ReadMessage(bytes.NewReader(raw)); err == nil {
-		m.messageID = strings.TrimSpace(h.Header.Get("Message-ID"))
-		m.inReplyTo = strings.TrimSpace(h.Header.Get("In-Reply-To"))
-	}
-	m.reply, _ = smmail.ParseReply(raw)
-	s := ss.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.msgs = append(s.msgs, m)
-	close(s.changed)
-	s.changed = make(chan struct{})
-	return nil
 }
 
 type silent struct{}

@@ -33,7 +33,7 @@ func TestBehindPostfix(t *testing.T) {
 	}
 	defer st.Close()
 	pf := postfixtest.Start(t, postfix, postfixtest.Config{Listen: pfAddr, LMTP: map[string]string{loop.GatewayAddress: st.Submit},
-		NextHop: internet.addr})
+		NextHop: internet.Addr})
 
 	for _, svc := range []struct{ subject, want string }{
 		{"{KMS:Help}", "Success"},

@@ -47,7 +47,7 @@ func TestSwaks(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	sink := newRelaySink(t)
-	st, record := startKeyed(ctx, t, dir, sink.addr, gateway.Config{STSASenders: []string{stsaSender}})
+	st, record := startKeyed(ctx, t, dir, sink.Addr, gateway.Config{STSASenders: []string{stsaSender}})
 	defer st.Close()
 	m, from := newModule(ctx, t, st, filepath.Join(dir, "sm"), record, 0)
 	update := signedUpdate(ctx, t, st, filepath.Join(dir, "update.txt"))

@@ -2,12 +2,12 @@ package sm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/keystore"
+	"github.com/stskms/stskms/keystore/custodydir"
 )
 
 // CheckRegistrable returns nil if officers can be registered with the
@@ -18,17 +18,23 @@ import (
 // naming the officers there (a sealed store's, whose officers are its
 // components' holders, or a registry's). It unlocks nothing.
 func CheckRegistrable(dir string) error {
+	_, err := registrable(dir)
+	return err
+}
+
+// registrable is CheckRegistrable, returning what the module file says.
+func registrable(dir string) (moduleFile, error) {
 	mf, err := readModuleFile(dir)
 	if err != nil {
-		return err
+		return moduleFile{}, err
 	}
 	if mf.Test {
-		return refuse(ErrInvalidRequest, "a test module registers no officers (its custody protects nothing)")
+		return moduleFile{}, refuse(ErrInvalidRequest, "a test module registers no officers (its custody protects nothing)")
 	}
 	if err := keystore.CheckRegistrable(filepath.Join(dir, KeystoreDir)); err != nil {
-		return fmt.Errorf("sm: %w", err)
+		return moduleFile{}, fmt.Errorf("sm: %w", err)
 	}
-	return nil
+	return mf, nil
 }
 
 // RegisterOfficers registers officers (names and passphrases, under the
@@ -41,34 +47,21 @@ func CheckRegistrable(dir string) error {
 // stays half-made. Close the module when done. The caller clears the PIN
 // and the passphrases.
 func RegisterOfficers(ctx context.Context, dir, actor string, officers []keystore.Component, opts Options) (*Module, error) {
-	if err := CheckRegistrable(dir); err != nil {
-		return nil, err
-	}
-	mf, err := readModuleFile(dir)
+	mf, err := registrable(dir)
 	if err != nil {
 		return nil, err
 	}
 	ksDir := filepath.Join(dir, KeystoreDir)
-	custody, err := openCustody(ksDir, mf, Options{PIN: opts.PIN})
-	if err != nil {
-		return nil, fmt.Errorf("sm: failed to unlock the key custody: %w", err)
-	}
-	err = keystore.RegisterOfficers(ctx, ksDir, custody, officers)
-	custody.Lock()
-	if err != nil {
-		return nil, fmt.Errorf("sm: register the officers: %w", err)
-	}
+	unlock := func() (keystore.Custody, error) { return openCustody(ksDir, mf, Options{PIN: opts.PIN}) }
 	opts.Officers = officers
-	m, err := Open(ctx, dir, opts)
-	if err == nil {
-		_, err = m.log.AppendNow(ctx, audit.Entry{Actor: actor, Action: "sm.officers.register", Subject: m.ident.SMID.String(),
-			Details: map[string]any{"officers": keystore.OfficerNames(officers)}})
-		if err != nil {
-			m.Close()
-		}
-	}
+	m, err := custodydir.RegisterOfficers(ctx, ksDir, officers, unlock, func() (*Module, error) { return Open(ctx, dir, opts) },
+		func(m *Module) error {
+			_, err := m.log.AppendNow(ctx, audit.Entry{Actor: actor, Action: "sm.officers.register", Subject: m.ident.SMID.String(),
+				Details: map[string]any{"officers": keystore.OfficerNames(officers)}})
+			return err
+		})
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("sm: officers not registered: %w", err), keystore.UnregisterOfficers(ksDir))
+		return nil, fmt.Errorf("sm: %w", err)
 	}
 	return m, nil
 }

@@ -48,6 +48,7 @@ var permissions = map[string][]Role{
 	"slot.delete":     {Officer},
 	"slot.list":       {Officer, Auditor},
 	"register.list":   {Officer, Operator, Auditor},
+	"token.list":      {Officer, Operator, Auditor}, // the tokens issued, never their digits (Issues)
 	"token.credit":    {Operator},
 	"token.manage":    {Operator},
 	"token.keychange": {Operator},

@@ -33,6 +33,10 @@ func TestRoles(t *testing.T) {
 			{"delete", []sm.Role{sm.Officer}, func(a sm.Actor) error { return f.m.DeleteSlot(ctx, a, 9) }},
 			{"slots", []sm.Role{sm.Officer, sm.Auditor}, func(a sm.Actor) error { _, err := f.m.Slots(ctx, a); return err }},
 			{"registers", []sm.Role{sm.Officer, sm.Operator, sm.Auditor}, func(a sm.Actor) error { _, err := f.m.Registers(ctx, a); return err }},
+			{"issued tokens", []sm.Role{sm.Officer, sm.Operator, sm.Auditor}, func(a sm.Actor) error {
+				_, _, err := f.m.Issues(ctx, a, sm.IssueFilter{}, 0, 1)
+				return err
+			}},
 			{"credit", []sm.Role{sm.Operator}, func(a sm.Actor) error {
 				_, err := f.m.Credit(ctx, a, sm.CreditRequest{Meter: mk, Sub: sts.Electricity, Amount: 1})
 				return err

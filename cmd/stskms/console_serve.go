@@ -20,9 +20,11 @@ import (
 
 // mountKMCConsole serves the KMC's operator console under /console/ beside
 // its admin API, on the API's listener (docs/console.md). The returned func
-// closes the console's database handle.
+// closes the console's database handles (its own, the gateway queue's).
 func mountKMCConsole(e *env, web *apiServer, f *kmcFlags, k *kmc.KMC, apiHandler http.Handler) (http.Handler, func()) {
-	return kmcConsole.mount(e, web, f.dir, f.dbPasswordFile, kmcconsole.Site(k), apiHandler)
+	q, closeQueue := consoleGatewayQueue(e, f.dir, f.dbPasswordFile)
+	h, closeConsole := kmcConsole.mount(e, web, f.dir, f.dbPasswordFile, kmcconsole.Site(k, kmcconsole.Options{Queue: q}), apiHandler)
+	return h, func() { closeConsole(); closeQueue() }
 }
 
 // mountSMConsole serves the module's operator console under /console/

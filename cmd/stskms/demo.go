@@ -49,7 +49,7 @@ type demoSuite struct {
 }
 
 func runDemo(e *env, args []string) error {
-	fs := newFlags("demo", "[--json] [--keep DIR] [--sta-tables FILE] | --tokens [--json] [--sta-tables FILE]",
+	fs := newFlags("demo", "[--json] [--keep DIR] [--console] [--sta-tables FILE] | --tokens [--json] [--sta-tables FILE]",
 		"Runs the whole stskms loop in a temporary directory, on the embedded defaults,\n"+
 			"with real SMTP on 127.0.0.1 and nothing else: a KMC in test mode and its e-mail\n"+
 			"gateway; a vending and a manufacturing security module, registered and authorised;\n"+
@@ -61,24 +61,33 @@ func runDemo(e *env, args []string) error {
 			"DITK credit refused. DKGA04 + MISTY1 by default (public algorithms); DKGA02 + EA07\n"+
 			"when STA tables are given. One line per step; exit status 1 if any step does not\n"+
 			"end as expected. All keys are TEST-ONLY, made for the run.\n\n"+
+			"--console then keeps the KMC and the modules running, each served by `kmc serve` or\n"+
+			"`sm serve` on a free loopback port with its operator console, prints a one-time\n"+
+			"sign-in URL of an officer for each, and serves until Ctrl-C (docs/console.md).\n\n"+
 			"--tokens shows the token engine alone instead: a vending key, a meter's decoder\n"+
 			"key, and credit, management, test and key change tokens on a simulated meter.")
 	asJSON := fs.Bool("json", false, "one JSON object per step")
 	tokensOnly := fs.Bool("tokens", false, "show the token engine alone, without KMC, gateway and modules")
 	keep := fs.String("keep", "", "work in DIR (new or empty) and leave the state there")
+	withConsole := fs.Bool("console", false, "after the loop, serve the KMC and the modules with their consoles until interrupted")
 	fs.Bool("loop", true, "the whole loop (the default; kept for scripts)")
 	var tablesPath string
 	addTablesFlag(e, fs, &tablesPath)
 	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
-	if *keep != "" && *tokensOnly {
-		fmt.Fprintln(e.stderr, "stskms demo: --keep is for the whole loop, not --tokens")
-		return errUsage
+	for flag, set := range map[string]bool{"--keep": *keep != "", "--console": *withConsole} {
+		if set && *tokensOnly {
+			fmt.Fprintf(e.stderr, "stskms demo: %s is for the whole loop, not --tokens\n", flag)
+			return errUsage
+		}
 	}
 	tables, err := loadTables(tablesPath)
 	if err != nil {
 		return err
+	}
+	if *withConsole {
+		return runDemoConsole(e, loop.Options{Dir: *keep, STATables: tables}, tablesPath, *asJSON)
 	}
 	if !*tokensOnly {
 		return runDemoLoop(e, loop.Options{Dir: *keep, STATables: tables}, *asJSON)

@@ -297,24 +297,30 @@ func stopped(ctx context.Context, log *slog.Logger, runErr error) error {
 // Its connections are bounded by lim; if it stops for good, fail (if not
 // nil) ends the command with the reason.
 func serveGatewayMetrics(gw *gateway.Gateway, addr string, log *slog.Logger, lim netguard.Limits, fail context.CancelCauseFunc) (string, func(), error) {
+	return serveMetrics("gateway", gw.MetricsHandler(), addr, log, lim, fail)
+}
+
+// serveMetrics serves h, the metrics of the component name, at
+// http://ADDR/metrics as serveGatewayMetrics does.
+func serveMetrics(name string, h http.Handler, addr string, log *slog.Logger, lim netguard.Limits, fail context.CancelCauseFunc) (string, func(), error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("metrics: %w", err)
 	}
-	l = netguard.Wrap(l, netguard.Options{Limits: lim, Logf: slogf(log, "gateway: metrics listener")})
+	l = netguard.Wrap(l, netguard.Options{Limits: lim, Logf: slogf(log, name+": metrics listener")})
 	url := "http://" + l.Addr().String() + "/metrics"
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", gw.MetricsHandler())
+	mux.Handle("/metrics", h)
 	srv := httpapi.NewHTTPServerWith(mux, lim)
 	go func() {
 		if err := serverStopped("metrics server on "+l.Addr().String(), srv.Serve(l), http.ErrServerClosed); err != nil {
-			log.Error("gateway: metrics server failed", "err", err)
+			log.Error(name+": metrics server failed", "err", err)
 			if fail != nil {
 				fail(err)
 			}
 		}
 	}()
-	log.Info("gateway: serving metrics", "url", url)
+	log.Info(name+": serving metrics", "url", url)
 	return url, func() { srv.Close() }, nil
 }
 

@@ -5,11 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"net"
 	netsmtp "net/smtp"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/stskms/stskms/gwresult"
+	"github.com/stskms/stskms/internal/smtpsink"
 	"github.com/stskms/stskms/smmail"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/store/storetest"
@@ -44,7 +44,7 @@ func TestGatewayServeKilled(t *testing.T) {
 	}
 	kmcDir := initTestKMC(t)
 	sink := newRelaySink(t)
-	args := []string{"--dir", kmcDir, "--relay", sink.addr}
+	args := []string{"--dir", kmcDir, "--relay", sink.Addr}
 	first := startGatewayServe(t, append(args, "--hostname", "first.kms.test")...)
 	s := streamMail(t, first.addr)
 	s.killMidStream(t, sink, first, "first.kms.test")
@@ -69,7 +69,7 @@ func TestGatewayServeSurvivor(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		kmcDir := initTestKMC(t)
 		sink := newRelaySink(t)
-		args := []string{"--dir", kmcDir, "--db", storetest.DSN(t, db), "--relay", sink.addr}
+		args := []string{"--dir", kmcDir, "--db", storetest.DSN(t, db), "--relay", sink.Addr}
 		victim := startGatewayServe(t, append(args, "--hostname", "victim.kms.test")...)
 		survivor := startGatewayServe(t, append(args, "--hostname", "survivor.kms.test")...)
 		s := streamMail(t, victim.addr, survivor.addr)
@@ -97,38 +97,46 @@ func (s *mailStream) killMidStream(t *testing.T, sink *relaySink, victim *gwChil
 	sink.release()
 }
 
-// relaySink is the gateways' relay: an SMTP server that keeps the replies
-// by recipient. While it holds a gateway (hold), it keeps that gateway's
-// messages unanswered in DATA, so that the gateway's senders are stuck
-// with their claims; release answers them 451 and drops them (the relay
-// never took them).
+// relaySink is the gateways' relay: an SMTP server that keeps the replies.
+// While it holds a gateway (hold), it keeps that gateway's messages
+// unanswered in DATA, so that the gateway's senders are stuck with their
+// claims; release answers them 451 and drops them (the relay never took
+// them).
 type relaySink struct {
+	*smtpsink.Sink
+
 	mu      sync.Mutex
-	msgs    map[string][][]byte // by recipient
-	held    string              // the EHLO name of the gateway held ("": none)
-	waiting int                 // its messages held now
-	gate    chan struct{}       // closed by release
-	changed chan struct{}       // closed and replaced at every change
-	addr    string
+	held    string        // the EHLO name of the gateway held ("": none)
+	waiting int           // its messages held now
+	gate    chan struct{} // closed by release
+	changed chan struct{} // closed and replaced at every change of waiting
 }
 
 func newRelaySink(t *testing.T) *relaySink {
 	t.Helper()
-	s := &relaySink{msgs: map[string][][]byte{}, changed: make(chan struct{})}
-	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &heldSession{s: s, c: c}, nil }))
-	srv.Domain = "relay.test"
-	srv.AllowInsecureAuth = true
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = l.Addr().String()
-	go srv.Serve(l) //nolint:errcheck // until Close
-	t.Cleanup(func() {
-		s.release()
-		srv.Close()
-	})
+	s := &relaySink{changed: make(chan struct{})}
+	s.Sink = smtpsink.New(t, s.accept)
+	t.Cleanup(s.release) // before the server closes
 	return s
+}
+
+// accept holds a message of the gateway held until release, and then
+// refuses it.
+func (s *relaySink) accept(m smtpsink.Message) error {
+	s.mu.Lock()
+	gate := s.gate
+	if gate == nil || m.Host != s.held {
+		s.mu.Unlock()
+		return nil
+	}
+	s.waiting++
+	s.changedLocked()
+	s.mu.Unlock()
+	<-gate
+	s.mu.Lock()
+	s.waiting--
+	s.mu.Unlock()
+	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Not taken"}
 }
 
 // changedLocked wakes the waiters; s.mu is held.
@@ -176,58 +184,21 @@ func (s *relaySink) waitHeld(t *testing.T, n int) {
 // wait waits, until ctx ends, for a final reply to rcpt and returns it.
 func (s *relaySink) wait(ctx context.Context, rcpt string) (*smmail.Reply, error) {
 	for seen := 0; ; {
-		s.mu.Lock()
-		msgs, changed := s.msgs[rcpt], s.changed
-		s.mu.Unlock()
+		msgs, kept := s.Messages()
 		for ; seen < len(msgs); seen++ {
-			if r, err := smmail.ParseReply(msgs[seen]); err == nil && r.Result.Final() {
+			if !slices.Contains(msgs[seen].To, rcpt) {
+				continue
+			}
+			if r, err := smmail.ParseReply(msgs[seen].Data); err == nil && r.Result.Final() {
 				return r, nil
 			}
 		}
 		select {
-		case <-changed:
+		case <-kept:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
-}
-
-type heldSession struct {
-	s  *relaySink
-	c  *smtp.Conn
-	to []string
-}
-
-func (ss *heldSession) Reset()                               { ss.to = nil }
-func (ss *heldSession) Logout() error                        { return nil }
-func (ss *heldSession) Mail(string, *smtp.MailOptions) error { return nil }
-func (ss *heldSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	ss.to = append(ss.to, to)
-	return nil
-}
-
-func (ss *heldSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s := ss.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if gate := s.gate; gate != nil && ss.c.Hostname() == s.held {
-		s.waiting++
-		s.changedLocked()
-		s.mu.Unlock()
-		<-gate
-		s.mu.Lock()
-		s.waiting--
-		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Not taken"}
-	}
-	for _, rcpt := range ss.to {
-		s.msgs[rcpt] = append(s.msgs[rcpt], b)
-	}
-	s.changedLocked()
-	return nil
 }
 
 // checkAnswered waits, until deadline, for a final reply to each sender

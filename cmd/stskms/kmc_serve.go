@@ -12,6 +12,8 @@ import (
 
 	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/internal/keptcheckpoint"
+	"github.com/stskms/stskms/internal/metrics"
+	"github.com/stskms/stskms/internal/netguard"
 	"github.com/stskms/stskms/internal/unseal"
 	"github.com/stskms/stskms/keystore"
 	"github.com/stskms/stskms/kmc"
@@ -39,6 +41,7 @@ func runKMCServe(e *env, args []string) error {
 	addrFile := fs.String("addr-file", "", "write the address listened on to this file (for --http 127.0.0.1:0)")
 	exitAfter := fs.Duration("exit-after", 0, "stop after this long (tests and demos; 0: run until interrupted)")
 	limits := addListenFlags(fs)
+	metricsAt := addMetricsFlag(fs)
 	retain := addRetainFlags(fs, "seen requests and registry-update answers")
 	cpEvery := fs.Duration("checkpoint-every", keptcheckpoint.DefaultEvery, "keep a signed audit checkpoint outside the database at least this often while the log grows (docs/audit.md)")
 	var cpRecords int64
@@ -54,6 +57,9 @@ func runKMCServe(e *env, args []string) error {
 	}
 	// Refuse a plain non-loopback address before opening the KMC.
 	if err := httpapi.CheckPlain(*httpAddr, *certFile != ""); err != nil {
+		return err
+	}
+	if err := metricsAt.check(); err != nil {
 		return err
 	}
 	if f.dir == "" {
@@ -80,7 +86,7 @@ func runKMCServe(e *env, args []string) error {
 	}
 	defer gate.Close()
 	srv := &kmcServer{e: e, f: f, gate: gate, tokens: tokens, retain: retain, cpEvery: *cpEvery, cpRecords: cpRecords,
-		addrFile: *addrFile, logger: log.New(e.stderr, "stskms kmc serve: ", log.LstdFlags)}
+		addrFile: *addrFile, logger: log.New(e.stderr, "stskms kmc serve: ", log.LstdFlags), metrics: metricsAt, limits: *limits}
 	srv.h = newSwapHandler(gate, "kmc", kmcSealedBody)
 	srv.web = &apiServer{srv: httpapi.NewHTTPServerWith(srv.h, *limits), addr: *httpAddr, tls: cfg,
 		name: "kmc serve", label: "admin API", guard: guardOptions(limits, e.stderr, "stskms kmc serve: ")}
@@ -102,6 +108,8 @@ type kmcServer struct {
 	h         *swapHandler
 	web       *apiServer
 	fail      context.CancelCauseFunc
+	metrics   metricsFlag
+	limits    netguard.Limits
 }
 
 // serve serves until interrupted or exitAfter (if not 0), or until the
@@ -170,9 +178,14 @@ func (s *kmcServer) run(ctx context.Context, k *kmc.KMC) error {
 // called.
 func (s *kmcServer) live(k *kmc.KMC) (func(), error) {
 	fmt.Fprintf(s.e.stdout, "stskms kmc serve: %s\n", k.Release())
+	set := metrics.KMC(k)
+	stopMetrics, err := s.metrics.serve(s.e, "kmc", set, s.limits, s.fail)
+	if err != nil {
+		return nil, err
+	}
 	h, closeConsole := mountKMCConsole(s.e, s.web, s.f, k, api.New(k, s.tokens, api.Options{Log: s.logger}))
-	s.h.set(h)
-	return func() { s.h.set(nil); closeConsole() }, nil
+	s.h.set(set.Instrument(h))
+	return func() { s.h.set(nil); closeConsole(); stopMetrics() }, nil
 }
 
 // kmcSealedBody is the admin API's refusal while sealed.

@@ -41,6 +41,22 @@ func registerRecords(t *testing.T, log *audit.Log, action string) (actors []stri
 	return actors, officers
 }
 
+// smAuditLog opens the production module in dir with the PIN of its
+// PKCS#11 custody, until the test ends, and returns its audit log.
+func smAuditLog(t *testing.T, dir string, pin []byte) *audit.Log {
+	t.Helper()
+	m, err := sm.Open(context.Background(), dir, sm.Options{PIN: pin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	log, err := m.Audit(sm.Auditor.As("test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return log
+}
+
 // forgetOfficers removes the officer registry of the custody of dir, as a
 // directory made before registries existed has none.
 func forgetOfficers(t *testing.T, dir string) {
@@ -154,16 +170,7 @@ func TestSMOfficersRegisterPKCS11(t *testing.T) {
 	if _, err := sm.Open(context.Background(), dir, sm.Options{PIN: pin, Officers: comps}); err == nil || !strings.Contains(err.Error(), `"bob"`) {
 		t.Errorf("open with bob's wrong passphrase: %v", err)
 	}
-	m, err := sm.Open(context.Background(), dir, sm.Options{PIN: pin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	log, err := m.Audit(sm.Auditor.As("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	actors, officers := registerRecords(t, log, "sm.officers.register")
+	actors, officers := registerRecords(t, smAuditLog(t, dir, pin), "sm.officers.register")
 	if !slices.Equal(actors, []string{"cli:carol"}) || len(officers) != 1 || !slices.Equal(officers[0], []string{"alice", "bob"}) {
 		t.Errorf("sm.officers.register records: %v %v", actors, officers)
 	}

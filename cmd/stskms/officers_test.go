@@ -13,7 +13,6 @@ import (
 	"github.com/stskms/stskms/keystore/pkcs11/softhsmtest"
 	"github.com/stskms/stskms/kmc"
 	kmcapi "github.com/stskms/stskms/kmc/api"
-	"github.com/stskms/stskms/sm"
 	smapi "github.com/stskms/stskms/sm/api"
 )
 
@@ -156,17 +155,8 @@ func TestSlotInstallPKCS11Officers(t *testing.T) {
 	if code, out := install(officerLines); code != 0 || !strings.Contains(out, "INSTALLED") {
 		t.Fatalf("install by alice and bob: exit %d\n%s", code, out)
 	}
-	m, err := sm.Open(context.Background(), smDir, sm.Options{PIN: pin})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	log, err := m.Audit(sm.Auditor.As("test"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var actors []string
-	log.Records(context.Background(), 1, func(r audit.Record) error {
+	smAuditLog(t, smDir, pin).Records(context.Background(), 1, func(r audit.Record) error {
 		if r.Action == "slot.install" {
 			actors = append(actors, r.Actor)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/internal/httpapi"
+	"github.com/stskms/stskms/internal/metrics"
 	"github.com/stskms/stskms/internal/netguard"
 	"github.com/stskms/stskms/internal/unseal"
 	"github.com/stskms/stskms/keystore"
@@ -27,6 +28,7 @@ type serveFlags struct {
 	httpAddr, sts6Addr, certFile, keyFile, clientCA, clients, plainRole, addrFile string
 	exitAfter, selftestEvery                                                      time.Duration
 	limits                                                                        *netguard.Limits
+	metrics                                                                       metricsFlag
 	checkpointEvery                                                               time.Duration
 	checkpointRecords                                                             int64
 }
@@ -65,10 +67,14 @@ func runSMServe(e *env, args []string) error {
 	fs.DurationVar(&sf.checkpointEvery, "checkpoint-every", sm.DefaultCheckpointEvery, "keep a signed audit checkpoint outside the database at least this often while the log grows (docs/audit.md)")
 	fs.Int64Var(&sf.checkpointRecords, "checkpoint-records", sm.DefaultCheckpointRecords, "and whenever the log has grown by this many records")
 	sf.limits = addListenFlags(fs)
+	sf.metrics = addMetricsFlag(fs)
 	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
 	if err := checkLimits(sf.limits); err != nil {
+		return err
+	}
+	if err := sf.metrics.check(); err != nil {
 		return err
 	}
 	if (sf.certFile == "") != (sf.keyFile == "") {
@@ -267,14 +273,19 @@ func (s *smServer) run(ctx context.Context, m *sm.Module) error {
 // live answers the HTTP API and the STS6 port with m until the returned
 // function is called.
 func (s *smServer) live(m *sm.Module) (func(), error) {
+	set := metrics.SM(m)
+	stopMetrics, err := s.sf.metrics.serve(s.e, "sm", set, *s.sf.limits, s.fail)
+	if err != nil {
+		return nil, err
+	}
 	h, closeConsole := mountSMConsole(s.e, s.web, s.f, m, api.NewWithClients(m, s.tokens, s.clients))
-	s.h.set(h)
+	s.h.set(set.Instrument(h))
 	if s.sts6 == nil {
-		return func() { s.h.set(nil); closeConsole() }, nil
+		return func() { s.h.set(nil); closeConsole(); stopMetrics() }, nil
 	}
 	s6 := sts6.NewServer(m, s.s6c)
 	serveSTS6(s.fail, s6, s.sts6.phase())
-	return func() { s6.Close(); s.h.set(nil); closeConsole() }, nil
+	return func() { s6.Close(); s.h.set(nil); closeConsole(); stopMetrics() }, nil
 }
 
 // serveSTS6 serves s6 on ln in the background; if it stops for good, fail

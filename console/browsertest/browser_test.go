@@ -105,9 +105,15 @@ type tab struct {
 // resident keys and verifies its user (the DevTools WebAuthn domain).
 func newTab(t *testing.T) *tab {
 	t.Helper()
+	return newTabFor(t, 60*time.Second)
+}
+
+// newTabFor is newTab for a tab that lives up to d (a long sweep).
+func newTabFor(t *testing.T, d time.Duration) *tab {
+	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
+	ctx, cancelT := context.WithTimeout(ctx, d)
 	t.Cleanup(cancelT)
 	tb := &tab{ctx: ctx, t: t}
 	if err := chromedp.Listen(ctx, tb.listen); err != nil {
@@ -329,7 +335,7 @@ func TestBrowserKMC(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := consoleStore(t, dsn)
-	origin := serve(t, st, kmcconsole.Site(k))
+	origin := serve(t, st, kmcconsole.Site(k, kmcconsole.Options{}))
 	key, err := k.CurrentKey(ctx)
 	if err != nil {
 		t.Fatal(err)

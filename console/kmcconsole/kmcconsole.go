@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/console"
+	"github.com/stskms/stskms/gateway"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/kmc/api"
@@ -19,14 +20,32 @@ import (
 //go:embed overview.html
 var overviewTemplate string
 
-// Site returns the console's site of k.
-func Site(k *kmc.KMC) console.Site {
+// Options are the parts of a KMC's console beyond the KMC itself.
+type Options struct {
+	// Queue is the e-mail gateway's queue in the KMC's directory, nil
+	// when the directory has no gateway (the gateway page says so).
+	Queue *gateway.Queue
+}
+
+// Site returns the console's site of k, with the parts o names.
+func Site(k *kmc.KMC, o Options) console.Site {
 	return console.Site{
 		Name:    "KMC",
 		Allow:   kmc.Allow,
 		Explain: api.Explain,
-		Pages: []console.Page{{Title: "Overview", Op: kmc.OpRead, Template: overviewTemplate,
-			Data: func(ctx context.Context, a role.Actor, _ console.Query) (any, error) { return overviewOf(ctx, k, a) }}},
+		Pages: []console.Page{
+			{Title: "Overview", Op: kmc.OpRead, Template: overviewTemplate,
+				Data: func(ctx context.Context, a role.Actor, _ console.Query) (any, error) { return overviewOf(ctx, k, a) }},
+			keysPage(k),
+			modulesPage(k),
+			kuasPage(k),
+			klfsPage(k),
+			refusalsPage(k),
+			gatewayPage(k, o.Queue),
+			activityPage(k, o.Queue),
+			auditPage(k),
+			keyOpsPage(k),
+		},
 	}
 }
 

@@ -26,7 +26,14 @@ func Site(m *sm.Module) console.Site {
 		Allow:   sm.Allow,
 		Explain: api.Explain,
 		Pages: []console.Page{{Title: "Module identity", Template: identityTemplate,
-			Data: func(ctx context.Context, a role.Actor, _ console.Query) (any, error) { return identityOf(ctx, m, a) }}},
+			Data: func(ctx context.Context, a role.Actor, _ console.Query) (any, error) { return identityOf(ctx, m, a) }},
+			selftestPage(m),
+			registersPage(m),
+			tokensPage(m),
+			auditPage(m),
+			activityPage(m),
+			slotOpsPage(m),
+		},
 	}
 }
 

@@ -9,11 +9,13 @@ function showStatus(text, isError) {
   el.classList.toggle("error", !!isError);
 }
 
-async function post(url, body) {
+async function post(url, body, csrf) {
+  const headers = { "Content-Type": "application/json" };
+  if (csrf) { headers["X-CSRF-Token"] = csrf; }
   const res = await fetch(url, {
     method: "POST",
     credentials: "same-origin",
-    headers: { "Content-Type": "application/json" },
+    headers: headers,
     body: body === undefined ? "{}" : JSON.stringify(body),
   });
   let answer = {};
@@ -30,9 +32,9 @@ async function ceremony(button, run) {
   button.disabled = true;
   showStatus("Waiting for your passkey…", false);
   try {
-    const options = await post(button.dataset.begin);
+    const options = await post(button.dataset.begin, undefined, button.dataset.csrf);
     const credential = await run(options.publicKey);
-    const done = await post(button.dataset.finish, credential.toJSON());
+    const done = await post(button.dataset.finish, credential.toJSON(), button.dataset.csrf);
     showStatus("Done.", false);
     window.location.assign(done.next || "/console/");
   } catch (e) {
@@ -48,6 +50,15 @@ document.addEventListener("DOMContentLoaded", function () {
     register.addEventListener("click", function () {
       ceremony(register, function (publicKey) {
         return navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(publicKey) });
+      });
+    });
+  }
+  // A two-person approval step: the passkey signs the proposal's challenge.
+  const approval = document.getElementById("passkey-approval");
+  if (approval) {
+    approval.addEventListener("click", function () {
+      ceremony(approval, function (publicKey) {
+        return navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(publicKey) });
       });
     });
   }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"github.com/stskms/stskms/keystore"
@@ -151,4 +152,35 @@ func orNil[C keystore.Custody](c C, err error) keystore.Custody {
 		return nil
 	}
 	return c
+}
+
+// RegisterOfficers registers officers (names and passphrases, under the
+// rules of keystore.RegisterOfficers) with the custody in dir, a PKCS#11
+// token without an officer registry, which unlock opens (and which is
+// locked again at once); then opens the module or KMC with them (open)
+// and records the registration in its audit log (audit). If open or audit
+// fails, the registry is removed again and what open returned is closed:
+// nothing stays half-made. The caller closes what it returns.
+func RegisterOfficers[T io.Closer](ctx context.Context, dir string, officers []keystore.Component,
+	unlock func() (keystore.Custody, error), open func() (T, error), audit func(T) error) (T, error) {
+	var none T
+	custody, err := unlock()
+	if err != nil {
+		return none, fmt.Errorf("failed to unlock the key custody: %w", err)
+	}
+	err = keystore.RegisterOfficers(ctx, dir, custody, officers)
+	custody.Lock()
+	if err != nil {
+		return none, fmt.Errorf("register the officers: %w", err)
+	}
+	c, err := open()
+	if err == nil {
+		if err = audit(c); err != nil {
+			c.Close()
+		}
+	}
+	if err != nil {
+		return none, errors.Join(fmt.Errorf("officers not registered: %w", err), keystore.UnregisterOfficers(dir))
+	}
+	return c, nil
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/stskms/stskms/internal/errwalk"
-	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/kmc"
 )
 
@@ -35,16 +34,7 @@ func TestEveryErrorIsAnswered(t *testing.T) {
 	samples := errwalk.Samples()
 	maps.Copy(samples, kmcErrors)
 	errwalk.Check(t, samples, "../../sts", "../../records", "..")
-	for n, e := range samples {
-		for _, err := range []error{e, fmt.Errorf("context: %w", e)} {
-			if status, body := errorBody(err); status >= 500 || status < 400 || body.Code == "" {
-				t.Errorf("%s: %d %+v", n, status, body)
-			}
-		}
-		if status, body := errorBody(httpapi.FieldError("sgc", e)); status != http.StatusBadRequest || body.Field != "sgc" {
-			t.Errorf("%s as the error of a field: %d %+v", n, status, body)
-		}
-	}
+	errwalk.CheckAnswered(t, samples, func(err error) errwalk.Answer { return answer(errorBody(err)) }, "sgc")
 	for _, c := range kmc.Codes {
 		if status, _ := errorBody(&kmc.Error{Code: c}); (status >= 500) != (c == kmc.EInternal) {
 			t.Errorf("%s: %d", c, status)
@@ -57,15 +47,15 @@ func TestEveryErrorIsAnswered(t *testing.T) {
 func TestInternalErrorRef(t *testing.T) {
 	var logged bytes.Buffer
 	s := &Server{log: log.New(&logged, "", 0)}
-	status, b := s.refusal(errors.New("database at /secret/path is gone"))
-	body := b.(ErrorBody)
-	if status != http.StatusInternalServerError || body.Code != kmc.EInternal || len(body.Ref) != 16 ||
-		strings.Contains(body.Error, "secret") {
-		t.Fatalf("internal error: %d %+v", status, body)
-	}
-	if line := logged.String(); !strings.Contains(line, body.Ref) || !strings.Contains(line, "/secret/path") {
-		t.Fatalf("log %q does not show ref %s with the error", line, body.Ref)
-	}
+	errwalk.CheckInternal(t, func(err error) errwalk.Answer {
+		status, body := s.refusal(err)
+		return answer(status, body.(ErrorBody))
+	}, string(kmc.EInternal), &logged)
+}
+
+// answer is what the client is told in status and body.
+func answer(status int, body ErrorBody) errwalk.Answer {
+	return errwalk.Answer{Status: status, Code: string(body.Code), Field: body.Field, Ref: body.Ref, Text: body.Error}
 }
 
 // TestDigestKeepsNoSecret: the digest stored with a request id is made

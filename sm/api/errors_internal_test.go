@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/stskms/stskms/internal/errwalk"
-	"github.com/stskms/stskms/internal/httpapi"
 	"github.com/stskms/stskms/sm"
 )
 
@@ -44,18 +43,7 @@ func TestEveryErrorIsAnswered(t *testing.T) {
 	errwalk.Check(t, samples, "../../sts", "../../records", "..")
 	var logged bytes.Buffer
 	s := &Server{log: log.New(&logged, "", 0)}
-	for n, e := range samples {
-		for _, err := range []error{e, fmt.Errorf("context: %w", e)} {
-			status, body := s.errorBody(err)
-			if status == http.StatusInternalServerError || status < 400 || body.Code == "" || body.Ref != "" {
-				t.Errorf("%s: %d %+v", n, status, body)
-			}
-		}
-		status, body := s.errorBody(httpapi.FieldError("meter.pan", e))
-		if status != http.StatusBadRequest || body.Field != "meter.pan" {
-			t.Errorf("%s as the error of a field: %d %+v", n, status, body)
-		}
-	}
+	errwalk.CheckAnswered(t, samples, func(err error) errwalk.Answer { return answer(s.errorBody(err)) }, "meter.pan")
 	if logged.Len() != 0 {
 		t.Errorf("refusals were logged as internal errors: %s", logged.String())
 	}
@@ -66,18 +54,12 @@ func TestEveryErrorIsAnswered(t *testing.T) {
 func TestInternalErrorRef(t *testing.T) {
 	var logged bytes.Buffer
 	s := &Server{log: log.New(&logged, "", 0)}
-	status, body := s.errorBody(errors.New("database at /secret/path is gone"))
-	if status != http.StatusInternalServerError || body.Code != sm.CodeExtended || len(body.Ref) != 16 ||
-		strings.Contains(body.Error, "secret") {
-		t.Fatalf("internal error: %d %+v", status, body)
-	}
-	if line := logged.String(); !strings.Contains(line, body.Ref) || !strings.Contains(line, "/secret/path") {
-		t.Fatalf("log %q does not show ref %s with the error", line, body.Ref)
-	}
-	_, again := s.errorBody(errors.New("another"))
-	if again.Ref == body.Ref {
-		t.Fatal("two internal errors have one reference")
-	}
+	errwalk.CheckInternal(t, func(err error) errwalk.Answer { return answer(s.errorBody(err)) }, string(sm.CodeExtended), &logged)
+}
+
+// answer is what the client is told in status and body.
+func answer(status int, body ErrorBody) errwalk.Answer {
+	return errwalk.Answer{Status: status, Code: string(body.Code), Field: body.Field, Ref: body.Ref, Text: body.Error}
 }
 
 // TestExplain: the console is told a refusal's status and words, and

@@ -12,13 +12,14 @@ package misty1
 
 import (
 	"crypto/cipher"
-	"encoding/binary"
 	"strconv"
+
+	"github.com/stskms/stskms/sts/internal/block64"
 )
 
 const (
 	// BlockSize is the MISTY1 block size in bytes.
-	BlockSize = 8
+	BlockSize = block64.Size
 	// KeySize is the MISTY1 key size in bytes.
 	KeySize = 16
 )
@@ -74,17 +75,11 @@ func (c *Cipher) BlockSize() int { return BlockSize }
 
 // Encrypt encrypts the first block of src into dst. It panics if either
 // slice is shorter than BlockSize. dst and src may overlap entirely.
-func (c *Cipher) Encrypt(dst, src []byte) {
-	checkBlocks(dst, src)
-	binary.BigEndian.PutUint64(dst, c.Encrypt64(binary.BigEndian.Uint64(src)))
-}
+func (c *Cipher) Encrypt(dst, src []byte) { block64.Encrypt(c, "misty1", dst, src) }
 
 // Decrypt decrypts the first block of src into dst. It panics if either
 // slice is shorter than BlockSize. dst and src may overlap entirely.
-func (c *Cipher) Decrypt(dst, src []byte) {
-	checkBlocks(dst, src)
-	binary.BigEndian.PutUint64(dst, c.Decrypt64(binary.BigEndian.Uint64(src)))
-}
+func (c *Cipher) Decrypt(dst, src []byte) { block64.Decrypt(c, "misty1", dst, src) }
 
 // Encrypt64 encrypts the block whose big-endian encoding is b. It is the
 // same permutation as Encrypt and does not allocate.
@@ -114,13 +109,4 @@ func (c *Cipher) Decrypt64(b uint64) uint64 {
 		d1 = c.fl[k+1].inverse(d1)
 	}
 	return uint64(d0)<<32 | uint64(d1)
-}
-
-func checkBlocks(dst, src []byte) {
-	if len(src) < BlockSize {
-		panic("misty1: input not full block")
-	}
-	if len(dst) < BlockSize {
-		panic("misty1: output not full block")
-	}
 }

@@ -27,10 +27,12 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"strconv"
+
+	"github.com/stskms/stskms/sts/internal/block64"
 )
 
 const (
-	blockSize = 8
+	blockSize = block64.Size
 	keySize   = 8
 	rounds    = 16
 )
@@ -100,26 +102,11 @@ func (c *Cipher) BlockSize() int { return blockSize }
 
 // Encrypt encrypts the 8-byte big-endian block src into dst, which may
 // overlap it entirely. It panics if either is shorter than a block.
-func (c *Cipher) Encrypt(dst, src []byte) {
-	checkBlocks(dst, src)
-	binary.BigEndian.PutUint64(dst, c.Encrypt64(binary.BigEndian.Uint64(src)))
-}
+func (c *Cipher) Encrypt(dst, src []byte) { block64.Encrypt(c, "sta", dst, src) }
 
 // Decrypt decrypts the 8-byte big-endian block src into dst, which may
 // overlap it entirely. It panics if either is shorter than a block.
-func (c *Cipher) Decrypt(dst, src []byte) {
-	checkBlocks(dst, src)
-	binary.BigEndian.PutUint64(dst, c.Decrypt64(binary.BigEndian.Uint64(src)))
-}
-
-func checkBlocks(dst, src []byte) {
-	if len(src) < blockSize {
-		panic("sta: input not full block")
-	}
-	if len(dst) < blockSize {
-		panic("sta: output not full block")
-	}
-}
+func (c *Cipher) Decrypt(dst, src []byte) { block64.Decrypt(c, "sta", dst, src) }
 
 // Encrypt64 encrypts the block b.
 func (c *Cipher) Encrypt64(b uint64) uint64 {

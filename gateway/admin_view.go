@@ -1,0 +1,67 @@
+package gateway
+
+import (
+	"context"
+	"slices"
+	"time"
+)
+
+// PurgePreview lists the mails PurgeBefore(ctx, before, false) would
+// delete, oldest first, with their replies.
+func (q *Queue) PurgePreview(ctx context.Context, before time.Time) ([]QueueEntry, error) {
+	rows, err := q.db.Query(ctx, purgeSet, StateReplied, StateIgnored, StateFailed, ns(before), OutSent, OutFailed, OutBounced)
+	if err != nil {
+		return nil, err
+	}
+	ids := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	all, err := q.List(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(all, func(e QueueEntry) bool { return !ids[e.ID] }), nil
+}
+
+// StateCount is how many mails, or replies, are in one state.
+type StateCount struct {
+	State string
+	N     int64
+}
+
+// Counts counts the request mails and the replies by state, every state
+// listed in its order, none left out.
+func (q *Queue) Counts(ctx context.Context) (mails, replies []StateCount, err error) {
+	if mails, err = q.countEach(ctx, "gateway_mail", mailStates); err != nil {
+		return nil, nil, err
+	}
+	replies, err = q.countEach(ctx, "gateway_outbox", outStates)
+	return mails, replies, err
+}
+
+// countEach is countStates of table in the order of states.
+func (q *Queue) countEach(ctx context.Context, table string, states []string) ([]StateCount, error) {
+	n, err := q.countStates(ctx, table)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]StateCount, len(states))
+	for i, s := range states {
+		out[i] = StateCount{State: s, N: n[s]}
+	}
+	return out, nil
+}
+
+// States lists the states List filters by: the mail states, then the
+// reply states not among them.
+func States() []string { return allStates() }

@@ -1,0 +1,42 @@
+package kmc
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/stskms/stskms/audit"
+)
+
+// KLFEvent is one answer to a Key Load File request, as the audit log
+// records it: a file issued (Code "") or a refusal and its code.
+type KLFEvent struct {
+	Time time.Time
+	Code Code // "" for a file issued
+}
+
+// KLFActivity calls fn with each Key Load File issued or refused since
+// from, oldest first (OpRead: counts and codes, never keys).
+func (k *KMC) KLFActivity(ctx context.Context, a Actor, from time.Time, fn func(KLFEvent) error) error {
+	if err := Allow(a, OpRead); err != nil {
+		return err
+	}
+	err := k.log.Since(ctx, from, []string{"klf.issue", "klf.refuse"}, func(r audit.Record) error {
+		e := KLFEvent{Time: r.Time}
+		if r.Action == "klf.refuse" {
+			var d struct {
+				Code Code `json:"code"`
+			}
+			raw, _ := r.Details.(json.RawMessage)
+			if err := json.Unmarshal(raw, &d); err != nil || d.Code == "" {
+				d.Code = "unknown"
+			}
+			e.Code = d.Code
+		}
+		return fn(e)
+	})
+	if err != nil {
+		return failed("read the audit log", err)
+	}
+	return nil
+}
