@@ -36,6 +36,15 @@ type Action struct {
 	// value). It changes nothing; Do receives the Operation's Params as
 	// its form.
 	Describe func(ctx context.Context, c Call) (Operation, error)
+	// Confirm marks a step one person takes alone, with their passkey's
+	// signature of the operation's digest (docs/console.md, "Passkey-
+	// confirmed steps"): the form may carry a secret the console never
+	// keeps. Describe (required) gets the form without its Secret fields;
+	// Do gets the whole form once the passkey signed the Operation.
+	Confirm bool
+	// Secret names the form fields of a Confirm action that hold a
+	// secret: never given to Describe, never kept, only given to Do.
+	Secret []string
 }
 
 // Call is one run of an Action: who asked, and the form they sent.
@@ -46,9 +55,13 @@ type Call struct {
 	// Actor proposed; zero for other actions. The action's component
 	// checks the pair with its own dual-control rule.
 	Approver role.Actor
-	// Digest is the approved operation's digest (hex), "" for an action
-	// that is not Dual.
+	// Digest is the approved or confirmed operation's digest (hex), ""
+	// for an action neither Dual nor Confirm.
 	Digest string
+	// Attachment is the file the approved operation carries
+	// (Operation.Attachment), its SHA-256 checked against the digest's;
+	// nil if none.
+	Attachment []byte
 }
 
 // InputError is a form value the console cannot take: answered 400,
@@ -66,7 +79,8 @@ func BadInput(field, problem string) error { return &InputError{Field: field, Pr
 func checkActions(p Page) error {
 	seen := map[string]bool{}
 	for _, a := range p.Actions {
-		if !validPath(a.Name) || seen[a.Name] || a.Op == "" || (a.Do == nil) == (a.Download == nil) || a.Dual && (a.Describe == nil || a.Do == nil) {
+		if !validPath(a.Name) || seen[a.Name] || a.Op == "" || (a.Do == nil) == (a.Download == nil) || (a.Dual || a.Confirm) && (a.Describe == nil || a.Do == nil) ||
+			a.Dual && a.Confirm || len(a.Secret) > 0 && !a.Confirm {
 			return fmt.Errorf("console: page %q: action %q needs a unique lower-case name, an Op and Do or Download", p.Path, a.Name)
 		}
 		seen[a.Name] = true
@@ -104,6 +118,11 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, sess *session) {
 	}
 	if a.Dual {
 		s.propose(w, r, sess, p, a)
+		return
+	}
+	if a.Confirm {
+		s.refused(r, sess.actor(), a.Op, "a passkey-confirmed step posted without the passkey")
+		s.outcome(w, sess, http.StatusBadRequest, "Not done", "This step needs your passkey: use the page's form in a browser that runs the console's script.", p)
 		return
 	}
 	done, err := a.Do(r.Context(), Call{Actor: sess.actor(), Form: r.PostForm})

@@ -7,8 +7,10 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -41,6 +43,22 @@ type Operation struct {
 	Params map[string]string
 	// Words say what it does, for people.
 	Words string
+	// Attachment is a file the operation carries that is no secret but
+	// too large for a parameter (a Key Load File), or nil. It is kept
+	// with the proposal; the console names it by its SHA-256 in the
+	// parameter AttachmentParam, so the digest covers it, and gives it
+	// to Do as Call.Attachment once its hash is checked again.
+	Attachment []byte
+}
+
+// AttachmentParam is the parameter that names an Operation's Attachment:
+// its SHA-256 in lower-case hex. Describe does not set it.
+const AttachmentParam = "attachment_sha256"
+
+// attachmentHash is the value of AttachmentParam for file.
+func attachmentHash(file []byte) string {
+	h := sha256.Sum256(file)
+	return hex.EncodeToString(h[:])
 }
 
 // DefaultProposalLifetime is how long a proposal waits for its approval
@@ -103,7 +121,7 @@ func checkOperation(o Operation) error {
 		return errors.New("console: an operation needs a kind and words")
 	}
 	for k := range o.Params {
-		if k == "" || k == "csrf" {
+		if k == "" || k == "csrf" || k == AttachmentParam {
 			return fmt.Errorf("console: operation %s: parameter name %q", o.Kind, k)
 		}
 	}
@@ -138,6 +156,10 @@ func (s *Server) propose(w http.ResponseWriter, r *http.Request, sess *session, 
 	if prop.Params == nil {
 		prop.Params = map[string]string{}
 	}
+	if o.Attachment != nil {
+		prop.Params[AttachmentParam] = attachmentHash(o.Attachment)
+		prop.attachment = o.Attachment
+	}
 	prop.Digest = operationDigest(s.cfg.Site.Name, prop)
 	if err := s.st.addDraft(r.Context(), prop); err != nil {
 		s.failed(w, r, err)
@@ -154,6 +176,7 @@ var (
 	errProposerGone = errors.New("console: the proposer's account is revoked or may no longer do this operation")
 	errWrongAnswer  = errors.New("console: this passkey answer is not for this proposal (start again)")
 	errAssertion    = errors.New("console: the passkey's signature was refused")
+	errAttachment   = errors.New("console: the file kept with the proposal is not the one both officers signed (its SHA-256 differs); propose again")
 )
 
 // approvalStatus is the HTTP status of an approval step's refusal (0: a
@@ -162,11 +185,11 @@ func approvalStatus(err error) int {
 	switch {
 	case errors.Is(err, errNoProposal):
 		return http.StatusNotFound
-	case errors.Is(err, errNotPending), errors.Is(err, errProposerGone):
+	case errors.Is(err, errNotPending), errors.Is(err, errProposerGone), errors.Is(err, errAttachment):
 		return http.StatusConflict
 	case errors.Is(err, errSelfApproval), errors.Is(err, errNotProposer), errors.Is(err, errApproverRole), errors.Is(err, errAssertion):
 		return http.StatusForbidden
-	case errors.Is(err, errWrongAnswer):
+	case errors.Is(err, errWrongAnswer), errors.Is(err, errFormChanged):
 		return http.StatusBadRequest
 	}
 	return 0
@@ -326,7 +349,7 @@ func (s *Server) approvalFinish(w http.ResponseWriter, r *http.Request, sess *se
 		s.stepRefused(w, r, sess, errWrongAnswer)
 		return
 	}
-	cred, err := s.verifyAssertion(r, sess, half.Session)
+	cred, err := s.verifyAssertion(r, sess, half.Session, r.Body)
 	if err != nil {
 		s.stepRefused(w, r, sess, err)
 		return
@@ -345,10 +368,10 @@ func (s *Server) approvalFinish(w http.ResponseWriter, r *http.Request, sess *se
 	s.approve(w, r, sess, p, st, cred)
 }
 
-// verifyAssertion checks the request's passkey answer against sd, for
-// one of the signed-in person's passkeys.
-func (s *Server) verifyAssertion(r *http.Request, sess *session, sd webauthn.SessionData) (*webauthn.Credential, error) {
-	parsed, err := protocol.ParseCredentialRequestResponseBody(r.Body)
+// verifyAssertion checks the passkey answer in body against sd, for one
+// of the signed-in person's passkeys.
+func (s *Server) verifyAssertion(r *http.Request, sess *session, sd webauthn.SessionData, body io.Reader) (*webauthn.Credential, error) {
+	parsed, err := protocol.ParseCredentialRequestResponseBody(body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errWrongAnswer, err)
 	}
@@ -371,13 +394,20 @@ func (s *Server) verifyAssertion(r *http.Request, sess *session, sd webauthn.Ses
 // changed nothing and leaves the proposal pending.
 func (s *Server) approve(w http.ResponseWriter, r *http.Request, sess *session, p Proposal, st step, cred *webauthn.Credential) {
 	ctx := r.Context()
-	err := s.st.log.Tx(ctx, func(tx *store.Tx) error { return s.st.claimProposal(ctx, tx, p, sess.account.Name, cred) })
+	var file []byte
+	err := s.st.log.Tx(ctx, func(tx *store.Tx) error {
+		var err error
+		if file, err = s.st.attachmentOf(ctx, tx, p); err != nil {
+			return err
+		}
+		return s.st.claimProposal(ctx, tx, p, sess.account.Name, cred)
+	})
 	if err != nil {
 		s.stepRefused(w, r, sess, err)
 		return
 	}
 	p.Approver = sess.account.Name
-	done, err := st.action.Do(ctx, Call{Actor: st.proposer.Actor(), Approver: sess.actor(), Digest: p.DigestHex(), Form: p.form()})
+	done, err := st.action.Do(ctx, Call{Actor: st.proposer.Actor(), Approver: sess.actor(), Digest: p.DigestHex(), Form: p.form(), Attachment: file})
 	if err != nil {
 		if rerr := s.st.releaseProposal(ctx, p.ID); rerr != nil {
 			s.cfg.Log.Printf("console: proposal %s: %v", p.ID, rerr)

@@ -220,7 +220,7 @@ func (s *Store) attachmentOf(ctx context.Context, tx *store.Tx, p Proposal) ([]b
 	if err := tx.QueryRow(ctx, `SELECT attachment FROM console_proposals WHERE id = $1`, p.ID).Scan(&file); err != nil {
 		return nil, err
 	}
-	if file == nil || attachmentHash(file) != want {
+	if attachmentHash(file) != want {
 		return nil, errAttachment
 	}
 	return file, nil

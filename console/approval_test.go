@@ -155,7 +155,8 @@ func (e *approvalEnv) site() Site {
 					defer e.mu.Unlock()
 					e.calls = append(e.calls, c)
 					return "rotated for " + c.Form.Get("days") + " days", nil
-				}}}}}}
+				}}}},
+		attachmentPage(e), confirmPage(e)}}
 }
 
 // enrol makes an account with a software passkey and signs it in.
@@ -256,7 +257,15 @@ func (e *approvalEnv) step(base string, p *person, id string) int {
 // propose posts the rotate form as p and signs the proposal: its id.
 func (e *approvalEnv) propose(p *person, days string) string {
 	e.t.Helper()
-	res := post(e.t, e.base, "/console/keys/rotate", p.cookie, url.Values{"days": {days}, "csrf": {p.csrf}}, nil)
+	return e.proposeForm(p, "/console/keys/rotate", url.Values{"days": {days}})
+}
+
+// proposeForm posts form to a Dual action's path as p and signs the
+// proposal: its id.
+func (e *approvalEnv) proposeForm(p *person, path string, form url.Values) string {
+	e.t.Helper()
+	form.Set("csrf", p.csrf)
+	res := post(e.t, e.base, path, p.cookie, form, nil)
 	id, ok := strings.CutPrefix(res.Header.Get("Location"), "/console/approvals/")
 	if res.StatusCode != http.StatusSeeOther || !ok {
 		e.t.Fatalf("propose: %d %q", res.StatusCode, res.Header.Get("Location"))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
@@ -136,6 +138,9 @@ func (c *Chart) SVG() ([]byte, error) {
 	p.Y.Label.Text = c.Unit
 	p.Y.Min = 0
 	p.X.Tick.Marker = c.ticks()
+	if c.Decimals == 0 {
+		p.Y.Tick.Marker = wholeTicks{}
+	}
 	p.X.Min = float64(c.Start.Unix())
 	p.X.Max = float64(c.Start.Add(time.Duration(c.Period.Steps-1) * c.Period.Step).Unix())
 	p.Legend.Top, p.Legend.Left = true, true
@@ -148,6 +153,10 @@ func (c *Chart) SVG() ([]byte, error) {
 		if err := c.addLine(p, i, s); err != nil {
 			return nil, err
 		}
+	}
+	for _, st := range []*text.Style{&p.Title.TextStyle, &p.X.Label.TextStyle, &p.Y.Label.TextStyle,
+		&p.X.Tick.Label, &p.Y.Tick.Label, &p.Legend.TextStyle} {
+		st.Font.Variant = "Sans" // as the console's pages
 	}
 	canvas := vgsvg.New(chartWidth, chartHeight)
 	p.Draw(draw.New(canvas))
@@ -174,6 +183,25 @@ func (c *Chart) ticks() plot.ConstantTicks {
 		}
 	}
 	return ticks
+}
+
+// wholeTicks are the default ticks of an axis of counts but those between
+// whole numbers, labelled without decimals.
+type wholeTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (wholeTicks) Ticks(lo, hi float64) []plot.Tick {
+	var out []plot.Tick
+	for _, t := range (plot.DefaultTicks{}).Ticks(lo, hi) {
+		if t.Value != math.Trunc(t.Value) {
+			continue
+		}
+		if t.Label != "" {
+			t.Label = strconv.FormatFloat(t.Value, 'f', 0, 64)
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // addLine adds series s, the i-th, to p.

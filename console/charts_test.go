@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,7 +49,8 @@ func svgTexts(t *testing.T, svg []byte) (root string, texts []string) {
 }
 
 // TestChartSVG: a chart counts what falls in its period by step, lists the
-// numbers as rows, and draws valid SVG naming its series and period.
+// numbers as rows, and draws valid SVG naming its series and period; a
+// series name with markup in it is drawn as text.
 func TestChartSVG(t *testing.T) {
 	now := time.Date(2026, 12, 6, 10, 30, 0, 0, time.UTC)
 	c := NewChart("Tokens issued", "tokens", Periods[0], now)
@@ -88,12 +90,25 @@ func TestChartSVG(t *testing.T) {
 	if strings.Contains(all, "old") {
 		t.Error("a count outside the period is drawn")
 	}
+	hostile := `<script>alert(1)</script>&"`
+	c.Count(hostile, now)
+	svg, err = c.SVG()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, texts := svgTexts(t, svg); !slices.Contains(texts, hostile) || bytes.Contains(svg, []byte("<script")) {
+		t.Errorf("a series name is not drawn as text: %v", texts)
+	}
 	empty, err := NewChart("Refusals", "requests", Periods[1], now).SVG()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, texts := svgTexts(t, empty); !strings.Contains(strings.Join(texts, "|"), "Refusals, the last 30 days, by day (UTC): none") {
+	_, texts = svgTexts(t, empty)
+	if !strings.Contains(strings.Join(texts, "|"), "Refusals, the last 30 days, by day (UTC): none") {
 		t.Errorf("an empty chart does not say so: %v", texts)
+	}
+	if !slices.Contains(texts, "1") || slices.ContainsFunc(texts, func(s string) bool { return strings.HasPrefix(s, "0.") }) {
+		t.Errorf("a chart of counts marks fractions, or no whole number: %v", texts)
 	}
 }
 

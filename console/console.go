@@ -247,11 +247,14 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /console/{$}", s.signedIn(s.sitePage))
 	s.mux.HandleFunc("GET /console/{page}", s.signedIn(s.sitePage))
 	s.mux.HandleFunc("POST /console/{page}/{action}", s.signedIn(s.act))
+	s.mux.HandleFunc("POST /console/{page}/{action}/begin", s.signedIn(s.confirmBegin))
+	s.mux.HandleFunc("POST /console/{page}/{action}/finish", s.signedIn(s.confirmFinish))
 	s.mux.HandleFunc("/console/", s.notFound)
 }
 
-// maxBody bounds every request body (a passkey response is about 1 KiB).
-const maxBody = 64 << 10
+// MaxBody bounds every request body (a passkey response is about 1 KiB; a
+// form carrying a Key Load File of 25 keys about 8 KiB).
+const MaxBody = 64 << 10
 
 // ServeHTTP serves a request under /console/: the security headers on
 // every answer, the host check, and cross-origin POSTs refused before any
@@ -271,7 +274,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.message(w, r, http.StatusForbidden, "Refused", "A request from another site was refused.")
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	}
 	s.mux.ServeHTTP(w, r)
 }

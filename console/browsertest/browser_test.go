@@ -204,11 +204,11 @@ func (tb *tab) text(sel string) string {
 	return strings.TrimSpace(v)
 }
 
-// pressOn presses Tab until the element of id has the focus (at most 12
+// pressOn presses Tab until the element of id has the focus (at most 32
 // times), then Enter: the keyboard-only way to use a control.
 func (tb *tab) pressOn(id string) {
 	tb.t.Helper()
-	for range 12 {
+	for range 32 {
 		tb.call(chromedp.KeyEvent("\t"))
 		if tb.eval(`document.activeElement ? document.activeElement.id : ""`) == id {
 			tb.call(chromedp.KeyEvent("\r"))

@@ -108,15 +108,17 @@ type form struct {
 }
 
 // sweepJS reads a page: its h1; the controls without a label (no <label>,
-// aria-label or aria-labelledby); the tables without a caption or a th;
+// aria-label or aria-labelledby) and the buttons without words; the tables without a caption or a th;
 // the tables not inside a .table-wrap (which scrolls them on a narrow
 // window); the times shown without their zone; and the page's POST forms
 // with their fields.
 const sweepJS = `JSON.stringify({
 	path: location.pathname,
 	h1: (document.querySelector("h1") || {textContent: ""}).textContent.trim(),
-	unlabelled: [...document.querySelectorAll("input:not([type=hidden]), select, textarea")]
+	unlabelled: [...document.querySelectorAll("input:not([type=hidden]):not([type=submit]):not([type=button]), select, textarea")]
 		.filter(e => e.labels.length === 0 && !e.getAttribute("aria-label") && !e.getAttribute("aria-labelledby"))
+		.concat([...document.querySelectorAll("button, input[type=submit], input[type=button]")]
+			.filter(b => !(b.textContent.trim() || b.value || b.getAttribute("aria-label"))))
 		.map(e => e.outerHTML.slice(0, 120)),
 	badTables: [...document.querySelectorAll("table")]
 		.filter(t => !t.caption || !t.caption.textContent.trim() || !t.querySelector("th"))
@@ -151,14 +153,15 @@ var sweepRoles = []role.Role{role.Officer, role.Operator, role.Auditor}
 // of the whole loop) as an officer, an operator and an auditor, and
 // follows every link of each one's navigation, read from the page, so
 // pages added later are swept too. Every page has an h1, labels on its
-// controls, a caption and header cells in its tables (each in a
-// .table-wrap), the zone with every time it shows; reports no error in the browser; and is photographed at
-// 1280 px and 390 px wide, where it must not scroll sideways as a whole
-// (a table scrolls inside its .table-wrap).
-// Then every POST form one role is shown and another is not is POSTed by
-// the other, with their own CSRF token: refused (403) — a role that may
-// not do something neither sees nor can do it. A picture of every page
-// goes to $STSKMS_SCREENSHOTS when it names a directory (docs/console.md).
+// controls and words on its buttons, a caption and header cells in its
+// tables (each in a .table-wrap), the zone with every time it shows;
+// reports no error in the browser; and is photographed at 1280 px and
+// 390 px wide, where it must not scroll sideways as a whole (a table
+// scrolls inside its .table-wrap). Then every POST form one role is shown
+// and another is not is POSTed by the other, with their own CSRF token:
+// refused (403) — a role that may not do something neither sees nor can
+// do it. A picture of every page goes to $STSKMS_SCREENSHOTS when it
+// names a directory (docs/console.md).
 func TestSweep(t *testing.T) {
 	needBrowser(t)
 	shots := screenshotDir(t)

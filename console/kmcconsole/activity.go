@@ -76,7 +76,7 @@ func (a activity) requests(ctx context.Context, actor role.Actor, q console.Quer
 // its reply handed to the relay: the mean and the slowest of each step.
 func (a activity) latency(ctx context.Context, actor role.Actor, q console.Query) (*console.Chart, error) {
 	c := console.NewChart("Gateway reply latency", "seconds", q.Period(), a.now())
-	c.Decimals = 2
+	c.Decimals = 3
 	mean, slowest := c.Line("mean"), c.Line("slowest")
 	n := make([]int, len(mean.Values))
 	err := a.answers(ctx, actor, c, func(ans gateway.Answer) error {

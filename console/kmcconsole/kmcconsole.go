@@ -45,6 +45,7 @@ func Site(k *kmc.KMC, o Options) console.Site {
 			activityPage(k, o.Queue),
 			auditPage(k),
 			keyOpsPage(k),
+			importsPage(k),
 		},
 	}
 }

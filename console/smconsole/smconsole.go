@@ -33,6 +33,7 @@ func Site(m *sm.Module) console.Site {
 			auditPage(m),
 			activityPage(m),
 			slotOpsPage(m),
+			klfLoadPage(m),
 		},
 	}
 }

@@ -44,7 +44,42 @@ async function ceremony(button, run) {
   }
 }
 
+// A passkey-confirmed step (a form marked data-confirm): the form without
+// its secret fields (data-secret) asks for the passkey's signature of its
+// operation; the whole form goes only with that signature. The secret
+// fields are cleared after the step, done or not.
+async function confirmStep(form) {
+  const button = form.querySelector("button[type=submit]");
+  const whole = new URLSearchParams(new FormData(form));
+  const open = new URLSearchParams();
+  for (const [name, value] of whole) {
+    const field = form.elements.namedItem(name);
+    if (!(field && field.dataset && "secret" in field.dataset)) { open.append(name, value); }
+  }
+  button.disabled = true;
+  showStatus("Waiting for your passkey…", false);
+  try {
+    if (!window.PublicKeyCredential) { throw new Error("this browser cannot use passkeys"); }
+    const csrf = whole.get("csrf");
+    const options = await post(form.action + "/begin", { form: open.toString() }, csrf);
+    const credential = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(options.publicKey) });
+    const done = await post(form.action + "/finish", { form: whole.toString(), credential: credential.toJSON() }, csrf);
+    showStatus("Done: " + done.done + " Reload the page to see the list as it is now.", false);
+  } catch (e) {
+    showStatus("Not done: " + e.message, true);
+  } finally {
+    form.querySelectorAll("[data-secret]").forEach(function (field) { field.value = ""; });
+    button.disabled = false;
+  }
+}
+
 document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      confirmStep(form);
+    });
+  });
   const register = document.getElementById("passkey-register");
   if (register) {
     register.addEventListener("click", function () {

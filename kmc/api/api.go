@@ -290,7 +290,7 @@ func (s *Server) vendingKeys(ctx context.Context, _ kmc.Actor, r *http.Request) 
 }
 
 func (s *Server) generate(ctx context.Context, a kmc.Actor, _ *http.Request, req GenerateRequest) (any, error) {
-	attrs, err := req.attributes(s.now())
+	attrs, err := req.Attributes(s.now())
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +313,7 @@ func (s *Server) listImports(ctx context.Context, _ kmc.Actor, _ *http.Request) 
 }
 
 func (s *Server) startImport(ctx context.Context, a kmc.Actor, _ *http.Request, req StartImportRequest) (any, error) {
-	attrs, err := req.attributes(s.now())
+	attrs, err := req.Attributes(s.now())
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +323,7 @@ func (s *Server) startImport(ctx context.Context, a kmc.Actor, _ *http.Request, 
 			return nil, fmt.Errorf("%w: the combined key's KCV must be hex", kmc.ErrInvalid)
 		}
 	}
-	c, err := req.Component.component(officer(a))
+	c, err := req.Component.KeyComponent(officer(a))
 	if err != nil {
 		return nil, err
 	}
@@ -337,7 +337,7 @@ func (s *Server) startImport(ctx context.Context, a kmc.Actor, _ *http.Request, 
 }
 
 func (s *Server) addComponent(ctx context.Context, a kmc.Actor, r *http.Request, req ComponentRequest) (any, error) {
-	c, err := req.Component.component(officer(a))
+	c, err := req.Component.KeyComponent(officer(a))
 	if err != nil {
 		return nil, err
 	}

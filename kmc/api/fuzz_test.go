@@ -28,10 +28,10 @@ func FuzzRequestBodies(f *testing.F) {
 		if httpapi.DecodeBytes(raw, &req) != nil {
 			return
 		}
-		if _, err := req.attributes(now); err != nil && !errors.Is(err, kmc.ErrInvalid) {
+		if _, err := req.Attributes(now); err != nil && !errors.Is(err, kmc.ErrInvalid) {
 			t.Fatalf("attributes: %v", err)
 		}
-		c, err := req.Component.component("officer")
+		c, err := req.Component.KeyComponent("officer")
 		if err != nil && !errors.Is(err, kmc.ErrInvalid) {
 			t.Fatalf("component: %v", err)
 		}

@@ -89,9 +89,9 @@ type VKAttributes struct {
 	CLM  string    `json:"clm,omitempty"` // 8 hex digits
 }
 
-// attributes returns a's kmc form with the defaults filled in, now being
-// the KMC's clock.
-func (a VKAttributes) attributes(now time.Time) (kmc.VKAttributes, error) {
+// Attributes returns a's kmc form with the defaults filled in, now being
+// the KMC's clock (the console reads its import form with it too).
+func (a VKAttributes) Attributes(now time.Time) (kmc.VKAttributes, error) {
 	kt, err := kmc.ParseKeyType(a.Type)
 	if err != nil {
 		return kmc.VKAttributes{}, err
@@ -176,8 +176,8 @@ type Component struct {
 	KCV   string `json:"kcv"`
 }
 
-// component decodes c for officer; the caller clears the value.
-func (c Component) component(officer string) (kmc.KeyComponent, error) {
+// KeyComponent decodes c for officer; the caller clears the value.
+func (c Component) KeyComponent(officer string) (kmc.KeyComponent, error) {
 	value, err1 := hex.DecodeString(c.Value)
 	kcv, err2 := hex.DecodeString(c.KCV)
 	if err1 != nil || err2 != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/keyload"
 	"github.com/stskms/stskms/records"
+	"github.com/stskms/stskms/records/armor"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sts"
 	"github.com/stskms/stskms/sts/dkga"
@@ -74,40 +75,69 @@ func New(ctx context.Context, dir string) (*sm.Module, error) {
 }
 
 func load(ctx context.Context, m *sm.Module) error {
-	officer := sm.Officer.As("apitest")
 	now := time.Now().UTC()
-	kmc, err := NewKMC("sts-test-kmc", "TestKMC", "K0001", now.AddDate(5, 0, 0))
+	kmc, slot, req, err := Waiting(ctx, m)
 	if err != nil {
 		return err
 	}
-	body := kmc.Record
-	slot, err := m.InstallSlot(ctx, officer, sm.InstallRequest{Record: body, Fingerprint: records.Fingerprint(body).String(), TestKMC: true})
+	v := vendingKey(int(Register.SGC), now)
+	klf, err := keyload.Issue(kmc.Module, req, []keyload.VendingKey{v}, now, nil)
 	if err != nil {
 		return err
 	}
-	req, err := m.Request(ctx, officer, slot.Number)
+	_, err = m.LoadKLF(ctx, sm.Officer.As("apitest"), slot, klf)
+	return err
+}
+
+// Waiting installs the test KMC's key (valid five years) into the first
+// free KEK slot of m and makes the slot's request, as an officer: the
+// slot waits for the Key Load File that answers req (KeyLoadFile).
+func Waiting(ctx context.Context, m *sm.Module) (kmc KMC, slot int, req *records.VKLoadReq, err error) {
+	officer := sm.Officer.As("apitest")
+	if kmc, err = NewKMC("sts-test-kmc", "TestKMC", "K0001", time.Now().UTC().AddDate(5, 0, 0)); err != nil {
+		return kmc, 0, nil, err
+	}
+	s, err := m.InstallSlot(ctx, officer, sm.InstallRequest{Record: kmc.Record, Fingerprint: records.Fingerprint(kmc.Record).String(), TestKMC: true})
 	if err != nil {
-		return err
+		return kmc, 0, nil, err
+	}
+	if req, err = m.Request(ctx, officer, s.Number); err != nil {
+		return kmc, 0, nil, err
 	}
 	reqBody, err := req.Format()
 	if err != nil {
-		return err
+		return kmc, 0, nil, err
 	}
-	parsed, err := records.ParseVKLoadReq(reqBody)
+	req, err = records.ParseVKLoadReq(reqBody) // as the KMC reads it
+	return kmc, s.Number, req, err
+}
+
+// KeyLoadFile is kmc's Key Load File answering req, as a file of records
+// with CRLF line ends (as the KMC sends it, and a browser's text area
+// posts it): n fresh vending keys like Register's, of supply groups sgc,
+// sgc+1, ….
+func KeyLoadFile(kmc KMC, req *records.VKLoadReq, sgc, n int) (string, error) {
+	now := time.Now().UTC()
+	keys := make([]keyload.VendingKey, n)
+	for i := range keys {
+		keys[i] = vendingKey(sgc+i, now)
+	}
+	bodies, err := keyload.Issue(kmc.Module, req, keys, now, nil)
 	if err != nil {
-		return err
+		return "", err
 	}
+	file, err := armor.File(bodies...)
+	return string(file), err
+}
+
+// vendingKey is a fresh key of Register's attributes but supply group
+// sgc, valid a year either side of now, with an unlimited credit limit.
+func vendingKey(sgc int, now time.Time) keyload.VendingKey {
 	vkey := make([]byte, dkga.DKGA04.VendingKeySize())
 	rand.Read(vkey)
-	v := keyload.VendingKey{SGC: int(Register.SGC), KRN: int(Register.KRN), KT: int(Register.KT), BDT: int(sts.BaseDate2014),
+	return keyload.VendingKey{SGC: sgc, KRN: int(Register.KRN), KT: int(Register.KT), BDT: int(sts.BaseDate2014),
 		DKGA: int(dkga.DKGA04), EA: int(sts.EA11), KEN: 255,
 		ACT: now.AddDate(-1, 0, 0), IUT: now.AddDate(1, 0, 0), CLM: 0xFFFFFFFF, Key: vkey}
-	klf, err := keyload.Issue(kmc.Module, parsed, []keyload.VendingKey{v}, now, nil)
-	if err != nil {
-		return err
-	}
-	_, err = m.LoadKLF(ctx, officer, slot.Number, klf)
-	return err
 }
 
 // PAN returns a valid PAN for meter number i (IIN 600727).
