@@ -633,7 +633,15 @@ const selectRecords = `SELECT seq, at_ns, actor, action, subject, details, prev,
 // a record whose prev or hash column is not 32 bytes long ends it with a
 // *ChainError of kind Edited.
 func (l *Log) Records(ctx context.Context, from int64, fn func(Record) error) error {
-	rows, err := l.db.Query(ctx, selectRecords+`WHERE seq >= $1 ORDER BY seq`, from)
+	return l.each(ctx, `WHERE seq >= $1 ORDER BY seq`, []any{from}, fn)
+}
+
+// each calls fn with every record of selectRecords followed by rest (with
+// args), streaming them from the database, until fn returns an error,
+// which each then returns as is; a record read badly ends it as
+// scanRecord says.
+func (l *Log) each(ctx context.Context, rest string, args []any, fn func(Record) error) error {
+	rows, err := l.db.Query(ctx, selectRecords+rest, args...)
 	if err != nil {
 		return fmt.Errorf("audit: failed to read records: %w", err)
 	}

@@ -102,21 +102,13 @@ func (l *Log) seqPage(ctx context.Context, upto int64, skip, n int) ([]Record, i
 
 // query returns the records of selectRecords followed by rest.
 func (l *Log) query(ctx context.Context, rest string, args ...any) ([]Record, error) {
-	rows, err := l.db.Query(ctx, selectRecords+rest, args...)
-	if err != nil {
-		return nil, fmt.Errorf("audit: failed to read records: %w", err)
-	}
-	defer rows.Close()
 	var rs []Record
-	for rows.Next() {
-		var r Record
-		if err := scanRecord(rows, &r); err != nil {
-			return nil, err
-		}
+	err := l.each(ctx, rest, args, func(r Record) error {
 		rs = append(rs, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("audit: failed to read records: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return rs, nil
 }

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -22,22 +21,5 @@ func (l *Log) Since(ctx context.Context, from time.Time, actions []string, fn fu
 		args = append(args, a)
 		marks[i] = "$" + strconv.Itoa(i+2)
 	}
-	rows, err := l.db.Query(ctx, selectRecords+`WHERE at_ns >= $1 AND action IN (`+strings.Join(marks, ", ")+`) ORDER BY seq`, args...)
-	if err != nil {
-		return fmt.Errorf("audit: failed to read records: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var r Record
-		if err := scanRecord(rows, &r); err != nil {
-			return err
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("audit: failed to read records: %w", err)
-	}
-	return nil
+	return l.each(ctx, `WHERE at_ns >= $1 AND action IN (`+strings.Join(marks, ", ")+`) ORDER BY seq`, args, fn)
 }

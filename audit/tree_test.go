@@ -15,6 +15,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/stskms/stskms/audit"
+	"github.com/stskms/stskms/audit/audittest"
 	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/store/storetest"
 )
@@ -39,23 +40,9 @@ func mth(data [][32]byte) [32]byte {
 // signer makes an audit key for l: its signer and verifier.
 func signer(t testing.TB, l *audit.Log) (audit.Signer, note.Verifier) {
 	t.Helper()
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := audit.NewECDSASigner(l.Origin(), priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vkey, err := audit.VerifierKey(l.Origin(), &priv.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, vkey := audittest.Key(t, l)
 	v, err := audit.NewVerifier(vkey)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.SetKey(context.Background(), vkey, "test-key"); err != nil {
 		t.Fatal(err)
 	}
 	return s, v

@@ -98,6 +98,7 @@ var (
 	ErrNoModule       = errors.New("sm: no module in the directory")
 	ErrIdentity       = errors.New("sm: identity does not match the key custody or the database")
 	ErrInvalidRequest = errors.New("sm: invalid request")
+	ErrNoRollback     = errors.New("sm: no such rolled-back database to accept")
 )
 
 // codes maps each sentinel to its status code. Sentinels not listed are

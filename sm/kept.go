@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stskms/stskms/audit"
@@ -32,6 +33,9 @@ const (
 type keptState struct {
 	guard    *keptcheckpoint.Guard
 	accepted string // the rollback this Open accepted, if any
+
+	mu      sync.Mutex       // one acceptance at a time (accept.go)
+	pending *pendingRollback // the rollback Open found and nobody accepted yet, or nil
 }
 
 // checkKept checks the database's log against the kept checkpoint (the
@@ -51,18 +55,22 @@ func (m *Module) checkKept(ctx context.Context, mf moduleFile, opts Options) err
 	case cpe == nil:
 		return nil
 	case !opts.AcceptRollback:
-		m.fault.Store(refuseCause(ErrSelfTest, cpe, "the database was %s: its audit log does not extend the checkpoint of %d records kept in %s "+
+		fault := refuseCause(ErrSelfTest, cpe, "the database was %s: its audit log does not extend the checkpoint of %d records kept in %s "+
 			"(a restored backup, or a rolled-back or forked database); if the officers mean to go on from this database, "+
-			"run `stskms sm accept-rollback` (dual control, audited)", keptcheckpoint.What(cpe.Kind), cpe.Size, g.Path()))
-		return nil
+			"run `stskms sm accept-rollback` or accept it on the operator console (dual control, audited)",
+			keptcheckpoint.What(cpe.Kind), cpe.Size, g.Path())
+		m.fault.Store(fault)
+		return m.holdRollback(ctx, cpe, fault)
 	}
-	return m.acceptRollback(ctx, cpe, unlockedBy(mf, opts))
+	return m.acceptRollback(ctx, cpe, unlockedBy(mf, opts), "officers", "")
 }
 
 // acceptRollback records the officers' acceptance of a log that does not
-// extend the kept checkpoint, and keeps the log's checkpoint instead. A
-// production module needs two officers (dualControl).
-func (m *Module) acceptRollback(ctx context.Context, cpe *audit.CheckpointError, officers []string) error {
+// extend the kept checkpoint, audited as actor (with the officers' own
+// words why, if any), and keeps the log's checkpoint instead. A
+// production module needs two officers (dualControl). Open with
+// Options.AcceptRollback and AcceptRollback both call it.
+func (m *Module) acceptRollback(ctx context.Context, cpe *audit.CheckpointError, officers []string, actor, why string) error {
 	distinct, err := m.dualControl(officers, "accepting a rolled-back database")
 	if err != nil {
 		return err
@@ -75,19 +83,26 @@ func (m *Module) acceptRollback(ctx context.Context, cpe *audit.CheckpointError,
 	if len(distinct) == 0 {
 		by = "the opener (a test module: no officer credentials)"
 	}
-	m.kept.accepted = fmt.Sprintf("the database was %s: the kept checkpoint had %d records, the log has %d (%s); accepted by %s, audited as sm.rollback.accept",
-		keptcheckpoint.What(cpe.Kind), cpe.Size, size, cpe.Reason, by)
-	_, err = m.log.AppendNow(ctx, audit.Entry{Actor: "officers", Action: "sm.rollback.accept", Subject: m.ident.SMID.String(),
-		Details: map[string]any{"kind": cpe.Kind.String(), "kept_size": cpe.Size, "log_size": size, "reason": cpe.Reason, "officers": distinct}})
+	d := map[string]any{"kind": cpe.Kind.String(), "kept_size": cpe.Size, "log_size": size, "reason": cpe.Reason, "officers": distinct}
+	if why != "" {
+		d["why"] = why
+	}
+	_, err = m.log.AppendNow(ctx, audit.Entry{Actor: actor, Action: "sm.rollback.accept", Subject: m.ident.SMID.String(), Details: d})
 	if err != nil {
 		return err
 	}
+	m.kept.accepted = fmt.Sprintf("the database was %s: the kept checkpoint had %d records, the log has %d (%s); accepted by %s, audited as sm.rollback.accept",
+		keptcheckpoint.What(cpe.Kind), cpe.Size, size, cpe.Reason, by)
 	return m.kept.guard.Accept(ctx)
 }
 
-// AcceptedRollback describes the rollback this Open accepted
-// (Options.AcceptRollback), "" if there was none to accept.
-func (m *Module) AcceptedRollback() string { return m.kept.accepted }
+// AcceptedRollback describes the rollback this Open, or AcceptRollback
+// since, accepted, "" if there was none to accept.
+func (m *Module) AcceptedRollback() string {
+	m.kept.mu.Lock()
+	defer m.kept.mu.Unlock()
+	return m.kept.accepted
+}
 
 // KeepCheckpoint keeps a new checkpoint outside the database if the log
 // grew since the kept one. It does nothing in a module whose log does not

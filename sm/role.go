@@ -57,6 +57,7 @@ var permissions = map[string][]Role{
 	"audit.verify":    {Auditor, Officer},
 	"module.selftest": {Officer, Operator, Auditor},
 	"console.revoke":  {Officer}, // a person's operator-console account (package console)
+	"rollback.accept": {Officer}, // by two of them (AcceptRollback)
 }
 
 // Allow checks that a may do op by the table above, for a front end that

@@ -299,7 +299,8 @@ func runSMAcceptRollback(e *env, args []string) error {
 			"Tokens issued after the restored state may be issued again: reconcile them first.\n"+
 			"Dual control: every officer's passphrase of the sealed store (a PKCS#11 module: its PIN\n"+
 			"and at least two registered officers' NAME=PASSPHRASE lines); a test module needs none.\n"+
-			"See docs/audit.md.")
+			"A module serving in that state (`sm serve`) is also recovered, without a restart, by two\n"+
+			"officers on its operator console's Recovery page (docs/console.md). See docs/audit.md.")
 	f := addSMFlags(e, fs)
 	f.acceptRollback, f.dual = true, true
 	return f.run(e, fs, args, true, func(m *sm.Module) error {

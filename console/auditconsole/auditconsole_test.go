@@ -2,9 +2,6 @@ package auditconsole
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/url"
@@ -14,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stskms/stskms/audit"
+	"github.com/stskms/stskms/audit/audittest"
 	"github.com/stskms/stskms/console"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/store"
@@ -34,21 +32,7 @@ func testSource(t *testing.T, db *store.DB, n int) (Source, *audit.Log) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := audit.NewECDSASigner(l.Origin(), priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vkey, err := audit.VerifierKey(l.Origin(), &priv.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.SetKey(ctx, vkey, "test-key"); err != nil {
-		t.Fatal(err)
-	}
+	s, _ := audittest.Key(t, l)
 	appendN(t, l, n)
 	allow := func(a role.Actor, _ string) error {
 		if a.Role != role.Officer && a.Role != role.Auditor {

@@ -49,14 +49,7 @@ func totals(c *console.Chart) map[string]float64 {
 // charts are empty.
 func TestActivityKLFs(t *testing.T) {
 	f := newFixture(t)
-	if _, err := f.request("94000001"); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if _, err := f.request("94000002"); kmc.CodeOf(err) != kmc.ESmNotAuthorised {
-			t.Fatalf("unauthorised module: %v", err)
-		}
-	}
+	f.issueAndRefuse()
 	site := Site(f.k, Options{})
 	if p := site.Pages[pageIndex(t, site, "activity")]; p.Op != kmc.OpKLFList {
 		t.Errorf("activity page op %q", p.Op)

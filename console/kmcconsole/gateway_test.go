@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/console"
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/gateway"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/kmc"
@@ -41,11 +41,7 @@ type gatewayFixture struct {
 func newGatewayFixture(t *testing.T, db *store.DB) *gatewayFixture {
 	t.Helper()
 	ctx := context.Background()
-	k, err := kmc.Init(ctx, filepath.Join(t.TempDir(), "kmc"), kmc.InitOptions{Mode: kmc.ModeTest, Actor: "officer:setup"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
+	k, _ := consoletest.KMC(t)
 	f := &gatewayFixture{t: t, k: k, db: db, now: time.Now()}
 	gw, err := gateway.New(ctx, db, nil, nil, gateway.Config{Address: "kmc@kms.example.com", Now: func() time.Time { return f.now }})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -40,19 +39,9 @@ type STSAKey struct {
 func keyOpsPage(k *kmc.KMC) console.Page {
 	return page("trust", "KMC key and STS Association keys", kmc.OpRead, keyOpsTemplate,
 		func(ctx context.Context, _ console.Query) (*Trust, error) { return trustOf(ctx, k) },
-		console.Action{Name: "rotate", Op: kmc.OpKeyRotate, Dual: true,
-			Describe: func(ctx context.Context, c console.Call) (console.Operation, error) {
-				return describeRotate(ctx, k, c.Form)
-			},
-			Do: func(ctx context.Context, c console.Call) (string, error) { return rotate(ctx, k, c) }},
-		console.Action{Name: "stsaadd", Op: kmc.OpSTSAKey, Dual: true,
-			Describe: func(_ context.Context, c console.Call) (console.Operation, error) { return describeSTSAAdd(c.Form) },
-			Do:       func(ctx context.Context, c console.Call) (string, error) { return addSTSA(ctx, k, c) }},
-		console.Action{Name: "stsaremove", Op: kmc.OpSTSAKey, Dual: true,
-			Describe: func(ctx context.Context, c console.Call) (console.Operation, error) {
-				return describeSTSARemove(ctx, k, c.Form)
-			},
-			Do: func(ctx context.Context, c console.Call) (string, error) { return removeSTSA(ctx, k, c) }},
+		console.DualAction(k, "rotate", kmc.OpKeyRotate, describeRotate, rotate),
+		console.DualAction(k, "stsaadd", kmc.OpSTSAKey, describeSTSAAdd, addSTSA),
+		console.DualAction(k, "stsaremove", kmc.OpSTSAKey, describeSTSARemove, removeSTSA),
 	)
 }
 
@@ -90,8 +79,8 @@ const maxLifetimeDays = 36500
 // describeRotate is the rotation a form asks for: the key it replaces
 // (so that an approval of a stale proposal does nothing) and the new
 // key's lifetime in days.
-func describeRotate(ctx context.Context, k *kmc.KMC, f url.Values) (console.Operation, error) {
-	text, err := value(f, "lifetime_days")
+func describeRotate(ctx context.Context, k *kmc.KMC, c console.Call) (console.Operation, error) {
+	text, err := value(c.Form, "lifetime_days")
 	if err != nil {
 		return console.Operation{}, err
 	}
@@ -152,8 +141,8 @@ func rotate(ctx context.Context, k *kmc.KMC, c console.Call) (string, error) {
 
 // describeSTSAAdd is the STS Association key a form adds: its public key
 // (PEM or hex, P-384), kept canonically as the uncompressed point in hex.
-func describeSTSAAdd(f url.Values) (console.Operation, error) {
-	text, err := value(f, "public_key")
+func describeSTSAAdd(_ context.Context, _ *kmc.KMC, c console.Call) (console.Operation, error) {
+	text, err := value(c.Form, "public_key")
 	if err != nil {
 		return console.Operation{}, err
 	}
@@ -192,8 +181,8 @@ func addSTSA(ctx context.Context, k *kmc.KMC, c console.Call) (string, error) {
 
 // describeSTSARemove is the STS Association key a form removes: one the
 // KMC has.
-func describeSTSARemove(ctx context.Context, k *kmc.KMC, f url.Values) (console.Operation, error) {
-	id, err := value(f, "key_id")
+func describeSTSARemove(ctx context.Context, k *kmc.KMC, c console.Call) (console.Operation, error) {
+	id, err := value(c.Form, "key_id")
 	if err != nil {
 		return console.Operation{}, err
 	}

@@ -9,12 +9,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/console"
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/kmc"
 )
@@ -26,11 +25,7 @@ import (
 // as "officer:A+B"; a rotation proposed before another one is refused.
 func TestKeyOpsDualControl(t *testing.T) {
 	ctx := context.Background()
-	k, err := kmc.Init(ctx, filepath.Join(t.TempDir(), "kmc"), kmc.InitOptions{Mode: kmc.ModeTest, Actor: "officer:setup"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k, _ := consoletest.KMC(t)
 	p := keyOpsPage(k)
 	act := map[string]console.Action{}
 	for _, a := range p.Actions {
@@ -46,11 +41,7 @@ func TestKeyOpsDualControl(t *testing.T) {
 		if err != nil {
 			return "", err
 		}
-		f := url.Values{}
-		for k, v := range o.Params {
-			f.Set(k, v)
-		}
-		return act[name].Do(ctx, console.Call{Actor: alice, Approver: approver, Form: f})
+		return act[name].Do(ctx, consoletest.Approval(o, alice, approver))
 	}
 	var ie *console.InputError
 	for _, bad := range []url.Values{{"lifetime_days": {"0"}}, {"lifetime_days": {"x"}}, {"lifetime_days": {"1", "2"}}} {
@@ -68,11 +59,7 @@ func TestKeyOpsDualControl(t *testing.T) {
 	if done, err := run("rotate", url.Values{"lifetime_days": {"30"}}, bob); err != nil || !strings.Contains(done, "New KMC key 2") {
 		t.Fatalf("rotation: %q, %v", done, err)
 	}
-	f := url.Values{}
-	for k, v := range stale.Params {
-		f.Set(k, v)
-	}
-	if _, err := act["rotate"].Do(ctx, console.Call{Actor: alice, Approver: bob, Form: f}); !errors.As(err, &ie) || ie.Field != "replaces" {
+	if _, err := act["rotate"].Do(ctx, consoletest.Approval(stale, alice, bob)); !errors.As(err, &ie) || ie.Field != "replaces" {
 		t.Errorf("a stale rotation: %v", err)
 	}
 	priv, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
@@ -98,15 +85,9 @@ func TestKeyOpsDualControl(t *testing.T) {
 	if _, err := run("stsaremove", url.Values{"key_id": {strings.ToLower(keys[0].ID.String())}}, bob); err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	k.AuditLog().Records(ctx, 1, func(r audit.Record) error {
-		got = append(got, r.Actor+" "+r.Action)
-		return nil
-	})
-	all := strings.Join(got, "\n")
-	for _, want := range []string{"officer:alice+bob kmc.key.generate", "officer:alice+bob stsa.key.add", "officer:alice+bob stsa.key.remove"} {
-		if !strings.Contains(all, want) {
-			t.Errorf("audit lacks %q:\n%s", want, all)
+	for _, action := range []string{"kmc.key.generate", "stsa.key.add", "stsa.key.remove"} {
+		if !auditHas(t, k, "officer:alice+bob", action) {
+			t.Errorf("audit lacks %s by officer:alice+bob", action)
 		}
 	}
 }

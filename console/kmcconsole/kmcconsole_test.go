@@ -3,9 +3,9 @@ package kmcconsole
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/kmc"
 )
@@ -15,11 +15,7 @@ import (
 // KMC is refused by kmc.Allow.
 func TestOverview(t *testing.T) {
 	ctx := context.Background()
-	k, err := kmc.Init(ctx, filepath.Join(t.TempDir(), "kmc"), kmc.InitOptions{Mode: kmc.ModeTest, Actor: "officer:setup"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k, _ := consoletest.KMC(t)
 	for _, sgc := range []int{123456, 654321} {
 		if _, err := k.AddSupplyGroup(ctx, "operator:test", sgc, "Utility"); err != nil {
 			t.Fatal(err)

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/console"
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/internal/testparty"
 	"github.com/stskms/stskms/keyload"
@@ -34,12 +34,7 @@ const setup = "operator:setup"
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), mods: map[string]keyload.Module{}}
-	var err error
-	f.k, err = kmc.Init(f.ctx, filepath.Join(t.TempDir(), "kmc"), kmc.InitOptions{Mode: kmc.ModeTest, Actor: "officer:setup"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.k.Close() })
+	f.k, _ = consoletest.KMC(t)
 	now := time.Now().UTC()
 	for _, sgc := range []int{1, 2} {
 		must(f.k.AddSupplyGroup(f.ctx, setup, sgc, "Group"))
@@ -54,6 +49,20 @@ func newFixture(t *testing.T) *fixture {
 	}
 	must(f.k.Grant(f.ctx, setup, "TestVendor:94000001", kmc.KUA{SGC: 1, Types: kmc.TypesOf(kmc.VUDK), Until: now.AddDate(1, 0, 0)}))
 	return f
+}
+
+// issueAndRefuse has module 94000001 get a Key Load File and 94000002,
+// not authorised, be refused twice.
+func (f *fixture) issueAndRefuse() {
+	f.t.Helper()
+	if _, err := f.request("94000001"); err != nil {
+		f.t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := f.request("94000002"); kmc.CodeOf(err) != kmc.ESmNotAuthorised {
+			f.t.Fatalf("unauthorised module: %v", err)
+		}
+	}
 }
 
 // must returns v, or fails the test by panicking with err: for set-up
@@ -224,15 +233,7 @@ func TestKUAsGrantRevoke(t *testing.T) {
 // doing action.
 func auditHas(t *testing.T, k *kmc.KMC, actor, action string) bool {
 	t.Helper()
-	found := false
-	err := k.AuditLog().Records(context.Background(), 1, func(r audit.Record) error {
-		found = found || r.Actor == actor && r.Action == action
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return found
+	return slices.Contains(consoletest.Actors(t, k.AuditLog(), action), actor)
 }
 
 // TestFilesAndRefusals: the Key Load Files page finds files by module,
@@ -241,14 +242,7 @@ func auditHas(t *testing.T, k *kmc.KMC, actor, action string) bool {
 // gives them per day.
 func TestFilesAndRefusals(t *testing.T) {
 	f := newFixture(t)
-	if _, err := f.request("94000001"); err != nil {
-		t.Fatal(err)
-	}
-	for range 2 {
-		if _, err := f.request("94000002"); kmc.CodeOf(err) != kmc.ESmNotAuthorised {
-			t.Fatalf("unauthorised module: %v", err)
-		}
-	}
+	f.issueAndRefuse()
 	today := time.Now().UTC().Format(console.DateLayout)
 	p := klfsPage(f.k)
 	for q, want := range map[string]int{"": 1, "sm=94000001&sgc=1": 1, "sgc=2": 0, "sm=94000002": 0,

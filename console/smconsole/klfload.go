@@ -26,10 +26,8 @@ var klfLoadTemplate string
 // SHA-256 is part of what both officers sign.
 func klfLoadPage(m *sm.Module) console.Page {
 	return console.Page{Path: "klfload", Title: "Load a Key Load File", Op: "slot.list", Template: klfLoadTemplate,
-		Data: func(ctx context.Context, a role.Actor, _ console.Query) (any, error) { return waitingSlots(ctx, m, a) },
-		Actions: []console.Action{{Name: "load", Op: "slot.load", Dual: true,
-			Describe: func(ctx context.Context, c console.Call) (console.Operation, error) { return describeLoad(ctx, m, c) },
-			Do:       func(ctx context.Context, c console.Call) (string, error) { return loadKLF(ctx, m, c) }}}}
+		Data:    func(ctx context.Context, a role.Actor, _ console.Query) (any, error) { return waitingSlots(ctx, m, a) },
+		Actions: []console.Action{console.DualAction(m, "load", "slot.load", describeLoad, loadKLF)}}
 }
 
 // waitingSlots are the KEK slots that wait for a Key Load File (LOADING).
@@ -112,9 +110,9 @@ func loadingSlot(ctx context.Context, m *sm.Module, a role.Actor, n int) (sm.Slo
 // SHA-256 signed), which must answer that request of that KMC for this
 // module; the words list the file's keys by their clear attributes.
 func describeLoad(ctx context.Context, m *sm.Module, c console.Call) (console.Operation, error) {
-	n, err := strconv.Atoi(strings.TrimSpace(c.Form.Get("slot")))
-	if err != nil || len(c.Form["slot"]) != 1 {
-		return console.Operation{}, console.BadInput("slot", "one slot number")
+	n, err := proposedSlot(c)
+	if err != nil {
+		return console.Operation{}, err
 	}
 	s, err := loadingSlot(ctx, m, c.Actor, n)
 	if err != nil {
@@ -149,13 +147,9 @@ func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC"
 // the request proposed; the module checks the file itself (its MAC, key
 // wraps and KCVs) and loads all of it or nothing.
 func loadKLF(ctx context.Context, m *sm.Module, c console.Call) (string, error) {
-	a, err := m.DualControl(c.Actor, c.Approver)
+	a, n, err := approvedSlot(m, c)
 	if err != nil {
 		return "", err
-	}
-	n, err := strconv.Atoi(c.Form.Get("slot"))
-	if err != nil {
-		return "", console.BadInput("slot", "not a slot number")
 	}
 	s, err := loadingSlot(ctx, m, a, n)
 	if err != nil {

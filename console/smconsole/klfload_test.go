@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/console"
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sm/api/apitest"
@@ -101,11 +101,7 @@ func TestKLFLoadDualControl(t *testing.T) {
 		}
 	}
 	approved := func(approver sm.Actor, params map[string]string) console.Call {
-		f := url.Values{}
-		for k, v := range params {
-			f.Set(k, v)
-		}
-		return console.Call{Actor: officer, Approver: approver, Form: f, Attachment: []byte(file)}
+		return consoletest.Approval(console.Operation{Params: params, Attachment: []byte(file)}, officer, approver)
 	}
 	for name, a := range map[string]sm.Actor{"her own": officer, "an auditor's": auditor} {
 		if _, err := load.Do(ctx, approved(a, o.Params)); !errors.Is(err, sm.ErrRole) {
@@ -126,17 +122,11 @@ func TestKLFLoadDualControl(t *testing.T) {
 	if _, err := load.Do(ctx, approved(sm.Officer.As("bob"), o.Params)); !errors.As(err, &ie) || ie.Field != "slot" {
 		t.Errorf("the same load again: %v", err)
 	}
-	var actors []string
 	l, err := m.Audit(auditor)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Records(ctx, 1, func(r audit.Record) error {
-		if r.Action == "klf.load" {
-			actors = append(actors, r.Actor)
-		}
-		return nil
-	})
+	actors := consoletest.Actors(t, l, "klf.load")
 	if len(actors) != 1 || actors[0] != "officer:alice+bob" {
 		t.Errorf("klf.load audited as %v", actors)
 	}

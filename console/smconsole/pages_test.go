@@ -44,6 +44,22 @@ func loadedIn(t *testing.T) (*sm.Module, string) {
 	return m, dir
 }
 
+// moduleDB opens the database of the module in dir, behind the module's
+// back, until the test ends.
+func moduleDB(t *testing.T, dir string) *store.DB {
+	t.Helper()
+	info, err := sm.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(context.Background(), store.InDir(dir, info.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // query makes a page's query of "k=v" pairs.
 func query(t *testing.T, pairs string) console.Query {
 	t.Helper()
@@ -280,15 +296,7 @@ func TestSelftestAction(t *testing.T) {
 func TestSitePages(t *testing.T) {
 	ctx := context.Background()
 	m, dir := loadedIn(t)
-	info, err := sm.Stat(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(ctx, store.InDir(dir, info.Database))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := moduleDB(t, dir)
 	st, err := console.OpenStore(ctx, db, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -316,19 +324,11 @@ func TestFaultedPages(t *testing.T) {
 	ctx := context.Background()
 	m, dir := loadedIn(t)
 	m.Close()
-	info, err := sm.Stat(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(ctx, store.InDir(dir, info.Database))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := moduleDB(t, dir)
 	if _, err := db.Exec(ctx, `UPDATE sm_register SET ken = 254`); err != nil {
 		t.Fatal(err)
 	}
-	m, err = sm.Open(ctx, dir, sm.Options{})
+	m, err := sm.Open(ctx, dir, sm.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,19 +22,38 @@ var slotOpsTemplate string
 func slotOpsPage(m *sm.Module) console.Page {
 	return console.Page{Path: "kekslots", Title: "KEK slots", Op: "slot.list", Template: slotOpsTemplate,
 		Data: func(ctx context.Context, a role.Actor, _ console.Query) (any, error) { return m.Slots(ctx, a) },
-		Actions: []console.Action{{Name: "delete", Op: "slot.delete", Dual: true,
-			Describe: func(ctx context.Context, c console.Call) (console.Operation, error) { return describeDelete(ctx, m, c) },
-			Do:       func(ctx context.Context, c console.Call) (string, error) { return deleteSlot(ctx, m, c) }},
-			{Name: "install", Op: "slot.install", Dual: true,
-				Describe: func(_ context.Context, c console.Call) (console.Operation, error) { return describeInstall(c) },
-				Do:       func(ctx context.Context, c console.Call) (string, error) { return installSlot(ctx, m, c) }}}}
+		Actions: []console.Action{console.DualAction(m, "delete", "slot.delete", describeDelete, deleteSlot),
+			console.DualAction(m, "install", "slot.install", describeInstall, installSlot)}}
+}
+
+// proposedSlot is the one slot number a proposal's form names.
+func proposedSlot(c console.Call) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(c.Form.Get("slot")))
+	if err != nil || len(c.Form["slot"]) != 1 {
+		return 0, console.BadInput("slot", "one slot number")
+	}
+	return n, nil
+}
+
+// approvedSlot returns the two officers of an approved proposal acting
+// together (sm.Module.DualControl), and the slot its parameters name.
+func approvedSlot(m *sm.Module, c console.Call) (role.Actor, int, error) {
+	a, err := m.DualControl(c.Actor, c.Approver)
+	if err != nil {
+		return a, 0, err
+	}
+	n, err := strconv.Atoi(c.Form.Get("slot"))
+	if err != nil {
+		return a, 0, console.BadInput("slot", "not a slot number")
+	}
+	return a, n, nil
 }
 
 // describeInstall is the installation a form asks for: the KMC's
 // PK.ECDH.1 record, the fingerprint the officer typed from the KMC's
 // publication (which must match the record's), the officer's declaration
 // that the KMC is a test KMC, and the slot (0: the first free one).
-func describeInstall(c console.Call) (console.Operation, error) {
+func describeInstall(_ context.Context, _ *sm.Module, c console.Call) (console.Operation, error) {
 	body := strings.TrimSpace(c.Form.Get("record"))
 	p, err := records.ParsePKECDH(body)
 	if err != nil {
@@ -67,13 +86,9 @@ func describeInstall(c console.Call) (console.Operation, error) {
 // installSlot installs the KMC key of an approved proposal, by the two
 // officers (sm.Module.DualControl).
 func installSlot(ctx context.Context, m *sm.Module, c console.Call) (string, error) {
-	a, err := m.DualControl(c.Actor, c.Approver)
+	a, slot, err := approvedSlot(m, c)
 	if err != nil {
 		return "", err
-	}
-	slot, err := strconv.Atoi(c.Form.Get("slot"))
-	if err != nil {
-		return "", console.BadInput("slot", "not a slot number")
 	}
 	s, err := m.InstallSlot(ctx, a, sm.InstallRequest{Record: c.Form.Get("record"), Fingerprint: c.Form.Get("fingerprint"),
 		TestKMC: c.Form.Get("test_kmc") == "true", Slot: slot})
@@ -101,9 +116,9 @@ func slotOf(ctx context.Context, m *sm.Module, a role.Actor, n int) (sm.Slot, er
 // describeDelete is the deletion a form asks for: the slot and the key it
 // holds, so that an approval does not delete another key put there since.
 func describeDelete(ctx context.Context, m *sm.Module, c console.Call) (console.Operation, error) {
-	n, err := strconv.Atoi(strings.TrimSpace(c.Form.Get("slot")))
-	if err != nil || len(c.Form["slot"]) != 1 {
-		return console.Operation{}, console.BadInput("slot", "one slot number")
+	n, err := proposedSlot(c)
+	if err != nil {
+		return console.Operation{}, err
 	}
 	s, err := slotOf(ctx, m, c.Actor, n)
 	if err != nil {
@@ -118,13 +133,9 @@ func describeDelete(ctx context.Context, m *sm.Module, c console.Call) (console.
 // deleteSlot deletes the slot of an approved proposal, by the two
 // officers (sm.Module.DualControl), if it still holds the key proposed.
 func deleteSlot(ctx context.Context, m *sm.Module, c console.Call) (string, error) {
-	a, err := m.DualControl(c.Actor, c.Approver)
+	a, n, err := approvedSlot(m, c)
 	if err != nil {
 		return "", err
-	}
-	n, err := strconv.Atoi(c.Form.Get("slot"))
-	if err != nil {
-		return "", console.BadInput("slot", "not a slot number")
 	}
 	s, err := slotOf(ctx, m, a, n)
 	if err != nil {

@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/console"
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/sm"
@@ -24,15 +23,7 @@ import (
 // slot that holds another key by then is refused.
 func TestSlotOpsDualControl(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "sm")
-	if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	m, err := sm.Open(ctx, dir, sm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, _ := consoletest.Module(t)
 	alice, bob := sm.Officer.As("alice"), sm.Officer.As("bob")
 	key, err := keyagree.TestKey("sts-test-kmc")
 	if err != nil {
@@ -54,17 +45,10 @@ func TestSlotOpsDualControl(t *testing.T) {
 	if err != nil || o.Params["record"] != body || o.Params["test_kmc"] != "true" || o.Params["slot"] != "0" {
 		t.Fatalf("describe install: %+v, %v", o, err)
 	}
-	params := func(o console.Operation) url.Values {
-		f := url.Values{}
-		for k, v := range o.Params {
-			f.Set(k, v)
-		}
-		return f
-	}
-	if _, err := inst.Do(ctx, console.Call{Actor: alice, Approver: alice, Form: params(o)}); !errors.Is(err, sm.ErrRole) {
+	if _, err := inst.Do(ctx, consoletest.Approval(o, alice, alice)); !errors.Is(err, sm.ErrRole) {
 		t.Errorf("alice approving her own installation: %v, want sm.ErrRole", err)
 	}
-	if done, err := inst.Do(ctx, console.Call{Actor: alice, Approver: bob, Form: params(o)}); err != nil || !strings.Contains(done, "slot 1") {
+	if done, err := inst.Do(ctx, consoletest.Approval(o, alice, bob)); err != nil || !strings.Contains(done, "slot 1") {
 		t.Fatalf("installation: %q, %v", done, err)
 	}
 	slots, err := m.Slots(ctx, alice)
@@ -81,34 +65,27 @@ func TestSlotOpsDualControl(t *testing.T) {
 	if err != nil || o.Params["fingerprint"] != slot.Fingerprint.String() || !strings.Contains(o.Words, "slot 1") {
 		t.Fatalf("describe: %+v, %v", o, err)
 	}
-	form := params(o)
-	if _, err := del.Do(ctx, console.Call{Actor: alice, Approver: alice, Form: form}); !errors.Is(err, sm.ErrRole) {
+	if _, err := del.Do(ctx, consoletest.Approval(o, alice, alice)); !errors.Is(err, sm.ErrRole) {
 		t.Errorf("alice approving her own deletion: %v, want sm.ErrRole", err)
 	}
-	if _, err := del.Do(ctx, console.Call{Actor: alice, Approver: sm.Auditor.As("carol"), Form: form}); !errors.Is(err, sm.ErrRole) {
+	if _, err := del.Do(ctx, consoletest.Approval(o, alice, sm.Auditor.As("carol"))); !errors.Is(err, sm.ErrRole) {
 		t.Errorf("an auditor's approval: %v, want sm.ErrRole", err)
 	}
 	stale := url.Values{"slot": {"1"}, "fingerprint": {"0000000000000000"}}
 	if _, err := del.Do(ctx, console.Call{Actor: alice, Approver: bob, Form: stale}); !errors.As(err, &ie) {
 		t.Errorf("a stale deletion: %v", err)
 	}
-	if done, err := del.Do(ctx, console.Call{Actor: alice, Approver: bob, Form: form}); err != nil || !strings.Contains(done, "slot 1 deleted") {
+	if done, err := del.Do(ctx, consoletest.Approval(o, alice, bob)); err != nil || !strings.Contains(done, "slot 1 deleted") {
 		t.Fatalf("deletion: %q, %v", done, err)
 	}
 	if slots, _ := m.Slots(ctx, alice); len(slots) != 0 {
 		t.Errorf("slots after deletion: %v", slots)
 	}
-	var actors []string
 	l, err := m.Audit(sm.Auditor.As("carol"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l.Records(ctx, 1, func(r audit.Record) error {
-		if r.Action == "slot.install" || r.Action == "slot.delete" {
-			actors = append(actors, r.Actor)
-		}
-		return nil
-	})
+	actors := consoletest.Actors(t, l, "slot.install", "slot.delete")
 	if len(actors) != 2 || actors[0] != "officer:alice+bob" || actors[1] != "officer:alice+bob" {
 		t.Errorf("slot.install and slot.delete audited as %v", actors)
 	}

@@ -34,6 +34,7 @@ func Site(m *sm.Module) console.Site {
 			activityPage(m),
 			slotOpsPage(m),
 			klfLoadPage(m),
+			recoverPage(m),
 		},
 	}
 }
@@ -45,6 +46,7 @@ type Identity struct {
 	Release    string
 	TestTables bool
 	Fault      string // why the module is in its error state, or ""
+	RolledBack bool   // the error state is a database to accept (recover.go)
 	Selftest   sm.SelftestReport
 	// Slots are the KEK slots, if a's role may list them (SlotsRefused
 	// otherwise).
@@ -66,6 +68,7 @@ func identityOf(ctx context.Context, m *sm.Module, a role.Actor) (*Identity, err
 	sort.Slice(out.Firmware, func(i, j int) bool { return out.Firmware[i].API < out.Firmware[j].API })
 	if f := m.Fault(); f != nil {
 		out.Fault = f.Error()
+		_, out.RolledBack = m.PendingRollback()
 		return out, nil
 	}
 	slots, err := m.Slots(ctx, a)

@@ -2,9 +2,9 @@ package smconsole
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/sm"
 )
 
@@ -13,15 +13,7 @@ import (
 // instead, and sees the rest of the page.
 func TestSlotsByRole(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "sm")
-	if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	m, err := sm.Open(ctx, dir, sm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m, _ := consoletest.Module(t)
 	for _, tc := range []struct {
 		actor   sm.Actor
 		refused bool

@@ -82,6 +82,10 @@ func (g *Guard) Check(ctx context.Context) (*audit.CheckpointError, error) {
 	return nil, g.Keep(ctx)
 }
 
+// Kept returns the signed checkpoint kept (not the witnesses'), nil if
+// none is.
+func (g *Guard) Kept() ([]byte, error) { return g.keeper.Load() }
+
 // Accept keeps the log's checkpoint in place of one it does not extend:
 // the caller has had the acceptance authorised and audited.
 func (g *Guard) Accept(ctx context.Context) error {

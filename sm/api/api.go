@@ -139,7 +139,7 @@ var refusals = []refusal{
 	{http.StatusNotFound, "", []error{sm.ErrNoRegister, sm.ErrNoSlot}},
 	{http.StatusConflict, "", []error{sm.ErrRequestReused, sm.ErrRequestOwned, sm.ErrCreditLimit, sm.ErrSlotState,
 		sm.ErrNotPending, sm.ErrSlotsFull, sm.ErrRegistersFull, sm.ErrKeyExpired, sm.ErrKMCKeyExpired, sm.ErrAfterIUT,
-		sm.ErrBeforeACT, sm.ErrTIDWindow, sm.ErrModuleExists}},
+		sm.ErrBeforeACT, sm.ErrTIDWindow, sm.ErrModuleExists, sm.ErrNoRollback}},
 	{http.StatusUnprocessableEntity, "", []error{sm.ErrRange, sm.ErrSubclass, sm.ErrKeyType, sm.ErrVariant,
 		sm.ErrAttribute, sm.ErrMAC, sm.ErrFingerprint, sm.ErrNoTables}},
 	{http.StatusServiceUnavailable, "", []error{sm.ErrSelfTest, sm.ErrClosed, sm.ErrIntegrity, sm.ErrNoModule,

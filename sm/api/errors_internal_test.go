@@ -29,8 +29,8 @@ var smErrors = map[string]error{
 	"sm.ErrRequestReused": sm.ErrRequestReused, "sm.ErrRequestOwned": sm.ErrRequestOwned,
 	"sm.ErrNoTables": sm.ErrNoTables, "sm.ErrIntegrity": sm.ErrIntegrity, "sm.ErrClosed": sm.ErrClosed,
 	"sm.ErrModuleExists": sm.ErrModuleExists, "sm.ErrNoModule": sm.ErrNoModule, "sm.ErrIdentity": sm.ErrIdentity,
-	"sm.ErrInvalidRequest": sm.ErrInvalidRequest,
-	"sm.Error":             &sm.Error{Code: sm.CodeCreditLimit, Kind: sm.ErrCreditLimit, Detail: "100 left"},
+	"sm.ErrInvalidRequest": sm.ErrInvalidRequest, "sm.ErrNoRollback": sm.ErrNoRollback,
+	"sm.Error": &sm.Error{Code: sm.CodeCreditLimit, Kind: sm.ErrCreditLimit, Detail: "100 left"},
 }
 
 // TestEveryErrorIsAnswered walks every exported error of packages sts,
