@@ -56,7 +56,7 @@ func TestBrowserRecover(t *testing.T) {
 	needBrowser(t)
 	m, dir := rolledBackModule(t)
 	rb, _ := m.PendingRollback()
-	st := consoleStore(t, store.InDir(dir, sm.DatabaseFile))
+	st := consoleStore(t, store.InDir(dir, "sqlite:"+sm.DatabaseFile))
 	origin := serve(t, st, smconsole.Site(m))
 	alice, bob, carol := newTab(t), newTab(t), newTab(t)
 	alice.register(origin, enrol(t, st, "alice", role.Officer))
