@@ -3,15 +3,14 @@ package browsertest
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/console/kmcconsole"
 	"github.com/stskms/stskms/internal/role"
-	"github.com/stskms/stskms/kmc"
 )
 
 // proposeRotation proposes a new KMC key valid days from the trust page
@@ -26,8 +25,15 @@ func (tb *tab) proposeRotation(origin, days string) string {
 	if got := tb.text("#state"); got != "draft" {
 		tb.t.Fatalf("a new proposal is %q", got)
 	}
+	return tb.signProposal()
+}
+
+// signProposal signs the draft proposal the tab shows with its passkey,
+// by keyboard, and returns the path of the proposal, then pending.
+func (tb *tab) signProposal() string {
+	tb.t.Helper()
 	tb.pressOn("passkey-approval")
-	tb.call(chromedp.WaitVisible(chromedp.ID("why"))) // the signed proposal says why she may not approve it
+	tb.call(chromedp.WaitVisible(chromedp.ID("why"))) // the signed proposal says why its proposer may not approve it
 	if got := tb.text("#state"); got != "pending" {
 		tb.t.Fatalf("a signed proposal is %q", got)
 	}
@@ -60,22 +66,11 @@ const replayJS = `(async () => {
 func TestBrowserApproval(t *testing.T) {
 	needBrowser(t)
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "kmc")
-	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeTest, Actor: "officer:setup"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
-	dsn, err := kmc.DirDatabase(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := consoleStore(t, dsn)
-	origin := serve(t, st, kmcconsole.Site(k, kmcconsole.Options{}))
+	k, dir := consoletest.KMC(t)
+	st, origin := kmcConsole(t, k, dir, kmcconsole.Options{})
 
-	alice, bob := newTab(t), newTab(t)
-	alice.register(origin, enrol(t, st, "alice", role.Officer))
-	bob.register(origin, enrol(t, st, "bob", role.Officer))
+	alice := signIn(t, origin, st, "alice", role.Officer)
+	bob := signIn(t, origin, st, "bob", role.Officer)
 
 	alice.call(chromedp.Navigate(origin+"/console/trust"), chromedp.WaitVisible(chromedp.ID("lifetime-days")))
 	alice.screenshot("console-kmc-trust", 1280)

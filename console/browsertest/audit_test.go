@@ -1,19 +1,15 @@
 package browsertest
 
 import (
-	"context"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/stskms/stskms/audit"
-	"github.com/stskms/stskms/console/smconsole"
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/internal/role"
-	"github.com/stskms/stskms/sm"
-	"github.com/stskms/stskms/store"
 )
 
 // TestBrowserAudit: a module's auditor browses its audit log newest
@@ -23,25 +19,10 @@ import (
 // page and the download are refused to him (403).
 func TestBrowserAudit(t *testing.T) {
 	needBrowser(t)
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "sm")
-	if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	m, err := sm.Open(ctx, dir, sm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	info, err := sm.Stat(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := consoleStore(t, store.InDir(dir, info.Database))
-	origin := serve(t, st, smconsole.Site(m))
+	m, dir := consoletest.Module(t)
+	st, origin := smConsole(t, m, dir)
 
-	carol := newTab(t)
-	carol.register(origin, enrol(t, st, "carol", role.Auditor))
+	carol := signIn(t, origin, st, "carol", role.Auditor)
 	carol.call(chromedp.Navigate(origin+"/console/audit"), chromedp.WaitVisible(chromedp.ID("records")))
 	if got := carol.text("#records tbody tr:first-child td:nth-child(4)"); got != "console.passkey" {
 		t.Errorf("newest record's action %q, want console.passkey", got)
@@ -73,8 +54,7 @@ func TestBrowserAudit(t *testing.T) {
 	}
 	carol.noErrors("audit verify and checkpoint")
 
-	pos := newTab(t)
-	pos.register(origin, enrol(t, st, "pos", role.Operator))
+	pos := signIn(t, origin, st, "pos", role.Operator)
 	if n := pos.eval(`String(document.querySelectorAll('nav a[href="/console/audit"]').length)`); n != "0" {
 		t.Error("the operator is offered the audit page")
 	}

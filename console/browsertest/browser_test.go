@@ -21,6 +21,7 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/console"
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/console/kmcconsole"
 	"github.com/stskms/stskms/console/smconsole"
 	"github.com/stskms/stskms/internal/role"
@@ -271,6 +272,39 @@ func consoleStore(t *testing.T, dsn string) *console.Store {
 	return st
 }
 
+// kmcConsole serves the console of the KMC k in dir, on its own database
+// as `kmc serve` does, and returns the console's store and origin.
+func kmcConsole(t *testing.T, k *kmc.KMC, dir string, opts kmcconsole.Options) (*console.Store, string) {
+	t.Helper()
+	dsn, err := kmc.DirDatabase(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := consoleStore(t, dsn)
+	return st, serve(t, st, kmcconsole.Site(k, opts))
+}
+
+// smConsole serves the console of the module m in dir, on its own
+// database as `sm serve` does, and returns the console's store and origin.
+func smConsole(t *testing.T, m *sm.Module, dir string) (*console.Store, string) {
+	t.Helper()
+	info, err := sm.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := consoleStore(t, store.InDir(dir, info.Database))
+	return st, serve(t, st, smconsole.Site(m))
+}
+
+// signIn opens a tab for a new account of name and role r on the console
+// at origin, enrolled and signed in with its passkey by keyboard.
+func signIn(t *testing.T, origin string, st *console.Store, name string, r role.Role) *tab {
+	t.Helper()
+	tb := newTab(t)
+	tb.register(origin, enrol(t, st, name, r))
+	return tb
+}
+
 // enrol makes a one-time enrolment path.
 func enrol(t *testing.T, st *console.Store, name string, r role.Role) string {
 	t.Helper()
@@ -321,21 +355,11 @@ func auditHas(t *testing.T, l *audit.Log, actor, action string) bool {
 func TestBrowserKMC(t *testing.T) {
 	needBrowser(t)
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "kmc")
-	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeTest, Actor: "officer:setup"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
+	k, dir := consoletest.KMC(t)
 	if _, err := k.AddSupplyGroup(ctx, "operator:test", 123456, "Example Utility"); err != nil {
 		t.Fatal(err)
 	}
-	dsn, err := kmc.DirDatabase(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := consoleStore(t, dsn)
-	origin := serve(t, st, kmcconsole.Site(k, kmcconsole.Options{}))
+	st, origin := kmcConsole(t, k, dir, kmcconsole.Options{})
 	key, err := k.CurrentKey(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -380,8 +404,7 @@ func TestBrowserKMC(t *testing.T) {
 	}
 
 	// The auditor sees no revoke and may not POST it.
-	carol := newTab(t)
-	carol.register(origin, enrol(t, st, "carol", role.Auditor))
+	carol := signIn(t, origin, st, "carol", role.Auditor)
 	carol.call(chromedp.Navigate(origin+"/console/accounts"), chromedp.WaitVisible(chromedp.CSS("table")))
 	if n := carol.eval(`String(document.querySelectorAll("button.danger").length)`); n != "0" {
 		t.Errorf("the auditor is offered %s revoke buttons", n)
@@ -462,28 +485,13 @@ func TestBrowserKMC(t *testing.T) {
 // identity, firmware identifiers, self-test state and KEK slots.
 func TestBrowserModule(t *testing.T) {
 	needBrowser(t)
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "sm")
-	if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
+	m, dir := consoletest.Module(t)
+	if _, err := m.Selftest(context.Background(), sm.Auditor.As("test")); err != nil {
 		t.Fatal(err)
 	}
-	m, err := sm.Open(ctx, dir, sm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	if _, err := m.Selftest(ctx, sm.Auditor.As("test")); err != nil {
-		t.Fatal(err)
-	}
-	info, err := sm.Stat(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := consoleStore(t, store.InDir(dir, info.Database))
-	origin := serve(t, st, smconsole.Site(m))
+	st, origin := smConsole(t, m, dir)
 
-	dave := newTab(t)
-	dave.register(origin, enrol(t, st, "dave", role.Auditor))
+	dave := signIn(t, origin, st, "dave", role.Auditor)
 	if got := dave.text("#smid"); got != m.Identify().SMID.String() {
 		t.Errorf("SMID %q, want %q", got, m.Identify().SMID)
 	}

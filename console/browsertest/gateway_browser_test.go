@@ -10,10 +10,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/console/kmcconsole"
 	"github.com/stskms/stskms/gateway"
 	"github.com/stskms/stskms/internal/role"
-	"github.com/stskms/stskms/kmc"
 	"github.com/stskms/stskms/store"
 )
 
@@ -52,22 +52,11 @@ func gatewayQueue(t *testing.T, dir string) *gateway.Queue {
 func TestBrowserGateway(t *testing.T) {
 	needBrowser(t)
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "kmc")
-	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeTest, Actor: "officer:setup"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
-	dsn, err := kmc.DirDatabase(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := consoleStore(t, dsn)
+	k, dir := consoletest.KMC(t)
 	q := gatewayQueue(t, dir)
-	origin := serve(t, st, kmcconsole.Site(k, kmcconsole.Options{Queue: q}))
+	st, origin := kmcConsole(t, k, dir, kmcconsole.Options{Queue: q})
 
-	olga := newTab(t)
-	olga.register(origin, enrol(t, st, "olga", role.Operator))
+	olga := signIn(t, origin, st, "olga", role.Operator)
 	olga.call(chromedp.Navigate(origin+"/console/gateway"), chromedp.WaitVisible(chromedp.ID("retry-2")))
 	if got := olga.text("#mail-counts tbody"); !strings.Contains(got, "1 mail") {
 		t.Errorf("counts %q", got)
@@ -105,8 +94,7 @@ func TestBrowserGateway(t *testing.T) {
 	}
 	olga.noErrors("purge")
 
-	carol := newTab(t)
-	carol.register(origin, enrol(t, st, "carol", role.Auditor))
+	carol := signIn(t, origin, st, "carol", role.Auditor)
 	carol.call(chromedp.Navigate(origin+"/console/gateway"), chromedp.WaitVisible(chromedp.ID("entries")))
 	if n := carol.eval(`String(document.querySelectorAll("main form[method=post]").length)`); n != "0" {
 		t.Errorf("the auditor is offered %s forms that change the queue", n)

@@ -5,13 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/console/kmcconsole"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/keyagree"
@@ -43,24 +43,13 @@ func (tb *tab) fill(values map[string]string) {
 func TestBrowserImport(t *testing.T) {
 	needBrowser(t)
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "kmc")
-	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeTest, Actor: "officer:setup"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
+	k, dir := consoletest.KMC(t)
 	if _, err := k.AddSupplyGroup(ctx, "operator:test", 123456, "Utility"); err != nil {
 		t.Fatal(err)
 	}
-	dsn, err := kmc.DirDatabase(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := consoleStore(t, dsn)
-	origin := serve(t, st, kmcconsole.Site(k, kmcconsole.Options{}))
-	alice, bob := newTab(t), newTab(t)
-	alice.register(origin, enrol(t, st, "alice", role.Officer))
-	bob.register(origin, enrol(t, st, "bob", role.Officer))
+	st, origin := kmcConsole(t, k, dir, kmcconsole.Options{})
+	alice := signIn(t, origin, st, "alice", role.Officer)
+	bob := signIn(t, origin, st, "bob", role.Officer)
 	part := func() (string, string) {
 		v := make([]byte, 20)
 		rand.Read(v)

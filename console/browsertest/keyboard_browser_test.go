@@ -1,17 +1,15 @@
 package browsertest
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/console/kmcconsole"
 	"github.com/stskms/stskms/internal/role"
-	"github.com/stskms/stskms/kmc"
 )
 
 // TestKeyboard uses the KMC's console with the keyboard alone: the skip
@@ -22,20 +20,9 @@ import (
 // and Enter on its form's button.
 func TestKeyboard(t *testing.T) {
 	needBrowser(t)
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "kmc")
-	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeTest, Actor: "officer:setup"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
-	dsn, err := kmc.DirDatabase(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := consoleStore(t, dsn)
-	origin := serve(t, st, kmcconsole.Site(k, kmcconsole.Options{}))
-	newTab(t).register(origin, enrol(t, st, "bob", role.Operator))
+	k, dir := consoletest.KMC(t)
+	st, origin := kmcConsole(t, k, dir, kmcconsole.Options{})
+	signIn(t, origin, st, "bob", role.Operator)
 
 	eve := newTabFor(t, 2*time.Minute)
 	eve.register(origin, enrol(t, st, "eve", role.Officer)) // by keyboard (pressOn)

@@ -9,11 +9,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/stskms/stskms/console/smconsole"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sm/api/apitest"
-	"github.com/stskms/stskms/store"
 )
 
 // TestBrowserKLFLoad: an officer pastes a Key Load File of 25 keys into
@@ -38,15 +36,9 @@ func TestBrowserKLFLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := sm.Stat(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := consoleStore(t, store.InDir(dir, info.Database))
-	origin := serve(t, st, smconsole.Site(m))
-	alice, bob := newTab(t), newTab(t)
-	alice.register(origin, enrol(t, st, "alice", role.Officer))
-	bob.register(origin, enrol(t, st, "bob", role.Officer))
+	st, origin := smConsole(t, m, dir)
+	alice := signIn(t, origin, st, "alice", role.Officer)
+	bob := signIn(t, origin, st, "bob", role.Officer)
 
 	alice.call(chromedp.Navigate(origin+"/console/klfload"), chromedp.WaitVisible(chromedp.ID("load-klf")))
 	text, _ := json.Marshal(file)
@@ -54,12 +46,7 @@ func TestBrowserKLFLoad(t *testing.T) {
 	alice.screenshot("console-sm-klfload", 1280)
 	alice.pressOn("propose-load")
 	alice.call(chromedp.WaitVisible(chromedp.ID("passkey-approval")))
-	alice.pressOn("passkey-approval")
-	alice.call(chromedp.WaitVisible(chromedp.ID("why")))
-	if got := alice.text("#state"); got != "pending" {
-		t.Fatalf("the signed proposal is %q", got)
-	}
-	proposal := alice.eval(`location.pathname`)
+	proposal := alice.signProposal()
 	alice.noErrors("the load's proposal")
 
 	bob.call(chromedp.Navigate(origin+proposal), chromedp.WaitVisible(chromedp.ID("passkey-approval")))

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/console/kmcconsole"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/internal/testparty"
@@ -25,12 +25,7 @@ import (
 func TestBrowserKUAs(t *testing.T) {
 	needBrowser(t)
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "kmc")
-	k, err := kmc.Init(ctx, dir, kmc.InitOptions{Mode: kmc.ModeTest, Actor: "officer:setup"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.Close() })
+	k, dir := consoletest.KMC(t)
 	if _, err := k.AddSupplyGroup(ctx, "operator:setup", 1, "Example Utility"); err != nil {
 		t.Fatal(err)
 	}
@@ -39,12 +34,7 @@ func TestBrowserKUAs(t *testing.T) {
 		Firmware: "SSM1V100", Variant: kmc.Vending, Virtual: true}); err != nil {
 		t.Fatal(err)
 	}
-	dsn, err := kmc.DirDatabase(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := consoleStore(t, dsn)
-	origin := serve(t, st, kmcconsole.Site(k, kmcconsole.Options{}))
+	st, origin := kmcConsole(t, k, dir, kmcconsole.Options{})
 	kuas := func() []kmc.KUA {
 		all, err := k.KUAs(ctx, "")
 		if err != nil {
@@ -53,8 +43,7 @@ func TestBrowserKUAs(t *testing.T) {
 		return all
 	}
 
-	olga := newTab(t)
-	olga.register(origin, enrol(t, st, "olga", role.Operator))
+	olga := signIn(t, origin, st, "olga", role.Operator)
 	olga.call(chromedp.Navigate(origin+"/console/kuas"), chromedp.WaitVisible(chromedp.ID("grant")))
 	until := time.Now().UTC().AddDate(0, 1, 0).Format("2006-01-02")
 	olga.eval(fmt.Sprintf(`(() => {
@@ -83,8 +72,7 @@ func TestBrowserKUAs(t *testing.T) {
 		t.Errorf("a refused grant changed the KUAs: %d", n)
 	}
 
-	carol := newTab(t)
-	carol.register(origin, enrol(t, st, "carol", role.Auditor))
+	carol := signIn(t, origin, st, "carol", role.Auditor)
 	carol.call(chromedp.Navigate(origin+"/console/kuas"), chromedp.WaitVisible(chromedp.ID("kuas")))
 	if n := carol.eval(`String(document.querySelectorAll("#grant, button.danger").length)`); n != "0" {
 		t.Errorf("the auditor is offered %s grant or revoke controls", n)

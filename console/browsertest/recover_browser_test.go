@@ -8,12 +8,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/stskms/stskms/console/smconsole"
-	"github.com/stskms/stskms/internal/backuptest"
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sm/api/apitest"
-	"github.com/stskms/stskms/store"
 )
 
 // rolledBackModule opens a test module on a copy of its database made
@@ -27,22 +25,7 @@ func rolledBackModule(t *testing.T) (*sm.Module, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.Close()
-	files, backup := sm.DatabaseFile+"*", t.TempDir()
-	backuptest.Copy(t, dir, backup, files)
-	if m, err = sm.Open(ctx, dir, sm.Options{}); err != nil { // its start and close grow the log and the kept checkpoint
-		t.Fatal(err)
-	}
-	m.Close()
-	backuptest.Copy(t, backup, dir, files)
-	if m, err = sm.Open(ctx, dir, sm.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	if m.Fault() == nil {
-		t.Fatal("the restored database opened without error")
-	}
-	return m, dir
+	return consoletest.RolledBack(t, m, dir), dir
 }
 
 // TestBrowserRecover: a module in its error state for a rolled-back
@@ -56,12 +39,10 @@ func TestBrowserRecover(t *testing.T) {
 	needBrowser(t)
 	m, dir := rolledBackModule(t)
 	rb, _ := m.PendingRollback()
-	st := consoleStore(t, store.InDir(dir, "sqlite:"+sm.DatabaseFile))
-	origin := serve(t, st, smconsole.Site(m))
-	alice, bob, carol := newTab(t), newTab(t), newTab(t)
-	alice.register(origin, enrol(t, st, "alice", role.Officer))
-	bob.register(origin, enrol(t, st, "bob", role.Officer))
-	carol.register(origin, enrol(t, st, "carol", role.Auditor))
+	st, origin := smConsole(t, m, dir)
+	alice := signIn(t, origin, st, "alice", role.Officer)
+	bob := signIn(t, origin, st, "bob", role.Officer)
+	carol := signIn(t, origin, st, "carol", role.Auditor)
 
 	carol.call(chromedp.Navigate(origin+"/console/recover"), chromedp.WaitVisible(chromedp.ID("rollback")))
 	if carol.eval(`String(document.getElementById("accept-why") === null)`) != "true" {
@@ -78,12 +59,7 @@ func TestBrowserRecover(t *testing.T) {
 		alice.call(chromedp.SendKeys(chromedp.ID("accept-why"), why))
 		alice.pressOn("propose-accept")
 		alice.call(chromedp.WaitVisible(chromedp.ID("passkey-approval")))
-		alice.pressOn("passkey-approval")
-		alice.call(chromedp.WaitVisible(chromedp.ID("why")))
-		if got := alice.text("#state"); got != "pending" {
-			t.Fatalf("the signed proposal is %q", got)
-		}
-		return alice.eval(`location.pathname`)
+		return alice.signProposal()
 	}
 	alice.call(chromedp.Navigate(origin+"/console/"), chromedp.WaitVisible(chromedp.ID("recover-link")))
 	alice.pressOn("recover-link")

@@ -9,11 +9,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/stskms/stskms/console/smconsole"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sm/api/apitest"
-	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/sts"
 )
 
@@ -36,15 +34,9 @@ func TestBrowserModulePages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := sm.Stat(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := consoleStore(t, store.InDir(dir, info.Database))
-	origin := serve(t, st, smconsole.Site(m))
+	st, origin := smConsole(t, m, dir)
 
-	erin := newTab(t)
-	erin.register(origin, enrol(t, st, "erin", role.Auditor))
+	erin := signIn(t, origin, st, "erin", role.Auditor)
 	before := m.LastSelftest().Time
 	erin.call(chromedp.Navigate(origin+"/console/selftest"), chromedp.WaitVisible(chromedp.ID("selftest-run")))
 	erin.noErrors("self-test")

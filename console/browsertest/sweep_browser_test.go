@@ -17,7 +17,6 @@ import (
 
 	"github.com/stskms/stskms/console"
 	"github.com/stskms/stskms/console/kmcconsole"
-	"github.com/stskms/stskms/console/smconsole"
 	"github.com/stskms/stskms/gateway"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/kmc"
@@ -67,11 +66,7 @@ func loopSites(t *testing.T) []sweptSite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kdsn, err := kmc.DirDatabase(kdir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kst := consoleStore(t, kdsn)
+	kst, korigin := kmcConsole(t, k, kdir, kmcconsole.Options{Queue: q})
 
 	sdir := filepath.Join(dir, "sm-vending")
 	m, err := sm.Open(ctx, sdir, sm.Options{})
@@ -79,15 +74,8 @@ func loopSites(t *testing.T) []sweptSite {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	info, err := sm.Stat(sdir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sst := consoleStore(t, store.InDir(sdir, info.Database))
-	return []sweptSite{
-		{"kmc", serve(t, kst, kmcconsole.Site(k, kmcconsole.Options{Queue: q})), kst},
-		{"sm", serve(t, sst, smconsole.Site(m)), sst},
-	}
+	sst, sorigin := smConsole(t, m, sdir)
+	return []sweptSite{{"kmc", korigin, kst}, {"sm", sorigin, sst}}
 }
 
 // pageCheck is what the sweep reads from a page (sweepJS).

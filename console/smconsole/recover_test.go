@@ -10,7 +10,7 @@ import (
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/console"
-	"github.com/stskms/stskms/internal/backuptest"
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sm/api"
 )
@@ -20,25 +20,8 @@ import (
 // database rolled back behind the kept audit checkpoint.
 func rolledBackIn(t *testing.T) (*sm.Module, string) {
 	t.Helper()
-	ctx := context.Background()
 	m, dir := loadedIn(t)
-	m.Close()
-	files, backup := sm.DatabaseFile+"*", t.TempDir()
-	backuptest.Copy(t, dir, backup, files)
-	var err error
-	if m, err = sm.Open(ctx, dir, sm.Options{}); err != nil { // its start and close grow the log and the kept checkpoint
-		t.Fatal(err)
-	}
-	m.Close()
-	backuptest.Copy(t, backup, dir, files)
-	if m, err = sm.Open(ctx, dir, sm.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	if !errors.Is(m.Fault(), audit.ErrRolledBack) {
-		t.Fatalf("fault %v, want a rolled-back database", m.Fault())
-	}
-	return m, dir
+	return consoletest.RolledBack(t, m, dir), dir
 }
 
 // formOf is an operation's parameters as the form Do gets on approval.
