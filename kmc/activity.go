@@ -24,14 +24,9 @@ func (k *KMC) KLFActivity(ctx context.Context, a Actor, from time.Time, fn func(
 	err := k.log.Since(ctx, from, []string{"klf.issue", "klf.refuse"}, func(r audit.Record) error {
 		e := KLFEvent{Time: r.Time}
 		if r.Action == "klf.refuse" {
-			var d struct {
-				Code Code `json:"code"`
+			if e.Code = RefusalCode(r); e.Code == "" {
+				e.Code = "unknown"
 			}
-			raw, _ := r.Details.(json.RawMessage)
-			if err := json.Unmarshal(raw, &d); err != nil || d.Code == "" {
-				d.Code = "unknown"
-			}
-			e.Code = d.Code
 		}
 		return fn(e)
 	})
@@ -39,4 +34,16 @@ func (k *KMC) KLFActivity(ctx context.Context, a Actor, from time.Time, fn func(
 		return failed("read the audit log", err)
 	}
 	return nil
+}
+
+// RefusalCode is the code an audit record of a refusal ("klf.refuse",
+// "sm.update.refuse") names in its details, or "" if it names none.
+func RefusalCode(r audit.Record) Code {
+	var d struct {
+		Code Code `json:"code"`
+	}
+	if raw, ok := r.Details.(json.RawMessage); ok {
+		_ = json.Unmarshal(raw, &d)
+	}
+	return d.Code
 }

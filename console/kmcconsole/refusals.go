@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	_ "embed"
-	"encoding/json"
 	"maps"
 	"slices"
 	"time"
@@ -44,13 +43,7 @@ func refusals(ctx context.Context, log *audit.Log, from, until time.Time, fn fun
 		if !until.IsZero() && !r.Time.Before(until) {
 			return nil
 		}
-		var d struct {
-			Code kmc.Code `json:"code"`
-		}
-		if raw, ok := r.Details.(json.RawMessage); ok {
-			_ = json.Unmarshal(raw, &d) // a record without a code counts as code ""
-		}
-		fn(Refusal{Seq: r.Seq, Time: r.Time, Kind: refusalKinds[r.Action], Code: d.Code, Subject: r.Subject, Actor: r.Actor})
+		fn(Refusal{Seq: r.Seq, Time: r.Time, Kind: refusalKinds[r.Action], Code: kmc.RefusalCode(r), Subject: r.Subject, Actor: r.Actor})
 		return nil
 	})
 }
@@ -127,7 +120,7 @@ const defaultDays = 30
 func refusalsOf(ctx context.Context, k *kmc.KMC, q console.Query, now time.Time) (*Refusals, error) {
 	if q.Get("from") == "" && q.Get("to") == "" {
 		today := now.UTC().Truncate(24 * time.Hour)
-		q = console.Query{Values: cloneValues(q.Values)}
+		q = console.Query{Values: maps.Clone(q.Values)} // Set replaces a value's slice: the caller's query stays as it was
 		q.Set("from", today.AddDate(0, 0, 1-defaultDays).Format(console.DateLayout))
 		q.Set("to", today.Format(console.DateLayout))
 	}
@@ -152,13 +145,4 @@ func refusalsOf(ctx context.Context, k *kmc.KMC, q console.Query, now time.Time)
 	d.Total = len(all)
 	d.Latest, d.Window = console.Paged(q.Window(), all)
 	return d, nil
-}
-
-// cloneValues copies a query, so that defaults do not change the caller's.
-func cloneValues(v map[string][]string) map[string][]string {
-	out := make(map[string][]string, len(v))
-	for k, vs := range v {
-		out[k] = slices.Clone(vs)
-	}
-	return out
 }
