@@ -56,11 +56,19 @@ func entry(i int) audit.Entry {
 	}
 }
 
+// appendN appends entries 1 to n and returns their records.
 func appendN(t testing.TB, l *audit.Log, n int) []audit.Record {
+	t.Helper()
+	return appendEach(t, l, n, func(i int) audit.Entry { return entry(i + 1) })
+}
+
+// appendEach appends the n entries e(0) to e(n-1) one at a time and
+// returns their records.
+func appendEach(t testing.TB, l *audit.Log, n int, e func(i int) audit.Entry) []audit.Record {
 	t.Helper()
 	var rs []audit.Record
 	for i := range n {
-		r, err := l.AppendNow(context.Background(), entry(i+1))
+		r, err := l.AppendNow(context.Background(), e(i))
 		if err != nil {
 			t.Fatal(err)
 		}

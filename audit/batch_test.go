@@ -71,18 +71,10 @@ func TestAppendBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		verifyOK(t, l, 8)
-		if seqs := seqsOf(records(t, l)); !slices.Equal(seqs, []int64{1, 2, 3, 4, 5, 6, 7, 8}) {
-			t.Errorf("seqs %v", seqs)
+		if got := seqs(records(t, l)); !slices.Equal(got, []int64{1, 2, 3, 4, 5, 6, 7, 8}) {
+			t.Errorf("seqs %v", got)
 		}
 	})
-}
-
-func seqsOf(rs []audit.Record) []int64 {
-	var out []int64
-	for _, r := range rs {
-		out = append(out, r.Seq)
-	}
-	return out
 }
 
 // TestAppendBatchHead: batches one after the other (the handle knows the

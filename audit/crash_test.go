@@ -46,19 +46,8 @@ func TestCrash(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify after crashes: %v", err)
 	}
-	lost := 0
-	for seq := range reported {
-		if seq < 1 || seq > rep.Records {
-			lost++
-		}
-	}
-	if lost > 0 {
-		t.Errorf("%d of %d records reported committed are missing", lost, len(reported))
-	}
-	if extra := rep.Records - int64(len(reported)); extra < 0 || extra > rounds*crashWorkers {
-		t.Errorf("%d records, %d reported: %d committed but unreported, want at most %d",
-			rep.Records, len(reported), extra, rounds*crashWorkers)
-	}
+	crashtest.CheckReported(t, "records", reported, func(seq int64) bool { return seq >= 1 && seq <= rep.Records },
+		rep.Records, rounds*crashWorkers)
 	if used, audited := creditUsed(t, db), auditedCredit(t, l); used != audited {
 		t.Errorf("credit used %d, audited tokens sum to %d", used, audited)
 	}

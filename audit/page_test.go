@@ -18,14 +18,12 @@ import (
 // whole log filtered here.
 func TestPage(t *testing.T) {
 	eachLog(t, func(t *testing.T, ctx context.Context, db *store.DB, l *audit.Log) {
-		for i := range 60 {
+		appendEach(t, l, 60, func(i int) audit.Entry {
 			e := entry(i)
 			e.Actor = fmt.Sprintf("operator:op-%d", i%3)
 			e.Action = []string{"token.issue", "token.verify", "klf.load", "tokenish"}[i%4]
-			if _, err := l.AppendNow(ctx, e); err != nil {
-				t.Fatal(err)
-			}
-		}
+			return e
+		})
 		all := records(t, l)
 		slices.Reverse(all)
 		from, to := all[40].Time, all[10].Time // seqs 20 to 49
@@ -85,6 +83,7 @@ func inRange(t, from, to time.Time) bool {
 	return (from.IsZero() || !t.Before(from)) && (to.IsZero() || t.Before(to))
 }
 
+// seqs returns the Seq of each record of rs.
 func seqs(rs []audit.Record) []int64 {
 	out := []int64{}
 	for _, r := range rs {

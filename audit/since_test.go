@@ -15,13 +15,11 @@ import (
 // here; no action asks for nothing, and fn's error ends it as is.
 func TestSince(t *testing.T) {
 	eachLog(t, func(t *testing.T, ctx context.Context, db *store.DB, l *audit.Log) {
-		for i := range 30 {
+		appendEach(t, l, 30, func(i int) audit.Entry {
 			e := entry(i)
 			e.Action = []string{"klf.issue", "klf.refuse", "token.credit"}[i%3]
-			if _, err := l.AppendNow(ctx, e); err != nil {
-				t.Fatal(err)
-			}
-		}
+			return e
+		})
 		all := records(t, l)
 		from := all[12].Time
 		var want []int64

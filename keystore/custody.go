@@ -7,6 +7,7 @@ import (
 	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
+	"sync"
 )
 
 // Custody is what the security module and the KMC depend on: named P-384
@@ -82,6 +83,23 @@ const (
 	// KindPKCS11 is a PKCS#11 token (package keystore/pkcs11).
 	KindPKCS11 = "pkcs11"
 )
+
+// LockOpen is the lock a Custody implementation takes at the start of a
+// method: it takes l, one side of the implementation's mutex, if open
+// (called with l held) reports the custody unlocked and ctx is not done;
+// otherwise it leaves l as it was and returns ErrLocked or ctx's error.
+func LockOpen(ctx context.Context, l sync.Locker, open func() bool) error {
+	l.Lock()
+	if !open() {
+		l.Unlock()
+		return ErrLocked
+	}
+	if err := ctx.Err(); err != nil {
+		l.Unlock()
+		return err
+	}
+	return nil
+}
 
 // TestModeWarning is the text callers show when a Custody is in test mode.
 const TestModeWarning = "TEST MODE: the key store is unlocked from a file kept beside it; its keys are NOT protected and must never be used for live keys"

@@ -465,16 +465,7 @@ func (s *Sealed) wlock(ctx context.Context) error { return s.lockOpen(ctx, &s.mu
 // lockOpen takes l, one side of s.mu, if s is unlocked (ErrLocked) and ctx
 // is not done; otherwise it leaves l as it was.
 func (s *Sealed) lockOpen(ctx context.Context, l sync.Locker) error {
-	l.Lock()
-	if s.keys == nil {
-		l.Unlock()
-		return ErrLocked
-	}
-	if err := ctx.Err(); err != nil {
-		l.Unlock()
-		return err
-	}
-	return nil
+	return LockOpen(ctx, l, func() bool { return s.keys != nil })
 }
 
 func (s *Sealed) fileKey() []byte { return s.keys[:keySize] }
@@ -583,18 +574,28 @@ func (s *Sealed) privateKey(kf *keyFile) (*ecdh.PrivateKey, error) {
 // authenticated (it is part of the additional data of the sealed scalar)
 // before it is returned.
 func (s *Sealed) PublicKey(ctx context.Context, name string) (*ecdh.PublicKey, error) {
+	kf, err := s.authenticKey(ctx, name, keyTypeP384)
+	if err != nil {
+		return nil, err
+	}
+	return kf.pub, nil
+}
+
+// authenticKey reads, under the read lock, the key file of name, which
+// must hold a key of type typ (see readKeyOfType), and authenticates it.
+func (s *Sealed) authenticKey(ctx context.Context, name, typ string) (*keyFile, error) {
 	if err := s.rlock(ctx); err != nil {
 		return nil, err
 	}
 	defer s.mu.RUnlock()
-	kf, err := s.readKeyOfType(name, keyTypeP384)
+	kf, err := s.readKeyOfType(name, typ)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.authenticate(kf); err != nil {
 		return nil, err
 	}
-	return kf.pub, nil
+	return kf, nil
 }
 
 // readKeyOfType checks name and reads its key file, which must hold a key

@@ -62,19 +62,12 @@ func (s *Sealed) GenerateSigner(ctx context.Context, name string) (*ecdsa.Public
 // Signer implements Custody. The key file is read and authenticated now;
 // each Sign decrypts the private key for that call only.
 func (s *Sealed) Signer(ctx context.Context, name string) (crypto.Signer, error) {
-	if err := s.rlock(ctx); err != nil {
-		return nil, err
-	}
-	defer s.mu.RUnlock()
-	kf, err := s.readKeyOfType(name, keyTypeP256Sign)
+	kf, err := s.authenticKey(ctx, name, keyTypeP256Sign)
 	if err != nil {
 		return nil, err
 	}
 	pub, err := signingPublic(kf)
 	if err != nil {
-		return nil, err
-	}
-	if err := s.authenticate(kf); err != nil {
 		return nil, err
 	}
 	return &sealedSigner{s: s, kf: kf, pub: pub}, nil

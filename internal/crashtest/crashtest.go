@@ -81,6 +81,28 @@ func KillCommitting(t testing.TB, test string, env []string, rounds int, onCommi
 	}
 }
 
+// CheckReported is the parent's check after KillCommitting: it fails t
+// unless every N reported committed is kept (kept(N) is true), and unless
+// the count of those kept, keptCount, exceeds the reported ones by at most
+// maxUnreported (commits a kill cut off before their report, at most one
+// per worker and round). what names the Ns in the messages ("rows").
+func CheckReported(t testing.TB, what string, reported map[int64]bool, kept func(n int64) bool, keptCount int64, maxUnreported int) {
+	t.Helper()
+	lost := 0
+	for n := range reported {
+		if !kept(n) {
+			lost++
+		}
+	}
+	if lost > 0 {
+		t.Errorf("%d of %d %s reported committed are missing", lost, len(reported), what)
+	}
+	if extra := keptCount - int64(len(reported)); extra < 0 || extra > int64(maxUnreported) {
+		t.Errorf("%d %s, %d reported: %d committed but unreported, want at most %d",
+			keptCount, what, len(reported), extra, maxUnreported)
+	}
+}
+
 // Commit is the child's side of KillCommitting: it runs commit from
 // workers goroutines, each over and over, and writes "committed N" on
 // standard output after each commit that returns N, until it is killed.

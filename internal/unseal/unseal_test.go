@@ -28,13 +28,21 @@ type testGate struct {
 	log []string
 }
 
-func newTestGate(t *testing.T) *testGate {
+// shortDir returns a new directory with a path short enough for the
+// gate's sockets, removed when t ends.
+func shortDir(t *testing.T) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "unseal")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func newTestGate(t *testing.T) *testGate {
+	t.Helper()
+	dir := shortDir(t)
 	tg := &testGate{dir: dir}
 	g, err := Listen(Config{Dir: dir, Service: "test-serve", Component: "kmc", Officers: []string{"alice", "bob"},
 		Verify: func(c keystore.Component) error {
@@ -197,11 +205,7 @@ func TestGateRefusesOtherUser(t *testing.T) {
 // TestStaleSockets: a socket left by a killed service is removed by the
 // next one and skipped by the client; none left is ErrNoService.
 func TestStaleSockets(t *testing.T) {
-	dir, err := os.MkdirTemp("", "unseal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	dir := shortDir(t)
 	os.Mkdir(filepath.Join(dir, RunDir), 0o700)
 	stale := SocketPath(dir, "kmc-serve", 1)
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: stale, Net: "unix"})
@@ -246,11 +250,7 @@ func TestListenRefusals(t *testing.T) {
 	if _, err := Listen(cfg); err == nil || !strings.Contains(err.Error(), "longer than the 107") {
 		t.Fatalf("long path: %v", err)
 	}
-	dir, err := os.MkdirTemp("", "unseal")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	dir := shortDir(t)
 	os.Mkdir(filepath.Join(dir, RunDir), 0o755)
 	os.Chmod(filepath.Join(dir, RunDir), 0o755)
 	cfg.Dir = dir

@@ -40,11 +40,7 @@ func signingPublic(signer crypto11.Signer, name string) (*ecdsa.PublicKey, error
 // Signer implements keystore.Custody: the token signs (CKM_ECDSA); the
 // private key never leaves it.
 func (t *Token) Signer(ctx context.Context, name string) (crypto.Signer, error) {
-	if err := t.rlock(ctx); err != nil {
-		return nil, err
-	}
-	defer t.mu.RUnlock()
-	pair, err := t.findPair(name)
+	pair, err := t.openPair(ctx, name)
 	if err != nil {
 		return nil, err
 	}

@@ -251,16 +251,7 @@ func (t *Token) wlock(ctx context.Context) error { return t.lockOpen(ctx, &t.mu)
 // lockOpen takes l, one side of t.mu, if t is open (keystore.ErrLocked)
 // and ctx is not done; otherwise it leaves l as it was.
 func (t *Token) lockOpen(ctx context.Context, l sync.Locker) error {
-	l.Lock()
-	if t.c11 == nil {
-		l.Unlock()
-		return keystore.ErrLocked
-	}
-	if err := ctx.Err(); err != nil {
-		l.Unlock()
-		return err
-	}
-	return nil
+	return keystore.LockOpen(ctx, l, func() bool { return t.c11 != nil })
 }
 
 // Lock implements keystore.Custody: it waits for operations in progress,
@@ -330,13 +321,19 @@ func (t *Token) findPair(name string) (crypto11.Signer, error) {
 	return nil, fmt.Errorf("%w: %d key pairs labelled %q", keystore.ErrCorrupt, len(pairs), name)
 }
 
-// PublicKey implements keystore.Custody.
-func (t *Token) PublicKey(ctx context.Context, name string) (*ecdh.PublicKey, error) {
+// openPair returns the key pair named name, found under the read lock
+// (keystore.ErrLocked, keystore.ErrNotFound).
+func (t *Token) openPair(ctx context.Context, name string) (crypto11.Signer, error) {
 	if err := t.rlock(ctx); err != nil {
 		return nil, err
 	}
 	defer t.mu.RUnlock()
-	pair, err := t.findPair(name)
+	return t.findPair(name)
+}
+
+// PublicKey implements keystore.Custody.
+func (t *Token) PublicKey(ctx context.Context, name string) (*ecdh.PublicKey, error) {
+	pair, err := t.openPair(ctx, name)
 	if err != nil {
 		return nil, err
 	}
