@@ -367,16 +367,7 @@ func contains(list []string, s string) bool {
 // firstFault returns the first *armor.Error of a Find or ParseFile error
 // about a VKLOAD.REQ.1 block (or of no known type), or nil.
 func firstFault(err error) error {
-	if err == nil {
-		return nil
-	}
-	var errs []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	} else {
-		errs = []error{err}
-	}
-	for _, e := range errs {
+	for _, e := range armor.Faults(err) {
 		var ae *armor.Error
 		if errors.As(e, &ae) && (ae.Type == "" || ae.Type == recordType) {
 			return ae

@@ -74,6 +74,21 @@ func mustTestKey(tb testing.TB, label string) *ecdh.PrivateKey {
 	return k
 }
 
+// partySecret is Z as one party of §3.7 computes it: from its own test key
+// (label) and the other party's public key as a record prints it (hex).
+func partySecret(tb testing.TB, label, peerHex string) []byte {
+	tb.Helper()
+	peer, err := keyagree.ParsePublicKey(testvec.Hex(tb, peerHex))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	z, err := keyagree.SharedSecret(mustTestKey(tb, label), peer)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return z
+}
+
 // crcModbus is CRC-16/MODBUS (kms-records.md §2.3: poly 0x8005 reflected,
 // init 0xFFFF), the crc16_modbus of kms-vectors.py, used here only
 // to check that the stored record strings are self-consistent. Package

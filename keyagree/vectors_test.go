@@ -67,14 +67,7 @@ func TestVectorSharedSecret(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			peer, err := keyagree.ParsePublicKey(testvec.Hex(t, tt.peer))
-			if err != nil {
-				t.Fatal(err)
-			}
-			z, err := keyagree.SharedSecret(mustTestKey(t, tt.priv), peer)
-			if err != nil {
-				t.Fatal(err)
-			}
+			z := partySecret(t, tt.priv, tt.peer)
 			if got := upperHex(z); got != f.v.Expected.ZHex {
 				t.Errorf("Z = %s, want %s", got, f.v.Expected.ZHex)
 			}
@@ -262,15 +255,7 @@ func TestVectorProtocol(t *testing.T) {
 	in, want := &v.Inputs, &v.Expected
 
 	// SM side: request.
-	sm := mustTestKey(t, in.SMLabel)
-	kmcPub, err := keyagree.ParsePublicKey(testvec.Hex(t, want.PubKMCHex))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zSM, err := keyagree.SharedSecret(sm, kmcPub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	zSM := partySecret(t, in.SMLabel, want.PubKMCHex)
 	kReqSM, err := keyagree.RequestKey(zSM, in.TReq, in.SMID, in.KMCID)
 	if err != nil {
 		t.Fatal(err)
@@ -283,15 +268,7 @@ func TestVectorProtocol(t *testing.T) {
 	clear(kReqSM)
 
 	// KMC side: verify the request, build the file.
-	kmc := mustTestKey(t, in.KMCLabel)
-	smPub, err := keyagree.ParsePublicKey(testvec.Hex(t, want.PubSMHex))
-	if err != nil {
-		t.Fatal(err)
-	}
-	zKMC, err := keyagree.SharedSecret(kmc, smPub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	zKMC := partySecret(t, in.KMCLabel, want.PubSMHex)
 	kReqKMC, err := keyagree.RequestKey(zKMC, in.TReq, in.SMID, in.KMCID)
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -43,14 +42,7 @@ func serveIMAP(t *testing.T, opts imapserver.Options) (*imapmemserver.User, stri
 		return mem.NewSession(), nil, nil
 	}
 	opts.Caps = imap.CapSet{imap.CapIMAP4rev1: {}}
-	srv := imapserver.New(&opts)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l) //nolint:errcheck // ends with Close
-	t.Cleanup(func() { srv.Close() })
-	return user, l.Addr().String()
+	return user, serveLoopback(t, imapserver.New(&opts))
 }
 
 // TestIMAPMailbox: replies read from an IMAP mailbox, notices followed,

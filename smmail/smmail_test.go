@@ -74,13 +74,23 @@ func startFake(t *testing.T, answer func(string) []string) (*fakeGateway, string
 	srv.Domain = "gw.test"
 	srv.AllowInsecureAuth = true
 	srv.ErrorLog = nopLogger{}
+	return g, serveLoopback(t, srv)
+}
+
+// serveLoopback serves srv, an SMTP or IMAP server, on a new loopback port
+// until t ends, and returns its address.
+func serveLoopback(t *testing.T, srv interface {
+	Serve(net.Listener) error
+	Close() error
+}) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go srv.Serve(l) //nolint:errcheck // ends with Close
 	t.Cleanup(func() { srv.Close() })
-	return g, l.Addr().String()
+	return l.Addr().String()
 }
 
 func reply(subject, result, body string) string {

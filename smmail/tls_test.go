@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"net"
 	"testing"
 	"time"
 
@@ -56,14 +55,8 @@ func TestStartTLSAuth(t *testing.T) {
 	srv.Domain = "gw.test"
 	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
 	srv.ErrorLog = nopLogger{}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l) //nolint:errcheck // ends with Close
-	defer srv.Close()
 
-	c := &Client{Submit: l.Addr().String(), Gateway: "kmc@kms.test", From: "op@utility.test", Mailbox: box,
+	c := &Client{Submit: serveLoopback(t, srv), Gateway: "kmc@kms.test", From: "op@utility.test", Mailbox: box,
 		Username: "op", Password: "secret", TLSConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"},
 		Timeout: 5 * time.Second, Retries: -1}
 	if _, err := c.Request(context.Background(), GetPublicKey, ""); err != nil {

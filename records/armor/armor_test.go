@@ -527,6 +527,23 @@ func TestFindNothing(t *testing.T) {
 	}
 }
 
+// TestFaults: nil has no faults, a single *Error is its own one fault, and
+// an errors.Join gives its parts in order.
+func TestFaults(t *testing.T) {
+	if fs := armor.Faults(nil); fs != nil {
+		t.Errorf("Faults(nil) = %v", fs)
+	}
+	_, single := armor.Wrap("vk.1|1|")
+	if fs := armor.Faults(single); len(fs) != 1 || fs[0] != single {
+		t.Errorf("Faults(%v) = %v", single, fs)
+	}
+	_, joined := armor.Find([]byte("STS:VK.1 ENDS\r\nSTS:VK.2 ENDS\r\n"))
+	fs := armor.Faults(joined)
+	if len(fs) != 2 || !strings.Contains(fs[0].Error(), "line 1:") || !strings.Contains(fs[1].Error(), "line 2:") {
+		t.Errorf("Faults(%v) = %v", joined, fs)
+	}
+}
+
 func TestErrorString(t *testing.T) {
 	tests := []struct {
 		text, want string

@@ -70,7 +70,7 @@
 // but its ENDS is reported. A faulty block never hides a later one: Find
 // returns every well-formed block together with the errors.Join of one
 // *Error per fault (at most [MaxErrors] of them, then one
-// [ErrTooManyErrors] that counts the rest).
+// [ErrTooManyErrors] that counts the rest); [Faults] lists them.
 //
 // # File-of-records
 //

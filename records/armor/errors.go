@@ -92,6 +92,19 @@ func (e *Error) Error() string {
 // Unwrap returns the sentinel error.
 func (e *Error) Unwrap() error { return e.Err }
 
+// Faults splits an error of Wrap, File, Find or ParseFile into its faults,
+// in order: the errors its errors.Join holds (each an *Error), or err
+// itself when it is a single fault; nil for nil.
+func Faults(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
 // quote quotes offending input in errors, briefly.
 var quote = typederr.Quote[[]byte]
 

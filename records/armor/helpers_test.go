@@ -81,17 +81,8 @@ func mustWrap(tb testing.TB, body string) string {
 // faults splits an error of Find or ParseFile into its *Errors.
 func faults(tb testing.TB, err error) []*armor.Error {
 	tb.Helper()
-	if err == nil {
-		return nil
-	}
-	var list []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	} else {
-		list = []error{err}
-	}
-	out := make([]*armor.Error, 0, len(list))
-	for _, e := range list {
+	var out []*armor.Error
+	for _, e := range armor.Faults(err) {
 		var ae *armor.Error
 		if !errors.As(e, &ae) {
 			tb.Fatalf("error %v (%T) is not an *armor.Error", e, e)
