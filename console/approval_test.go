@@ -199,15 +199,7 @@ func (e *approvalEnv) request(base, path string, p *person, body []byte, cookies
 		req.Header.Set("X-CSRF-Token", p.csrf)
 		req.AddCookie(p.cookie)
 	}
-	for _, c := range cookies {
-		req.AddCookie(c)
-	}
-	res, err := noRedirect.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
+	res, b := roundTrip(e.t, req, cookies...)
 	return res.StatusCode, b, res
 }
 
@@ -215,7 +207,15 @@ func (e *approvalEnv) request(base, path string, p *person, body []byte, cookies
 // the server asks to sign and the ceremony's cookie.
 func (e *approvalEnv) begin(base string, p *person, id string) (int, string, *http.Cookie) {
 	e.t.Helper()
-	status, body, res := e.request(base, "/console/approvals/"+id+"/begin", p, []byte("{}"))
+	return e.beginAt(base, "/console/approvals/"+id+"/begin", p, []byte("{}"))
+}
+
+// beginAt posts body as p to the begin path of a passkey step: the
+// status, the challenge the server asks to sign and the ceremony's
+// cookie.
+func (e *approvalEnv) beginAt(base, path string, p *person, body []byte) (int, string, *http.Cookie) {
+	e.t.Helper()
+	status, answer, res := e.request(base, path, p, body)
 	if status != http.StatusOK {
 		return status, "", nil
 	}
@@ -224,7 +224,7 @@ func (e *approvalEnv) begin(base string, p *person, id string) (int, string, *ht
 			Challenge string `json:"challenge"`
 		} `json:"publicKey"`
 	}
-	if err := json.Unmarshal(body, &opts); err != nil {
+	if err := json.Unmarshal(answer, &opts); err != nil {
 		e.t.Fatal(err)
 	}
 	for _, c := range res.Cookies() {

@@ -140,16 +140,7 @@ func chartSite() Site {
 func get(t *testing.T, base, path string, c *http.Cookie) (*http.Response, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, base+path, nil)
-	if c != nil {
-		req.AddCookie(c)
-	}
-	res, err := noRedirect.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	return res, b
+	return roundTrip(t, req, c)
 }
 
 // TestChartServed: a page's chart is served as SVG, with its own CSP, to

@@ -49,23 +49,7 @@ func confirmPage(e *approvalEnv) Page {
 func (e *approvalEnv) confirmBegin(p *person, form url.Values) (int, string, *http.Cookie) {
 	e.t.Helper()
 	body, _ := json.Marshal(confirmBody{Form: form.Encode()})
-	status, answer, res := e.request(e.base, "/console/vault/give/begin", p, body)
-	if status != http.StatusOK {
-		return status, "", nil
-	}
-	var opts struct {
-		PublicKey struct {
-			Challenge string `json:"challenge"`
-		} `json:"publicKey"`
-	}
-	json.Unmarshal(answer, &opts)
-	for _, c := range res.Cookies() {
-		if c.Name == ceremonyCookie {
-			return status, opts.PublicKey.Challenge, c
-		}
-	}
-	e.t.Fatal("begin set no ceremony cookie")
-	return 0, "", nil
+	return e.beginAt(e.base, "/console/vault/give/begin", p, body)
 }
 
 // confirmFinish sends the whole form with a passkey answer.

@@ -263,6 +263,25 @@ func siteServer(t *testing.T, db *store.DB, site Site) (base string, s *Store, s
 // noRedirect is a client that reports redirects instead of following them.
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
+// roundTrip sends req with the cookies (nil ones left out) by noRedirect,
+// and returns the answer and its whole body; a failure to send ends the
+// test.
+func roundTrip(t *testing.T, req *http.Request, cookies ...*http.Cookie) (*http.Response, []byte) {
+	t.Helper()
+	for _, c := range cookies {
+		if c != nil {
+			req.AddCookie(c)
+		}
+	}
+	res, err := noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, b
+}
+
 func post(t *testing.T, base string, path string, c *http.Cookie, form url.Values, hdr map[string]string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form.Encode()))
@@ -270,14 +289,7 @@ func post(t *testing.T, base string, path string, c *http.Cookie, form url.Value
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	if c != nil {
-		req.AddCookie(c)
-	}
-	res, err := noRedirect.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
+	res, _ := roundTrip(t, req, c)
 	return res
 }
 
@@ -523,14 +535,7 @@ func TestFinishRefusesGarbage(t *testing.T) {
 		finish := func(path string, c *http.Cookie, body string) *http.Response {
 			req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
-			if c != nil {
-				req.AddCookie(c)
-			}
-			res, err := noRedirect.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res.Body.Close()
+			res, _ := roundTrip(t, req, c)
 			return res
 		}
 		if res := finish("/console/signin/finish", nil, "{}"); res.StatusCode != http.StatusBadRequest {

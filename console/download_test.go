@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -35,13 +34,7 @@ func TestDownload(t *testing.T) {
 			t.Helper()
 			req, _ := http.NewRequest(http.MethodPost, base+"/console/secret/fetch", strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.AddCookie(c)
-			res, err := noRedirect.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Body.Close()
-			b, _ := io.ReadAll(res.Body)
+			res, b := roundTrip(t, req, c)
 			return res, string(b)
 		}
 		res, body := get(alice, url.Values{"n": {"7"}, "csrf": {csrf}})

@@ -65,10 +65,7 @@ func TestBrowserGateway(t *testing.T) {
 		t.Errorf("%s mails listed, want 2", n)
 	}
 	olga.screenshot("console-kmc-gateway", 1280)
-	olga.skipToMain()
-	olga.pressOn("retry-2")
-	olga.call(chromedp.WaitVisible(chromedp.CSS("main a")))
-	if got := olga.text("main"); !strings.Contains(got, "Retried mail 2") {
+	if got := olga.pressInMain("retry-2"); !strings.Contains(got, "Retried mail 2") {
 		t.Errorf("after retry: %q", got)
 	}
 	olga.noErrors("gateway page and retry")
@@ -83,10 +80,7 @@ func TestBrowserGateway(t *testing.T) {
 		t.Errorf("the preview deleted: %d mails left", len(all))
 	}
 	olga.screenshot("console-kmc-gateway-purge-preview", 1280)
-	olga.skipToMain()
-	olga.pressOn("purge")
-	olga.call(chromedp.WaitVisible(chromedp.CSS("main a")))
-	if got := olga.text("main"); !strings.Contains(got, "Purged 1 mail") {
+	if got := olga.pressInMain("purge"); !strings.Contains(got, "Purged 1 mail") {
 		t.Errorf("after purge: %q", got)
 	}
 	if all, _ := q.List(ctx, ""); len(all) != 1 || all[0].ID != 2 {
@@ -122,4 +116,15 @@ func (tb *tab) skipToMain() {
 		tb.t.Fatal("the first Tab did not reach the skip link")
 	}
 	tb.call(chromedp.KeyEvent("\r"))
+}
+
+// pressInMain presses the page's button id by keyboard, past the
+// navigation (skipToMain), and returns the text of the page that answers
+// (its main part, once its link shows).
+func (tb *tab) pressInMain(id string) string {
+	tb.t.Helper()
+	tb.skipToMain()
+	tb.pressOn(id)
+	tb.call(chromedp.WaitVisible(chromedp.CSS("main a")))
+	return tb.text("main")
 }

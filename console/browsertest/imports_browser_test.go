@@ -81,8 +81,8 @@ func TestBrowserImport(t *testing.T) {
 	if row := bob.text("#imports tbody"); !strings.Contains(row, "alice") || !strings.Contains(row, "1 of 2") || strings.Contains(strings.ToUpper(row), strings.ToUpper(v1)) {
 		t.Errorf("the pending import's row: %q", row)
 	}
-	bob.fill(map[string]string{"component-" + id: v2, "component-kcv-" + id: kcv2})
-	bob.eval(`document.getElementById("component-kcv-` + id + `").focus(), ""`)
+	bob.fill(map[string]string{"component-" + id: v2, "component-" + id + "-kcv": kcv2})
+	bob.eval(`document.getElementById("component-` + id + `-kcv").focus(), ""`)
 	bob.pressOn("give-" + id)
 	if got := bob.eval(stepDoneJS); !strings.Contains(got, "is complete") {
 		t.Fatalf("bob's component: %q", got)

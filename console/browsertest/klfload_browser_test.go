@@ -3,12 +3,12 @@ package browsertest
 import (
 	"context"
 	"encoding/json"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sm/api/apitest"
@@ -22,12 +22,7 @@ import (
 func TestBrowserKLFLoad(t *testing.T) {
 	needBrowser(t)
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "sm")
-	m, err := apitest.New(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
+	m, dir := consoletest.ModuleBy(t, apitest.New)
 	kmc, _, req, err := apitest.Waiting(ctx, m)
 	if err != nil {
 		t.Fatal(err)

@@ -1,8 +1,6 @@
 package browsertest
 
 import (
-	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,12 +17,7 @@ import (
 // the kept audit checkpoint. It returns the module and its directory.
 func rolledBackModule(t *testing.T) (*sm.Module, string) {
 	t.Helper()
-	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "sm")
-	m, err := apitest.Setup(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, dir := consoletest.ModuleBy(t, apitest.Setup)
 	return consoletest.RolledBack(t, m, dir), dir
 }
 

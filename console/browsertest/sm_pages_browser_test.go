@@ -3,12 +3,12 @@ package browsertest
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sm/api/apitest"
@@ -24,12 +24,7 @@ import (
 func TestBrowserModulePages(t *testing.T) {
 	needBrowser(t)
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "sm")
-	m, err := apitest.Setup(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
+	m, dir := consoletest.ModuleBy(t, apitest.Setup)
 	issued, err := m.Credit(ctx, sm.Operator.As("pos"), sm.CreditRequest{Meter: apitest.Meter(1), Sub: sts.Electricity, Amount: 125})
 	if err != nil {
 		t.Fatal(err)

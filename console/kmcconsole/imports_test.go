@@ -8,13 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/console"
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/internal/role"
 	"github.com/stskms/stskms/keyagree"
 	"github.com/stskms/stskms/kmc"
@@ -41,11 +41,7 @@ func part(t *testing.T) (value, kcv string) {
 // abandoned. No audit record holds a component.
 func TestImportSteps(t *testing.T) {
 	ctx := context.Background()
-	k, err := kmc.Init(ctx, filepath.Join(t.TempDir(), "kmc"), kmc.InitOptions{Mode: kmc.ModeTest, Actor: "officer:setup"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer k.Close()
+	k, _ := consoletest.KMC(t)
 	if _, err := k.AddSupplyGroup(ctx, "operator:test", 123456, "Utility"); err != nil {
 		t.Fatal(err)
 	}

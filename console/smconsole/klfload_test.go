@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,13 +18,8 @@ import (
 // key and waits for the Key Load File of its request, and that KMC.
 func waitingModule(t *testing.T) (*sm.Module, apitest.KMC, *records.VKLoadReq) {
 	t.Helper()
-	ctx := context.Background()
-	m, err := apitest.New(ctx, filepath.Join(t.TempDir(), "sm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	kmc, slot, req, err := apitest.Waiting(ctx, m)
+	m, _ := consoletest.ModuleBy(t, apitest.New)
+	kmc, slot, req, err := apitest.Waiting(context.Background(), m)
 	if err != nil || slot != 1 {
 		t.Fatalf("slot %d, %v", slot, err)
 	}

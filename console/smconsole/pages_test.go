@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stskms/stskms/audit"
 	"github.com/stskms/stskms/console"
+	"github.com/stskms/stskms/console/internal/consoletest"
 	"github.com/stskms/stskms/sm"
 	"github.com/stskms/stskms/sm/api/apitest"
 	"github.com/stskms/stskms/store"
@@ -35,13 +35,7 @@ func loaded(t *testing.T) *sm.Module {
 // loadedIn is loaded, and the module's directory.
 func loadedIn(t *testing.T) (*sm.Module, string) {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "sm")
-	m, err := apitest.Setup(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m, dir
+	return consoletest.ModuleBy(t, apitest.Setup)
 }
 
 // moduleDB opens the database of the module in dir, behind the module's

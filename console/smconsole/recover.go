@@ -40,11 +40,8 @@ type Recovery struct {
 
 // recoveryOf reads the recovery page.
 func recoveryOf(m *sm.Module) Recovery {
-	r := Recovery{Accepted: m.AcceptedRollback()}
+	r := Recovery{Accepted: m.AcceptedRollback(), Fault: faultOf(m)}
 	r.Rollback, r.Pending = m.PendingRollback()
-	if f := m.Fault(); f != nil {
-		r.Fault = f.Error()
-	}
 	return r
 }
 

@@ -124,12 +124,21 @@ func KMC(t *testing.T) (*kmc.KMC, string) {
 // directory.
 func Module(t *testing.T) (*sm.Module, string) {
 	t.Helper()
-	ctx := context.Background()
+	return ModuleBy(t, func(ctx context.Context, dir string) (*sm.Module, error) {
+		if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
+			return nil, err
+		}
+		return sm.Open(ctx, dir, sm.Options{})
+	})
+}
+
+// ModuleBy is the test module that make makes in a new directory (as
+// apitest.Setup or apitest.New do), closed when the test ends, and its
+// directory; a failure to make it ends the test.
+func ModuleBy(t *testing.T, make func(ctx context.Context, dir string) (*sm.Module, error)) (*sm.Module, string) {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "sm")
-	if _, err := sm.Init(ctx, dir, sm.Vending, true, sm.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	m, err := sm.Open(ctx, dir, sm.Options{})
+	m, err := make(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
