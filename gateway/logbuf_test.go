@@ -1,28 +1,13 @@
 package gateway
 
 import (
-	"bytes"
 	"log/slog"
-	"sync"
+
+	"github.com/stskms/stskms/internal/syncbuf"
 )
 
 // logBuffer collects what a gateway logs, for tests that read its log.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 // logger logs warnings and worse into b, as JSON lines.
 func (b *logBuffer) logger() *slog.Logger {

@@ -14,22 +14,33 @@ import (
 	"github.com/stskms/stskms/sts"
 )
 
+// rollBack copies f's database, issues a credit token of 600 (water)
+// from a register loaded with a limit of 1000, and puts the copy back:
+// the database is rolled back past the token, for the next Open to find.
+// f's module is left closed (f.m nil). It returns the meter key of the
+// token.
+func (f *fixture) rollBack() sm.MeterKey {
+	f.t.Helper()
+	k := f.loadLimited(1000)
+	mk := meterKey(f.t, 1, k)
+	f.m.Close()
+	backup := f.t.TempDir()
+	backuptest.Copy(f.t, f.dir, backup, "sm.db*")
+	f.reopen()
+	f.credit(sm.CreditRequest{Meter: mk, Sub: sts.Water, Amount: 600})
+	f.m.Close()
+	f.m = nil
+	backuptest.Copy(f.t, backup, f.dir, "sm.db*")
+	return mk
+}
+
 // rolledBack opens, in its error state, a module whose database was
 // restored from a copy made before a credit token was issued, and
 // returns it with the meter key of that token.
 func rolledBack(t *testing.T) (*fixture, *sm.Module, sm.MeterKey) {
 	t.Helper()
 	f := newFixture(t, nil, sm.Vending)
-	k := f.loadLimited(1000)
-	mk := meterKey(t, 1, k)
-	f.m.Close()
-	backup := t.TempDir()
-	backuptest.Copy(t, f.dir, backup, "sm.db*")
-	f.reopen()
-	f.credit(sm.CreditRequest{Meter: mk, Sub: sts.Water, Amount: 600})
-	f.m.Close()
-	f.m = nil
-	backuptest.Copy(t, backup, f.dir, "sm.db*")
+	mk := f.rollBack()
 	m, err := sm.Open(f.ctx, f.dir, f.opts)
 	if err != nil {
 		t.Fatal(err)

@@ -31,16 +31,7 @@ import (
 func TestRestoredDatabaseRefused(t *testing.T) {
 	witness := filepath.Join(t.TempDir(), "witness")
 	f := newFixture(t, nil, sm.Vending, func(o *sm.Options) { o.Witnesses = []string{witness} })
-	k := f.loadLimited(1000)
-	mk := meterKey(t, 1, k)
-	f.m.Close()
-	backup := t.TempDir()
-	backuptest.Copy(t, f.dir, backup, "sm.db*")
-
-	f.reopen()
-	f.credit(sm.CreditRequest{Meter: mk, Sub: sts.Water, Amount: 600})
-	f.m.Close()
-	backuptest.Copy(t, backup, f.dir, "sm.db*")
+	mk := f.rollBack()
 
 	m, err := sm.Open(f.ctx, f.dir, f.opts)
 	if err != nil {
@@ -79,7 +70,6 @@ func TestRestoredDatabaseRefused(t *testing.T) {
 		t.Fatalf("the acceptance is not in the audit log: %v", actions)
 	}
 	m.Close()
-	f.m = nil
 	f.reopen()
 	if a := f.m.AcceptedRollback(); a != "" {
 		t.Fatalf("nothing to accept, yet: %q", a)

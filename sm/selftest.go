@@ -72,13 +72,7 @@ var kats = []kat{
 	// FIPS 46 worked example (also in NIST SP 800-17): the DES of DKGA02
 	// and of the DES key check values.
 	{"DES", func() error {
-		c, err := des.NewCipher(unhex("133457799BBCDFF1"))
-		if err != nil {
-			return err
-		}
-		out := make([]byte, 8)
-		c.Encrypt(out, unhex("0123456789ABCDEF"))
-		return expect(out, "85E813540F0AB405")
+		return blockKAT(des.NewCipher, "133457799BBCDFF1", "0123456789ABCDEF", "85E813540F0AB405")
 	}},
 	// sts/testdata/tokens-sta-test.json "NJ-Nectar_1-step2ACTSA20Test-0@test-tables":
 	// DKGA02 (DES) and a whole credit token under STA with the test tables.
@@ -87,17 +81,7 @@ var kats = []kat{
 	}},
 	// RFC 2994 appendix, test data (sts/misty1/testdata/rfc2994.json rfc2994-1).
 	{"MISTY1", func() error {
-		c, err := misty1.New(unhex("00112233445566778899aabbccddeeff"))
-		if err != nil {
-			return err
-		}
-		out := make([]byte, 8)
-		c.Encrypt(out, unhex("0123456789abcdef"))
-		if err := expect(out, "8b1da5f56ab3d07c"); err != nil {
-			return err
-		}
-		c.Decrypt(out, out)
-		return expect(out, "0123456789abcdef")
+		return blockKAT(misty1.New, "00112233445566778899aabbccddeeff", "0123456789abcdef", "8b1da5f56ab3d07c")
 	}},
 	// sts/testdata/tokens.json "NJ-STS_531_1_0_04_CTSA01-step1Test" (STS 531-1
 	// compliance data via NectarAPI): DKGA04 (HMAC-SHA-256) and a credit
@@ -253,6 +237,22 @@ func hmacKAT(h func() hash.Hash, want string) error {
 	m := hmac.New(h, []byte("Jefe"))
 	m.Write([]byte("what do ya want for nothing?"))
 	return expect(m.Sum(nil), want)
+}
+
+// blockKAT checks a block cipher: the one newCipher makes with key
+// encrypts the block in to want, and decrypts want back to in (all hex).
+func blockKAT[C cipher.Block](newCipher func(key []byte) (C, error), key, in, want string) error {
+	c, err := newCipher(unhex(key))
+	if err != nil {
+		return err
+	}
+	out := make([]byte, c.BlockSize())
+	c.Encrypt(out, unhex(in))
+	if err := expect(out, want); err != nil {
+		return err
+	}
+	c.Decrypt(out, out)
+	return expect(out, in)
 }
 
 // expect compares in constant time; the error never shows the values.
