@@ -13,12 +13,12 @@ import (
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stskms/stskms/internal/netguard"
+	"github.com/stskms/stskms/internal/syncbuf"
 	"github.com/stskms/stskms/sm/api/sts6"
 )
 
@@ -29,29 +29,11 @@ const (
 	floodConns  = 150
 )
 
-// lockedBuffer collects a child's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // child is a stskms process run under a small descriptor limit.
 type child struct {
 	t    *testing.T
 	cmd  *exec.Cmd
-	out  lockedBuffer
+	out  syncbuf.Buffer // the child's output
 	done chan error
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -167,18 +166,13 @@ func TestGatewayServeMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
+	code, body := getPage(t, url)
+	if code != http.StatusOK {
+		t.Fatalf("GET %s: %d\n%s", url, code, body)
 	}
 	for _, want := range []string{`stskms_gateway_queue_mails{state="failed"} 1`, `stskms_gateway_queue_mails{state="replied"} 2`,
 		`stskms_gateway_outbox_replies{state="failed"} 1`, "stskms_gateway_smtp_sessions_total 0"} {
-		if !strings.Contains(string(body), want) {
+		if !strings.Contains(body, want) {
 			t.Errorf("no %q in\n%s", want, body)
 		}
 	}
