@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/stskms/stskms/audit"
@@ -57,17 +56,13 @@ func (k *KMC) acceptRollback(ctx context.Context, cpe *audit.CheckpointError, of
 	if err != nil {
 		return err
 	}
-	by := "the officers " + strings.Join(distinct, ", ")
-	if len(distinct) == 0 {
-		by = "the opener (a test KMC: no officer credentials)"
-	}
-	k.accepted = fmt.Sprintf("the database was %s: the kept checkpoint had %d records, the log has %d (%s); accepted by %s, audited as kmc.rollback.accept",
-		keptcheckpoint.What(cpe.Kind), cpe.Size, size, cpe.Reason, by)
-	_, err = k.log.AppendNow(ctx, audit.Entry{Actor: "officers", Action: "kmc.rollback.accept",
-		Details: map[string]any{"kind": cpe.Kind.String(), "kept_size": cpe.Size, "log_size": size, "reason": cpe.Reason, "officers": distinct}})
+	const action = "kmc.rollback.accept"
+	accepted, details := keptcheckpoint.Acceptance(cpe, size, distinct, "KMC", action)
+	_, err = k.log.AppendNow(ctx, audit.Entry{Actor: "officers", Action: action, Details: details})
 	if err != nil {
 		return failed("record the accepted rollback", err)
 	}
+	k.accepted = accepted
 	return k.kept.Accept(ctx)
 }
 

@@ -2,9 +2,7 @@ package sm
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -79,20 +77,16 @@ func (m *Module) acceptRollback(ctx context.Context, cpe *audit.CheckpointError,
 	if err != nil {
 		return err
 	}
-	by := "the officers " + strings.Join(distinct, ", ")
-	if len(distinct) == 0 {
-		by = "the opener (a test module: no officer credentials)"
-	}
-	d := map[string]any{"kind": cpe.Kind.String(), "kept_size": cpe.Size, "log_size": size, "reason": cpe.Reason, "officers": distinct}
+	const action = "sm.rollback.accept"
+	accepted, d := keptcheckpoint.Acceptance(cpe, size, distinct, "module", action)
 	if why != "" {
 		d["why"] = why
 	}
-	_, err = m.log.AppendNow(ctx, audit.Entry{Actor: actor, Action: "sm.rollback.accept", Subject: m.ident.SMID.String(), Details: d})
+	_, err = m.log.AppendNow(ctx, audit.Entry{Actor: actor, Action: action, Subject: m.ident.SMID.String(), Details: d})
 	if err != nil {
 		return err
 	}
-	m.kept.accepted = fmt.Sprintf("the database was %s: the kept checkpoint had %d records, the log has %d (%s); accepted by %s, audited as sm.rollback.accept",
-		keptcheckpoint.What(cpe.Kind), cpe.Size, size, cpe.Reason, by)
+	m.kept.accepted = accepted
 	return m.kept.guard.Accept(ctx)
 }
 

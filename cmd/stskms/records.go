@@ -88,15 +88,7 @@ func findRecords(data []byte) ([]armor.Block, error) {
 
 // reportFindErrors prints each malformed block and returns how many.
 func reportFindErrors(e *env, err error) int {
-	if err == nil {
-		return 0
-	}
-	var errs []error
-	if joined, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = joined.Unwrap()
-	} else {
-		errs = []error{err}
-	}
+	errs := armor.Faults(err)
 	for _, err := range errs {
 		fmt.Fprintf(e.stderr, "stskms records parse: %s\n", oneLine(err.Error()))
 	}

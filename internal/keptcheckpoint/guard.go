@@ -3,6 +3,8 @@ package keptcheckpoint
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -181,4 +183,20 @@ func What(k audit.CheckpointKind) string {
 		return "forked"
 	}
 	return "not checked: its kept checkpoint is refused"
+}
+
+// Acceptance is what accepting a rolled-back or forked database says: the
+// sentence an operator is shown afterwards and the details of the audit
+// record, under action, that keeps it. officers are the distinct officers
+// who accepted it; none means a test component's opener, component ("KMC",
+// "module") saying which.
+func Acceptance(cpe *audit.CheckpointError, logSize int64, officers []string, component, action string) (string, map[string]any) {
+	by := "the officers " + strings.Join(officers, ", ")
+	if len(officers) == 0 {
+		by = "the opener (a test " + component + ": no officer credentials)"
+	}
+	said := fmt.Sprintf("the database was %s: the kept checkpoint had %d records, the log has %d (%s); accepted by %s, audited as %s",
+		What(cpe.Kind), cpe.Size, logSize, cpe.Reason, by, action)
+	details := map[string]any{"kind": cpe.Kind.String(), "kept_size": cpe.Size, "log_size": logSize, "reason": cpe.Reason, "officers": officers}
+	return said, details
 }
