@@ -1,7 +1,6 @@
 package sm_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -237,19 +236,7 @@ func TestRestoreRefusals(t *testing.T) {
 		t.Fatalf("a module's backup restored as a KMC: %v", err)
 	}
 	c.Kind = backup.KindSM
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := bytes.Index(b, []byte("SQLite format 3"))
-	if i < 0 {
-		t.Fatal("no SQLite snapshot in the backup")
-	}
-	b[i+200] ^= 1
-	tampered := filepath.Join(t.TempDir(), "tampered")
-	if err := os.WriteFile(tampered, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tampered := backuptest.Tampered(t, out, 200)
 	if _, err := backup.Stage(f.ctx, tampered, c, ""); !errors.Is(err, backup.ErrHash) {
 		t.Fatalf("tampered backup: %v", err)
 	}

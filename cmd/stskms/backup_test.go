@@ -1,13 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stskms/stskms/internal/backup"
+	"github.com/stskms/stskms/internal/backuptest"
 )
 
 // TestBackupRestoreCommands: kmc backup and restore of a live KMC from the
@@ -36,19 +36,7 @@ func TestBackupRestoreCommands(t *testing.T) {
 	if rc, out, errOut := stskms("correct horse battery\n", "kmc", "restore", "--in", file, "--dir", restored, "--officers", "alice"); rc == 0 {
 		t.Fatalf("restored by one officer: %s %s", out, errOut)
 	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := bytes.Index(b, []byte("SQLite format 3"))
-	if i < 0 {
-		t.Fatal("no SQLite snapshot in the backup")
-	}
-	b[i+300] ^= 1 // inside the database member: its hash no longer matches
-	tampered := filepath.Join(tmp, "tampered")
-	if err := os.WriteFile(tampered, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	tampered := backuptest.Tampered(t, file, 300)
 	if rc, _, errOut := stskms(officers, "kmc", "restore", "--in", tampered, "--dir", restored, "--officers", "alice,bob"); rc == 0 ||
 		!strings.Contains(errOut, "backup:") {
 		t.Fatalf("tampered backup restored: %s", errOut)

@@ -3,6 +3,7 @@
 package backuptest
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -66,4 +67,26 @@ func Restore(t testing.TB, in string, c backup.Component, db string, open func(d
 func RestoreOf(m backup.Manifest) *keptcheckpoint.Restore {
 	return &keptcheckpoint.Restore{Instance: keptcheckpoint.NewInstance(), Created: m.Created,
 		HeadSeq: m.AuditHead.Seq, HeadHash: m.AuditHead.Hash, Actor: "cli:tester"}
+}
+
+// Tampered writes a copy of the backup file in with one bit flipped inside
+// its SQLite database member, at offset bytes past the database's header
+// string, and returns the copy's path (in a temporary directory of t): a
+// backup whose database no longer matches its manifest's hash.
+func Tampered(t testing.TB, in string, offset int) string {
+	t.Helper()
+	b, err := os.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(b, []byte("SQLite format 3"))
+	if i < 0 {
+		t.Fatal("no SQLite snapshot in the backup")
+	}
+	b[i+offset] ^= 1
+	tampered := filepath.Join(t.TempDir(), "tampered")
+	if err := os.WriteFile(tampered, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return tampered
 }
