@@ -170,7 +170,7 @@ var migrations = []store.Migration{{
 		hash   {{blob}} NOT NULL
 	)`,
 	Func: createLog,
-}, treeMigration}
+}, treeMigration, indexMigration}
 
 // appendOnly makes audit_log refuse changes other than INSERT, per dialect.
 var appendOnly = map[store.Dialect][]string{
