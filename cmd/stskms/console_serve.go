@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -41,7 +42,11 @@ func (c consoleOf) mount(e *env, web *apiServer, dir, pwFile string, site consol
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(e.stderr, "stskms "+c.cmd+" serve: console: "+format+"\n", args...)
 	}
-	origin, err := consoleOrigin(web.ln.Addr(), web.tls)
+	origin := web.consoleOrigin
+	var err error
+	if origin == "" {
+		origin, err = consoleOrigin(web.ln.Addr(), web.tls)
+	}
 	if err != nil {
 		logf("not served: %v", err)
 		return apiHandler, func() {}
@@ -86,6 +91,45 @@ func consoleOrigin(addr net.Addr, cfg *tls.Config) (string, error) {
 		return scheme + "://" + host, nil
 	}
 	return scheme + "://" + net.JoinHostPort(host, port), nil
+}
+
+// addConsoleOriginFlag adds --console-origin to fs (kmc serve, sm serve).
+func addConsoleOriginFlag(fs *flagSet) *string {
+	return fs.String("console-origin", "",
+		"the origin browsers reach the console at, https://HOST[:PORT], when that is not this listener\n"+
+			"(a reverse proxy that keeps the Host header; default: http://localhost:PORT on loopback,\n"+
+			"else https:// and the first DNS name of --tls-cert)")
+}
+
+// parseConsoleOrigin checks a --console-origin and returns it as browsers
+// send it (host in lower case, no default port). Passkeys need a secure
+// context and a host name: https, or http on localhost, and never an IP
+// address; an origin has no path, query or user. "" stays "" (not given).
+func parseConsoleOrigin(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	bad := func(why string) error { return usageError(fmt.Sprintf("--console-origin %q: %s", s, why)) }
+	u, err := url.Parse(s)
+	switch {
+	case err != nil || u.Host == "" || u.Opaque != "":
+		return "", bad("want https://HOST[:PORT]")
+	case u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return "", bad("an origin has no user, path, query or fragment")
+	case net.ParseIP(u.Hostname()) != nil:
+		return "", bad("passkeys are bound to a host name, not an address")
+	case u.Scheme != "https" && !(u.Scheme == "http" && strings.EqualFold(u.Hostname(), "localhost")):
+		return "", bad("browsers use passkeys only over https (or http on localhost)")
+	}
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if port == "" || u.Scheme == "https" && port == "443" || u.Scheme == "http" && port == "80" {
+		return u.Scheme + "://" + host, nil
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return "", bad("port " + port + ": want 1 to 65535")
+	}
+	return u.Scheme + "://" + net.JoinHostPort(host, port), nil
 }
 
 // certHost returns the first DNS name of cfg's certificate.

@@ -42,6 +42,7 @@ func runKMCServe(e *env, args []string) error {
 	exitAfter := fs.Duration("exit-after", 0, "stop after this long (tests and demos; 0: run until interrupted)")
 	limits := addListenFlags(fs)
 	metricsAt := addMetricsFlag(fs)
+	consoleAt := addConsoleOriginFlag(fs)
 	retain := addRetainFlags(fs, "seen requests and registry-update answers")
 	cpEvery := fs.Duration("checkpoint-every", keptcheckpoint.DefaultEvery, "keep a signed audit checkpoint outside the database at least this often while the log grows (docs/audit.md)")
 	var cpRecords int64
@@ -60,6 +61,10 @@ func runKMCServe(e *env, args []string) error {
 		return err
 	}
 	if err := metricsAt.check(); err != nil {
+		return err
+	}
+	origin, err := parseConsoleOrigin(*consoleAt)
+	if err != nil {
 		return err
 	}
 	if f.dir == "" {
@@ -89,7 +94,7 @@ func runKMCServe(e *env, args []string) error {
 		addrFile: *addrFile, logger: log.New(e.stderr, "stskms kmc serve: ", log.LstdFlags), metrics: metricsAt, limits: *limits}
 	srv.h = newSwapHandler(gate, "kmc", kmcSealedBody)
 	srv.web = &apiServer{srv: httpapi.NewHTTPServerWith(srv.h, *limits), addr: *httpAddr, tls: cfg,
-		name: "kmc serve", label: "admin API", guard: guardOptions(limits, e.stderr, "stskms kmc serve: ")}
+		name: "kmc serve", label: "admin API", guard: guardOptions(limits, e.stderr, "stskms kmc serve: "), consoleOrigin: origin}
 	return srv.serve(*exitAfter)
 }
 

@@ -29,6 +29,7 @@ type serveFlags struct {
 	exitAfter, selftestEvery                                                      time.Duration
 	limits                                                                        *netguard.Limits
 	metrics                                                                       metricsFlag
+	consoleOrigin                                                                 string // --console-origin, checked
 	checkpointEvery                                                               time.Duration
 	checkpointRecords                                                             int64
 }
@@ -68,6 +69,7 @@ func runSMServe(e *env, args []string) error {
 	fs.Int64Var(&sf.checkpointRecords, "checkpoint-records", sm.DefaultCheckpointRecords, "and whenever the log has grown by this many records")
 	sf.limits = addListenFlags(fs)
 	sf.metrics = addMetricsFlag(fs)
+	consoleAt := addConsoleOriginFlag(fs)
 	if _, err := fs.parse(e, args); err != nil {
 		return err
 	}
@@ -75,6 +77,10 @@ func runSMServe(e *env, args []string) error {
 		return err
 	}
 	if err := sf.metrics.check(); err != nil {
+		return err
+	}
+	var err error
+	if sf.consoleOrigin, err = parseConsoleOrigin(*consoleAt); err != nil {
 		return err
 	}
 	if (sf.certFile == "") != (sf.keyFile == "") {
@@ -168,7 +174,7 @@ func newSMServer(e *env, f *smFlags, sf serveFlags, tokens *api.Tokens, gate *un
 	}
 	s.h = newSwapHandler(gate, "sm", smSealedBody)
 	s.web = &apiServer{srv: httpapi.NewHTTPServerWith(s.h, *sf.limits), addr: sf.httpAddr, tls: httpCfg,
-		name: "sm serve", label: "HTTP API", guard: guardOptions(sf.limits, e.stderr, "stskms sm serve: ")}
+		name: "sm serve", label: "HTTP API", guard: guardOptions(sf.limits, e.stderr, "stskms sm serve: "), consoleOrigin: sf.consoleOrigin}
 	return s, nil
 }
 

@@ -324,9 +324,11 @@ type apiServer struct {
 	tls         *tls.Config
 	guard       netguard.Options
 	name, label string // "kmc serve", "admin API"
-	ln          net.Listener
-	stop        context.CancelFunc
-	served      chan struct{}
+	// consoleOrigin is --console-origin ("": the listener's own origin).
+	consoleOrigin string
+	ln            net.Listener
+	stop          context.CancelFunc
+	served        chan struct{}
 }
 
 // start listens and serves in the background; if the server stops for
