@@ -141,6 +141,12 @@ func (a VKAttributes) KeySize() int {
 	return 0
 }
 
+// Check reports whether a new key may have the attributes a, as
+// GenerateVendingKey and StartImport check them (KRN 0: the next), with
+// ErrInvalid saying why not: before two officers sign an import of a key
+// that could not be made.
+func (a VKAttributes) Check() error { return a.check(true) }
+
 // check validates the attributes (KRN 0 allowed when auto is set) and
 // truncates the times to UTC seconds.
 func (a *VKAttributes) check(auto bool) error {

@@ -125,6 +125,9 @@ func readStart(c console.Call) (importForm, error) {
 	if a.EA, err = number(c, "ea", 2, 7, 9, 11); err != nil {
 		return f, err
 	}
+	if err := readLife(c, &a); err != nil {
+		return f, err
+	}
 	quorum, err := number(c, "quorum", 1, between(2, kmc.MaxQuorum)...)
 	if err != nil {
 		return f, err
@@ -139,8 +142,56 @@ func readStart(c console.Call) (importForm, error) {
 	}
 	f.req = api.StartImportRequest{VKAttributes: a, Quorum: quorum, KCV: kcv, Component: api.Component{KCV: ckcv}}
 	f.params = map[string]string{"sgc": strconv.Itoa(sgc), "type": kt, "krn": strconv.Itoa(a.KRN), "bdt": strconv.Itoa(a.BDT),
-		"dkga": strconv.Itoa(a.DKGA), "ea": strconv.Itoa(a.EA), "quorum": strconv.Itoa(quorum), "kcv": kcv, "component_kcv": ckcv}
+		"dkga": strconv.Itoa(a.DKGA), "ea": strconv.Itoa(a.EA), "act": day(a.ACT), "exp": day(a.EXP), "iut": day(a.IUT), "ken": ken(a.KEN),
+		"clm": a.CLM, "quorum": strconv.Itoa(quorum), "kcv": kcv, "component_kcv": ckcv}
 	return f, nil
+}
+
+// readLife reads the key's life and limit into a, each optional (the
+// API's default when empty): the days it is active from, expires and is
+// used until by modules (UTC), its key expiry number (0 to 255) and its
+// credit limit (8 hex digits).
+func readLife(c console.Call, a *api.VKAttributes) error {
+	q := formOf(c)
+	var err error
+	if a.ACT, err = q.Day("act"); err != nil {
+		return err
+	}
+	if a.EXP, err = q.Day("exp"); err != nil {
+		return err
+	}
+	if a.IUT, err = q.Day("iut"); err != nil {
+		return err
+	}
+	n, ok, err := q.Number("ken", 3)
+	if err == nil && ok && n > 255 {
+		err = console.BadInput("ken", "0 to 255, or empty for 255")
+	}
+	if err != nil {
+		return err
+	}
+	if ok {
+		ken := int(n)
+		a.KEN = &ken
+	}
+	a.CLM, err = hexField(c, "clm", 4, true)
+	return err
+}
+
+// day is t's day (UTC) as a form gives it, or "" for the zero time.
+func day(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(console.DateLayout)
+}
+
+// ken is a key expiry number as a form gives it, or "" if not given.
+func ken(n *int) string {
+	if n == nil {
+		return ""
+	}
+	return strconv.Itoa(*n)
 }
 
 // orDefault is n as words, or "the default" if zero.
@@ -158,7 +209,11 @@ func describeStart(c console.Call) (console.Operation, error) {
 	if err != nil {
 		return console.Operation{}, err
 	}
-	if _, err := f.req.Attributes(time.Now()); err != nil {
+	attrs, err := f.req.Attributes(time.Now())
+	if err == nil {
+		err = attrs.Check()
+	}
+	if err != nil {
 		return console.Operation{}, err
 	}
 	a, combined := f.req.VKAttributes, "not given"
@@ -170,9 +225,31 @@ func describeStart(c console.Call) (console.Operation, error) {
 		quorum = 2
 	}
 	return console.Operation{Kind: "kmc.vk.import.start", Params: f.params,
-		Words: fmt.Sprintf("Start importing a %s of supply group %06d (KRN %s, base date %s, DKGA %s, EA %s) from %d officers' components, "+
+		Words: fmt.Sprintf("Start importing a %s of supply group %06d (KRN %s, base date %s, DKGA %s, EA %s; %s) from %d officers' components, "+
 			"the combined key's KCV %s: %s gives the first component, KCV %s", a.Type, a.SGC, orDefault(a.KRN), orDefault(a.BDT),
-			orDefault(a.DKGA), orDefault(a.EA), quorum, combined, c.Actor.Name, f.req.Component.KCV)}, nil
+			orDefault(a.DKGA), orDefault(a.EA), lifeWords(a), quorum, combined, c.Actor.Name, f.req.Component.KCV)}, nil
+}
+
+// lifeWords says a's life and limit as the form gave them, the defaults
+// in words.
+func lifeWords(a api.VKAttributes) string {
+	from, until, used, k, clm := "now", "ten years later", "until it expires", "255", "no credit limit"
+	if !a.ACT.IsZero() {
+		from = day(a.ACT)
+	}
+	if !a.EXP.IsZero() {
+		until = day(a.EXP)
+	}
+	if !a.IUT.IsZero() {
+		used = "until " + day(a.IUT)
+	}
+	if a.KEN != nil {
+		k = ken(a.KEN)
+	}
+	if a.CLM != "" {
+		clm = "credit limit " + a.CLM
+	}
+	return fmt.Sprintf("active from %s, expires %s, used by modules %s, KEN %s, %s", from, until, used, k, clm)
 }
 
 // component reads the form's secret component (hex) as the officer's

@@ -63,6 +63,11 @@ func TestImportSteps(t *testing.T) {
 		"type":          {"sgc": {"123456"}, "type": {"INIT"}, "component_kcv": {kcv1}},
 		"bdt":           {"sgc": {"123456"}, "type": {"VUDK"}, "bdt": {"2000"}, "component_kcv": {kcv1}},
 		"quorum":        {"sgc": {"123456"}, "type": {"VUDK"}, "quorum": {"9"}, "component_kcv": {kcv1}},
+		"act":           {"sgc": {"123456"}, "type": {"VUDK"}, "act": {"2026-13-01"}, "component_kcv": {kcv1}},
+		"exp":           {"sgc": {"123456"}, "type": {"VUDK"}, "exp": {"1 May 2030"}, "component_kcv": {kcv1}},
+		"iut":           {"sgc": {"123456"}, "type": {"VUDK"}, "iut": {"2031"}, "component_kcv": {kcv1}},
+		"ken":           {"sgc": {"123456"}, "type": {"VUDK"}, "ken": {"256"}, "component_kcv": {kcv1}},
+		"clm":           {"sgc": {"123456"}, "type": {"VUDK"}, "clm": {"0001869"}, "component_kcv": {kcv1}},
 		"component_kcv": {"sgc": {"123456"}, "type": {"VUDK"}, "component_kcv": {"XYZ"}}} {
 		if _, err := act["start"].Describe(ctx, console.Call{Actor: alice, Form: bad}); !errors.As(err, &ie) || ie.Field != field {
 			t.Errorf("start with a bad %s: %v", field, err)
@@ -137,4 +142,57 @@ func TestImportSteps(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestImportLife: the start form sets the imported key's activation,
+// expiry and issue-until days, key expiry number and credit limit, which its operation
+// names (so the passkey signs them); an expiry before the activation is
+// refused as the API refuses it.
+func TestImportLife(t *testing.T) {
+	ctx := context.Background()
+	k, _ := consoletest.KMC(t)
+	if _, err := k.AddSupplyGroup(ctx, "operator:test", 123456, "Utility"); err != nil {
+		t.Fatal(err)
+	}
+	act := map[string]console.Action{}
+	for _, a := range importsPage(k).Actions {
+		act[a.Name] = a
+	}
+	alice, bob := role.Officer.As("alice"), role.Officer.As("bob")
+	v1, kcv1 := part(t)
+	v2, kcv2 := part(t)
+	start := url.Values{"sgc": {"123456"}, "type": {"VCDK"}, "act": {"2026-01-01"}, "exp": {"2031-06-30"}, "iut": {"2031-12-31"}, "ken": {"0"},
+		"clm": {"0001869f"}, "component_kcv": {kcv1}}
+	o, err := act["start"].Describe(ctx, console.Call{Actor: alice, Form: start})
+	if err != nil || o.Params["act"] != "2026-01-01" || o.Params["exp"] != "2031-06-30" || o.Params["ken"] != "0" || o.Params["clm"] != "0001869F" ||
+		o.Params["iut"] != "2031-12-31" ||
+		!strings.Contains(o.Words, "active from 2026-01-01, expires 2031-06-30, used by modules until 2031-12-31, KEN 0, credit limit 0001869F") {
+		t.Fatalf("describe start: %+v, %v", o, err)
+	}
+	late := url.Values{"sgc": {"123456"}, "type": {"VCDK"}, "act": {"2031-01-01"}, "exp": {"2030-01-01"}, "component_kcv": {kcv1}}
+	if _, err := act["start"].Describe(ctx, console.Call{Actor: alice, Form: late}); !errors.Is(err, kmc.ErrInvalid) {
+		t.Errorf("an expiry before the activation: %v, want kmc.ErrInvalid", err)
+	}
+	start.Set("component", v1)
+	if _, err := act["start"].Do(ctx, console.Call{Actor: alice, Form: start}); err != nil {
+		t.Fatal(err)
+	}
+	pending, _ := k.PendingImports(ctx, time.Now())
+	if len(pending) != 1 {
+		t.Fatalf("pending %+v", pending)
+	}
+	give := url.Values{"id": {pending[0].ID}, "component_kcv": {kcv2}, "component": {v2}}
+	if done, err := act["component"].Do(ctx, console.Call{Actor: bob, Form: give}); err != nil || !strings.Contains(done, "is complete") {
+		t.Fatalf("bob's component: %q, %v", done, err)
+	}
+	keys, err := k.VendingKeys(ctx)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("keys %+v, %v", keys, err)
+	}
+	a := keys[0].VKAttributes
+	if !a.ACT.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) || !a.EXP.Equal(time.Date(2031, 6, 30, 0, 0, 0, 0, time.UTC)) ||
+		!a.IUT.Equal(time.Date(2031, 12, 31, 0, 0, 0, 0, time.UTC)) ||
+		a.KEN != 0 || a.CLM != 0x0001869F {
+		t.Errorf("imported key's attributes %+v", a)
+	}
 }
