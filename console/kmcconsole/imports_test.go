@@ -32,14 +32,10 @@ func part(t *testing.T) (value, kcv string) {
 	return hex.EncodeToString(v), strings.ToUpper(hex.EncodeToString(c))
 }
 
-// TestImportSteps: the imports page's steps are passkey-confirmed, not
-// two-person proposals, and the component is a secret field; their
-// operations name the attributes and KCVs and never the component, and
-// refuse bad values naming the field. Two officers' components import
-// the key (the KMC combines them); the same officer twice, a component
-// whose KCV is wrong and an unknown import are refused; an import is
-// abandoned. No audit record holds a component.
-func TestImportSteps(t *testing.T) {
+// importActions is a test KMC with supply group 123456 and its imports
+// page's actions by name.
+func importActions(t *testing.T) (context.Context, *kmc.KMC, map[string]console.Action) {
+	t.Helper()
 	ctx := context.Background()
 	k, _ := consoletest.KMC(t)
 	if _, err := k.AddSupplyGroup(ctx, "operator:test", 123456, "Utility"); err != nil {
@@ -49,6 +45,18 @@ func TestImportSteps(t *testing.T) {
 	for _, a := range importsPage(k).Actions {
 		act[a.Name] = a
 	}
+	return ctx, k, act
+}
+
+// TestImportSteps: the imports page's steps are passkey-confirmed, not
+// two-person proposals, and the component is a secret field; their
+// operations name the attributes and KCVs and never the component, and
+// refuse bad values naming the field. Two officers' components import
+// the key (the KMC combines them); the same officer twice, a component
+// whose KCV is wrong and an unknown import are refused; an import is
+// abandoned. No audit record holds a component.
+func TestImportSteps(t *testing.T) {
+	ctx, k, act := importActions(t)
 	for _, name := range []string{"start", "component"} {
 		if a := act[name]; !a.Confirm || a.Dual || len(a.Secret) != 1 || a.Secret[0] != "component" {
 			t.Errorf("%s: confirm %v, dual %v, secret %v", name, a.Confirm, a.Dual, a.Secret)
@@ -149,15 +157,7 @@ func TestImportSteps(t *testing.T) {
 // names (so the passkey signs them); an expiry before the activation is
 // refused as the API refuses it.
 func TestImportLife(t *testing.T) {
-	ctx := context.Background()
-	k, _ := consoletest.KMC(t)
-	if _, err := k.AddSupplyGroup(ctx, "operator:test", 123456, "Utility"); err != nil {
-		t.Fatal(err)
-	}
-	act := map[string]console.Action{}
-	for _, a := range importsPage(k).Actions {
-		act[a.Name] = a
-	}
+	ctx, k, act := importActions(t)
 	alice, bob := role.Officer.As("alice"), role.Officer.As("bob")
 	v1, kcv1 := part(t)
 	v2, kcv2 := part(t)
