@@ -242,68 +242,64 @@ func (q *Queue) List(ctx context.Context, state string) ([]QueueEntry, error) {
 	if state != "" && !validState(state) {
 		return nil, &AdminError{Reason: fmt.Sprintf("no state %q (want one of %s)", state, strings.Join(allStates(), ", "))}
 	}
-	rows, err := q.db.Query(ctx, `SELECT id, ref, received_ns, mail_from, state, attempts - retry_base, reason, service, result, auth
-		FROM gateway_mail WHERE $1 = '' OR state = $1
-			OR id IN (SELECT mail_id FROM gateway_outbox WHERE state = $1) ORDER BY id`, state)
-	if err != nil {
-		return nil, err
-	}
 	var out []QueueEntry
 	idx := map[int64]int{}
-	for rows.Next() {
-		var e QueueEntry
-		var received, attempts int64
-		if err := rows.Scan(&e.ID, &e.Ref, &received, &e.From, &e.State, &attempts, &e.Reason, &e.Service,
-			&e.Result, &e.Auth); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		e.Received, e.Attempts = time.Unix(0, received).UTC(), int(attempts)
-		idx[e.ID] = len(out)
-		out = append(out, e)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows, err = q.db.Query(ctx, `SELECT id, mail_id, kind, rcpt, message_id, result, state, attempts - retry_base, last_error,
-		bounce_status, bounce_diag FROM gateway_outbox ORDER BY id`)
+	err := store.EachRow(ctx, q.db, `SELECT id, ref, received_ns, mail_from, state, attempts - retry_base, reason, service, result, auth
+		FROM gateway_mail WHERE $1 = '' OR state = $1
+			OR id IN (SELECT mail_id FROM gateway_outbox WHERE state = $1) ORDER BY id`, []any{state},
+		func(row store.Scanner) error {
+			var e QueueEntry
+			var received, attempts int64
+			if err := row.Scan(&e.ID, &e.Ref, &received, &e.From, &e.State, &attempts, &e.Reason, &e.Service,
+				&e.Result, &e.Auth); err != nil {
+				return err
+			}
+			e.Received, e.Attempts = time.Unix(0, received).UTC(), int(attempts)
+			idx[e.ID] = len(out)
+			out = append(out, e)
+			return nil
+		})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, attempts int64
-		var o OutboxEntry
-		var rcpt string
-		if err := rows.Scan(&o.ID, &id, &o.Kind, &rcpt, &o.MessageID, &o.Result, &o.State, &attempts, &o.LastError,
-			&o.BounceStatus, &o.BounceDiagnostic); err != nil {
-			return nil, err
-		}
-		o.To, o.Attempts = strings.Split(rcpt, "\n"), int(attempts)
-		if i, ok := idx[id]; ok {
-			out[i].Replies = append(out[i].Replies, o)
-		}
+	err = store.EachRow(ctx, q.db, `SELECT id, mail_id, kind, rcpt, message_id, result, state, attempts - retry_base, last_error,
+		bounce_status, bounce_diag FROM gateway_outbox ORDER BY id`, nil,
+		func(row store.Scanner) error {
+			var id, attempts int64
+			var o OutboxEntry
+			var rcpt string
+			if err := row.Scan(&o.ID, &id, &o.Kind, &rcpt, &o.MessageID, &o.Result, &o.State, &attempts, &o.LastError,
+				&o.BounceStatus, &o.BounceDiagnostic); err != nil {
+				return err
+			}
+			o.To, o.Attempts = strings.Split(rcpt, "\n"), int(attempts)
+			if i, ok := idx[id]; ok {
+				out[i].Replies = append(out[i].Replies, o)
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // countStates counts the rows of table (gateway_mail or gateway_outbox) by
 // state.
 func (q *Queue) countStates(ctx context.Context, table string) (map[string]int64, error) {
-	rows, err := q.db.Query(ctx, `SELECT state, COUNT(*) FROM `+table+` GROUP BY state`)
+	out := map[string]int64{}
+	err := store.EachRow(ctx, q.db, `SELECT state, COUNT(*) FROM `+table+` GROUP BY state`, nil,
+		func(row store.Scanner) error {
+			var s string
+			var n int64
+			if err := row.Scan(&s, &n); err != nil {
+				return err
+			}
+			out[s] = n
+			return nil
+		})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var s string
-		var n int64
-		if err := rows.Scan(&s, &n); err != nil {
-			return nil, err
-		}
-		out[s] = n
-	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -4,26 +4,25 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"github.com/stskms/stskms/store"
 )
 
 // PurgePreview lists the mails PurgeBefore(ctx, before, false) would
 // delete, oldest first, with their replies.
 func (q *Queue) PurgePreview(ctx context.Context, before time.Time) ([]QueueEntry, error) {
-	rows, err := q.db.Query(ctx, purgeSet, StateReplied, StateIgnored, StateFailed, ns(before), OutSent, OutFailed, OutBounced)
-	if err != nil {
-		return nil, err
-	}
 	ids := map[int64]bool{}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		ids[id] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	err := store.EachRow(ctx, q.db, purgeSet,
+		[]any{StateReplied, StateIgnored, StateFailed, ns(before), OutSent, OutFailed, OutBounced},
+		func(row store.Scanner) error {
+			var id int64
+			if err := row.Scan(&id); err != nil {
+				return err
+			}
+			ids[id] = true
+			return nil
+		})
+	if err != nil {
 		return nil, err
 	}
 	all, err := q.List(ctx, "")

@@ -100,22 +100,13 @@ type BounceRecord struct {
 
 // Bounces lists the bounces received, oldest first.
 func (q *Queue) Bounces(ctx context.Context) ([]BounceRecord, error) {
-	rows, err := q.db.Query(ctx, `SELECT mail_id, outbox_id, recipient, action, status, diagnostic, note, created_ns
-		FROM gateway_bounce ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []BounceRecord
-	for rows.Next() {
-		var b BounceRecord
-		var created int64
-		if err := rows.Scan(&b.Mail, &b.Reply, &b.Recipient, &b.Action, &b.Status, &b.Diagnostic, &b.Note,
-			&created); err != nil {
-			return nil, err
-		}
-		b.Received = time.Unix(0, created).UTC()
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	return store.All(ctx, q.db, `SELECT mail_id, outbox_id, recipient, action, status, diagnostic, note, created_ns
+		FROM gateway_bounce ORDER BY id`, nil,
+		func(row store.Scanner) (BounceRecord, error) {
+			var b BounceRecord
+			var created int64
+			err := row.Scan(&b.Mail, &b.Reply, &b.Recipient, &b.Action, &b.Status, &b.Diagnostic, &b.Note, &created)
+			b.Received = time.Unix(0, created).UTC()
+			return b, err
+		})
 }

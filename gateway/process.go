@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"os"
 	"time"
+
+	"github.com/stskms/stskms/store"
 )
 
 // forgetProcessAfter: rows of processes silent this long are deleted (a
@@ -104,22 +106,14 @@ type ProcessInfo struct {
 // oldest first: those running and those that stopped without
 // deregistering (crashed) within the last hour.
 func (q *Queue) Processes(ctx context.Context) ([]ProcessInfo, error) {
-	rows, err := q.db.Query(ctx, `SELECT id, host, pid, started_ns, heartbeat_ns FROM gateway_process
-		ORDER BY started_ns, id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	alive := ns(q.now().Add(-q.cfg.HeartbeatTimeout))
-	var out []ProcessInfo
-	for rows.Next() {
-		var p ProcessInfo
-		var started, beat int64
-		if err := rows.Scan(&p.ID, &p.Host, &p.PID, &started, &beat); err != nil {
-			return nil, err
-		}
-		p.Started, p.Heartbeat, p.Live = time.Unix(0, started).UTC(), time.Unix(0, beat).UTC(), beat > alive
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return store.All(ctx, q.db, `SELECT id, host, pid, started_ns, heartbeat_ns FROM gateway_process
+		ORDER BY started_ns, id`, nil,
+		func(row store.Scanner) (ProcessInfo, error) {
+			var p ProcessInfo
+			var started, beat int64
+			err := row.Scan(&p.ID, &p.Host, &p.PID, &started, &beat)
+			p.Started, p.Heartbeat, p.Live = time.Unix(0, started).UTC(), time.Unix(0, beat).UTC(), beat > alive
+			return p, err
+		})
 }

@@ -198,23 +198,15 @@ type Block struct {
 
 // Blocks lists the blocks in force.
 func (q *Queue) Blocks(ctx context.Context) ([]Block, error) {
-	rows, err := q.db.Query(ctx, `SELECT block_key, until_ns, created_ns, reason FROM gateway_block
-		WHERE until_ns > $1 ORDER BY block_key`, ns(q.now()))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Block
-	for rows.Next() {
-		var b Block
-		var until, created int64
-		if err := rows.Scan(&b.Key, &until, &created, &b.Reason); err != nil {
-			return nil, err
-		}
-		b.Until, b.Created = time.Unix(0, until).UTC(), time.Unix(0, created).UTC()
-		out = append(out, b)
-	}
-	return out, rows.Err()
+	return store.All(ctx, q.db, `SELECT block_key, until_ns, created_ns, reason FROM gateway_block
+		WHERE until_ns > $1 ORDER BY block_key`, []any{ns(q.now())},
+		func(row store.Scanner) (Block, error) {
+			var b Block
+			var until, created int64
+			err := row.Scan(&b.Key, &until, &created, &b.Reason)
+			b.Until, b.Created = time.Unix(0, until).UTC(), time.Unix(0, created).UTC()
+			return b, err
+		})
 }
 
 // countBlocks counts the blocks in force (for the metrics).
