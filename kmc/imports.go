@@ -163,19 +163,16 @@ func pendingImport(ctx context.Context, tx *store.Tx, id string) (PendingImport,
 		p.KCV = nil
 	}
 	p.Expires = time.Unix(expires, 0).UTC()
-	rows, err := tx.Query(ctx, `SELECT officer FROM vk_import_components WHERE import_id = $1 ORDER BY n`, id)
-	if err != nil {
-		return p, err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var o string
-		if err := rows.Scan(&o); err != nil {
-			return p, err
-		}
-		p.Officers = append(p.Officers, o)
-	}
-	return p, rows.Err()
+	err = store.EachRow(ctx, tx, `SELECT officer FROM vk_import_components WHERE import_id = $1 ORDER BY n`, []any{id},
+		func(row store.Scanner) error {
+			var o string
+			if err := row.Scan(&o); err != nil {
+				return err
+			}
+			p.Officers = append(p.Officers, o)
+			return nil
+		})
+	return p, err
 }
 
 // AddImportComponent holds a further component c of import id (the API's
@@ -228,21 +225,12 @@ func (k *KMC) AddImportComponent(ctx context.Context, actor, id string, c KeyCom
 // takeComponents reads the sealed components of import id and deletes
 // them.
 func takeComponents(ctx context.Context, tx *store.Tx, id string) ([][]byte, error) {
-	rows, err := tx.Query(ctx, `SELECT sealed FROM vk_import_components WHERE import_id = $1 ORDER BY n`, id)
+	out, err := store.All(ctx, tx, `SELECT sealed FROM vk_import_components WHERE import_id = $1 ORDER BY n`, []any{id},
+		func(row store.Scanner) (b []byte, err error) {
+			err = row.Scan(&b)
+			return b, err
+		})
 	if err != nil {
-		return nil, err
-	}
-	var out [][]byte
-	for rows.Next() {
-		var b []byte
-		if err := rows.Scan(&b); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		out = append(out, b)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	_, err = tx.Exec(ctx, `DELETE FROM vk_import_components WHERE import_id = $1`, id)
@@ -304,21 +292,12 @@ func (k *KMC) PendingImports(ctx context.Context, now time.Time) ([]PendingImpor
 		if err := sweepImports(ctx, tx, now); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT id FROM vk_imports ORDER BY expires, id`)
+		ids, err := store.All(ctx, tx, `SELECT id FROM vk_imports ORDER BY expires, id`, nil,
+			func(row store.Scanner) (id string, err error) {
+				err = row.Scan(&id)
+				return id, err
+			})
 		if err != nil {
-			return err
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, id := range ids {

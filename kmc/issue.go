@@ -405,35 +405,23 @@ type authorisedKey struct {
 // them.
 func (k *KMC) authorisedKeys(ctx context.Context, tx *store.Tx, sm SM, now time.Time) (out []authorisedKey, err error) {
 	smid := sm.SMID.String()
-	rows, err := tx.Query(ctx, `SELECT sgc, kt_mask FROM kuas WHERE smid = $1 AND revoked_at = 0
-		AND valid_from <= $2 AND valid_until > $2`, smid, now.Unix())
-	if err != nil {
-		return nil, err
-	}
 	types := map[int]KeyTypes{}
-	for rows.Next() {
+	err = store.EachRow(ctx, tx, `SELECT sgc, kt_mask FROM kuas WHERE smid = $1 AND revoked_at = 0
+		AND valid_from <= $2 AND valid_until > $2`, []any{smid, now.Unix()}, func(row store.Scanner) error {
 		var sgc, mask int64
-		if err := rows.Scan(&sgc, &mask); err != nil {
-			rows.Close()
-			return nil, err
+		if err := row.Scan(&sgc, &mask); err != nil {
+			return err
 		}
 		types[int(sgc)] |= KeyTypes(mask)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if len(types) == 0 {
 		return nil, refuse(ESmNotAuthorised, []string{smid}, "no valid key-use authorisation")
 	}
-	rows, err = tx.Query(ctx, `SELECT `+vkColumns+`, sealed FROM vending_keys WHERE state = $1 AND exp > $2
-		AND sgc IN (SELECT sgc FROM kuas WHERE smid = $3 AND revoked_at = 0 AND valid_from <= $2 AND valid_until > $2)
-		ORDER BY sgc, kt, seq`, StateActive, now.Unix(), smid)
-	if err != nil {
-		return nil, err
-	}
 	defer func() {
-		rows.Close()
 		if err != nil {
 			for i := range out {
 				out[i].vk.Zero()
@@ -441,26 +429,29 @@ func (k *KMC) authorisedKeys(ctx context.Context, tx *store.Tx, sm SM, now time.
 			out = nil
 		}
 	}()
-	for rows.Next() {
+	err = store.EachRow(ctx, tx, `SELECT `+vkColumns+`, sealed FROM vending_keys WHERE state = $1 AND exp > $2
+		AND sgc IN (SELECT sgc FROM kuas WHERE smid = $3 AND revoked_at = 0 AND valid_from <= $2 AND valid_until > $2)
+		ORDER BY sgc, kt, seq`, []any{StateActive, now.Unix(), smid}, func(row store.Scanner) error {
 		var sealed []byte
-		v, err := scanVK(rows, &sealed)
+		v, err := scanVK(row, &sealed)
 		if err != nil {
-			return out, err
+			return err
 		}
 		if !types[v.SGC].Has(v.Type) || !sm.Variant.mayReceive(v.Type) || !v.Issuable(now) {
-			continue
+			return nil
 		}
 		if len(out) == MaxKLFKeys {
-			return out, fmt.Errorf("kmc: %s is authorised for more than %d vending keys", smid, MaxKLFKeys)
+			return fmt.Errorf("kmc: %s is authorised for more than %d vending keys", smid, MaxKLFKeys)
 		}
 		key, err := k.openVK(ctx, v, sealed)
 		if err != nil {
-			return out, err
+			return err
 		}
 		out = append(out, authorisedKey{info: v, vk: keyload.VendingKey{SGC: v.SGC, KRN: v.KRN, KT: int(v.Type),
 			BDT: v.BDT, DKGA: v.DKGA, EA: v.EA, KEN: v.KEN, ACT: v.ACT, IUT: v.IUT, CLM: v.CLM, Key: key}})
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return out, err
 	}
 	if len(out) == 0 {

@@ -3,6 +3,8 @@ package kmc
 import (
 	"context"
 	"time"
+
+	"github.com/stskms/stskms/store"
 )
 
 // IssuedFile is a Key Load File the KMC issued, as the record of its
@@ -31,27 +33,23 @@ func (k *KMC) IssuedFiles(ctx context.Context, smRef string) ([]IssuedFile, erro
 		}
 		smid = sm.SMID.String()
 	}
-	rows, err := k.db.Query(ctx, `SELECT smid, kmcid, t_req, t_issue, n_vk, ref FROM seen_requests
-		WHERE $1 = '' OR smid = $1 ORDER BY t_issue, smid, t_req`, smid)
-	if err != nil {
-		return nil, failed("read the issued files", err)
-	}
-	defer rows.Close()
 	var out []IssuedFile
-	for rows.Next() {
+	err := eachRow(ctx, k.db, "read the issued files", `SELECT smid, kmcid, t_req, t_issue, n_vk, ref FROM seen_requests
+		WHERE $1 = '' OR smid = $1 ORDER BY t_issue, smid, t_req`, []any{smid}, func(row store.Scanner) error {
 		var smid, kmcid, ref string
 		var tReq, tIssue, n int64
-		if err := rows.Scan(&smid, &kmcid, &tReq, &tIssue, &n, &ref); err != nil {
-			return nil, failed("read the issued files", err)
+		if err := row.Scan(&smid, &kmcid, &tReq, &tIssue, &n, &ref); err != nil {
+			return failed("read the issued files", err)
 		}
 		f, err := issuedFile(smid, kmcid, tReq, tIssue, n, ref)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out = append(out, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, failed("read the issued files", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -66,22 +66,22 @@ func (k *KMC) AddSupplyGroup(ctx context.Context, actor string, sgc int, name st
 
 // SupplyGroups returns every supply group in SGC order.
 func (k *KMC) SupplyGroups(ctx context.Context) ([]SupplyGroup, error) {
-	rows, err := k.db.Query(ctx, `SELECT sgc, name, created_at, created_by FROM supply_groups ORDER BY sgc`)
-	if err != nil {
-		return nil, failed("read supply groups", err)
-	}
-	defer rows.Close()
 	var out []SupplyGroup
-	for rows.Next() {
-		var sg SupplyGroup
-		var sgc, at int64
-		if err := rows.Scan(&sgc, &sg.Name, &at, &sg.CreatedBy); err != nil {
-			return nil, failed("read supply groups", err)
-		}
-		sg.SGC, sg.CreatedAt = int(sgc), time.Unix(at, 0).UTC()
-		out = append(out, sg)
+	err := eachRow(ctx, k.db, "read supply groups", `SELECT sgc, name, created_at, created_by FROM supply_groups ORDER BY sgc`, nil,
+		func(row store.Scanner) error {
+			var sg SupplyGroup
+			var sgc, at int64
+			if err := row.Scan(&sgc, &sg.Name, &at, &sg.CreatedBy); err != nil {
+				return failed("read supply groups", err)
+			}
+			sg.SGC, sg.CreatedAt = int(sgc), time.Unix(at, 0).UTC()
+			out = append(out, sg)
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func sgcText(sgc int) string { return fmt.Sprintf("%06d", sgc) }
@@ -445,7 +445,7 @@ func vkDetails(v VendingKey) map[string]any {
 // vkColumns is the select list scanVK reads.
 const vkColumns = `id, sgc, krn, kt, bdt, dkga, ea, ken, act, exp, iut, clm, kcv, origin, state, created_at, created_by, retired_at, retired_by`
 
-func scanVK(row interface{ Scan(...any) error }, sealed *[]byte) (VendingKey, error) {
+func scanVK(row store.Scanner, sealed *[]byte) (VendingKey, error) {
 	var v VendingKey
 	var sgc, krn, kt, bdt, dkga, ea, ken, act, exp, iut, clm, created, retired int64
 	dest := []any{&v.ID, &sgc, &krn, &kt, &bdt, &dkga, &ea, &ken, &act, &exp, &iut, &clm, &v.KCV, &v.Origin, &v.State,
@@ -469,26 +469,26 @@ func scanVK(row interface{ Scan(...any) error }, sealed *[]byte) (VendingKey, er
 // VendingKeys returns the vending keys of the given supply groups (all if
 // none), retired ones included, by SGC, type and creation.
 func (k *KMC) VendingKeys(ctx context.Context, sgcs ...int) ([]VendingKey, error) {
-	rows, err := k.db.Query(ctx, `SELECT `+vkColumns+` FROM vending_keys ORDER BY sgc, kt, seq`)
-	if err != nil {
-		return nil, failed("read vending keys", err)
-	}
-	defer rows.Close()
 	want := map[int]bool{}
 	for _, s := range sgcs {
 		want[s] = true
 	}
 	var out []VendingKey
-	for rows.Next() {
-		v, err := scanVK(rows, nil)
-		if err != nil {
-			return nil, failed("read vending keys", err)
-		}
-		if len(want) == 0 || want[v.SGC] {
-			out = append(out, v)
-		}
+	err := eachRow(ctx, k.db, "read vending keys", `SELECT `+vkColumns+` FROM vending_keys ORDER BY sgc, kt, seq`, nil,
+		func(row store.Scanner) error {
+			v, err := scanVK(row, nil)
+			if err != nil {
+				return failed("read vending keys", err)
+			}
+			if len(want) == 0 || want[v.SGC] {
+				out = append(out, v)
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // openVK unseals a vending key and checks it against its KCV. The caller

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stskms/stskms/records"
 	"github.com/stskms/stskms/records/armor"
+	"github.com/stskms/stskms/store"
 )
 
 // FileSearch narrows the Key Load Files SearchIssuedFiles returns; its
@@ -51,33 +52,30 @@ func (k *KMC) SearchIssuedFiles(ctx context.Context, s FileSearch) ([]FoundFile,
 	if !s.Until.IsZero() {
 		until = s.Until.Unix()
 	}
-	rows, err := k.db.Query(ctx, `SELECT smid, kmcid, t_req, t_issue, n_vk, ref, klf FROM seen_requests
-		WHERE ($1 = '' OR smid = $1) AND t_issue >= $2 AND t_issue < $3 ORDER BY t_issue DESC, smid, t_req DESC`,
-		smid, from, until)
-	if err != nil {
-		return nil, failed("search the issued files", err)
-	}
-	defer rows.Close()
 	var out []FoundFile
-	for rows.Next() {
-		var f FoundFile
-		var smid, kmcid, ref, klf string
-		var tReq, tIssue, n int64
-		if err := rows.Scan(&smid, &kmcid, &tReq, &tIssue, &n, &ref, &klf); err != nil {
-			return nil, failed("search the issued files", err)
-		}
-		if f.IssuedFile, err = issuedFile(smid, kmcid, tReq, tIssue, n, ref); err != nil {
-			return nil, err
-		}
-		if f.SGCs, err = fileSGCs(klf); err != nil {
-			return nil, fmt.Errorf("kmc: issued file %s: %w", f.FileName, err)
-		}
-		if !s.HasSGC || slices.Contains(f.SGCs, s.SGC) {
-			out = append(out, f)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, failed("search the issued files", err)
+	err := eachRow(ctx, k.db, "search the issued files", `SELECT smid, kmcid, t_req, t_issue, n_vk, ref, klf FROM seen_requests
+		WHERE ($1 = '' OR smid = $1) AND t_issue >= $2 AND t_issue < $3 ORDER BY t_issue DESC, smid, t_req DESC`,
+		[]any{smid, from, until}, func(row store.Scanner) error {
+			var f FoundFile
+			var smid, kmcid, ref, klf string
+			var tReq, tIssue, n int64
+			err := row.Scan(&smid, &kmcid, &tReq, &tIssue, &n, &ref, &klf)
+			if err != nil {
+				return failed("search the issued files", err)
+			}
+			if f.IssuedFile, err = issuedFile(smid, kmcid, tReq, tIssue, n, ref); err != nil {
+				return err
+			}
+			if f.SGCs, err = fileSGCs(klf); err != nil {
+				return fmt.Errorf("kmc: issued file %s: %w", f.FileName, err)
+			}
+			if !s.HasSGC || slices.Contains(f.SGCs, s.SGC) {
+				out = append(out, f)
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

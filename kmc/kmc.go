@@ -2,7 +2,6 @@ package kmc
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strconv"
@@ -372,32 +371,29 @@ func makeKey(seq int, name string, rec *records.PKECDH, actor string) (Key, erro
 
 // Keys returns every KMC key, oldest first, expired ones included.
 func (k *KMC) Keys(ctx context.Context) ([]Key, error) {
-	rows, err := k.db.Query(ctx, `SELECT seq, name, pkecdh, created_by FROM kmc_keys ORDER BY seq`)
-	if err != nil {
-		return nil, fmt.Errorf("kmc: failed to read the KMC keys: %w", err)
-	}
-	keys, err := scanAll(rows, scanKey)
+	keys, err := store.All(ctx, k.db, `SELECT seq, name, pkecdh, created_by FROM kmc_keys ORDER BY seq`, nil, scanKey)
 	if err != nil {
 		return nil, failed("read the KMC keys", err)
 	}
 	return keys, nil
 }
 
-// scanAll reads every row of rows with scan, and closes rows.
-func scanAll[T any](rows *sql.Rows, scan func(row interface{ Scan(...any) error }) (T, error)) ([]T, error) {
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
+// eachRow is store.EachRow with the package's wrapping: an error of the
+// query, or one that ends the rows early, is failed(what, err); fn's own
+// errors are returned as fn gave them.
+func eachRow(ctx context.Context, q store.Querier, what, query string, args []any, fn func(store.Scanner) error) error {
+	var fnErr error
+	err := store.EachRow(ctx, q, query, args, func(row store.Scanner) error {
+		fnErr = fn(row)
+		return fnErr
+	})
+	if err != nil && fnErr == nil {
+		return failed(what, err)
 	}
-	return out, rows.Err()
+	return err
 }
 
-func scanKey(row interface{ Scan(...any) error }) (Key, error) {
+func scanKey(row store.Scanner) (Key, error) {
 	var seq int64
 	var name, body, by string
 	if err := row.Scan(&seq, &name, &body, &by); err != nil {

@@ -61,7 +61,7 @@ func (k *KMC) Grant(ctx context.Context, actor string, smRef string, a KUA) (KUA
 	}
 	a.GrantedAt, a.GrantedBy, a.RevokedAt, a.RevokedBy = now, actor, time.Time{}, ""
 	err := k.tx(ctx, func(tx *store.Tx) error {
-		sm, err := findSM(ctx, tx.Query, smRef)
+		sm, err := findSM(ctx, tx, smRef)
 		if err != nil {
 			return err
 		}
@@ -148,7 +148,7 @@ func (k *KMC) RevokeKUA(ctx context.Context, actor string, id int64) (KUA, error
 
 const kuaColumns = `id, smid, sgc, kt_mask, valid_from, valid_until, granted_at, granted_by, revoked_at, revoked_by`
 
-func scanKUA(row interface{ Scan(...any) error }) (KUA, error) {
+func scanKUA(row store.Scanner) (KUA, error) {
 	var a KUA
 	var sgc, mask, from, until, granted, revoked int64
 	if err := row.Scan(&a.ID, &a.SMID, &sgc, &mask, &from, &until, &granted, &a.GrantedBy, &revoked, &a.RevokedBy); err != nil {
@@ -173,11 +173,7 @@ func (k *KMC) KUAs(ctx context.Context, smRef string) ([]KUA, error) {
 		}
 		q, args = `SELECT `+kuaColumns+` FROM kuas WHERE smid = $1 ORDER BY id`, []any{sm.SMID.String()}
 	}
-	rows, err := k.db.Query(ctx, q, args...)
-	if err != nil {
-		return nil, failed("read authorisations", err)
-	}
-	out, err := scanAll(rows, scanKUA)
+	out, err := store.All(ctx, k.db, q, args, scanKUA)
 	if err != nil {
 		return nil, failed("read authorisations", err)
 	}

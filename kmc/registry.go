@@ -3,7 +3,6 @@ package kmc
 import (
 	"context"
 	"crypto/ecdh"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -229,7 +228,7 @@ func (k *KMC) verifyTag(ctx context.Context, key Key, req *records.VKLoadReq) er
 const smColumns = `smid, public_key, model, firmware, variant, virtual, certified, emails, registered_at, registered_by,
 	revoked_at, revoked_by, revoke_reason`
 
-func scanSM(row interface{ Scan(...any) error }) (SM, error) {
+func scanSM(row store.Scanner) (SM, error) {
 	var sm SM
 	var smid, variant, emails string
 	var pub []byte
@@ -258,22 +257,28 @@ func scanSM(row interface{ Scan(...any) error }) (SM, error) {
 
 // SMs returns every registered module, by vendor and id.
 func (k *KMC) SMs(ctx context.Context) ([]SM, error) {
-	rows, err := k.db.Query(ctx, `SELECT `+smColumns+` FROM sms ORDER BY vendor, sm_id, registered_at, smid`)
+	var sms []SM
+	err := eachRow(ctx, k.db, "read the registry", `SELECT `+smColumns+` FROM sms ORDER BY vendor, sm_id, registered_at, smid`, nil,
+		func(row store.Scanner) error {
+			sm, err := scanSM(row)
+			if err == nil {
+				sms = append(sms, sm)
+			}
+			return err
+		})
 	if err != nil {
-		return nil, failed("read the registry", err)
+		return nil, err
 	}
-	return scanAll(rows, scanSM)
+	return sms, nil
 }
 
 // FindSM returns the registered module named by ref: its full SMID text,
 // "vendor:id" or just its id, which must then name one module only.
 func (k *KMC) FindSM(ctx context.Context, ref string) (SM, error) {
-	return findSM(ctx, k.db.Query, ref)
+	return findSM(ctx, k.db, ref)
 }
 
-type queryFunc func(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-
-func findSM(ctx context.Context, query queryFunc, ref string) (SM, error) {
+func findSM(ctx context.Context, db store.Querier, ref string) (SM, error) {
 	q, args := `SELECT `+smColumns+` FROM sms WHERE smid = $1`, []any{ref}
 	if !strings.HasPrefix(ref, string(records.SMID)+":") {
 		if vendor, id, ok := strings.Cut(ref, ":"); ok {
@@ -282,11 +287,7 @@ func findSM(ctx context.Context, query queryFunc, ref string) (SM, error) {
 			q = `SELECT ` + smColumns + ` FROM sms WHERE sm_id = $1`
 		}
 	}
-	rows, err := query(ctx, q+` ORDER BY registered_at, smid`, args...)
-	if err != nil {
-		return SM{}, failed("read the registry", err)
-	}
-	found, err := scanAll(rows, scanSM)
+	found, err := store.All(ctx, db, q+` ORDER BY registered_at, smid`, args, scanSM)
 	if err != nil {
 		return SM{}, failed("read the registry", err)
 	}
@@ -308,7 +309,7 @@ func (k *KMC) RevokeSM(ctx context.Context, actor, ref, reason string) (SM, erro
 	var sm SM
 	err := k.tx(ctx, func(tx *store.Tx) error {
 		var err error
-		if sm, err = findSM(ctx, tx.Query, ref); err != nil {
+		if sm, err = findSM(ctx, tx, ref); err != nil {
 			return err
 		}
 		if sm.Revoked {
@@ -342,7 +343,7 @@ func (k *KMC) SetSMEmails(ctx context.Context, actor, ref string, emails []strin
 	var sm SM
 	err = k.tx(ctx, func(tx *store.Tx) error {
 		var err error
-		if sm, err = findSM(ctx, tx.Query, ref); err != nil {
+		if sm, err = findSM(ctx, tx, ref); err != nil {
 			return err
 		}
 		if sm.Revoked {

@@ -114,29 +114,27 @@ func (k *KMC) RemoveSTSAKey(ctx context.Context, actor, id string) error {
 
 // STSAKeys returns the configured STS Association keys, oldest first.
 func (k *KMC) STSAKeys(ctx context.Context) ([]STSAKey, error) {
-	rows, err := k.db.Query(ctx, `SELECT key_id, public_key, added_at, added_by FROM stsa_keys ORDER BY added_at, key_id`)
-	if err != nil {
-		return nil, failed("read the STSA keys", err)
-	}
-	defer rows.Close()
 	var keys []STSAKey
-	for rows.Next() {
-		var id string
-		var point []byte
-		var added int64
-		var key STSAKey
-		if err := rows.Scan(&id, &point, &added, &key.AddedBy); err != nil {
-			return nil, failed("read the STSA keys", err)
-		}
-		if key.PublicKey, err = ecdsa.ParseUncompressedPublicKey(elliptic.P384(), point); err != nil {
-			return nil, fmt.Errorf("kmc: stored STSA key %s: %w", id, err)
-		}
-		key.ID, _ = records.STSAKeyID(key.PublicKey)
-		key.AddedAt = time.Unix(added, 0).UTC()
-		keys = append(keys, key)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, failed("read the STSA keys", err)
+	err := eachRow(ctx, k.db, "read the STSA keys", `SELECT key_id, public_key, added_at, added_by FROM stsa_keys ORDER BY added_at, key_id`, nil,
+		func(row store.Scanner) error {
+			var id string
+			var point []byte
+			var added int64
+			var key STSAKey
+			err := row.Scan(&id, &point, &added, &key.AddedBy)
+			if err != nil {
+				return failed("read the STSA keys", err)
+			}
+			if key.PublicKey, err = ecdsa.ParseUncompressedPublicKey(elliptic.P384(), point); err != nil {
+				return fmt.Errorf("kmc: stored STSA key %s: %w", id, err)
+			}
+			key.ID, _ = records.STSAKeyID(key.PublicKey)
+			key.AddedAt = time.Unix(added, 0).UTC()
+			keys = append(keys, key)
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	return keys, nil
 }
