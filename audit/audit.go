@@ -633,43 +633,37 @@ const selectRecords = `SELECT seq, at_ns, actor, action, subject, details, prev,
 // a record whose prev or hash column is not 32 bytes long ends it with a
 // *ChainError of kind Edited.
 func (l *Log) Records(ctx context.Context, from int64, fn func(Record) error) error {
-	return l.each(ctx, `WHERE seq >= $1 ORDER BY seq`, []any{from}, fn)
+	return eachRecord(ctx, l.db, `WHERE seq >= $1 ORDER BY seq`, []any{from}, fn)
 }
 
-// each calls fn with every record of selectRecords followed by rest (with
-// args), streaming them from the database, until fn returns an error,
-// which each then returns as is; a record read badly ends it as
-// scanRecord says.
-func (l *Log) each(ctx context.Context, rest string, args []any, fn func(Record) error) error {
-	rows, err := l.db.Query(ctx, selectRecords+rest, args...)
-	if err != nil {
-		return fmt.Errorf("audit: failed to read records: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+// eachRecord calls fn with every record of selectRecords followed by rest
+// (with args), streaming them from the database through q, until fn
+// returns an error, which eachRecord then returns as is; a record read
+// badly ends it as scanRecord says, a failed query with "audit: failed to
+// read records".
+func eachRecord(ctx context.Context, q store.Querier, rest string, args []any, fn func(Record) error) error {
+	stopped := false // by scanRecord or fn, whose errors are returned as they are
+	err := store.EachRow(ctx, q, selectRecords+rest, args, func(row store.Scanner) error {
 		var r Record
-		if err := scanRecord(rows, &r); err != nil {
-			return err
+		err := scanRecord(row, &r)
+		if err == nil {
+			err = fn(r)
 		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
+		stopped = err != nil
+		return err
+	})
+	if err != nil && !stopped {
 		return fmt.Errorf("audit: failed to read records: %w", err)
 	}
-	return nil
+	return err
 }
-
-// scanner is *sql.Rows.
-type scanner interface{ Scan(dest ...any) error }
 
 // scanRecord reads a row of selectRecords into r.
-func scanRecord(rows scanner, r *Record) error {
+func scanRecord(row store.Scanner, r *Record) error {
 	var ns int64
 	var details string
 	var prev, hash []byte
-	if err := rows.Scan(&r.Seq, &ns, &r.Actor, &r.Action, &r.Subject, &details, &prev, &hash); err != nil {
+	if err := row.Scan(&r.Seq, &ns, &r.Actor, &r.Action, &r.Subject, &details, &prev, &hash); err != nil {
 		return fmt.Errorf("audit: failed to read records: %w", err)
 	}
 	r.Time = time.Unix(0, ns).UTC()

@@ -185,46 +185,38 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 func walk(ctx context.Context, q querier, h head, reread func() (head, error), fn func(*Record) error) (Report, error) {
 	rep := Report{LogID: h.id, Head: genesis(h.id)}
 	atHead := rep // the report as of the record the head names
-	rows, err := q.Query(ctx, selectRecords+`ORDER BY seq`)
-	if err != nil {
-		return rep, fmt.Errorf("audit: failed to read records: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var r Record
-		if err := scanRecord(rows, &r); err != nil {
-			return rep, err
-		}
+	err := eachRecord(ctx, q, `ORDER BY seq`, nil, func(r Record) error {
 		want := rep.Records + 1
 		switch {
 		case r.Seq > want:
-			return rep, &ChainError{Seq: want, Kind: Removed, Reason: fmt.Sprintf("the next record is %d", r.Seq)}
+			return &ChainError{Seq: want, Kind: Removed, Reason: fmt.Sprintf("the next record is %d", r.Seq)}
 		case r.Seq < want:
-			return rep, &ChainError{Seq: r.Seq, Kind: Reordered, Reason: "a record out of sequence"}
+			return &ChainError{Seq: r.Seq, Kind: Reordered, Reason: "a record out of sequence"}
 		case r.Prev != rep.Head && r.Seq == 1:
-			return rep, &ChainError{Seq: r.Seq, Kind: Reordered, Reason: "prev is not the log's genesis value"}
+			return &ChainError{Seq: r.Seq, Kind: Reordered, Reason: "prev is not the log's genesis value"}
 		case r.Prev != rep.Head:
-			return rep, &ChainError{Seq: r.Seq, Kind: Reordered, Reason: "prev is not the hash of the record before"}
+			return &ChainError{Seq: r.Seq, Kind: Reordered, Reason: "prev is not the hash of the record before"}
 		}
 		details := r.Details.(json.RawMessage)
 		if hashRecord(r.Seq, r.Time.UnixNano(), r.Actor, r.Action, r.Subject, details, &r.Prev) != r.Hash {
-			return rep, &ChainError{Seq: r.Seq, Kind: Edited, Reason: "hash does not match the content"}
+			return &ChainError{Seq: r.Seq, Kind: Edited, Reason: "hash does not match the content"}
 		}
 		if r.Seq == h.seq && r.Hash != h.hash {
-			return rep, &ChainError{Seq: r.Seq, Kind: Truncated, Reason: "the head's hash is not this record's"}
+			return &ChainError{Seq: r.Seq, Kind: Truncated, Reason: "the head's hash is not this record's"}
 		}
 		if fn != nil {
 			if err := fn(&r); err != nil {
-				return rep, err
+				return err
 			}
 		}
 		rep.Records, rep.Head = r.Seq, r.Hash
 		if r.Seq == h.seq {
 			atHead = rep
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return rep, fmt.Errorf("audit: failed to read records: %w", err)
+		return nil
+	})
+	if err != nil {
+		return rep, err
 	}
 	switch {
 	case rep.Records < h.seq:

@@ -103,7 +103,7 @@ func (l *Log) seqPage(ctx context.Context, upto int64, skip, n int) ([]Record, i
 // query returns the records of selectRecords followed by rest.
 func (l *Log) query(ctx context.Context, rest string, args ...any) ([]Record, error) {
 	var rs []Record
-	err := l.each(ctx, rest, args, func(r Record) error {
+	err := eachRecord(ctx, l.db, rest, args, func(r Record) error {
 		rs = append(rs, r)
 		return nil
 	})

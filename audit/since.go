@@ -21,5 +21,5 @@ func (l *Log) Since(ctx context.Context, from time.Time, actions []string, fn fu
 		args = append(args, a)
 		marks[i] = "$" + strconv.Itoa(i+2)
 	}
-	return l.each(ctx, `WHERE at_ns >= $1 AND action IN (`+strings.Join(marks, ", ")+`) ORDER BY seq`, args, fn)
+	return eachRecord(ctx, l.db, `WHERE at_ns >= $1 AND action IN (`+strings.Join(marks, ", ")+`) ORDER BY seq`, args, fn)
 }

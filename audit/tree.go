@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 
@@ -143,20 +142,13 @@ func updateTrees(ctx context.Context, tx *store.Tx, seqs []int64, trees [][]byte
 
 // pageHashes returns the Hash of at most n records past record after.
 func pageHashes(ctx context.Context, q querier, after int64, n int) ([][32]byte, error) {
-	rows, err := q.Query(ctx, `SELECT hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`, after, n)
+	out, err := store.All(ctx, q, `SELECT hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2`, []any{after, n},
+		func(row store.Scanner) ([32]byte, error) {
+			var h []byte
+			err := row.Scan(&h)
+			return padHash(h), err
+		})
 	if err != nil {
-		return nil, fmt.Errorf("audit: failed to read records: %w", err)
-	}
-	defer rows.Close()
-	var out [][32]byte
-	for rows.Next() {
-		var h []byte
-		if err := rows.Scan(&h); err != nil {
-			return nil, fmt.Errorf("audit: failed to read records: %w", err)
-		}
-		out = append(out, padHash(h))
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("audit: failed to read records: %w", err)
 	}
 	if len(out) == 0 {
@@ -253,7 +245,7 @@ func frontier(n int64) []int64 {
 
 // querier is a *store.DB or a *store.Tx.
 type querier interface {
-	Query(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	store.Querier
 	QueryRow(ctx context.Context, query string, args ...any) *store.Row
 }
 
@@ -287,22 +279,18 @@ func readTree(ctx context.Context, q querier, indexes []int64) ([]tlog.Hash, err
 		args[i] = holder(x)
 	}
 	sb.WriteByte(')')
-	rows, err := q.Query(ctx, sb.String(), args...)
-	if err != nil {
-		return nil, fmt.Errorf("audit: failed to read the tree: %w", err)
-	}
-	defer rows.Close()
 	type row struct{ hash, tree []byte }
 	got := make(map[int64]row, len(indexes))
-	for rows.Next() {
+	err := store.EachRow(ctx, q, sb.String(), args, func(s store.Scanner) error {
 		var seq int64
 		var r row
-		if err := rows.Scan(&seq, &r.hash, &r.tree); err != nil {
-			return nil, fmt.Errorf("audit: failed to read the tree: %w", err)
+		if err := s.Scan(&seq, &r.hash, &r.tree); err != nil {
+			return err
 		}
 		got[seq] = r
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("audit: failed to read the tree: %w", err)
 	}
 	for i, x := range indexes {

@@ -125,22 +125,23 @@ const proposalColumns = `id, page, action, op, kind, params, words, digest, prop
 	created_ns, expires_ns, proposed_ns, done_ns, withdrawn_ns, outcome`
 
 // scanProposal reads one row of proposalColumns.
-func scanProposal(scan func(dest ...any) error) (Proposal, error) {
+func scanProposal(row store.Scanner) (Proposal, error) {
 	var p Proposal
 	var params string
 	var created, expires, proposed, done, withdrawn int64
-	if err := scan(&p.ID, &p.Page, &p.Action, &p.Op, &p.Kind, &params, &p.Words, &p.Digest, &p.Proposer, &p.Approver,
+	if err := row.Scan(&p.ID, &p.Page, &p.Action, &p.Op, &p.Kind, &params, &p.Words, &p.Digest, &p.Proposer, &p.Approver,
 		&created, &expires, &proposed, &done, &withdrawn, &p.Outcome); err != nil {
 		return p, err
 	}
 	p.Created, p.Expires, p.Proposed = fromNanos(created), fromNanos(expires), fromNanos(proposed)
 	p.Done, p.Withdrawn = fromNanos(done), fromNanos(withdrawn)
-	return p, json.Unmarshal([]byte(params), &p.Params)
+	err := json.Unmarshal([]byte(params), &p.Params)
+	return p, err
 }
 
 // proposal reads the proposal of id (errNoProposal if none).
 func (s *Store) proposal(ctx context.Context, q querier, id string) (Proposal, error) {
-	p, err := scanProposal(q.QueryRow(ctx, `SELECT `+proposalColumns+` FROM console_proposals WHERE id = $1`, id).Scan)
+	p, err := scanProposal(q.QueryRow(ctx, `SELECT `+proposalColumns+` FROM console_proposals WHERE id = $1`, id))
 	if errors.Is(err, store.ErrNotFound) {
 		return p, errNoProposal
 	}
@@ -150,22 +151,9 @@ func (s *Store) proposal(ctx context.Context, q querier, id string) (Proposal, e
 // pendingProposals lists the proposals signed and not yet approved,
 // withdrawn or expired, oldest first.
 func (s *Store) pendingProposals(ctx context.Context) ([]Proposal, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+proposalColumns+` FROM console_proposals
+	return store.All(ctx, s.db, `SELECT `+proposalColumns+` FROM console_proposals
 		WHERE proposed_ns > 0 AND done_ns = 0 AND withdrawn_ns = 0 AND expires_ns > $1 ORDER BY created_ns, id`,
-		s.now().UnixNano())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Proposal
-	for rows.Next() {
-		p, err := scanProposal(rows.Scan)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
+		[]any{s.now().UnixNano()}, scanProposal)
 }
 
 // changed refuses, with errNotPending, an update that changed no row.

@@ -51,23 +51,18 @@ func (s *Store) userOf(ctx context.Context, q querier, name string) (*user, erro
 
 // loadCreds reads the passkeys of u.
 func (s *Store) loadCreds(ctx context.Context, u *user) error {
-	rows, err := s.db.Query(ctx, `SELECT credential FROM console_credentials WHERE account = $1 ORDER BY created_ns`, u.name)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var text string
-		if err := rows.Scan(&text); err != nil {
-			return err
-		}
-		var c webauthn.Credential
-		if err := json.Unmarshal([]byte(text), &c); err != nil {
-			return err
-		}
-		u.creds = append(u.creds, c)
-	}
-	return rows.Err()
+	var err error
+	u.creds, err = store.All(ctx, s.db, `SELECT credential FROM console_credentials WHERE account = $1 ORDER BY created_ns`,
+		[]any{u.name}, func(row store.Scanner) (webauthn.Credential, error) {
+			var text string
+			var c webauthn.Credential
+			if err := row.Scan(&text); err != nil {
+				return c, err
+			}
+			err := json.Unmarshal([]byte(text), &c)
+			return c, err
+		})
+	return err
 }
 
 // enrolPage shows the page that registers a passkey for a valid

@@ -189,27 +189,20 @@ func EnrolPath(code string) string { return "/console/enrol/" + code }
 
 // Accounts lists every account, active and revoked, by name.
 func (s *Store) Accounts(ctx context.Context) ([]Account, error) {
-	rows, err := s.db.Query(ctx, `SELECT a.name, a.role, a.created_ns, a.revoked_ns,
+	return store.All(ctx, s.db, `SELECT a.name, a.role, a.created_ns, a.revoked_ns,
 		(SELECT COUNT(*) FROM console_credentials c WHERE c.account = a.name),
 		(SELECT COALESCE(MAX(c.used_ns), 0) FROM console_credentials c WHERE c.account = a.name)
-		FROM console_accounts a ORDER BY a.name`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Account
-	for rows.Next() {
+		FROM console_accounts a ORDER BY a.name`, nil, func(row store.Scanner) (Account, error) {
 		var a Account
 		var rs string
 		var created, revoked, used int64
-		if err := rows.Scan(&a.Name, &rs, &created, &revoked, &a.Passkeys, &used); err != nil {
-			return nil, err
+		if err := row.Scan(&a.Name, &rs, &created, &revoked, &a.Passkeys, &used); err != nil {
+			return a, err
 		}
 		a.Role, _ = role.Parse(rs)
 		a.Created, a.Revoked, a.LastUsed = fromNanos(created), fromNanos(revoked), fromNanos(used)
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		return a, nil
+	})
 }
 
 // Revoke revokes the account of name for good: its sessions end at once,

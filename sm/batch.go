@@ -2,7 +2,6 @@ package sm
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,10 +84,10 @@ func newBatch() *batch {
 func (b *batch) load(ctx context.Context, tx *store.Tx, ids []string, tids []tidKey) error {
 	// Two requests of one batch with the same id: the second waits for
 	// the first (errPending) even without the stored answers.
-	err := selectIn(ctx, tx, `SELECT id, digest, answer, actor FROM sm_request WHERE id IN `, ids, func(rows *sql.Rows) error {
+	err := selectIn(ctx, tx, `SELECT id, digest, answer, actor FROM sm_request WHERE id IN `, ids, func(row store.Scanner) error {
 		var id string
 		var s storedAnswer
-		if err := rows.Scan(&id, &s.digest, &s.answer, &s.actor); err != nil {
+		if err := row.Scan(&id, &s.digest, &s.answer, &s.actor); err != nil {
 			return err
 		}
 		b.stored[id] = s
@@ -102,10 +101,10 @@ func (b *batch) load(ctx context.Context, tx *store.Tx, ids []string, tids []tid
 		b.tids[k] = -1
 		pans = append(pans, k.pan)
 	}
-	return selectIn(ctx, tx, `SELECT pan, sgc, krn, kt, tid FROM sm_tid WHERE pan IN `, pans, func(rows *sql.Rows) error {
+	return selectIn(ctx, tx, `SELECT pan, sgc, krn, kt, tid FROM sm_tid WHERE pan IN `, pans, func(row store.Scanner) error {
 		var k tidKey
 		var sgc, krn, kt, tid int64
-		if err := rows.Scan(&k.pan, &sgc, &krn, &kt, &tid); err != nil {
+		if err := row.Scan(&k.pan, &sgc, &krn, &kt, &tid); err != nil {
 			return err
 		}
 		k.RegisterKey = RegisterKey{SGC: uint32(sgc), KRN: uint8(krn), KT: sts.KeyType(kt)}
@@ -116,7 +115,7 @@ func (b *batch) load(ctx context.Context, tx *store.Tx, ids []string, tids []tid
 
 // selectIn runs query (…) with the distinct values of vals, batchRows at a
 // time, calling scan for each row.
-func selectIn(ctx context.Context, tx *store.Tx, query string, vals []string, scan func(*sql.Rows) error) error {
+func selectIn(ctx context.Context, tx *store.Tx, query string, vals []string, scan func(store.Scanner) error) error {
 	slices.Sort(vals)
 	vals = slices.Compact(vals)
 	for lo := 0; lo < len(vals); lo += batchRows {
@@ -132,35 +131,19 @@ func selectIn(ctx context.Context, tx *store.Tx, query string, vals []string, sc
 			q = appendParam(append(q, sep), tx.Dialect(), i+1)
 		}
 		q = append(q, ')')
-		if err := scanRows(ctx, tx.Query, string(q), args, scan); err != nil {
+		if err := store.EachRow(ctx, tx, string(q), args, scan); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// queryFunc is the Query of a store.DB or a store.Tx.
-type queryFunc func(ctx context.Context, q string, args ...any) (*sql.Rows, error)
-
-// scanRows runs q with args, calling scan for each row.
-func scanRows(ctx context.Context, query queryFunc, q string, args []any, scan func(*sql.Rows) error) error {
-	rows, err := query(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := scan(rows); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}
-
-// eachRow runs q, calling fn with each row as read reads it.
-func eachRow[T any](ctx context.Context, query queryFunc, q string, read func(rowScanner) (T, error), fn func(T) error) error {
-	return scanRows(ctx, query, q, nil, func(rows *sql.Rows) error {
-		v, err := read(rows)
+// eachRow runs query on q, calling fn with each row as read reads it:
+// store.EachRow for a reader that is a function, rows streamed (not
+// gathered as store.All does) to fn.
+func eachRow[T any](ctx context.Context, q store.Querier, query string, read func(store.Scanner) (T, error), fn func(T) error) error {
+	return store.EachRow(ctx, q, query, nil, func(row store.Scanner) error {
+		v, err := read(row)
 		if err != nil {
 			return err
 		}

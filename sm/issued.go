@@ -3,13 +3,13 @@ package sm
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/stskms/stskms/store"
 	"github.com/stskms/stskms/sts"
 )
 
@@ -110,12 +110,7 @@ func (m *Module) Issues(ctx context.Context, a Actor, f IssueFilter, offset, lim
 	}
 	q := fmt.Sprintf(`SELECT seq, at_ns, actor, action, subject, details FROM audit_log%s ORDER BY seq DESC LIMIT $%d OFFSET $%d`,
 		where, len(args)+1, len(args)+2)
-	var out []IssueRecord
-	err := scanRows(ctx, m.db.Query, q, append(args, int64(limit), int64(offset)), func(rows *sql.Rows) error {
-		t, err := scanIssue(rows)
-		out = append(out, t)
-		return err
-	})
+	out, err := store.All(ctx, m.db, q, append(args, int64(limit), int64(offset)), scanIssue)
 	return out, total, err
 }
 
@@ -151,7 +146,7 @@ func (k *issuedKey) key() RegisterKey {
 }
 
 // scanIssue reads a row of Issues' query.
-func scanIssue(row rowScanner) (IssueRecord, error) {
+func scanIssue(row store.Scanner) (IssueRecord, error) {
 	var t IssueRecord
 	var ns int64
 	var action, details string
@@ -193,27 +188,23 @@ func (m *Module) IssueCounts(ctx context.Context, a Actor, f IssueFilter, period
 	}
 	where, args := f.where(2)
 	q := `SELECT (at_ns / $1) * $1, action, COUNT(*) FROM audit_log` + where + ` GROUP BY 1, 2 ORDER BY 1, 2`
-	rows, err := m.db.Query(ctx, q, append([]any{int64(period)}, args...)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	var out []IssueCount
-	for rows.Next() {
+	err := store.EachRow(ctx, m.db, q, append([]any{int64(period)}, args...), func(row store.Scanner) error {
 		var start int64
 		var action string
 		var n int
-		if err := rows.Scan(&start, &action, &n); err != nil {
-			return nil, err
+		if err := row.Scan(&start, &action, &n); err != nil {
+			return err
 		}
 		c := IssueCount{Start: time.Unix(0, start).UTC(), Class: issueActions[action], Requests: n}
 		if k := len(out) - 1; k >= 0 && out[k].Start.Equal(c.Start) && out[k].Class == c.Class {
 			out[k].Requests += n // token.keychange and token.manage, both class 2, come together
-			continue
+		} else {
+			out = append(out, c)
 		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	slices.SortStableFunc(out, func(x, y IssueCount) int {

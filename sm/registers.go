@@ -53,9 +53,7 @@ type Register struct {
 // registerColumns are the columns scanRegister reads, in order.
 const registerColumns = `sgc, krn, kt, bdt, dkga, ea, ken, act_ns, iut_ns, clm, clm_loaded, kcv, slot, kmcid, loaded_ns, gen, sealed`
 
-type rowScanner interface{ Scan(dest ...any) error }
-
-func scanRegister(row rowScanner) (Register, error) {
+func scanRegister(row store.Scanner) (Register, error) {
 	var r Register
 	var sgc, krn, kt, bdt, alg, ea, ken, act, iut, clm, clmLoaded, slot, loaded int64
 	if err := row.Scan(&sgc, &krn, &kt, &bdt, &alg, &ea, &ken, &act, &iut, &clm, &clmLoaded, &r.KCV, &slot,
@@ -104,7 +102,7 @@ func (m *Module) Registers(ctx context.Context, a Actor) ([]Register, error) {
 
 // eachRegister calls fn with each register, in (SGC, KRN, KT) order.
 func (m *Module) eachRegister(ctx context.Context, fn func(Register) error) error {
-	return eachRow(ctx, m.db.Query, `SELECT `+registerColumns+` FROM sm_register ORDER BY sgc, krn, kt`, scanRegister, fn)
+	return eachRow(ctx, m.db, `SELECT `+registerColumns+` FROM sm_register ORDER BY sgc, krn, kt`, scanRegister, fn)
 }
 
 // register reads one register.

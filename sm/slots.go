@@ -113,24 +113,19 @@ func (m *Module) InstallSlot(ctx context.Context, a Actor, req InstallRequest) (
 		Installed: now.UTC(), Changed: now.UTC(), record: body}
 	err = m.tx(ctx, func(tx *store.Tx) error {
 		used := map[int]bool{}
-		rows, err := tx.Query(ctx, `SELECT slot, kmcid FROM sm_slot`)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
+		err := store.EachRow(ctx, tx, `SELECT slot, kmcid FROM sm_slot`, nil, func(row store.Scanner) error {
 			var n int64
 			var kmcid string
-			if err := rows.Scan(&n, &kmcid); err != nil {
-				rows.Close()
+			if err := row.Scan(&n, &kmcid); err != nil {
 				return err
 			}
 			used[int(n)] = true
 			if kmcid == p.KMCID.String() {
-				rows.Close()
 				return refuse(ErrSlotState, "slot %d holds this KMC key already", n)
 			}
-		}
-		if err := rows.Close(); err != nil {
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 		s.Number = req.Slot
@@ -415,12 +410,12 @@ func (m *Module) Slots(ctx context.Context, a Actor) ([]Slot, error) {
 
 // eachSlot calls fn with each slot that holds a KMC key, in slot order.
 func (m *Module) eachSlot(ctx context.Context, fn func(Slot) error) error {
-	return eachRow(ctx, m.db.Query, `SELECT `+slotColumns+` FROM sm_slot ORDER BY slot`, scanSlot, fn)
+	return eachRow(ctx, m.db, `SELECT `+slotColumns+` FROM sm_slot ORDER BY slot`, scanSlot, fn)
 }
 
 const slotColumns = `slot, state, kmcid, record, fingerprint, expiry_ns, t_req, installed_ns, changed_ns, loads`
 
-func scanSlot(row rowScanner) (Slot, error) {
+func scanSlot(row store.Scanner) (Slot, error) {
 	var s Slot
 	var n, expiry, installed, changed, loads int64
 	var state, kmcid, fp, tReq string
