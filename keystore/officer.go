@@ -101,13 +101,8 @@ func VerifyOfficer(dir string, c Component) error {
 // WithKDF), bound to custody, which must be unlocked. It does not keep or
 // modify the passphrases; the caller clears them.
 func RegisterOfficers(ctx context.Context, dir string, custody Custody, officers []Component, opts ...Option) error {
-	o := initOptions{kdf: kdfDefault}
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return err
-		}
-	}
-	if err := checkOfficers(officers, MinPassphraseLen); err != nil {
+	o, err := initOf(officers, opts)
+	if err != nil {
 		return err
 	}
 	for _, name := range []string{metaFileName, officersFileName} {

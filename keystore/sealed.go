@@ -75,16 +75,23 @@ const SealOverhead = 1 + nonceSize + tagSize
 // it returns, the directory holds no store (Unlock says ErrNoStore, Init
 // ErrStoreExists); remove it and start again.
 func Init(dir string, officers []Component, opts ...Option) error {
-	o := initOptions{kdf: kdfDefault}
-	for _, opt := range opts {
-		if err := opt(&o); err != nil {
-			return err
-		}
-	}
-	if err := checkOfficers(officers, MinPassphraseLen); err != nil {
+	o, err := initOf(officers, opts)
+	if err != nil {
 		return err
 	}
 	return create(dir, officers, o.kdf, false)
+}
+
+// initOf is the options of an Init or RegisterOfficers, opts applied over
+// the defaults, once officers pass the rules of Init (ErrOfficers).
+func initOf(officers []Component, opts []Option) (initOptions, error) {
+	o := initOptions{kdf: kdfDefault}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return o, err
+		}
+	}
+	return o, checkOfficers(officers, MinPassphraseLen)
 }
 
 // Names of the officers of a test store.
