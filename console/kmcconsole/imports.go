@@ -171,8 +171,8 @@ func readLife(c console.Call, a *api.VKAttributes) error {
 		return err
 	}
 	if ok {
-		ken := int(n)
-		a.KEN = &ken
+		v := int(n)
+		a.KEN = &v
 	}
 	a.CLM, err = hexField(c, "clm", 4, true)
 	return err
